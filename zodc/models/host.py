@@ -1,0 +1,162 @@
+"""Host models behind one batched callback.
+
+A scikit-learn classifier (or lifelines fitter) cannot run inside a jitted program. zodc makes
+*one* ``jax.pure_callback`` per step that receives the whole stack of perturbed tables and the
+Poisson mask, fits the model on every table in a process pool, and returns the per-record losses.
+The real records never travel per step: each worker receives them once, when the pool starts.
+
+Why a process pool: on CPU, JAX runs callbacks one at a time, and scikit-learn's small fits are
+dominated by Python overhead that threads do not parallelise (measured while planning: a
+forkserver process pool did best, threads worse than a loop). ``forkserver`` rather than
+``fork`` because forking a process that runs JAX's thread pools can deadlock.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from zodc.errors import ConfigError
+
+# Per-worker payload, set once by the pool initializer (or in-process for n_jobs=1).
+_PAYLOAD: dict[str, Any] = {}
+
+
+def _init_worker(payload: dict[str, Any]) -> None:
+    # Workers fit tiny models: one BLAS/OpenMP thread each, or n_jobs workers oversubscribe the cores.
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = "1"
+    _PAYLOAD.clear()
+    _PAYLOAD.update(payload)
+
+
+def _fit_score_tables(payload: dict[str, Any], tables: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    fit_score_fn = payload["fit_score_fn"]
+    upper_bound = payload["upper_bound"]
+    out = np.empty((tables.shape[0], indices.size), dtype=np.float32)
+    for row, table in enumerate(tables):
+        try:
+            losses = np.asarray(fit_score_fn(payload, table, indices), dtype=np.float64)
+            if losses.shape != (indices.size,) or not np.all(np.isfinite(losses)):
+                raise FloatingPointError("non-finite or misshapen losses")
+            out[row] = np.clip(losses, 0.0, upper_bound)
+        except Exception:  # noqa: BLE001 - any failed fit is charged the loss's bound, by design
+            out[row] = upper_bound
+    return out
+
+
+def _fit_score_chunk(tables: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """Worker entry point: the payload arrived once, through the pool initializer."""
+    return _fit_score_tables(_PAYLOAD, tables, indices)
+
+
+def resolve_n_jobs(n_jobs: int | None) -> int:
+    """``None`` → 1; ``-1`` → all cores; otherwise a positive integer."""
+    if n_jobs is None:
+        return 1
+    if n_jobs == -1:
+        return os.cpu_count() or 1
+    if not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
+        raise ConfigError(f"`n_jobs` must be a positive integer or -1. Got {n_jobs!r}.")
+    return int(n_jobs)
+
+
+class HostEvaluator:
+    """Fits a host model on a stack of synthetic tables and scores masked real records.
+
+    Args:
+      fit_score_fn: module-level (picklable) ``fn(payload, table (m, d), indices (b,)) -> (b,)``
+        that fits the model on one synthetic table and returns the bounded losses of the real
+        records ``payload["X"][indices]``. It may raise: a failed fit is charged ``upper_bound``.
+      payload: everything ``fit_score_fn`` needs (real records, synthetic labels, estimator
+        template, loss). Sent to each worker once.
+      upper_bound: the loss's upper bound.
+      num_records: ``n``.
+      n_jobs: worker processes; 1 fits in this process.
+
+    The instance is a numpy function ``(tables (k, m, d), mask (n,)) -> (k, n)`` and
+    :meth:`jax_fn` wraps it as a ``jax.pure_callback`` usable inside ``jit``. Use it as a context
+    manager (or call :meth:`close`) to shut the pool down.
+    """
+
+    def __init__(self, fit_score_fn: Callable, payload: dict[str, Any], *, upper_bound: float,
+                 num_records: int, n_jobs: int | None = 1):
+        self.payload = dict(payload, fit_score_fn=fit_score_fn, upper_bound=float(upper_bound))
+        self.num_records = int(num_records)
+        self.n_jobs = resolve_n_jobs(n_jobs)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _ensure_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            context = multiprocessing.get_context("forkserver")
+            self._pool = ProcessPoolExecutor(max_workers=self.n_jobs, mp_context=context,
+                                             initializer=_init_worker, initargs=(self.payload,))
+        return self._pool
+
+    def __call__(self, tables: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        tables = np.asarray(tables, dtype=np.float64)
+        mask = np.asarray(mask, dtype=bool)
+        indices = np.flatnonzero(mask)
+        losses = np.zeros((tables.shape[0], self.num_records), dtype=np.float32)
+        if indices.size == 0:
+            return losses
+        if self.n_jobs == 1:
+            chunk_losses = [_fit_score_tables(self.payload, tables, indices)]
+        else:
+            pool = self._ensure_pool()
+            chunks = [chunk for chunk in np.array_split(tables, self.n_jobs) if chunk.shape[0]]
+            chunk_losses = list(pool.map(_fit_score_chunk, chunks, [indices] * len(chunks)))
+        losses[:, indices] = np.concatenate(chunk_losses, axis=0)
+        return losses
+
+    def jax_fn(self) -> Callable[[jax.Array, jax.Array], jax.Array]:
+        """The evaluator as ``(tables, mask) -> losses`` callable from jitted code."""
+
+        def evaluate(tables: jax.Array, mask: jax.Array) -> jax.Array:
+            shape = jax.ShapeDtypeStruct((tables.shape[0], self.num_records), jnp.float32)
+            # "sequential": vmapping a whole run (e.g. over seeds) calls the batched callback once per seed.
+            return jax.pure_callback(self, shape, tables, mask, vmap_method="sequential")
+
+        return evaluate
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> "HostEvaluator":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+
+def fit_score_classifier(payload: dict[str, Any], table: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """Fits a clone of ``payload["estimator"]`` on ``(table, payload["synthetic_labels"])`` and
+    returns ``payload["loss"]`` of each real record ``indices``.
+
+    The estimator is cloned per fit (no state leaks between tables). Classes absent from the
+    fitted model get probability 0.
+    """
+    from sklearn.base import clone
+
+    estimator = clone(payload["estimator"])
+    labels = payload["synthetic_labels"]
+    estimator.fit(table, labels)
+    proba_present = estimator.predict_proba(payload["X"][indices])
+    num_classes = payload["num_classes"]
+    proba = np.zeros((indices.size, num_classes), dtype=np.float64)
+    proba[:, np.asarray(estimator.classes_, dtype=np.int64)] = proba_present
+    return payload["loss"](proba, payload["y"][indices], xp=np)
