@@ -1,0 +1,297 @@
+"""Accountant, calibration and ledger, golden-tested against dp_accounting's RdpAccountant."""
+
+import json
+import logging
+import math
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.scipy.special import gammaln, logsumexp
+
+dp_event = pytest.importorskip("dp_accounting.dp_event")
+rdp_reference = pytest.importorskip("dp_accounting.rdp.rdp_privacy_accountant")
+
+from zodc.errors import ConfigError, PrivacyBudgetError  # noqa: E402
+from zodc.privacy import (  # noqa: E402
+    DEFAULT_ORDERS,
+    AdditiveDeltaEvent,
+    ComposedEvent,
+    GaussianEvent,
+    Ledger,
+    PoissonSampledEvent,
+    RdpAccountant,
+    SelfComposedEvent,
+    calibrate_dpsgd_noise,
+    calibrate_noise_multiplier,
+    event_to_dict,
+    gaussian_noise_for_epsilon,
+    pld_epsilon,
+    rdp_of_event,
+    rdp_poisson_subsampled_gaussian,
+    rdp_to_delta,
+    rdp_to_epsilon,
+)
+
+ORDERS = np.array(DEFAULT_ORDERS)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_reference():
+    # dp_accounting logs a warning per non-converging fractional order; the tests check those too.
+    logging.disable(logging.WARNING)
+    yield
+    logging.disable(logging.NOTSET)
+
+
+def reference_accountant(event, count=1):
+    accountant = rdp_reference.RdpAccountant()
+    accountant.compose(event, count)
+    return accountant
+
+
+def test_default_orders_are_dp_accountings():
+    np.testing.assert_array_equal(ORDERS, np.array(rdp_reference.DEFAULT_RDP_ORDERS, dtype=float))
+    assert np.any(ORDERS != np.floor(ORDERS)) and np.any(ORDERS == np.floor(ORDERS))
+
+
+# p = 1 (closed form), large p where low fractional orders do not converge (both give inf), small p.
+@pytest.mark.parametrize("sampling_probability", [1.0, 0.5, 0.05, 1e-3])
+@pytest.mark.parametrize("noise_multiplier", [0.8, 2.0, 30.0])
+def test_rdp_and_epsilon_match_dp_accounting(sampling_probability, noise_multiplier):
+    ours = rdp_poisson_subsampled_gaussian(sampling_probability, noise_multiplier, ORDERS)
+    theirs = rdp_reference._compute_rdp_poisson_subsampled_gaussian(sampling_probability, noise_multiplier, ORDERS)
+    assert ours.dtype == np.float64
+    np.testing.assert_array_equal(np.isfinite(ours), np.isfinite(theirs))
+    finite = np.isfinite(theirs)
+    # dp_accounting sums A_alpha ~ 1 + tiny, so its RDP carries ~1e-16 / (alpha - 1) absolute round-off;
+    # beyond that the two agree to 1e-6 relative (in practice ~1e-9).
+    np.testing.assert_allclose(ours[finite], theirs[finite], rtol=1e-6, atol=1e-15)
+
+    for steps in (1, 1000):
+        event = SelfComposedEvent(PoissonSampledEvent(sampling_probability, GaussianEvent(noise_multiplier)), steps)
+        reference = reference_accountant(
+            dp_event.SelfComposedDpEvent(
+                dp_event.PoissonSampledDpEvent(sampling_probability, dp_event.GaussianDpEvent(noise_multiplier)), steps
+            )
+        )
+        accountant = RdpAccountant().compose(event)
+        for delta in (1e-5, 1e-9):
+            epsilon, order = accountant.get_epsilon_and_order(delta)
+            expected_epsilon, expected_order = reference.get_epsilon_and_optimal_order(delta)
+            assert epsilon == pytest.approx(expected_epsilon, rel=1e-6, abs=1e-12)
+            assert order == expected_order
+        assert accountant.get_delta(1.0) == pytest.approx(reference.get_delta(1.0), rel=1e-6, abs=1e-300)
+
+
+def test_conversions_match_dp_accounting_on_random_curves():
+    rng = np.random.default_rng(0)
+    for trial in range(20):
+        rdp = rng.lognormal(mean=rng.uniform(-6, 2), sigma=1.0, size=ORDERS.size) * ORDERS
+        if trial % 5 == 0:
+            rdp[rng.integers(ORDERS.size, size=10)] = np.inf  # non-converged orders
+        delta = 10.0 ** rng.uniform(-12, -2)
+        expected = rdp_reference.compute_epsilon(ORDERS, rdp, delta)
+        assert rdp_to_epsilon(rdp, ORDERS, delta) == pytest.approx(expected, rel=1e-9)
+        epsilon = rng.uniform(0.1, 8.0)
+        expected_delta, expected_order = rdp_reference.compute_delta(ORDERS, rdp, epsilon)
+        ours_delta, ours_order = rdp_to_delta(rdp, ORDERS, epsilon)
+        assert ours_delta == pytest.approx(expected_delta, rel=1e-9, abs=1e-300)
+        assert ours_order == expected_order
+    assert rdp_to_epsilon(np.zeros(3), [2, 3, 4], 0.0) == (0.0, 0.0)
+    assert rdp_to_epsilon(np.ones(3), [2, 3, 4], 0.0)[0] == math.inf
+
+
+def test_special_cases():
+    sigma = 1.7
+    np.testing.assert_array_equal(rdp_poisson_subsampled_gaussian(0.0, sigma, ORDERS), 0.0)
+    np.testing.assert_allclose(rdp_poisson_subsampled_gaussian(1.0, sigma, ORDERS), ORDERS / (2 * sigma**2), rtol=1e-15)
+    assert np.all(np.isinf(rdp_poisson_subsampled_gaussian(0.3, 0.0, ORDERS)))
+    np.testing.assert_allclose(rdp_of_event(GaussianEvent(sigma)), ORDERS / (2 * sigma**2), rtol=1e-15)
+
+
+def test_small_sampling_probability_is_accurate_where_naive_summation_is_not():
+    # At alpha = 2 the RDP has a closed form, log1p(q^2 expm1(1/sigma^2)), exact in float64.
+    # Summing A_alpha ~ 1 + 2.5e-17 (as dp_accounting does) leaves only round-off; we keep precision.
+    q, sigma = 1e-6, 200.0
+    exact = math.log1p(q * q * math.expm1(1.0 / sigma**2))
+    ours = rdp_poisson_subsampled_gaussian(q, sigma, [2.0])[0]
+    theirs = rdp_reference._compute_rdp_poisson_subsampled_gaussian(q, sigma, [2.0])[0]
+    assert ours == pytest.approx(exact, rel=1e-12)
+    assert abs(theirs - exact) / exact > 1e-6
+
+
+def _naive_float32_rdp(q, sigma, orders):
+    """The integer-order binomial sum, evaluated naively in float32 (what the accountant avoids)."""
+    orders = jnp.asarray(orders, jnp.float32)
+    i = jnp.arange(int(orders.max()) + 1, dtype=jnp.float32)[None, :]
+    alpha = orders[:, None]
+    valid = i <= alpha
+    i = jnp.where(valid, i, 0.0)
+    log_terms = (
+        gammaln(alpha + 1) - gammaln(i + 1) - gammaln(alpha - i + 1)
+        + i * jnp.log(jnp.float32(q)) + (alpha - i) * jnp.log1p(-jnp.float32(q))
+        + (i * i - i) / (2 * jnp.float32(sigma) ** 2)
+    )
+    return np.asarray(logsumexp(jnp.where(valid, log_terms, -jnp.inf), axis=1) / (orders - 1), np.float64)
+
+
+def test_float32_accounting_would_under_report_epsilon():
+    integer_orders = ORDERS[ORDERS == np.floor(ORDERS)]
+    q, sigma, steps, delta = 1e-4, 0.8, 10**6, 1e-5
+    float64_epsilon = rdp_to_epsilon(steps * rdp_poisson_subsampled_gaussian(q, sigma, integer_orders), integer_orders, delta)[0]
+    float32_epsilon = rdp_to_epsilon(steps * _naive_float32_rdp(q, sigma, integer_orders), integer_orders, delta)[0]
+    assert float64_epsilon == pytest.approx(
+        RdpAccountant(integer_orders).compose(PoissonSampledEvent(q, GaussianEvent(sigma)), steps).get_epsilon(delta)
+    )
+    assert float64_epsilon > 1.0
+    assert float32_epsilon < 0.5 * float64_epsilon  # per-step RDP rounds to ~0 in float32
+
+
+def test_composite_events_match_dp_accounting():
+    ours = ComposedEvent(
+        (
+            GaussianEvent(3.0),
+            SelfComposedEvent(PoissonSampledEvent(0.02, ComposedEvent((GaussianEvent(1.5), GaussianEvent(2.5)))), 500),
+            PoissonSampledEvent(0.1, SelfComposedEvent(GaussianEvent(4.0), 3)),
+            AdditiveDeltaEvent(1e-7),
+        )
+    )
+    theirs = dp_event.ComposedDpEvent(
+        [
+            dp_event.GaussianDpEvent(3.0),
+            dp_event.SelfComposedDpEvent(
+                dp_event.PoissonSampledDpEvent(
+                    0.02, dp_event.ComposedDpEvent([dp_event.GaussianDpEvent(1.5), dp_event.GaussianDpEvent(2.5)])
+                ),
+                500,
+            ),
+            dp_event.PoissonSampledDpEvent(0.1, dp_event.SelfComposedDpEvent(dp_event.GaussianDpEvent(4.0), 3)),
+        ]
+    )
+    accountant = RdpAccountant().compose(ours, count=2)
+    reference = reference_accountant(theirs, 2)
+    np.testing.assert_allclose(accountant.rdp, reference.rdp, rtol=1e-9)
+    assert accountant.additive_delta == pytest.approx(2e-7)
+    # The additive delta is taken out of the target before converting.
+    assert accountant.get_epsilon(1e-5) == pytest.approx(reference.get_epsilon(1e-5 - 2e-7), rel=1e-9)
+    assert accountant.get_delta(2.0) == pytest.approx(reference.get_delta(2.0) + 2e-7, rel=1e-9)
+    with pytest.raises(PrivacyBudgetError, match="1e-07"):
+        accountant.get_epsilon(1e-7)
+
+
+def test_invalid_inputs_raise():
+    with pytest.raises(ConfigError, match="replace_one"):
+        RdpAccountant(neighboring_relation="replace_one")
+    with pytest.raises(ConfigError, match="sampling_probability"):
+        rdp_poisson_subsampled_gaussian(1.5, 1.0, ORDERS)
+    with pytest.raises(ConfigError, match="noise_multiplier"):
+        rdp_poisson_subsampled_gaussian(0.5, -1.0, ORDERS)
+    with pytest.raises(ConfigError, match="orders"):
+        rdp_poisson_subsampled_gaussian(0.5, 1.0, [0.5, 2.0])
+    with pytest.raises(TypeError, match="PoissonSampledEvent"):
+        RdpAccountant().compose(PoissonSampledEvent(0.1, AdditiveDeltaEvent(1e-6)))
+    with pytest.raises(TypeError, match="Unsupported"):
+        RdpAccountant().compose("gaussian")
+
+
+def test_pld_is_tighter_than_rdp():
+    event = SelfComposedEvent(PoissonSampledEvent(0.05, GaussianEvent(1.2)), 200)
+    rdp_epsilon = RdpAccountant().compose(event).get_epsilon(1e-5)
+    pld = pld_epsilon(event, 1e-5)
+    assert 0.6 * rdp_epsilon < pld < rdp_epsilon
+
+
+# --------------------------------------------------------------------------------------------------
+# Calibration
+# --------------------------------------------------------------------------------------------------
+
+
+def _dpsgd_epsilon(sigma, p, steps, delta, base_events=()):
+    accountant = RdpAccountant()
+    for event in base_events:
+        accountant.compose(event)
+    return accountant.compose(SelfComposedEvent(PoissonSampledEvent(p, GaussianEvent(sigma)), steps)).get_epsilon(delta)
+
+
+@pytest.mark.parametrize(
+    "target_epsilon, p, steps, base_events",
+    [
+        (1.0, 256 / 398, 300, ()),
+        (3.0, 0.01, 2000, (GaussianEvent(20.0), AdditiveDeltaEvent(1e-7))),
+    ],
+)
+def test_calibrated_sigma_is_the_smallest_meeting_the_target(target_epsilon, p, steps, base_events):
+    delta = 1e-5
+    sigma = calibrate_dpsgd_noise(target_epsilon, delta, p, steps, base_events=base_events)
+    assert _dpsgd_epsilon(sigma, p, steps, delta, base_events) <= target_epsilon
+    assert _dpsgd_epsilon(sigma * (1 - 1e-3), p, steps, delta, base_events) > target_epsilon
+
+
+def test_gaussian_calibration_and_infinite_target():
+    sigma = gaussian_noise_for_epsilon(1.0, 1e-5)
+    assert RdpAccountant().compose(GaussianEvent(sigma)).get_epsilon(1e-5) <= 1.0
+    assert RdpAccountant().compose(GaussianEvent(sigma * (1 - 1e-3))).get_epsilon(1e-5) > 1.0
+    assert calibrate_noise_multiplier(math.inf, 1e-5, GaussianEvent) == 0.0
+
+
+def test_calibration_errors():
+    with pytest.raises(PrivacyBudgetError, match="already reaches target_epsilon = 1"):
+        calibrate_noise_multiplier(1.0, 1e-5, GaussianEvent, base_events=(GaussianEvent(0.5),))
+    with pytest.raises(PrivacyBudgetError, match="delta"):
+        calibrate_noise_multiplier(1.0, 1e-5, GaussianEvent, base_events=(AdditiveDeltaEvent(1e-4),))
+    with pytest.raises(ConfigError, match=r"^`target_epsilon` must be > 0\. Got -1\.$"):
+        calibrate_noise_multiplier(-1, 1e-5, GaussianEvent)
+    for bad_delta in (0.0, 1.0, -1e-5):
+        with pytest.raises(ConfigError, match="target_delta"):
+            calibrate_noise_multiplier(1.0, bad_delta, GaussianEvent)
+
+
+# --------------------------------------------------------------------------------------------------
+# Ledger
+# --------------------------------------------------------------------------------------------------
+
+
+def _example_ledger():
+    ledger = Ledger()
+    ledger.add("column_bounds", SelfComposedEvent(GaussianEvent(40.0), 6), "DP min/max of 6 columns")
+    ledger.add("category_threshold", AdditiveDeltaEvent(1e-8))
+    ledger.add("zo_steps", SelfComposedEvent(PoissonSampledEvent(0.3, GaussianEvent(20.0)), 300), "T = 300 steps")
+    return ledger
+
+
+def test_ledger_composes_all_entries():
+    ledger = _example_ledger()
+    direct = RdpAccountant()
+    for entry in ledger.entries:
+        direct.compose(entry.event)
+    assert [entry.name for entry in ledger.entries] == ["column_bounds", "category_threshold", "zo_steps"]
+    np.testing.assert_array_equal(ledger.accountant().rdp, direct.rdp)
+    assert ledger.epsilon(1e-5) == direct.get_epsilon(1e-5)
+    alone = [RdpAccountant().compose(entry.event).get_epsilon(1e-5) for entry in ledger.entries]
+    assert max(alone) < ledger.epsilon(1e-5) < sum(alone)  # RDP composition beats summing epsilons
+
+
+def test_ledger_to_dict_is_json_and_round_trips():
+    ledger = _example_ledger()
+    record = ledger.to_dict(1e-5)
+    text = json.dumps(record, allow_nan=False)
+    assert record["epsilon"] == pytest.approx(ledger.epsilon(1e-5))
+    assert record["neighboring_relation"] == "add_or_remove_one" and record["accountant"] == "rdp"
+    assert record["additive_delta"] == 1e-8
+    assert record["entries"][2]["event"] == event_to_dict(ledger.entries[2].event)
+    assert record["entries"][2]["event"]["event"]["type"] == "PoissonSampledEvent"
+    assert record["entries"][0]["description"] == "DP min/max of 6 columns"
+    assert record["entries"][1]["epsilon"] == 0.0
+    restored = Ledger.from_dict(json.loads(text))
+    assert restored.entries == ledger.entries
+    assert restored.to_dict(1e-5) == record
+
+
+def test_ledger_rejects_bad_entries_when_spent():
+    ledger = Ledger()
+    with pytest.raises(TypeError):
+        ledger.add("bad", PoissonSampledEvent(0.1, AdditiveDeltaEvent(1e-6)))
+    with pytest.raises(ConfigError, match="name"):
+        ledger.add("", GaussianEvent(1.0))
+    assert len(ledger) == 0

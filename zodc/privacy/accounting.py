@@ -1,0 +1,608 @@
+"""Rényi-DP accounting of zodc's mechanisms, computed in jitted float64 JAX.
+
+The accountant follows ``dp_accounting``'s split between *events* (what a mechanism did, see
+:mod:`zodc.privacy.events`) and *accountants* (how the events compose into an (epsilon, delta)
+guarantee). Every mechanism zodc runs is a (possibly Poisson-subsampled) Gaussian mechanism under
+the add-or-remove-one-record neighbouring relation, so the accountant needs only:
+
+* the RDP of the Poisson-subsampled Gaussian mechanism (Mironov, Talwar and Zhang, 2019,
+  arXiv:1908.10530), exact for integer orders and by its convergent series for fractional ones;
+* additive composition of RDP over events (Mironov, 2017, arXiv:1702.07476);
+* the tight RDP → (epsilon, delta) conversion of Canonne, Kamath and Steinke (2020,
+  arXiv:2004.00010, Proposition 12) / Balle et al. (2020, arXiv:2001.05990, Eq. 20).
+
+Why float64: for small sampling probabilities the per-step RDP is ``log(1 + tiny)`` with ``tiny``
+far below float32's resolution, so a float32 accountant rounds it away and *under-reports*
+epsilon after composition over thousands of steps. The computations below therefore run with
+``jax.enable_x64(True)`` scoped to the accountant only; the rest of zodc stays float32.
+
+The numbers agree with ``dp_accounting.rdp.RdpAccountant`` (the tests' oracle) to ~1e-12
+relative; both evaluate the fractional-order series with absolute binomial coefficients, which
+upper-bounds the exact series and is therefore conservative.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Iterable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import gammaln, log_ndtr, logsumexp
+
+from zodc.errors import ConfigError, PrivacyBudgetError
+from zodc.privacy.events import (
+    AdditiveDeltaEvent,
+    ComposedEvent,
+    Event,
+    GaussianEvent,
+    PoissonSampledEvent,
+    SelfComposedEvent,
+)
+
+__all__ = [
+    "DEFAULT_ORDERS",
+    "NEIGHBORING_RELATION",
+    "RdpAccountant",
+    "additive_delta_of_event",
+    "pld_epsilon",
+    "rdp_of_event",
+    "rdp_poisson_subsampled_gaussian",
+    "rdp_to_delta",
+    "rdp_to_epsilon",
+]
+
+DEFAULT_ORDERS: tuple[float, ...] = tuple(
+    [1.0 + x / 10.0 for x in range(1, 100)] + [float(a) for a in range(11, 64)] + [128.0, 256.0, 512.0, 1024.0]
+)
+"""RDP orders of ``dp_accounting.rdp.RdpAccountant``'s default: 1.1, 1.2, …, 10.9 (fractional),
+11, …, 63, 128, 256, 512, 1024 (integer)."""
+
+NEIGHBORING_RELATION = "add_or_remove_one"
+"""The only neighbouring relation zodc accounts for: datasets differing by one added/removed record."""
+
+# The fractional-order series is summed until both halves' terms decrease and fall e^30 below the
+# running total, as dp_accounting does; an order whose series has not converged after this many
+# terms gets RDP = inf (it is then ignored by the conversion rather than under-reported).
+_MAX_SERIES_TERMS = 1000
+_SERIES_STOP_LOG_RATIO = 30.0
+# Below this order the tight conversion is numerically unstable (division by a - 1); dp_accounting
+# uses the same cut-off, and such orders are never optimal for useful deltas anyway.
+_MIN_ORDER_TIGHT_CONVERSION = 1.01
+
+
+# --------------------------------------------------------------------------------------------------
+# Jitted float64 kernels. They must be *called* inside `jax.enable_x64(True)` so that their inputs
+# are traced as float64; the public wrappers below do that.
+# --------------------------------------------------------------------------------------------------
+
+
+def _log_comb(n: jax.Array, k: jax.Array) -> jax.Array:
+    # gammaln is log|Gamma|: for fractional n and k > n + 1 this is log|binom(n, k)|, the absolute
+    # coefficient dp_accounting also uses (conservative, see module docstring).
+    return gammaln(n + 1.0) - gammaln(k + 1.0) - gammaln(n - k + 1.0)
+
+
+def _log_expm1(x: jax.Array) -> jax.Array:
+    """log(exp(x) - 1) for x > 0, accurate both for tiny x and for x large enough to overflow exp."""
+    large = x > 1.0
+    return jnp.where(large, x + jnp.log1p(-jnp.exp(-jnp.where(large, x, 1.0))), jnp.log(jnp.expm1(jnp.where(large, 1.0, x))))
+
+
+@functools.partial(jax.jit, static_argnames=("max_order",))
+def _log_a_integer(q: jax.Array, sigma: jax.Array, orders: jax.Array, max_order: int) -> jax.Array:
+    """log A_alpha for integer orders (shape (k,)), 0 < q < 1, sigma > 0, by the exact binomial sum.
+
+    A_alpha = sum_{i=0}^{alpha} binom(alpha, i) (1-q)^(alpha-i) q^i exp((i^2 - i) / (2 sigma^2))
+    (Mironov, Talwar and Zhang, 2019, arXiv:1908.10530, Sec. 3.2).
+
+    The binomial weights sum to 1, so A_alpha = 1 + sum_{i>=2} w_i (exp((i^2 - i)/(2 sigma^2)) - 1)
+    (the i = 0, 1 terms vanish). Summing the excess over 1 in log space and finishing with
+    log1p keeps full relative precision when q is small and A_alpha - 1 falls below float64's
+    resolution around 1 (~1e-16); summing A_alpha itself, as dp_accounting does, leaves only
+    round-off there. All terms are positive, so there is no cancellation.
+    """
+    i = jnp.arange(max_order + 1, dtype=orders.dtype)[None, :]  # (1, max_order + 1)
+    alpha = orders[:, None]  # (k, 1)
+    valid = (i >= 2.0) & (i <= alpha)
+    # Masked entries get a harmless i so that gammaln and log(expm1) see no poles there.
+    i_safe = jnp.where(valid, i, 2.0)
+    log_terms = (
+        _log_comb(alpha, i_safe)
+        + i_safe * jnp.log(q)
+        + (alpha - i_safe) * jnp.log1p(-q)
+        + _log_expm1((i_safe * i_safe - i_safe) / (2.0 * sigma**2))
+    )
+    log_excess = logsumexp(jnp.where(valid, log_terms, -jnp.inf), axis=1)
+    return jnp.logaddexp(0.0, log_excess)  # log(1 + excess), stable for any excess
+
+
+def _log_erfc(x: jax.Array) -> jax.Array:
+    # log erfc(x) = log 2 + log Phi(-sqrt(2) x); log_ndtr stays accurate far into the tail.
+    return jnp.log(2.0) + log_ndtr(-x * jnp.sqrt(2.0))
+
+
+@jax.jit
+def _log_a_fractional(q: jax.Array, sigma: jax.Array, orders: jax.Array) -> jax.Array:
+    """log A_alpha for fractional orders (shape (k,)), 0 < q < 1, sigma > 0, by the series of
+    Mironov, Talwar and Zhang (2019, arXiv:1908.10530, Sec. 3.3), split at z0 into two halves.
+
+    All orders advance together in one `lax.while_loop`; each order freezes once its own stopping
+    rule holds, so the result per order equals a scalar loop's.
+    """
+    z0 = sigma**2 * jnp.log(1.0 / q - 1.0) + 0.5
+    log_q = jnp.log(q)
+    log1mq = jnp.log1p(-q)
+    neg_inf = jnp.full_like(orders, -jnp.inf)
+
+    def body(carry):
+        step, log_a0, log_a1, last_s0, last_s1, done = carry
+        i = step.astype(orders.dtype)
+        j = orders - i
+        log_coef = _log_comb(orders, i)
+        log_t0 = log_coef + i * log_q + j * log1mq
+        log_t1 = log_coef + j * log_q + i * log1mq
+        log_e0 = jnp.log(0.5) + _log_erfc((i - z0) / (jnp.sqrt(2.0) * sigma))
+        log_e1 = jnp.log(0.5) + _log_erfc((z0 - j) / (jnp.sqrt(2.0) * sigma))
+        log_s0 = log_t0 + (i * i - i) / (2.0 * sigma**2) + log_e0
+        log_s1 = log_t1 + (j * j - j) / (2.0 * sigma**2) + log_e1
+        new_a0 = jnp.logaddexp(log_a0, log_s0)
+        new_a1 = jnp.logaddexp(log_a1, log_s1)
+        total = jnp.logaddexp(new_a0, new_a1)
+        converged = (log_s0 < last_s0) & (log_s1 < last_s1) & (jnp.maximum(log_s0, log_s1) < total - _SERIES_STOP_LOG_RATIO)
+        keep = ~done  # orders that already converged keep their sums untouched
+        return (
+            step + 1,
+            jnp.where(keep, new_a0, log_a0),
+            jnp.where(keep, new_a1, log_a1),
+            jnp.where(keep, log_s0, last_s0),
+            jnp.where(keep, log_s1, last_s1),
+            done | converged,
+        )
+
+    def cond(carry):
+        step, *_, done = carry
+        return (step < _MAX_SERIES_TERMS) & ~jnp.all(done)
+
+    init = (jnp.asarray(0), neg_inf, neg_inf, neg_inf, neg_inf, jnp.zeros(orders.shape, bool))
+    _, log_a0, log_a1, _, _, done = jax.lax.while_loop(cond, body, init)
+    # An order whose series did not converge is reported as inf: never under-reported.
+    return jnp.where(done, jnp.logaddexp(log_a0, log_a1), jnp.inf)
+
+
+@jax.jit
+def _finish_rdp(q, sigma, orders, log_a):
+    """RDP from log A_alpha, with the closed-form special cases (q = 0, q = 1, sigma = 0)."""
+    general = log_a / (orders - 1.0)
+    full_batch = orders / (2.0 * sigma**2)
+    rdp = jnp.where(q == 1.0, full_batch, general)
+    rdp = jnp.where((sigma == 0.0) | jnp.isinf(orders), jnp.inf, rdp)
+    return jnp.where(q == 0.0, 0.0, rdp)
+
+
+@jax.jit
+def _epsilon_per_order(rdp: jax.Array, orders: jax.Array, delta: jax.Array) -> jax.Array:
+    """epsilon(alpha) of the tight conversion, per order (shape (k,)); delta > 0.
+
+    epsilon = rdp + log(1 - 1/alpha) - log(delta * alpha) / (alpha - 1)
+    (Canonne, Kamath and Steinke, 2020, arXiv:2004.00010, Prop. 12; Balle et al., 2020,
+    arXiv:2001.05990, Eq. 20). Where delta^2 > 1 - exp(-rdp) the KL bound
+    delta <= sqrt(1 - exp(-KL)) already gives epsilon = 0.
+    """
+    safe_orders = jnp.where(orders > _MIN_ORDER_TIGHT_CONVERSION, orders, 2.0)
+    tight = rdp + jnp.log1p(-1.0 / safe_orders) - jnp.log(delta * safe_orders) / (safe_orders - 1.0)
+    eps = jnp.where(orders > _MIN_ORDER_TIGHT_CONVERSION, tight, jnp.inf)
+    eps = jnp.where(delta**2 + jnp.expm1(-rdp) > 0.0, 0.0, eps)
+    # Negative RDP only comes from round-off on extreme events; dp_accounting maps it to 0 too.
+    return jnp.where(rdp < 0.0, 0.0, eps)
+
+
+@jax.jit
+def _log_delta_per_order(rdp: jax.Array, orders: jax.Array, epsilon: jax.Array) -> jax.Array:
+    """log delta(alpha) of the tight conversion, per order (shape (k,)); same references."""
+    # log(-expm1(-rdp)) rather than log1p(-exp(-rdp)): the latter is log(0) for rdp < 1e-16.
+    kl_bound = jnp.where(rdp == 0.0, -jnp.inf, 0.5 * jnp.log(-jnp.expm1(-jnp.where(rdp == 0.0, 1.0, rdp))))
+    safe_orders = jnp.where(orders > _MIN_ORDER_TIGHT_CONVERSION, orders, 2.0)
+    tight = (safe_orders - 1.0) * (rdp - epsilon + jnp.log1p(-1.0 / safe_orders)) - jnp.log(safe_orders)
+    log_delta = jnp.where(orders > _MIN_ORDER_TIGHT_CONVERSION, jnp.minimum(kl_bound, tight), kl_bound)
+    return jnp.where(rdp < 0.0, -jnp.inf, log_delta)
+
+
+# --------------------------------------------------------------------------------------------------
+# Public functions.
+# --------------------------------------------------------------------------------------------------
+
+
+def _as_orders(orders: Sequence[float] | np.ndarray) -> np.ndarray:
+    orders = np.asarray(orders, dtype=np.float64).reshape(-1)
+    if orders.size == 0:
+        raise ConfigError("`orders` must contain at least one RDP order. Got an empty sequence.")
+    if np.any(np.isnan(orders)) or np.any(orders <= 1.0):
+        raise ConfigError(f"`orders` must all be > 1. Got {orders[(orders <= 1.0) | np.isnan(orders)].tolist()}.")
+    return orders
+
+
+def rdp_poisson_subsampled_gaussian(
+    sampling_probability: float, noise_multiplier: float, orders: Sequence[float] = DEFAULT_ORDERS
+) -> np.ndarray:
+    """RDP of the Poisson-subsampled Gaussian mechanism at each order.
+
+    Each record is included independently with probability ``q = sampling_probability``; the sum
+    of included records (L2 sensitivity 1) is released with ``N(0, noise_multiplier^2 I)`` noise.
+    Integer orders use the exact binomial sum in log space, fractional orders the convergent
+    two-sided series of Mironov, Talwar and Zhang (2019, arXiv:1908.10530); both in float64.
+
+    Args:
+        sampling_probability: ``q`` in [0, 1].
+        noise_multiplier: ``sigma`` >= 0, noise std over L2 sensitivity.
+        orders: RDP orders ``alpha`` > 1, shape (k,).
+
+    Returns:
+        float64 array of shape (k,): RDP epsilon(alpha). ``0`` if q = 0, ``alpha / (2 sigma^2)``
+        if q = 1, ``inf`` if sigma = 0 (or where the fractional series fails to converge).
+
+    Raises:
+        ConfigError: if ``sampling_probability`` is outside [0, 1], ``noise_multiplier`` is
+            negative, or an order is <= 1.
+    """
+    q = float(sampling_probability)
+    sigma = float(noise_multiplier)
+    if not 0.0 <= q <= 1.0:
+        raise ConfigError(f"`sampling_probability` must be in [0, 1]. Got {sampling_probability}.")
+    if not sigma >= 0.0:
+        raise ConfigError(f"`noise_multiplier` must be >= 0. Got {noise_multiplier}.")
+    orders = _as_orders(orders)
+    log_a = np.zeros_like(orders)
+    # The general formulas are only evaluated where they are defined; special cases are closed form.
+    if 0.0 < q < 1.0 and 0.0 < sigma < math.inf:
+        finite = np.isfinite(orders)
+        is_integer = finite & (orders == np.floor(orders))
+        is_fractional = finite & ~is_integer
+        with jax.enable_x64(True):
+            if np.any(is_integer):
+                integer_orders = orders[is_integer]
+                log_a[is_integer] = np.asarray(
+                    _log_a_integer(q, sigma, jnp.asarray(integer_orders), max_order=int(integer_orders.max()))
+                )
+            if np.any(is_fractional):
+                log_a[is_fractional] = np.asarray(_log_a_fractional(q, sigma, jnp.asarray(orders[is_fractional])))
+    if sigma == math.inf:
+        return np.zeros_like(orders)
+    with jax.enable_x64(True):
+        return np.asarray(_finish_rdp(q, sigma, jnp.asarray(orders), jnp.asarray(log_a)), dtype=np.float64)
+
+
+def _check_rdp(rdp, orders) -> tuple[np.ndarray, np.ndarray]:
+    orders = _as_orders(orders)
+    rdp = np.asarray(rdp, dtype=np.float64).reshape(-1)
+    if rdp.shape != orders.shape:
+        raise ConfigError(f"`rdp` and `orders` must have the same length. Got {rdp.size} and {orders.size}.")
+    if np.any(np.isnan(rdp)):
+        raise ConfigError("`rdp` must not contain NaN.")
+    return rdp, orders
+
+
+def rdp_to_epsilon(rdp: Sequence[float], orders: Sequence[float], delta: float) -> tuple[float, float]:
+    """Smallest epsilon over orders such that the RDP curve implies (epsilon, delta)-DP.
+
+    Uses the tight conversion of Canonne, Kamath and Steinke (2020, arXiv:2004.00010, Prop. 12),
+    also Balle et al. (2020, arXiv:2001.05990, Eq. 20), exactly as ``dp_accounting`` does:
+    ``epsilon = min_alpha rdp(alpha) + log(1 - 1/alpha) - log(delta alpha) / (alpha - 1)``.
+
+    Args:
+        rdp: RDP values, shape (k,).
+        orders: their orders, shape (k,), all > 1.
+        delta: target delta in [0, 1].
+
+    Returns:
+        ``(epsilon, optimal_order)`` as Python floats. ``delta = 0`` gives ``(0, 0)`` if all RDP
+        is zero and ``(inf, 0)`` otherwise.
+
+    Raises:
+        ConfigError: if ``delta`` is outside [0, 1] or the arrays are malformed.
+    """
+    rdp, orders = _check_rdp(rdp, orders)
+    delta = float(delta)
+    if not 0.0 <= delta <= 1.0:
+        raise ConfigError(f"`delta` must be in [0, 1]. Got {delta}.")
+    if delta == 0.0:
+        return (0.0, 0.0) if np.all(rdp == 0.0) else (math.inf, 0.0)
+    with jax.enable_x64(True):
+        eps = np.asarray(_epsilon_per_order(jnp.asarray(rdp), jnp.asarray(orders), delta))
+    best = int(np.argmin(eps))
+    return max(0.0, float(eps[best])), float(orders[best])
+
+
+def rdp_to_delta(rdp: Sequence[float], orders: Sequence[float], epsilon: float) -> tuple[float, float]:
+    """Smallest delta over orders such that the RDP curve implies (epsilon, delta)-DP.
+
+    Same conversion as :func:`rdp_to_epsilon` (Canonne, Kamath and Steinke, 2020,
+    arXiv:2004.00010, Prop. 12), solved for delta, together with the KL bound
+    ``delta <= sqrt(1 - exp(-rdp))``.
+
+    Args:
+        rdp: RDP values, shape (k,).
+        orders: their orders, shape (k,), all > 1.
+        epsilon: target epsilon >= 0.
+
+    Returns:
+        ``(delta, optimal_order)`` as Python floats, delta capped at 1.
+
+    Raises:
+        ConfigError: if ``epsilon`` is negative or the arrays are malformed.
+    """
+    rdp, orders = _check_rdp(rdp, orders)
+    epsilon = float(epsilon)
+    if not epsilon >= 0.0:
+        raise ConfigError(f"`epsilon` must be >= 0. Got {epsilon}.")
+    with jax.enable_x64(True):
+        log_delta = np.asarray(_log_delta_per_order(jnp.asarray(rdp), jnp.asarray(orders), epsilon))
+    best = int(np.argmin(log_delta))
+    return min(math.exp(float(log_delta[best])), 1.0), float(orders[best])
+
+
+def _effective_noise_multiplier(event: Event) -> float:
+    """Noise multiplier of the single Gaussian equivalent to a nested Gaussian composition.
+
+    k Gaussian queries on the same data with multipliers sigma_j are one query with
+    sigma = (sum_j sigma_j^-2)^(-1/2) plus pre- and post-processing (McMahan et al., 2018,
+    arXiv:1812.06210, Sec. 3).
+    """
+    if isinstance(event, GaussianEvent):
+        sigma = float(event.noise_multiplier)
+        if not sigma >= 0.0:
+            raise ConfigError(f"`noise_multiplier` must be >= 0. Got {event.noise_multiplier}.")
+        return sigma
+    if isinstance(event, SelfComposedEvent):
+        count = _check_count(event.count)
+        if count == 0:
+            return math.inf
+        return _effective_noise_multiplier(event.event) / math.sqrt(count)
+    if isinstance(event, ComposedEvent):
+        inverse_variance = 0.0
+        for inner in event.events:
+            sigma = _effective_noise_multiplier(inner)
+            if sigma == 0.0:
+                return 0.0
+            inverse_variance += sigma**-2
+        return math.inf if inverse_variance == 0.0 else inverse_variance**-0.5
+    raise TypeError(
+        "The event inside a PoissonSampledEvent must be a GaussianEvent or a Composed/SelfComposed "
+        f"structure of GaussianEvents. Got {type(event).__name__}."
+    )
+
+
+def _check_count(count) -> int:
+    if isinstance(count, bool) or not float(count).is_integer() or count < 0:
+        raise ConfigError(f"`count` must be a non-negative integer. Got {count}.")
+    return int(count)
+
+
+def rdp_of_event(event: Event, orders: Sequence[float] = DEFAULT_ORDERS) -> np.ndarray:
+    """RDP of one (possibly composite) event at each order, add-or-remove-one neighbours.
+
+    Args:
+        event: a :mod:`zodc.privacy.events` event. ``AdditiveDeltaEvent`` contributes zero RDP
+            (its delta is tracked by :func:`additive_delta_of_event`).
+        orders: RDP orders > 1, shape (k,).
+
+    Returns:
+        float64 array of shape (k,).
+
+    Raises:
+        TypeError: for an unknown event type, or a non-Gaussian event inside Poisson sampling.
+        ConfigError: for out-of-range event parameters.
+    """
+    orders = _as_orders(orders)
+    if isinstance(event, GaussianEvent):
+        return rdp_poisson_subsampled_gaussian(1.0, event.noise_multiplier, orders)
+    if isinstance(event, PoissonSampledEvent):
+        return rdp_poisson_subsampled_gaussian(
+            event.sampling_probability, _effective_noise_multiplier(event.event), orders
+        )
+    if isinstance(event, SelfComposedEvent):
+        count = _check_count(event.count)
+        if count == 0:
+            return np.zeros_like(orders)
+        return count * rdp_of_event(event.event, orders)
+    if isinstance(event, ComposedEvent):
+        total = np.zeros_like(orders)
+        for inner in event.events:
+            total = total + rdp_of_event(inner, orders)
+        return total
+    if isinstance(event, AdditiveDeltaEvent):
+        additive_delta_of_event(event)  # validates delta
+        return np.zeros_like(orders)
+    raise TypeError(f"Unsupported privacy event type {type(event).__name__}: {event!r}.")
+
+
+def additive_delta_of_event(event: Event) -> float:
+    """Total delta contributed by the ``AdditiveDeltaEvent``s inside ``event`` (counted with multiplicity)."""
+    if isinstance(event, AdditiveDeltaEvent):
+        delta = float(event.delta)
+        if not 0.0 <= delta <= 1.0:
+            raise ConfigError(f"`delta` of an AdditiveDeltaEvent must be in [0, 1]. Got {event.delta}.")
+        return delta
+    if isinstance(event, SelfComposedEvent):
+        return _check_count(event.count) * additive_delta_of_event(event.event)
+    if isinstance(event, ComposedEvent):
+        return sum(additive_delta_of_event(inner) for inner in event.events)
+    if isinstance(event, (GaussianEvent, PoissonSampledEvent)):
+        return 0.0
+    raise TypeError(f"Unsupported privacy event type {type(event).__name__}: {event!r}.")
+
+
+def _check_neighboring_relation(neighboring_relation) -> str:
+    # Accept dp_accounting's enum too, by its name, so code written against either library works.
+    name = getattr(neighboring_relation, "name", neighboring_relation)
+    if not isinstance(name, str) or name.lower() != NEIGHBORING_RELATION:
+        raise ConfigError(
+            f"`neighboring_relation` must be '{NEIGHBORING_RELATION}' (the only relation zodc accounts "
+            f"for). Got {neighboring_relation!r}."
+        )
+    return NEIGHBORING_RELATION
+
+
+class RdpAccountant:
+    """Composes events into an RDP curve and converts it to (epsilon, delta).
+
+    Mirrors ``dp_accounting.rdp.RdpAccountant`` for the events zodc uses, in float64 JAX.
+
+    Args:
+        orders: RDP orders > 1, shape (k,). Defaults to :data:`DEFAULT_ORDERS`.
+        neighboring_relation: only ``"add_or_remove_one"`` is supported.
+
+    Raises:
+        ConfigError: for an unsupported neighbouring relation or invalid orders.
+
+    Examples:
+        >>> from zodc.privacy.events import GaussianEvent, PoissonSampledEvent
+        >>> step = PoissonSampledEvent(0.01, GaussianEvent(1.1))
+        >>> eps = RdpAccountant().compose(step, count=1000).get_epsilon(1e-5)
+    """
+
+    name = "rdp"
+
+    def __init__(self, orders: Sequence[float] = DEFAULT_ORDERS, neighboring_relation: str = NEIGHBORING_RELATION):
+        self.neighboring_relation = _check_neighboring_relation(neighboring_relation)
+        self._orders = _as_orders(orders)
+        self._rdp = np.zeros_like(self._orders)
+        self._additive_delta = 0.0
+        self._events: list[tuple[Event, int]] = []
+
+    def compose(self, event: Event, count: int = 1) -> "RdpAccountant":
+        """Adds ``count`` adaptive repetitions of ``event``; returns ``self`` for chaining.
+
+        Raises:
+            TypeError / ConfigError: as :func:`rdp_of_event`; the accountant is unchanged then.
+        """
+        count = _check_count(count)
+        rdp = rdp_of_event(event, self._orders)
+        delta = additive_delta_of_event(event)
+        if count:
+            self._rdp = self._rdp + count * rdp
+            self._additive_delta += count * delta
+        self._events.append((event, count))
+        return self
+
+    def copy(self) -> "RdpAccountant":
+        """An independent accountant with the same orders and composed events."""
+        other = RdpAccountant(self._orders, self.neighboring_relation)
+        other._rdp = self._rdp.copy()
+        other._additive_delta = self._additive_delta
+        other._events = list(self._events)
+        return other
+
+    @property
+    def orders(self) -> np.ndarray:
+        """RDP orders, shape (k,) (a copy)."""
+        return self._orders.copy()
+
+    @property
+    def rdp(self) -> np.ndarray:
+        """Composed RDP at each order, shape (k,) (a copy)."""
+        return self._rdp.copy()
+
+    @property
+    def additive_delta(self) -> float:
+        """Sum of the composed ``AdditiveDeltaEvent`` deltas."""
+        return self._additive_delta
+
+    @property
+    def events(self) -> tuple[tuple[Event, int], ...]:
+        """The composed ``(event, count)`` pairs, in order."""
+        return tuple(self._events)
+
+    def _remaining_delta(self, delta: float) -> float:
+        delta = float(delta)
+        if not 0.0 <= delta <= 1.0:
+            raise ConfigError(f"`delta` must be in [0, 1]. Got {delta}.")
+        if self._additive_delta > delta:
+            raise PrivacyBudgetError(
+                f"The composed AdditiveDeltaEvents already spend delta = {self._additive_delta:g}, more than "
+                f"the target delta = {delta:g}."
+            )
+        return delta - self._additive_delta
+
+    def get_epsilon_and_order(self, delta: float) -> tuple[float, float]:
+        """(epsilon, optimal order) at ``delta``, after subtracting the additive delta.
+
+        Raises:
+            PrivacyBudgetError: if the additive deltas alone exceed ``delta``.
+        """
+        return rdp_to_epsilon(self._rdp, self._orders, self._remaining_delta(delta))
+
+    def get_epsilon(self, delta: float) -> float:
+        """Epsilon at ``delta`` (see :meth:`get_epsilon_and_order`)."""
+        return self.get_epsilon_and_order(delta)[0]
+
+    def get_delta(self, epsilon: float) -> float:
+        """Delta at ``epsilon``, including the additive deltas; capped at 1."""
+        delta, _ = rdp_to_delta(self._rdp, self._orders, epsilon)
+        return min(1.0, delta + self._additive_delta)
+
+    def __repr__(self) -> str:
+        return f"RdpAccountant(orders=<{self._orders.size} orders>, events={len(self._events)})"
+
+
+def _to_dp_accounting_event(event: Event, dp_event):
+    if isinstance(event, GaussianEvent):
+        return dp_event.GaussianDpEvent(float(event.noise_multiplier))
+    if isinstance(event, PoissonSampledEvent):
+        return dp_event.PoissonSampledDpEvent(
+            float(event.sampling_probability), _to_dp_accounting_event(event.event, dp_event)
+        )
+    if isinstance(event, SelfComposedEvent):
+        return dp_event.SelfComposedDpEvent(_to_dp_accounting_event(event.event, dp_event), _check_count(event.count))
+    if isinstance(event, ComposedEvent):
+        return dp_event.ComposedDpEvent([_to_dp_accounting_event(e, dp_event) for e in event.events])
+    if isinstance(event, AdditiveDeltaEvent):
+        return dp_event.NoOpDpEvent()  # its delta is subtracted from the target by the caller
+    raise TypeError(f"Unsupported privacy event type {type(event).__name__}: {event!r}.")
+
+
+def pld_epsilon(events: Event | Iterable[Event], delta: float, value_discretization_interval: float = 1e-4) -> float:
+    """Epsilon from ``dp_accounting``'s privacy-loss-distribution accountant (tighter than RDP).
+
+    The PLD accountant (Koskela et al., 2020, arXiv:1906.03049; Doroshenko et al., 2022,
+    arXiv:2207.04380) tracks the full privacy-loss distribution and typically reports a few to
+    ~15 % smaller epsilon than RDP for DP-SGD-like compositions. ``dp-accounting`` is an optional
+    dependency, imported only here.
+
+    Args:
+        events: one event or an iterable of events, composed in order.
+        delta: target delta in (0, 1); ``AdditiveDeltaEvent`` deltas are subtracted first.
+        value_discretization_interval: PLD discretisation; smaller is tighter and slower.
+
+    Returns:
+        epsilon as a Python float.
+
+    Raises:
+        ImportError: if ``dp-accounting`` is not installed.
+        PrivacyBudgetError: if the additive deltas exceed ``delta``.
+    """
+    try:
+        from dp_accounting import dp_event
+        from dp_accounting.pld import pld_privacy_accountant
+    except ImportError as error:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "pld_epsilon needs the optional dependency dp-accounting: pip install 'dp-accounting>=0.4.4' "
+            "(or pip install 'zodc[test]')."
+        ) from error
+    if isinstance(events, (GaussianEvent, PoissonSampledEvent, SelfComposedEvent, ComposedEvent, AdditiveDeltaEvent)):
+        events = (events,)
+    events = tuple(events)
+    delta = float(delta)
+    if not 0.0 < delta < 1.0:
+        raise ConfigError(f"`delta` must be in (0, 1). Got {delta}.")
+    additive = sum(additive_delta_of_event(e) for e in events)
+    if additive > delta:
+        raise PrivacyBudgetError(
+            f"The AdditiveDeltaEvents already spend delta = {additive:g}, more than the target delta = {delta:g}."
+        )
+    accountant = pld_privacy_accountant.PLDAccountant(value_discretization_interval=value_discretization_interval)
+    for event in events:
+        accountant.compose(_to_dp_accounting_event(event, dp_event))
+    return float(accountant.get_epsilon(delta - additive))

@@ -1,0 +1,128 @@
+"""Device-side DP mechanisms: Poisson sampling, per-record clipping, the noisy clipped sum.
+
+Pure, jit- and vmap-friendly JAX functions; the PRNG key is always the first argument. Together
+they implement one Poisson-subsampled Gaussian mechanism with L2 sensitivity ``l2_norm_clip``
+under add-or-remove-one neighbours (Abadi et al., 2016, arXiv:1607.00133), which the accountant
+describes as ``PoissonSampledEvent(sampling_probability, GaussianEvent(noise_multiplier))``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from zodc.errors import ConfigError
+
+__all__ = ["clip_rows", "noisy_clipped_sum", "poisson_mask"]
+
+
+def _is_concrete(value) -> bool:
+    return not isinstance(value, jax.core.Tracer)
+
+
+def _check_nonnegative(name: str, value) -> None:
+    # Traced values cannot be checked here; the host-side wrappers (condense / estimator) validate
+    # hyperparameters before tracing, so only eager calls with bad constants reach this check.
+    if _is_concrete(value) and jnp.ndim(value) == 0 and not float(value) >= 0.0:
+        raise ConfigError(f"`{name}` must be >= 0. Got {float(value)}.")
+
+
+def poisson_mask(key: jax.Array, num_records: int, sampling_probability: float | jax.Array) -> jax.Array:
+    """Poisson sampling: each of ``num_records`` records is kept independently with probability p.
+
+    A mask over all records keeps shapes static under ``jit``; the batch size is random, as the
+    accounting of Poisson subsampling requires (a truncated or fixed-size batch would not be).
+
+    Args:
+        key: PRNG key.
+        num_records: n (static).
+        sampling_probability: p in [0, 1] (may be traced).
+
+    Returns:
+        bool array of shape (n,).
+
+    Raises:
+        ConfigError: for a concrete ``sampling_probability`` outside [0, 1] or negative ``num_records``.
+    """
+    if isinstance(num_records, bool) or not isinstance(num_records, int) or num_records < 0:
+        raise ConfigError(f"`num_records` must be a non-negative integer. Got {num_records}.")
+    if _is_concrete(sampling_probability) and not 0.0 <= float(sampling_probability) <= 1.0:
+        raise ConfigError(f"`sampling_probability` must be in [0, 1]. Got {float(sampling_probability)}.")
+    # uniform is in [0, 1): p = 1 keeps every record and p = 0 none, exactly.
+    return jax.random.uniform(key, (num_records,)) < sampling_probability
+
+
+def clip_rows(values: jax.Array, l2_norm_clip: float | jax.Array) -> jax.Array:
+    """Scales each row to L2 norm at most ``l2_norm_clip``: ``x_i * min(1, C / ||x_i||)``.
+
+    Rows already within the bound are returned unchanged (bit for bit), so ``C = inf`` is the
+    identity, and zero rows stay zero without a 0/0.
+
+    Args:
+        values: (n, q) per-record vectors.
+        l2_norm_clip: C >= 0, possibly ``inf`` (may be traced).
+
+    Returns:
+        (n, q) array of the same dtype.
+
+    Raises:
+        ConfigError: for a concrete negative ``l2_norm_clip`` or ``values`` that is not 2-D.
+    """
+    if jnp.ndim(values) != 2:
+        raise ConfigError(f"`values` must have shape (n, q). Got shape {jnp.shape(values)}.")
+    _check_nonnegative("l2_norm_clip", l2_norm_clip)
+    values = jnp.asarray(values)
+    clip = jnp.asarray(l2_norm_clip, dtype=values.dtype)
+    # Norm via the row's max-abs scale: squaring entries above ~1e19 would overflow float32 to inf
+    # and clip the row to zero instead of to norm C.
+    scale = jnp.max(jnp.abs(values), axis=1, keepdims=True)
+    safe_scale = jnp.where(scale > 0, scale, 1.0)
+    norms = scale * jnp.sqrt(jnp.sum(jnp.square(values / safe_scale), axis=1, keepdims=True))
+    too_long = norms > clip
+    # Factor 1 outside the clipped rows keeps C = inf from producing inf * 0 = NaN there (and in gradients).
+    factor = jnp.where(too_long, clip / jnp.where(too_long, norms, 1.0), 1.0)
+    # Select rather than multiply by 1, so rows within the bound pass through untouched.
+    return jnp.where(too_long, values * factor, values)
+
+
+def noisy_clipped_sum(
+    key: jax.Array,
+    values: jax.Array,
+    mask: jax.Array,
+    l2_norm_clip: float | jax.Array,
+    noise_multiplier: float | jax.Array,
+) -> jax.Array:
+    """Gaussian mechanism on the sum of clipped, sampled rows: ``sum_{i: mask_i} clip(x_i) + N(0, (sigma C)^2 I_q)``.
+
+    Adding or removing one record moves the clipped sum by at most C in L2, so with noise std
+    ``sigma * C`` this is ``GaussianEvent(sigma)``; with a Poisson ``mask`` it is
+    ``PoissonSampledEvent(p, GaussianEvent(sigma))``.
+
+    Args:
+        key: PRNG key for the noise.
+        values: (n, q) per-record vectors.
+        mask: (n,) bool (or 0/1) inclusion mask, e.g. from :func:`poisson_mask`.
+        l2_norm_clip: C >= 0, possibly ``inf`` (then sigma must be 0 for a finite result).
+        noise_multiplier: sigma >= 0; 0 gives the exact clipped sum.
+
+    Returns:
+        (q,) array in ``values``' dtype.
+
+    Raises:
+        ConfigError: for mismatched shapes or concrete negative ``l2_norm_clip`` / ``noise_multiplier``.
+    """
+    values = jnp.asarray(values)
+    mask = jnp.asarray(mask)
+    if jnp.ndim(values) != 2 or jnp.shape(mask) != jnp.shape(values)[:1]:
+        raise ConfigError(
+            f"`values` must have shape (n, q) and `mask` shape (n,). Got {jnp.shape(values)} and {jnp.shape(mask)}."
+        )
+    _check_nonnegative("noise_multiplier", noise_multiplier)
+    clipped = clip_rows(values, l2_norm_clip)
+    total = jnp.sum(jnp.where(mask.astype(bool)[:, None], clipped, 0.0), axis=0)
+    sigma = jnp.asarray(noise_multiplier, dtype=values.dtype)
+    clip = jnp.asarray(l2_norm_clip, dtype=values.dtype)
+    # sigma = 0 must mean "no noise" even when C = inf (0 * inf would be NaN).
+    noise_std = jnp.where(sigma == 0, 0.0, sigma * clip)
+    noise = jax.random.normal(key, total.shape, dtype=values.dtype)
+    return total + noise_std * noise
