@@ -1,0 +1,43 @@
+"""zodc: differentially private zero-order dataset condensation for classical clinical models.
+
+The public API, re-exported (see the README):
+
+- :class:`Condenser` — the scikit-learn-compatible front door;
+- :func:`zero_order_condenser`, :class:`StepParams`, :class:`CondenseState`, :func:`run` — the
+  functional core (``init`` / ``step`` over explicit state);
+- :func:`load_dataset`, :func:`list_datasets`, :class:`Schema` — bundled cohorts and schemas.
+"""
+
+from importlib import metadata as _metadata
+
+try:
+    __version__ = _metadata.version("zodc")
+except _metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0+unknown"
+
+from zodc.condense import CondenseState, StepInfo, StepParams, ZeroOrderCondenser, run, zero_order_condenser
+from zodc.errors import ConfigError, DataError, PrivacyBudgetError, SchemaError, ZodcError
+
+__all__ = [
+    "__version__", "Condenser", "CondenseState", "StepInfo", "StepParams", "ZeroOrderCondenser", "run",
+    "zero_order_condenser", "load_dataset", "list_datasets", "Schema", "ConfigError", "DataError",
+    "PrivacyBudgetError", "SchemaError", "ZodcError",
+]
+
+
+def __getattr__(name):
+    # The front door and the data registry import scikit-learn, lifelines and pandas: load them on
+    # first use so `import zodc` (and host-callback workers) stay light.
+    if name == "Condenser":
+        from zodc.estimator import Condenser
+
+        return Condenser
+    if name in ("load_dataset", "list_datasets"):
+        from zodc.data import datasets
+
+        return getattr(datasets, name)
+    if name == "Schema":
+        from zodc.data.schema import Schema
+
+        return Schema
+    raise AttributeError(f"module 'zodc' has no attribute {name!r}")

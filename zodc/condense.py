@@ -1,0 +1,198 @@
+"""The functional core: private zero-order condensation as ``init`` / ``step`` over explicit state.
+
+Shaped like an optax ``GradientTransformation`` or an evosax strategy: :func:`zero_order_condenser`
+closes over what fixes shapes (number of directions, scheme, the evaluation function, the
+optimiser) and returns two pure functions. Everything one may sweep (smoothing, clip, noise,
+sampling probability) lives in a :class:`StepParams` pytree, so ``jax.vmap`` over seeds or noise
+levels works.
+
+One step (DESIGN §2)::
+
+    key ─> directions U (q, m, d) ─> stacked tables S ± mu U ─> evaluate_fn ─> losses (k, n)
+    ─> per-record differences (n, q) ─> Poisson mask, clip to C, sum, + N(0, (sigma C)^2 I_q)
+    ─> / (p n) ─> gradient (m, d) ─> optax update ─> projection onto the box [lower, upper]
+
+``evaluate_fn(tables, mask)`` fits the model on each table and returns the per-record losses of
+*every* real record (records outside the mask may be returned as anything finite; they are
+zeroed before use). It is either a host callback (``zodc.models.host``) or a native kernel
+(``zodc.models.native``); this module does not care which.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+import optax
+
+from zodc import zo
+from zodc.errors import ConfigError
+from zodc.privacy import mechanisms
+
+EvaluateFn = Callable[[jax.Array, jax.Array], jax.Array]
+
+
+@chex.dataclass(frozen=True)
+class CondenseState:
+    """State of a condensation run.
+
+    Attributes:
+      table: ``(m, d)`` learnable part of the synthetic table, in encoded units.
+      opt_state: the optimiser's state.
+      key: PRNG key; step ``t`` uses ``fold_in(key, t)``, so a run is reproducible from its seed
+        and independent of how steps are chunked.
+      step: int32 scalar, steps taken.
+    """
+
+    table: jax.Array
+    opt_state: optax.OptState
+    key: jax.Array
+    step: jax.Array
+
+
+@chex.dataclass(frozen=True)
+class StepParams:
+    """Per-step hyperparameters that may be swept (all scalars, may be traced).
+
+    Attributes:
+      smoothing: ``mu``, the perturbation radius in encoded units.
+      l2_norm_clip: ``C``, per-record clip of the ``(q,)`` difference vector (``inf``: none).
+      noise_multiplier: ``sigma``; the noise on the clipped sum has std ``sigma * C``.
+      sampling_probability: ``p``, Poisson sampling probability of each real record.
+    """
+
+    smoothing: jax.Array
+    l2_norm_clip: jax.Array
+    noise_multiplier: jax.Array
+    sampling_probability: jax.Array
+
+
+class StepInfo(NamedTuple):
+    """Diagnostics of one step, computed from the private batch: for the data owner's eyes (a
+    progress bar), not for release."""
+
+    loss: jax.Array
+    batch_size: jax.Array
+    clipped_fraction: jax.Array
+    gradient_norm: jax.Array
+
+
+class ZeroOrderCondenser(NamedTuple):
+    """A pair of pure functions: ``init(key, table) -> state`` and ``step(state, params) -> (state, info)``."""
+
+    init: Callable[[jax.Array, jax.Array], CondenseState]
+    step: Callable[[CondenseState, StepParams], tuple[CondenseState, StepInfo]]
+
+
+def zero_order_condenser(
+    evaluate_fn: EvaluateFn,
+    optimizer: optax.GradientTransformation,
+    *,
+    num_records: int,
+    num_directions: int = 16,
+    scheme: str = "central",
+    lower: float = -1.0,
+    upper: float = 1.0,
+) -> ZeroOrderCondenser:
+    """Builds the private zero-order condensation algorithm.
+
+    Args:
+      evaluate_fn: ``(tables (k, m, d), mask (n,) bool) -> losses (k, n)``.
+      optimizer: any optax transformation (Adam by default in the front door).
+      num_records: ``n``, number of real records ``evaluate_fn`` scores. Treated as public, as
+        DP-SGD libraries do: the noisy sum is divided by the expected batch size ``p n``.
+      num_directions: ``q``.
+      scheme: ``"central"`` or ``"forward"`` differences.
+      lower, upper: box the table is projected onto after each update (the encoded bounds of the
+        public schema), so what is optimised is what is released.
+
+    Returns:
+      A :class:`ZeroOrderCondenser`.
+    """
+    zo.check_scheme(scheme)
+    if num_directions < 1:
+        raise ConfigError(f"`num_directions` must be >= 1. Got {num_directions}.")
+    if num_records < 1:
+        raise ConfigError(f"`num_records` must be >= 1. Got {num_records}.")
+
+    def init(key: jax.Array, table: jax.Array) -> CondenseState:
+        table = jnp.clip(jnp.asarray(table), lower, upper)
+        return CondenseState(table=table, opt_state=optimizer.init(table), key=key,
+                             step=jnp.zeros((), jnp.int32))
+
+    def step(state: CondenseState, params: StepParams) -> tuple[CondenseState, StepInfo]:
+        step_key = jax.random.fold_in(state.key, state.step)
+        direction_key, mask_key, noise_key = jax.random.split(step_key, 3)
+        table = state.table
+        directions = zo.sample_directions(direction_key, num_directions, table.shape, table.dtype)
+        tables = zo.perturb(table, directions, params.smoothing, scheme)
+        mask = mechanisms.poisson_mask(mask_key, num_records, params.sampling_probability)
+
+        losses = evaluate_fn(tables, mask)
+        differences = zo.per_record_differences(losses, num_directions, scheme)
+        differences = jnp.where(mask[:, None], differences, 0.0)
+        noisy_sum = mechanisms.noisy_clipped_sum(noise_key, differences, mask, params.l2_norm_clip,
+                                                 params.noise_multiplier)
+        expected_batch = params.sampling_probability * num_records
+        gradient = zo.gradient_from_differences(noisy_sum / expected_batch, directions,
+                                                params.smoothing, scheme)
+
+        updates, opt_state = optimizer.update(gradient, state.opt_state, table)
+        new_table = jnp.clip(optax.apply_updates(table, updates), lower, upper)
+
+        batch_size = jnp.sum(mask)
+        denominator = jnp.maximum(batch_size, 1)
+        center_losses = jnp.mean(losses, axis=0)
+        norms = jnp.linalg.norm(differences, axis=1)
+        info = StepInfo(
+            loss=jnp.sum(jnp.where(mask, center_losses, 0.0)) / denominator,
+            batch_size=batch_size,
+            clipped_fraction=jnp.sum(mask & (norms > params.l2_norm_clip)) / denominator,
+            gradient_norm=jnp.linalg.norm(gradient),
+        )
+        new_state = state.replace(table=new_table, opt_state=opt_state, step=state.step + 1)
+        return new_state, info
+
+    return ZeroOrderCondenser(init=init, step=step)
+
+
+def run(condenser: ZeroOrderCondenser, state: CondenseState, params: StepParams, num_steps: int, *,
+        chunk_size: int = 1, on_chunk: Callable[[CondenseState, StepInfo], None] | None = None,
+        jit: bool = True) -> tuple[CondenseState, StepInfo]:
+    """Runs ``num_steps`` steps, ``chunk_size`` at a time under ``lax.scan``.
+
+    With a native (device) model the whole chunk is one compiled program; with a host model use
+    ``chunk_size=1`` (each step makes one batched callback either way). ``on_chunk`` receives the
+    state and the stacked infos of each chunk (for progress bars). Chunking does not change the
+    result: step ``t`` draws its randomness from ``fold_in(key, t)``.
+
+    Returns:
+      The final state and the stacked :class:`StepInfo` of all steps (each field ``(num_steps,)``).
+    """
+    if num_steps < 0:
+        raise ConfigError(f"`steps` must be >= 0. Got {num_steps}.")
+    chunk_size = max(1, min(chunk_size, max(num_steps, 1)))
+
+    def scan_chunk(carry, step_params, length):
+        return jax.lax.scan(lambda s, _: condenser.step(s, step_params), carry, None, length=length)
+
+    compiled = {}
+    infos = []
+    done = 0
+    while done < num_steps:
+        length = min(chunk_size, num_steps - done)
+        if length not in compiled:
+            fn = lambda s, p, n=length: scan_chunk(s, p, n)
+            compiled[length] = jax.jit(fn) if jit else fn
+        state, chunk_info = compiled[length](state, params)
+        infos.append(chunk_info)
+        done += length
+        if on_chunk is not None:
+            on_chunk(state, chunk_info)
+    if infos:
+        stacked = StepInfo(*(jnp.concatenate(parts) for parts in zip(*infos)))
+    else:
+        stacked = StepInfo(*(jnp.zeros((0,)) for _ in StepInfo._fields))
+    return state, stacked
