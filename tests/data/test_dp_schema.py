@@ -1,0 +1,146 @@
+import jax
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm
+
+from zodc.data import TableEncoder, estimate_class_proportions, estimate_event_rate, estimate_schema, validate_table
+from zodc.data import dp_schema
+from zodc.errors import ConfigError, DataError
+from zodc.privacy.events import AdditiveDeltaEvent, GaussianEvent
+
+
+def large_frame(n=20_000, seed=0):
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        "weight": rng.normal(70.0, 12.0, n),
+        "count": rng.integers(0, 1000, n),
+        "shift": rng.normal(-5.0, 2.0, n),
+        "site": rng.choice(["a", "b", "c"], n),
+        "outcome": np.where(rng.random(n) < 0.3, "yes", "no"),
+    })
+    frame.loc[0, "site"] = "only_one_record"
+    return frame
+
+
+def test_bounds_levels_and_proportions_on_a_large_sample():
+    frame = large_frame()
+    schema, events = estimate_schema(jax.random.key(0), frame, target="outcome", noise_multiplier=2.0,
+                                     threshold_delta=1e-6)
+    assert events == [GaussianEvent(2.0), AdditiveDeltaEvent(1e-6)]
+    assert schema.task == "classification" and schema.target == "outcome"
+    assert schema.column_names == tuple(frame.columns)
+    for name in ("weight", "count", "shift"):
+        column = schema.column(name)
+        values = frame[name]
+        inside = ((values >= column.lower) & (values <= column.upper)).mean()
+        assert inside >= 0.99, (name, column, inside)
+        # Public bin edges, so a bound is 0 or a signed power of two.
+        for bound in (column.lower, column.upper):
+            assert bound == 0 or np.log2(abs(bound)) == np.round(np.log2(abs(bound))), (name, bound)
+        # ... and not absurdly loose.
+        assert column.upper <= 4 * max(abs(values.max()), 1) and column.lower >= -4 * max(abs(values.min()), 1)
+    assert schema.column("count").integer and not schema.column("weight").integer
+    assert schema.column("count").lower == 0
+    assert schema.column("site").categories == ("a", "b", "c")  # the single-record level is not released
+    assert schema.target_column.categories == ("no", "yes")
+    np.testing.assert_allclose(schema.class_proportions, [0.7, 0.3], atol=0.01)
+    assert "differential privacy" in schema.source
+    # The estimated schema is usable: the table validates and encodes.
+    with pytest.warns(UserWarning):  # a few values fall outside the DP bounds and are clipped
+        clean = validate_table(frame[frame["site"] != "only_one_record"], schema)
+    assert np.abs(TableEncoder(schema).encode(clean).X).max() <= 1
+
+
+def test_survival_schema_has_positive_time_and_event_rate():
+    rng = np.random.default_rng(1)
+    n = 5000
+    frame = pd.DataFrame({"age": rng.integers(20, 90, n), "time": rng.uniform(0.001, 0.9, n),
+                          "event": (rng.random(n) < 0.25).astype(int)})
+    schema, events = estimate_schema(jax.random.key(1), frame, time="time", event="event", noise_multiplier=1.0,
+                                     threshold_delta=1e-6)
+    assert schema.task == "survival" and schema.event == "event"
+    assert 0 < schema.time.lower <= 0.001 * 2 and schema.time.upper == 1.0
+    assert abs(schema.event_rate - 0.25) < 0.02
+    assert schema.column_names == ("age", "time", "event")
+    assert events == [GaussianEvent(1.0), AdditiveDeltaEvent(1e-6)]
+
+
+def test_same_key_same_schema_different_key_differs():
+    frame = large_frame(2000)
+    first, _ = estimate_schema(jax.random.key(7), frame, target="outcome", noise_multiplier=5.0, threshold_delta=1e-5)
+    again, _ = estimate_schema(jax.random.key(7), frame, target="outcome", noise_multiplier=5.0, threshold_delta=1e-5)
+    other, _ = estimate_schema(jax.random.key(8), frame, target="outcome", noise_multiplier=5.0, threshold_delta=1e-5)
+    assert first == again
+    assert first.class_proportions != other.class_proportions
+
+
+def test_joint_histogram_noise_std_is_sigma_sqrt_c():
+    # 4 columns (c = 4), so each count gets noise std 2 * sigma. The event rate is
+    # (n1 + e1) / (n + e0 + e1) ~ 1/2 + (e1 - e0) / (2 n), whose std is std_count * sqrt(2) / (2 n).
+    n, sigma, c = 10_000, 25.0, 4
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n), "time": rng.uniform(1, 10, n),
+                          "event": np.arange(n) % 2})
+    rates = [
+        estimate_schema(jax.random.key(seed), frame, time="time", event="event", noise_multiplier=sigma,
+                        threshold_delta=1e-6)[0].event_rate
+        for seed in range(200)
+    ]
+    expected = sigma * np.sqrt(c) * np.sqrt(2) / (2 * n)
+    assert np.std(rates) == pytest.approx(expected, rel=0.2)
+
+
+def test_singleton_level_release_probability_matches_threshold_delta():
+    # Two thresholded columns (feature + target): a level held by one record passes with
+    # probability threshold_delta / 2 per column.
+    n, delta = 400, 0.3
+    frame = pd.DataFrame({"colour": ["red"] * (n - 1) + ["rare"], "outcome": ["no", "yes"] * (n // 2)})
+    released = [
+        "rare" in estimate_schema(jax.random.key(seed), frame, target="outcome", noise_multiplier=1.0,
+                                  threshold_delta=delta)[0].column("colour").categories
+        for seed in range(300)
+    ]
+    assert np.mean(released) == pytest.approx(delta / 2, abs=0.06)
+    std = 1.0 * np.sqrt(2)
+    tau = dp_schema.categorical_threshold(std, 1e-6)
+    assert norm.sf((tau - 1) / std) == pytest.approx(1e-6, rel=1e-6)
+
+
+def test_noise_draws_have_the_stated_std():
+    draws = dp_schema._noise(jax.random.key(3), 0, 200_000, 3.5)
+    assert np.std(draws) == pytest.approx(3.5, rel=0.01)
+    assert not np.allclose(draws[:10], dp_schema._noise(jax.random.key(3), 1, 200_000, 3.5)[:10])
+
+
+def test_class_proportions_and_event_rate_noise_and_events():
+    y = np.repeat([0, 1], 5000)
+    sigma = 40.0
+    estimates = [estimate_class_proportions(jax.random.key(s), y, 2, sigma)[0][1] for s in range(300)]
+    # p1 ~ 1/2 + (e1 - e0) / (2 n) with n = 10000 and count noise std sigma.
+    assert np.std(estimates) == pytest.approx(sigma * np.sqrt(2) / (2 * 10_000), rel=0.2)
+    proportions, event = estimate_class_proportions(jax.random.key(0), np.array([0] * 100 + [1] * 50 + [2] * 1), 3, 1.0)
+    assert event == GaussianEvent(1.0)
+    assert proportions.sum() == pytest.approx(1.0) and proportions.min() >= dp_schema.MIN_PROPORTION * 0.99
+    rate, event = estimate_event_rate(jax.random.key(0), np.array([1] * 30 + [0] * 70), 0.5)
+    assert event == GaussianEvent(0.5) and abs(rate - 0.3) < 0.05
+
+
+def test_errors():
+    frame = large_frame(200)
+    with pytest.raises(ConfigError, match="noise_multiplier"):
+        estimate_schema(jax.random.key(0), frame, target="outcome", noise_multiplier=0.0, threshold_delta=1e-6)
+    with pytest.raises(ConfigError, match="threshold_delta"):
+        estimate_schema(jax.random.key(0), frame, target="outcome", noise_multiplier=1.0, threshold_delta=1.0)
+    with pytest.raises(DataError, match="target column 'label' not found"):
+        estimate_schema(jax.random.key(0), frame, target="label", noise_multiplier=1.0, threshold_delta=1e-6)
+    tiny = pd.DataFrame({"outcome": ["no"] * 10 + ["yes"] * 10, "x": np.arange(20.0)})
+    with pytest.raises(DataError, match="target column 'outcome': [01] class\\(es\\) passed the DP threshold"):
+        estimate_schema(jax.random.key(0), tiny, target="outcome", noise_multiplier=50.0, threshold_delta=1e-6)
+    with pytest.raises(DataError, match="column 'x': no histogram bin passed"):
+        estimate_schema(jax.random.key(0), tiny.assign(outcome=["no", "yes"] * 10).assign(x=np.linspace(1, 1e6, 20)),
+                        target="outcome", noise_multiplier=3.0, threshold_delta=0.5)
+    with pytest.raises(DataError, match="class indices"):
+        estimate_class_proportions(jax.random.key(0), np.array([0, 3]), 2, 1.0)
+    with pytest.raises(DataError, match="0 \\(censored\\)"):
+        estimate_event_rate(jax.random.key(0), np.array([0, 2]), 1.0)

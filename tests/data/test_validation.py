@@ -1,0 +1,203 @@
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from zodc.data import check_min_rows, check_raw_table, validate_table
+from zodc.errors import DataError
+
+from tests.data.test_schema import small_schema, survival_schema
+
+
+def good_frame(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "age": rng.integers(20, 90, n),
+        "sex": rng.choice(["male", "female"], n),
+        "dose": rng.uniform(0, 2.5, n),
+        "grade": rng.choice([1, 2, 3], n),
+        "outcome": np.array(["no", "yes"])[np.arange(n) % 2],
+    })
+
+
+def good_survival_frame(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "age": rng.integers(20, 90, n),
+        "stage": rng.choice(["I", "II", "III"], n),
+        "time": rng.integers(1, 3000, n),
+        "death": np.arange(n) % 2,
+    })
+
+
+def test_good_table_passes_and_is_canonical():
+    frame = good_frame()[["outcome", "grade", "dose", "sex", "age"]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clean = validate_table(frame, small_schema())
+    assert list(clean.columns) == ["age", "sex", "dose", "grade", "outcome"]
+    assert clean["age"].dtype == np.int64 and clean["dose"].dtype == np.float64
+    assert clean["grade"].dtype == np.int64
+    clean = validate_table(good_survival_frame(), survival_schema())
+    assert clean["death"].dtype == np.int64
+
+
+def test_empty_table():
+    with pytest.raises(DataError, match="empty"):
+        validate_table(good_frame().iloc[:0], small_schema())
+    with pytest.raises(DataError, match="empty"):
+        check_raw_table(pd.DataFrame({"a": []}), target="a")
+
+
+def test_missing_target_names_it_and_lists_columns():
+    frame = good_frame().drop(columns="outcome")
+    with pytest.raises(DataError, match=r"target column 'outcome' not found; columns are: \['age', 'sex'"):
+        validate_table(frame, small_schema())
+    with pytest.raises(DataError, match="target column 'label' not found; columns are:"):
+        check_raw_table(good_frame(), target="label")
+
+
+def test_missing_feature_column():
+    with pytest.raises(DataError, match=r"\['dose'\].*not found"):
+        validate_table(good_frame().drop(columns="dose"), small_schema())
+
+
+def test_extra_column_warns_and_is_dropped():
+    frame = good_frame().assign(patient_id=range(40))
+    with pytest.warns(UserWarning, match="patient_id"):
+        clean = validate_table(frame, small_schema())
+    assert "patient_id" not in clean.columns
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_or_inf_names_column_and_count(bad):
+    frame = good_frame()
+    frame["dose"] = frame["dose"].astype(float)
+    frame.loc[[3, 7, 9], "dose"] = bad
+    word = "missing" if np.isnan(bad) else "infinite"
+    with pytest.raises(DataError, match=rf"column 'dose' has {word} values.* 3 row\(s\)"):
+        validate_table(frame, small_schema())
+    with pytest.raises(DataError, match=rf"column 'dose' has {word} values.* 3 row\(s\)"):
+        check_raw_table(frame, target="outcome")
+
+
+def test_nan_in_categorical_and_target():
+    frame = good_frame()
+    frame.loc[0, "sex"] = None
+    with pytest.raises(DataError, match=r"column 'sex' has missing values.*1 row\(s\)"):
+        validate_table(frame, small_schema())
+    frame = good_frame()
+    frame.loc[[1, 2], "outcome"] = np.nan
+    with pytest.raises(DataError, match=r"column 'outcome' has missing values.*2 row\(s\)"):
+        validate_table(frame, small_schema())
+
+
+def test_free_text_column():
+    frame = good_frame().assign(notes=[f"patient said {i}" for i in range(40)])
+    with pytest.raises(DataError, match="column 'notes' looks like free text.*40 distinct values in 40 rows"):
+        check_raw_table(frame, target="outcome")
+    # Few levels, or many rows per level, is categorical, not free text.
+    check_raw_table(good_frame(200).assign(site=[f"s{i % 30}" for i in range(200)]), target="outcome")
+    # With a schema, free text fails as unknown categories, with a hint.
+    frame = good_frame().assign(sex=[f"text {i}" for i in range(40)])
+    with pytest.raises(DataError, match="column 'sex' has values not among.*free text"):
+        validate_table(frame, small_schema())
+
+
+def test_single_class_target():
+    frame = good_frame().assign(outcome="no")
+    with pytest.raises(DataError, match="target column 'outcome' has a single class"):
+        validate_table(frame, small_schema())
+    with pytest.raises(DataError, match="target column 'outcome' has a single class"):
+        check_raw_table(frame, target="outcome")
+    validate_table(frame, small_schema(), require_variation=False)
+
+
+def test_unknown_category_names_column_and_values():
+    frame = good_frame()
+    frame.loc[[0, 5], "grade"] = 4
+    with pytest.raises(DataError, match=r"column 'grade' has values not among the schema's categories \[1, 2, 3\]: 4 in 2 row"):
+        validate_table(frame, small_schema())
+    frame = good_frame()
+    frame.loc[0, "outcome"] = "maybe"
+    with pytest.raises(DataError, match="target 'outcome' has values not among.*'maybe'"):
+        validate_table(frame, small_schema())
+
+
+def test_numeric_categories_match_by_value():
+    frame = good_frame()
+    frame["grade"] = frame["grade"].astype(float)
+    clean = validate_table(frame, small_schema())
+    assert clean["grade"].tolist() == good_frame()["grade"].tolist()
+
+
+def test_out_of_bounds_clip_warns_or_raises():
+    frame = good_frame()
+    frame.loc[[0, 1], "dose"] = [-1.0, 9.0]
+    with pytest.warns(UserWarning, match=r"column 'dose': 2 row\(s\).*outside the schema bounds \[0.0, 2.5\].*clipped"):
+        clean = validate_table(frame, small_schema())
+    assert clean["dose"].min() >= 0 and clean["dose"].max() <= 2.5
+    assert clean.loc[1, "dose"] == 2.5
+    with pytest.raises(DataError, match=r"column 'dose': 2 row\(s\).*outside the schema bounds"):
+        validate_table(frame, small_schema(), on_out_of_bounds="raise")
+    with pytest.raises(DataError, match="on_out_of_bounds"):
+        validate_table(frame, small_schema(), on_out_of_bounds="ignore")
+
+
+def test_non_numeric_values_in_numeric_column():
+    frame = good_frame().astype({"dose": object})
+    frame.loc[4, "dose"] = "high"
+    with pytest.raises(DataError, match="column 'dose' should be numeric.*'high'"):
+        validate_table(frame, small_schema())
+
+
+def test_fractional_value_in_integer_column_is_rounded_with_warning():
+    frame = good_frame().astype({"age": float})
+    frame.loc[0, "age"] = 40.4
+    with pytest.warns(UserWarning, match="column 'age' is an integer column"):
+        clean = validate_table(frame, small_schema())
+    assert clean.loc[0, "age"] == 40
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda f: f.assign(time=f["time"].where(f.index != 3, 0)), r"time column 'time' must be > 0; 1 row"),
+        (lambda f: f.assign(time=f["time"].where(f.index > 1, -5)), r"time column 'time' must be > 0; 2 row"),
+        (lambda f: f.assign(time=f["time"].astype(float).where(f.index != 0, np.nan)), "column 'time' has missing"),
+        (lambda f: f.assign(death=f["death"].where(f.index != 0, 2)), r"event column 'death' must hold 0.*2.*1 row"),
+        (lambda f: f.assign(death=0), "event column 'death' has no events"),
+    ],
+)
+def test_survival_problems(change, message):
+    frame = change(good_survival_frame())
+    with pytest.raises(DataError, match=message):
+        validate_table(frame, survival_schema())
+    with pytest.raises(DataError, match=message):
+        check_raw_table(frame, time="time", event="death")
+
+
+def test_survival_missing_columns_and_boolean_events():
+    with pytest.raises(DataError, match="event column 'death' not found"):
+        validate_table(good_survival_frame().drop(columns="death"), survival_schema())
+    with pytest.raises(DataError, match="both a time and an event"):
+        check_raw_table(good_survival_frame(), time="time")
+    frame = good_survival_frame().assign(death=lambda f: f["death"].astype(bool))
+    assert validate_table(frame, survival_schema())["death"].tolist() == good_survival_frame()["death"].tolist()
+
+
+def test_raw_table_needs_string_column_names():
+    with pytest.raises(DataError, match="column names must be non-empty strings"):
+        check_raw_table(pd.DataFrame(np.ones((3, 2))), target=None)
+
+
+def test_check_min_rows():
+    check_min_rows(10, 10)
+    with pytest.raises(DataError, match="needs at least 20 rows. Got 10"):
+        check_min_rows(10, 20)
+
+
+def test_not_a_dataframe():
+    with pytest.raises(DataError, match="DataFrame"):
+        validate_table(np.ones((3, 3)), small_schema())

@@ -1,0 +1,115 @@
+"""Reading input tables and writing released files atomically.
+
+A released table or report is written to a temporary file in the destination's directory,
+flushed, fsynced, then moved over the destination with :func:`os.replace` (atomic on POSIX and
+Windows). A failure at any point removes the temporary file and leaves any previous file intact, so
+a reader never sees a half-written release.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from typing import Any, Iterator, Union
+
+import pandas as pd
+
+from zodc.errors import DataError
+
+PathLike = Union[str, os.PathLike]
+
+
+def read_table(path: PathLike) -> pd.DataFrame:
+    """Read a CSV table with a header row.
+
+    Args:
+        path: Path to a CSV file.
+
+    Returns:
+        The table, shape ``(n, d)``.
+
+    Raises:
+        DataError: The file does not exist, is a directory, is empty, has a header but no rows,
+            or cannot be parsed (the message names the path and the parser's complaint).
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise DataError(f"input table not found: '{path}'.")
+    if os.path.isdir(path):
+        raise DataError(f"input table '{path}' is a directory, not a CSV file.")
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"input table '{path}' is empty (no header, no rows).") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise DataError(f"input table '{path}' cannot be parsed as CSV: {error}".strip()) from None
+    if len(frame) == 0:
+        raise DataError(f"input table '{path}' has a header but no rows.")
+    return frame
+
+
+@contextlib.contextmanager
+def _atomic_file(path: PathLike, mode: str) -> Iterator[Any]:
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise DataError(f"cannot write '{path}': directory '{directory}' does not exist.")
+    handle = tempfile.NamedTemporaryFile(
+        mode=mode, dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp", delete=False,
+        **({"encoding": "utf-8", "newline": ""} if "b" not in mode else {}),
+    )
+    temporary = handle.name
+    try:
+        with handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    # Make the rename itself durable where the platform allows it.
+    with contextlib.suppress(OSError, AttributeError):
+        descriptor = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+def write_table_atomic(frame: pd.DataFrame, path: PathLike) -> None:
+    """Write ``frame`` as CSV (no index) to ``path`` atomically.
+
+    Args:
+        frame: Table to write.
+        path: Destination; its directory must exist.
+
+    Raises:
+        DataError: The directory does not exist.
+        Exception: Whatever serialising ``frame`` raised; no file is left behind.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"write_table_atomic needs a pandas DataFrame. Got {type(frame).__name__}.")
+    with _atomic_file(path, "w") as handle:
+        frame.to_csv(handle, index=False)
+
+
+def write_json_atomic(obj: Any, path: PathLike) -> None:
+    """Write ``obj`` as indented JSON to ``path`` atomically.
+
+    NaN and infinity are refused (they are not JSON); the object is serialised fully before the
+    temporary file is written.
+
+    Raises:
+        DataError: The directory does not exist, or ``obj`` is not JSON-serialisable (the message
+            says why); no file is left behind.
+    """
+    try:
+        text = json.dumps(obj, indent=2, allow_nan=False, sort_keys=False) + "\n"
+    except (TypeError, ValueError) as error:
+        raise DataError(f"cannot write '{os.fspath(path)}' as JSON: {error}.") from None
+    with _atomic_file(path, "w") as handle:
+        handle.write(text)

@@ -1,0 +1,375 @@
+"""Checks on input tables, with errors that name the problem, the column and the value.
+
+Two entry points:
+
+* :func:`validate_table` checks a table against a public :class:`~zodc.data.schema.Schema` and
+  returns a clean copy (schema column order, canonical dtypes, out-of-bounds values clipped with a
+  warning or refused);
+* :func:`check_raw_table` checks a table for which no schema exists yet (before
+  :func:`zodc.data.dp_schema.estimate_schema`).
+
+Privacy note: these checks read the private table and their errors and warnings quote counts and
+example values from it. They are meant for the data holder running zodc locally; nothing they say
+is part of a release and none of it should be copied into one.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from zodc.errors import DataError
+from zodc.data.schema import NumericColumn, Schema
+
+#: A text column is "free text" when more than this share of its rows hold distinct values ...
+FREE_TEXT_UNIQUE_SHARE = 0.5
+#: ... and it has more than this many distinct values.
+FREE_TEXT_MIN_LEVELS = 20
+
+_MAX_SHOWN = 5
+
+
+def _shown(values: Sequence[Any]) -> str:
+    values = [v.item() if isinstance(v, np.generic) else v for v in values]
+    text = ", ".join(repr(v) for v in values[:_MAX_SHOWN])
+    return text + (", …" if len(values) > _MAX_SHOWN else "")
+
+
+def _rows(mask: np.ndarray, index: pd.Index) -> str:
+    positions = np.flatnonzero(mask)
+    return f"{len(positions)} row(s) (e.g. index {_shown(index[positions[:_MAX_SHOWN]].tolist())})"
+
+
+def check_min_rows(n: int, needed: int, *, what: str = "the table") -> None:
+    """Raise unless ``n >= needed``.
+
+    Raises:
+        DataError: "``what`` needs at least ``needed`` rows. Got ``n``."
+    """
+    if n < needed:
+        raise DataError(f"{what} needs at least {needed} rows. Got {n}.")
+
+
+def _require_frame(frame: Any) -> pd.DataFrame:
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"expected a pandas DataFrame. Got {type(frame).__name__}.")
+    if len(frame) == 0:
+        raise DataError("the table is empty (0 rows).")
+    if frame.shape[1] == 0:
+        raise DataError("the table has no columns.")
+    duplicated = frame.columns[frame.columns.duplicated()].tolist()
+    if duplicated:
+        raise DataError(f"duplicate column name(s) {duplicated}.")
+    return frame
+
+
+def _require_column(frame: pd.DataFrame, name: Optional[str], role: str) -> None:
+    if name is not None and name not in frame.columns:
+        raise DataError(f"{role} column '{name}' not found; columns are: {list(frame.columns)}.")
+
+
+def is_free_text(series: pd.Series) -> bool:
+    """Whether a text column looks like free text (an identifier, a note) rather than categories.
+
+    Rule: the column has a text-like dtype (object, string, category) and more than
+    :data:`FREE_TEXT_MIN_LEVELS` (20) distinct values, which together cover more than
+    :data:`FREE_TEXT_UNIQUE_SHARE` (50 %) of its rows, i.e. a distinct value on (nearly) every row.
+    Such a column cannot be one-hot encoded usefully and its levels would mostly identify single
+    records; drop it or bin it before using zodc.
+    """
+    if not (
+        pd.api.types.is_object_dtype(series)
+        or pd.api.types.is_string_dtype(series)
+        or isinstance(series.dtype, pd.CategoricalDtype)
+    ):
+        return False
+    n_unique = series.nunique(dropna=True)
+    return n_unique > FREE_TEXT_MIN_LEVELS and n_unique > FREE_TEXT_UNIQUE_SHARE * len(series)
+
+
+def column_kind(series: pd.Series) -> str:
+    """The public structural kind of a column, from its dtype only (never its values).
+
+    Returns:
+        ``"integer"`` for integer dtypes, ``"numeric"`` for float dtypes, ``"categorical"`` for
+        everything else (object, string, category, bool).
+    """
+    if pd.api.types.is_bool_dtype(series):
+        return "categorical"
+    if pd.api.types.is_integer_dtype(series):
+        return "integer"
+    if pd.api.types.is_numeric_dtype(series):
+        return "numeric"
+    return "categorical"
+
+
+def _check_finite(series: pd.Series, name: str) -> None:
+    missing = series.isna().to_numpy()
+    if missing.any():
+        raise DataError(f"column '{name}' has missing values (NaN) in {_rows(missing, series.index)}.")
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        infinite = ~np.isfinite(series.to_numpy(dtype=float))
+        if infinite.any():
+            raise DataError(f"column '{name}' has infinite values in {_rows(infinite, series.index)}.")
+
+
+def _as_numeric(series: pd.Series, name: str) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(series):
+        return series.to_numpy(dtype=float)
+    if pd.api.types.is_numeric_dtype(series):
+        values = series.to_numpy(dtype=float)
+    else:
+        converted = pd.to_numeric(series, errors="coerce")
+        bad = converted.isna().to_numpy() & series.notna().to_numpy()
+        if bad.any():
+            examples = pd.unique(series[bad])
+            raise DataError(
+                f"column '{name}' should be numeric but has non-numeric values ({_shown(examples)}) "
+                f"in {_rows(bad, series.index)}."
+            )
+        values = converted.to_numpy(dtype=float)
+    return values
+
+
+def _check_time_event(time_values: np.ndarray, event_series: pd.Series, time_name: str, event_name: str,
+                      index: pd.Index, require_variation: bool) -> np.ndarray:
+    if time_values.size and not (time_values > 0).all():
+        bad = ~(time_values > 0)
+        raise DataError(
+            f"time column '{time_name}' must be > 0; {_rows(bad, index)} have time <= 0 "
+            f"(smallest {float(np.min(time_values))!r})."
+        )
+    _check_finite(event_series, event_name)
+    try:
+        events = event_series.to_numpy(dtype=float)
+    except (TypeError, ValueError):
+        events = None
+    if events is None or not np.isin(events, (0.0, 1.0)).all():
+        bad = ~event_series.isin([0, 1, True, False]).to_numpy()
+        raise DataError(
+            f"event column '{event_name}' must hold 0 (censored) or 1 (event); found "
+            f"{_shown(pd.unique(event_series[bad]))} in {_rows(bad, index)}."
+        )
+    if require_variation and events.sum() == 0:
+        raise DataError(f"event column '{event_name}' has no events (all {len(events)} rows censored).")
+    return events.astype(np.int64)
+
+
+def check_raw_table(
+    frame: pd.DataFrame,
+    target: Optional[str] = None,
+    time: Optional[str] = None,
+    event: Optional[str] = None,
+) -> None:
+    """Check a table that has no schema yet.
+
+    Checks, in order: it is a non-empty DataFrame with unique, non-empty string column names; the
+    target / time / event columns exist and are distinct (time and event go together); no column
+    has NaN or infinite values; no text column is free text (see :func:`is_free_text`); the target
+    has at least two classes; survival times are > 0 and events are 0/1 with at least one event.
+
+    Args:
+        frame: The private table, shape ``(n, d)``. All its columns are used.
+        target: Name of the class column (classification).
+        time: Name of the survival time column.
+        event: Name of the 0/1 event column.
+
+    Raises:
+        DataError: The first problem found; the message names the column, the count of rows and
+            example values.
+    """
+    frame = _require_frame(frame)
+    bad_names = [c for c in frame.columns if not isinstance(c, str) or not c]
+    if bad_names:
+        raise DataError(f"column names must be non-empty strings. Got {_shown(bad_names)}; name the columns first.")
+    _require_column(frame, target, "target")
+    _require_column(frame, time, "time")
+    _require_column(frame, event, "event")
+    if (time is None) != (event is None):
+        raise DataError(f"survival needs both a time and an event column. Got time={time!r}, event={event!r}.")
+    if target is not None and time is not None:
+        raise DataError("give either a target (classification) or time and event (survival), not both.")
+    if time is not None and time == event:
+        raise DataError(f"time and event must be different columns. Got '{time}' for both.")
+    for name in frame.columns:
+        _check_finite(frame[name], name)
+    for name in frame.columns:
+        if name != target and is_free_text(frame[name]):
+            raise DataError(
+                f"column '{name}' looks like free text or an identifier: {frame[name].nunique()} distinct values "
+                f"in {len(frame)} rows (rule: > {FREE_TEXT_MIN_LEVELS} levels and > "
+                f"{FREE_TEXT_UNIQUE_SHARE:.0%} distinct). Drop it or bin it."
+            )
+    if target is not None:
+        n_classes = frame[target].nunique()
+        if n_classes < 2:
+            raise DataError(
+                f"target column '{target}' has a single class ({frame[target].iloc[0]!r}); need at least 2."
+            )
+        if is_free_text(frame[target]):
+            raise DataError(
+                f"target column '{target}' has {n_classes} distinct values in {len(frame)} rows; "
+                "a classification target needs a few classes."
+            )
+    if time is not None:
+        if column_kind(frame[time]) == "categorical":
+            raise DataError(f"time column '{time}' must be numeric. Got dtype {frame[time].dtype}.")
+        _check_time_event(frame[time].to_numpy(dtype=float), frame[event], time, event, frame.index, True)
+
+
+def _category_key(value: Any) -> tuple:
+    if isinstance(value, (bool, np.bool_)):
+        return ("bool", bool(value))
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return ("number", float(value))
+    return ("other", value)
+
+
+def category_codes(series: pd.Series, categories: Sequence[Any]) -> np.ndarray:
+    """Index of each value of ``series`` in ``categories`` (-1 where it is not a level).
+
+    Numbers match numbers by value (``1`` matches ``1.0``), booleans match booleans, strings match
+    strings exactly.
+
+    Returns:
+        int64 array of shape ``(n,)``.
+    """
+    lookup = {_category_key(level): index for index, level in enumerate(categories)}
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    mapped = np.array([lookup.get(_category_key(u), -1) for u in uniques] + [-1], dtype=np.int64)
+    return mapped[codes]
+
+
+def levels_array(categories: Sequence[Any]) -> np.ndarray:
+    """The levels as a numpy array of the dtype a column of them should have.
+
+    All bool → bool, all int → int64, all numbers → float64, otherwise object.
+    """
+    levels = list(categories)
+    if all(isinstance(v, bool) for v in levels):
+        return np.array(levels, dtype=bool)
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in levels):
+        return np.array(levels, dtype=np.int64)
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in levels):
+        return np.array(levels, dtype=np.float64)
+    out = np.empty(len(levels), dtype=object)
+    out[:] = levels
+    return out
+
+
+def _numeric_in_bounds(values: np.ndarray, column: NumericColumn, index: pd.Index, on_out_of_bounds: str,
+                       role: str = "column") -> np.ndarray:
+    outside = (values < column.lower) | (values > column.upper)
+    if outside.any():
+        message = (
+            f"{role} '{column.name}': {_rows(outside, index)} outside the schema bounds "
+            f"[{column.lower!r}, {column.upper!r}] (observed range [{float(np.min(values))!r}, {float(np.max(values))!r}])"
+        )
+        if on_out_of_bounds == "raise":
+            raise DataError(message + ".")
+        warnings.warn(message + "; clipped to the bounds.", UserWarning, stacklevel=3)
+        values = np.clip(values, column.lower, column.upper)
+    if column.integer:
+        fractional = values != np.round(values)
+        if fractional.any():
+            warnings.warn(
+                f"{role} '{column.name}' is an integer column but {_rows(fractional, index)} are not whole "
+                "numbers; rounded.",
+                UserWarning,
+                stacklevel=3,
+            )
+            values = np.clip(np.round(values), math.ceil(column.lower), math.floor(column.upper))
+        return values.astype(np.int64)
+    return values.astype(np.float64)
+
+
+def validate_table(
+    frame: pd.DataFrame,
+    schema: Schema,
+    *,
+    on_out_of_bounds: str = "clip",
+    require_variation: bool = True,
+) -> pd.DataFrame:
+    """Check ``frame`` against ``schema`` and return a clean copy.
+
+    Args:
+        frame: Table of shape ``(n, d)`` with (at least) the schema's columns. Columns not in the
+            schema are dropped with a warning.
+        schema: The public schema.
+        on_out_of_bounds: ``"clip"`` (default): numeric values outside the schema bounds are clipped
+            and a warning names the column and the number of rows; ``"raise"``: DataError instead.
+        require_variation: Refuse a target with a single class, or survival data without any event
+            (what training needs). Set False to check a decoded synthetic table.
+
+    Returns:
+        A DataFrame with the same index and the columns ``schema.column_names`` in order: numeric
+        columns float64 (int64 for integer columns), categorical columns holding the schema's levels,
+        the event column int64 0/1.
+
+    Raises:
+        DataError: Empty table; a missing column (the target: "target column 'outcome' not found;
+            columns are: …"); NaN or infinite values (column and number of rows); a value that is
+            not a level of a categorical column; non-numeric values in a numeric column; a single
+            class in the target; survival time <= 0 or events not in {0, 1} or no events; values out
+            of bounds with ``on_out_of_bounds="raise"``.
+    """
+    if on_out_of_bounds not in ("clip", "raise"):
+        raise DataError(f"`on_out_of_bounds` must be 'clip' or 'raise'. Got {on_out_of_bounds!r}.")
+    if not isinstance(schema, Schema):
+        raise DataError(f"`schema` must be a zodc Schema. Got {type(schema).__name__}.")
+    frame = _require_frame(frame)
+    _require_column(frame, schema.target, "target")
+    if schema.time is not None:
+        _require_column(frame, schema.time.name, "time")
+        _require_column(frame, schema.event, "event")
+    missing = [name for name in schema.column_names if name not in frame.columns]
+    if missing:
+        raise DataError(
+            f"column(s) {missing} of schema '{schema.name}' not found; columns are: {list(frame.columns)}."
+        )
+    extra = [name for name in frame.columns if name not in schema.column_names]
+    if extra:
+        warnings.warn(
+            f"column(s) {extra} are not in schema '{schema.name}' and are ignored.", UserWarning, stacklevel=2
+        )
+    for name in schema.column_names:
+        _check_finite(frame[name], name)
+
+    out = {}
+    for column in schema.columns:
+        series = frame[column.name]
+        role = "target" if column.name == schema.target else "column"
+        if isinstance(column, NumericColumn):
+            values = _as_numeric(series, column.name)
+            out[column.name] = _numeric_in_bounds(values, column, frame.index, on_out_of_bounds, role)
+        else:
+            codes = category_codes(series, column.categories)
+            unknown = codes < 0
+            if unknown.any():
+                hint = ""
+                if is_free_text(series):
+                    hint = (f" The column looks like free text ({series.nunique()} distinct values in "
+                            f"{len(series)} rows); drop it.")
+                raise DataError(
+                    f"{role} '{column.name}' has values not among the schema's categories "
+                    f"{list(column.categories)}: {_shown(pd.unique(series[unknown]))} in "
+                    f"{_rows(unknown, frame.index)}.{hint}"
+                )
+            if role == "target" and require_variation and len(np.unique(codes)) < 2:
+                raise DataError(
+                    f"target column '{column.name}' has a single class ({column.categories[codes[0]]!r}); "
+                    "need at least 2."
+                )
+            out[column.name] = levels_array(column.categories)[codes]
+    if schema.time is not None:
+        time_values = _as_numeric(frame[schema.time.name], schema.time.name)
+        events = _check_time_event(
+            time_values, frame[schema.event], schema.time.name, schema.event, frame.index, require_variation
+        )
+        out[schema.time.name] = _numeric_in_bounds(time_values, schema.time, frame.index, on_out_of_bounds, "time")
+        out[schema.event] = events
+    return pd.DataFrame(out, index=frame.index, columns=list(schema.column_names))
