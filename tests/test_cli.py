@@ -1,0 +1,99 @@
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from zodc.cli import main
+from zodc.data.datasets import load_dataset
+
+FAST = ["--steps", "8", "--num-directions", "4", "--rows-per-class", "3", "--backend", "host", "--quiet"]
+
+
+def run_cli(*args):
+    return main([str(a) for a in args])
+
+
+def test_datasets_lists_the_bundled_default(capsys):
+    assert run_cli("datasets") == 0
+    out = capsys.readouterr().out
+    assert "breast_cancer" in out and "gbsg2" in out
+
+
+def test_models_lists_presets(capsys):
+    assert run_cli("models") == 0
+    assert "tree" in capsys.readouterr().out
+
+
+def test_condense_bundled_dataset_writes_table_and_report(tmp_path, capsys):
+    out = tmp_path / "synthetic.csv"
+    assert run_cli("condense", "--dataset", "breast_cancer", "--model", "tree", "--epsilon", "1", "--out", out, "--seed", "3", *FAST) == 0
+    printed = json.loads(capsys.readouterr().out)
+    report = json.loads((tmp_path / "synthetic.report.json").read_text())
+    assert printed == report
+    privacy = report["privacy"]
+    for key in ("epsilon", "delta", "noise_multiplier", "sampling_probability", "steps"):
+        assert key in privacy
+    assert privacy["epsilon"] <= 1.0 and privacy["steps"] == 8 and privacy["delta"] == 1e-5
+    for reference in ("synthetic", "full_data", "random_subset"):
+        assert 0.0 <= report["utility"][reference]["auroc"] <= 1.0
+    assert report["utility"]["full_data"]["auroc"] > 0.85  # a depth-4 tree on 398 real rows
+    table = pd.read_csv(out)
+    assert table.shape == (6, 31) and set(table["diagnosis"]) == {"malignant", "benign"}
+    assert not (tmp_path / "synthetic.schema.json").exists()  # the bundled schema is public
+
+    again = tmp_path / "again.csv"
+    assert run_cli("condense", "--dataset", "breast_cancer", "--out", again, "--seed", "3", *FAST) == 0
+    pd.testing.assert_frame_equal(table, pd.read_csv(again))
+
+
+def test_condense_csv_without_schema_writes_the_estimated_schema(tmp_path, capsys):
+    data = load_dataset("breast_cancer").frame[["mean radius", "mean texture", "diagnosis"]]
+    source = tmp_path / "cohort.csv"
+    data.to_csv(source, index=False)
+    out = tmp_path / "out.csv"
+    with pytest.warns(UserWarning):  # DP bounds clip the sparse tails: the owner is told
+        code = run_cli("condense", "--data", source, "--target", "diagnosis", "--epsilon", "8", "--out", out, *FAST)
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["data"]["schema"] == "estimated with DP"
+    assert [e["name"] for e in report["privacy"]["ledger"]["entries"]][-1] == "zero_order_steps"
+    schema = json.loads((tmp_path / "out.schema.json").read_text())
+    assert {c["name"] for c in schema["columns"]} == {"mean radius", "mean texture", "diagnosis"}
+
+
+def _assert_refused(tmp_path, capsys, *args, message):
+    before = set(os.listdir(tmp_path))
+    assert run_cli("condense", *args, "--out", tmp_path / "out.csv", *FAST) == 2
+    assert message in capsys.readouterr().err
+    assert set(os.listdir(tmp_path)) == before  # nothing written
+
+
+def test_bad_inputs_write_nothing(tmp_path, capsys):
+    cohort = load_dataset("breast_cancer").frame[["mean radius", "mean texture", "diagnosis"]]
+    good = tmp_path / "good.csv"
+    cohort.to_csv(good, index=False)
+    _assert_refused(tmp_path, capsys, "--data", tmp_path / "missing.csv", "--target", "diagnosis", message="missing.csv")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    _assert_refused(tmp_path, capsys, "--data", empty, "--target", "diagnosis", message="empty")
+    with_nan = cohort.copy()
+    with_nan.loc[5, "mean texture"] = np.nan
+    nan_file = tmp_path / "nan.csv"
+    with_nan.to_csv(nan_file, index=False)
+    _assert_refused(tmp_path, capsys, "--data", nan_file, "--target", "diagnosis", message="mean texture")
+    _assert_refused(tmp_path, capsys, "--data", good, "--target", "outcome", message="'outcome' not found")
+    _assert_refused(tmp_path, capsys, "--data", good, "--target", "diagnosis", "--model", "svm", message="`model` must be one of")
+    _assert_refused(tmp_path, capsys, "--dataset", "breast_cancer", "--epsilon", "0", message="`epsilon` must be > 0")
+    _assert_refused(tmp_path, capsys, "--dataset", "breast_cancer", "--delta", "1", message="`delta` must be in (0, 1)")
+    _assert_refused(tmp_path, capsys, "--dataset", "no_such_data", message="no_such_data")
+    single = cohort.assign(diagnosis="benign")
+    single_file = tmp_path / "single.csv"
+    single.to_csv(single_file, index=False)
+    _assert_refused(tmp_path, capsys, "--data", single_file, "--target", "diagnosis", "--holdout", "0", message="single class")
+
+
+def test_missing_output_directory_is_refused_before_any_work(tmp_path, capsys):
+    code = run_cli("condense", "--dataset", "breast_cancer", "--out", tmp_path / "nope" / "out.csv", *FAST)
+    assert code == 2 and "does not exist" in capsys.readouterr().err

@@ -1,0 +1,132 @@
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from zodc import Condenser
+from zodc.data.datasets import load_dataset
+from zodc.errors import ConfigError, DataError
+from zodc.privacy import RdpAccountant
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    data = load_dataset("breast_cancer")
+    target = data.schema.target
+    return data.frame.drop(columns=[target]), data.frame[target], data.schema
+
+
+def small(**overrides):
+    params = dict(epsilon=1.0, steps=12, num_directions=4, rows_per_class=3, backend="host", random_state=0)
+    params.update(overrides)
+    return Condenser("tree", **params)
+
+
+def test_seeded_run_is_reproducible_and_within_budget(cancer):
+    X, y, schema = cancer
+    first = small(schema=schema).fit(X, y)
+    second = small(schema=schema).fit(X, y)
+    pd.testing.assert_frame_equal(first.synthetic_, second.synthetic_)
+    other = small(schema=schema, random_state=1).fit(X, y)
+    assert not first.synthetic_.equals(other.synthetic_)
+
+    assert first.synthetic_.shape == (6, X.shape[1] + 1)
+    assert list(first.synthetic_.columns) == list(schema.column_names)
+    assert first.synthetic_[schema.target].value_counts().to_dict() == {"malignant": 3, "benign": 3}
+    assert 0.99 <= first.epsilon_ <= 1.0 and first.noise_multiplier_ > 0
+    # Every released value lies within the public bounds.
+    for column in schema.feature_columns:
+        values = first.synthetic_[column.name]
+        assert values.between(column.lower, column.upper).all()
+    # The ledger holds the steps only (schema and proportions are public), and re-accounts to epsilon_.
+    ledger = first.ledger_.to_dict(first.delta_)
+    json.dumps(ledger)
+    assert [entry.name for entry in first.ledger_.entries] == ["zero_order_steps"]
+    accountant = RdpAccountant().compose(first.ledger_.entries[0].event)
+    assert accountant.get_epsilon(1e-5) == pytest.approx(first.epsilon_)
+
+
+def test_non_private_mode_has_no_noise_and_no_clip(cancer):
+    X, y, schema = cancer
+    fitted = small(schema=schema, epsilon=math.inf).fit(X, y)
+    assert fitted.noise_multiplier_ == 0.0 and math.isinf(fitted.l2_norm_clip_) and math.isinf(fitted.epsilon_)
+
+
+def test_schema_without_proportions_spends_and_accounts_a_dp_count(cancer):
+    X, y, schema = cancer
+    fitted = small(schema=schema.replace(class_proportions=None)).fit(X, y)
+    names = [entry.name for entry in fitted.ledger_.entries]
+    assert names == ["class_proportions", "zero_order_steps"]
+    assert fitted.epsilon_ <= 1.0
+    assert sum(fitted.class_weights_[i] * p for i, p in enumerate(np.bincount(fitted.labels_) / 6)) > 0
+
+
+@pytest.mark.filterwarnings("ignore:column .* outside the schema bounds")  # DP bounds clip sparse tails
+def test_no_schema_estimates_one_with_dp_and_accounts_it(cancer):
+    X, y, _ = cancer
+    # Few columns, generous budget: DP bounds need enough records per column (see dp_schema).
+    columns = ["mean radius", "mean texture", "mean smoothness"]
+    fitted = small(epsilon=8.0, schema=None).fit(X[columns], y)
+    assert [entry.name for entry in fitted.ledger_.entries] == ["schema", "schema", "zero_order_steps"]
+    assert fitted.epsilon_ <= 8.0
+    estimated = fitted.schema_.column("mean radius")
+    assert estimated.lower <= X["mean radius"].quantile(0.05) and estimated.upper >= X["mean radius"].quantile(0.95)
+
+
+@pytest.mark.parametrize("param, value, match", [
+    ("epsilon", 0, "`epsilon` must be > 0"),
+    ("epsilon", -1, "`epsilon` must be > 0"),
+    ("delta", 0.0, r"`delta` must be in \(0, 1\)"),
+    ("delta", 1.5, r"`delta` must be in \(0, 1\)"),
+    ("steps", 0, "`steps` must be an integer >= 1"),
+    ("rows_per_class", 2.5, "`rows_per_class`"),
+    ("loss", "hinge", "`loss` must be one of"),
+    ("backend", "gpu", "`backend` must be one of"),
+])
+def test_bad_hyperparameters_are_named(cancer, param, value, match):
+    X, y, schema = cancer
+    with pytest.raises(ConfigError, match=match):
+        small(schema=schema, **{param: value}).fit(X, y)
+
+
+def test_unknown_model_is_named(cancer):
+    X, y, schema = cancer
+    with pytest.raises(ConfigError, match="`model` must be one of"):
+        Condenser("svm", schema=schema).fit(X, y)
+
+
+def test_bad_data_is_refused(cancer):
+    X, y, schema = cancer
+    with pytest.raises(DataError, match="single class"):
+        small().fit(X.iloc[:50], pd.Series(["a"] * 50, name="diagnosis"))
+    with_nan = X.copy()
+    with_nan.iloc[3, 2] = np.nan
+    with pytest.raises(DataError, match="NaN"):
+        small(schema=schema).fit(with_nan, y)
+    with pytest.raises(DataError, match="not more than the synthetic table"):
+        small(schema=schema, rows_per_class=300).fit(X, y)
+    text = X[["mean radius"]].copy()
+    text["note"] = [f"patient {i}" for i in range(len(text))]
+    with pytest.raises(DataError, match="free text"):
+        small().fit(text, y)
+
+
+def test_out_of_bounds_values_clip_with_warning_or_raise(cancer):
+    X, y, schema = cancer
+    shifted = X.copy()
+    shifted.loc[shifted.index[0], "mean radius"] = 1e4
+    with pytest.warns(UserWarning, match="mean radius"):
+        small(schema=schema, steps=2).fit(shifted, y)
+    with pytest.raises(DataError, match="mean radius"):
+        small(schema=schema, steps=2, on_out_of_bounds="raise").fit(shifted, y)
+
+
+def test_sklearn_conventions(cancer):
+    estimator = Condenser("forest", epsilon=2.0, rows_per_class=5)
+    assert estimator.get_params()["epsilon"] == 2.0
+    cloned = clone(estimator).set_params(epsilon=0.5)
+    assert cloned.epsilon == 0.5 and estimator.epsilon == 2.0
+    assert not hasattr(estimator, "synthetic_")
