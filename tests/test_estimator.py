@@ -130,3 +130,46 @@ def test_sklearn_conventions(cancer):
     cloned = clone(estimator).set_params(epsilon=0.5)
     assert cloned.epsilon == 0.5 and estimator.epsilon == 2.0
     assert not hasattr(estimator, "synthetic_")
+
+
+@pytest.fixture(scope="module")
+def wine():
+    """A real three-class table (scikit-learn's wine data) with a test-only schema."""
+    from sklearn.datasets import load_wine
+
+    from zodc.data.schema import CategoricalColumn, NumericColumn, Schema
+
+    data = load_wine(as_frame=True)
+    X = data.data[["alcohol", "malic_acid", "flavanoids", "color_intensity", "proline"]]
+    y = data.target.map({0: "cultivar_a", 1: "cultivar_b", 2: "cultivar_c"}).rename("cultivar")
+    columns = [NumericColumn(name, 0.0, float(np.ceil(X[name].max() * 1.5))) for name in X.columns]
+    schema = Schema(name="wine", task="classification", target="cultivar",
+                    columns=tuple(columns) + (CategoricalColumn("cultivar", ("cultivar_a", "cultivar_b", "cultivar_c")),),
+                    class_proportions=(59 / 178, 71 / 178, 48 / 178), source="test fixture")
+    return X, y, schema
+
+
+@pytest.mark.parametrize("model, backend", [("logistic", "host"), ("logistic", "native"), ("tree", "native")])
+def test_multi_class(wine, model, backend):
+    X, y, schema = wine
+    fitted = Condenser(model, epsilon=2.0, steps=10, num_directions=4, rows_per_class=3, schema=schema,
+                       backend=backend, random_state=0).fit(X, y)
+    assert fitted.backend_ == backend
+    assert fitted.synthetic_["cultivar"].value_counts().to_dict() == {"cultivar_a": 3, "cultivar_b": 3, "cultivar_c": 3}
+    assert fitted.epsilon_ <= 2.0
+
+
+def test_native_backend_is_reproducible_and_the_default(cancer):
+    X, y, schema = cancer
+    first = Condenser("tree", epsilon=1.0, steps=10, num_directions=4, rows_per_class=3, schema=schema, random_state=5).fit(X, y)
+    second = Condenser("tree", epsilon=1.0, steps=10, num_directions=4, rows_per_class=3, schema=schema, random_state=5).fit(X, y)
+    assert first.backend_ == "native"
+    pd.testing.assert_frame_equal(first.synthetic_, second.synthetic_)
+
+
+def test_custom_host_estimator(cancer):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    X, y, schema = cancer
+    fitted = small(schema=schema, steps=4).set_params(model=KNeighborsClassifier(n_neighbors=3)).fit(X, y)
+    assert fitted.backend_ == "host" and fitted.synthetic_.shape == (6, 31)
