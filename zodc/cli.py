@@ -217,6 +217,9 @@ def _json_default(value):
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from zodc.runtime import enable_compilation_cache
+
+    enable_compilation_cache()
     try:
         if args.command == "condense":
             report = condense_command(args)

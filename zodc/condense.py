@@ -12,15 +12,19 @@ One step (DESIGN §2)::
     ─> per-record differences (n, q) ─> Poisson mask, clip to C, sum, + N(0, (sigma C)^2 I_q)
     ─> / (p n) ─> gradient (m, d) ─> optax update ─> projection onto the box [lower, upper]
 
-``evaluate_fn(tables, mask)`` fits the model on each table and returns the per-record losses of
-*every* real record (records outside the mask may be returned as anything finite; they are
-zeroed before use). It is either a host callback (``zodc.models.host``) or a native kernel
-(``zodc.models.native``); this module does not care which.
+``evaluate_fn(tables, mask, data)`` fits the model on each table and returns the per-record
+losses of *every* real record (records outside the mask may be returned as anything finite; they
+are zeroed before use). ``data`` is any pytree the evaluator needs on the device (the real records
+for a native kernel; ``None`` for a host callback whose workers hold them): passing it as an
+argument rather than closing over it keeps the real data out of the compiled program, so runs on
+different data of the same shapes share one compilation. It is either a host callback
+(``zodc.models.host``) or a native kernel (``zodc.models.native``); this module does not care
+which.
 """
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import chex
 import jax
@@ -31,7 +35,7 @@ from zodc import zo
 from zodc.errors import ConfigError
 from zodc.privacy import mechanisms
 
-EvaluateFn = Callable[[jax.Array, jax.Array], jax.Array]
+EvaluateFn = Callable[[jax.Array, jax.Array, Any], jax.Array]
 
 
 @chex.dataclass(frozen=True)
@@ -80,10 +84,11 @@ class StepInfo(NamedTuple):
 
 
 class ZeroOrderCondenser(NamedTuple):
-    """A pair of pure functions: ``init(key, table) -> state`` and ``step(state, params) -> (state, info)``."""
+    """A pair of pure functions: ``init(key, table) -> state`` and
+    ``step(state, params, data=None) -> (state, info)``."""
 
     init: Callable[[jax.Array, jax.Array], CondenseState]
-    step: Callable[[CondenseState, StepParams], tuple[CondenseState, StepInfo]]
+    step: Callable[..., tuple[CondenseState, StepInfo]]
 
 
 def zero_order_condenser(
@@ -99,7 +104,7 @@ def zero_order_condenser(
     """Builds the private zero-order condensation algorithm.
 
     Args:
-      evaluate_fn: ``(tables (k, m, d), mask (n,) bool) -> losses (k, n)``.
+      evaluate_fn: ``(tables (k, m, d), mask (n,) bool, data) -> losses (k, n)``.
       optimizer: any optax transformation (Adam by default in the front door).
       num_records: ``n``, number of real records ``evaluate_fn`` scores. Treated as public, as
         DP-SGD libraries do: the noisy sum is divided by the expected batch size ``p n``.
@@ -122,7 +127,7 @@ def zero_order_condenser(
         return CondenseState(table=table, opt_state=optimizer.init(table), key=key,
                              step=jnp.zeros((), jnp.int32))
 
-    def step(state: CondenseState, params: StepParams) -> tuple[CondenseState, StepInfo]:
+    def step(state: CondenseState, params: StepParams, data: Any = None) -> tuple[CondenseState, StepInfo]:
         step_key = jax.random.fold_in(state.key, state.step)
         direction_key, mask_key, noise_key = jax.random.split(step_key, 3)
         table = state.table
@@ -130,7 +135,7 @@ def zero_order_condenser(
         tables = zo.perturb(table, directions, params.smoothing, scheme)
         mask = mechanisms.poisson_mask(mask_key, num_records, params.sampling_probability)
 
-        losses = evaluate_fn(tables, mask)
+        losses = evaluate_fn(tables, mask, data)
         differences = zo.per_record_differences(losses, num_directions, scheme)
         differences = jnp.where(mask[:, None], differences, 0.0)
         noisy_sum = mechanisms.noisy_clipped_sum(noise_key, differences, mask, params.l2_norm_clip,
@@ -159,7 +164,8 @@ def zero_order_condenser(
 
 
 def run(condenser: ZeroOrderCondenser, state: CondenseState, params: StepParams, num_steps: int, *,
-        chunk_size: int = 1, on_chunk: Callable[[CondenseState, StepInfo], None] | None = None,
+        data: Any = None, chunk_size: int = 1,
+        on_chunk: Callable[[CondenseState, StepInfo], None] | None = None,
         jit: bool = True) -> tuple[CondenseState, StepInfo]:
     """Runs ``num_steps`` steps, ``chunk_size`` at a time under ``lax.scan``.
 
@@ -175,8 +181,8 @@ def run(condenser: ZeroOrderCondenser, state: CondenseState, params: StepParams,
         raise ConfigError(f"`steps` must be >= 0. Got {num_steps}.")
     chunk_size = max(1, min(chunk_size, max(num_steps, 1)))
 
-    def scan_chunk(carry, step_params, length):
-        return jax.lax.scan(lambda s, _: condenser.step(s, step_params), carry, None, length=length)
+    def scan_chunk(carry, step_params, step_data, length):
+        return jax.lax.scan(lambda s, _: condenser.step(s, step_params, step_data), carry, None, length=length)
 
     compiled = {}
     infos = []
@@ -184,9 +190,9 @@ def run(condenser: ZeroOrderCondenser, state: CondenseState, params: StepParams,
     while done < num_steps:
         length = min(chunk_size, num_steps - done)
         if length not in compiled:
-            fn = lambda s, p, n=length: scan_chunk(s, p, n)
+            fn = lambda s, p, d, n=length: scan_chunk(s, p, d, n)
             compiled[length] = jax.jit(fn) if jit else fn
-        state, chunk_info = compiled[length](state, params)
+        state, chunk_info = compiled[length](state, params, data)
         infos.append(chunk_info)
         done += length
         if on_chunk is not None:

@@ -45,7 +45,7 @@ from zodc.data.validation import check_raw_table, validate_table
 from zodc.errors import ConfigError, DataError, PrivacyBudgetError
 from zodc.models.host import HostEvaluator, fit_score_classifier, resolve_n_jobs
 from zodc.models.losses import ClassificationLoss, balanced_class_weights
-from zodc.models.native import native_classifier_evaluator
+from zodc.models.native import native_classifier_data, native_classifier_evaluator
 from zodc.models.presets import Preset, get_preset, resolve_backend
 from zodc.privacy.accounting import additive_delta_of_event, rdp_of_event, rdp_to_epsilon
 from zodc.privacy.calibration import calibrate_noise_multiplier
@@ -360,8 +360,8 @@ class Condenser(BaseEstimator):
 
         evaluator = None
         if self._backend == "native":
-            evaluate_fn = native_classifier_evaluator(self._preset.native_factory(num_classes), loss, X_real,
-                                                      y_real, labels, model_key)
+            evaluate_fn = native_classifier_evaluator(self._preset.native_factory(num_classes), loss)
+            data = native_classifier_data(X_real, y_real, labels, model_key)
             chunk_size = 25
         else:
             estimator = self._host_estimator if self._preset is None else self._preset.host_factory(num_classes)
@@ -370,6 +370,7 @@ class Condenser(BaseEstimator):
             evaluator = HostEvaluator(fit_score_classifier, payload, upper_bound=loss.upper_bound,
                                       num_records=num_records, n_jobs=self.n_jobs)
             evaluate_fn = evaluator.jax_fn()
+            data = None
             chunk_size = 1
 
         condenser = zero_order_condenser(evaluate_fn, self._optimizer, num_records=num_records,
@@ -380,7 +381,8 @@ class Condenser(BaseEstimator):
         progress = _Progress(self._steps, self._epsilon_after_fn(ledger, self._delta, private), bool(self.verbose))
         try:
             state = condenser.init(run_key, init_table)
-            state, infos = run(condenser, state, params, self._steps, chunk_size=chunk_size, on_chunk=progress)
+            state, infos = run(condenser, state, params, self._steps, data=data, chunk_size=chunk_size,
+                               on_chunk=progress)
         finally:
             if evaluator is not None:
                 evaluator.close()

@@ -115,10 +115,12 @@ class HostEvaluator:
         losses[:, indices] = np.concatenate(chunk_losses, axis=0)
         return losses
 
-    def jax_fn(self) -> Callable[[jax.Array, jax.Array], jax.Array]:
-        """The evaluator as ``(tables, mask) -> losses`` callable from jitted code."""
+    def jax_fn(self) -> Callable[..., jax.Array]:
+        """The evaluator as ``(tables, mask, data=None) -> losses`` callable from jitted code
+        (``data`` is unused: the workers already hold the real records)."""
 
-        def evaluate(tables: jax.Array, mask: jax.Array) -> jax.Array:
+        def evaluate(tables: jax.Array, mask: jax.Array, data: Any = None) -> jax.Array:
+            del data
             shape = jax.ShapeDtypeStruct((tables.shape[0], self.num_records), jnp.float32)
             # "sequential": vmapping a whole run (e.g. over seeds) calls the batched callback once per seed.
             return jax.pure_callback(self, shape, tables, mask, vmap_method="sequential")

@@ -13,32 +13,40 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def native_classifier_evaluator(model: Any, loss: Callable, X: np.ndarray, y: np.ndarray,
-                                synthetic_labels: np.ndarray, key: jax.Array) -> Callable[[jax.Array, jax.Array], jax.Array]:
-    """Builds ``evaluate_fn(tables (k, m, d), mask (n,)) -> losses (k, n)`` for a native classifier.
+def native_classifier_data(X: np.ndarray, y: np.ndarray, synthetic_labels: np.ndarray, key: jax.Array) -> dict:
+    """The device pytree :func:`native_classifier_evaluator` reads: real records, labels, model key.
 
     Args:
-      model: a ``zodc.kernels`` classifier (``fit(key, X, y)`` / ``predict_proba(params, X)``).
-      loss: a :class:`zodc.models.losses.ClassificationLoss`.
       X: ``(n, d)`` real records (encoded).
       y: ``(n,)`` real labels.
       synthetic_labels: ``(m,)`` fixed labels of the synthetic rows.
       key: the model's randomness (forest bootstraps). The same key serves every table and every
         step — common random numbers, so a loss difference measures the table's change and not the
         forest's reshuffle (as a fixed ``random_state`` does on the host).
-
-    The mask is ignored: every record is scored (static shapes); the core zeroes the unsampled ones.
     """
-    X = jnp.asarray(X, jnp.float32)
-    y = jnp.asarray(y, jnp.int32)
-    labels = jnp.asarray(synthetic_labels, jnp.int32)
+    return {"X": jnp.asarray(X, jnp.float32), "y": jnp.asarray(y, jnp.int32),
+            "labels": jnp.asarray(synthetic_labels, jnp.int32), "key": key}
 
-    def one_table(table):
-        params = model.fit(key, table, labels)
-        return loss(model.predict_proba(params, X), y, xp=jnp)
 
-    def evaluate(tables: jax.Array, mask: jax.Array) -> jax.Array:
+def native_classifier_evaluator(model: Any, loss: Callable) -> Callable[[jax.Array, jax.Array, dict], jax.Array]:
+    """Builds ``evaluate_fn(tables (k, m, d), mask (n,), data) -> losses (k, n)`` for a native classifier.
+
+    Args:
+      model: a ``zodc.kernels`` classifier (``fit(key, X, y)`` / ``predict_proba(params, X)``).
+      loss: a :class:`zodc.models.losses.ClassificationLoss`.
+
+    ``data`` is :func:`native_classifier_data`'s pytree, an argument rather than a constant so that
+    the compiled step does not depend on the data's values. The mask is ignored: every record is
+    scored (static shapes); the core zeroes the unsampled ones.
+    """
+
+    def evaluate(tables: jax.Array, mask: jax.Array, data: dict) -> jax.Array:
         del mask
+
+        def one_table(table):
+            params = model.fit(data["key"], table, data["labels"])
+            return loss(model.predict_proba(params, data["X"]), data["y"], xp=jnp)
+
         return jax.vmap(one_table)(tables).astype(jnp.float32)
 
     return evaluate
