@@ -103,3 +103,17 @@ def test_bad_configuration_is_named():
         zero_order_condenser(quadratic_evaluate, optax.adam(0.1), num_records=10, num_directions=0)
     with pytest.raises(ConfigError, match="`scheme`"):
         zero_order_condenser(quadratic_evaluate, optax.adam(0.1), num_records=10, scheme="sideways")
+
+
+def test_tail_average_is_the_mean_of_the_iterates():
+    condenser = zero_order_condenser(quadratic_evaluate, optax.adam(0.05), num_records=NUM_RECORDS, num_directions=4,
+                                     average_from=3)
+    state = condenser.init(jax.random.key(2), jnp.zeros((4, 3)))
+    step = jax.jit(condenser.step)
+    iterates = []
+    for _ in range(7):
+        state, _ = step(state, params(noise=0.5, clip=1.0))
+        iterates.append(state.table)
+        if int(state.step) < 3:
+            np.testing.assert_allclose(state.average, state.table)
+    np.testing.assert_allclose(state.average, jnp.mean(jnp.stack(iterates[2:]), axis=0), rtol=1e-5, atol=1e-6)

@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     condense.add_argument("--learning-rate", type=float, default=0.05)
     condense.add_argument("--l2-norm-clip", type=_float_or_inf, default=1.0)
     condense.add_argument("--batch-size", type=int, default=256, help="expected Poisson batch size")
+    condense.add_argument("--average-tail", type=float, default=0.0,
+                          help="release the average of the last share of iterates (0: the last iterate)")
     condense.add_argument("--loss", default="balanced_linear", choices=["balanced_linear", "cross_entropy", "brier"])
     condense.add_argument("--preprocessing-share", type=float, default=0.1,
                           help="share of epsilon for DP preprocessing when no schema is given")
@@ -155,7 +157,8 @@ def condense_command(args) -> dict[str, Any]:
     condenser = Condenser(
         args.model, epsilon=args.epsilon, delta=args.delta, rows_per_class=args.rows_per_class, steps=args.steps,
         num_directions=args.num_directions, smoothing=args.smoothing, learning_rate=args.learning_rate,
-        l2_norm_clip=args.l2_norm_clip, batch_size=args.batch_size, loss=args.loss, schema=schema,
+        l2_norm_clip=args.l2_norm_clip, batch_size=args.batch_size, loss=args.loss, average_tail=args.average_tail,
+        schema=schema,
         preprocessing_share=args.preprocessing_share, on_out_of_bounds=args.on_out_of_bounds,
         backend=args.backend, n_jobs=args.n_jobs, random_state=args.seed, verbose=0 if args.quiet else 1)
     condenser.fit(train.drop(columns=[target]), train[target])

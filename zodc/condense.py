@@ -48,12 +48,16 @@ class CondenseState:
       key: PRNG key; step ``t`` uses ``fold_in(key, t)``, so a run is reproducible from its seed
         and independent of how steps are chunked.
       step: int32 scalar, steps taken.
+      average: ``(m, d)`` uniform average of the iterates from step ``average_from`` on (the last
+        iterate before that): post-processing of the private iterates, so free of privacy cost.
+        Polyak & Juditsky 1992 averaging damps the DP noise the last iterate still carries.
     """
 
     table: jax.Array
     opt_state: optax.OptState
     key: jax.Array
     step: jax.Array
+    average: jax.Array
 
 
 @chex.dataclass(frozen=True)
@@ -100,6 +104,7 @@ def zero_order_condenser(
     scheme: str = "central",
     lower: float = -1.0,
     upper: float = 1.0,
+    average_from: int | None = None,
 ) -> ZeroOrderCondenser:
     """Builds the private zero-order condensation algorithm.
 
@@ -112,6 +117,8 @@ def zero_order_condenser(
       scheme: ``"central"`` or ``"forward"`` differences.
       lower, upper: box the table is projected onto after each update (the encoded bounds of the
         public schema), so what is optimised is what is released.
+      average_from: if given, ``state.average`` is the uniform average of the iterates from this
+        step on; otherwise it tracks the last iterate.
 
     Returns:
       A :class:`ZeroOrderCondenser`.
@@ -121,11 +128,13 @@ def zero_order_condenser(
         raise ConfigError(f"`num_directions` must be >= 1. Got {num_directions}.")
     if num_records < 1:
         raise ConfigError(f"`num_records` must be >= 1. Got {num_records}.")
+    if average_from is not None and average_from < 0:
+        raise ConfigError(f"`average_from` must be >= 0 or None. Got {average_from}.")
 
     def init(key: jax.Array, table: jax.Array) -> CondenseState:
         table = jnp.clip(jnp.asarray(table), lower, upper)
         return CondenseState(table=table, opt_state=optimizer.init(table), key=key,
-                             step=jnp.zeros((), jnp.int32))
+                             step=jnp.zeros((), jnp.int32), average=table)
 
     def step(state: CondenseState, params: StepParams, data: Any = None) -> tuple[CondenseState, StepInfo]:
         step_key = jax.random.fold_in(state.key, state.step)
@@ -157,7 +166,14 @@ def zero_order_condenser(
             clipped_fraction=jnp.sum(mask & (norms > params.l2_norm_clip)) / denominator,
             gradient_norm=jnp.linalg.norm(gradient),
         )
-        new_state = state.replace(table=new_table, opt_state=opt_state, step=state.step + 1)
+        new_step = state.step + 1
+        if average_from is None:
+            average = new_table
+        else:
+            # Iterates average_from .. new_step, uniformly; before that, track the last iterate.
+            count = (new_step - average_from).astype(new_table.dtype)
+            average = jnp.where(count >= 1, state.average + (new_table - state.average) / (count + 1), new_table)
+        new_state = state.replace(table=new_table, opt_state=opt_state, step=new_step, average=average)
         return new_state, info
 
     return ZeroOrderCondenser(init=init, step=step)

@@ -149,6 +149,8 @@ class Condenser(BaseEstimator):
       loss: ``"balanced_linear"`` (default), ``"cross_entropy"`` or ``"brier"``.
       class_weight: ``"balanced"`` (weights ``1 / (K pi_c)`` from public or DP proportions) or ``None``.
       scheme: ``"central"`` or ``"forward"`` differences.
+      average_tail: release the uniform average of the last ``average_tail`` share of the iterates
+        (0: the last iterate). Post-processing of the private iterates: no privacy cost.
       schema: a :class:`zodc.data.Schema`, a path to a schema JSON, or ``None`` to estimate one
         with DP from ``preprocessing_share`` of the budget.
       preprocessing_share: share of ``epsilon`` given to DP preprocessing (schema, proportions)
@@ -181,8 +183,8 @@ class Condenser(BaseEstimator):
     def __init__(self, model="tree", *, epsilon=1.0, delta=1e-5, rows_per_class=10, steps=300,
                  num_directions=16, smoothing=0.2, learning_rate=0.05, optimizer=None, l2_norm_clip=1.0,
                  batch_size=256, loss="balanced_linear", class_weight="balanced", scheme="central",
-                 schema=None, preprocessing_share=0.1, on_out_of_bounds="clip", backend="auto", n_jobs=1,
-                 random_state=None, verbose=0):
+                 average_tail=0.0, schema=None, preprocessing_share=0.1, on_out_of_bounds="clip",
+                 backend="auto", n_jobs=1, random_state=None, verbose=0):
         self.model = model
         self.epsilon = epsilon
         self.delta = delta
@@ -197,6 +199,7 @@ class Condenser(BaseEstimator):
         self.loss = loss
         self.class_weight = class_weight
         self.scheme = scheme
+        self.average_tail = average_tail
         self.schema = schema
         self.preprocessing_share = preprocessing_share
         self.on_out_of_bounds = on_out_of_bounds
@@ -229,6 +232,9 @@ class Condenser(BaseEstimator):
             raise ConfigError(f"`optimizer` must be an optax.GradientTransformation or None. Got {self.optimizer!r}.")
         if self.class_weight not in ("balanced", None):
             raise ConfigError(f"`class_weight` must be 'balanced' or None. Got {self.class_weight!r}.")
+        tail = self.average_tail
+        if isinstance(tail, bool) or not isinstance(tail, (int, float)) or not 0.0 <= tail < 1.0:
+            raise ConfigError(f"`average_tail` must be in [0, 1). Got {tail!r}.")
         share = self.preprocessing_share
         if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 < share < 1.0:
             raise ConfigError(f"`preprocessing_share` must be in (0, 1). Got {share!r}.")
@@ -373,8 +379,10 @@ class Condenser(BaseEstimator):
             data = None
             chunk_size = 1
 
+        average_from = None if self.average_tail == 0 else int(round(self._steps * (1 - self.average_tail)))
         condenser = zero_order_condenser(evaluate_fn, self._optimizer, num_records=num_records,
-                                         num_directions=self._num_directions, scheme=self.scheme)
+                                         num_directions=self._num_directions, scheme=self.scheme,
+                                         average_from=average_from)
         params = StepParams(smoothing=jnp.float32(self._smoothing), l2_norm_clip=jnp.float32(clip),
                             noise_multiplier=jnp.float32(noise_multiplier),
                             sampling_probability=jnp.float32(sampling_probability))
@@ -387,7 +395,7 @@ class Condenser(BaseEstimator):
             if evaluator is not None:
                 evaluator.close()
 
-        table = np.asarray(state.table, dtype=np.float64)
+        table = np.asarray(state.average, dtype=np.float64)
         released = encoder.decode(table, y=labels)
         self.table_ = np.asarray(encoder.encode(released).X, np.float64)
         self.labels_ = labels
