@@ -85,11 +85,37 @@ def _native_boosting(num_classes: int):
     return GradientBoostingClassifier(n_estimators=50, max_depth=3, learning_rate=0.1)
 
 
+def _cox(num_classes: int):
+    # Survival presets ignore num_classes (the factory signature is shared with classification).
+    from zodc.models.survival import LifelinesCoxPH
+
+    return LifelinesCoxPH(penalizer=0.1)
+
+
+def _native_cox(num_classes: int):
+    from zodc.kernels.cox import CoxPH
+
+    return CoxPH(penalizer=0.1, ties="efron")
+
+
+def _survival_forest(num_classes: int):
+    try:
+        from sksurv.ensemble import RandomSurvivalForest
+    except ImportError as error:
+        raise ConfigError("model 'survival_forest' needs scikit-survival, an optional GPL-3.0 dependency: "
+                          "`pip install zodc[survival]`.") from error
+    from zodc.models.survival import ScikitSurvivalModel
+
+    return ScikitSurvivalModel(RandomSurvivalForest(n_estimators=50, max_depth=4, random_state=0, n_jobs=1))
+
+
 PRESETS: dict[str, Preset] = {
     "tree": Preset("tree", "classification", "CART decision tree, depth 4", _tree, _native_tree),
     "forest": Preset("forest", "classification", "random forest, 50 trees of depth 4", _forest, _native_forest),
     "boosting": Preset("boosting", "classification", "gradient boosting, 50 trees of depth 3", _boosting, _native_boosting),
     "logistic": Preset("logistic", "classification", "L2 logistic regression, C = 1 (multinomial for > 2 classes)", _logistic, _native_logistic),
+    "cox": Preset("cox", "survival", "Cox proportional hazards, L2 penalizer 0.1 (lifelines; Efron ties)", _cox, _native_cox),
+    "survival_forest": Preset("survival_forest", "survival", "random survival forest, 50 trees of depth 4 (needs scikit-survival, GPL-3.0)", _survival_forest),
 }
 
 

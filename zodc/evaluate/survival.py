@@ -1,0 +1,244 @@
+"""Survival utility of a released table: train on synthetic, test on real (TSTR).
+
+Mirrors :mod:`zodc.evaluate.utility`: every reference is trained with the same host survival model
+and tested on the same held-out real split —
+
+- ``synthetic``: trained on the released synthetic table;
+- ``full_data``: trained on the whole private training split (the upper reference);
+- ``random_subset``: trained on uniformly drawn real subsets of the synthetic table's size
+  (a non-private reference: sharing it would disclose real patients).
+
+Metrics: Harrell's C-index (higher risk = shorter survival) and, when a time grid is given, the
+integrated Brier score of Graf et al. (1999) with a Kaplan–Meier censoring distribution.
+
+Could this leak? Everything here is computed on real records and is *not* covered by the privacy
+guarantee (the censoring Kaplan–Meier included): the numbers are for the data owner's review.
+Publish them only as an additional, non-private release.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from zodc.errors import DataError
+from zodc.models.survival import as_survival_model
+
+__all__ = ["concordance_index", "integrated_brier_score", "kaplan_meier", "survival_utility"]
+
+
+def _vectors(**arrays: Any) -> dict[str, np.ndarray]:
+    out = {name: np.asarray(values, dtype=np.float64).ravel() for name, values in arrays.items()}
+    sizes = {values.size for values in out.values()}
+    if len(sizes) != 1:
+        raise DataError(f"{', '.join('`' + n + '`' for n in out)} must have the same length. "
+                        f"Got {[values.size for values in out.values()]}.")
+    for name, values in out.items():
+        if not np.all(np.isfinite(values)):
+            raise DataError(f"`{name}` contains NaN or inf in {int((~np.isfinite(values)).sum())} entries.")
+    return out
+
+
+def concordance_index(time: np.ndarray, risk: np.ndarray, event: np.ndarray) -> float:
+    """Harrell's C-index; higher ``risk`` means *shorter* survival.
+
+    A pair ``(i, j)`` is comparable when ``i`` had an event and left first: ``t_i < t_j``, or
+    ``t_i == t_j`` with ``j`` censored (a censoring at an event's time is taken to come after it);
+    two events at the same time are not comparable. A comparable pair is concordant when
+    ``risk_i > risk_j`` and counts 1/2 when the risks tie. These are lifelines' rules:
+    ``concordance_index(time, risk, event) == lifelines.utils.concordance_index(time, -risk, event)``.
+
+    Could this leak? It summarises the records it is given; on real records the result is not
+    private (see the module docstring).
+
+    Args:
+      time: ``(n,)`` observed times.
+      risk: ``(n,)`` predicted risk scores.
+      event: ``(n,)`` 1 = event, 0 = censored.
+
+    Returns:
+      C in ``[0, 1]``.
+
+    Raises:
+      DataError: mismatched lengths, NaN / inf, or no comparable pair (e.g. no event).
+    """
+    values = _vectors(time=time, risk=risk, event=event)
+    time, risk, event = values["time"], values["risk"], values["event"] > 0
+    concordant = 0.0
+    pairs = 0
+    chunk = max(1, 2_000_000 // max(time.size, 1))
+    event_rows = np.flatnonzero(event)
+    for start in range(0, event_rows.size, chunk):
+        rows = event_rows[start:start + chunk]
+        t_i, r_i = time[rows, None], risk[rows, None]
+        comparable = (t_i < time[None, :]) | ((t_i == time[None, :]) & ~event[None, :])
+        pairs += int(comparable.sum())
+        concordant += float(np.sum(comparable * ((r_i > risk[None, :]) + 0.5 * (r_i == risk[None, :]))))
+    if pairs == 0:
+        raise DataError("the C-index needs at least one comparable pair (an event before another time); none found.")
+    return concordant / pairs
+
+
+def kaplan_meier(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Kaplan–Meier estimate of ``P(T > t)``.
+
+    Args:
+      time: ``(n,)`` times.
+      event: ``(n,)`` 1 = the event of interest happened at ``time``, 0 = censored. (For the
+        censoring distribution pass ``1 - event``.)
+
+    Returns:
+      ``(knots (K,), survival (K,))``: the distinct times and the right-continuous estimate there.
+    """
+    values = _vectors(time=time, event=event)
+    time, event = values["time"], values["event"] > 0
+    knots, inverse = np.unique(time, return_inverse=True)
+    deaths = np.bincount(inverse, weights=event.astype(np.float64), minlength=knots.size)
+    leaving = np.bincount(inverse, minlength=knots.size).astype(np.float64)
+    at_risk = leaving[::-1].cumsum()[::-1]
+    return knots, np.cumprod(1.0 - deaths / at_risk)
+
+
+def _step(knots: np.ndarray, values: np.ndarray, times: np.ndarray, left_limit: bool = False) -> np.ndarray:
+    index = np.searchsorted(knots, times, side="left" if left_limit else "right") - 1
+    return np.where(index >= 0, values[np.maximum(index, 0)], 1.0)
+
+
+def integrated_brier_score(time: np.ndarray, event: np.ndarray, survival: np.ndarray, grid: np.ndarray,
+                           censoring_time: np.ndarray, censoring_event: np.ndarray) -> float:
+    """Integrated Brier score with inverse-probability-of-censoring weights (Graf et al. 1999).
+
+    ``BS(tau) = mean_i [ S(tau|x_i)^2 1{t_i <= tau, e_i = 1} / G(t_i-) + (1 - S(tau|x_i))^2 1{t_i > tau} / G(tau) ]``
+    with ``G`` the Kaplan–Meier of the censoring times of ``(censoring_time, censoring_event)``
+    (the training split, as scikit-survival does), ``G(t-)`` its left limit (a censoring at an event's
+    time comes after it), floored at ``1e-8``. ``IBS = trapezoid(BS, grid) / (grid[-1] - grid[0])``
+    over the grid points below the largest test time.
+
+    Could this leak? Computed on real records; not private (module docstring).
+
+    Args:
+      time: ``(n,)`` test times.
+      event: ``(n,)`` test events.
+      survival: ``(n, G)`` predicted survival at ``grid``.
+      grid: ``(G,)`` increasing times.
+      censoring_time, censoring_event: ``(r,)`` the split that estimates the censoring distribution.
+
+    Returns:
+      The IBS (0 is perfect; a constant 0.5 prediction scores 0.25 without censoring).
+
+    Raises:
+      DataError: shapes disagree, or fewer than 2 grid points lie below the largest test time.
+    """
+    values = _vectors(time=time, event=event)
+    time, event = values["time"], values["event"] > 0
+    grid = np.asarray(grid, dtype=np.float64).ravel()
+    survival = np.asarray(survival, dtype=np.float64)
+    if survival.shape != (time.size, grid.size):
+        raise DataError(f"`survival` must have shape ({time.size}, {grid.size}). Got {survival.shape}.")
+    keep = grid < time.max()
+    if keep.sum() < 2:
+        raise DataError(f"`grid` needs at least 2 times below the largest test time {time.max()}. Got {grid.tolist()}.")
+    grid, survival = grid[keep], np.clip(survival[:, keep], 0.0, 1.0)
+    knots, censoring = kaplan_meier(censoring_time, 1 - np.asarray(censoring_event))
+    g_event = np.maximum(_step(knots, censoring, time, left_limit=True), 1e-8)     # (n,)
+    g_grid = np.maximum(_step(knots, censoring, grid), 1e-8)                        # (G,)
+    died = (event[:, None] & (time[:, None] <= grid[None, :])) / g_event[:, None]
+    alive = (time[:, None] > grid[None, :]) / g_grid[None, :]
+    brier = np.mean(survival**2 * died + (1.0 - survival) ** 2 * alive, axis=0)
+    return float(np.trapezoid(brier, grid) / (grid[-1] - grid[0]))
+
+
+def _resolve(preset_or_estimator: Any) -> Any:
+    if isinstance(preset_or_estimator, str):
+        from zodc.models.presets import get_preset
+
+        return get_preset(preset_or_estimator, task="survival").host_factory(0)
+    if hasattr(preset_or_estimator, "host_factory"):
+        return preset_or_estimator.host_factory(0)
+    return preset_or_estimator
+
+
+def _evaluate(estimator: Any, train: tuple, test: tuple, grid: np.ndarray | None,
+              censoring: tuple) -> dict[str, Any]:
+    X_train, time_train, event_train = (np.asarray(a) for a in train)
+    X_test, time_test, event_test = (np.asarray(a) for a in test)
+    failed = False
+    try:
+        model = as_survival_model(estimator).fit(X_train, time_train, event_train)
+        risk = np.asarray(model.predict_risk(X_test), dtype=np.float64)
+        survival = np.asarray(model.predict_survival(X_test, grid), dtype=np.float64) if grid is not None else None
+        if not np.all(np.isfinite(risk)) or (survival is not None and not np.all(np.isfinite(survival))):
+            raise FloatingPointError("non-finite predictions")
+    except Exception:  # noqa: BLE001 - a failed reference fit is reported as chance, not a crash
+        failed = True
+        risk = np.zeros(X_test.shape[0])
+        survival = None
+        if grid is not None:
+            # The null model: the marginal Kaplan–Meier of the same training rows, for everyone.
+            knots, km = kaplan_meier(time_train, event_train)
+            survival = np.tile(_step(knots, km, np.asarray(grid, dtype=np.float64)), (X_test.shape[0], 1))
+    scores: dict[str, Any] = {"c_index": concordance_index(time_test, risk, event_test), "fit_failed": failed}
+    if grid is not None:
+        scores["integrated_brier"] = integrated_brier_score(time_test, event_test, survival, grid, *censoring)
+    return scores
+
+
+def survival_utility(preset_or_estimator: Any, synthetic: tuple, train: tuple, test: tuple, *, num_rows: int,
+                     random_state: int = 0, num_random_subsets: int = 5,
+                     time_grid: np.ndarray | None = None) -> dict[str, Any]:
+    """TSTR C-index (and integrated Brier score) of the synthetic table next to the real references.
+
+    A fit that fails scores C-index 0.5 (and the integrated Brier score of the training rows'
+    marginal Kaplan–Meier), with ``fit_failed`` True — never an exception.
+
+    Could this leak? Yes: the references are computed on real records; see the module docstring.
+
+    Args:
+      preset_or_estimator: a survival preset name (``"cox"``, ``"survival_forest"``), a
+        :class:`~zodc.models.presets.Preset`, or a host survival model
+        (:func:`~zodc.models.survival.as_survival_model`).
+      synthetic, train, test: ``(X (r, d), time (r,), event (r,))`` in encoded feature space and
+        the schema's time units (decode the synthetic log-times first).
+      num_rows: size of each random real subset (the synthetic table's ``m``).
+      random_state: seed of the random subsets.
+      num_random_subsets: the random-subset reference is averaged over this many draws.
+      time_grid: ``(G,)`` times for the integrated Brier score; ``None`` skips it. The censoring
+        distribution of the IPCW weights is the training split's Kaplan–Meier.
+
+    Returns:
+      ``{"synthetic": {"c_index", "fit_failed"[, "integrated_brier"]}, "full_data": {...},
+      "random_subset": {"c_index"[, "integrated_brier"], "num_draws", "num_failed"},
+      "test_rows", "note"}``.
+
+    Raises:
+      DataError: the test split has no comparable pair.
+      ConfigError: unknown preset, or ``num_rows`` / ``num_random_subsets`` not positive integers.
+    """
+    from zodc.errors import ConfigError
+
+    for name, value in (("num_rows", num_rows), ("num_random_subsets", num_random_subsets)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ConfigError(f"`{name}` must be a positive integer. Got {value!r}.")
+    estimator = _resolve(preset_or_estimator)
+    grid = None if time_grid is None else np.asarray(time_grid, dtype=np.float64)
+    censoring = (np.asarray(train[1]), np.asarray(train[2]))
+    synthetic_scores = _evaluate(estimator, synthetic, test, grid, censoring)
+    full_scores = _evaluate(estimator, train, test, grid, censoring)
+    rng = np.random.default_rng(random_state)
+    num_train = np.asarray(train[1]).shape[0]
+    draws = []
+    for _ in range(num_random_subsets):
+        rows = np.sort(rng.choice(num_train, size=min(int(num_rows), num_train), replace=False))
+        draws.append(_evaluate(estimator, tuple(np.asarray(a)[rows] for a in train), test, grid, censoring))
+    random_scores: dict[str, Any] = {key: float(np.mean([d[key] for d in draws]))
+                                     for key in draws[0] if key != "fit_failed"}
+    random_scores["num_draws"] = int(num_random_subsets)
+    random_scores["num_failed"] = int(sum(d["fit_failed"] for d in draws))
+    note = ("C-index: Harrell's, higher risk = shorter survival; a failed fit scores 0.5. "
+            "random_subset: uniform real subsets of the synthetic table's size (not private). "
+            "All references use real records and are not covered by the DP guarantee.")
+    if grid is not None:
+        note += " integrated_brier: Graf et al. (1999) IPCW with the training split's censoring Kaplan-Meier."
+    return {"synthetic": synthetic_scores, "full_data": full_scores, "random_subset": random_scores,
+            "test_rows": int(np.asarray(test[1]).shape[0]), "note": note}

@@ -1,0 +1,623 @@
+"""Survival condensation: a bounded per-record survival loss, host survival models behind the
+batched callback, and the native (device) Cox evaluator.
+
+Layout of a learnable survival table: ``(m, d + 1)`` — ``d`` encoded features followed by ONE
+encoded log-time column (the LAST column, see :class:`TimeScale`). Event indicators of the
+synthetic rows are fixed, public design (``synthetic_events`` ``(m,)`` int 0/1), chosen from a
+public or DP event rate.
+
+The loss is evaluated on a public time grid ``tau_1 < ... < tau_G`` (:func:`public_time_grid`)
+with an implicit ``tau_0 = 0`` where ``S(tau_0 | x) = 1``. Bin ``k`` (1-based) is
+``(tau_{k-1}, tau_k]``; a time beyond ``tau_G`` falls in the last bin ``G``.
+
+Convention for a censored record (used by every loss here, kept consistent): a record censored at
+``t`` in bin ``k`` is known to have survived to the *left edge* of its bin, so its likelihood is
+``S(tau_{k-1} | x)`` (the grid has no finer resolution; ``S(tau_{k-1}) >= S(t)``, the discrete-time
+convention of survival to the start of the censoring interval).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import warnings
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from sklearn.base import BaseEstimator, clone
+
+from zodc.errors import ConfigError, DataError
+
+SURVIVAL_LOSSES = ("discrete_nll", "brier")
+
+__all__ = [
+    "SURVIVAL_LOSSES",
+    "LifelinesCoxPH",
+    "ScikitSurvivalModel",
+    "SurvivalLoss",
+    "TimeScale",
+    "as_survival_model",
+    "fit_score_survival",
+    "host_survival_function",
+    "host_survival_payload",
+    "native_survival_evaluator",
+    "public_time_grid",
+    "scikit_survival_available",
+]
+
+
+# --------------------------------------------------------------------------- time grid and scale
+
+
+def public_time_grid(lower: float, upper: float, num_bins: int) -> np.ndarray:
+    """A public time grid: ``num_bins`` right bin edges equally spaced in log time.
+
+    ``tau_k = exp(log lower + k / num_bins * (log upper - log lower))`` for ``k = 1..num_bins``,
+    so ``tau_G = upper`` and the first bin ``(0, tau_1]`` starts at the public lower bound.
+
+    Could this leak? No: it uses only the public (schema) time bounds.
+
+    Args:
+      lower: public lower time bound, ``> 0``.
+      upper: public upper time bound, ``> lower``.
+      num_bins: ``G >= 1``.
+
+    Returns:
+      ``(G,)`` float64 strictly increasing grid.
+
+    Raises:
+      ConfigError: bounds not ``0 < lower < upper`` finite, or ``num_bins`` not a positive int.
+    """
+    if isinstance(num_bins, bool) or not isinstance(num_bins, (int, np.integer)) or num_bins < 1:
+        raise ConfigError(f"`num_bins` must be an integer >= 1. Got {num_bins!r}.")
+    _check_bounds(lower, upper)
+    fractions = np.arange(1, int(num_bins) + 1, dtype=np.float64) / int(num_bins)
+    grid = np.exp(math.log(lower) + fractions * (math.log(upper) - math.log(lower)))
+    grid[-1] = float(upper)
+    return grid
+
+
+def _check_bounds(lower: float, upper: float) -> None:
+    if not (isinstance(lower, (int, float, np.number)) and math.isfinite(lower) and lower > 0):
+        raise ConfigError(f"`lower` (time bound) must be a finite number > 0. Got {lower!r}.")
+    if not (isinstance(upper, (int, float, np.number)) and math.isfinite(upper) and upper > lower):
+        raise ConfigError(f"`upper` (time bound) must be a finite number > lower = {lower}. Got {upper!r}.")
+
+
+def _namespace(values: Any):
+    return jnp if isinstance(values, jax.Array) else np
+
+
+@dataclasses.dataclass(frozen=True)
+class TimeScale:
+    """Encoded log-time ↔ time, by the public time bounds (same numbers as
+    :meth:`zodc.data.transform.TableEncoder.encode_time` / ``decode_time``).
+
+    ``encode(t) = clip(2 (log t - log lower) / (log upper - log lower) - 1, -1, 1)``; ``decode`` is
+    its inverse on ``[-1, 1]`` (inputs clipped there first), so decoded times are always positive
+    and within ``[lower, upper]``; an integer time column is rounded. Both work on numpy or jax
+    arrays (the namespace follows the input), so the host callback and the device evaluator decode
+    identically.
+
+    Could this leak? No: only public bounds.
+
+    Attributes:
+      lower: public lower bound, ``> 0``.
+      upper: public upper bound, ``> lower``.
+      integer: whether times are whole numbers (decoded values are rounded).
+    """
+
+    lower: float
+    upper: float
+    integer: bool = False
+
+    def __post_init__(self):
+        _check_bounds(self.lower, self.upper)
+        object.__setattr__(self, "lower", float(self.lower))
+        object.__setattr__(self, "upper", float(self.upper))
+        object.__setattr__(self, "integer", bool(self.integer))
+
+    @classmethod
+    def from_schema(cls, schema: Any) -> "TimeScale":
+        """From a survival :class:`~zodc.data.schema.Schema` (its public time column)."""
+        column = getattr(schema, "time", None)
+        if column is None:
+            raise DataError(f"schema {getattr(schema, 'name', '?')!r} has no time column; survival needs one.")
+        return cls(column.lower, column.upper, bool(column.integer))
+
+    def encode(self, time: Any) -> Any:
+        """``(n,)`` times → ``(n,)`` encoded log-times in ``[-1, 1]``."""
+        xp = _namespace(time)
+        log_lower, log_upper = math.log(self.lower), math.log(self.upper)
+        t = xp.clip(xp.asarray(time), self.lower, self.upper)
+        return xp.clip(2.0 * (xp.log(t) - log_lower) / (log_upper - log_lower) - 1.0, -1.0, 1.0)
+
+    def decode(self, encoded_time: Any) -> Any:
+        """``(n,)`` encoded log-times (any real values) → ``(n,)`` times in ``[lower, upper]``."""
+        xp = _namespace(encoded_time)
+        log_lower, log_upper = math.log(self.lower), math.log(self.upper)
+        unit = (xp.clip(xp.asarray(encoded_time), -1.0, 1.0) + 1.0) / 2.0
+        t = xp.clip(xp.exp(log_lower + unit * (log_upper - log_lower)), self.lower, self.upper)
+        if self.integer:
+            t = xp.clip(xp.round(t), math.ceil(self.lower), math.floor(self.upper))
+        return t
+
+
+# --------------------------------------------------------------------------- the loss
+
+
+def _as_grid(time_grid: Any) -> tuple:
+    grid = np.asarray(time_grid, dtype=np.float64).ravel()
+    if grid.size < 1:
+        raise ConfigError("`time_grid` must hold at least 1 time (see public_time_grid). Got an empty grid.")
+    if not np.all(np.isfinite(grid)) or np.any(grid <= 0):
+        raise ConfigError(f"`time_grid` must be finite times > 0. Got {grid.tolist()}.")
+    if np.any(np.diff(grid) <= 0):
+        raise ConfigError(f"`time_grid` must be strictly increasing. Got {grid.tolist()}.")
+    return tuple(float(t) for t in grid)
+
+
+@dataclasses.dataclass(frozen=True)
+class SurvivalLoss:
+    """A bounded per-record survival loss on a public time grid.
+
+    Attributes:
+      name: ``"discrete_nll"`` (default), the discrete-time negative log-likelihood: an event in
+        bin ``k`` costs ``-log(max(S(tau_{k-1}|x) - S(tau_k|x), floor))``, a record censored in bin
+        ``k`` costs ``-log(max(S(tau_{k-1}|x), floor))`` (module docstring: survival to the left
+        edge of the censoring bin), a time beyond ``tau_G`` is in bin ``G``. Or ``"brier"``: the
+        per-record integrated Brier score of Graf et al. (1999),
+        ``sum_k w_k [ e 1{t <= tau_k} S(tau_k|x)^2 / G(t) + 1{t > tau_k} (1 - S(tau_k|x))^2 / G(tau_k) ]``
+        with ``w_k = (tau_k - tau_{k-1}) / tau_G`` (``tau_0 = 0``; right Riemann sum of
+        ``(1 / tau_G) int_0^tau_G BS(u) du``) and ``G`` the censoring survival function, taken at
+        the left edge of the event's bin for ``G(t)`` (the same grid convention). With
+        ``censoring_survival=None`` the IPCW weights are all 1: the simple, IPCW-free Brier score,
+        which is biased under censoring (censored records before ``tau_k`` simply drop out of
+        ``tau_k``'s term) but needs nothing from the private data.
+      time_grid: ``(G,)`` public, strictly increasing grid ``tau_1 < ... < tau_G``
+        (:func:`public_time_grid`). Stored as a tuple (hashable, so the loss can be closed over
+        under ``jit``).
+      probability_floor: ``p_min``; the NLL is at most ``-log p_min``. Also floors the censoring
+        survival of the Brier loss.
+      censoring_survival: ``(G,)`` censoring survival ``G(tau_k)`` for the Brier loss, or ``None``.
+        Could this leak? A Kaplan–Meier of the censoring times computed on the *private* table
+        without noise would leak through the released table: pass a public or DP estimate only.
+
+    Examples:
+      >>> loss = SurvivalLoss("discrete_nll", public_time_grid(1, 3650, 10))
+      >>> losses = loss(survival, time, event)        # (..., n, 10), (n,), (n,) -> (..., n)
+    """
+
+    name: str = "discrete_nll"
+    time_grid: tuple = ()
+    probability_floor: float = 1e-3
+    censoring_survival: tuple | None = None
+
+    def __post_init__(self):
+        if self.name not in SURVIVAL_LOSSES:
+            raise ConfigError(f"`loss` must be one of {list(SURVIVAL_LOSSES)} for survival. Got {self.name!r}.")
+        if not (isinstance(self.probability_floor, (int, float)) and 0.0 < self.probability_floor < 1.0):
+            raise ConfigError(f"`probability_floor` must be in (0, 1). Got {self.probability_floor!r}.")
+        object.__setattr__(self, "time_grid", _as_grid(self.time_grid))
+        if self.censoring_survival is not None:
+            if self.name != "brier":
+                raise ConfigError(f"`censoring_survival` is used by the 'brier' loss only; the loss is {self.name!r}.")
+            values = np.asarray(self.censoring_survival, dtype=np.float64).ravel()
+            if values.shape != (len(self.time_grid),):
+                raise ConfigError(f"`censoring_survival` must have one value per grid time ({len(self.time_grid)}). "
+                                  f"Got shape {values.shape}.")
+            if not np.all(np.isfinite(values)) or np.any(values <= 0) or np.any(values > 1):
+                raise ConfigError(f"`censoring_survival` must be in (0, 1]. Got {values.tolist()}.")
+            object.__setattr__(self, "censoring_survival", tuple(float(v) for v in values))
+
+    @property
+    def num_bins(self) -> int:
+        """``G``."""
+        return len(self.time_grid)
+
+    @property
+    def _censoring_weight_max(self) -> float:
+        if self.censoring_survival is None:
+            return 1.0
+        return 1.0 / max(min(self.censoring_survival), self.probability_floor)
+
+    @property
+    def upper_bound(self) -> float:
+        """The largest value the loss can take: what a failed fit is charged per record
+        (``-log probability_floor`` for the NLL; the largest IPCW weight, 1 without IPCW, for Brier)."""
+        if self.name == "discrete_nll":
+            return -math.log(self.probability_floor)
+        return self._censoring_weight_max
+
+    def __call__(self, survival: Any, time: Any, event: Any, xp: Any = np) -> Any:
+        """Per-record losses.
+
+        Args:
+          survival: ``(..., n, G)`` predicted ``S(tau_k | x_i)`` at the grid.
+          time: ``(n,)`` observed times (the schema's units).
+          event: ``(n,)`` event indicators, 1 = event, 0 = censored.
+          xp: the array namespace, ``numpy`` or ``jax.numpy`` (same numbers).
+
+        Returns:
+          ``(..., n)`` losses in ``[0, upper_bound]`` (NaN in, NaN out: callers charge the bound
+          for non-finite predictions).
+
+        Could this leak? It is a per-record function of one record's ``time`` and ``event``: what
+        leaves is each record's bounded loss, which the DP step clips and noises.
+
+        Raises:
+          ConfigError: ``survival``'s last axis is not ``G``.
+        """
+        num_bins = self.num_bins
+        if survival.shape[-1] != num_bins:
+            raise ConfigError(f"`survival` must have the grid's {num_bins} values on its last axis. "
+                              f"Got shape {tuple(survival.shape)}.")
+        dtype = survival.dtype
+        grid = xp.asarray(np.asarray(self.time_grid), dtype=dtype)
+        time = xp.asarray(time).astype(dtype)
+        is_event = xp.asarray(event) > 0
+        # 0-based bin of each time: number of grid points strictly below t, capped at the last bin.
+        bin_index = xp.minimum(xp.searchsorted(grid, time, side="left"), num_bins - 1)
+        ones = xp.ones(survival.shape[:-1] + (1,), dtype=dtype)
+        padded = xp.concatenate([ones, survival], axis=-1)                  # (..., n, G + 1): S(tau_0) = 1
+        positions = xp.arange(num_bins + 1)[None, :]
+        left = (positions == bin_index[:, None]).astype(dtype)              # picks S(tau_{k-1})
+        right = (positions == bin_index[:, None] + 1).astype(dtype)         # picks S(tau_k)
+        if self.name == "discrete_nll":
+            s_left = xp.sum(padded * left, axis=-1)
+            s_right = xp.sum(padded * right, axis=-1)
+            mass = xp.where(is_event, s_left - s_right, s_left)
+            per_record = -xp.log(xp.maximum(mass, self.probability_floor))
+        else:
+            s = xp.clip(survival, 0.0, 1.0)
+            tau_prev = np.concatenate([[0.0], np.asarray(self.time_grid)[:-1]])
+            widths = (np.asarray(self.time_grid) - tau_prev) / self.time_grid[-1]
+            widths = xp.asarray(widths, dtype=dtype)
+            if self.censoring_survival is None:
+                g_grid = np.ones(num_bins)
+            else:
+                g_grid = np.maximum(np.asarray(self.censoring_survival), self.probability_floor)
+            inverse_g_grid = xp.asarray(1.0 / g_grid, dtype=dtype)                       # (G,)
+            g_left = np.concatenate([[1.0], g_grid])                                      # G(tau_{k-1})
+            inverse_g_event = xp.sum(xp.asarray(1.0 / g_left, dtype=dtype)[None, :] * left, axis=-1)  # (n,)
+            died_by = (is_event[:, None] & (time[:, None] <= grid[None, :])).astype(dtype)  # (n, G)
+            alive_at = (time[:, None] > grid[None, :]).astype(dtype)
+            terms = died_by * s**2 * inverse_g_event[:, None] + alive_at * (1.0 - s) ** 2 * inverse_g_grid[None, :]
+            per_record = xp.sum(terms * widths, axis=-1)
+        return xp.clip(per_record, 0.0, self.upper_bound)
+
+
+# --------------------------------------------------------------------------- host survival models
+
+
+def _step_lookup(knots: np.ndarray, values: np.ndarray, times: np.ndarray, before: float) -> np.ndarray:
+    """Right-continuous step function ``f(t) = values[..., last knot <= t]``, ``before`` earlier.
+
+    ``values`` ``(..., K)`` at ``knots`` ``(K,)`` ascending; returns ``(..., len(times))``."""
+    index = np.searchsorted(knots, times, side="right") - 1
+    picked = values[..., np.maximum(index, 0)]
+    return np.where(index >= 0, picked, before)
+
+
+class LifelinesCoxPH(BaseEstimator):
+    """lifelines' ``CoxPHFitter`` behind the uniform host survival interface.
+
+    ``fit(X, time, event)``, ``predict_risk(X)`` (log partial hazard, higher = higher risk) and
+    ``predict_survival(X, times) -> (n, len(times))``.
+
+    Survival is ``exp(-H0(t) exp((x - mean) . beta))`` with lifelines' Breslow baseline ``H0``
+    evaluated as a right-continuous *step* function (0 before the first time), as
+    ``zodc.kernels.cox.CoxPH`` does. This departs from ``CoxPHFitter.predict_survival_function(X,
+    times)``, which interpolates linearly between knots and extends the first knot's value to
+    earlier times; both agree at the training times.
+
+    Args:
+      penalizer: lifelines' L2 ``penalizer`` (``>= 0``).
+      l1_ratio: lifelines' ``l1_ratio``.
+
+    Raises (from ``fit``):
+      ValueError: the table has no event (the partial likelihood is flat: the model is not
+        identified; lifelines would return a survival of 1 for everyone).
+      lifelines.exceptions.ConvergenceError: lifelines failed (singular Hessian, NaN).
+    """
+
+    def __init__(self, penalizer: float = 0.1, l1_ratio: float = 0.0):
+        self.penalizer = penalizer
+        self.l1_ratio = l1_ratio
+
+    def fit(self, X: np.ndarray, time: np.ndarray, event: np.ndarray) -> "LifelinesCoxPH":
+        import pandas as pd
+        from lifelines import CoxPHFitter
+
+        X = np.asarray(X, dtype=np.float64)
+        event = np.asarray(event)
+        if not np.any(event > 0):
+            raise ValueError("`event` has no event (all censored): the Cox model is not identified.")
+        frame = pd.DataFrame(X, columns=[f"x{j}" for j in range(X.shape[1])])
+        frame["_time"] = np.asarray(time, dtype=np.float64)
+        frame["_event"] = (event > 0).astype(np.int64)
+        fitter = CoxPHFitter(penalizer=self.penalizer, l1_ratio=self.l1_ratio)
+        with warnings.catch_warnings():
+            # Tiny perturbed tables routinely trigger lifelines' low-variance / convergence
+            # warnings; a fit that truly fails raises, and the caller charges the bound.
+            warnings.simplefilter("ignore")
+            with np.errstate(all="ignore"):
+                fitter.fit(frame, duration_col="_time", event_col="_event")
+        coef = fitter.params_.to_numpy(dtype=np.float64)
+        if not np.all(np.isfinite(coef)):
+            raise FloatingPointError("lifelines returned non-finite coefficients")
+        self.coef_ = coef
+        self.mean_ = X.mean(axis=0)      # lifelines centres by the unweighted column means
+        baseline = fitter.baseline_cumulative_hazard_
+        self.times_ = baseline.index.to_numpy(dtype=np.float64)
+        self.cumulative_hazard_ = baseline.to_numpy(dtype=np.float64)[:, 0]
+        self.fitter_ = fitter
+        return self
+
+    def predict_risk(self, X: np.ndarray) -> np.ndarray:
+        """``(n,)`` log partial hazard ``(x - mean) . beta``."""
+        return (np.asarray(X, dtype=np.float64) - self.mean_) @ self.coef_
+
+    def predict_survival(self, X: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """``(n, len(times))`` survival probabilities at ``times``."""
+        h0 = _step_lookup(self.times_, self.cumulative_hazard_, np.asarray(times, dtype=np.float64), 0.0)
+        with np.errstate(over="ignore"):
+            return np.exp(-h0[None, :] * np.exp(self.predict_risk(X))[:, None])
+
+
+def scikit_survival_available() -> bool:
+    """Whether the optional (GPL-3) scikit-survival is importable."""
+    try:
+        import sksurv  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class ScikitSurvivalModel(BaseEstimator):
+    """A scikit-survival estimator (``RandomSurvivalForest``, ``CoxPHSurvivalAnalysis``, …) behind
+    the uniform host survival interface. Used only when scikit-survival is installed.
+
+    Args:
+      estimator: an unfitted scikit-survival estimator; cloned on every ``fit``.
+
+    ``predict_survival`` evaluates each record's step function (1 before its first knot, its last
+    value after the last knot); ``predict_risk`` is the estimator's ``predict`` (higher = higher risk).
+    """
+
+    def __init__(self, estimator: Any = None):
+        self.estimator = estimator
+
+    def fit(self, X: np.ndarray, time: np.ndarray, event: np.ndarray) -> "ScikitSurvivalModel":
+        from sksurv.util import Surv
+
+        if self.estimator is None:
+            raise ConfigError("`estimator` must be a scikit-survival estimator. Got None.")
+        target = Surv.from_arrays(event=np.asarray(event) > 0, time=np.asarray(time, dtype=np.float64))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.estimator_ = clone(self.estimator).fit(np.asarray(X, dtype=np.float64), target)
+        return self
+
+    def predict_risk(self, X: np.ndarray) -> np.ndarray:
+        """``(n,)`` risk scores."""
+        return np.asarray(self.estimator_.predict(np.asarray(X, dtype=np.float64)), dtype=np.float64)
+
+    def predict_survival(self, X: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """``(n, len(times))`` survival probabilities at ``times``."""
+        times = np.asarray(times, dtype=np.float64)
+        functions = self.estimator_.predict_survival_function(np.asarray(X, dtype=np.float64))
+        rows = []
+        for function in functions:
+            values = function.a * np.asarray(function.y, dtype=np.float64) + function.b
+            rows.append(_step_lookup(np.asarray(function.x, dtype=np.float64), values, times, 1.0))
+        return np.stack(rows) if rows else np.zeros((0, times.size))
+
+
+def as_survival_model(estimator: Any) -> Any:
+    """A fresh, unfitted host survival model with the uniform interface.
+
+    Accepts a :class:`LifelinesCoxPH` / :class:`ScikitSurvivalModel` (cloned), a lifelines
+    ``CoxPHFitter`` (its ``penalizer`` and ``l1_ratio`` are kept), or a scikit-survival estimator
+    (anything with ``predict_survival_function``; wrapped in :class:`ScikitSurvivalModel`). Any
+    other object with ``fit(X, time, event)`` and ``predict_survival(X, times)`` is deep-copied.
+
+    Raises:
+      ConfigError: the object has none of these interfaces.
+    """
+    if isinstance(estimator, (LifelinesCoxPH, ScikitSurvivalModel)):
+        return clone(estimator)
+    if type(estimator).__name__ == "CoxPHFitter" and type(estimator).__module__.startswith("lifelines"):
+        return LifelinesCoxPH(penalizer=estimator.penalizer, l1_ratio=estimator.l1_ratio)
+    if hasattr(estimator, "predict_survival") and hasattr(estimator, "fit"):
+        return copy.deepcopy(estimator)
+    if hasattr(estimator, "predict_survival_function") and hasattr(estimator, "fit"):
+        return ScikitSurvivalModel(estimator)
+    raise ConfigError("a survival `model` must be a preset name ('cox', 'survival_forest'), a lifelines "
+                      "CoxPHFitter, a scikit-survival estimator, or have fit(X, time, event) and "
+                      f"predict_survival(X, times). Got {type(estimator).__name__}.")
+
+
+def host_survival_function(estimator: Any, X_train: np.ndarray, time: np.ndarray, event: np.ndarray,
+                           X_test: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Fits a fresh copy of ``estimator`` on ``(X_train, time, event)`` and predicts ``S`` at ``grid``.
+
+    Could this leak? It computes nothing itself; whatever the training rows are (synthetic in the
+    optimisation loop, real in the evaluation references) decides what the output reveals.
+
+    Args:
+      estimator: see :func:`as_survival_model`.
+      X_train: ``(m, d)`` training features.
+      time: ``(m,)`` training times, ``> 0``.
+      event: ``(m,)`` training events, 0/1.
+      X_test: ``(n, d)`` records to predict.
+      grid: ``(G,)`` times.
+
+    Returns:
+      ``(n, G)`` float64 survival probabilities.
+
+    Raises:
+      Whatever the fit raises (a failed fit is the caller's to handle).
+    """
+    model = as_survival_model(estimator).fit(X_train, time, event)
+    return np.asarray(model.predict_survival(X_test, np.asarray(grid, dtype=np.float64)), dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- host evaluation
+
+
+def host_survival_payload(estimator: Any, loss: SurvivalLoss, X: np.ndarray, time: np.ndarray,
+                          event: np.ndarray, synthetic_events: np.ndarray, time_scale: TimeScale) -> dict[str, Any]:
+    """The payload :func:`fit_score_survival` expects, checked once.
+
+    Could this leak? It holds the private records (``X``, ``time``, ``event``); they are sent to
+    the worker processes once and only leave them as per-record losses, which the DP step clips
+    and noises.
+
+    Args:
+      estimator: the host survival model (see :func:`as_survival_model`).
+      loss: a :class:`SurvivalLoss`.
+      X: ``(n, d)`` real encoded features.
+      time: ``(n,)`` real times (units of the schema).
+      event: ``(n,)`` real events, 0/1.
+      synthetic_events: ``(m,)`` fixed events of the synthetic rows, 0/1, at least one 1.
+      time_scale: the public :class:`TimeScale` decoding the table's last column.
+
+    Returns:
+      dict with keys ``estimator, loss, X, time, event, synthetic_events, time_scale``; give it
+      to ``HostEvaluator(fit_score_survival, payload, upper_bound=loss.upper_bound, num_records=n)``.
+
+    Raises:
+      ConfigError / DataError: wrong types or shapes, no synthetic event.
+    """
+    if not isinstance(loss, SurvivalLoss):
+        raise ConfigError(f"`loss` must be a SurvivalLoss. Got {type(loss).__name__}.")
+    if not isinstance(time_scale, TimeScale):
+        raise ConfigError(f"`time_scale` must be a TimeScale. Got {type(time_scale).__name__}.")
+    X, time, event = _check_real(X, time, event)
+    return {"estimator": as_survival_model(estimator), "loss": loss, "X": X, "time": time, "event": event,
+            "synthetic_events": _check_synthetic_events(synthetic_events), "time_scale": time_scale}
+
+
+def _check_real(X: Any, time: Any, event: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise DataError(f"`X` must have shape (n, d). Got {X.shape}.")
+    n = X.shape[0]
+    time = np.asarray(time, dtype=np.float64)
+    event = np.asarray(event)
+    if time.shape != (n,) or event.shape != (n,):
+        raise DataError(f"`time` and `event` must have shape ({n},). Got {time.shape} and {event.shape}.")
+    if not np.all(np.isfinite(time)) or np.any(time <= 0):
+        raise DataError("`time` must be finite and > 0.")
+    if not np.all(np.isin(event, (0, 1))):
+        raise DataError(f"`event` must be 0/1. Got values {np.unique(event)[:5].tolist()}.")
+    return X, time, event.astype(np.int64)
+
+
+def _check_synthetic_events(synthetic_events: Any) -> np.ndarray:
+    events = np.asarray(synthetic_events)
+    if events.ndim != 1 or not np.all(np.isin(events, (0, 1))):
+        raise ConfigError(f"`synthetic_events` must be an (m,) array of 0/1. Got shape {events.shape}.")
+    if not np.any(events == 1):
+        raise ConfigError("`synthetic_events` must contain at least one event (1): with all rows censored "
+                          "no survival model is identified. Got all 0.")
+    return events.astype(np.int64)
+
+
+def fit_score_survival(payload: dict[str, Any], table: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """Fits the host survival model on one synthetic table and returns the real records' losses.
+
+    Same contract as :func:`zodc.models.host.fit_score_classifier`: module level (picklable),
+    may raise (``HostEvaluator`` charges ``upper_bound``).
+
+    Could this leak? It reads the real records ``indices``; the output is per-record losses of a
+    model fitted on synthetic rows only — what the DP step clips and noises.
+
+    Args:
+      payload: from :func:`host_survival_payload`.
+      table: ``(m, d + 1)`` synthetic rows: ``d`` encoded features, then the encoded log-time.
+      indices: ``(b,)`` real records to score.
+
+    Returns:
+      ``(b,)`` losses.
+    """
+    table = np.asarray(table, dtype=np.float64)
+    features, encoded_time = table[:, :-1], table[:, -1]
+    synthetic_time = payload["time_scale"].decode(encoded_time)
+    loss = payload["loss"]
+    survival = host_survival_function(payload["estimator"], features, synthetic_time, payload["synthetic_events"],
+                                      payload["X"][indices], np.asarray(loss.time_grid))
+    return loss(survival, payload["time"][indices], payload["event"][indices], xp=np)
+
+
+# --------------------------------------------------------------------------- native evaluation
+
+
+def native_survival_evaluator(model: Any, loss: SurvivalLoss, X: np.ndarray, time: np.ndarray, event: np.ndarray,
+                              synthetic_events: np.ndarray, time_scale: TimeScale,
+                              key: jax.Array) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    """Builds ``evaluate_fn(tables (k, m, d + 1), mask (n,)) -> losses (k, n)`` for a native model.
+
+    Each table is split into features ``(m, d)`` and the encoded log-time (last column), decoded
+    by ``time_scale``; ``model.fit(key, features, time, synthetic_events)`` and
+    ``model.predict_survival(params, X, grid)`` run vmapped over the ``k`` tables. A fit that did
+    not converge (``params.converged`` False) or any non-finite prediction charges every record
+    ``loss.upper_bound`` (never NaN).
+
+    Could this leak? The real records live on the device and leave only as per-record losses,
+    which the DP step clips and noises.
+
+    Args:
+      model: a ``zodc.kernels`` survival model (e.g. ``zodc.kernels.cox.CoxPH``).
+      loss: a :class:`SurvivalLoss`.
+      X: ``(n, d)`` real encoded features.
+      time: ``(n,)`` real times (schema units).
+      event: ``(n,)`` real events 0/1.
+      synthetic_events: ``(m,)`` fixed synthetic events, at least one 1.
+      time_scale: the public :class:`TimeScale`.
+      key: the model's randomness (common random numbers across tables and steps).
+
+    Returns:
+      The evaluate function. The mask is ignored (every record is scored; static shapes).
+
+    Raises:
+      ConfigError / DataError: wrong types or shapes, no synthetic event.
+    """
+    if not isinstance(loss, SurvivalLoss):
+        raise ConfigError(f"`loss` must be a SurvivalLoss. Got {type(loss).__name__}.")
+    if not isinstance(time_scale, TimeScale):
+        raise ConfigError(f"`time_scale` must be a TimeScale. Got {type(time_scale).__name__}.")
+    X, time, event = _check_real(X, time, event)
+    events = _check_synthetic_events(synthetic_events)
+    X = jnp.asarray(X, jnp.float32)
+    real_time = jnp.asarray(time, jnp.float32)
+    real_event = jnp.asarray(event, jnp.int32)
+    synthetic = jnp.asarray(events, jnp.float32)
+    grid = jnp.asarray(np.asarray(loss.time_grid), jnp.float32)
+    bound = jnp.float32(loss.upper_bound)
+
+    def one_table(table):
+        features, encoded_time = table[:, :-1], table[:, -1]
+        params = model.fit(key, features, time_scale.decode(encoded_time), synthetic)
+        survival = model.predict_survival(params, X, grid)
+        finite = jnp.all(jnp.isfinite(survival))
+        losses = loss(jnp.where(jnp.isfinite(survival), survival, 1.0), real_time, real_event, xp=jnp)
+        ok = finite & jnp.asarray(params.converged, bool) & jnp.all(jnp.isfinite(losses))
+        return jnp.where(ok, losses, bound)
+
+    def evaluate(tables: jax.Array, mask: jax.Array) -> jax.Array:
+        del mask
+        tables = jnp.asarray(tables, jnp.float32)
+        if tables.ndim != 3 or tables.shape[-1] != X.shape[1] + 1:
+            raise DataError(f"`tables` must have shape (k, m, {X.shape[1] + 1}) (features + log-time). "
+                            f"Got {tables.shape}.")
+        if tables.shape[1] != synthetic.shape[0]:
+            raise DataError(f"`tables` must have {synthetic.shape[0]} rows (one per synthetic event). "
+                            f"Got {tables.shape[1]}.")
+        return jax.vmap(one_table)(tables).astype(jnp.float32)
+
+    return evaluate
