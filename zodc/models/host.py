@@ -29,9 +29,11 @@ _PAYLOAD: dict[str, Any] = {}
 
 
 def _init_worker(payload: dict[str, Any]) -> None:
-    # Workers fit tiny models: one BLAS/OpenMP thread each, or n_jobs workers oversubscribe the cores.
-    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[variable] = "1"
+    # Workers fit tiny models: one BLAS/OpenMP thread each, or n_jobs workers oversubscribe the
+    # cores. numpy is already loaded here, so environment variables would come too late.
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
     _PAYLOAD.clear()
     _PAYLOAD.update(payload)
 
@@ -49,6 +51,13 @@ def _fit_score_tables(payload: dict[str, Any], tables: np.ndarray, indices: np.n
         except Exception:  # noqa: BLE001 - any failed fit is charged the loss's bound, by design
             out[row] = upper_bound
     return out
+
+
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _ready(_: int) -> bool:
+    return bool(_PAYLOAD)
 
 
 def _fit_score_chunk(tables: np.ndarray, indices: np.ndarray) -> np.ndarray:
@@ -95,8 +104,20 @@ class HostEvaluator:
     def _ensure_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             context = multiprocessing.get_context("forkserver")
-            self._pool = ProcessPoolExecutor(max_workers=self.n_jobs, mp_context=context,
-                                             initializer=_init_worker, initargs=(self.payload,))
+            # Workers inherit these at start-up, before their numpy loads its BLAS.
+            saved = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
+            os.environ.update({name: "1" for name in _THREAD_VARIABLES})
+            try:
+                self._pool = ProcessPoolExecutor(max_workers=self.n_jobs, mp_context=context,
+                                                 initializer=_init_worker, initargs=(self.payload,))
+                # Start every worker now (imports, payload) rather than inside the first steps.
+                list(self._pool.map(_ready, range(self.n_jobs)))
+            finally:
+                for name, value in saved.items():
+                    if value is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = value
         return self._pool
 
     def __call__(self, tables: np.ndarray, mask: np.ndarray) -> np.ndarray:
