@@ -7,6 +7,8 @@ subset draws and the condensation's randomness for both arms).
     python benchmarks/seeds.py --dataset breast_cancer --model tree --epsilon 1 --seeds 30 \
         --out benchmarks/results/seeds_breast_cancer_tree_eps1.json
 
+Survival cohorts (``--dataset gbsg2 --model cox``) are summarised by the C-index instead of AUROC.
+
 Each seed runs exactly what ``zodc condense`` runs (70/30 stratified split, condense on the 70 %,
 train-on-each-test-on-real on the 30 %). Extra ``--set key=value`` pairs override Condenser
 parameters for an A/B comparison against the defaults (``--compare``).
@@ -33,7 +35,9 @@ def run_seed(dataset: str, model: str, epsilon: float, seed: int, overrides: dic
         setattr(args, key, type(getattr(args, key))(value) if getattr(args, key) is not None else value)
     args.out = os.path.join(args_tmp(), f"seed{seed}.csv")
     report = condense_command(args)
-    return {"seed": seed, **{name: report["utility"][name]["auroc"] for name in ("synthetic", "full_data", "random_subset")},
+    utility = report["utility"]
+    metric = "c_index" if "c_index" in utility["synthetic"] else "auroc"  # survival reports Harrell's C-index
+    return {"seed": seed, "metric": metric, **{name: utility[name][metric] for name in ("synthetic", "full_data", "random_subset")},
             "seconds": report["timing"]["condense_seconds"]}
 
 
@@ -47,7 +51,7 @@ def args_tmp() -> str:
 
 def summarise(rows: list[dict]) -> dict:
     synthetic = np.array([r["synthetic"] for r in rows])
-    out = {"num_seeds": len(rows)}
+    out = {"num_seeds": len(rows), "metric": rows[0].get("metric", "auroc") if rows else None}
     for name in ("synthetic", "full_data", "random_subset"):
         values = np.array([r[name] for r in rows])
         out[name] = {"mean": float(values.mean()), "sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0,

@@ -5,6 +5,9 @@
     zodc condense --dataset breast_cancer --model tree --epsilon 1 --out synthetic.csv
     zodc condense --data cohort.csv --target outcome --model tree --epsilon 1 --delta 1e-5 \\
                   --rows-per-class 10 --out synthetic.csv --report report.json
+    zodc condense --dataset gbsg2 --model cox --epsilon 1 --out synthetic.csv
+    zodc condense --data cohort.csv --time-col days --event-col died --model cox --epsilon 1 \\
+                  --rows 50 --out synthetic.csv --report report.json
     zodc datasets
     zodc models
 
@@ -47,13 +50,17 @@ def build_parser() -> argparse.ArgumentParser:
     source = condense.add_mutually_exclusive_group()
     source.add_argument("--data", help="CSV file of the private cohort")
     source.add_argument("--dataset", help=f"a bundled dataset (see `zodc datasets`; default {DEFAULT_DATASET})")
-    condense.add_argument("--target", help="class column (required with --data unless the schema names it)")
+    condense.add_argument("--target", help="class column (classification; required with --data unless the schema names it)")
+    condense.add_argument("--time-col", help="survival time column (survival; with --event-col, unless the schema names them)")
+    condense.add_argument("--event-col", help="survival event column, 0 = censored / 1 = event")
     condense.add_argument("--schema", help="public schema JSON (bounds, categories); without it one is estimated with DP")
-    condense.add_argument("--model", default="tree", help="tree, forest, boosting or logistic")
+    condense.add_argument("--model", help="classification: tree (default), forest, boosting, logistic; "
+                          "survival: cox (default), survival_forest")
     condense.add_argument("--backend", default="auto", choices=["auto", "native", "host"])
     condense.add_argument("--epsilon", type=_float_or_inf, default=1.0, help="target epsilon of the whole release ('inf': non-private)")
     condense.add_argument("--delta", type=float, default=1e-5, help="target delta")
-    condense.add_argument("--rows-per-class", type=int, default=10)
+    condense.add_argument("--rows-per-class", type=int, help="classification: synthetic rows per class (default 10)")
+    condense.add_argument("--rows", type=int, help="survival: synthetic rows (default 50)")
     condense.add_argument("--steps", type=int, default=300)
     condense.add_argument("--num-directions", type=int, default=16)
     condense.add_argument("--smoothing", type=float, default=0.2)
@@ -62,7 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     condense.add_argument("--batch-size", type=int, default=256, help="expected Poisson batch size")
     condense.add_argument("--average-tail", type=float, default=0.0,
                           help="release the average of the last share of iterates (0: the last iterate)")
-    condense.add_argument("--loss", default="balanced_linear", choices=["balanced_linear", "cross_entropy", "brier"])
+    condense.add_argument("--loss", choices=["balanced_linear", "cross_entropy", "brier", "discrete_nll"],
+                          help="classification: balanced_linear (default), cross_entropy, brier; "
+                          "survival: discrete_nll (default), brier (without IPCW weights)")
+    condense.add_argument("--time-bins", type=int, default=10,
+                          help="survival: bins of the public log-time grid of the loss")
     condense.add_argument("--preprocessing-share", type=float, default=0.1,
                           help="share of epsilon for DP preprocessing when no schema is given")
     condense.add_argument("--on-out-of-bounds", default="clip", choices=["clip", "raise"])
@@ -94,8 +105,8 @@ def _check_writable(path: str, flag: str) -> None:
         raise ZodcError(f"{flag}: {path!r} is a directory; give a file name.")
 
 
-def _load(args) -> tuple[Any, Any, str, dict[str, Any]]:
-    """Returns (frame, schema or None, target, dataset description)."""
+def _load(args) -> tuple[Any, Any, dict[str, Any], dict[str, Any]]:
+    """Returns (frame, schema or None, roles, dataset description); roles: task, target, time, event."""
     from zodc.data.datasets import load_dataset
     from zodc.data.io import read_table
     from zodc.data.schema import Schema
@@ -103,41 +114,90 @@ def _load(args) -> tuple[Any, Any, str, dict[str, Any]]:
     if args.data is None:
         name = args.dataset or DEFAULT_DATASET
         dataset = load_dataset(name)
-        schema = dataset.schema
-        if schema.task != "classification":
-            raise ZodcError(f"dataset {name!r} is a {schema.task} cohort; this release condenses classification data "
-                            "(see `zodc datasets`).")
-        if args.schema is not None:
-            schema = Schema.from_json(args.schema)
-        target = args.target or schema.target
-        return dataset.frame, schema, target, {"name": name, "source": dataset.info.source}
-    frame = read_table(args.data)
-    schema = Schema.from_json(args.schema) if args.schema else None
-    target = args.target or (schema.target if schema is not None else None)
-    if target is None:
-        raise ZodcError("--target is required with --data (the class column), unless --schema names it.")
-    return frame, schema, target, {"name": os.path.basename(args.data), "source": os.path.abspath(args.data)}
+        schema = Schema.from_json(args.schema) if args.schema is not None else dataset.schema
+        frame, source = dataset.frame, {"name": name, "source": dataset.info.source}
+    else:
+        frame = read_table(args.data)
+        schema = Schema.from_json(args.schema) if args.schema else None
+        source = {"name": os.path.basename(args.data), "source": os.path.abspath(args.data)}
+    survival_flags = args.time_col is not None or args.event_col is not None
+    if args.target is not None and survival_flags:
+        raise ZodcError("give --target (classification) or --time-col/--event-col (survival), not both.")
+    if schema is not None:
+        task = schema.task
+        if task == "survival" and args.target is not None:
+            raise ZodcError(f"the schema {schema.name!r} is for survival (time {schema.time.name!r}, event "
+                            f"{schema.event!r}); --target is for classification.")
+        if task == "classification" and survival_flags:
+            raise ZodcError(f"the schema {schema.name!r} is for classification (target {schema.target!r}); "
+                            "--time-col/--event-col are for survival.")
+    elif survival_flags:
+        task = "survival"
+    elif args.target is not None:
+        task = "classification"
+    else:
+        task = _model_task(args.model) or "classification"
+    if task == "survival":
+        time_col = args.time_col or (schema.time.name if schema is not None else None)
+        event_col = args.event_col or (schema.event if schema is not None else None)
+        if time_col is None or event_col is None:
+            raise ZodcError("--time-col and --event-col are required with survival --data, unless --schema names them.")
+        if schema is not None and (time_col, event_col) != (schema.time.name, schema.event):
+            raise ZodcError(f"the schema's time and event columns are {schema.time.name!r} and {schema.event!r}; "
+                            f"got --time-col {time_col!r} --event-col {event_col!r}.")
+        roles = {"task": task, "target": None, "time": time_col, "event": event_col}
+    else:
+        target = args.target or (schema.target if schema is not None else None)
+        if target is None:
+            raise ZodcError("--target is required with --data (the class column), unless --schema names it; "
+                            "for survival give --time-col and --event-col.")
+        roles = {"task": task, "target": target, "time": None, "event": None}
+    return frame, schema, roles, source
 
 
-def _split(frame, target: str, holdout: float, seed: int):
+def _model_task(model: str | None) -> str | None:
+    from zodc.models.presets import PRESETS
+
+    return PRESETS[model].task if model in PRESETS else None
+
+
+def _check_early(frame, schema, roles: dict[str, Any], on_out_of_bounds: str) -> None:
+    """Every check of the table that needs no budget, before any work: missing columns, NaN,
+    time <= 0, events not 0/1, no event at all (survival), a single class (classification)."""
+    from zodc.data.validation import check_raw_table, validate_table
+    from zodc.errors import DataError
+
+    for role in ("target", "time", "event"):
+        name = roles[role]
+        if name is not None and name not in frame.columns:
+            raise DataError(f"{role} column {name!r} not found; columns are: {', '.join(map(str, frame.columns))}.")
+    if roles["task"] != "survival":
+        return  # the classification checks run in Condenser.fit, before any private computation
+    if schema is None:
+        check_raw_table(frame, time=roles["time"], event=roles["event"])
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # out-of-bounds warnings are raised again, once, by the fit
+            validate_table(frame, schema, on_out_of_bounds=on_out_of_bounds)
+
+
+def _split(frame, stratify_by: str, holdout: float, seed: int):
+    """Train / held-out split, stratified by the class (classification) or the event (survival)."""
     from sklearn.model_selection import train_test_split
 
     if holdout == 0:
         return frame, None
     try:
-        return train_test_split(frame, test_size=holdout, random_state=seed, stratify=frame[target])
+        return train_test_split(frame, test_size=holdout, random_state=seed, stratify=frame[stratify_by])
     except ValueError as error:
-        raise ZodcError(f"--holdout {holdout}: cannot split the table stratified by {target!r}: {error}") from None
+        raise ZodcError(f"--holdout {holdout}: cannot split the table stratified by {stratify_by!r}: {error}") from None
 
 
 def condense_command(args) -> dict[str, Any]:
     from zodc import __version__
     from zodc.data.io import write_json_atomic, write_table_atomic
-    from zodc.data.transform import TableEncoder
-    from zodc.data.validation import validate_table
-    from zodc.estimator import Condenser
-    from zodc.evaluate.utility import classification_utility
-    from zodc.models.presets import PRESETS
+    from zodc.estimator import DEFAULT_ROWS_PER_CLASS, DEFAULT_SURVIVAL_ROWS, Condenser
+    from zodc.models.presets import get_preset
 
     if not 0 <= args.holdout < 1:
         raise ZodcError(f"--holdout must be in [0, 1). Got {args.holdout}.")
@@ -148,44 +208,69 @@ def condense_command(args) -> dict[str, Any]:
     if len({os.path.abspath(p) for p in (args.out, report_path, schema_path)}) < 3:
         raise ZodcError("--out and --report must be different files.")
 
-    frame, schema, target, source = _load(args)
-    if target not in frame.columns:
-        from zodc.errors import DataError
-        raise DataError(f"target column {target!r} not found; columns are: {', '.join(map(str, frame.columns))}.")
+    frame, schema, roles, source = _load(args)
+    task = roles["task"]
+    model = args.model or ("cox" if task == "survival" else "tree")
+    get_preset(model, task=task)  # a model for the other task is refused before any work
+    if task == "survival":
+        if args.rows_per_class is not None:
+            raise ZodcError("--rows-per-class is for classification; for survival data give --rows "
+                            f"(the synthetic table's size, default {DEFAULT_SURVIVAL_ROWS}).")
+        if args.loss in ("balanced_linear", "cross_entropy"):
+            raise ZodcError(f"--loss {args.loss} is a classification loss; survival uses discrete_nll or brier.")
+        size = {"rows": args.rows}
+    else:
+        if args.rows is not None:
+            raise ZodcError("--rows is for survival data; for classification give --rows-per-class "
+                            f"(default {DEFAULT_ROWS_PER_CLASS}).")
+        if args.loss == "discrete_nll":
+            raise ZodcError("--loss discrete_nll is a survival loss; classification uses balanced_linear, "
+                            "cross_entropy or brier.")
+        size = {"rows_per_class": args.rows_per_class}
+    _check_early(frame, schema, roles, args.on_out_of_bounds)
+
     started = time.perf_counter()
-    train, test = _split(frame, target, args.holdout, args.seed)
+    stratify_by = roles["event"] if task == "survival" else roles["target"]
+    train, test = _split(frame, stratify_by, args.holdout, args.seed)
     condenser = Condenser(
-        args.model, epsilon=args.epsilon, delta=args.delta, rows_per_class=args.rows_per_class, steps=args.steps,
+        model, epsilon=args.epsilon, delta=args.delta, **size, steps=args.steps,
         num_directions=args.num_directions, smoothing=args.smoothing, learning_rate=args.learning_rate,
-        l2_norm_clip=args.l2_norm_clip, batch_size=args.batch_size, loss=args.loss, average_tail=args.average_tail,
-        schema=schema,
+        l2_norm_clip=args.l2_norm_clip, batch_size=args.batch_size, loss=args.loss, num_time_bins=args.time_bins,
+        average_tail=args.average_tail, schema=schema,
         preprocessing_share=args.preprocessing_share, on_out_of_bounds=args.on_out_of_bounds,
         backend=args.backend, n_jobs=args.n_jobs, random_state=args.seed, verbose=0 if args.quiet else 1)
-    condenser.fit(train.drop(columns=[target]), train[target])
+    if task == "survival":
+        condenser.fit(train, duration_col=roles["time"], event_col=roles["event"])
+    else:
+        condenser.fit(train.drop(columns=[roles["target"]]), train[roles["target"]])
     condense_seconds = time.perf_counter() - started
 
     utility: dict[str, Any] | None = None
     if test is not None:
-        encoder = TableEncoder(condenser.schema_)
-        encode = lambda table: encoder.encode(validate_table(table, condenser.schema_, on_out_of_bounds="clip"))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # out-of-bounds test rows were already reported for training
-            synthetic, real_train, real_test = (encode(t) for t in (condenser.synthetic_, train, test))
-        reference = PRESETS[args.model].host_factory(condenser.schema_.n_classes)
-        utility = classification_utility(
-            reference, (synthetic.X, synthetic.y), (real_train.X, real_train.y), (real_test.X, real_test.y),
-            num_classes=condenser.schema_.n_classes, rows_per_class=args.rows_per_class, random_state=args.seed)
-        utility["note"] = ("train on each table, test on the held-out real split; computed on real records, "
-                           "NOT covered by the privacy guarantee: for the data owner's review")
+        utility = (_survival_utility if task == "survival" else _classification_utility)(
+            condenser, model, train, test, args.seed)
 
+    hyperparameters = {k: v for k, v in condenser.get_params().items()
+                       if k not in ("schema", "optimizer", "verbose") and not callable(v)}
+    hyperparameters["model"] = model
+    hyperparameters["loss"] = condenser.loss_
+    if task == "survival":
+        hyperparameters["rows"] = condenser.num_rows_
+        del hyperparameters["rows_per_class"], hyperparameters["class_weight"]
+    else:
+        hyperparameters["rows_per_class"] = condenser.num_rows_ // condenser.schema_.n_classes
+        del hyperparameters["rows"], hyperparameters["num_time_bins"]
+    data_roles = {"target": roles["target"]} if task == "classification" else \
+        {"time": roles["time"], "event": roles["event"], "events_in_synthetic": int(condenser.events_.sum()),
+         "synthetic_rows": condenser.num_rows_}
     report = {
         "zodc_version": __version__,
-        "data": {**source, "rows_condensed": int(len(train)), "rows_held_out": 0 if test is None else int(len(test)),
-                 "target": target, "schema": "public (given)" if schema is not None else "estimated with DP"},
-        "model": {"name": args.model, "backend": condenser.backend_},
+        "data": {**source, "task": task, "rows_condensed": int(len(train)),
+                 "rows_held_out": 0 if test is None else int(len(test)), **data_roles,
+                 "schema": "public (given)" if schema is not None else "estimated with DP"},
+        "model": {"name": model, "backend": condenser.backend_},
         "privacy": condenser.report(),
-        "hyperparameters": {k: v for k, v in condenser.get_params().items()
-                            if k not in ("schema", "optimizer", "verbose") and not callable(v)},
+        "hyperparameters": hyperparameters,
         "utility": utility,
         "timing": {"condense_seconds": round(condense_seconds, 3)},
         "outputs": {"synthetic": os.path.abspath(args.out), "report": os.path.abspath(report_path),
@@ -197,6 +282,57 @@ def condense_command(args) -> dict[str, Any]:
         write_json_atomic(condenser.schema_.to_dict(), schema_path)
     write_json_atomic(report, report_path)
     return report
+
+
+_UTILITY_NOTE = ("train on each table, test on the held-out real split; computed on real records, "
+                 "NOT covered by the privacy guarantee: for the data owner's review")
+
+
+def _encoder_fn(condenser):
+    from zodc.data.transform import TableEncoder
+    from zodc.data.validation import validate_table
+
+    encoder = TableEncoder(condenser.schema_)
+
+    def encode(table):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # out-of-bounds test rows were already reported for training
+            return encoder.encode(validate_table(table, condenser.schema_, on_out_of_bounds="clip"))
+
+    return encode
+
+
+def _classification_utility(condenser, model: str, train, test, seed: int) -> dict[str, Any]:
+    from zodc.evaluate.utility import classification_utility
+    from zodc.models.presets import PRESETS
+
+    encode = _encoder_fn(condenser)
+    synthetic, real_train, real_test = (encode(t) for t in (condenser.synthetic_, train, test))
+    num_classes = condenser.schema_.n_classes
+    reference = PRESETS[model].host_factory(num_classes)
+    utility = classification_utility(
+        reference, (synthetic.X, synthetic.y), (real_train.X, real_train.y), (real_test.X, real_test.y),
+        num_classes=num_classes, rows_per_class=condenser.num_rows_ // num_classes, random_state=seed)
+    utility["note"] = _UTILITY_NOTE
+    return utility
+
+
+def _survival_utility(condenser, model: str, train, test, seed: int) -> dict[str, Any]:
+    """C-index (and integrated Brier score on the public grid) of the host reference model trained on
+    the synthetic table, on all real training rows and on random real subsets of the synthetic size."""
+    from zodc.errors import DataError
+    from zodc.evaluate.survival import survival_utility
+
+    encode = _encoder_fn(condenser)
+    tables = [encode(t) for t in (condenser.synthetic_, train, test)]
+    triples = [(np.asarray(t.X, np.float64), np.asarray(t.time, np.float64), np.asarray(t.event)) for t in tables]
+    try:
+        utility = survival_utility(model, *triples, num_rows=condenser.num_rows_, random_state=seed,
+                                   time_grid=condenser.time_grid_)
+    except DataError:  # the grid has < 2 points below the largest test time: C-index only
+        utility = survival_utility(model, *triples, num_rows=condenser.num_rows_, random_state=seed)
+    utility["note"] = _UTILITY_NOTE + ". " + utility["note"]
+    return utility
 
 
 def datasets_command() -> list[dict[str, Any]]:

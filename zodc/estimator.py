@@ -18,6 +18,13 @@
    model behind a batched callback.
 6. **Release**: the table decoded to the original columns, units and levels (post-processing).
 
+Survival (``Condenser("cox", rows=50).fit(frame, duration_col=..., event_col=...)`` or ``fit(X, y)``
+with a scikit-survival structured ``(event, time)`` target): the learnable table is ``(m, d + 1)``,
+the encoded features then the encoded log-time (public :class:`~zodc.models.survival.TimeScale`);
+the ``m`` events are fixed, ``round(event_rate * m)`` ones, from the schema's public event rate or a
+DP estimate (accounted). The loss is the discrete-time NLL (or unweighted Brier) on a public log-time
+grid of ``num_time_bins`` bins between the schema's time bounds.
+
 Public by assumption (stated in the report): the number of records ``n`` (as in DP-SGD libraries),
 the column names and their storage types (numeric, integer, text) — the table's *structure*, not
 its values.
@@ -38,7 +45,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from zodc.condense import StepParams, run, zero_order_condenser
-from zodc.data.dp_schema import estimate_class_proportions, estimate_schema
+from zodc.data.dp_schema import estimate_class_proportions, estimate_event_rate, estimate_schema
 from zodc.data.schema import Schema
 from zodc.data.transform import TableEncoder
 from zodc.data.validation import check_raw_table, validate_table
@@ -47,6 +54,9 @@ from zodc.models.host import HostEvaluator, fit_score_classifier, resolve_n_jobs
 from zodc.models.losses import ClassificationLoss, balanced_class_weights
 from zodc.models.native import native_classifier_data, native_classifier_evaluator
 from zodc.models.presets import Preset, get_preset, resolve_backend
+from zodc.models.survival import (SURVIVAL_LOSSES, SurvivalLoss, TimeScale, as_survival_model, fit_score_survival,
+                                  host_survival_payload, native_survival_data, native_survival_evaluate_fn,
+                                  public_time_grid)
 from zodc.privacy.accounting import additive_delta_of_event, rdp_of_event, rdp_to_epsilon
 from zodc.privacy.calibration import calibrate_noise_multiplier
 from zodc.privacy.events import (AdditiveDeltaEvent, ComposedEvent, GaussianEvent, PoissonSampledEvent,
@@ -56,6 +66,21 @@ from zodc.privacy.ledger import Ledger
 # Share of delta given to thresholded category discovery when no schema is given.
 _THRESHOLD_DELTA_SHARE = 0.1
 _INIT_SCALE = 0.5
+DEFAULT_ROWS_PER_CLASS = 10
+DEFAULT_SURVIVAL_ROWS = 50
+CLASSIFICATION_LOSSES = ("balanced_linear", "cross_entropy", "brier")
+
+
+def synthetic_event_count(event_rate: float, rows: int) -> int:
+    """Events among the ``rows`` synthetic rows: ``round(event_rate * rows)``, kept in ``[1, rows - 1]``
+    (at least one event, or no survival model is identified; at least one censored row, as in any
+    real cohort). Post-processing of a public or DP event rate."""
+    return int(min(max(int(round(event_rate * rows)), 1), rows - 1))
+
+
+def _is_structured_survival(y: Any) -> bool:
+    dtype = getattr(y, "dtype", None)
+    return dtype is not None and getattr(dtype, "names", None) is not None
 
 
 def _check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
@@ -125,7 +150,7 @@ class _Progress:
 
 
 class Condenser(BaseEstimator):
-    """Learns a small differentially private synthetic table for a classical classifier.
+    """Learns a small differentially private synthetic table for a classical classifier or survival model.
 
     Private zero-order dataset condensation (DESIGN §1; after "Democratising Clinical AI through
     Dataset Condensation for Classical Clinical Models", arXiv:2603.09356): the synthetic rows are
@@ -133,12 +158,18 @@ class Condenser(BaseEstimator):
     estimated from model fits on randomly perturbed copies, clipped per record and noised.
 
     Args:
-      model: a preset name (``"tree"``, ``"forest"``, ``"boosting"``, ``"logistic"``) or an
-        unfitted scikit-learn classifier with ``fit`` / ``predict_proba`` (cloned per fit; host only).
+      model: a preset name — classification ``"tree"``, ``"forest"``, ``"boosting"``, ``"logistic"``;
+        survival ``"cox"``, ``"survival_forest"`` (host only, needs scikit-survival) — or an unfitted
+        scikit-learn classifier with ``fit`` / ``predict_proba``, or a survival model (lifelines
+        ``CoxPHFitter``, a scikit-survival estimator, or ``fit(X, time, event)`` /
+        ``predict_survival(X, times)``); custom models run on the host.
       epsilon: target epsilon of the *whole* release (preprocessing included); ``inf`` runs the
         non-private method (no clipping, no noise) for comparison.
       delta: target delta in (0, 1); choose ``delta << 1 / n``.
-      rows_per_class: synthetic rows per class ``k`` (the table has ``k * K`` rows).
+      rows_per_class: classification: synthetic rows per class ``k`` (the table has ``k * K`` rows);
+        ``None``: 10. Refused for survival (use ``rows``).
+      rows: survival: synthetic rows ``m``; ``None``: 50. Refused for classification (use
+        ``rows_per_class``).
       steps: zero-order steps ``T``.
       num_directions: random directions per step ``q``.
       smoothing: perturbation radius ``mu`` in the encoded [-1, 1] units.
@@ -146,15 +177,21 @@ class Condenser(BaseEstimator):
       optimizer: an optax transformation to use instead of Adam.
       l2_norm_clip: per-record clip ``C`` of the ``(q,)`` vector of loss differences.
       batch_size: expected Poisson batch size; the sampling probability is ``min(1, batch_size / n)``.
-      loss: ``"balanced_linear"`` (default), ``"cross_entropy"`` or ``"brier"``.
+      loss: classification ``"balanced_linear"`` (the default), ``"cross_entropy"`` or ``"brier"``;
+        survival ``"discrete_nll"`` (the default) or ``"brier"`` (integrated Brier score *without*
+        IPCW weights: no public or DP censoring distribution is available, see
+        :class:`~zodc.models.survival.SurvivalLoss`). ``None``: the task's default.
+      num_time_bins: survival: bins of the public log-time grid the loss is evaluated on, between
+        the schema's time bounds (:func:`~zodc.models.survival.public_time_grid`).
       class_weight: ``"balanced"`` (weights ``1 / (K pi_c)`` from public or DP proportions) or ``None``.
+        Classification only.
       scheme: ``"central"`` or ``"forward"`` differences.
       average_tail: release the uniform average of the last ``average_tail`` share of the iterates
         (0: the last iterate). Post-processing of the private iterates: no privacy cost.
       schema: a :class:`zodc.data.Schema`, a path to a schema JSON, or ``None`` to estimate one
         with DP from ``preprocessing_share`` of the budget.
-      preprocessing_share: share of ``epsilon`` given to DP preprocessing (schema, proportions)
-        when something must be estimated; the rest goes to the steps.
+      preprocessing_share: share of ``epsilon`` given to DP preprocessing (schema, class
+        proportions, event rate) when something must be estimated; the rest goes to the steps.
       on_out_of_bounds: ``"clip"`` (warn and clip values outside the schema's bounds) or ``"raise"``.
       backend: ``"auto"`` (native kernel where one exists), ``"native"`` or ``"host"``.
       n_jobs: host worker processes (``-1``: all cores).
@@ -162,33 +199,44 @@ class Condenser(BaseEstimator):
       verbose: 0 silent, 1 progress bar on stderr.
 
     Attributes:
-      synthetic_: the released table, a DataFrame in the original columns, units and levels.
+      synthetic_: the released table, a DataFrame in the original columns, units and levels
+        (survival: features, then the time and event columns).
+      task_: ``"classification"`` or ``"survival"``.
       schema_: the schema used (public or DP-estimated).
       ledger_: :class:`zodc.privacy.Ledger` of every mechanism that touched the data.
       epsilon_, delta_: the guarantee of the release (``epsilon_ <= epsilon``).
       noise_multiplier_, sampling_probability_, l2_norm_clip_: the step mechanism.
-      table_, labels_: the synthetic table in encoded units ``(m, d)`` and its labels ``(m,)``.
+      table_: the synthetic table in encoded units ``(m, d)`` (survival: ``(m, d + 1)``, the last
+        column the encoded log-time).
+      labels_: classification: the synthetic labels ``(m,)``.
+      events_, event_rate_, time_grid_: survival: the fixed synthetic events ``(m,)``, the public
+        or DP event rate they come from, the public loss grid ``(G,)``.
+      loss_: the loss's name; num_rows_: ``m``.
       history_: per-step diagnostics (``loss``, ``clipped_fraction``, ``batch_size``) — computed
         from private data, for the owner's eyes.
-      backend_: the backend that ran; classes_: the target's levels; n_features_in_,
-        feature_names_in_: as in scikit-learn.
+      backend_: the backend that ran; classes_: the target's levels (classification);
+        n_features_in_, feature_names_in_: as in scikit-learn.
 
     Examples:
       >>> from zodc import Condenser, load_dataset                        # doctest: +SKIP
       >>> data = load_dataset("breast_cancer")                            # doctest: +SKIP
       >>> X, y = data.frame.drop(columns="diagnosis"), data.frame["diagnosis"]  # doctest: +SKIP
       >>> Condenser(epsilon=1.0, schema=data.schema, random_state=0).fit(X, y).synthetic_  # doctest: +SKIP
+      >>> gbsg2 = load_dataset("gbsg2")                                   # doctest: +SKIP
+      >>> Condenser("cox", rows=50, schema=gbsg2.schema).fit(             # doctest: +SKIP
+      ...     gbsg2.frame, duration_col="time", event_col="cens").synthetic_
     """
 
-    def __init__(self, model="tree", *, epsilon=1.0, delta=1e-5, rows_per_class=10, steps=300,
+    def __init__(self, model="tree", *, epsilon=1.0, delta=1e-5, rows_per_class=None, rows=None, steps=300,
                  num_directions=16, smoothing=0.2, learning_rate=0.05, optimizer=None, l2_norm_clip=1.0,
-                 batch_size=256, loss="balanced_linear", class_weight="balanced", scheme="central",
+                 batch_size=256, loss=None, num_time_bins=10, class_weight="balanced", scheme="central",
                  average_tail=0.0, schema=None, preprocessing_share=0.1, on_out_of_bounds="clip",
                  backend="auto", n_jobs=1, random_state=None, verbose=0):
         self.model = model
         self.epsilon = epsilon
         self.delta = delta
         self.rows_per_class = rows_per_class
+        self.rows = rows
         self.steps = steps
         self.num_directions = num_directions
         self.smoothing = smoothing
@@ -197,6 +245,7 @@ class Condenser(BaseEstimator):
         self.l2_norm_clip = l2_norm_clip
         self.batch_size = batch_size
         self.loss = loss
+        self.num_time_bins = num_time_bins
         self.class_weight = class_weight
         self.scheme = scheme
         self.average_tail = average_tail
@@ -209,7 +258,20 @@ class Condenser(BaseEstimator):
         self.verbose = verbose
 
     # ------------------------------------------------------------------ validation
-    def _validate_params(self) -> None:
+    def _model_task(self) -> str | None:
+        """The task the model is for (``None``: a custom object of no recognisable kind)."""
+        if isinstance(self.model, str):
+            return get_preset(self.model).task
+        if hasattr(self.model, "fit") and hasattr(self.model, "predict_proba"):
+            return "classification"
+        try:
+            as_survival_model(self.model)
+        except ConfigError:
+            return None
+        return "survival"
+
+    def _validate_params(self, task: str) -> None:
+        self._task = task
         self._epsilon = _check_positive_float("epsilon", self.epsilon, allow_inf=True)
         try:
             delta = float(self.delta)
@@ -218,7 +280,19 @@ class Condenser(BaseEstimator):
         if not 0.0 < delta < 1.0:
             raise ConfigError(f"`delta` must be in (0, 1). Got {self.delta}.")
         self._delta = delta
-        self._rows_per_class = _check_positive_int("rows_per_class", self.rows_per_class)
+        if task == "classification":
+            if self.rows is not None:
+                raise ConfigError(f"`rows` is for survival data; for classification set `rows_per_class` "
+                                  f"(the table has rows_per_class x classes rows). Got rows={self.rows!r}.")
+            self._rows_per_class = _check_positive_int(
+                "rows_per_class", DEFAULT_ROWS_PER_CLASS if self.rows_per_class is None else self.rows_per_class)
+        else:
+            if self.rows_per_class is not None:
+                raise ConfigError("`rows_per_class` is for classification; for survival set `rows` (the synthetic "
+                                  f"table's size). Got rows_per_class={self.rows_per_class!r}.")
+            self._rows = _check_positive_int("rows", DEFAULT_SURVIVAL_ROWS if self.rows is None else self.rows,
+                                             minimum=2)
+            self._num_time_bins = _check_positive_int("num_time_bins", self.num_time_bins)
         self._steps = _check_positive_int("steps", self.steps)
         self._num_directions = _check_positive_int("num_directions", self.num_directions)
         self._smoothing = _check_positive_float("smoothing", self.smoothing)
@@ -243,29 +317,37 @@ class Condenser(BaseEstimator):
         if self.verbose not in (0, 1, False, True):
             raise ConfigError(f"`verbose` must be 0 or 1. Got {self.verbose!r}.")
         resolve_n_jobs(self.n_jobs)
-        ClassificationLoss(self.loss)  # validates the name
-        if isinstance(self.model, str):
-            self._preset: Preset | None = get_preset(self.model, task="classification")
-            self._host_estimator = None
-        elif hasattr(self.model, "fit") and hasattr(self.model, "predict_proba"):
-            self._preset = None
-            self._host_estimator = self.model
+        if task == "classification":
+            self._loss_name = "balanced_linear" if self.loss is None else self.loss
+            ClassificationLoss(self._loss_name)  # validates the name
         else:
-            raise ConfigError(f"`model` must be a preset name or an estimator with fit/predict_proba. Got {self.model!r}.")
-        self._backend = resolve_backend(self._preset, self.backend)
+            self._loss_name = "discrete_nll" if self.loss is None else self.loss
+            if self._loss_name not in SURVIVAL_LOSSES:
+                raise ConfigError(f"`loss` must be one of {list(SURVIVAL_LOSSES)} for survival data. Got {self.loss!r}.")
+        if isinstance(self.model, str):
+            self._preset: Preset | None = get_preset(self.model, task=task)
+            self._host_estimator = None
+            self._backend = resolve_backend(self._preset, self.backend)
+            if self._backend == "host":
+                self._preset.host_factory(2)  # a missing optional dependency is named now, before any work
+            return
+        self._preset = None
+        model_task = self._model_task()
+        if model_task is None:
+            raise ConfigError("`model` must be a preset name, an estimator with fit/predict_proba, or a survival model "
+                              f"(fit(X, time, event) / predict_survival). Got {self.model!r}.")
+        if model_task != task:
+            raise ConfigError(f"`model` {type(self.model).__name__} is a {model_task} model but the data are {task}.")
+        self._host_estimator = self.model if task == "classification" else as_survival_model(self.model)
+        self._backend = resolve_backend(None, self.backend)
 
     # ------------------------------------------------------------------ inputs
     @staticmethod
     def _as_frame(X, y) -> tuple[pd.DataFrame, str]:
         if y is None:
-            raise DataError("`y` is required: pass the class labels (one per row of X).")
-        if isinstance(X, pd.DataFrame):
-            frame = X.copy()
-        else:
-            array = np.asarray(X)
-            if array.ndim != 2:
-                raise DataError(f"`X` must be 2-dimensional (n_rows, n_columns). Got shape {array.shape}.")
-            frame = pd.DataFrame(array, columns=[f"x{j}" for j in range(array.shape[1])])
+            raise DataError("`y` is required: pass the class labels (one per row of X), or for survival a structured "
+                            "(event, time) array, or `duration_col` and `event_col` naming columns of X.")
+        frame = Condenser._features_frame(X)
         target = getattr(y, "name", None) or "target"
         if target in frame.columns:
             raise DataError(f"`y` is named {target!r} but X already has a column of that name.")
@@ -275,25 +357,90 @@ class Condenser(BaseEstimator):
         frame[target] = y_values
         return frame, target
 
+    @staticmethod
+    def _features_frame(X) -> pd.DataFrame:
+        if isinstance(X, pd.DataFrame):
+            return X.copy()
+        array = np.asarray(X)
+        if array.ndim != 2:
+            raise DataError(f"`X` must be 2-dimensional (n_rows, n_columns). Got shape {array.shape}.")
+        return pd.DataFrame(array, columns=[f"x{j}" for j in range(array.shape[1])])
+
+    def _as_survival_frame(self, X, y, duration_col, event_col) -> tuple[pd.DataFrame, str, str]:
+        """(frame with time and event columns, time name, event name) from either survival API."""
+        schema = self._given_schema()
+        if y is not None:
+            if duration_col is not None or event_col is not None:
+                raise DataError("give either a structured `y` (event, time) or `duration_col` / `event_col`, not both.")
+            names = y.dtype.names
+            if len(names) != 2:
+                raise DataError(f"a structured survival `y` must have two fields (event: bool, time: float), as "
+                                f"scikit-survival's Surv.from_arrays makes. Got fields {list(names)}.")
+            kinds = {name: y.dtype[name].kind for name in names}
+            bool_fields = [name for name in names if kinds[name] == "b"]
+            if len(bool_fields) != 1 or kinds[names[1 - names.index(bool_fields[0])]] not in "iuf":
+                raise DataError(f"a structured survival `y` needs one boolean event field and one numeric time field. "
+                                f"Got dtype {y.dtype}.")
+            event_field = bool_fields[0]
+            time_field = names[1 - names.index(event_field)]
+            # With a schema, the fields take the schema's column names (matched by role, not by name).
+            time_name = schema.time.name if schema is not None and schema.time is not None else time_field
+            event_name = schema.event if schema is not None and schema.event is not None else event_field
+            frame = self._features_frame(X)
+            if len(y) != len(frame):
+                raise DataError(f"`y` must have one (event, time) per row of X ({len(frame)}). Got {len(y)}.")
+            for name in (time_name, event_name):
+                if name in frame.columns:
+                    raise DataError(f"`y`'s field {name!r} is also a column of X; drop it from X.")
+            frame[time_name] = np.asarray(y[time_field])
+            frame[event_name] = np.asarray(y[event_field]).astype(np.int64)
+            return frame, time_name, event_name
+        if not isinstance(X, pd.DataFrame):
+            raise DataError("`duration_col` / `event_col` name columns of a DataFrame `X` (lifelines style). "
+                            f"Got {type(X).__name__}.")
+        if schema is not None and schema.time is not None:
+            duration_col = schema.time.name if duration_col is None else duration_col
+            event_col = schema.event if event_col is None else event_col
+        if duration_col is None or event_col is None:
+            raise DataError(f"survival needs both `duration_col` and `event_col`. Got duration_col={duration_col!r}, "
+                            f"event_col={event_col!r}.")
+        for role, name in (("duration_col", duration_col), ("event_col", event_col)):
+            if name not in X.columns:
+                raise DataError(f"`{role}` {name!r} not found; columns are: {', '.join(map(str, X.columns))}.")
+        if schema is not None and (schema.time.name, schema.event) != (duration_col, event_col):
+            raise DataError(f"the schema's time and event columns are {schema.time.name!r} and {schema.event!r}; "
+                            f"got duration_col={duration_col!r}, event_col={event_col!r}.")
+        return X.copy(), duration_col, event_col
+
+    def _given_schema(self) -> Schema | None:
+        if self.schema is None:
+            return None
+        return self.schema if isinstance(self.schema, Schema) else Schema.from_json(self.schema)
+
+    def _schema_noise(self) -> tuple[float, float]:
+        """(noise multiplier, threshold delta) of a DP schema estimate from the preprocessing share."""
+        threshold_delta = _THRESHOLD_DELTA_SHARE * self._delta
+        noise = calibrate_noise_multiplier(
+            self._epsilon * self.preprocessing_share, self._delta,
+            lambda s: ComposedEvent((GaussianEvent(s), AdditiveDeltaEvent(threshold_delta)))) \
+            if math.isfinite(self._epsilon) else 0.0
+        return noise, threshold_delta
+
     def _resolve_schema(self, frame: pd.DataFrame, target: str, key: jax.Array, ledger: Ledger):
         """Returns (schema, class proportions, preprocessing events) — public or DP, all accounted."""
         share_epsilon = self._epsilon * self.preprocessing_share
         if self.schema is None:
             check_raw_table(frame, target=target)
-            threshold_delta = _THRESHOLD_DELTA_SHARE * self._delta
-            noise = calibrate_noise_multiplier(
-                share_epsilon, self._delta,
-                lambda s: ComposedEvent((GaussianEvent(s), AdditiveDeltaEvent(threshold_delta)))) \
-                if math.isfinite(self._epsilon) else 0.0
+            noise, threshold_delta = self._schema_noise()
             schema, events = estimate_schema(key, frame, target=target, noise_multiplier=noise,
                                              threshold_delta=threshold_delta, name="estimated")
             for event in events:
                 ledger.add("schema", event, "DP column bounds (log-scale histogram), category levels "
                            "(thresholded histogram) and class proportions (same histogram)")
             return schema, schema.class_proportions
-        schema = self.schema if isinstance(self.schema, Schema) else Schema.from_json(self.schema)
+        schema = self._given_schema()
         if schema.task != "classification":
-            raise DataError(f"schema {schema.name!r} is for {schema.task}; this Condenser is for classification.")
+            raise DataError(f"schema {schema.name!r} is for {schema.task}; the data given are for classification.")
         if schema.target != target:
             raise DataError(f"the schema's target is {schema.target!r} but `y` is named {target!r}; "
                             f"pass y as a Series named {schema.target!r}.")
@@ -306,28 +453,72 @@ class Condenser(BaseEstimator):
             ledger.add("class_proportions", event, "DP class counts for the class-balanced loss")
         return schema, proportions
 
+    def _resolve_survival_schema(self, frame: pd.DataFrame, time: str, event: str, key: jax.Array, ledger: Ledger):
+        """Returns (schema, event rate) — public or DP, accounted in ``ledger``."""
+        if self.schema is None:
+            check_raw_table(frame, time=time, event=event)
+            noise, threshold_delta = self._schema_noise()
+            if noise == 0.0:
+                raise ConfigError("`epsilon=inf` needs a public `schema` for survival data (a DP schema estimate "
+                                  "needs a finite budget).")
+            schema, events = estimate_schema(key, frame, time=time, event=event, noise_multiplier=noise,
+                                             threshold_delta=threshold_delta, name="estimated")
+            for mechanism in events:
+                ledger.add("schema", mechanism, "DP column bounds (log-scale histogram), category levels "
+                           "(thresholded histogram) and event rate (same histogram)")
+            return schema, float(schema.event_rate)
+        schema = self._given_schema()
+        if schema.task != "survival":
+            raise DataError(f"schema {schema.name!r} is for {schema.task}; the data given are for survival.")
+        if schema.event_rate is not None:
+            return schema, float(schema.event_rate)
+        events = validate_table(frame, schema, on_out_of_bounds="clip")[schema.event].to_numpy()
+        if math.isfinite(self._epsilon):
+            noise = calibrate_noise_multiplier(self._epsilon * self.preprocessing_share, self._delta, GaussianEvent)
+            rate, mechanism = estimate_event_rate(key, events, noise)
+            ledger.add("event_rate", mechanism, "DP count of events and censorings: the synthetic rows' event share")
+        else:
+            rate = float(np.mean(events))  # non-private mode: the exact rate
+        return schema, rate
+
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y=None) -> "Condenser":
-        """Condenses ``(X, y)`` into ``synthetic_``.
+    def fit(self, X, y=None, *, duration_col=None, event_col=None) -> "Condenser":
+        """Condenses the private table into ``synthetic_``.
+
+        Classification: ``fit(X, y)`` with class labels. Survival, either
+        ``fit(frame, duration_col="time", event_col="cens")`` (lifelines style; the two columns are
+        in ``frame``, and may be omitted when the schema names them) or ``fit(X, y)`` with ``y`` a
+        structured array of a boolean event field and a numeric time field (scikit-survival's
+        ``Surv.from_arrays``; with a schema, the fields take its time / event names).
 
         Args:
           X: ``(n, d)`` DataFrame (or array: columns named ``x0..``) of features.
-          y: ``(n,)`` class labels; a Series' name is the target column's name.
+          y: ``(n,)`` class labels (a Series' name is the target column's name), or the structured
+            survival target.
+          duration_col, event_col: survival columns of ``X``.
 
         Returns:
           self.
 
         Raises:
-          ConfigError: a hyperparameter out of range (named).
+          ConfigError: a hyperparameter out of range (named), or a model for the other task.
           DataError: unusable data (named column and problem).
           PrivacyBudgetError: the target (epsilon, delta) cannot be met.
         """
-        self._validate_params()
-        frame, target = self._as_frame(X, y)
+        survival_data = (duration_col is not None or event_col is not None or _is_structured_survival(y)
+                         or (y is None and self._given_schema() is not None and self._given_schema().task == "survival"))
+        task = "survival" if survival_data else "classification"
+        if y is None and not survival_data:
+            self._as_frame(X, y)  # raises: names what is missing for either task
+        self._validate_params(task)
         seed = resolve_seed(self.random_state)
         schema_key, init_key, run_key, model_key = jax.random.split(jax.random.key(seed), 4)
         ledger = Ledger()
+        if task == "survival":
+            return self._fit_survival(X, y, duration_col, event_col, seed, schema_key, init_key, run_key,
+                                      model_key, ledger)
 
+        frame, target = self._as_frame(X, y)
         schema, proportions = self._resolve_schema(frame, target, schema_key, ledger)
         clean = validate_table(frame, schema, on_out_of_bounds=self.on_out_of_bounds)
         encoder = TableEncoder(schema)
@@ -342,9 +533,92 @@ class Condenser(BaseEstimator):
                             "condensing would not make it smaller. Lower `rows_per_class`.")
 
         weights = tuple(balanced_class_weights(proportions)) if self.class_weight == "balanced" else None
-        loss = ClassificationLoss(self.loss, class_weights=weights)
+        loss = ClassificationLoss(self._loss_name, class_weights=weights)
+        noise_multiplier, clip, sampling_probability, epsilon_spent, private = self._calibrate(ledger, num_records)
 
-        # Calibrate the steps so that everything composed meets the target.
+        labels = np.repeat(np.arange(num_classes, dtype=np.int32), self._rows_per_class)
+        init_table = jnp.clip(_INIT_SCALE * jax.random.normal(init_key, (num_rows, num_features)), -1.0, 1.0)
+
+        evaluator = None
+        if self._backend == "native":
+            evaluate_fn = native_classifier_evaluator(self._preset.native_factory(num_classes), loss)
+            data = native_classifier_data(X_real, y_real, labels, model_key)
+        else:
+            estimator = self._host_estimator if self._preset is None else self._preset.host_factory(num_classes)
+            payload = {"estimator": estimator, "X": X_real.astype(np.float64), "y": y_real,
+                       "synthetic_labels": labels, "num_classes": num_classes, "loss": loss}
+            evaluator = HostEvaluator(fit_score_classifier, payload, upper_bound=loss.upper_bound,
+                                      num_records=num_records, n_jobs=self.n_jobs)
+            evaluate_fn = evaluator.jax_fn()
+            data = None
+        state, infos = self._condense(evaluate_fn, evaluator, data, init_table, run_key, ledger, num_records,
+                                      noise_multiplier, clip, sampling_probability, private)
+
+        table = np.asarray(state.average, dtype=np.float64)
+        released = encoder.decode(table, y=labels)
+        self.table_ = np.asarray(encoder.encode(released).X, np.float64)
+        self.labels_ = labels
+        self.class_weights_ = weights
+        self.classes_ = np.asarray(schema.target_column.categories, dtype=object)
+        self._set_common(released, schema, ledger, epsilon_spent, noise_multiplier, sampling_probability, clip,
+                         seed, num_rows, infos)
+        return self
+
+    def _fit_survival(self, X, y, duration_col, event_col, seed, schema_key, init_key, run_key, model_key,
+                      ledger) -> "Condenser":
+        frame, time_name, event_name = self._as_survival_frame(X, y, duration_col, event_col)
+        schema, event_rate = self._resolve_survival_schema(frame, time_name, event_name, schema_key, ledger)
+        clean = validate_table(frame, schema, on_out_of_bounds=self.on_out_of_bounds)
+        encoder = TableEncoder(schema)
+        encoded = encoder.encode(clean)
+        X_real = np.asarray(encoded.X, np.float32)
+        time_real = np.asarray(clean[schema.time.name], np.float64)
+        event_real = np.asarray(encoded.event, np.int64)
+        num_records, num_features = X_real.shape
+        num_rows = self._rows
+        if num_records <= num_rows:
+            raise DataError(f"the table has {num_records} rows, not more than the synthetic table's {num_rows}: "
+                            "condensing would not make it smaller. Lower `rows`.")
+        num_events = synthetic_event_count(event_rate, num_rows)
+        events = (np.arange(num_rows) < num_events).astype(np.int64)
+        time_scale = TimeScale.from_schema(schema)
+        grid = public_time_grid(schema.time.lower, schema.time.upper, self._num_time_bins)
+        # Brier: no IPCW weights — the censoring distribution would have to be public or DP (see SurvivalLoss).
+        loss = SurvivalLoss(self._loss_name, grid)
+        noise_multiplier, clip, sampling_probability, epsilon_spent, private = self._calibrate(ledger, num_records)
+
+        init_table = jnp.clip(_INIT_SCALE * jax.random.normal(init_key, (num_rows, num_features + 1)), -1.0, 1.0)
+        evaluator = None
+        if self._backend == "native":
+            evaluate_fn = native_survival_evaluate_fn(self._preset.native_factory(2), loss, time_scale)
+            data = native_survival_data(X_real, time_real, event_real, events, model_key)
+        else:
+            estimator = self._host_estimator if self._preset is None else self._preset.host_factory(2)
+            payload = host_survival_payload(estimator, loss, X_real.astype(np.float64), time_real, event_real,
+                                            events, time_scale)
+            evaluator = HostEvaluator(fit_score_survival, payload, upper_bound=loss.upper_bound,
+                                      num_records=num_records, n_jobs=self.n_jobs)
+            evaluate_fn = evaluator.jax_fn()
+            data = None
+        state, infos = self._condense(evaluate_fn, evaluator, data, init_table, run_key, ledger, num_records,
+                                      noise_multiplier, clip, sampling_probability, private)
+
+        table = np.asarray(state.average, dtype=np.float64)
+        released = encoder.decode(table[:, :-1], time=time_scale.decode(table[:, -1]), event=events)
+        self.table_ = np.concatenate([np.asarray(encoder.encode(released).X, np.float64),
+                                      np.asarray(time_scale.encode(released[schema.time.name].to_numpy(np.float64)))[:, None]],
+                                     axis=1)
+        self.events_ = events
+        self.event_rate_ = float(event_rate)
+        self.time_grid_ = grid
+        self._set_common(released, schema, ledger, epsilon_spent, noise_multiplier, sampling_probability, clip,
+                         seed, num_rows, infos)
+        return self
+
+    def _calibrate(self, ledger: Ledger, num_records: int):
+        """Calibrates the steps so that everything composed meets the target; adds them to the ledger.
+
+        Returns (noise multiplier, clip, sampling probability, epsilon spent, private)."""
         sampling_probability = min(1.0, self._batch_size / num_records)
         base_events = [entry.event for entry in ledger.entries]
         private = math.isfinite(self._epsilon)
@@ -360,25 +634,10 @@ class Condenser(BaseEstimator):
         epsilon_spent = ledger.epsilon(self._delta) if private else math.inf
         if private and epsilon_spent > self._epsilon * (1 + 1e-9):
             raise PrivacyBudgetError(f"the ledger's epsilon {epsilon_spent:.6f} exceeds the target {self._epsilon}.")
+        return noise_multiplier, clip, sampling_probability, epsilon_spent, private
 
-        labels = np.repeat(np.arange(num_classes, dtype=np.int32), self._rows_per_class)
-        init_table = jnp.clip(_INIT_SCALE * jax.random.normal(init_key, (num_rows, num_features)), -1.0, 1.0)
-
-        evaluator = None
-        if self._backend == "native":
-            evaluate_fn = native_classifier_evaluator(self._preset.native_factory(num_classes), loss)
-            data = native_classifier_data(X_real, y_real, labels, model_key)
-            chunk_size = 25
-        else:
-            estimator = self._host_estimator if self._preset is None else self._preset.host_factory(num_classes)
-            payload = {"estimator": estimator, "X": X_real.astype(np.float64), "y": y_real,
-                       "synthetic_labels": labels, "num_classes": num_classes, "loss": loss}
-            evaluator = HostEvaluator(fit_score_classifier, payload, upper_bound=loss.upper_bound,
-                                      num_records=num_records, n_jobs=self.n_jobs)
-            evaluate_fn = evaluator.jax_fn()
-            data = None
-            chunk_size = 1
-
+    def _condense(self, evaluate_fn, evaluator, data, init_table, run_key, ledger, num_records, noise_multiplier,
+                  clip, sampling_probability, private):
         average_from = None if self.average_tail == 0 else int(round(self._steps * (1 - self.average_tail)))
         condenser = zero_order_condenser(evaluate_fn, self._optimizer, num_records=num_records,
                                          num_directions=self._num_directions, scheme=self.scheme,
@@ -387,19 +646,18 @@ class Condenser(BaseEstimator):
                             noise_multiplier=jnp.float32(noise_multiplier),
                             sampling_probability=jnp.float32(sampling_probability))
         progress = _Progress(self._steps, self._epsilon_after_fn(ledger, self._delta, private), bool(self.verbose))
+        chunk_size = 25 if self._backend == "native" else 1
         try:
             state = condenser.init(run_key, init_table)
-            state, infos = run(condenser, state, params, self._steps, data=data, chunk_size=chunk_size,
-                               on_chunk=progress)
+            return run(condenser, state, params, self._steps, data=data, chunk_size=chunk_size, on_chunk=progress)
         finally:
             if evaluator is not None:
                 evaluator.close()
 
-        table = np.asarray(state.average, dtype=np.float64)
-        released = encoder.decode(table, y=labels)
-        self.table_ = np.asarray(encoder.encode(released).X, np.float64)
-        self.labels_ = labels
+    def _set_common(self, released, schema, ledger, epsilon_spent, noise_multiplier, sampling_probability, clip,
+                    seed, num_rows, infos) -> None:
         self.synthetic_ = released
+        self.task_ = self._task
         self.schema_ = schema
         self.ledger_ = ledger
         self.epsilon_ = epsilon_spent
@@ -407,14 +665,13 @@ class Condenser(BaseEstimator):
         self.noise_multiplier_ = float(noise_multiplier)
         self.sampling_probability_ = float(sampling_probability)
         self.l2_norm_clip_ = float(clip)
-        self.class_weights_ = weights
         self.backend_ = self._backend
         self.seed_ = seed
-        self.classes_ = np.asarray(schema.target_column.categories, dtype=object)
+        self.loss_ = self._loss_name
+        self.num_rows_ = int(num_rows)
         self.n_features_in_ = len(schema.feature_names)
         self.feature_names_in_ = np.asarray(schema.feature_names, dtype=object)
         self.history_ = {name: np.asarray(value) for name, value in infos._asdict().items()}
-        return self
 
     @staticmethod
     def _epsilon_after_fn(ledger: Ledger, delta: float, private: bool):
@@ -439,7 +696,20 @@ class Condenser(BaseEstimator):
             "l2_norm_clip": self.l2_norm_clip_, "num_directions": int(self._num_directions),
             "accountant": "RDP (Poisson-subsampled Gaussian, Mironov et al. 2019), tight conversion",
             "neighbouring_relation": "add or remove one record",
-            "public_assumptions": ["number of records n", "column names and storage types",
-                                   *(["schema (bounds, categories" + (", class proportions" if self.schema_.class_proportions else "") + ") given as public"] if self.schema is not None else [])],
+            "public_assumptions": self._public_assumptions(),
             "ledger": ledger,
         }
+
+    def _public_assumptions(self) -> list[str]:
+        assumptions = ["number of records n", "column names and storage types"]
+        if self.schema is not None:
+            extra = (", class proportions" if self.schema_.class_proportions else "") if self.task_ == "classification" \
+                else (", time bounds, event rate" if self.schema_.event_rate is not None else ", time bounds")
+            assumptions.append(f"schema (bounds, categories{extra}) given as public")
+        if self.task_ == "survival":
+            source = "the public schema" if self.schema is not None and self.schema_.event_rate is not None else \
+                "the DP event rate (ledger)"
+            assumptions.append(f"synthetic events fixed: {int(self.events_.sum())} of {self.num_rows_} rows "
+                               f"(round(event_rate x rows), event rate {self.event_rate_:.3f} from {source}); "
+                               f"loss on a public log-time grid of {len(self.time_grid_)} bins within the time bounds")
+        return assumptions

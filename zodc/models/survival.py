@@ -43,6 +43,8 @@ __all__ = [
     "fit_score_survival",
     "host_survival_function",
     "host_survival_payload",
+    "native_survival_data",
+    "native_survival_evaluate_fn",
     "native_survival_evaluator",
     "public_time_grid",
     "scikit_survival_available",
@@ -557,60 +559,63 @@ def fit_score_survival(payload: dict[str, Any], table: np.ndarray, indices: np.n
 # --------------------------------------------------------------------------- native evaluation
 
 
-def native_survival_evaluator(model: Any, loss: SurvivalLoss, X: np.ndarray, time: np.ndarray, event: np.ndarray,
-                              synthetic_events: np.ndarray, time_scale: TimeScale,
-                              key: jax.Array) -> Callable[[jax.Array, jax.Array], jax.Array]:
-    """Builds ``evaluate_fn(tables (k, m, d + 1), mask (n,)) -> losses (k, n)`` for a native model.
+def native_survival_data(X: np.ndarray, time: np.ndarray, event: np.ndarray, synthetic_events: np.ndarray,
+                         key: jax.Array) -> dict:
+    """The device pytree :func:`native_survival_evaluate_fn` reads (checked once).
+
+    Could this leak? It holds the private records; they stay on the device and leave only as
+    per-record losses, which the DP step clips and noises.
+
+    Args:
+      X: ``(n, d)`` real encoded features.
+      time: ``(n,)`` real times (schema units), ``> 0``.
+      event: ``(n,)`` real events 0/1.
+      synthetic_events: ``(m,)`` fixed synthetic events, at least one 1.
+      key: the model's randomness (common random numbers across tables and steps).
+
+    Returns:
+      ``{"X" (n, d) float32, "time" (n,) float32, "event" (n,) int32, "synthetic_events" (m,)
+      float32, "key"}``.
+
+    Raises:
+      ConfigError / DataError: wrong shapes or values, no synthetic event.
+    """
+    X, time, event = _check_real(X, time, event)
+    events = _check_synthetic_events(synthetic_events)
+    return {"X": jnp.asarray(X, jnp.float32), "time": jnp.asarray(time, jnp.float32),
+            "event": jnp.asarray(event, jnp.int32), "synthetic_events": jnp.asarray(events, jnp.float32),
+            "key": key}
+
+
+def native_survival_evaluate_fn(model: Any, loss: SurvivalLoss,
+                                time_scale: TimeScale) -> Callable[[jax.Array, jax.Array, dict], jax.Array]:
+    """Builds ``evaluate_fn(tables (k, m, d + 1), mask (n,), data) -> losses (k, n)`` for a native model.
+
+    The real records arrive as ``data`` (:func:`native_survival_data`), an argument rather than a
+    constant, so the compiled step does not depend on their values (runs on different data of the
+    same shapes share one compilation). Only public things are closed over: the model's
+    hyperparameters, the loss and its public grid, the public time scale.
 
     Each table is split into features ``(m, d)`` and the encoded log-time (last column), decoded
     by ``time_scale``; ``model.fit(key, features, time, synthetic_events)`` and
     ``model.predict_survival(params, X, grid)`` run vmapped over the ``k`` tables. A fit that did
     not converge (``params.converged`` False) or any non-finite prediction charges every record
-    ``loss.upper_bound`` (never NaN).
-
-    Could this leak? The real records live on the device and leave only as per-record losses,
-    which the DP step clips and noises.
-
-    Args:
-      model: a ``zodc.kernels`` survival model (e.g. ``zodc.kernels.cox.CoxPH``).
-      loss: a :class:`SurvivalLoss`.
-      X: ``(n, d)`` real encoded features.
-      time: ``(n,)`` real times (schema units).
-      event: ``(n,)`` real events 0/1.
-      synthetic_events: ``(m,)`` fixed synthetic events, at least one 1.
-      time_scale: the public :class:`TimeScale`.
-      key: the model's randomness (common random numbers across tables and steps).
-
-    Returns:
-      The evaluate function. The mask is ignored (every record is scored; static shapes).
+    ``loss.upper_bound`` (never NaN). The mask is ignored (every record is scored; static shapes).
 
     Raises:
-      ConfigError / DataError: wrong types or shapes, no synthetic event.
+      ConfigError: wrong types of ``loss`` / ``time_scale``.
+      DataError (at trace time): tables of the wrong shape.
     """
     if not isinstance(loss, SurvivalLoss):
         raise ConfigError(f"`loss` must be a SurvivalLoss. Got {type(loss).__name__}.")
     if not isinstance(time_scale, TimeScale):
         raise ConfigError(f"`time_scale` must be a TimeScale. Got {type(time_scale).__name__}.")
-    X, time, event = _check_real(X, time, event)
-    events = _check_synthetic_events(synthetic_events)
-    X = jnp.asarray(X, jnp.float32)
-    real_time = jnp.asarray(time, jnp.float32)
-    real_event = jnp.asarray(event, jnp.int32)
-    synthetic = jnp.asarray(events, jnp.float32)
-    grid = jnp.asarray(np.asarray(loss.time_grid), jnp.float32)
-    bound = jnp.float32(loss.upper_bound)
+    grid_values = np.asarray(loss.time_grid)
+    bound = float(loss.upper_bound)
 
-    def one_table(table):
-        features, encoded_time = table[:, :-1], table[:, -1]
-        params = model.fit(key, features, time_scale.decode(encoded_time), synthetic)
-        survival = model.predict_survival(params, X, grid)
-        finite = jnp.all(jnp.isfinite(survival))
-        losses = loss(jnp.where(jnp.isfinite(survival), survival, 1.0), real_time, real_event, xp=jnp)
-        ok = finite & jnp.asarray(params.converged, bool) & jnp.all(jnp.isfinite(losses))
-        return jnp.where(ok, losses, bound)
-
-    def evaluate(tables: jax.Array, mask: jax.Array) -> jax.Array:
+    def evaluate(tables: jax.Array, mask: jax.Array, data: dict) -> jax.Array:
         del mask
+        X, synthetic = data["X"], data["synthetic_events"]
         tables = jnp.asarray(tables, jnp.float32)
         if tables.ndim != 3 or tables.shape[-1] != X.shape[1] + 1:
             raise DataError(f"`tables` must have shape (k, m, {X.shape[1] + 1}) (features + log-time). "
@@ -618,6 +623,39 @@ def native_survival_evaluator(model: Any, loss: SurvivalLoss, X: np.ndarray, tim
         if tables.shape[1] != synthetic.shape[0]:
             raise DataError(f"`tables` must have {synthetic.shape[0]} rows (one per synthetic event). "
                             f"Got {tables.shape[1]}.")
+        grid = jnp.asarray(grid_values, jnp.float32)
+
+        def one_table(table):
+            features, encoded_time = table[:, :-1], table[:, -1]
+            params = model.fit(data["key"], features, time_scale.decode(encoded_time), synthetic)
+            survival = model.predict_survival(params, X, grid)
+            finite = jnp.all(jnp.isfinite(survival))
+            losses = loss(jnp.where(jnp.isfinite(survival), survival, 1.0), data["time"], data["event"], xp=jnp)
+            ok = finite & jnp.asarray(params.converged, bool) & jnp.all(jnp.isfinite(losses))
+            return jnp.where(ok, losses, jnp.float32(bound))
+
         return jax.vmap(one_table)(tables).astype(jnp.float32)
+
+    return evaluate
+
+
+def native_survival_evaluator(model: Any, loss: SurvivalLoss, X: np.ndarray, time: np.ndarray, event: np.ndarray,
+                              synthetic_events: np.ndarray, time_scale: TimeScale,
+                              key: jax.Array) -> Callable[..., jax.Array]:
+    """Convenience: :func:`native_survival_evaluate_fn` with its data bound.
+
+    Returns ``evaluate_fn(tables (k, m, d + 1), mask (n,), data=None) -> losses (k, n)``; with
+    ``data=None`` the records given here are used (they are then constants of a compiled program:
+    prefer :func:`native_survival_evaluate_fn` plus :func:`native_survival_data` in a long run, as
+    :class:`zodc.Condenser` does).
+
+    Raises:
+      ConfigError / DataError: wrong types or shapes, no synthetic event.
+    """
+    bound_data = native_survival_data(X, time, event, synthetic_events, key)
+    evaluate_fn = native_survival_evaluate_fn(model, loss, time_scale)
+
+    def evaluate(tables: jax.Array, mask: jax.Array, data: dict | None = None) -> jax.Array:
+        return evaluate_fn(tables, mask, bound_data if data is None else data)
 
     return evaluate

@@ -1,0 +1,124 @@
+"""``zodc condense`` on survival data: bundled cohorts, CSV with --time-col/--event-col, bad input."""
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from zodc.cli import main
+from zodc.data.datasets import load_dataset
+from zodc.estimator import synthetic_event_count
+
+FAST = ["--steps", "4", "--num-directions", "4", "--rows", "20", "--time-bins", "6", "--quiet"]
+
+
+def run_cli(*args):
+    return main([str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def cohort_csv(tmp_path_factory):
+    """gbsg2 as a user's CSV with their own column names."""
+    frame = load_dataset("gbsg2").frame.rename(columns={"time": "days", "cens": "died"})
+    path = tmp_path_factory.mktemp("cohort") / "cohort.csv"
+    frame[["age", "tsize", "pnodes", "days", "died"]].to_csv(path, index=False)
+    return path
+
+
+def test_bundled_gbsg2_cox_native_writes_table_and_report(tmp_path, capsys):
+    out = tmp_path / "synthetic.csv"
+    assert run_cli("condense", "--dataset", "gbsg2", "--model", "cox", "--epsilon", "1", "--out", out,
+                   "--seed", "3", *FAST) == 0
+    printed = json.loads(capsys.readouterr().out)
+    report = json.loads((tmp_path / "synthetic.report.json").read_text())
+    assert printed == report
+    assert report["data"]["task"] == "survival" and report["model"] == {"name": "cox", "backend": "native"}
+    for reference in ("synthetic", "full_data", "random_subset"):
+        assert 0.0 <= report["utility"][reference]["c_index"] <= 1.0
+    assert report["utility"]["full_data"]["c_index"] > 0.6  # Cox on 480 real gbsg2 rows
+    privacy = report["privacy"]
+    assert privacy["epsilon"] <= 1.0
+    assert [e["name"] for e in privacy["ledger"]["entries"]] == ["event_rate", "zero_order_steps"]
+    assert report["hyperparameters"]["rows"] == 20 and report["hyperparameters"]["loss"] == "discrete_nll"
+    assert "rows_per_class" not in report["hyperparameters"]
+
+    schema = load_dataset("gbsg2").schema
+    table = pd.read_csv(out)
+    assert list(table.columns) == list(schema.column_names) and len(table) == 20
+    assert table["time"].between(schema.time.lower, schema.time.upper).all() and (table["time"] > 0).all()
+    assert set(table["cens"]) <= {0, 1} and table["cens"].sum() == report["data"]["events_in_synthetic"]
+    assert not (tmp_path / "synthetic.schema.json").exists()
+
+    again = tmp_path / "again.csv"
+    assert run_cli("condense", "--dataset", "gbsg2", "--out", again, "--seed", "3", *FAST) == 0  # cox: the default
+    pd.testing.assert_frame_equal(table, pd.read_csv(again))
+
+
+def test_bundled_gbsg2_cox_host_backend(tmp_path, capsys):
+    out = tmp_path / "host.csv"
+    assert run_cli("condense", "--dataset", "gbsg2", "--backend", "host", "--out", out, "--seed", "1",
+                   "--steps", "2", "--num-directions", "2", "--rows", "20", "--quiet") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["model"]["backend"] == "host" and "c_index" in report["utility"]["synthetic"]
+
+
+@pytest.mark.filterwarnings("ignore:.* outside the schema bounds")  # DP bounds clip sparse tails
+def test_csv_without_schema_estimates_one_and_the_event_rate(tmp_path, capsys, cohort_csv):
+    out = tmp_path / "out.csv"
+    assert run_cli("condense", "--data", cohort_csv, "--time-col", "days", "--event-col", "died", "--model", "cox",
+                   "--epsilon", "4", "--out", out, "--report", tmp_path / "report.json", *FAST) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["data"]["schema"] == "estimated with DP"
+    assert [e["name"] for e in report["privacy"]["ledger"]["entries"]] == ["schema", "schema", "zero_order_steps"]
+    schema = json.loads((tmp_path / "out.schema.json").read_text())
+    assert schema["time"]["name"] == "days" and schema["event"] == "died" and 0 < schema["event_rate"] < 1
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["age", "tsize", "pnodes", "days", "died"]
+    assert table["died"].sum() == synthetic_event_count(schema["event_rate"], 20)
+    assert (table["days"] >= schema["time"]["lower"]).all() and (table["days"] <= schema["time"]["upper"]).all()
+
+
+def _assert_refused(tmp_path, capsys, *args, message):
+    before = set(os.listdir(tmp_path))
+    assert run_cli("condense", *args, "--out", tmp_path / "out.csv", "--quiet") == 2
+    assert message in capsys.readouterr().err
+    assert set(os.listdir(tmp_path)) == before  # nothing written
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda f: f.assign(days=f["days"].where(f.index != 7, -3)), "time column 'days' must be > 0"),
+    (lambda f: f.assign(days=f["days"].where(f.index != 7, 0)), "time column 'days' must be > 0"),
+    (lambda f: f.assign(died=f["died"].where(f.index != 7, 2)), "event column 'died' must hold 0"),
+    (lambda f: f.assign(died=0), "event column 'died' has no events"),
+    (lambda f: f.assign(days=f["days"].astype(float).where(f.index != 7, np.nan)), "column 'days' has missing values"),
+])
+def test_bad_survival_csv_is_refused_before_any_work(tmp_path, capsys, cohort_csv, change, message):
+    bad = tmp_path / "bad.csv"
+    change(pd.read_csv(cohort_csv)).to_csv(bad, index=False)
+    _assert_refused(tmp_path, capsys, "--data", bad, "--time-col", "days", "--event-col", "died", message=message)
+
+
+def test_bad_survival_data_with_a_public_schema_is_refused(tmp_path, capsys):
+    data = load_dataset("gbsg2")
+    data.schema.to_json(tmp_path / "schema.json")
+    bad = tmp_path / "bad.csv"
+    data.frame.assign(time=data.frame["time"].where(data.frame.index != 2, -1)).to_csv(bad, index=False)
+    _assert_refused(tmp_path, capsys, "--data", bad, "--schema", tmp_path / "schema.json",
+                    message="time column 'time' must be > 0")
+
+
+def test_mismatched_flags_are_refused(tmp_path, capsys, cohort_csv):
+    _assert_refused(tmp_path, capsys, "--dataset", "gbsg2", "--model", "tree",
+                    message="'tree' is a classification model but the data are survival")
+    _assert_refused(tmp_path, capsys, "--dataset", "breast_cancer", "--model", "cox",
+                    message="'cox' is a survival model but the data are classification")
+    _assert_refused(tmp_path, capsys, "--dataset", "gbsg2", "--rows-per-class", "5", message="--rows-per-class is for classification")
+    _assert_refused(tmp_path, capsys, "--dataset", "breast_cancer", "--rows", "20", message="--rows is for survival")
+    _assert_refused(tmp_path, capsys, "--dataset", "gbsg2", "--loss", "cross_entropy", message="classification loss")
+    _assert_refused(tmp_path, capsys, "--data", cohort_csv, "--model", "cox", message="--time-col and --event-col are required")
+    _assert_refused(tmp_path, capsys, "--data", cohort_csv, "--time-col", "days", "--event-col", "dead",
+                    message="event column 'dead' not found")
+    _assert_refused(tmp_path, capsys, "--data", cohort_csv, "--target", "died", "--time-col", "days",
+                    message="not both")

@@ -1,0 +1,172 @@
+"""Survival condensation through the front door: ``Condenser("cox", rows=...)``.
+
+Few steps and one table shape (gbsg2, 20 rows, 6 time bins) throughout, so JAX compiles the native
+Cox step once per session."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from zodc import Condenser
+from zodc.data.datasets import load_dataset
+from zodc.estimator import synthetic_event_count
+from zodc.errors import ConfigError, DataError
+from zodc.models.survival import scikit_survival_available
+from zodc.privacy import RdpAccountant
+
+ROWS = 20
+
+
+@pytest.fixture(scope="module")
+def gbsg2():
+    data = load_dataset("gbsg2")
+    return data.frame, data.schema
+
+
+def small(model="cox", **overrides):
+    params = dict(epsilon=1.0, rows=ROWS, steps=6, num_directions=4, num_time_bins=6, random_state=0)
+    params.update(overrides)
+    return Condenser(model, **params)
+
+
+def structured(frame):
+    y = np.empty(len(frame), dtype=[("cens", bool), ("time", float)])
+    y["cens"] = frame["cens"].to_numpy() == 1
+    y["time"] = frame["time"].to_numpy(dtype=float)
+    return y
+
+
+def assert_valid_release(fitted, schema, rows=ROWS):
+    released = fitted.synthetic_
+    assert list(released.columns) == list(schema.column_names)
+    assert released.shape == (rows, len(schema.column_names))
+    times = released[schema.time.name]
+    assert (times > 0).all() and times.between(schema.time.lower, schema.time.upper).all()
+    assert set(released[schema.event].unique()) <= {0, 1}
+    assert released[schema.event].sum() == synthetic_event_count(fitted.event_rate_, rows)
+    for column in schema.feature_columns:
+        if hasattr(column, "lower"):
+            assert released[column.name].between(column.lower, column.upper).all()
+        else:
+            assert set(released[column.name]) <= set(column.categories)
+    assert fitted.table_.shape == (rows, fitted.n_features_in_ + 3)  # 10 encoded features (tgrade one-hot) + log-time
+
+
+def test_synthetic_event_count_stays_within_one_and_rows_minus_one():
+    assert synthetic_event_count(0.43, 50) == 22
+    assert synthetic_event_count(0.001, 50) == 1
+    assert synthetic_event_count(0.999, 50) == 49
+
+
+def test_native_run_is_reproducible_valid_and_accounts_the_event_rate(gbsg2):
+    frame, schema = gbsg2
+    assert schema.event_rate is None  # the bundled schema publishes no event rate: it is estimated with DP
+    first = small(schema=schema).fit(frame, duration_col="time", event_col="cens")
+    second = small(schema=schema).fit(frame, duration_col="time", event_col="cens")
+    pd.testing.assert_frame_equal(first.synthetic_, second.synthetic_)
+    other = small(schema=schema, random_state=1).fit(frame, duration_col="time", event_col="cens")
+    assert not first.synthetic_.equals(other.synthetic_)
+
+    assert first.task_ == "survival" and first.backend_ == "native" and first.loss_ == "discrete_nll"
+    assert_valid_release(first, schema)
+    assert [entry.name for entry in first.ledger_.entries] == ["event_rate", "zero_order_steps"]
+    assert 0.99 <= first.epsilon_ <= 1.0
+    accountant = RdpAccountant()
+    for entry in first.ledger_.entries:
+        accountant.compose(entry.event)
+    assert accountant.get_epsilon(1e-5) == pytest.approx(first.epsilon_)
+    true_rate = frame["cens"].mean()
+    assert abs(first.event_rate_ - true_rate) < 0.1  # noisy, but a count of 686 at sigma ~ 10 is close
+    assert len(first.time_grid_) == 6 and first.time_grid_[-1] == schema.time.upper
+    assert any("synthetic events fixed" in line for line in first.report()["public_assumptions"])
+
+
+def test_structured_target_equals_dataframe_with_column_names(gbsg2):
+    frame, schema = gbsg2
+    X = frame.drop(columns=["time", "cens"])
+    by_columns = small(schema=schema).fit(frame, duration_col="time", event_col="cens")
+    by_structured = small(schema=schema).fit(X, structured(frame))
+    pd.testing.assert_frame_equal(by_columns.synthetic_, by_structured.synthetic_)
+    # scikit-survival's default field names ("event", "time") map onto the schema's columns by role.
+    renamed = structured(frame).astype([("event", bool), ("time", float)])
+    by_default_names = small(schema=schema).fit(X, renamed)
+    pd.testing.assert_frame_equal(by_columns.synthetic_, by_default_names.synthetic_)
+    # The schema names the columns: they may be left out.
+    pd.testing.assert_frame_equal(by_columns.synthetic_, small(schema=schema).fit(frame).synthetic_)
+
+
+def test_public_event_rate_spends_nothing_on_it(gbsg2):
+    frame, schema = gbsg2
+    fitted = small(schema=schema.replace(event_rate=0.3)).fit(frame, duration_col="time", event_col="cens")
+    assert [entry.name for entry in fitted.ledger_.entries] == ["zero_order_steps"]
+    assert fitted.events_.sum() == 6 and fitted.event_rate_ == 0.3
+
+
+def test_host_backend_is_reproducible(gbsg2):
+    frame, schema = gbsg2
+    first = small(schema=schema, backend="host", steps=2).fit(frame, duration_col="time", event_col="cens")
+    second = small(schema=schema, backend="host", steps=2).fit(frame, duration_col="time", event_col="cens")
+    assert first.backend_ == "host"
+    pd.testing.assert_frame_equal(first.synthetic_, second.synthetic_)
+    assert_valid_release(first, schema)
+
+
+def test_brier_loss_runs(gbsg2):
+    frame, schema = gbsg2
+    fitted = small(schema=schema, loss="brier").fit(frame, duration_col="time", event_col="cens")
+    assert fitted.loss_ == "brier" and np.all(np.isfinite(fitted.history_["loss"]))
+
+
+@pytest.mark.filterwarnings("ignore:.* outside the schema bounds")  # DP bounds clip sparse tails
+def test_no_schema_estimates_bounds_and_event_rate_from_one_histogram(gbsg2):
+    frame, _ = gbsg2
+    cohort = frame[["age", "tsize", "time", "cens"]]
+    fitted = small(epsilon=4.0).fit(cohort, duration_col="time", event_col="cens")
+    assert [entry.name for entry in fitted.ledger_.entries] == ["schema", "schema", "zero_order_steps"]
+    assert fitted.epsilon_ <= 4.0
+    assert fitted.event_rate_ == fitted.schema_.event_rate and 0 < fitted.schema_.time.lower
+    released = fitted.synthetic_
+    assert list(released.columns) == ["age", "tsize", "time", "cens"]
+    assert released["time"].between(fitted.schema_.time.lower, fitted.schema_.time.upper).all()
+    assert released["cens"].sum() == synthetic_event_count(fitted.event_rate_, ROWS)
+
+
+def test_model_and_data_of_different_tasks_are_refused(gbsg2):
+    frame, schema = gbsg2
+    with pytest.raises(ConfigError, match="classification model but the data are survival"):
+        small("tree", schema=schema).fit(frame, duration_col="time", event_col="cens")
+    X = frame.drop(columns=["time", "cens"])
+    with pytest.raises(ConfigError, match="survival model but the data are classification"):
+        Condenser("cox").fit(X, pd.Series(np.where(frame["cens"] == 1, "yes", "no"), name="recurred"))
+    with pytest.raises(ConfigError, match="`rows_per_class` is for classification"):
+        small(schema=schema, rows_per_class=5).fit(frame, duration_col="time", event_col="cens")
+    with pytest.raises(ConfigError, match="`rows` is for survival"):
+        Condenser("tree", rows=10).fit(X, pd.Series(frame["cens"], name="c"))
+    with pytest.raises(ConfigError, match="`loss` must be one of"):
+        small(schema=schema, loss="cross_entropy").fit(frame, duration_col="time", event_col="cens")
+    with pytest.raises(ConfigError, match="`num_time_bins`"):
+        small(schema=schema, num_time_bins=0).fit(frame, duration_col="time", event_col="cens")
+
+
+@pytest.mark.skipif(scikit_survival_available(), reason="scikit-survival is installed")
+def test_survival_forest_without_scikit_survival_is_a_clear_error(gbsg2):
+    frame, schema = gbsg2
+    with pytest.raises(ConfigError, match="scikit-survival"):
+        small("survival_forest", schema=schema).fit(frame, duration_col="time", event_col="cens")
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda f: f.assign(time=f["time"].where(f.index != 3, -5)), "time column 'time' must be > 0"),
+    (lambda f: f.assign(time=f["time"].where(f.index != 3, 0)), "time column 'time' must be > 0"),
+    (lambda f: f.assign(cens=f["cens"].where(f.index != 3, 2)), "event column 'cens' must hold 0"),
+    (lambda f: f.assign(cens=0), "event column 'cens' has no events"),
+    (lambda f: f.assign(time=f["time"].astype(float).where(f.index != 3, np.nan)), "column 'time' has missing values"),
+])
+@pytest.mark.parametrize("with_schema", [True, False])
+def test_bad_survival_data_is_refused_naming_the_column(gbsg2, change, match, with_schema):
+    frame, schema = gbsg2
+    bad = change(frame.copy())
+    with pytest.raises(DataError, match=match):
+        small(schema=schema if with_schema else None).fit(bad, duration_col="time", event_col="cens")
