@@ -105,8 +105,10 @@ class HostEvaluator:
         if self._pool is None:
             context = multiprocessing.get_context("forkserver")
             # Workers inherit these at start-up, before their numpy loads its BLAS.
-            saved = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
-            os.environ.update({name: "1" for name in _THREAD_VARIABLES})
+            # JAX_PLATFORMS: workers fit host models only and must never claim an accelerator.
+            worker_environment = {**{name: "1" for name in _THREAD_VARIABLES}, "JAX_PLATFORMS": "cpu"}
+            saved = {name: os.environ.get(name) for name in worker_environment}
+            os.environ.update(worker_environment)
             try:
                 self._pool = ProcessPoolExecutor(max_workers=self.n_jobs, mp_context=context,
                                                  initializer=_init_worker, initargs=(self.payload,))
