@@ -37,6 +37,7 @@ from zodc.privacy.events import (
     AdditiveDeltaEvent,
     ComposedEvent,
     Event,
+    ExponentialMechanismEvent,
     GaussianEvent,
     PoissonSampledEvent,
     SelfComposedEvent,
@@ -415,6 +416,12 @@ def rdp_of_event(event: Event, orders: Sequence[float] = DEFAULT_ORDERS) -> np.n
     if isinstance(event, AdditiveDeltaEvent):
         additive_delta_of_event(event)  # validates delta
         return np.zeros_like(orders)
+    if isinstance(event, ExponentialMechanismEvent):
+        epsilon = float(event.epsilon)
+        if not (math.isfinite(epsilon) and epsilon >= 0):
+            raise ConfigError(f"`epsilon` of an ExponentialMechanismEvent must be finite and >= 0. Got {event.epsilon}.")
+        # Bounded range => epsilon^2/8-zCDP (Cesar & Rogers 2021); pure epsilon-DP caps every order.
+        return np.minimum(orders * epsilon**2 / 8.0, epsilon)
     raise TypeError(f"Unsupported privacy event type {type(event).__name__}: {event!r}.")
 
 
@@ -429,7 +436,7 @@ def additive_delta_of_event(event: Event) -> float:
         return _check_count(event.count) * additive_delta_of_event(event.event)
     if isinstance(event, ComposedEvent):
         return sum(additive_delta_of_event(inner) for inner in event.events)
-    if isinstance(event, (GaussianEvent, PoissonSampledEvent)):
+    if isinstance(event, (GaussianEvent, PoissonSampledEvent, ExponentialMechanismEvent)):
         return 0.0
     raise TypeError(f"Unsupported privacy event type {type(event).__name__}: {event!r}.")
 

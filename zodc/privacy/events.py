@@ -46,6 +46,20 @@ class ComposedEvent:
 
 
 @dataclasses.dataclass(frozen=True)
+class ExponentialMechanismEvent:
+    """One selection by the exponential mechanism (McSherry & Talwar 2007) at pure ``epsilon``.
+
+    The score's sensitivity is folded into ``epsilon`` by the mechanism itself. The exponential
+    mechanism is ``epsilon``-DP with the bounded-range property, hence ``epsilon**2 / 8``-zCDP
+    (Cesar & Rogers 2021, arXiv:2004.07223): its RDP at order ``alpha`` is
+    ``min(alpha * epsilon**2 / 8, epsilon)``. One-shot Gumbel top-k equals ``k`` such selections
+    made one after another (Durfee & Rogers 2019, arXiv:1905.04273).
+    """
+
+    epsilon: float
+
+
+@dataclasses.dataclass(frozen=True)
 class AdditiveDeltaEvent:
     """A failure probability ``delta`` with no RDP cost of its own.
 
@@ -57,4 +71,5 @@ class AdditiveDeltaEvent:
     delta: float
 
 
-Event = Union[GaussianEvent, PoissonSampledEvent, SelfComposedEvent, ComposedEvent, AdditiveDeltaEvent]
+Event = Union[GaussianEvent, PoissonSampledEvent, SelfComposedEvent, ComposedEvent, AdditiveDeltaEvent,
+              ExponentialMechanismEvent]

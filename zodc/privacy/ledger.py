@@ -18,6 +18,7 @@ from zodc.privacy.events import (
     AdditiveDeltaEvent,
     ComposedEvent,
     Event,
+    ExponentialMechanismEvent,
     GaussianEvent,
     PoissonSampledEvent,
     SelfComposedEvent,
@@ -27,7 +28,8 @@ __all__ = ["Ledger", "LedgerEntry", "event_from_dict", "event_to_dict"]
 
 _EVENT_TYPES = {
     cls.__name__: cls
-    for cls in (GaussianEvent, PoissonSampledEvent, SelfComposedEvent, ComposedEvent, AdditiveDeltaEvent)
+    for cls in (GaussianEvent, PoissonSampledEvent, SelfComposedEvent, ComposedEvent, AdditiveDeltaEvent,
+                ExponentialMechanismEvent)
 }
 
 
@@ -51,6 +53,8 @@ def event_to_dict(event: Event) -> dict[str, Any]:
         return {"type": "ComposedEvent", "events": [event_to_dict(e) for e in event.events]}
     if isinstance(event, AdditiveDeltaEvent):
         return {"type": "AdditiveDeltaEvent", "delta": float(event.delta)}
+    if isinstance(event, ExponentialMechanismEvent):
+        return {"type": "ExponentialMechanismEvent", "epsilon": float(event.epsilon)}
     raise TypeError(f"Unsupported privacy event type {type(event).__name__}: {event!r}.")
 
 
@@ -72,6 +76,8 @@ def event_from_dict(data: Mapping[str, Any]) -> Event:
             return SelfComposedEvent(event_from_dict(data["event"]), int(data["count"]))
         if kind == "ComposedEvent":
             return ComposedEvent(tuple(event_from_dict(e) for e in data["events"]))
+        if kind == "ExponentialMechanismEvent":
+            return ExponentialMechanismEvent(float(data["epsilon"]))
         return AdditiveDeltaEvent(float(data["delta"]))
     except KeyError as error:
         raise ConfigError(f"A serialised {kind} is missing the field {error.args[0]!r}. Got {dict(data)!r}.") from None
