@@ -14,6 +14,7 @@ import os
 import tempfile
 from typing import Any, Iterator, Union
 
+import numpy as np
 import pandas as pd
 
 from zodc.errors import DataError
@@ -113,3 +114,52 @@ def write_json_atomic(obj: Any, path: PathLike) -> None:
         raise DataError(f"cannot write '{os.fspath(path)}' as JSON: {error}.") from None
     with _atomic_file(path, "w") as handle:
         handle.write(text)
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` with non-finite floats spelled as strings (``"inf"``, ``"-inf"``, ``"nan"``) and numpy
+    scalars as Python numbers, so that strict JSON can hold it (``epsilon = inf`` is a real value:
+    the non-private run)."""
+    if isinstance(obj, dict):
+        return {key: json_safe(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(value) for value in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return "nan" if np.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    return obj
+
+
+def write_files_atomic(contents: dict) -> None:
+    """Writes several files all or nothing: ``{path: text}``.
+
+    Every file is first written and fsynced to a temporary file beside its destination; only when
+    all of them are written are they renamed into place. A failure before that leaves no file
+    behind, new or changed (a failure between two renames — a full disk cannot cause it — is the
+    only window).
+
+    Raises:
+        DataError: a destination directory does not exist.
+    """
+    pending = []
+    try:
+        for path, text in contents.items():
+            path = os.fspath(path)
+            directory = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(directory):
+                raise DataError(f"cannot write '{path}': directory '{directory}' does not exist.")
+            handle = tempfile.NamedTemporaryFile(mode="w", dir=directory, prefix=f".{os.path.basename(path)}.",
+                                                 suffix=".tmp", delete=False, encoding="utf-8", newline="")
+            pending.append((handle.name, path))
+            with handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+    except BaseException:
+        for temporary, _ in pending:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+        raise
+    for temporary, path in pending:
+        os.replace(temporary, path)
