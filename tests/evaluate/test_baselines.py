@@ -1,0 +1,199 @@
+"""Baselines of the utility benchmark: valid tables, the right sizes, calibrated and accounted noise."""
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from zodc.data.datasets import load_dataset
+from zodc.data.transform import TableEncoder
+from zodc.data.validation import validate_table
+from zodc.errors import ConfigError
+from zodc.evaluate import baselines
+from zodc.privacy.accounting import DEFAULT_ORDERS, rdp_of_event
+from zodc.privacy.calibration import gaussian_noise_for_epsilon
+from zodc.privacy.events import GaussianEvent
+
+DELTA = 1e-5
+
+
+@pytest.fixture(scope="module")
+def diabetes():
+    return load_dataset("diabetes_progression")
+
+
+@pytest.fixture(scope="module")
+def gbsg():
+    return load_dataset("gbsg2_recurrence_3y")
+
+
+def _check_valid(table: pd.DataFrame, schema, rows_per_class=None):
+    """In the schema's columns, bounds and levels; ``rows_per_class`` rows of each class."""
+    assert list(table.columns) == list(schema.column_names)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "clip" would warn on any out-of-bounds value
+        validate_table(table, schema, on_out_of_bounds="raise", require_variation=False)
+    for column in schema.columns:
+        if hasattr(column, "categories"):
+            assert set(table[column.name]) <= set(column.categories), column.name
+        else:
+            values = table[column.name].to_numpy(np.float64)
+            assert np.all(values >= column.lower) and np.all(values <= column.upper), column.name
+            if column.integer:
+                assert np.all(values == np.round(values)), column.name
+    if rows_per_class is not None:
+        counts = table[schema.target].value_counts()
+        assert all(counts.get(level, 0) == rows_per_class for level in schema.target_column.categories)
+
+
+# ------------------------------------------------------------------ non-private references
+
+def test_full_data_is_the_validated_table(diabetes):
+    result = baselines.full_data(diabetes.frame, diabetes.schema)
+    assert len(result.table) == len(diabetes.frame) and not result.private and result.ledger is None
+    _check_valid(result.table, diabetes.schema)
+
+
+def test_random_subset_draws_real_rows(diabetes):
+    result = baselines.random_subset(diabetes.frame, diabetes.schema, 7, random_state=0)
+    _check_valid(result.table, diabetes.schema, rows_per_class=7)
+    merged = result.table.merge(diabetes.frame.drop_duplicates(), how="left", indicator=True)
+    assert (merged["_merge"] == "both").all()                     # every row is a real record
+    again = baselines.random_subset(diabetes.frame, diabetes.schema, 7, random_state=0)
+    pd.testing.assert_frame_equal(result.table, again.table)      # seeded
+
+
+@pytest.mark.parametrize("rows_per_class", [1, 5, 10])
+def test_kmeans_centroids_counts(gbsg, rows_per_class):
+    result = baselines.kmeans_centroids(gbsg.frame, gbsg.schema, rows_per_class, random_state=0)
+    assert not result.private and math.isinf(result.epsilon)
+    _check_valid(result.table, gbsg.schema, rows_per_class=rows_per_class)
+
+
+def test_kmeans_small_class_contributes_its_records(diabetes):
+    frame = diabetes.frame
+    target = diabetes.schema.target
+    small = pd.concat([frame[frame[target] == "yes"].head(3), frame[frame[target] == "no"]])
+    result = baselines.kmeans_centroids(small, diabetes.schema, 5, random_state=0)
+    counts = result.table[target].value_counts()
+    assert counts["yes"] == 3 and counts["no"] == 5
+
+
+def test_kmeans_centroid_is_class_mean_for_one_cluster(diabetes):
+    schema = diabetes.schema
+    encoder = TableEncoder(schema)
+    result = baselines.kmeans_centroids(diabetes.frame, schema, 1, random_state=0)
+    encoded = encoder.encode(diabetes.frame)
+    for c in range(schema.n_classes):
+        mean = encoded.X[encoded.y == c].mean(axis=0)
+        row = result.table[result.table[schema.target] == schema.target_column.categories[c]]
+        expected = encoder.decode(mean[None, :], y=np.array([c]))
+        numeric = [col.name for col in schema.feature_columns if not hasattr(col, "categories")]
+        np.testing.assert_allclose(row[numeric].to_numpy(np.float64), expected[numeric].to_numpy(np.float64),
+                                   atol=1.0)  # integer columns are rounded
+
+
+# ------------------------------------------------------------------ DP Gaussian
+
+@pytest.mark.parametrize("epsilon", [0.5, 1.0, 5.0])
+def test_dp_gaussian_calibration_round_trip(diabetes, epsilon):
+    result = baselines.dp_gaussian(diabetes.frame, diabetes.schema, 10, epsilon=epsilon, delta=DELTA, random_state=0)
+    # The ledger's epsilon meets the target, tightly (calibrated, not hand-picked).
+    assert result.epsilon <= epsilon * (1 + 1e-9)
+    assert result.epsilon == pytest.approx(epsilon, rel=2e-3)
+    assert result.ledger.epsilon(DELTA) == pytest.approx(result.epsilon)
+    # The three releases compose to one Gaussian of multiplier z: z is what a single Gaussian
+    # release calibrated to the same target gets.
+    z = result.details["noise_multiplier"]
+    assert z == pytest.approx(gaussian_noise_for_epsilon(epsilon, DELTA), rel=2e-3)
+    # The noise actually drawn has the std the ledger accounts for: std = multiplier x sensitivity.
+    d = TableEncoder(diabetes.schema).n_encoded
+    shares = result.details["shares"]
+    sensitivities = (1.0, math.sqrt(d), math.sqrt(d))
+    for entry, share, sensitivity, name in zip(result.ledger.entries, shares, sensitivities,
+                                               ("class_counts", "class_sums", "class_second_moments")):
+        assert entry.name == name
+        assert entry.event.noise_multiplier == pytest.approx(z / math.sqrt(share))
+        assert result.details["noise_std"][name] == pytest.approx(entry.event.noise_multiplier * sensitivity)
+
+
+def test_dp_gaussian_noise_matches_recorded_std(diabetes):
+    """Empirical check: the released class counts scatter around the exact ones with the recorded std."""
+    schema = diabetes.schema
+    exact = np.bincount(TableEncoder(schema).encode(diabetes.frame).y, minlength=schema.n_classes)
+    errors, std = [], None
+    for seed in range(400):
+        result = baselines.dp_gaussian(diabetes.frame, schema, 1, epsilon=1.0, delta=DELTA, random_state=seed)
+        errors.append(np.asarray(result.details["noisy_class_counts"]) - exact)
+        std = result.details["noise_std"]["class_counts"]
+    errors = np.concatenate(errors)
+    assert abs(errors.mean()) < 4 * std / math.sqrt(errors.size)
+    assert errors.std() == pytest.approx(std, rel=0.1)
+
+
+@pytest.mark.parametrize("covariance", ["diagonal", "full"])
+@pytest.mark.parametrize("epsilon", [1.0, math.inf])
+def test_dp_gaussian_output_valid(gbsg, covariance, epsilon):
+    result = baselines.dp_gaussian(gbsg.frame, gbsg.schema, 6, epsilon=epsilon, covariance=covariance, random_state=1)
+    _check_valid(result.table, gbsg.schema, rows_per_class=6)
+    assert result.private
+    if math.isinf(epsilon):
+        assert result.ledger is None and math.isinf(result.epsilon)
+    else:
+        assert result.epsilon <= epsilon * (1 + 1e-9)
+
+
+def test_dp_gaussian_rejects_bad_arguments(diabetes):
+    with pytest.raises(ConfigError, match="epsilon"):
+        baselines.dp_gaussian(diabetes.frame, diabetes.schema, 5, epsilon=-1)
+    with pytest.raises(ConfigError, match="shares"):
+        baselines.dp_gaussian(diabetes.frame, diabetes.schema, 5, epsilon=1, shares=(0.5, 0.5, 0.5))
+    with pytest.raises(ConfigError, match="rows_per_class"):
+        baselines.dp_gaussian(diabetes.frame, diabetes.schema, 0, epsilon=1)
+
+
+# ------------------------------------------------------------------ MST
+
+def test_exponential_mechanism_recorded_with_its_zcdp_curve():
+    # eps-EM is eps^2/8-zCDP: RDP(a) = a eps^2 / 8, which GaussianEvent(2 / eps) has exactly.
+    eps = 0.3
+    orders = np.asarray(DEFAULT_ORDERS)
+    np.testing.assert_allclose(rdp_of_event(GaussianEvent(2.0 / eps), orders), orders * eps**2 / 8, rtol=1e-9)
+
+
+@pytest.mark.parametrize("epsilon", [0.5, 2.0])
+def test_mst_valid_and_within_budget(diabetes, epsilon):
+    schema = diabetes.schema
+    result = baselines.mst(diabetes.frame, schema, 8, epsilon=epsilon, delta=DELTA, num_bins=6,
+                           estimation_iters=200, random_state=0)
+    _check_valid(result.table, schema, rows_per_class=8)
+    assert result.private and result.epsilon <= epsilon * (1 + 1e-9)
+    assert result.epsilon == pytest.approx(epsilon, rel=2e-3)
+    assert [e.name for e in result.ledger.entries] == ["mst_one_way", "mst_selection", "mst_two_way"]
+    # A spanning tree over all attributes: d - 1 edges, connected.
+    names = list(schema.column_names)
+    tree = result.details["tree"]
+    assert len(tree) == len(names) - 1
+    reached, frontier = {names[0]}, [names[0]]
+    while frontier:
+        node = frontier.pop()
+        for a, b in tree:
+            for u, v in ((a, b), (b, a)):
+                if u == node and v not in reached:
+                    reached.add(v)
+                    frontier.append(v)
+    assert reached == set(names)
+    # Numeric values are bin midpoints of the public bounds.
+    column = schema.column("bmi")
+    edges = np.linspace(column.lower, column.upper, 7)
+    assert set(np.round(result.table["bmi"], 6)) <= set(np.round((edges[:-1] + edges[1:]) / 2, 6))
+
+
+def test_mst_non_private_recovers_strongest_dependencies(gbsg):
+    result = baselines.mst(gbsg.frame, gbsg.schema, 10, epsilon=math.inf, num_bins=4, estimation_iters=200,
+                           random_state=0)
+    _check_valid(result.table, gbsg.schema, rows_per_class=10)
+    assert result.ledger is None and math.isinf(result.epsilon)
+    assert len(result.details["tree"]) == len(gbsg.schema.column_names) - 1

@@ -1,0 +1,645 @@
+"""``zodc bench utility``: condensed data against every alternative a clinical data owner has.
+
+Protocol (the same as ``zodc condense``): per seed, a 70/30 split of the cohort stratified by the
+target (``train_test_split(random_state=seed)``); every table — the condensed one and each
+baseline of :mod:`zodc.evaluate.baselines` — is built from the 70 % only, each evaluation model
+(the presets' host references) is trained on it and tested on the real 30 % (TSTR AUROC and
+balanced accuracy). Every condensed table is evaluated with *every* evaluation model: the diagonal
+is the headline, the rest is cross-model transfer. Private baselines get the same target
+``(epsilon, delta)`` as the condenser and their own calibrated, ledger-checked noise.
+
+Results are a JSON (rewritten after every cell, so an interrupted run keeps what it measured),
+markdown tables (mean ± sd over seeds; paired win/tie/loss of the condensed table against each
+baseline) and matplotlib plots (utility vs epsilon, utility vs size). Survival cohorts are run
+when the Condenser accepts ``fit(df, duration_col=..., event_col=...)``; otherwise they are
+recorded as not run, with the reason.
+
+Hook into the CLI (``zodc/cli.py``)::
+
+    from zodc.bench import add_bench_parser; add_bench_parser(sub)   # build_parser, before `return parser`
+    elif args.command == "bench": return args.handler(args)          # main, in the command dispatch
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import inspect
+import itertools
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+import warnings
+from typing import Any, Callable
+
+import numpy as np
+
+CLASSIFICATION_MODELS = ("tree", "forest", "boosting", "logistic")
+SURVIVAL_MODELS = ("cox", "survival_forest")
+# A paired difference counts as a win or a loss when its mean is beyond this many standard errors.
+WIN_THRESHOLD_SE = 2.0
+DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                              "benchmarks", "configs", "utility.json")
+
+
+# --------------------------------------------------------------------------------------------- config
+
+def _epsilon(value: Any) -> float:
+    return math.inf if isinstance(value, str) and value.lower() in ("inf", "infinity") else float(value)
+
+
+def _json_epsilon(value: float) -> float | str:
+    return "inf" if math.isinf(value) else value
+
+
+def load_grid(config: dict, grid: str) -> dict:
+    """The named grid of a utility config, with defaults filled in and epsilons as floats."""
+    grids = config.get("grids", {})
+    if grid not in grids:
+        raise KeyError(f"grid {grid!r} not in the config; grids are: {sorted(grids)}.")
+    spec = dict(config.get("defaults", {}), **grids[grid])
+    spec["epsilons"] = [_epsilon(e) for e in spec["epsilons"]]
+    spec.setdefault("delta", 1e-5)
+    spec.setdefault("seeds", 5)
+    spec.setdefault("first_seed", 0)
+    spec.setdefault("holdout", 0.3)
+    spec.setdefault("backend", "auto")
+    spec.setdefault("condenser", {})
+    spec.setdefault("baselines", ["full_data", "random_subset", "kmeans_centroids", "dp_gaussian", "mst"])
+    spec.setdefault("baseline_options", {})
+    spec.setdefault("survival_datasets", [])
+    spec.setdefault("survival_models", [])
+    spec.setdefault("survival_rows", [])
+    spec.setdefault("survival_evaluate_models", spec["survival_models"])
+    spec.setdefault("evaluate_models", spec["condense_models"])
+    for model in list(spec["condense_models"]) + list(spec["evaluate_models"]):
+        if model not in CLASSIFICATION_MODELS:
+            raise ValueError(f"classification model {model!r} unknown; models are {CLASSIFICATION_MODELS}.")
+    return spec
+
+
+def cells(spec: dict) -> list[dict]:
+    """The classification cells: one per (dataset, rows_per_class, epsilon, seed)."""
+    seeds = range(spec["first_seed"], spec["first_seed"] + spec["seeds"])
+    return [{"task": "classification", "dataset": d, "rows_per_class": k, "epsilon": e, "seed": s}
+            for d, k, e, s in itertools.product(spec["datasets"], spec["rows_per_class"], spec["epsilons"], seeds)]
+
+
+def survival_cells(spec: dict) -> list[dict]:
+    seeds = range(spec["first_seed"], spec["first_seed"] + spec["seeds"])
+    return [{"task": "survival", "dataset": d, "rows": m, "epsilon": e, "seed": s}
+            for d, m, e, s in itertools.product(spec["survival_datasets"], spec["survival_rows"], spec["epsilons"], seeds)]
+
+
+def survival_api_available() -> bool:
+    """Whether ``Condenser.fit`` takes ``duration_col`` / ``event_col`` (survival condensation)."""
+    from zodc.estimator import Condenser
+
+    parameters = inspect.signature(Condenser.fit).parameters
+    return "duration_col" in parameters and "event_col" in parameters
+
+
+def estimate_seconds(spec: dict, seconds_per_condense: dict[str, float], seconds_per_cell_baselines: float) -> float:
+    """Rough runtime of a grid from measured per-condensation and per-cell baseline seconds."""
+    classification = len(cells(spec)) * (sum(seconds_per_condense.get(m, 10.0) for m in spec["condense_models"])
+                                         + seconds_per_cell_baselines)
+    return classification
+
+
+# --------------------------------------------------------------------------------------------- scoring
+
+def _scores(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import balanced_accuracy_score
+
+    from zodc.evaluate.utility import auroc
+
+    return {"auroc": auroc(y_true, proba),
+            "balanced_accuracy": float(balanced_accuracy_score(y_true, proba.argmax(axis=1)))}
+
+
+def _encode(frame, schema):
+    from zodc.data.transform import TableEncoder
+    from zodc.data.validation import validate_table
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return TableEncoder(schema).encode(validate_table(frame, schema, on_out_of_bounds="clip", require_variation=False))
+
+
+def tstr(table, test, schema, models) -> dict[str, dict[str, float]]:
+    """Train each model on ``table``, test on the real ``test`` (both DataFrames in schema columns)."""
+    from zodc.evaluate.utility import fit_predict_proba
+    from zodc.models.presets import PRESETS
+
+    train_encoded, test_encoded = _encode(table, schema), _encode(test, schema)
+    out = {}
+    for model in models:
+        estimator = PRESETS[model].host_factory(schema.n_classes)
+        proba = fit_predict_proba(estimator, train_encoded.X, train_encoded.y, test_encoded.X, schema.n_classes)
+        out[model] = _scores(test_encoded.y, proba)
+    return out
+
+
+# --------------------------------------------------------------------------------------------- one cell
+
+def _baseline(name: str, train, schema, rows_per_class: int, epsilon: float, delta: float, seed: int, options: dict):
+    from zodc.evaluate import baselines
+
+    rng = np.random.default_rng([seed, baselines.BASELINES.index(name), 7919])
+    if name == "full_data":
+        return baselines.full_data(train, schema)
+    if name == "random_subset":
+        return baselines.random_subset(train, schema, rows_per_class, random_state=rng)
+    if name == "kmeans_centroids":
+        return baselines.kmeans_centroids(train, schema, rows_per_class, random_state=rng)
+    if name == "dp_gaussian":
+        return baselines.dp_gaussian(train, schema, rows_per_class, epsilon=epsilon, delta=delta, random_state=rng,
+                                     **options.get("dp_gaussian", {}))
+    if name == "mst":
+        return baselines.mst(train, schema, rows_per_class, epsilon=epsilon, delta=delta, random_state=rng,
+                             **options.get("mst", {}))
+    raise ValueError(f"unknown baseline {name!r}; baselines are {baselines.BASELINES}.")
+
+
+def run_cell(cell: dict, spec: dict, cache: dict) -> dict:
+    """Condense with every model and build every baseline for one (dataset, k, epsilon, seed)."""
+    from sklearn.model_selection import train_test_split
+
+    from zodc.data.datasets import load_dataset
+    from zodc.estimator import Condenser
+    from zodc.evaluate.baselines import PRIVATE_BASELINES
+
+    dataset = load_dataset(cell["dataset"])
+    schema, target = dataset.schema, dataset.schema.target
+    seed, k, epsilon, delta = cell["seed"], cell["rows_per_class"], cell["epsilon"], spec["delta"]
+    train, test = train_test_split(dataset.frame, test_size=spec["holdout"], random_state=seed,
+                                   stratify=dataset.frame[target])
+    evaluate_models = spec["evaluate_models"]
+    record: dict[str, Any] = {**cell, "epsilon": _json_epsilon(epsilon), "train_rows": int(len(train)),
+                              "test_rows": int(len(test)), "condensed": {}, "baselines": {}}
+    for model in spec["condense_models"]:
+        started = time.perf_counter()
+        condenser = Condenser(model, epsilon=epsilon, delta=delta, rows_per_class=k, schema=schema,
+                              backend=spec["backend"], random_state=seed, verbose=0, **spec["condenser"])
+        condenser.fit(train.drop(columns=[target]), train[target])
+        seconds = time.perf_counter() - started
+        record["condensed"][model] = {
+            "epsilon_spent": _json_epsilon(condenser.epsilon_), "noise_multiplier": condenser.noise_multiplier_,
+            "backend": condenser.backend_, "seconds": round(seconds, 3),
+            "utility": tstr(condenser.synthetic_, test, schema, evaluate_models)}
+    for name in spec["baselines"]:
+        private = name in PRIVATE_BASELINES
+        # Non-private references do not depend on epsilon (full data not on k either): build once.
+        key = (cell["dataset"], seed, name) + ((k, epsilon) if private else (() if name == "full_data" else (k,)))
+        if key not in cache:
+            started = time.perf_counter()
+            result = _baseline(name, train, schema, k, epsilon, delta, seed, spec["baseline_options"])
+            cache[key] = {"private": result.private, "epsilon_spent": _json_epsilon(result.epsilon),
+                          "rows": int(len(result.table)), "seconds": round(time.perf_counter() - started, 3),
+                          "details": _jsonable(result.details),
+                          "utility": tstr(result.table, test, schema, evaluate_models)}
+            if private and math.isfinite(epsilon) and result.epsilon > epsilon * (1 + 1e-9):
+                raise RuntimeError(f"baseline {name} spent epsilon {result.epsilon} > target {epsilon}.")
+        record["baselines"][name] = cache[key]
+    return record
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.floating, np.integer)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+# --------------------------------------------------------------------------------------------- summary
+
+def _float(value) -> float:
+    return _epsilon(value) if isinstance(value, str) else float(value)
+
+
+def _stats(values: list[float]) -> dict[str, float]:
+    array = np.asarray(values, dtype=np.float64)
+    return {"mean": float(array.mean()), "sd": float(array.std(ddof=1)) if array.size > 1 else 0.0, "n": int(array.size)}
+
+
+def summarise(records: list[dict], metric: str = "auroc") -> dict:
+    """Mean ± sd over seeds, paired condensed-minus-baseline differences, transfer matrices.
+
+    Returns:
+      ``{"utility": [...], "comparisons": [...], "transfer": [...]}``; each entry is keyed by
+      dataset, rows_per_class, epsilon (and the models involved).
+    """
+    groups: dict[tuple, list[dict]] = {}
+    for record in records:
+        if record.get("task", "classification") != "classification":
+            continue
+        groups.setdefault((record["dataset"], record["rows_per_class"], record["epsilon"]), []).append(record)
+    utility, comparisons, transfer = [], [], []
+    for (dataset, k, epsilon), group in groups.items():
+        group = sorted(group, key=lambda r: r["seed"])
+        condense_models = list(group[0]["condensed"])
+        evaluate_models = list(next(iter(group[0]["condensed"].values()))["utility"]) if condense_models else []
+        baseline_names = list(group[0]["baselines"])
+        key = {"dataset": dataset, "rows_per_class": k, "epsilon": epsilon}
+        for model in evaluate_models:
+            row = dict(key, model=model, num_seeds=len(group))
+            if model in condense_models:
+                row["condensed"] = _stats([r["condensed"][model]["utility"][model][metric] for r in group])
+            for name in baseline_names:
+                row[name] = _stats([r["baselines"][name]["utility"][model][metric] for r in group])
+            utility.append(row)
+            if model not in condense_models:
+                continue
+            mine = np.array([r["condensed"][model]["utility"][model][metric] for r in group])
+            for name in baseline_names:
+                theirs = np.array([r["baselines"][name]["utility"][model][metric] for r in group])
+                diff = mine - theirs
+                se = float(diff.std(ddof=1) / math.sqrt(diff.size)) if diff.size > 1 else math.inf
+                mean = float(diff.mean())
+                verdict = "win" if mean > WIN_THRESHOLD_SE * se else "loss" if mean < -WIN_THRESHOLD_SE * se else "tie"
+                comparisons.append(dict(key, model=model, baseline=name, mean_difference=mean,
+                                        se=se if math.isfinite(se) else "inf", verdict=verdict,
+                                        baseline_private=bool(group[0]["baselines"][name]["private"])))
+        for source in condense_models:
+            transfer.append(dict(key, condensed_with=source, evaluated_with={
+                target: _stats([r["condensed"][source]["utility"][target][metric] for r in group])
+                for target in evaluate_models}))
+    return {"metric": metric, "win_threshold_se": WIN_THRESHOLD_SE, "utility": utility,
+            "comparisons": comparisons, "transfer": transfer}
+
+
+def _cell(stats: dict | None) -> str:
+    return "–" if not stats else f"{stats['mean']:.3f} ± {stats['sd']:.3f}"
+
+
+def _eps_text(epsilon) -> str:
+    return "∞" if str(epsilon) == "inf" else f"{_float(epsilon):g}"
+
+
+BASELINE_LABELS = {"full_data": "full data†", "random_subset": "random real†", "kmeans_centroids": "k-means†",
+                   "dp_gaussian": "DP Gaussian", "mst": "MST"}
+
+
+def markdown(result: dict) -> str:
+    """Markdown report of a results JSON: headline tables, win/tie/loss, transfer, not run."""
+    summary = result["summary"]
+    metric = summary["metric"].upper() if summary["metric"] == "auroc" else summary["metric"]
+    lines = [f"# Utility benchmark — grid `{result['settings']['grid']}`", "",
+             f"TSTR {metric} on the held-out real 30 %, mean ± sd over seeds "
+             f"({result['settings']['seeds']} seeds; 70/30 stratified split per seed). † = non-private reference "
+             "(real records; not a DP release). Private rows: the condensed table, DP Gaussian and MST all meet the "
+             "same target (ε, δ = " f"{result['settings']['delta']:g}) with their own calibrated ledgers.", ""]
+    rows = [r for r in summary["utility"] if "condensed" in r]
+    baselines = [b for b in BASELINE_LABELS if rows and b in rows[0]]
+    for dataset in sorted({r["dataset"] for r in rows}):
+        lines += [f"## {dataset}", "",
+                  "| model | k/class | ε | condensed | " + " | ".join(BASELINE_LABELS[b] for b in baselines) + " |",
+                  "|---" * (4 + len(baselines)) + "|"]
+        for r in sorted((r for r in rows if r["dataset"] == dataset),
+                        key=lambda r: (r["model"], r["rows_per_class"], _float(r["epsilon"]))):
+            lines.append(f"| {r['model']} | {r['rows_per_class']} | {_eps_text(r['epsilon'])} | **{_cell(r['condensed'])}** | "
+                         + " | ".join(_cell(r.get(b)) for b in baselines) + " |")
+        lines.append("")
+    comparisons = summary["comparisons"]
+    if comparisons:
+        lines += ["## Condensed vs each baseline (paired over seeds)", "",
+                  f"Mean paired difference condensed − baseline (same split and seed), ± standard error; "
+                  f"win / loss when beyond {summary['win_threshold_se']:g} SE, else tie.", "",
+                  "| dataset | model | k/class | ε | " + " | ".join(BASELINE_LABELS[b] for b in baselines) + " |",
+                  "|---" * (4 + len(baselines)) + "|"]
+        index = {(c["dataset"], c["model"], c["rows_per_class"], c["epsilon"], c["baseline"]): c for c in comparisons}
+        for dataset, model, k, epsilon in sorted({(c["dataset"], c["model"], c["rows_per_class"], c["epsilon"]) for c in comparisons},
+                                                 key=lambda t: (t[0], t[1], t[2], _float(t[3]))):
+            cells_ = []
+            for b in baselines:
+                c = index.get((dataset, model, k, epsilon, b))
+                se = c["se"] if c is None or not isinstance(c["se"], str) else math.inf
+                cells_.append("–" if c is None else f"{c['verdict']} ({c['mean_difference']:+.3f} ± {se:.3f})")
+            lines.append(f"| {dataset} | {model} | {k} | {_eps_text(epsilon)} | " + " | ".join(cells_) + " |")
+        lines.append("")
+    if summary["transfer"]:
+        lines += ["## Cross-model transfer", "",
+                  "Rows: the model the table was condensed for; columns: the model trained on it (TSTR "
+                  f"{metric}). The diagonal is the headline above.", ""]
+        for dataset, k, epsilon in sorted({(t["dataset"], t["rows_per_class"], t["epsilon"]) for t in summary["transfer"]},
+                                          key=lambda t: (t[0], t[1], _float(t[2]))):
+            block = [t for t in summary["transfer"] if (t["dataset"], t["rows_per_class"], t["epsilon"]) == (dataset, k, epsilon)]
+            targets = list(block[0]["evaluated_with"])
+            lines += [f"**{dataset}, k = {k}/class, ε = {_eps_text(epsilon)}**", "",
+                      "| condensed with \\ evaluated with | " + " | ".join(targets) + " |", "|---" * (1 + len(targets)) + "|"]
+            for t in block:
+                lines.append(f"| {t['condensed_with']} | " + " | ".join(_cell(t["evaluated_with"][m]) for m in targets) + " |")
+            lines.append("")
+    if result.get("not_run"):
+        lines += ["## Not run", ""] + [f"- {item['what']}: {item['reason']}" for item in result["not_run"]] + [""]
+    timing = result.get("timing", {})
+    if timing:
+        lines += ["## Runtime", "", f"- wall clock: {timing.get('wall_seconds', 0):.0f} s for {timing.get('cells_done', 0)} cells "
+                  f"({timing.get('cells_planned', 0)} planned) on {result['machine'].get('cpu_count')} CPU cores, "
+                  f"JAX backend {result['machine'].get('jax_backend')}",
+                  f"- mean seconds per condensation: " + ", ".join(f"{m} {s:.1f}" for m, s in timing.get("seconds_per_condense", {}).items()),
+                  f"- mean seconds per baseline build: " + ", ".join(f"{m} {s:.2f}" for m, s in timing.get("seconds_per_baseline", {}).items()), ""]
+    return "\n".join(lines)
+
+
+def readme_table(result: dict, model: str | None = None) -> str:
+    """One compact table for the README: condensed vs baselines, same model, every dataset and ε."""
+    rows = [r for r in result["summary"]["utility"] if "condensed" in r and (model is None or r["model"] == model)]
+    baselines = [b for b in BASELINE_LABELS if rows and b in rows[0]]
+    lines = ["| dataset | model | k/class | ε | condensed | " + " | ".join(BASELINE_LABELS[b] for b in baselines) + " |",
+             "|---" * (5 + len(baselines)) + "|"]
+    for r in sorted(rows, key=lambda r: (r["dataset"], r["model"], r["rows_per_class"], _float(r["epsilon"]))):
+        lines.append(f"| {r['dataset']} | {r['model']} | {r['rows_per_class']} | {_eps_text(r['epsilon'])} | "
+                     f"{_cell(r['condensed'])} | " + " | ".join(_cell(r.get(b)) for b in baselines) + " |")
+    return "\n".join(lines)
+
+
+def plots(result: dict, directory: str, prefix: str) -> list[str]:
+    """Utility vs epsilon (per dataset and model, at each k) and utility vs size (per ε); PNG paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in result["summary"]["utility"] if "condensed" in r]
+    written = []
+    names = ["condensed"] + [b for b in BASELINE_LABELS if rows and b in rows[0]]
+    labels = dict(BASELINE_LABELS, condensed="condensed (zodc)")
+    for dataset in sorted({r["dataset"] for r in rows}):
+        block = [r for r in rows if r["dataset"] == dataset]
+        models = sorted({r["model"] for r in block})
+        sizes = sorted({r["rows_per_class"] for r in block})
+        epsilons = sorted({_float(r["epsilon"]) for r in block})
+        finite = [e for e in epsilons if math.isfinite(e)]
+        inf_at = (max(finite) * 3 if finite else 1.0)
+        if len(epsilons) > 1:
+            fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 3.8), squeeze=False)
+            for ax, model in zip(axes[0], models):
+                for k in sizes[-1:] if len(sizes) > 1 else sizes:
+                    for name in names:
+                        pts = sorted(((_float(r["epsilon"]), r[name]) for r in block
+                                      if r["model"] == model and r["rows_per_class"] == k and name in r), key=lambda p: p[0])
+                        xs = [inf_at if math.isinf(e) else e for e, _ in pts]
+                        if name in ("full_data", "random_subset", "kmeans_centroids"):
+                            ax.axhline(np.mean([s["mean"] for _, s in pts]), ls="--", lw=1,
+                                       label=labels[name], color={"full_data": "k", "random_subset": "grey",
+                                                                  "kmeans_centroids": "tab:brown"}[name])
+                            continue
+                        ax.errorbar(xs, [s["mean"] for _, s in pts], yerr=[s["sd"] for _, s in pts], marker="o",
+                                    capsize=3, label=labels[name])
+                ax.set_xscale("log")
+                ticks = finite + ([inf_at] if any(math.isinf(e) for e in epsilons) else [])
+                ax.set_xticks(ticks)
+                ax.set_xticklabels([f"{e:g}" for e in finite] + (["∞"] if len(ticks) > len(finite) else []))
+                ax.set_xlabel("ε")
+                ax.set_ylabel(f"TSTR {result['summary']['metric']}")
+                ax.set_title(f"{dataset} — {model}, k = {sizes[-1]}/class")
+                ax.grid(alpha=0.3)
+            axes[0][-1].legend(fontsize=7, loc="lower right")
+            fig.tight_layout()
+            path = os.path.join(directory, f"{prefix}_{dataset}_vs_epsilon.png")
+            fig.savefig(path, dpi=110)
+            plt.close(fig)
+            written.append(path)
+        if len(sizes) > 1:
+            fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 3.8), squeeze=False)
+            epsilon = 1.0 if 1.0 in epsilons else epsilons[0]
+            for ax, model in zip(axes[0], models):
+                for name in names:
+                    pts = sorted(((r["rows_per_class"], r[name]) for r in block if r["model"] == model
+                                  and _float(r["epsilon"]) == epsilon and name in r), key=lambda p: p[0])
+                    ax.errorbar([k for k, _ in pts], [s["mean"] for _, s in pts], yerr=[s["sd"] for _, s in pts],
+                                marker="o", capsize=3, label=labels[name])
+                ax.set_xscale("log")
+                ax.set_xlabel("rows per class")
+                ax.set_ylabel(f"TSTR {result['summary']['metric']}")
+                ax.set_title(f"{dataset} — {model}, ε = {_eps_text(_json_epsilon(epsilon))}")
+                ax.grid(alpha=0.3)
+            axes[0][-1].legend(fontsize=7, loc="lower right")
+            fig.tight_layout()
+            path = os.path.join(directory, f"{prefix}_{dataset}_vs_size.png")
+            fig.savefig(path, dpi=110)
+            plt.close(fig)
+            written.append(path)
+    return written
+
+
+# --------------------------------------------------------------------------------------------- runner
+
+def _machine() -> dict:
+    import jax
+
+    from zodc import __version__
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                                cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    versions = {}
+    for name in ("sklearn", "mbi", "lifelines", "numpy"):
+        try:
+            versions[name] = __import__(name).__version__
+        except Exception:  # noqa: BLE001 - optional packages
+            versions[name] = None
+    return {"zodc_version": __version__, "git_commit": commit, "jax_version": jax.__version__,
+            "jax_backend": jax.default_backend(), "cpu_count": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version(), "libraries": versions,
+            "load_average_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
+
+
+def _write_json(result: dict, path: str) -> None:
+    from zodc.data.io import write_json_atomic
+
+    write_json_atomic(_jsonable(result), path)
+
+
+def run_utility(spec: dict, *, grid: str = "custom", out: str | None = None, max_seconds: float | None = None,
+                log: Callable[[str], None] | None = None) -> dict:
+    """Runs a utility grid; returns (and, with ``out``, writes after every cell) the results dict."""
+    from zodc.models.presets import PRESETS
+
+    log = log or (lambda message: None)
+    started = time.perf_counter()
+    planned = cells(spec)
+    result: dict[str, Any] = {
+        "benchmark": "utility", "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": _machine(),
+        "settings": {"grid": grid, **{k: (_jsonable([_json_epsilon(e) for e in v]) if k == "epsilons" else _jsonable(v))
+                                      for k, v in spec.items()}},
+        "protocol": ("per seed: 70/30 split stratified by the target (train_test_split(random_state=seed)); condensed "
+                     "table and every baseline built from the 70 % only; each evaluation model (preset host reference) "
+                     "trained on each table and tested on the real 30 % (TSTR)."),
+        "records": [], "not_run": [], "summary": None, "timing": {}}
+    for model in spec.get("survival_models", []):
+        if model == "survival_forest" and "survival_forest" not in PRESETS:
+            result["not_run"].append({"what": "survival_forest", "reason": "no survival_forest preset in this build"})
+    if spec["survival_datasets"]:
+        reason = None
+        if not survival_api_available():
+            reason = ("the Condenser survival API (Condenser('cox', rows=...).fit(df, duration_col=..., event_col=...)) "
+                      "has not landed in this checkout; survival cells are configured but NOT RUN")
+        else:
+            reason = ("the Condenser accepts duration_col/event_col, but this runner's survival path (C-index TSTR via "
+                      "zodc.evaluate.survival_utility, survival baselines) is not implemented yet; survival cells are "
+                      "configured but NOT RUN")
+        result["not_run"].append({"what": f"survival: {', '.join(spec['survival_datasets'])} x "
+                                          f"{', '.join(spec['survival_models'])} x rows {spec['survival_rows']}",
+                                  "reason": reason, "cells": len(survival_cells(spec))})
+    cache: dict = {}
+    for index, cell in enumerate(planned):
+        if max_seconds is not None and time.perf_counter() - started > max_seconds:
+            result["not_run"].append({"what": f"{len(planned) - index} remaining cells",
+                                      "reason": f"--max-seconds {max_seconds:g} reached"})
+            break
+        record = run_cell(cell, spec, cache)
+        result["records"].append(record)
+        line = (f"[{index + 1}/{len(planned)}] {cell['dataset']} k={cell['rows_per_class']} eps={_eps_text(record['epsilon'])} "
+                f"seed={cell['seed']}: " + ", ".join(f"{m} {v['utility'][m]['auroc']:.3f} ({v['seconds']:.1f}s)"
+                                                     for m, v in record["condensed"].items())
+                + " | " + ", ".join(f"{b} {v['utility'][next(iter(v['utility']))]['auroc']:.3f}"
+                                    for b, v in record["baselines"].items()))
+        log(line)
+        _finish(result, started, len(planned))
+        if out:
+            _write_json(result, out)
+    _finish(result, started, len(planned))
+    if out:
+        _write_json(result, out)
+    return result
+
+
+def _finish(result: dict, started: float, planned: int) -> None:
+    records = result["records"]
+    result["summary"] = summarise(records)
+    condense_seconds: dict[str, list[float]] = {}
+    baseline_seconds: dict[str, list[float]] = {}
+    for record in records:
+        for model, value in record["condensed"].items():
+            condense_seconds.setdefault(model, []).append(value["seconds"])
+        for name, value in record["baselines"].items():
+            baseline_seconds.setdefault(name, []).append(value["seconds"])
+    result["timing"] = {"wall_seconds": round(time.perf_counter() - started, 1), "cells_done": len(records),
+                        "cells_planned": planned,
+                        "seconds_per_condense": {m: float(np.mean(v)) for m, v in condense_seconds.items()},
+                        "seconds_per_baseline": {m: float(np.mean(v)) for m, v in baseline_seconds.items()}}
+    result["machine"]["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+
+
+# --------------------------------------------------------------------------------------------- CLI
+
+def _read_json(path: str) -> dict:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def merge_results(results: list[dict]) -> dict:
+    """One result from runs of disjoint cells (e.g. datasets run in parallel processes).
+
+    Records are concatenated (a cell present twice keeps the first), ``not_run`` entries are
+    kept, the summary is recomputed; settings and machine are the first run's, with the others'
+    datasets added and each run's timing kept under ``timing.runs``.
+    """
+    if len(results) == 1:
+        return results[0]
+    merged = json.loads(json.dumps(results[0]))
+    seen = {(r["dataset"], r["rows_per_class"], str(r["epsilon"]), r["seed"]) for r in merged["records"]}
+    runs = [results[0].get("timing", {})]
+    for other in results[1:]:
+        for record in other["records"]:
+            key = (record["dataset"], record["rows_per_class"], str(record["epsilon"]), record["seed"])
+            if key not in seen:
+                merged["records"].append(record)
+                seen.add(key)
+        merged["not_run"] += [item for item in other.get("not_run", []) if item not in merged["not_run"]]
+        runs.append(other.get("timing", {}))
+    merged["settings"]["datasets"] = sorted({r["dataset"] for r in merged["records"]})
+    merged["summary"] = summarise(merged["records"])
+    merged["timing"] = dict(runs[0], runs=runs, cells_done=len(merged["records"]),
+                            wall_seconds=max(run.get("wall_seconds", 0) for run in runs))
+    return merged
+
+
+def add_bench_parser(subparsers) -> argparse.ArgumentParser:
+    """Adds ``bench utility`` to the ``zodc`` command's subparsers; returns the ``bench`` parser."""
+    bench = subparsers.add_parser("bench", help="benchmarks (utility: condensed data vs the alternatives)")
+    kinds = bench.add_subparsers(dest="bench", required=True)
+    utility = kinds.add_parser("utility", help="TSTR utility of condensed tables vs baselines over a config grid",
+                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_utility_arguments(utility)
+    bench.set_defaults(handler=bench_command)
+    return bench
+
+
+def add_utility_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=DEFAULT_CONFIG, help="grid config JSON")
+    parser.add_argument("--grid", default="ci", help="grid name in the config (full, cpu, ci)")
+    parser.add_argument("--datasets", help="comma-separated subset of the grid's datasets")
+    parser.add_argument("--models", help="comma-separated condensing models (overrides the grid)")
+    parser.add_argument("--epsilons", help="comma-separated epsilons, 'inf' allowed (overrides the grid)")
+    parser.add_argument("--seeds", type=int, help="number of seeds (overrides the grid)")
+    parser.add_argument("--max-seconds", type=float, help="stop starting new cells after this long")
+    parser.add_argument("--out", help="results JSON (rewritten after every cell)")
+    parser.add_argument("--markdown", help="markdown report (default: OUT with .md)")
+    parser.add_argument("--plots", help="directory for PNG plots (default: OUT's directory; 'none' to skip)")
+    parser.add_argument("--from-json", help="re-render markdown and plots from results JSON(s), comma-separated runs of disjoint cells are merged; runs nothing")
+    parser.add_argument("--quiet", action="store_true", help="no per-cell log on stderr")
+
+
+def bench_command(args) -> int:
+    """Runs ``zodc bench utility`` from parsed arguments; returns the exit code."""
+    if getattr(args, "bench", "utility") != "utility":
+        print(f"zodc bench: unknown benchmark {args.bench!r}", file=sys.stderr)
+        return 2
+    if args.from_json:
+        result = merge_results([_read_json(path) for path in args.from_json.split(",")])
+        out = args.out or args.from_json.split(",")[0]
+        if args.out:
+            _write_json(result, args.out)
+    else:
+        with open(args.config, encoding="utf-8") as handle:
+            spec = load_grid(json.load(handle), args.grid)
+        if args.datasets:
+            spec["datasets"] = [d for d in args.datasets.split(",") if d]
+        if args.models:
+            spec["condense_models"] = [m for m in args.models.split(",") if m]
+        if args.epsilons:
+            spec["epsilons"] = [_epsilon(e) for e in args.epsilons.split(",") if e]
+        if args.seeds:
+            spec["seeds"] = args.seeds
+        out = args.out
+        log = None if args.quiet else (lambda message: print(message, file=sys.stderr, flush=True))
+        result = run_utility(spec, grid=args.grid, out=out, max_seconds=args.max_seconds, log=log)
+    if out:
+        root = os.path.splitext(out)[0]
+        markdown_path = args.markdown or root + ".md"
+        with open(markdown_path, "w", encoding="utf-8") as handle:
+            handle.write(markdown(result))
+        if (args.plots or "").lower() != "none":
+            directory = args.plots or (os.path.dirname(os.path.abspath(out)) or ".")
+            plots(result, directory, os.path.basename(root))
+    else:
+        print(markdown(result))
+    return 0
+
+
+def main(argv=None) -> int:
+    """Script entry (``benchmarks/utility.py``): the same arguments as ``zodc bench utility``."""
+    from zodc.runtime import enable_compilation_cache
+
+    parser = argparse.ArgumentParser(prog="benchmarks/utility.py", description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_utility_arguments(parser)
+    args = parser.parse_args(argv)
+    args.bench = "utility"
+    enable_compilation_cache()
+    return bench_command(args)
