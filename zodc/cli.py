@@ -67,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     condense.add_argument("--learning-rate", type=float, default=0.05)
     condense.add_argument("--l2-norm-clip", type=_float_or_inf, default=1.0)
     condense.add_argument("--batch-size", type=int, default=256, help="expected Poisson batch size")
+    condense.add_argument("--select-features", type=int, default=None,
+                          help="classification: learn only this many encoded columns, selected with DP")
+    condense.add_argument("--selection-share", type=float, default=0.1,
+                          help="share of epsilon for --select-features")
+    condense.add_argument("--time-grid", default="log", choices=["log", "linear"],
+                          help="survival: spacing of the public time grid of the loss")
+    condense.add_argument("--time-init", default="center", choices=["center", "uniform"],
+                          help="survival: data-independent initial synthetic times")
     condense.add_argument("--average-tail", type=float, default=0.0,
                           help="release the average of the last share of iterates (0: the last iterate)")
     condense.add_argument("--loss", choices=["balanced_linear", "cross_entropy", "brier", "discrete_nll"],
@@ -195,7 +203,7 @@ def _split(frame, stratify_by: str, holdout: float, seed: int):
 
 def condense_command(args) -> dict[str, Any]:
     from zodc import __version__
-    from zodc.data.io import write_json_atomic, write_table_atomic
+    from zodc.data.io import json_safe, write_files_atomic
     from zodc.estimator import DEFAULT_ROWS_PER_CLASS, DEFAULT_SURVIVAL_ROWS, Condenser
     from zodc.models.presets import get_preset
 
@@ -236,7 +244,8 @@ def condense_command(args) -> dict[str, Any]:
         model, epsilon=args.epsilon, delta=args.delta, **size, steps=args.steps,
         num_directions=args.num_directions, smoothing=args.smoothing, learning_rate=args.learning_rate,
         l2_norm_clip=args.l2_norm_clip, batch_size=args.batch_size, loss=args.loss, num_time_bins=args.time_bins,
-        average_tail=args.average_tail, schema=schema,
+        average_tail=args.average_tail, select_features=args.select_features,
+        selection_share=args.selection_share, time_grid=args.time_grid, time_init=args.time_init, schema=schema,
         preprocessing_share=args.preprocessing_share, on_out_of_bounds=args.on_out_of_bounds,
         backend=args.backend, n_jobs=args.n_jobs, random_state=args.seed, verbose=0 if args.quiet else 1)
     if task == "survival":
@@ -276,11 +285,14 @@ def condense_command(args) -> dict[str, Any]:
         "outputs": {"synthetic": os.path.abspath(args.out), "report": os.path.abspath(report_path),
                     "schema": os.path.abspath(schema_path) if schema is None else None},
     }
-    # All computation is done: write the outputs, each atomically.
-    write_table_atomic(condenser.synthetic_, args.out)
+    # All computation is done. Serialise everything first (a value JSON cannot hold fails here,
+    # before any file exists), then write the files all or nothing.
+    report = json_safe(report)
+    contents = {args.out: condenser.synthetic_.to_csv(index=False),
+                report_path: json.dumps(report, indent=2, allow_nan=False) + "\n"}
     if schema is None:
-        write_json_atomic(condenser.schema_.to_dict(), schema_path)
-    write_json_atomic(report, report_path)
+        contents[schema_path] = json.dumps(json_safe(condenser.schema_.to_dict()), indent=2, allow_nan=False) + "\n"
+    write_files_atomic(contents)
     return report
 
 

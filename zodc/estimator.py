@@ -62,6 +62,7 @@ from zodc.privacy.calibration import calibrate_noise_multiplier
 from zodc.privacy.events import (AdditiveDeltaEvent, ComposedEvent, GaussianEvent, PoissonSampledEvent,
                                  SelfComposedEvent)
 from zodc.privacy.ledger import Ledger
+from zodc.privacy.selection import calibrate_selection_epsilon, select_features
 
 # Share of delta given to thresholded category discovery when no schema is given.
 _THRESHOLD_DELTA_SHARE = 0.1
@@ -112,6 +113,20 @@ def resolve_seed(random_state: Any) -> int:
     if isinstance(random_state, np.random.RandomState):
         return int(random_state.randint(2**32, dtype=np.uint64))
     raise ConfigError(f"`random_state` must be None, an int or a numpy Generator. Got {random_state!r}.")
+
+
+def _embedding_evaluator(evaluate_fn, num_features: int):
+    """Wraps ``evaluate_fn`` so it takes tables of the selected columns only: they are placed into
+    full-width tables whose other columns sit at 0, the middle of their public bounds. ``data`` is
+    ``(inner data, selected column indices)`` — an argument, so the program does not depend on which
+    columns were chosen."""
+
+    def evaluate(tables, mask, data):
+        inner, columns = data
+        full = jnp.zeros(tables.shape[:-1] + (num_features,), tables.dtype).at[..., columns].set(tables)
+        return evaluate_fn(full, mask, inner)
+
+    return evaluate
 
 
 class _Progress:
@@ -181,13 +196,22 @@ class Condenser(BaseEstimator):
         survival ``"discrete_nll"`` (the default) or ``"brier"`` (integrated Brier score *without*
         IPCW weights: no public or DP censoring distribution is available, see
         :class:`~zodc.models.survival.SurvivalLoss`). ``None``: the task's default.
-      num_time_bins: survival: bins of the public log-time grid the loss is evaluated on, between
+      num_time_bins: survival: bins of the public time grid the loss is evaluated on, between
         the schema's time bounds (:func:`~zodc.models.survival.public_time_grid`).
+      time_grid: survival: ``"log"`` or ``"linear"`` spacing of that grid.
+      time_init: survival: initial synthetic times — ``"center"`` (the log-scale middle of the
+        public bounds, spread like the features) or ``"uniform"`` (log-uniform over the bounds).
+        Data independent either way.
       class_weight: ``"balanced"`` (weights ``1 / (K pi_c)`` from public or DP proportions) or ``None``.
         Classification only.
       scheme: ``"central"`` or ``"forward"`` differences.
       average_tail: release the uniform average of the last ``average_tail`` share of the iterates
         (0: the last iterate). Post-processing of the private iterates: no privacy cost.
+      select_features: classification: learn only this many encoded columns, chosen privately by
+        the exponential mechanism on class separation (``zodc.privacy.selection``) from
+        ``selection_share`` of epsilon; the other columns stay at the middle of their public
+        bounds. ``None``: learn all columns.
+      selection_share: share of ``epsilon`` for that selection.
       schema: a :class:`zodc.data.Schema`, a path to a schema JSON, or ``None`` to estimate one
         with DP from ``preprocessing_share`` of the budget.
       preprocessing_share: share of ``epsilon`` given to DP preprocessing (schema, class
@@ -229,8 +253,9 @@ class Condenser(BaseEstimator):
 
     def __init__(self, model="tree", *, epsilon=1.0, delta=1e-5, rows_per_class=None, rows=None, steps=300,
                  num_directions=16, smoothing=0.2, learning_rate=0.05, optimizer=None, l2_norm_clip=1.0,
-                 batch_size=256, loss=None, num_time_bins=10, class_weight="balanced", scheme="central",
-                 average_tail=0.0, schema=None, preprocessing_share=0.1, on_out_of_bounds="clip",
+                 batch_size=256, loss=None, num_time_bins=10, time_grid="log", time_init="center",
+                 class_weight="balanced", scheme="central", average_tail=0.0, select_features=None,
+                 selection_share=0.1, schema=None, preprocessing_share=0.1, on_out_of_bounds="clip",
                  backend="auto", n_jobs=1, random_state=None, verbose=0):
         self.model = model
         self.epsilon = epsilon
@@ -246,9 +271,13 @@ class Condenser(BaseEstimator):
         self.batch_size = batch_size
         self.loss = loss
         self.num_time_bins = num_time_bins
+        self.time_grid = time_grid
+        self.time_init = time_init
         self.class_weight = class_weight
         self.scheme = scheme
         self.average_tail = average_tail
+        self.select_features = select_features
+        self.selection_share = selection_share
         self.schema = schema
         self.preprocessing_share = preprocessing_share
         self.on_out_of_bounds = on_out_of_bounds
@@ -293,6 +322,13 @@ class Condenser(BaseEstimator):
             self._rows = _check_positive_int("rows", DEFAULT_SURVIVAL_ROWS if self.rows is None else self.rows,
                                              minimum=2)
             self._num_time_bins = _check_positive_int("num_time_bins", self.num_time_bins)
+            if self.time_grid not in ("log", "linear"):
+                raise ConfigError(f"`time_grid` must be 'log' or 'linear'. Got {self.time_grid!r}.")
+            if self.time_init not in ("center", "uniform"):
+                raise ConfigError(f"`time_init` must be 'center' or 'uniform'. Got {self.time_init!r}.")
+            if self.select_features is not None:
+                raise ConfigError("`select_features` is for classification (it scores class separation). "
+                                  f"Got select_features={self.select_features!r} with survival data.")
         self._steps = _check_positive_int("steps", self.steps)
         self._num_directions = _check_positive_int("num_directions", self.num_directions)
         self._smoothing = _check_positive_float("smoothing", self.smoothing)
@@ -309,6 +345,12 @@ class Condenser(BaseEstimator):
         tail = self.average_tail
         if isinstance(tail, bool) or not isinstance(tail, (int, float)) or not 0.0 <= tail < 1.0:
             raise ConfigError(f"`average_tail` must be in [0, 1). Got {tail!r}.")
+        for name in ("preprocessing_share", "selection_share"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
+                raise ConfigError(f"`{name}` must be in (0, 1). Got {value!r}.")
+        if self.select_features is not None:
+            _check_positive_int("select_features", self.select_features)
         share = self.preprocessing_share
         if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 < share < 1.0:
             raise ConfigError(f"`preprocessing_share` must be in (0, 1). Got {share!r}.")
@@ -534,10 +576,14 @@ class Condenser(BaseEstimator):
 
         weights = tuple(balanced_class_weights(proportions)) if self.class_weight == "balanced" else None
         loss = ClassificationLoss(self._loss_name, class_weights=weights)
+
+        selected = self._select_features(jax.random.fold_in(schema_key, 1), X_real, y_real, proportions,
+                                         num_classes, num_records, ledger)
         noise_multiplier, clip, sampling_probability, epsilon_spent, private = self._calibrate(ledger, num_records)
 
         labels = np.repeat(np.arange(num_classes, dtype=np.int32), self._rows_per_class)
-        init_table = jnp.clip(_INIT_SCALE * jax.random.normal(init_key, (num_rows, num_features)), -1.0, 1.0)
+        num_learned = num_features if selected is None else selected.size
+        init_table = jnp.clip(_INIT_SCALE * jax.random.normal(init_key, (num_rows, num_learned)), -1.0, 1.0)
 
         evaluator = None
         if self._backend == "native":
@@ -551,14 +597,21 @@ class Condenser(BaseEstimator):
                                       num_records=num_records, n_jobs=self.n_jobs)
             evaluate_fn = evaluator.jax_fn()
             data = None
+        if selected is not None:
+            evaluate_fn, data = _embedding_evaluator(evaluate_fn, num_features), (data, jnp.asarray(selected))
         state, infos = self._condense(evaluate_fn, evaluator, data, init_table, run_key, ledger, num_records,
                                       noise_multiplier, clip, sampling_probability, private)
 
         table = np.asarray(state.average, dtype=np.float64)
+        if selected is not None:
+            full = np.zeros((num_rows, num_features))
+            full[:, selected] = table
+            table = full
         released = encoder.decode(table, y=labels)
         self.table_ = np.asarray(encoder.encode(released).X, np.float64)
         self.labels_ = labels
         self.class_weights_ = weights
+        self.selected_features_ = None if selected is None else selected
         self.classes_ = np.asarray(schema.target_column.categories, dtype=object)
         self._set_common(released, schema, ledger, epsilon_spent, noise_multiplier, sampling_probability, clip,
                          seed, num_rows, infos)
@@ -582,12 +635,15 @@ class Condenser(BaseEstimator):
         num_events = synthetic_event_count(event_rate, num_rows)
         events = (np.arange(num_rows) < num_events).astype(np.int64)
         time_scale = TimeScale.from_schema(schema)
-        grid = public_time_grid(schema.time.lower, schema.time.upper, self._num_time_bins)
+        grid = public_time_grid(schema.time.lower, schema.time.upper, self._num_time_bins, self.time_grid)
         # Brier: no IPCW weights — the censoring distribution would have to be public or DP (see SurvivalLoss).
         loss = SurvivalLoss(self._loss_name, grid)
         noise_multiplier, clip, sampling_probability, epsilon_spent, private = self._calibrate(ledger, num_records)
 
         init_table = jnp.clip(_INIT_SCALE * jax.random.normal(init_key, (num_rows, num_features + 1)), -1.0, 1.0)
+        if self.time_init == "uniform":
+            time_column = jax.random.uniform(jax.random.fold_in(init_key, 1), (num_rows,), minval=-1.0, maxval=1.0)
+            init_table = init_table.at[:, -1].set(time_column)
         evaluator = None
         if self._backend == "native":
             evaluate_fn = native_survival_evaluate_fn(self._preset.native_factory(2), loss, time_scale)
@@ -614,6 +670,27 @@ class Condenser(BaseEstimator):
         self._set_common(released, schema, ledger, epsilon_spent, noise_multiplier, sampling_probability, clip,
                          seed, num_rows, infos)
         return self
+
+    def _select_features(self, key, X_real, y_real, proportions, num_classes, num_records, ledger):
+        """Private feature selection (or ``None``); the mechanism goes in the ledger.
+
+        Could this leak? Only through the exponential mechanism's choice, accounted at its epsilon;
+        the class proportions it scores with are public or DP, and ``n`` is public.
+        """
+        if self.select_features is None:
+            return None
+        num_selected = int(self.select_features)
+        if num_selected >= X_real.shape[1]:
+            return None  # every column is learned: nothing to select, nothing spent
+        if math.isfinite(self._epsilon):
+            per_selection = calibrate_selection_epsilon(self._epsilon * self.selection_share, self._delta, num_selected)
+        else:
+            per_selection = math.inf
+        weights = proportions if proportions is not None else np.full(num_classes, 1.0 / num_classes)
+        selected, event = select_features(key, X_real, y_real, num_selected, weights, num_records, per_selection)
+        ledger.add("feature_selection", event, f"exponential mechanism, {num_selected} of {X_real.shape[1]} encoded "
+                   f"columns by class separation, epsilon {per_selection:.4g} each")
+        return np.asarray(selected)
 
     def _calibrate(self, ledger: Ledger, num_records: int):
         """Calibrates the steps so that everything composed meets the target; adds them to the ledger.

@@ -54,10 +54,12 @@ __all__ = [
 # --------------------------------------------------------------------------- time grid and scale
 
 
-def public_time_grid(lower: float, upper: float, num_bins: int) -> np.ndarray:
-    """A public time grid: ``num_bins`` right bin edges equally spaced in log time.
+def public_time_grid(lower: float, upper: float, num_bins: int, spacing: str = "log") -> np.ndarray:
+    """A public time grid: ``num_bins`` right bin edges equally spaced in log time or in time.
 
-    ``tau_k = exp(log lower + k / num_bins * (log upper - log lower))`` for ``k = 1..num_bins``,
+    ``spacing="log"``: ``tau_k = exp(log lower + k / num_bins * (log upper - log lower))``;
+    ``spacing="linear"``: ``tau_k = lower + k / num_bins * (upper - lower)`` (equal calendar
+    widths, the usual discrete-time choice when bounds span years of follow-up). ``k = 1..num_bins``,
     so ``tau_G = upper`` and the first bin ``(0, tau_1]`` starts at the public lower bound.
 
     Could this leak? No: it uses only the public (schema) time bounds.
@@ -76,8 +78,13 @@ def public_time_grid(lower: float, upper: float, num_bins: int) -> np.ndarray:
     if isinstance(num_bins, bool) or not isinstance(num_bins, (int, np.integer)) or num_bins < 1:
         raise ConfigError(f"`num_bins` must be an integer >= 1. Got {num_bins!r}.")
     _check_bounds(lower, upper)
+    if spacing not in ("log", "linear"):
+        raise ConfigError(f"`time_grid` must be 'log' or 'linear'. Got {spacing!r}.")
     fractions = np.arange(1, int(num_bins) + 1, dtype=np.float64) / int(num_bins)
-    grid = np.exp(math.log(lower) + fractions * (math.log(upper) - math.log(lower)))
+    if spacing == "linear":
+        grid = lower + fractions * (upper - lower)
+    else:
+        grid = np.exp(math.log(lower) + fractions * (math.log(upper) - math.log(lower)))
     grid[-1] = float(upper)
     return grid
 
