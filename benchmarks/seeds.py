@@ -32,13 +32,23 @@ def run_seed(dataset: str, model: str, epsilon: float, seed: int, overrides: dic
             "--backend", backend, "--quiet", "--out", os.devnull + ".csv"]
     args = build_parser().parse_args(argv)
     for key, value in overrides.items():
-        setattr(args, key, type(getattr(args, key))(value) if getattr(args, key) is not None else value)
+        setattr(args, key, type(getattr(args, key))(value) if getattr(args, key) is not None else _parse(value))
     args.out = os.path.join(args_tmp(), f"seed{seed}.csv")
     report = condense_command(args)
     utility = report["utility"]
     metric = "c_index" if "c_index" in utility["synthetic"] else "auroc"  # survival reports Harrell's C-index
     return {"seed": seed, "metric": metric, **{name: utility[name][metric] for name in ("synthetic", "full_data", "random_subset")},
             "seconds": report["timing"]["condense_seconds"]}
+
+
+def _parse(text: str):
+    """An override whose default is None: int, else float, else the string."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 def args_tmp() -> str:
