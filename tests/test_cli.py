@@ -97,3 +97,12 @@ def test_bad_inputs_write_nothing(tmp_path, capsys):
 def test_missing_output_directory_is_refused_before_any_work(tmp_path, capsys):
     code = run_cli("condense", "--dataset", "breast_cancer", "--out", tmp_path / "nope" / "out.csv", *FAST)
     assert code == 2 and "does not exist" in capsys.readouterr().err
+
+
+def test_bench_utility_is_a_zodc_command(tmp_path, capsys):
+    out = tmp_path / "utility.json"
+    code = run_cli("bench", "utility", "--grid", "ci", "--epsilons", "inf", "--seeds", "1", "--out", out,
+                   "--plots", "none", "--quiet")
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert result["records"] and result["summary"] and (tmp_path / "utility.md").exists()

@@ -64,6 +64,13 @@ def test_schema_without_proportions_spends_and_accounts_a_dp_count(cancer):
     assert sum(fitted.class_weights_[i] * p for i, p in enumerate(np.bincount(fitted.labels_) / 6)) > 0
 
 
+def test_non_private_mode_with_a_schema_without_proportions_uses_the_exact_ones(cancer):
+    X, y, schema = cancer
+    fitted = small(schema=schema.replace(class_proportions=None), epsilon=math.inf).fit(X, y)
+    assert [entry.name for entry in fitted.ledger_.entries] == ["zero_order_steps"]
+    np.testing.assert_allclose(fitted.class_weights_, [569 / (2 * 212), 569 / (2 * 357)])
+
+
 @pytest.mark.filterwarnings("ignore:column .* outside the schema bounds")  # DP bounds clip sparse tails
 def test_no_schema_estimates_one_with_dp_and_accounts_it(cancer):
     X, y, _ = cancer

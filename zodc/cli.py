@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("datasets", help="list the bundled datasets")
     sub.add_parser("models", help="list the model presets")
+    from zodc.bench import add_bench_parser
+
+    add_bench_parser(sub)
     return parser
 
 
@@ -380,6 +383,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             width = max(len(r["name"]) for r in rows)
             for r in rows:
                 print(f"{r['name']:<{width}}  {r['task']:<14}  {r['rows']:>5} rows  {r['features']:>3} features  {r['description']}")
+        elif args.command == "bench":
+            return args.handler(args)
         elif args.command == "models":
             from zodc.models.presets import PRESETS, native_available
 

@@ -488,9 +488,11 @@ class Condenser(BaseEstimator):
                             f"pass y as a Series named {schema.target!r}.")
         proportions = schema.class_proportions
         if proportions is None and self.class_weight == "balanced":
-            noise = calibrate_noise_multiplier(share_epsilon, self._delta, GaussianEvent) \
-                if math.isfinite(self._epsilon) else 0.0
             encoded_y = TableEncoder(schema).encode(validate_table(frame, schema, on_out_of_bounds="clip")).y
+            if not math.isfinite(self._epsilon):  # non-private mode: the exact proportions
+                counts = np.bincount(encoded_y, minlength=schema.n_classes).astype(np.float64)
+                return schema, tuple(np.maximum(counts, 1.0) / max(counts.sum(), 1.0))
+            noise = calibrate_noise_multiplier(share_epsilon, self._delta, GaussianEvent)
             proportions, event = estimate_class_proportions(key, encoded_y, schema.n_classes, noise)
             ledger.add("class_proportions", event, "DP class counts for the class-balanced loss")
         return schema, proportions
