@@ -74,6 +74,27 @@ def _array_namespace(values: Any):
     return np
 
 
+def encode_log_time(time: Any, lower: float, upper: float) -> Any:
+    """``(n,)`` times → log-times scaled to ``[-1, 1]`` by public bounds ``0 < lower < upper``
+    (times outside the bounds are clipped). numpy in, numpy out; jax in, jax out."""
+    xp = _array_namespace(time)
+    log_lower, log_upper = math.log(lower), math.log(upper)
+    t = xp.clip(xp.asarray(time), lower, upper)
+    return xp.clip(2.0 * (xp.log(t) - log_lower) / (log_upper - log_lower) - 1.0, -1.0, 1.0)
+
+
+def decode_log_time(encoded_time: Any, lower: float, upper: float, integer: bool = False) -> Any:
+    """Inverse of :func:`encode_log_time` on ``[-1, 1]`` (inputs clipped there first): times are
+    positive and within ``[lower, upper]``; rounded when ``integer``."""
+    xp = _array_namespace(encoded_time)
+    log_lower, log_upper = math.log(lower), math.log(upper)
+    unit = (xp.clip(xp.asarray(encoded_time), -1.0, 1.0) + 1.0) / 2.0
+    t = xp.clip(xp.exp(log_lower + unit * (log_upper - log_lower)), lower, upper)
+    if integer:
+        t = xp.clip(xp.round(t), math.ceil(lower), math.floor(upper))
+    return t
+
+
 class TableEncoder:
     """Encode a table described by ``schema`` to model space and decode it back.
 
@@ -207,10 +228,7 @@ class TableEncoder:
         Works on numpy or jax arrays (returns the same kind). Times outside the bounds are clipped.
         """
         column = self._time_column()
-        xp = _array_namespace(time)
-        log_lower, log_upper = math.log(column.lower), math.log(column.upper)
-        t = xp.clip(xp.asarray(time), column.lower, column.upper)
-        return xp.clip(2.0 * (xp.log(t) - log_lower) / (log_upper - log_lower) - 1.0, -1.0, 1.0)
+        return encode_log_time(time, column.lower, column.upper)
 
     def decode_time(self, encoded_time: Any) -> Any:
         """Inverse of :meth:`encode_time`: ``(n,)`` values (clipped to ``[-1, 1]``) → times in bounds.
@@ -218,13 +236,7 @@ class TableEncoder:
         Integer time columns are rounded. Works on numpy or jax arrays.
         """
         column = self._time_column()
-        xp = _array_namespace(encoded_time)
-        log_lower, log_upper = math.log(column.lower), math.log(column.upper)
-        unit = (xp.clip(xp.asarray(encoded_time), -1.0, 1.0) + 1.0) / 2.0
-        t = xp.clip(xp.exp(log_lower + unit * (log_upper - log_lower)), column.lower, column.upper)
-        if column.integer:
-            t = xp.clip(xp.round(t), math.ceil(column.lower), math.floor(column.upper))
-        return t
+        return decode_log_time(encoded_time, column.lower, column.upper, column.integer)
 
     def _time_column(self) -> NumericColumn:
         if self.schema.time is None:

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 
+from zodc.data.transform import decode_log_time, encode_log_time
 from zodc.errors import ConfigError, DataError
 
 SURVIVAL_LOSSES = ("discrete_nll", "brier")
@@ -96,9 +97,6 @@ def _check_bounds(lower: float, upper: float) -> None:
         raise ConfigError(f"`upper` (time bound) must be a finite number > lower = {lower}. Got {upper!r}.")
 
 
-def _namespace(values: Any):
-    return jnp if isinstance(values, jax.Array) else np
-
 
 @dataclasses.dataclass(frozen=True)
 class TimeScale:
@@ -139,20 +137,11 @@ class TimeScale:
 
     def encode(self, time: Any) -> Any:
         """``(n,)`` times → ``(n,)`` encoded log-times in ``[-1, 1]``."""
-        xp = _namespace(time)
-        log_lower, log_upper = math.log(self.lower), math.log(self.upper)
-        t = xp.clip(xp.asarray(time), self.lower, self.upper)
-        return xp.clip(2.0 * (xp.log(t) - log_lower) / (log_upper - log_lower) - 1.0, -1.0, 1.0)
+        return encode_log_time(time, self.lower, self.upper)
 
     def decode(self, encoded_time: Any) -> Any:
         """``(n,)`` encoded log-times (any real values) → ``(n,)`` times in ``[lower, upper]``."""
-        xp = _namespace(encoded_time)
-        log_lower, log_upper = math.log(self.lower), math.log(self.upper)
-        unit = (xp.clip(xp.asarray(encoded_time), -1.0, 1.0) + 1.0) / 2.0
-        t = xp.clip(xp.exp(log_lower + unit * (log_upper - log_lower)), self.lower, self.upper)
-        if self.integer:
-            t = xp.clip(xp.round(t), math.ceil(self.lower), math.floor(self.upper))
-        return t
+        return decode_log_time(encoded_time, self.lower, self.upper, self.integer)
 
 
 # --------------------------------------------------------------------------- the loss
