@@ -138,13 +138,19 @@ def damped_newton(
         theta, f, it, _, _ = state
         delta, decrement = newton_direction(theta)
         step, f_new, accepted = line_search(theta, f, delta)
-        theta = jnp.where(accepted, theta + step * delta, theta)
-        f = jnp.where(accepted, f_new, f)
-        scale = 1.0 + jnp.abs(f)
         # A tiny decrement with a large Newton step is the signature of a likelihood that
         # flattens towards a maximiser at infinity (separation), not of convergence: keep
         # stepping and let `max_iter` flag it. 0.1 is lifelines' threshold for the same warning.
         short = jnp.max(jnp.abs(delta)) <= 0.1
+        # When the predicted decrease is below the objective's float resolution (float32 near the
+        # optimum) the line search cannot see it and would reject the step, freezing the previous
+        # iterate; Newton's local quadratic convergence makes the full step the right one there.
+        f_full = objective_fn(theta + delta)
+        unresolvable = short & (0.5 * decrement <= 100 * eps * (1.0 + jnp.abs(f))) & jnp.isfinite(f_full)
+        theta = jnp.where(unresolvable, theta + delta, jnp.where(accepted, theta + step * delta, theta))
+        f = jnp.where(unresolvable, f_full, jnp.where(accepted, f_new, f))
+        accepted = accepted | unresolvable
+        scale = 1.0 + jnp.abs(f)
         small = (0.5 * decrement <= rel_tol * scale) & short
         stalled = (~accepted) & (0.5 * decrement <= stall_tol * scale) & short
         converged = small | stalled
