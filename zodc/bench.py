@@ -10,9 +10,15 @@ is the headline, the rest is cross-model transfer. Private baselines get the sam
 
 Results are a JSON (rewritten after every cell, so an interrupted run keeps what it measured),
 markdown tables (mean ± sd over seeds; paired win/tie/loss of the condensed table against each
-baseline) and matplotlib plots (utility vs epsilon, utility vs size). Survival cohorts are run
-when the Condenser accepts ``fit(df, duration_col=..., event_col=...)``; otherwise they are
-recorded as not run, with the reason.
+baseline) and matplotlib plots (utility vs epsilon, utility vs size).
+
+Survival cells follow ``zodc condense`` for survival: the split is stratified by the event, the
+table is ``Condenser(model, rows=m, ...)`` fitted with ``duration_col`` / ``event_col``, and every
+table is scored by TSTR Harrell's C-index (:func:`zodc.evaluate.survival.survival_utility`, host
+reference of the model: lifelines Cox for ``cox``) against the survival baselines at the same
+``m`` rows and ``(epsilon, delta)``. What cannot run here is recorded under ``not_run`` with the
+reason: a model whose host reference is missing (``survival_forest`` without scikit-survival), a
+size ``m`` at or above the training rows.
 
 Hook into the CLI (``zodc/cli.py``)::
 
@@ -75,10 +81,21 @@ def load_grid(config: dict, grid: str) -> dict:
     spec.setdefault("survival_models", [])
     spec.setdefault("survival_rows", [])
     spec.setdefault("survival_evaluate_models", spec["survival_models"])
+    spec["survival_epsilons"] = [_epsilon(e) for e in spec.get("survival_epsilons", spec["epsilons"])]
+    spec.setdefault("survival_seeds", spec["seeds"])
+    spec.setdefault("survival_condenser", spec["condenser"])
+    spec.setdefault("survival_baselines", spec["baselines"])
+    spec.setdefault("survival_baseline_options", spec["baseline_options"])
+    spec.setdefault("condense_models", [])
+    spec.setdefault("datasets", [])
+    spec.setdefault("rows_per_class", [])
     spec.setdefault("evaluate_models", spec["condense_models"])
     for model in list(spec["condense_models"]) + list(spec["evaluate_models"]):
         if model not in CLASSIFICATION_MODELS:
             raise ValueError(f"classification model {model!r} unknown; models are {CLASSIFICATION_MODELS}.")
+    for model in list(spec["survival_models"]) + list(spec["survival_evaluate_models"]):
+        if model not in SURVIVAL_MODELS:
+            raise ValueError(f"survival model {model!r} unknown; models are {SURVIVAL_MODELS}.")
     return spec
 
 
@@ -90,9 +107,29 @@ def cells(spec: dict) -> list[dict]:
 
 
 def survival_cells(spec: dict) -> list[dict]:
-    seeds = range(spec["first_seed"], spec["first_seed"] + spec["seeds"])
+    """The survival cells: one per (dataset, rows, epsilon, seed), sizes not yet checked against the data."""
+    seeds = range(spec["first_seed"], spec["first_seed"] + spec["survival_seeds"])
     return [{"task": "survival", "dataset": d, "rows": m, "epsilon": e, "seed": s}
-            for d, m, e, s in itertools.product(spec["survival_datasets"], spec["survival_rows"], spec["epsilons"], seeds)]
+            for d, m, e, s in itertools.product(spec["survival_datasets"], spec["survival_rows"],
+                                                spec["survival_epsilons"], seeds)]
+
+
+def survival_model_available(model: str) -> str | None:
+    """``None`` when the survival preset's host reference can be built here, else the reason it cannot."""
+    from zodc.models.presets import PRESETS
+
+    if model not in PRESETS:
+        return f"no {model} preset in this build"
+    try:
+        PRESETS[model].host_factory(0)
+    except Exception as error:  # noqa: BLE001 - e.g. survival_forest without scikit-survival (GPL)
+        return str(error)
+    return None
+
+
+def train_rows(num_rows: int, holdout: float) -> int:
+    """Rows in the 70 % of ``train_test_split(test_size=holdout)`` (it rounds the test size up)."""
+    return num_rows - math.ceil(holdout * num_rows)
 
 
 def survival_api_available() -> bool:
@@ -208,6 +245,118 @@ def run_cell(cell: dict, spec: dict, cache: dict) -> dict:
     return record
 
 
+# --------------------------------------------------------------------------------------------- survival cells
+
+def _survival_triple(frame, schema) -> tuple:
+    """``(X (n, d), time (n,), event (n,))`` of a DataFrame in schema columns, as ``zodc condense`` encodes it."""
+    table = _encode(frame, schema)
+    return np.asarray(table.X, np.float64), np.asarray(table.time, np.float64), np.asarray(table.event)
+
+
+def survival_tstr(table, train: tuple, test: tuple, schema, models, *, num_rows: int, seed: int,
+                  time_grid=None, num_random_subsets: int = 1) -> dict[str, dict]:
+    """C-index (and IBS on ``time_grid``) of each host survival model trained on ``table``, tested on ``test``.
+
+    The evaluation of ``zodc condense``: :func:`zodc.evaluate.survival.survival_utility`; its own
+    full-data and random-subset references are kept under ``reference``. Encoded feature columns
+    constant in ``table`` are left out of this table's evaluation (``dropped_constant_columns``).
+    """
+    from zodc.errors import DataError
+    from zodc.evaluate.survival import survival_utility
+
+    triple = _survival_triple(table, schema)
+    # lifelines' Cox cannot fit a column that is constant in its training table (a level absent from
+    # a small table; it diverges and scores 0.5 as a failed fit): drop such columns from this table's
+    # evaluation, train, test and references alike — what an analyst fitting Cox on the table would do.
+    varying = np.ptp(triple[0], axis=0) > 1e-9 if len(triple[0]) else np.zeros(triple[0].shape[1], bool)
+    if not varying.all():
+        triple = (triple[0][:, varying],) + triple[1:]
+        train = (np.asarray(train[0])[:, varying],) + tuple(train[1:])
+        test = (np.asarray(test[0])[:, varying],) + tuple(test[1:])
+    out = {}
+    for model in models:
+        try:
+            utility = survival_utility(model, triple, train, test, num_rows=num_rows, random_state=seed,
+                                       num_random_subsets=num_random_subsets, time_grid=time_grid)
+        except DataError:  # the grid has < 2 points below the largest test time: C-index only
+            utility = survival_utility(model, triple, train, test, num_rows=num_rows, random_state=seed,
+                                       num_random_subsets=num_random_subsets)
+        out[model] = dict(utility["synthetic"], dropped_constant_columns=int((~varying).sum()),
+                          reference={"full_data": utility["full_data"], "random_subset": utility["random_subset"]})
+    return out
+
+
+def _survival_baseline(name: str, train, schema, rows: int, epsilon: float, delta: float, seed: int, options: dict):
+    from zodc.evaluate import baselines
+
+    rng = np.random.default_rng([seed, baselines.BASELINES.index(name), 7919, 1])
+    if name == "full_data":
+        return baselines.full_data(train, schema)
+    if name == "random_subset":
+        return baselines.random_subset_survival(train, schema, rows, random_state=rng)
+    if name == "kmeans_centroids":
+        return baselines.kmeans_survival(train, schema, rows, random_state=rng)
+    if name == "dp_gaussian":
+        return baselines.dp_gaussian_survival(train, schema, rows, epsilon=epsilon, delta=delta, random_state=rng,
+                                              **options.get("dp_gaussian", {}))
+    if name == "mst":
+        return baselines.mst(train, schema, None, num_rows=rows, epsilon=epsilon, delta=delta, random_state=rng,
+                             **options.get("mst", {}))
+    raise ValueError(f"unknown baseline {name!r}; baselines are {baselines.BASELINES}.")
+
+
+def run_survival_cell(cell: dict, spec: dict, cache: dict, models: list[str], evaluate_models: list[str]) -> dict:
+    """Condense with each runnable survival model and build every survival baseline for one cell.
+
+    Protocol of ``zodc condense`` for survival: 70/30 split stratified by the event, condense on the
+    70 %, C-index of each host reference trained on each table on the 30 %.
+    """
+    from sklearn.model_selection import train_test_split
+
+    from zodc.data.datasets import load_dataset
+    from zodc.estimator import Condenser
+    from zodc.evaluate.baselines import PRIVATE_BASELINES
+
+    dataset = load_dataset(cell["dataset"])
+    schema = dataset.schema
+    seed, rows, epsilon, delta = cell["seed"], cell["rows"], cell["epsilon"], spec["delta"]
+    train, test = train_test_split(dataset.frame, test_size=spec["holdout"], random_state=seed,
+                                   stratify=dataset.frame[schema.event])
+    train_triple, test_triple = _survival_triple(train, schema), _survival_triple(test, schema)
+    record: dict[str, Any] = {**cell, "epsilon": _json_epsilon(epsilon), "train_rows": int(len(train)),
+                              "test_rows": int(len(test)), "condensed": {}, "baselines": {}}
+    time_grid = None
+    for model in models:
+        started = time.perf_counter()
+        condenser = Condenser(model, epsilon=epsilon, delta=delta, rows=rows, schema=schema, backend=spec["backend"],
+                              random_state=seed, verbose=0, **spec["survival_condenser"])
+        condenser.fit(train, duration_col=schema.time.name, event_col=schema.event)
+        seconds = time.perf_counter() - started
+        time_grid = condenser.time_grid_  # public (schema bounds), the same for every model
+        record["condensed"][model] = {
+            "epsilon_spent": _json_epsilon(condenser.epsilon_), "noise_multiplier": condenser.noise_multiplier_,
+            "backend": condenser.backend_, "seconds": round(seconds, 3),
+            "events_in_synthetic": int(np.sum(condenser.events_)),
+            "utility": survival_tstr(condenser.synthetic_, train_triple, test_triple, schema, evaluate_models,
+                                     num_rows=rows, seed=seed, time_grid=time_grid, num_random_subsets=5)}
+    for name in spec["survival_baselines"]:
+        private = name in PRIVATE_BASELINES
+        key = ("survival", cell["dataset"], seed, name) + ((rows, epsilon) if private else (() if name == "full_data" else (rows,)))
+        if key not in cache:
+            started = time.perf_counter()
+            result = _survival_baseline(name, train, schema, rows, epsilon, delta, seed, spec["survival_baseline_options"])
+            built = round(time.perf_counter() - started, 3)
+            cache[key] = {"private": result.private, "epsilon_spent": _json_epsilon(result.epsilon),
+                          "rows": int(len(result.table)), "events": int(result.table[schema.event].sum()),
+                          "seconds": built, "details": _jsonable(result.details),
+                          "utility": survival_tstr(result.table, train_triple, test_triple, schema, evaluate_models,
+                                                   num_rows=rows, seed=seed, time_grid=time_grid)}
+            if private and math.isfinite(epsilon) and result.epsilon > epsilon * (1 + 1e-9):
+                raise RuntimeError(f"baseline {name} spent epsilon {result.epsilon} > target {epsilon}.")
+        record["baselines"][name] = cache[key]
+    return record
+
+
 def _jsonable(value):
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -277,6 +426,46 @@ def summarise(records: list[dict], metric: str = "auroc") -> dict:
             "comparisons": comparisons, "transfer": transfer}
 
 
+def _paired(mine: np.ndarray, theirs: np.ndarray) -> tuple[float, float, str]:
+    diff = mine - theirs
+    se = float(diff.std(ddof=1) / math.sqrt(diff.size)) if diff.size > 1 else math.inf
+    mean = float(diff.mean())
+    verdict = "win" if mean > WIN_THRESHOLD_SE * se else "loss" if mean < -WIN_THRESHOLD_SE * se else "tie"
+    return mean, se, verdict
+
+
+def summarise_survival(records: list[dict], metric: str = "c_index") -> dict:
+    """Survival records: mean ± sd over seeds and paired condensed-minus-baseline differences.
+
+    Returns:
+      ``{"metric", "utility": [...], "comparisons": [...]}`` keyed by dataset, rows, epsilon, model.
+      No transfer matrix: only the condensing models that ran are evaluated (cox).
+    """
+    groups: dict[tuple, list[dict]] = {}
+    for record in records:
+        if record.get("task") == "survival":
+            groups.setdefault((record["dataset"], record["rows"], record["epsilon"]), []).append(record)
+    utility, comparisons = [], []
+    for (dataset, rows, epsilon), group in groups.items():
+        group = sorted(group, key=lambda r: r["seed"])
+        condense_models = list(group[0]["condensed"])
+        baseline_names = list(group[0]["baselines"])
+        key = {"dataset": dataset, "rows": rows, "epsilon": epsilon}
+        for model in condense_models:
+            row = dict(key, model=model, num_seeds=len(group))
+            mine = np.array([r["condensed"][model]["utility"][model][metric] for r in group])
+            row["condensed"] = _stats(list(mine))
+            for name in baseline_names:
+                theirs = np.array([r["baselines"][name]["utility"][model][metric] for r in group])
+                row[name] = _stats(list(theirs))
+                mean, se, verdict = _paired(mine, theirs)
+                comparisons.append(dict(key, model=model, baseline=name, mean_difference=mean,
+                                        se=se if math.isfinite(se) else "inf", verdict=verdict,
+                                        baseline_private=bool(group[0]["baselines"][name]["private"])))
+            utility.append(row)
+    return {"metric": metric, "win_threshold_se": WIN_THRESHOLD_SE, "utility": utility, "comparisons": comparisons}
+
+
 def _cell(stats: dict | None) -> str:
     return "–" if not stats else f"{stats['mean']:.3f} ± {stats['sd']:.3f}"
 
@@ -293,11 +482,15 @@ def markdown(result: dict) -> str:
     """Markdown report of a results JSON: headline tables, win/tie/loss, transfer, not run."""
     summary = result["summary"]
     metric = summary["metric"].upper() if summary["metric"] == "auroc" else summary["metric"]
-    lines = [f"# Utility benchmark — grid `{result['settings']['grid']}`", "",
-             f"TSTR {metric} on the held-out real 30 %, mean ± sd over seeds "
-             f"({result['settings']['seeds']} seeds; 70/30 stratified split per seed). † = non-private reference "
-             "(real records; not a DP release). Private rows: the condensed table, DP Gaussian and MST all meet the "
-             "same target (ε, δ = " f"{result['settings']['delta']:g}) with their own calibrated ledgers.", ""]
+    lines = [f"# Utility benchmark — grid `{result['settings']['grid']}`", ""]
+    if any(r.get("task", "classification") == "classification" for r in result["records"]):
+        lines += [f"TSTR {metric} on the held-out real 30 %, mean ± sd over seeds "
+                  f"({result['settings']['seeds']} seeds; 70/30 stratified split per seed). † = non-private reference "
+                  "(real records; not a DP release). Private rows: the condensed table, DP Gaussian and MST all meet "
+                  "the same target (ε, δ = " f"{result['settings']['delta']:g}) with their own calibrated ledgers.", ""]
+    else:
+        lines += ["Private tables (condensed, DP Gaussian, MST) all meet the same target (ε, δ = "
+                  f"{result['settings']['delta']:g}) with their own calibrated ledgers.", ""]
     rows = [r for r in summary["utility"] if "condensed" in r]
     baselines = [b for b in BASELINE_LABELS if rows and b in rows[0]]
     for dataset in sorted({r["dataset"] for r in rows}):
@@ -339,6 +532,7 @@ def markdown(result: dict) -> str:
             for t in block:
                 lines.append(f"| {t['condensed_with']} | " + " | ".join(_cell(t["evaluated_with"][m]) for m in targets) + " |")
             lines.append("")
+    lines += _survival_markdown(result)
     if result.get("not_run"):
         lines += ["## Not run", ""] + [f"- {item['what']}: {item['reason']}" for item in result["not_run"]] + [""]
     timing = result.get("timing", {})
@@ -349,6 +543,41 @@ def markdown(result: dict) -> str:
                   f"- mean seconds per condensation: " + ", ".join(f"{m} {s:.1f}" for m, s in timing.get("seconds_per_condense", {}).items()),
                   f"- mean seconds per baseline build: " + ", ".join(f"{m} {s:.2f}" for m, s in timing.get("seconds_per_baseline", {}).items()), ""]
     return "\n".join(lines)
+
+
+def _survival_markdown(result: dict) -> list[str]:
+    summary = result["summary"].get("survival") or {}
+    rows = summary.get("utility", [])
+    if not rows:
+        return []
+    settings = result["settings"]
+    baselines = [b for b in BASELINE_LABELS if b in rows[0]]
+    lines = ["## Survival", "",
+             f"TSTR C-index (Harrell's) on the held-out real 30 %, mean ± sd over seeds ({settings.get('survival_seeds')} "
+             "seeds; 70/30 split stratified by the event, as `zodc condense`). The condensed table is "
+             "`Condenser(model, rows=m, epsilon)` fitted on the 70 %; every table is scored with the host reference of "
+             "the same model (lifelines Cox for `cox`). Baselines at the same m rows and (ε, δ); † = non-private.", "",
+             "| dataset | model | rows | ε | condensed | " + " | ".join(BASELINE_LABELS[b] for b in baselines) + " |",
+             "|---" * (5 + len(baselines)) + "|"]
+    for r in sorted(rows, key=lambda r: (r["dataset"], r["model"], r["rows"], _float(r["epsilon"]))):
+        lines.append(f"| {r['dataset']} | {r['model']} | {r['rows']} | {_eps_text(r['epsilon'])} | **{_cell(r['condensed'])}** | "
+                     + " | ".join(_cell(r.get(b)) for b in baselines) + " |")
+    lines += ["", "### Survival: condensed vs each baseline (paired over seeds)", "",
+              f"Mean paired C-index difference condensed − baseline (same split and seed) ± standard error; win / loss "
+              f"beyond {summary['win_threshold_se']:g} SE, else tie.", "",
+              "| dataset | model | rows | ε | " + " | ".join(BASELINE_LABELS[b] for b in baselines) + " |",
+              "|---" * (4 + len(baselines)) + "|"]
+    index = {(c["dataset"], c["model"], c["rows"], c["epsilon"], c["baseline"]): c for c in summary["comparisons"]}
+    for r in sorted(rows, key=lambda r: (r["dataset"], r["model"], r["rows"], _float(r["epsilon"]))):
+        cells_ = []
+        for b in baselines:
+            c = index.get((r["dataset"], r["model"], r["rows"], r["epsilon"], b))
+            se = math.inf if c is None or isinstance(c["se"], str) else c["se"]
+            cells_.append("–" if c is None else f"{c['verdict']} ({c['mean_difference']:+.3f} ± {se:.3f})")
+        lines.append(f"| {r['dataset']} | {r['model']} | {r['rows']} | {_eps_text(r['epsilon'])} | " + " | ".join(cells_) + " |")
+    lines += ["", "Cross-model transfer for survival: not run — only `cox` is runnable here (`survival_forest` needs "
+              "scikit-survival, GPL-3.0, not installed), so there is no second model to transfer to.", ""]
+    return lines
 
 
 def readme_table(result: dict, model: str | None = None) -> str:
@@ -430,7 +659,44 @@ def plots(result: dict, directory: str, prefix: str) -> list[str]:
             fig.savefig(path, dpi=110)
             plt.close(fig)
             written.append(path)
+    written += _survival_plots(result, directory, prefix, plt)
     return written
+
+
+def _survival_plots(result: dict, directory: str, prefix: str, plt) -> list[str]:
+    """C-index vs epsilon, one panel per survival dataset (largest size, first model); PNG paths."""
+    rows = (result["summary"].get("survival") or {}).get("utility", [])
+    datasets = sorted({r["dataset"] for r in rows})
+    if not datasets or len({_float(r["epsilon"]) for r in rows}) < 2:
+        return []
+    labels = dict(BASELINE_LABELS, condensed="condensed (zodc)")
+    names = ["condensed"] + [b for b in BASELINE_LABELS if b in rows[0]]
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.5 * len(datasets), 3.8), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        block = [r for r in rows if r["dataset"] == dataset]
+        model, size = sorted({r["model"] for r in block})[0], max(r["rows"] for r in block)
+        block = sorted((r for r in block if r["model"] == model and r["rows"] == size), key=lambda r: _float(r["epsilon"]))
+        epsilons = [_float(r["epsilon"]) for r in block]
+        finite = [e for e in epsilons if math.isfinite(e)]
+        inf_at = max(finite) * 3 if finite else 1.0
+        xs = [inf_at if math.isinf(e) else e for e in epsilons]
+        for offset, name in enumerate(names):
+            shift = 1 + 0.03 * (offset - len(names) / 2)  # spread the error bars a little on the log axis
+            ax.errorbar([x * shift for x in xs], [r[name]["mean"] for r in block], yerr=[r[name]["sd"] for r in block],
+                        marker="o", capsize=3, label=labels[name], ls="-" if name in ("condensed", "dp_gaussian", "mst") else ":")
+        ax.set_xscale("log")
+        ax.set_xticks(xs)
+        ax.set_xticklabels(["∞" if math.isinf(e) else f"{e:g}" for e in epsilons])
+        ax.set_xlabel("ε")
+        ax.set_ylabel("TSTR C-index")
+        ax.set_title(f"{dataset} — {model}, {size} rows")
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    path = os.path.join(directory, f"{prefix}_survival_vs_epsilon.png")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return [path]
 
 
 # --------------------------------------------------------------------------------------------- runner
@@ -466,8 +732,6 @@ def _write_json(result: dict, path: str) -> None:
 def run_utility(spec: dict, *, grid: str = "custom", out: str | None = None, max_seconds: float | None = None,
                 log: Callable[[str], None] | None = None) -> dict:
     """Runs a utility grid; returns (and, with ``out``, writes after every cell) the results dict."""
-    from zodc.models.presets import PRESETS
-
     log = log or (lambda message: None)
     started = time.perf_counter()
     planned = cells(spec)
@@ -480,21 +744,8 @@ def run_utility(spec: dict, *, grid: str = "custom", out: str | None = None, max
                      "table and every baseline built from the 70 % only; each evaluation model (preset host reference) "
                      "trained on each table and tested on the real 30 % (TSTR)."),
         "records": [], "not_run": [], "summary": None, "timing": {}}
-    for model in spec.get("survival_models", []):
-        if model == "survival_forest" and "survival_forest" not in PRESETS:
-            result["not_run"].append({"what": "survival_forest", "reason": "no survival_forest preset in this build"})
-    if spec["survival_datasets"]:
-        reason = None
-        if not survival_api_available():
-            reason = ("the Condenser survival API (Condenser('cox', rows=...).fit(df, duration_col=..., event_col=...)) "
-                      "has not landed in this checkout; survival cells are configured but NOT RUN")
-        else:
-            reason = ("the Condenser accepts duration_col/event_col, but this runner's survival path (C-index TSTR via "
-                      "zodc.evaluate.survival_utility, survival baselines) is not implemented yet; survival cells are "
-                      "configured but NOT RUN")
-        result["not_run"].append({"what": f"survival: {', '.join(spec['survival_datasets'])} x "
-                                          f"{', '.join(spec['survival_models'])} x rows {spec['survival_rows']}",
-                                  "reason": reason, "cells": len(survival_cells(spec))})
+    survival_planned, survival_models, survival_evaluate = _plan_survival(spec, result["not_run"])
+    planned_total = len(planned) + len(survival_planned)
     cache: dict = {}
     for index, cell in enumerate(planned):
         if max_seconds is not None and time.perf_counter() - started > max_seconds:
@@ -509,18 +760,75 @@ def run_utility(spec: dict, *, grid: str = "custom", out: str | None = None, max
                 + " | " + ", ".join(f"{b} {v['utility'][next(iter(v['utility']))]['auroc']:.3f}"
                                     for b, v in record["baselines"].items()))
         log(line)
-        _finish(result, started, len(planned))
+        _finish(result, started, planned_total)
         if out:
             _write_json(result, out)
-    _finish(result, started, len(planned))
+    for index, cell in enumerate(survival_planned):
+        if max_seconds is not None and time.perf_counter() - started > max_seconds:
+            result["not_run"].append({"what": f"{len(survival_planned) - index} remaining survival cells: "
+                                              + ", ".join(f"{c['dataset']} m={c['rows']} eps={_eps_text(_json_epsilon(c['epsilon']))} "
+                                                          f"seed={c['seed']}" for c in survival_planned[index:]),
+                                      "reason": f"--max-seconds {max_seconds:g} reached"})
+            break
+        record = run_survival_cell(cell, spec, cache, survival_models, survival_evaluate)
+        result["records"].append(record)
+        log(f"[survival {index + 1}/{len(survival_planned)}] {cell['dataset']} m={cell['rows']} "
+            f"eps={_eps_text(record['epsilon'])} seed={cell['seed']}: "
+            + ", ".join(f"{m} C {v['utility'][m]['c_index']:.3f} ({v['seconds']:.1f}s)" for m, v in record["condensed"].items())
+            + " | " + ", ".join(f"{b} {v['utility'][next(iter(v['utility']))]['c_index']:.3f}"
+                                for b, v in record["baselines"].items() if v["utility"]))
+        _finish(result, started, planned_total)
+        if out:
+            _write_json(result, out)
+    _finish(result, started, planned_total)
     if out:
         _write_json(result, out)
     return result
 
 
+def _plan_survival(spec: dict, not_run: list) -> tuple[list[dict], list[str], list[str]]:
+    """The survival cells that can run here, the runnable condensing / evaluation models; what cannot
+    run is appended to ``not_run`` with the reason."""
+    if not spec["survival_datasets"]:
+        return [], [], []
+    planned = survival_cells(spec)
+    if not survival_api_available():
+        not_run.append({"what": f"survival: {', '.join(spec['survival_datasets'])}", "cells": len(planned),
+                        "reason": "the Condenser survival API (fit(df, duration_col=..., event_col=...)) is not in this checkout"})
+        return [], [], []
+    runnable = []
+    for model in dict.fromkeys(list(spec["survival_models"]) + list(spec["survival_evaluate_models"])):
+        reason = survival_model_available(model)
+        if reason is None:
+            runnable.append(model)
+        else:
+            not_run.append({"what": f"survival model {model} (condensing and evaluation, every survival cell)",
+                            "reason": reason, "cells": len(planned)})
+    models = [m for m in spec["survival_models"] if m in runnable]
+    evaluate = [m for m in spec["survival_evaluate_models"] if m in runnable]
+    if not models:
+        not_run.append({"what": f"survival: {', '.join(spec['survival_datasets'])}", "cells": len(planned),
+                        "reason": "no runnable survival condensing model"})
+        return [], [], []
+    from zodc.data.datasets import load_dataset
+
+    kept = []
+    for dataset in spec["survival_datasets"]:
+        n_train = train_rows(len(load_dataset(dataset).frame), spec["holdout"])
+        for rows in spec["survival_rows"]:
+            block = [c for c in planned if c["dataset"] == dataset and c["rows"] == rows]
+            if rows >= n_train:
+                not_run.append({"what": f"survival {dataset} at {rows} rows", "cells": len(block),
+                                "reason": f"{rows} rows >= the {n_train} training rows (70 % split): not a condensation"})
+            else:
+                kept += block
+    return kept, models, evaluate
+
+
 def _finish(result: dict, started: float, planned: int) -> None:
     records = result["records"]
     result["summary"] = summarise(records)
+    result["summary"]["survival"] = summarise_survival(records)
     condense_seconds: dict[str, list[float]] = {}
     baseline_seconds: dict[str, list[float]] = {}
     for record in records:
@@ -542,6 +850,11 @@ def _read_json(path: str) -> dict:
         return json.load(handle)
 
 
+def _record_key(record: dict) -> tuple:
+    return (record.get("task", "classification"), record["dataset"], record.get("rows_per_class", record.get("rows")),
+            str(record["epsilon"]), record["seed"])
+
+
 def merge_results(results: list[dict]) -> dict:
     """One result from runs of disjoint cells (e.g. datasets run in parallel processes).
 
@@ -552,18 +865,20 @@ def merge_results(results: list[dict]) -> dict:
     if len(results) == 1:
         return results[0]
     merged = json.loads(json.dumps(results[0]))
-    seen = {(r["dataset"], r["rows_per_class"], str(r["epsilon"]), r["seed"]) for r in merged["records"]}
+    seen = {_record_key(r) for r in merged["records"]}
     runs = [results[0].get("timing", {})]
     for other in results[1:]:
         for record in other["records"]:
-            key = (record["dataset"], record["rows_per_class"], str(record["epsilon"]), record["seed"])
+            key = _record_key(record)
             if key not in seen:
                 merged["records"].append(record)
                 seen.add(key)
         merged["not_run"] += [item for item in other.get("not_run", []) if item not in merged["not_run"]]
         runs.append(other.get("timing", {}))
-    merged["settings"]["datasets"] = sorted({r["dataset"] for r in merged["records"]})
+    merged["settings"]["datasets"] = sorted({r["dataset"] for r in merged["records"] if r.get("task") != "survival"})
+    merged["settings"]["survival_datasets"] = sorted({r["dataset"] for r in merged["records"] if r.get("task") == "survival"})
     merged["summary"] = summarise(merged["records"])
+    merged["summary"]["survival"] = summarise_survival(merged["records"])
     merged["timing"] = dict(runs[0], runs=runs, cells_done=len(merged["records"]),
                             wall_seconds=max(run.get("wall_seconds", 0) for run in runs))
     return merged
@@ -585,8 +900,10 @@ def add_utility_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grid", default="ci", help="grid name in the config (full, cpu, ci)")
     parser.add_argument("--datasets", help="comma-separated subset of the grid's datasets")
     parser.add_argument("--models", help="comma-separated condensing models (overrides the grid)")
-    parser.add_argument("--epsilons", help="comma-separated epsilons, 'inf' allowed (overrides the grid)")
-    parser.add_argument("--seeds", type=int, help="number of seeds (overrides the grid)")
+    parser.add_argument("--epsilons", help="comma-separated epsilons, 'inf' allowed (overrides the grid, survival too)")
+    parser.add_argument("--seeds", type=int, help="number of seeds (overrides the grid, survival too)")
+    parser.add_argument("--survival-datasets", help="comma-separated survival cohorts (overrides the grid; '' for none)")
+    parser.add_argument("--survival-rows", help="comma-separated survival table sizes (overrides the grid)")
     parser.add_argument("--max-seconds", type=float, help="stop starting new cells after this long")
     parser.add_argument("--out", help="results JSON (rewritten after every cell)")
     parser.add_argument("--markdown", help="markdown report (default: OUT with .md)")
@@ -612,10 +929,14 @@ def bench_command(args) -> int:
             spec["datasets"] = [d for d in args.datasets.split(",") if d]
         if args.models:
             spec["condense_models"] = [m for m in args.models.split(",") if m]
+        if args.survival_datasets is not None:
+            spec["survival_datasets"] = [d for d in args.survival_datasets.split(",") if d]
+        if args.survival_rows:
+            spec["survival_rows"] = [int(m) for m in args.survival_rows.split(",") if m]
         if args.epsilons:
-            spec["epsilons"] = [_epsilon(e) for e in args.epsilons.split(",") if e]
+            spec["epsilons"] = spec["survival_epsilons"] = [_epsilon(e) for e in args.epsilons.split(",") if e]
         if args.seeds:
-            spec["seeds"] = args.seeds
+            spec["seeds"] = spec["survival_seeds"] = args.seeds
         out = args.out
         log = None if args.quiet else (lambda message: print(message, file=sys.stderr, flush=True))
         result = run_utility(spec, grid=args.grid, out=out, max_seconds=args.max_seconds, log=log)

@@ -24,6 +24,28 @@ def test_grids_express_the_issue():
     assert full["survival_models"] == ["cox", "survival_forest"] and full["survival_rows"] == [20, 50, 200]
     assert set(full["baselines"]) == {"full_data", "random_subset", "kmeans_centroids", "dp_gaussian", "mst"}
     assert len(bench.cells(full)) == 3 * 3 * 6 * 5
+    assert full["survival_epsilons"] == full["epsilons"] and full["survival_seeds"] == full["seeds"]
+    assert len(bench.survival_cells(full)) == 4 * 3 * 6 * 5
+    survival_cpu = bench.load_grid(CONFIG, "survival_cpu")
+    assert survival_cpu["survival_datasets"] == ["gbsg2", "lung", "kidney_transplant"]
+    assert survival_cpu["survival_models"] == ["cox", "survival_forest"] and survival_cpu["survival_rows"] == [50] and survival_cpu["survival_epsilons"] == [1.0, math.inf]
+    assert bench.cells(survival_cpu) == [] and len(bench.survival_cells(survival_cpu)) == 3 * 2 * 5
+
+
+def test_survival_plan_records_what_cannot_run():
+    spec = bench.load_grid(CONFIG, "full")
+    spec["survival_datasets"] = ["larynx", "lung"]
+    not_run = []
+    planned, models, evaluate = bench._plan_survival(spec, not_run)
+    # larynx: 90 rows, 63 in the 70 % split; lung: 168 -> 117. Sizes at or above them are skipped.
+    assert bench.train_rows(90, 0.3) == 63 and bench.train_rows(168, 0.3) == 117
+    assert {(c["dataset"], c["rows"]) for c in planned} == {("larynx", 20), ("larynx", 50), ("lung", 20), ("lung", 50)}
+    skipped = [item for item in not_run if "rows" in item["what"] and "training rows" in item["reason"]]
+    assert {item["what"] for item in skipped} == {"survival larynx at 200 rows", "survival lung at 200 rows"}
+    assert "cox" in models
+    if bench.survival_model_available("survival_forest") is not None:    # scikit-survival (GPL) absent
+        assert "survival_forest" not in models and "survival_forest" not in evaluate
+        assert any("survival_forest" in item["what"] and "scikit-survival" in item["reason"] for item in not_run)
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +67,11 @@ def test_ci_records_structure(ci_run):
     on_disk = json.loads(out.read_text())
     assert on_disk["benchmark"] == "utility" and on_disk["settings"]["grid"] == "ci"
     assert {"machine", "protocol", "records", "summary", "timing", "not_run"} <= set(on_disk)
-    assert len(on_disk["records"]) == len(bench.cells(spec)) == 1 * 1 * 2 * 2
-    for record in on_disk["records"]:
+    classification = [r for r in on_disk["records"] if r["task"] == "classification"]
+    survival = [r for r in on_disk["records"] if r["task"] == "survival"]
+    assert len(classification) == len(bench.cells(spec)) == 1 * 1 * 2 * 2
+    assert len(survival) == len(bench.survival_cells(spec)) == 1
+    for record in classification:
         assert set(record["condensed"]) == set(spec["condense_models"])
         for value in record["condensed"].values():
             assert set(value["utility"]) == set(spec["evaluate_models"])         # cross-model transfer
@@ -65,9 +90,36 @@ def test_ci_records_structure(ci_run):
                 assert value["epsilon_spent"] <= record["epsilon"] * (1 + 1e-9)
     # Non-private references are shared across epsilon within a seed (built once).
     by_seed = {}
-    for record in on_disk["records"]:
+    for record in classification:
         by_seed.setdefault(record["seed"], []).append(record["baselines"]["random_subset"]["utility"])
     assert all(len({json.dumps(u, sort_keys=True) for u in group}) == 1 for group in by_seed.values())
+
+
+def test_ci_survival_cell(ci_run):
+    result, out, _, spec = ci_run
+    (record,) = [r for r in json.loads(out.read_text())["records"] if r["task"] == "survival"]
+    assert (record["dataset"], record["rows"], record["epsilon"], record["seed"]) == ("gbsg2", 20, 1, 0)
+    assert record["train_rows"] == bench.train_rows(686, 0.3)
+    assert set(record["condensed"]) == {"cox"} and set(record["baselines"]) == set(spec["survival_baselines"])
+    condensed = record["condensed"]["cox"]
+    assert condensed["epsilon_spent"] <= 1 + 1e-9
+    scores = condensed["utility"]["cox"]
+    assert 0 <= scores["c_index"] <= 1 and {"full_data", "random_subset"} <= set(scores["reference"])
+    for name, value in record["baselines"].items():
+        assert value["private"] == (name in ("dp_gaussian", "mst"))
+        assert 0 <= value["utility"]["cox"]["c_index"] <= 1
+        if value["private"]:
+            assert value["epsilon_spent"] <= 1 * (1 + 1e-9)                   # each baseline's own ledger
+        if name != "full_data":
+            assert value["rows"] == 20 and 0 < value["events"] < 20
+    # The full-data baseline is survival_utility's full-data reference (same fit, same test split).
+    assert record["baselines"]["full_data"]["utility"]["cox"]["c_index"] == pytest.approx(
+        scores["reference"]["full_data"]["c_index"])
+    summary = result["summary"]["survival"]
+    assert summary["metric"] == "c_index"
+    assert len(summary["utility"]) == 1 and summary["utility"][0]["condensed"]["n"] == 1
+    assert {c["baseline"] for c in summary["comparisons"]} == set(spec["survival_baselines"])
+    assert all(c["verdict"] == "tie" for c in summary["comparisons"])          # one seed: no standard error
 
 
 def test_ci_summary_and_reports(ci_run, tmp_path):
@@ -82,14 +134,21 @@ def test_ci_summary_and_reports(ci_run, tmp_path):
     assert len(summary["comparisons"]) == len(spec["baselines"]) * 2          # per epsilon, model 'tree'
     assert len(summary["transfer"]) == 2
     text = bench.markdown(result)
-    for heading in ("## breast_cancer", "paired over seeds", "Cross-model transfer", "## Runtime", "## Not run"):
+    for heading in ("## breast_cancer", "paired over seeds", "Cross-model transfer", "## Runtime", "## Survival",
+                    "| gbsg2 | cox | 20 | 1 |"):
         assert heading in text
     assert "| breast_cancer | tree | 5 | ∞ |" in bench.readme_table(result)
-    # Survival is configured in the ci grid: recorded as not run (with the reason) unless it ran.
-    assert any("survival" in item["what"] for item in result["not_run"])
     paths = bench.plots(result, str(tmp_path), "utility_ci")
     assert [pathlib.Path(p).name for p in paths] == ["utility_ci_breast_cancer_vs_epsilon.png"]
     assert all(pathlib.Path(p).stat().st_size > 1000 for p in paths)
+
+
+def test_merge_keeps_survival_and_classification_records_apart(ci_run):
+    result, _, _, _ = ci_run
+    merged = bench.merge_results([result, json.loads(json.dumps(result))])
+    assert len(merged["records"]) == len(result["records"])
+    assert merged["settings"]["survival_datasets"] == ["gbsg2"]
+    assert merged["summary"]["survival"]["utility"] == json.loads(json.dumps(result["summary"]["survival"]["utility"]))
 
 
 def test_cli_hook_rerenders_from_json(ci_run, tmp_path):

@@ -197,3 +197,93 @@ def test_mst_non_private_recovers_strongest_dependencies(gbsg):
     _check_valid(result.table, gbsg.schema, rows_per_class=10)
     assert result.ledger is None and math.isinf(result.epsilon)
     assert len(result.details["tree"]) == len(gbsg.schema.column_names) - 1
+
+
+# ------------------------------------------------------------------ survival
+
+@pytest.fixture(scope="module")
+def gbsg2_survival():
+    return load_dataset("gbsg2")
+
+
+@pytest.fixture(scope="module")
+def larynx():
+    return load_dataset("larynx")
+
+
+def _check_survival(table: pd.DataFrame, schema, num_rows: int):
+    """Schema columns, features in bounds / levels, time positive within the public bounds, events 0/1."""
+    _check_valid(table, schema)
+    assert len(table) == num_rows
+    times = table[schema.time.name].to_numpy(np.float64)
+    assert np.all(times > 0) and np.all(times >= schema.time.lower) and np.all(times <= schema.time.upper)
+    assert set(table[schema.event].unique()) <= {0, 1}
+
+
+def test_event_split_keeps_both_statuses():
+    assert baselines.event_split(50, 0.44) == 22
+    assert baselines.event_split(20, 0.001) == 1 and baselines.event_split(20, 0.999) == 19
+
+
+def test_survival_baselines_refuse_a_classification_schema(gbsg):
+    with pytest.raises(Exception, match="survival schema"):
+        baselines.random_subset_survival(gbsg.frame, gbsg.schema, 10)
+    with pytest.raises(Exception, match="survival schema"):
+        baselines.dp_gaussian_survival(gbsg.frame, gbsg.schema, 10, epsilon=1.0)
+
+
+def test_random_subset_survival_draws_real_rows(gbsg2_survival):
+    frame, schema = gbsg2_survival.frame, gbsg2_survival.schema
+    result = baselines.random_subset_survival(frame, schema, 30, random_state=0)
+    _check_survival(result.table, schema, 30)
+    assert not result.private and result.ledger is None
+    real = {tuple(row) for row in frame[list(schema.column_names)].astype(str).itertuples(index=False)}
+    assert all(tuple(row) in real for row in result.table.astype(str).itertuples(index=False))
+
+
+def test_kmeans_survival_splits_by_event_rate_and_uses_cluster_median_times(gbsg2_survival):
+    frame, schema = gbsg2_survival.frame, gbsg2_survival.schema
+    result = baselines.kmeans_survival(frame, schema, 40, random_state=0)
+    _check_survival(result.table, schema, 40)
+    assert int(result.table[schema.event].sum()) == baselines.event_split(40, frame[schema.event].mean())
+    # Times are cluster medians of real times (integers or half-integers, rounded to the integer column).
+    assert result.table[schema.time.name].min() >= frame[schema.time.name].min()
+    assert result.table[schema.time.name].max() <= frame[schema.time.name].max()
+
+
+@pytest.mark.parametrize("epsilon", [0.5, 2.0])
+def test_dp_gaussian_survival_valid_and_calibrated(gbsg2_survival, larynx, epsilon):
+    for data in (gbsg2_survival, larynx):
+        result = baselines.dp_gaussian_survival(data.frame, data.schema, 25, epsilon=epsilon, delta=DELTA, random_state=1)
+        _check_survival(result.table, data.schema, 25)
+        assert result.private and result.epsilon <= epsilon * (1 + 1e-9)
+        assert result.epsilon == pytest.approx(epsilon, rel=2e-3)          # calibrated, not hand-picked
+        assert [e.name for e in result.ledger.entries] == ["event_counts", "event_sums", "event_second_moments"]
+        z = result.details["noise_multiplier"]
+        assert z == pytest.approx(gaussian_noise_for_epsilon(epsilon, DELTA), rel=1e-3)
+        assert 0 < int(result.table[data.schema.event].sum()) < 25
+
+
+def test_dp_gaussian_survival_without_noise_matches_moments(larynx):
+    frame, schema = larynx.frame, larynx.schema
+    result = baselines.dp_gaussian_survival(frame, schema, 400, epsilon=math.inf, random_state=0)
+    _check_survival(result.table, schema, 400)
+    assert result.ledger is None and math.isinf(result.epsilon)
+    assert result.details["noisy_event_counts"] == [float((frame[schema.event] == 0).sum()),
+                                                    float((frame[schema.event] == 1).sum())]
+    # Events-only log-time mean of the samples is near the real one (clipping aside).
+    real = np.log(frame.loc[frame[schema.event] == 1, schema.time.name]).mean()
+    synthetic = np.log(result.table.loc[result.table[schema.event] == 1, schema.time.name]).mean()
+    assert abs(real - synthetic) < 0.35
+
+
+def test_mst_survival_valid_and_within_budget(larynx):
+    schema = larynx.schema
+    result = baselines.mst(larynx.frame, schema, None, num_rows=30, epsilon=1.0, delta=DELTA, num_bins=4,
+                           estimation_iters=100, random_state=0)
+    _check_survival(result.table, schema, 30)
+    assert result.private and result.epsilon <= 1.0 * (1 + 1e-9)
+    assert result.epsilon == pytest.approx(1.0, rel=2e-3)
+    # Times decode to geometric midpoints of the public log-time bins.
+    edges = np.exp(np.linspace(math.log(schema.time.lower), math.log(schema.time.upper), 5))
+    assert set(np.round(result.table[schema.time.name], 6)) <= set(np.round(np.sqrt(edges[:-1] * edges[1:]), 6))

@@ -30,6 +30,12 @@ Private generators (same ``k`` rows per class as the condensed table):
   as in the reference implementation. Left out: the reference's domain compression (merging rare
   1-way values), which only helps large domains; here domains are ``num_bins`` wide.
 
+Survival (``m`` rows, the schema's time and event columns): :func:`full_data`,
+:func:`random_subset_survival` (``m`` real records), :func:`kmeans_survival` (centroids within
+each event status, time = cluster median; not private), :func:`dp_gaussian_survival` (the DP
+Gaussian conditional on the event status, log-time a column) and :func:`mst` with ``num_rows``
+(event as a categorical attribute, time in public log-scale bins).
+
 Accounting. Each Gaussian measurement of several queries with joint L2 sensitivity 1 and noise
 std ``sigma`` is ``GaussianEvent(sigma)``. The exponential mechanism with parameter ``eps`` is
 ``eps^2 / 8``-zCDP (bounded range; Cesar and Rogers 2021, arXiv:2004.07223), i.e. its RDP at
@@ -56,8 +62,8 @@ from zodc.privacy.calibration import calibrate_noise_multiplier
 from zodc.privacy.events import ComposedEvent, GaussianEvent, SelfComposedEvent
 from zodc.privacy.ledger import Ledger
 
-__all__ = ["BaselineResult", "dp_gaussian", "full_data", "kmeans_centroids", "mst", "random_subset",
-           "BASELINES", "PRIVATE_BASELINES"]
+__all__ = ["BaselineResult", "dp_gaussian", "dp_gaussian_survival", "event_split", "full_data", "kmeans_centroids",
+           "kmeans_survival", "mst", "random_subset", "random_subset_survival", "BASELINES", "PRIVATE_BASELINES"]
 
 BASELINES = ("full_data", "random_subset", "kmeans_centroids", "dp_gaussian", "mst")
 PRIVATE_BASELINES = ("dp_gaussian", "mst")
@@ -232,9 +238,37 @@ def dp_gaussian(frame: pd.DataFrame, schema: Schema, rows_per_class: int, *, eps
         raise ConfigError(f"`shares` must be three positive numbers summing to 1. Got {shares}.")
     rng = _rng(random_state)
     encoder, X, y = _encoded(frame, schema)
-    num_classes, d = schema.n_classes, X.shape[1]
-    private = math.isfinite(epsilon)
+    moments = _dp_group_moments(X, y, schema.n_classes, epsilon, delta, covariance, shares, min_variance, rng,
+                                ("class_counts", "class_sums", "class_second_moments"), "class")
+    samples, labels = [], []
+    for c in range(schema.n_classes):
+        samples.append(_draw(moments, c, rows_per_class, rng))
+        labels.append(np.full(rows_per_class, c))
+    table = encoder.decode(np.concatenate(samples), y=np.concatenate(labels))
+    return BaselineResult(table, moments.ledger, moments.epsilon, True,
+                          dict(moments.details, noisy_class_counts=[float(c) for c in moments.counts]))
 
+
+class _GroupMoments(NamedTuple):
+    counts: np.ndarray          # (G,) noisy counts
+    means: np.ndarray           # (G, d) in the box
+    covariances: list           # G x (d,) variances (diagonal) or (d, d) matrices (full)
+    covariance: str
+    ledger: Ledger | None
+    epsilon: float
+    details: dict
+
+
+def _dp_group_moments(X: np.ndarray, groups: np.ndarray, num_groups: int, epsilon: float, delta: float,
+                      covariance: str, shares: tuple, min_variance: float, rng: np.random.Generator,
+                      names: tuple[str, str, str], what: str) -> _GroupMoments:
+    """DP counts, sums and second moments of ``X (n, d)`` in ``[-1, 1]^d`` per group (a partition).
+
+    Three Gaussian mechanisms, jointly calibrated to ``(epsilon, delta)`` (see :func:`dp_gaussian`);
+    means clipped to the box, covariances projected to variances in ``[min_variance, 1]``.
+    """
+    d = X.shape[1]
+    private = math.isfinite(epsilon)
     ledger = Ledger()
     if private:
         noise_multiplier = calibrate_noise_multiplier(epsilon, delta, lambda z: dp_gaussian_event(z, shares))
@@ -243,49 +277,195 @@ def dp_gaussian(frame: pd.DataFrame, schema: Schema, rows_per_class: int, *, eps
     sensitivities = (1.0, math.sqrt(d), math.sqrt(d) if covariance == "diagonal" else float(d))
     stds = tuple(0.0 if not private else noise_multiplier / math.sqrt(share) * sensitivity
                  for share, sensitivity in zip(shares, sensitivities))
-    names = ("class_counts", "class_sums", "class_second_moments")
-    descriptions = ("DP record count per class (sensitivity 1)",
-                    f"DP per-class sums of the encoded features (L2 sensitivity sqrt(d) = {sensitivities[1]:.4g})",
-                    f"DP per-class {'sums of squares' if covariance == 'diagonal' else 'sums of outer products'} "
+    descriptions = (f"DP record count per {what} (sensitivity 1)",
+                    f"DP per-{what} sums of the encoded features (L2 sensitivity sqrt(d) = {sensitivities[1]:.4g})",
+                    f"DP per-{what} {'sums of squares' if covariance == 'diagonal' else 'sums of outer products'} "
                     f"(L2 sensitivity {sensitivities[2]:.4g})")
     if private:
         for name, share, description in zip(names, shares, descriptions):
             ledger.add(name, GaussianEvent(noise_multiplier / math.sqrt(share)), description)
 
-    onehot = np.eye(num_classes)[y]                                   # (n, K)
-    counts = onehot.sum(axis=0) + rng.normal(0.0, stds[0], num_classes) if private else onehot.sum(axis=0)
+    onehot = np.eye(num_groups)[groups]                               # (n, G)
+    counts = onehot.sum(axis=0) + rng.normal(0.0, stds[0], num_groups) if private else onehot.sum(axis=0)
     sums = onehot.T @ X
     if covariance == "diagonal":
-        second = onehot.T @ (X**2)                                    # (K, d)
+        second = onehot.T @ (X**2)                                    # (G, d)
     else:
-        second = np.einsum("nk,ni,nj->kij", onehot, X, X)             # (K, d, d)
+        second = np.einsum("nk,ni,nj->kij", onehot, X, X)             # (G, d, d)
     if private:
         sums = sums + rng.normal(0.0, stds[1], sums.shape)
         noise = rng.normal(0.0, stds[2], second.shape)
         if covariance == "full":  # one noisy upper triangle, mirrored (post-processing)
             noise = np.triu(noise) + np.swapaxes(np.triu(noise, 1), -1, -2)
         second = second + noise
-
-    samples, labels = [], []
-    for c in range(num_classes):
-        n_c = max(float(counts[c]), 1.0)
-        mean = np.clip(sums[c] / n_c, -1.0, 1.0)
+    means, covariances = [], []
+    for g in range(num_groups):
+        n_g = max(float(counts[g]), 1.0)
+        mean = np.clip(sums[g] / n_g, -1.0, 1.0)
         if covariance == "diagonal":
-            variance = np.clip(second[c] / n_c - mean**2, min_variance, 1.0)
-            draw = mean + np.sqrt(variance) * rng.standard_normal((rows_per_class, d))
+            cov = np.clip(second[g] / n_g - mean**2, min_variance, 1.0)
         else:
-            cov = second[c] / n_c - np.outer(mean, mean)
+            cov = second[g] / n_g - np.outer(mean, mean)
             values, vectors = np.linalg.eigh((cov + cov.T) / 2)
             cov = (vectors * np.clip(values, min_variance, 1.0)) @ vectors.T
-            draw = rng.multivariate_normal(mean, cov, size=rows_per_class, method="cholesky")
-        samples.append(np.clip(draw, -1.0, 1.0))
-        labels.append(np.full(rows_per_class, c))
-    table = encoder.decode(np.concatenate(samples), y=np.concatenate(labels))
+        means.append(mean)
+        covariances.append(cov)
     spent = ledger.epsilon(delta) if private else math.inf
-    return BaselineResult(table, ledger if private else None, spent, True,
-                          {"noise_multiplier": noise_multiplier, "noise_std": dict(zip(names, stds)),
-                           "covariance": covariance, "shares": list(shares),
-                           "noisy_class_counts": [float(c) for c in counts]})
+    return _GroupMoments(counts, np.asarray(means), covariances, covariance, ledger if private else None, spent,
+                         {"noise_multiplier": noise_multiplier, "noise_std": dict(zip(names, stds)),
+                          "covariance": covariance, "shares": list(shares)})
+
+
+def _draw(moments: _GroupMoments, group: int, rows: int, rng: np.random.Generator) -> np.ndarray:
+    """``rows`` samples ``(rows, d)`` of group ``group``'s Gaussian, clipped to the box."""
+    mean, cov = moments.means[group], moments.covariances[group]
+    if moments.covariance == "diagonal":
+        draw = mean + np.sqrt(cov) * rng.standard_normal((rows, mean.size))
+    else:
+        draw = rng.multivariate_normal(mean, cov, size=rows, method="cholesky")
+    return np.clip(draw, -1.0, 1.0)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Survival: the same alternatives for (features, time, event) tables of ``num_rows`` rows
+
+
+def _survival(schema: Schema) -> None:
+    if schema.task != "survival":
+        raise DataError(f"schema {schema.name!r} is for {schema.task}; this baseline needs a survival schema.")
+
+
+def _survival_encoded(frame: pd.DataFrame, schema: Schema):
+    """Encoder, features ``(n, d)`` in ``[-1, 1]``, log-time scaled to ``[-1, 1]`` by the public bounds ``(n,)``,
+    events ``(n,)`` 0/1, and the clean table."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clean = validate_table(frame, schema, on_out_of_bounds="clip").reset_index(drop=True)
+        encoder = TableEncoder(schema)
+        table = encoder.encode(clean)
+    log_time = np.asarray(encoder.encode_time(np.asarray(table.time, np.float64)), np.float64)
+    return encoder, np.asarray(table.X, np.float64), log_time, np.asarray(table.event, np.int64), clean
+
+
+def _decode_survival(encoder: TableEncoder, schema: Schema, X: np.ndarray, time: np.ndarray,
+                     event: np.ndarray) -> pd.DataFrame:
+    table = encoder.decode(X, time=time, event=event)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return validate_table(table[list(schema.column_names)], schema, on_out_of_bounds="clip",
+                              require_variation=False).reset_index(drop=True)
+
+
+def event_split(num_rows: int, event_rate: float) -> int:
+    """Events among ``num_rows`` synthetic rows at ``event_rate``: rounded, at least one of each status."""
+    if num_rows < 2:
+        return int(num_rows)
+    return int(min(max(round(num_rows * float(event_rate)), 1), num_rows - 1))
+
+
+def random_subset_survival(frame: pd.DataFrame, schema: Schema, num_rows: int, random_state: Any = None) -> BaselineResult:
+    """``num_rows`` real records drawn uniformly without replacement (as :func:`~zodc.evaluate.survival_utility`'s
+    reference). Not private."""
+    _survival(schema)
+    num_rows = _check_rows(num_rows)
+    rng = _rng(random_state)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clean = validate_table(frame, schema, on_out_of_bounds="clip").reset_index(drop=True)
+    rows = np.sort(rng.choice(len(clean), size=min(num_rows, len(clean)), replace=False))
+    return BaselineResult(clean.iloc[rows].reset_index(drop=True), None, math.inf, False, {"rows": int(rows.size)})
+
+
+def kmeans_survival(frame: pd.DataFrame, schema: Schema, num_rows: int, random_state: Any = None) -> BaselineResult:
+    """k-means centroids within each event status. Not private.
+
+    The ``num_rows`` rows are split between events and censorings in the table's own event rate
+    (:func:`event_split`); within a status, k-means runs on the encoded features with the scaled
+    log-time as one more column; a centroid's features decode like a synthetic row and its time is
+    the median time of its cluster's records. A status with at most its share of records
+    contributes its records.
+    """
+    from sklearn.cluster import KMeans
+
+    _survival(schema)
+    num_rows = _check_rows(num_rows)
+    seed = int(_rng(random_state).integers(2**31 - 1))
+    encoder, X, log_time, event, clean = _survival_encoded(frame, schema)
+    times = clean[schema.time.name].to_numpy(np.float64)
+    num_events = event_split(num_rows, float(event.mean()))
+    features, out_time, out_event = [], [], []
+    for status, size in ((1, num_events), (0, num_rows - num_events)):
+        members = np.flatnonzero(event == status)
+        if members.size == 0 or size == 0:
+            continue
+        if members.size <= size:
+            features.append(X[members])
+            out_time.append(times[members])
+        else:
+            Z = np.column_stack([X[members], log_time[members]])
+            fitted = KMeans(n_clusters=size, n_init=4, random_state=seed).fit(Z)
+            features.append(fitted.cluster_centers_[:, :-1])
+            out_time.append(np.array([np.median(times[members][fitted.labels_ == c]) for c in range(size)]))
+        out_event.append(np.full(features[-1].shape[0], status))
+    table = _decode_survival(encoder, schema, np.concatenate(features), np.concatenate(out_time), np.concatenate(out_event))
+    return BaselineResult(table, None, math.inf, False, {"rows": int(len(table)), "events": int(np.sum(table[schema.event]))})
+
+
+def dp_gaussian_survival(frame: pd.DataFrame, schema: Schema, num_rows: int, *, epsilon: float, delta: float = 1e-5,
+                         covariance: str = "diagonal", shares: tuple[float, float, float] = (0.1, 0.45, 0.45),
+                         min_variance: float = 1e-3, random_state: Any = None) -> BaselineResult:
+    """DP Gaussian generator conditional on the event status, ``num_rows`` rows.
+
+    :func:`dp_gaussian` with the event status as the class and the log-time (scaled to ``[-1, 1]``
+    by the public time bounds) as one more column: per status, a DP count, DP sums and DP second
+    moments of the ``d + 1`` encoded values (three Gaussian mechanisms jointly calibrated to
+    ``(epsilon, delta)``, in a ledger). The events among the ``num_rows`` rows follow the public
+    ``schema.event_rate`` when there is one, else the DP counts (post-processing); sampled
+    log-times decode to times within the bounds.
+
+    Args:
+      frame: the private training table (schema columns, time and event included).
+      schema: public survival schema.
+      num_rows: rows to release.
+      epsilon, delta: target budget (``epsilon = inf``: exact moments, no noise).
+      covariance, shares, min_variance, random_state: as :func:`dp_gaussian`.
+
+    Returns:
+      :class:`BaselineResult` with the ledger (``epsilon <= target``).
+
+    Raises:
+      ConfigError: bad arguments. PrivacyBudgetError: target not attainable.
+    """
+    _survival(schema)
+    num_rows = _check_rows(num_rows)
+    epsilon, delta = _check_budget(epsilon, delta)
+    if covariance not in ("diagonal", "full"):
+        raise ConfigError(f"`covariance` must be 'diagonal' or 'full'. Got {covariance!r}.")
+    shares = tuple(float(s) for s in shares)
+    if len(shares) != 3 or any(not s > 0 for s in shares) or abs(sum(shares) - 1) > 1e-9:
+        raise ConfigError(f"`shares` must be three positive numbers summing to 1. Got {shares}.")
+    rng = _rng(random_state)
+    encoder, X, log_time, event, _ = _survival_encoded(frame, schema)
+    Z = np.column_stack([X, log_time])
+    moments = _dp_group_moments(Z, event, 2, epsilon, delta, covariance, shares, min_variance, rng,
+                                ("event_counts", "event_sums", "event_second_moments"), "event status")
+    if schema.event_rate is not None:
+        rate, source = float(schema.event_rate), "public schema event_rate"
+    else:
+        clipped = np.clip(moments.counts, 1.0, None)
+        rate, source = float(clipped[1] / clipped.sum()), "DP event counts"
+    num_events = event_split(num_rows, rate)
+    draws, events = [], []
+    for status, size in ((1, num_events), (0, num_rows - num_events)):
+        if size:
+            draws.append(_draw(moments, status, size, rng))
+            events.append(np.full(size, status))
+    draws = np.concatenate(draws)
+    times = np.asarray(encoder.decode_time(draws[:, -1]), np.float64)
+    table = _decode_survival(encoder, schema, draws[:, :-1], times, np.concatenate(events))
+    return BaselineResult(table, moments.ledger, moments.epsilon, True,
+                          dict(moments.details, noisy_event_counts=[float(c) for c in moments.counts],
+                               event_rate=rate, event_rate_source=source))
 
 
 # ---------------------------------------------------------------------------------------------------
