@@ -57,10 +57,6 @@ def ci_run(tmp_path_factory):
     return result, out, time.perf_counter() - started, spec
 
 
-def test_ci_grid_runs_under_a_minute(ci_run):
-    _, _, seconds, _ = ci_run
-    assert seconds < 60, f"the ci grid took {seconds:.1f} s"
-
 
 def test_ci_records_structure(ci_run):
     result, out, _, spec = ci_run
