@@ -96,9 +96,9 @@ def main(argv=None) -> int:
               "summary": summarise(rows), "rows": rows, "wall_seconds": time.perf_counter() - started}
     print(json.dumps(result["summary"], indent=2))
     if args.out:
-        from zodc.data.io import write_json_atomic
+        from zodc.data.io import json_safe, write_json_atomic
 
-        write_json_atomic(result, args.out)
+        write_json_atomic(json_safe(result), args.out)
     return 0
 
 
