@@ -88,6 +88,16 @@ class BaselineResult(NamedTuple):
     details: dict
 
 
+def _check_gaussian_options(covariance: str, shares) -> tuple:
+    """Validates the DP Gaussian's ``covariance`` and budget ``shares``; returns the shares as floats."""
+    if covariance not in ("diagonal", "full"):
+        raise ConfigError(f"`covariance` must be 'diagonal' or 'full'. Got {covariance!r}.")
+    shares = tuple(float(s) for s in shares)
+    if len(shares) != 3 or any(not s > 0 for s in shares) or abs(sum(shares) - 1) > 1e-9:
+        raise ConfigError(f"`shares` must be three positive numbers summing to 1. Got {shares}.")
+    return shares
+
+
 def _rng(random_state: Any) -> np.random.Generator:
     if isinstance(random_state, np.random.Generator):
         return random_state
@@ -231,11 +241,7 @@ def dp_gaussian(frame: pd.DataFrame, schema: Schema, rows_per_class: int, *, eps
     _classification(schema)
     rows_per_class = _check_rows(rows_per_class)
     epsilon, delta = _check_budget(epsilon, delta)
-    if covariance not in ("diagonal", "full"):
-        raise ConfigError(f"`covariance` must be 'diagonal' or 'full'. Got {covariance!r}.")
-    shares = tuple(float(s) for s in shares)
-    if len(shares) != 3 or any(not s > 0 for s in shares) or abs(sum(shares) - 1) > 1e-9:
-        raise ConfigError(f"`shares` must be three positive numbers summing to 1. Got {shares}.")
+    shares = _check_gaussian_options(covariance, shares)
     rng = _rng(random_state)
     encoder, X, y = _encoded(frame, schema)
     moments = _dp_group_moments(X, y, schema.n_classes, epsilon, delta, covariance, shares, min_variance, rng,
@@ -439,11 +445,7 @@ def dp_gaussian_survival(frame: pd.DataFrame, schema: Schema, num_rows: int, *, 
     _survival(schema)
     num_rows = _check_rows(num_rows)
     epsilon, delta = _check_budget(epsilon, delta)
-    if covariance not in ("diagonal", "full"):
-        raise ConfigError(f"`covariance` must be 'diagonal' or 'full'. Got {covariance!r}.")
-    shares = tuple(float(s) for s in shares)
-    if len(shares) != 3 or any(not s > 0 for s in shares) or abs(sum(shares) - 1) > 1e-9:
-        raise ConfigError(f"`shares` must be three positive numbers summing to 1. Got {shares}.")
+    shares = _check_gaussian_options(covariance, shares)
     rng = _rng(random_state)
     encoder, X, log_time, event, _ = _survival_encoded(frame, schema)
     Z = np.column_stack([X, log_time])
