@@ -86,15 +86,7 @@ class DecisionTreeClassifier:
             every node.
         """
         del key
-        stats = class_statistics(y, sample_weight, self.n_classes)
-        params, _ = grow_tree(
-            X,
-            stats,
-            CLASSIFICATION_CRITERIA[self.criterion],
-            self.max_depth,
-            self.min_samples_leaf,
-        )
-        return params.replace(value=normalise(params.value))
+        return self._grow(X, y, sample_weight)
 
     def fit_random_features(
         self,
@@ -116,16 +108,12 @@ class DecisionTreeClassifier:
         Returns:
             ``TreeParams`` as ``fit``.
         """
+        return self._grow(X, y, sample_weight, feature_key=key, max_features=max_features)
+
+    def _grow(self, X, y, sample_weight, feature_key=None, max_features=None) -> TreeParams:
         stats = class_statistics(y, sample_weight, self.n_classes)
-        params, _ = grow_tree(
-            X,
-            stats,
-            CLASSIFICATION_CRITERIA[self.criterion],
-            self.max_depth,
-            self.min_samples_leaf,
-            feature_key=key,
-            max_features=max_features,
-        )
+        params, _ = grow_tree(X, stats, CLASSIFICATION_CRITERIA[self.criterion], self.max_depth,
+                              self.min_samples_leaf, feature_key=feature_key, max_features=max_features)
         return params.replace(value=normalise(params.value))
 
     def apply(self, params: TreeParams, X: jax.Array) -> jax.Array:
