@@ -98,6 +98,14 @@ def _check_gaussian_options(covariance: str, shares) -> tuple:
     return shares
 
 
+def _quiet_clean(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """The table validated against the public schema, out-of-bound values clipped without a warning
+    (condensation already warned the owner about them), index reset."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return validate_table(frame, schema, on_out_of_bounds="clip").reset_index(drop=True)
+
+
 def _rng(random_state: Any) -> np.random.Generator:
     if isinstance(random_state, np.random.Generator):
         return random_state
@@ -141,9 +149,7 @@ def _encoded(frame: pd.DataFrame, schema: Schema):
 
 def full_data(frame: pd.DataFrame, schema: Schema) -> BaselineResult:
     """The whole private training table (validated): the upper reference. Not private."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        table = validate_table(frame, schema, on_out_of_bounds="clip").reset_index(drop=True)
+    table = _quiet_clean(frame, schema)
     return BaselineResult(table, None, math.inf, False, {"rows": int(len(table))})
 
 
@@ -155,9 +161,7 @@ def random_subset(frame: pd.DataFrame, schema: Schema, rows_per_class: int, rand
     _classification(schema)
     rows_per_class = _check_rows(rows_per_class)
     rng = _rng(random_state)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        clean = validate_table(frame, schema, on_out_of_bounds="clip").reset_index(drop=True)
+    clean = _quiet_clean(frame, schema)
     codes = np.asarray(TableEncoder(schema).encode(clean).y)
     chosen = [rng.choice(np.flatnonzero(codes == c), size=min(rows_per_class, int((codes == c).sum())), replace=False)
               for c in range(schema.n_classes) if (codes == c).any()]
@@ -344,11 +348,9 @@ def _survival(schema: Schema) -> None:
 def _survival_encoded(frame: pd.DataFrame, schema: Schema):
     """Encoder, features ``(n, d)`` in ``[-1, 1]``, log-time scaled to ``[-1, 1]`` by the public bounds ``(n,)``,
     events ``(n,)`` 0/1, and the clean table."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        clean = validate_table(frame, schema, on_out_of_bounds="clip").reset_index(drop=True)
-        encoder = TableEncoder(schema)
-        table = encoder.encode(clean)
+    clean = _quiet_clean(frame, schema)
+    encoder = TableEncoder(schema)
+    table = encoder.encode(clean)
     log_time = np.asarray(encoder.encode_time(np.asarray(table.time, np.float64)), np.float64)
     return encoder, np.asarray(table.X, np.float64), log_time, np.asarray(table.event, np.int64), clean
 
@@ -375,9 +377,7 @@ def random_subset_survival(frame: pd.DataFrame, schema: Schema, num_rows: int, r
     _survival(schema)
     num_rows = _check_rows(num_rows)
     rng = _rng(random_state)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        clean = validate_table(frame, schema, on_out_of_bounds="clip").reset_index(drop=True)
+    clean = _quiet_clean(frame, schema)
     rows = np.sort(rng.choice(len(clean), size=min(num_rows, len(clean)), replace=False))
     return BaselineResult(clean.iloc[rows].reset_index(drop=True), None, math.inf, False, {"rows": int(rows.size)})
 
@@ -598,9 +598,7 @@ def mst(frame: pd.DataFrame, schema: Schema, rows_per_class: int | None = None, 
     if rows_per_class is None and num_rows is None:
         raise ConfigError("give `rows_per_class` (classification) or `num_rows`.")
     rng = _rng(random_state)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        clean = validate_table(frame, schema, on_out_of_bounds="clip").reset_index(drop=True)
+    clean = _quiet_clean(frame, schema)
     attributes = _attributes(schema, int(num_bins))
     # A one-level categorical column carries nothing: leave it out of the model, put its level back.
     constant = [a for a in attributes if a.size == 1]
