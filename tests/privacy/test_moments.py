@@ -1,0 +1,60 @@
+import jax
+import numpy as np
+import pytest
+
+from zodc.errors import ConfigError, DataError
+from zodc.privacy.events import GaussianEvent
+from zodc.privacy.moments import dp_group_means
+
+
+def _data(seed=0, n=400, d=6):
+    rng = np.random.default_rng(seed)
+    groups = rng.integers(0, 2, n)
+    values = np.clip(rng.normal(0.3 * (2 * groups[:, None] - 1), 0.2, (n, d)), -1, 1)
+    return values, groups
+
+
+def test_without_noise_and_clip_it_is_the_exact_group_means():
+    values, groups = _data()
+    sizes = np.bincount(groups)
+    means, event = dp_group_means(jax.random.key(0), values, groups, 2, sizes, np.inf, 0.0)
+    np.testing.assert_allclose(means, [values[groups == g].mean(0) for g in range(2)], atol=1e-12)
+    assert event is None
+
+
+def test_clipping_bounds_what_one_record_can_change():
+    values, groups = _data()
+    sizes = np.bincount(groups).astype(float)
+    extreme = np.ones((1, values.shape[1]))  # the largest record the encoded space allows
+    clip = 0.5
+    without, _ = dp_group_means(jax.random.key(0), values, groups, 2, sizes, clip, 0.0)
+    with_it, _ = dp_group_means(jax.random.key(0), np.vstack([values, extreme]), np.append(groups, 1), 2, sizes, clip, 0.0)
+    change = np.linalg.norm((with_it - without) * sizes[:, None])  # change of the sums
+    assert change == pytest.approx(clip, rel=1e-9)
+
+
+def test_noise_has_the_calibrated_scale_and_is_reported():
+    values, groups = _data(n=200, d=4)
+    sizes = np.array([100.0, 100.0])
+    exact, _ = dp_group_means(jax.random.key(0), values, groups, 2, sizes, 1.0, 0.0)
+    draws = np.stack([dp_group_means(jax.random.key(s), values, groups, 2, sizes, 1.0, 3.0)[0] - exact
+                      for s in range(300)])
+    # std of a mean = sigma * clip / size (clamping to [-1, 1] is negligible at this scale)
+    assert draws.std() == pytest.approx(3.0 * 1.0 / 100.0, rel=0.1)
+    assert dp_group_means(jax.random.key(0), values, groups, 2, sizes, 1.0, 3.0)[1] == GaussianEvent(3.0)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(l2_norm_clip=0.0), ConfigError, "l2_norm_clip"),
+    (dict(l2_norm_clip=np.inf, noise_multiplier=1.0), ConfigError, "l2_norm_clip"),
+    (dict(noise_multiplier=-1.0), ConfigError, "noise_multiplier"),
+    (dict(group_sizes=[10.0, 0.0]), ConfigError, "group_sizes"),
+    (dict(groups=np.full(400, 2)), DataError, "groups"),
+])
+def test_bad_input_is_refused_by_name(kwargs, error, match):
+    values, groups = _data()
+    args = dict(values=values, groups=groups, num_groups=2, group_sizes=[200.0, 200.0], l2_norm_clip=1.0,
+                noise_multiplier=1.0)
+    args.update(kwargs)
+    with pytest.raises(error, match=match):
+        dp_group_means(jax.random.key(0), **args)
