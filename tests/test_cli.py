@@ -48,6 +48,19 @@ def test_condense_bundled_dataset_writes_table_and_report(tmp_path, capsys):
     pd.testing.assert_frame_equal(table, pd.read_csv(again))
 
 
+def test_init_options_reach_the_condenser_and_its_ledger(tmp_path, capsys):
+    names = {}
+    for init in ("dp_means", "noise"):
+        out = tmp_path / f"{init}.csv"
+        assert run_cli("condense", "--dataset", "breast_cancer", "--init", init, "--init-share", "0.4",
+                       "--out", out, *FAST) == 0
+        report = json.loads(capsys.readouterr().out)
+        names[init] = [e["name"] for e in report["privacy"]["ledger"]["entries"]]
+        assert report["privacy"]["epsilon"] <= 1.0
+    assert names == {"dp_means": ["initialisation", "zero_order_steps"], "noise": ["zero_order_steps"]}
+    _assert_refused(tmp_path, capsys, "--dataset", "breast_cancer", "--init-share", "1.5", message="init_share")
+
+
 def test_condense_csv_without_schema_writes_the_estimated_schema(tmp_path, capsys):
     data = load_dataset("breast_cancer").frame[["mean radius", "mean texture", "diagnosis"]]
     source = tmp_path / "cohort.csv"

@@ -41,11 +41,14 @@ def test_seeded_run_is_reproducible_and_within_budget(cancer):
     for column in schema.feature_columns:
         values = first.synthetic_[column.name]
         assert values.between(column.lower, column.upper).all()
-    # The ledger holds the steps only (schema and proportions are public), and re-accounts to epsilon_.
+    # The ledger holds the DP-means start and the steps (schema and proportions are public), and
+    # re-accounts to epsilon_.
     ledger = first.ledger_.to_dict(first.delta_)
     json.dumps(ledger)
-    assert [entry.name for entry in first.ledger_.entries] == ["zero_order_steps"]
-    accountant = RdpAccountant().compose(first.ledger_.entries[0].event)
+    assert [entry.name for entry in first.ledger_.entries] == ["initialisation", "zero_order_steps"]
+    accountant = RdpAccountant()
+    for entry in first.ledger_.entries:
+        accountant.compose(entry.event)
     assert accountant.get_epsilon(1e-5) == pytest.approx(first.epsilon_)
 
 
@@ -59,7 +62,7 @@ def test_schema_without_proportions_spends_and_accounts_a_dp_count(cancer):
     X, y, schema = cancer
     fitted = small(schema=schema.replace(class_proportions=None)).fit(X, y)
     names = [entry.name for entry in fitted.ledger_.entries]
-    assert names == ["class_proportions", "zero_order_steps"]
+    assert names == ["class_proportions", "initialisation", "zero_order_steps"]
     assert fitted.epsilon_ <= 1.0
     assert sum(fitted.class_weights_[i] * p for i, p in enumerate(np.bincount(fitted.labels_) / 6)) > 0
 
@@ -77,7 +80,7 @@ def test_no_schema_estimates_one_with_dp_and_accounts_it(cancer):
     # Few columns, generous budget: DP bounds need enough records per column (see dp_schema).
     columns = ["mean radius", "mean texture", "mean smoothness"]
     fitted = small(epsilon=8.0, schema=None).fit(X[columns], y)
-    assert [entry.name for entry in fitted.ledger_.entries] == ["schema", "schema", "zero_order_steps"]
+    assert [entry.name for entry in fitted.ledger_.entries] == ["schema", "schema", "initialisation", "zero_order_steps"]
     assert fitted.epsilon_ <= 8.0
     estimated = fitted.schema_.column("mean radius")
     assert estimated.lower <= X["mean radius"].quantile(0.05) and estimated.upper >= X["mean radius"].quantile(0.95)
@@ -180,3 +183,44 @@ def test_custom_host_estimator(cancer):
     X, y, schema = cancer
     fitted = small(schema=schema, steps=4).set_params(model=KNeighborsClassifier(n_neighbors=3)).fit(X, y)
     assert fitted.backend_ == "host" and fitted.synthetic_.shape == (6, 31)
+
+
+def test_dp_means_start_is_accounted_and_the_release_still_meets_the_target(cancer):
+    X, y, schema = cancer
+    fitted = small(schema=schema).fit(X, y)  # classification default: init="auto" -> "dp_means"
+    entries = fitted.ledger_.entries
+    assert [entry.name for entry in entries] == ["initialisation", "zero_order_steps"]
+    assert 0.99 <= fitted.epsilon_ <= 1.0
+    accountant = RdpAccountant()
+    for entry in entries:
+        accountant.compose(entry.event)
+    assert accountant.get_epsilon(1e-5) == pytest.approx(fitted.epsilon_)
+    # Half the budget went to the start, so the steps are noisier than with a noise start.
+    noise_start = small(schema=schema, init="noise").fit(X, y)
+    assert [entry.name for entry in noise_start.ledger_.entries] == ["zero_order_steps"]
+    assert fitted.noise_multiplier_ > noise_start.noise_multiplier_
+
+
+def test_non_private_dp_means_start_sits_at_the_exact_class_means(cancer):
+    X, y, schema = cancer
+    from zodc.data.transform import TableEncoder
+
+    fitted = small(schema=schema, epsilon=math.inf, steps=1, learning_rate=1e-6, init_scale=1e-4,
+                   rows_per_class=4).fit(X, y)
+    encoded = TableEncoder(schema).encode(pd.concat([X, y], axis=1))
+    real = np.asarray(encoded.X)
+    for label in range(2):
+        expected = real[np.asarray(encoded.y) == label].mean(axis=0)
+        # decoding rounds integer columns: compare in encoded units, loosely
+        np.testing.assert_allclose(fitted.table_[fitted.labels_ == label].mean(axis=0), expected, atol=0.02)
+    assert [entry.name for entry in fitted.ledger_.entries] == ["zero_order_steps"]
+
+
+def test_bad_init_parameters_are_refused_by_name(cancer):
+    X, y, schema = cancer
+    with pytest.raises(ConfigError, match="`init`"):
+        small(schema=schema, init="kmeans").fit(X, y)
+    with pytest.raises(ConfigError, match="init_share"):
+        small(schema=schema, init_share=1.0).fit(X, y)
+    with pytest.raises(ConfigError, match="init_scale"):
+        small(schema=schema, init_scale=-0.1).fit(X, y)

@@ -75,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
                           help="survival: spacing of the public time grid of the loss")
     condense.add_argument("--time-init", default="center", choices=["center", "uniform"],
                           help="survival: data-independent initial synthetic times")
+    condense.add_argument("--init", default="auto", choices=["auto", "noise", "dp_means"],
+                          help="starting table: data-independent noise, or DP per-class (survival: per-event-status) "
+                          "means from --init-share of epsilon; auto: dp_means for classification, noise for survival")
+    condense.add_argument("--init-share", type=float, default=0.5, help="share of epsilon for --init dp_means")
+    condense.add_argument("--init-scale", type=float, default=None,
+                          help="spread of the starting rows in encoded units (default 0.5 for noise, 0.1 around "
+                          "DP means)")
     condense.add_argument("--average-tail", type=float, default=0.0,
                           help="release the average of the last share of iterates (0: the last iterate)")
     condense.add_argument("--loss", choices=["balanced_linear", "cross_entropy", "brier", "discrete_nll"],
@@ -248,7 +255,8 @@ def condense_command(args) -> dict[str, Any]:
         num_directions=args.num_directions, smoothing=args.smoothing, learning_rate=args.learning_rate,
         l2_norm_clip=args.l2_norm_clip, batch_size=args.batch_size, loss=args.loss, num_time_bins=args.time_bins,
         average_tail=args.average_tail, select_features=args.select_features,
-        selection_share=args.selection_share, time_grid=args.time_grid, time_init=args.time_init, schema=schema,
+        selection_share=args.selection_share, init=args.init, init_share=args.init_share,
+        init_scale=args.init_scale, time_grid=args.time_grid, time_init=args.time_init, schema=schema,
         preprocessing_share=args.preprocessing_share, on_out_of_bounds=args.on_out_of_bounds,
         backend=args.backend, n_jobs=args.n_jobs, random_state=args.seed, verbose=0 if args.quiet else 1)
     if task == "survival":

@@ -62,11 +62,15 @@ from zodc.privacy.calibration import calibrate_noise_multiplier
 from zodc.privacy.events import (AdditiveDeltaEvent, ComposedEvent, GaussianEvent, PoissonSampledEvent,
                                  SelfComposedEvent)
 from zodc.privacy.ledger import Ledger
+from zodc.privacy.moments import dp_group_means
 from zodc.privacy.selection import calibrate_selection_epsilon, select_features
 
 # Share of delta given to thresholded category discovery when no schema is given.
 _THRESHOLD_DELTA_SHARE = 0.1
-_INIT_SCALE = 0.5
+_INIT_SCALE = 0.5  # spread of the "noise" initialisation, in encoded [-1, 1] units (public)
+_MEANS_INIT_SCALE = 0.1  # spread of the "dp_means" rows around their group's DP mean (public)
+_INIT_CLIP_PER_SQRT_D = 0.5  # "dp_means" clips each encoded row to L2 norm 0.5 sqrt(d) (public)
+INITS = ("auto", "noise", "dp_means")
 DEFAULT_ROWS_PER_CLASS = 10
 DEFAULT_SURVIVAL_ROWS = 50
 CLASSIFICATION_LOSSES = ("balanced_linear", "cross_entropy", "brier")
@@ -212,6 +216,21 @@ class Condenser(BaseEstimator):
         ``selection_share`` of epsilon; the other columns stay at the middle of their public
         bounds. ``None``: learn all columns.
       selection_share: share of ``epsilon`` for that selection.
+      init: the starting table: ``"auto"`` (default) is ``"dp_means"`` for classification and
+        ``"noise"`` for survival. ``"dp_means"``: each synthetic row starts at its class's
+        (survival: its event status's) DP mean of the encoded real rows, plus ``N(0, init_scale^2)``
+        — one Gaussian mechanism (rows clipped to L2 norm ``0.5 sqrt(d)``) calibrated to
+        ``init_share`` of epsilon, in the ledger; with ``epsilon=inf`` the exact means. ``"noise"``:
+        ``N(0, init_scale^2)``, data independent. Why the default: a noise start often sits where
+        no real record is (skewed columns crowd one end of their public bounds), so the fitted model
+        sends every record the same way and the zero-order loss is flat; over 30 paired seeds at
+        epsilon 1 the DP-means start raised tree AUROC by +0.06 on breast cancer and +0.03 on
+        diabetes, logistic by +0.09 on diabetes (``benchmarks/results/ABLATION.md``); for Cox it
+        did not win (gbsg2 +0.007 ± 0.010, lung -0.025 ± 0.015), so survival keeps the noise start.
+      init_share: share of ``epsilon`` for the ``"dp_means"`` start (the loop is calibrated to what
+        is left, so the whole release still meets ``epsilon``); 0.5 beat 0.1, 0.3, 0.7 and 0.9.
+      init_scale: spread of the starting rows in encoded units (``None``: 0.1 around DP means, 0.5
+        for noise).
       schema: a :class:`zodc.data.Schema`, a path to a schema JSON, or ``None`` to estimate one
         with DP from ``preprocessing_share`` of the budget.
       preprocessing_share: share of ``epsilon`` given to DP preprocessing (schema, class
@@ -255,8 +274,9 @@ class Condenser(BaseEstimator):
                  num_directions=16, smoothing=0.2, learning_rate=0.05, optimizer=None, l2_norm_clip=1.0,
                  batch_size=256, loss=None, num_time_bins=10, time_grid="log", time_init="center",
                  class_weight="balanced", scheme="central", average_tail=0.0, select_features=None,
-                 selection_share=0.1, schema=None, preprocessing_share=0.1, on_out_of_bounds="clip",
-                 backend="auto", n_jobs=1, random_state=None, verbose=0):
+                 selection_share=0.1, init="auto", init_share=0.5, init_scale=None, schema=None,
+                 preprocessing_share=0.1, on_out_of_bounds="clip", backend="auto", n_jobs=1, random_state=None,
+                 verbose=0):
         self.model = model
         self.epsilon = epsilon
         self.delta = delta
@@ -278,6 +298,9 @@ class Condenser(BaseEstimator):
         self.average_tail = average_tail
         self.select_features = select_features
         self.selection_share = selection_share
+        self.init = init
+        self.init_share = init_share
+        self.init_scale = init_scale
         self.schema = schema
         self.preprocessing_share = preprocessing_share
         self.on_out_of_bounds = on_out_of_bounds
@@ -345,7 +368,12 @@ class Condenser(BaseEstimator):
         tail = self.average_tail
         if isinstance(tail, bool) or not isinstance(tail, (int, float)) or not 0.0 <= tail < 1.0:
             raise ConfigError(f"`average_tail` must be in [0, 1). Got {tail!r}.")
-        for name in ("preprocessing_share", "selection_share"):
+        if self.init not in INITS:
+            raise ConfigError(f"`init` must be one of {list(INITS)}. Got {self.init!r}.")
+        self._init = ("dp_means" if task == "classification" else "noise") if self.init == "auto" else self.init
+        if self.init_scale is not None:
+            _check_positive_float("init_scale", self.init_scale)
+        for name in ("preprocessing_share", "selection_share", "init_share"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
                 raise ConfigError(f"`{name}` must be in (0, 1). Got {value!r}.")
@@ -581,11 +609,12 @@ class Condenser(BaseEstimator):
 
         selected = self._select_features(jax.random.fold_in(schema_key, 1), X_real, y_real, proportions,
                                          num_classes, num_records, ledger)
-        noise_multiplier, clip, sampling_probability, epsilon_spent, private = self._calibrate(ledger, num_records)
-
         labels = np.repeat(np.arange(num_classes, dtype=np.int32), self._rows_per_class)
-        num_learned = num_features if selected is None else selected.size
-        init_table = jnp.clip(_INIT_SCALE * jax.random.normal(init_key, (num_rows, num_learned)), -1.0, 1.0)
+        learned_X = X_real if selected is None else X_real[:, selected]
+        init_table = self._initial_table(init_key, learned_X, y_real, labels, num_classes,
+                                         lambda: self._class_sizes(y_real, num_classes, proportions, schema_key, ledger),
+                                         ledger, "per-class")
+        noise_multiplier, clip, sampling_probability, epsilon_spent, private = self._calibrate(ledger, num_records)
 
         evaluator = None
         if self._backend == "native":
@@ -640,12 +669,14 @@ class Condenser(BaseEstimator):
         grid = public_time_grid(schema.time.lower, schema.time.upper, self._num_time_bins, self.time_grid)
         # Brier: no IPCW weights — the censoring distribution would have to be public or DP (see SurvivalLoss).
         loss = SurvivalLoss(self._loss_name, grid)
-        noise_multiplier, clip, sampling_probability, epsilon_spent, private = self._calibrate(ledger, num_records)
-
-        init_table = jnp.clip(_INIT_SCALE * jax.random.normal(init_key, (num_rows, num_features + 1)), -1.0, 1.0)
-        if self.time_init == "uniform":
+        values = np.concatenate([X_real, np.asarray(time_scale.encode(time_real), np.float32)[:, None]], axis=1)
+        sizes = lambda: num_records * np.array([1.0 - event_rate, event_rate])
+        init_table = self._initial_table(init_key, values, event_real, events, 2, sizes, ledger,
+                                         "per-event-status (censored / event)")
+        if self._init == "noise" and self.time_init == "uniform":
             time_column = jax.random.uniform(jax.random.fold_in(init_key, 1), (num_rows,), minval=-1.0, maxval=1.0)
             init_table = init_table.at[:, -1].set(time_column)
+        noise_multiplier, clip, sampling_probability, epsilon_spent, private = self._calibrate(ledger, num_records)
         evaluator = None
         if self._backend == "native":
             evaluate_fn = native_survival_evaluate_fn(self._preset.native_factory(2), loss, time_scale)
@@ -672,6 +703,49 @@ class Condenser(BaseEstimator):
         self._set_common(released, schema, ledger, epsilon_spent, noise_multiplier, sampling_probability, clip,
                          seed, num_rows, infos)
         return self
+
+    def _initial_table(self, init_key, values, groups, row_groups, num_groups, group_sizes, ledger, what):
+        """The starting synthetic table ``(m, width)`` in encoded units.
+
+        ``"noise"``: ``N(0, init_scale^2)`` clamped to [-1, 1] — data independent. ``"dp_means"``:
+        each row starts at its group's DP mean (class, or event status for survival) plus
+        ``N(0, init_scale^2)``, clamped to [-1, 1].
+
+        Could this leak? ``"noise"`` no. ``"dp_means"`` only through one Gaussian mechanism
+        (:func:`~zodc.privacy.moments.dp_group_means`, rows clipped to L2 norm ``0.5 sqrt(width)``)
+        whose noise is calibrated to ``init_share`` of epsilon and which goes in the ledger; the
+        group sizes it divides by are public ``n`` times public or DP proportions
+        (``group_sizes`` is only called for ``"dp_means"``, so ``"noise"`` spends nothing on them).
+        With ``epsilon=inf`` the exact means are used (the non-private reference).
+        """
+        num_rows, width = len(row_groups), values.shape[1]
+        if self._init == "noise":
+            scale = _INIT_SCALE if self.init_scale is None else float(self.init_scale)
+            return jnp.clip(scale * jax.random.normal(init_key, (num_rows, width)), -1.0, 1.0)
+        scale = _MEANS_INIT_SCALE if self.init_scale is None else float(self.init_scale)
+        if math.isfinite(self._epsilon):
+            sigma = calibrate_noise_multiplier(self._epsilon * self.init_share, self._delta, GaussianEvent)
+            row_clip = _INIT_CLIP_PER_SQRT_D * math.sqrt(width)
+        else:
+            sigma, row_clip = 0.0, math.inf
+        means, event = dp_group_means(jax.random.fold_in(init_key, 2), values, np.asarray(groups, np.int64),
+                                      num_groups, group_sizes(), row_clip, sigma)
+        if event is not None:
+            ledger.add("initialisation", event, f"DP {what} means of the encoded rows (clipped to L2 norm "
+                       f"{row_clip:.3g}), the synthetic table's starting point")
+        start = jnp.asarray(means[np.asarray(row_groups)], jnp.float32)
+        return jnp.clip(start + scale * jax.random.normal(init_key, (num_rows, width)), -1.0, 1.0)
+
+    def _class_sizes(self, y_real, num_classes, proportions, key, ledger):
+        """Public ``n`` times the public or DP class proportions (a DP count is spent only when neither exists)."""
+        if proportions is None:
+            if math.isfinite(self._epsilon):
+                noise = calibrate_noise_multiplier(self._epsilon * self.preprocessing_share, self._delta, GaussianEvent)
+                proportions, event = estimate_class_proportions(jax.random.fold_in(key, 3), y_real, num_classes, noise)
+                ledger.add("class_proportions", event, "DP class counts for the dp_means initialisation")
+            else:
+                proportions = np.maximum(np.bincount(y_real, minlength=num_classes), 1) / len(y_real)
+        return len(y_real) * np.asarray(proportions, np.float64)
 
     def _select_features(self, key, X_real, y_real, proportions, num_classes, num_records, ledger):
         """Private feature selection (or ``None``); the mechanism goes in the ledger.
