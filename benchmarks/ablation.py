@@ -1,0 +1,169 @@
+"""Ablation: many variants x many seeds, run in parallel, with paired differences per group.
+
+A config lists groups; each group fixes (dataset, model, epsilon) and names its variants as
+``{name: {condense-argument: value}}`` — the first variant is the group's baseline. Every variant
+runs the same seeds, so each seed's split, random subset and full-data reference are shared, and
+the table reports paired differences (mean ± SE) against the baseline and the random real subset:
+
+    python benchmarks/ablation.py benchmarks/configs/ablation.json --seeds 30 --workers 16 \
+        --out benchmarks/results/ablation.json --markdown benchmarks/results/ABLATION.md
+
+Each seed runs exactly what ``zodc condense`` runs (70/30 stratified split; train on synthetic,
+test on the real 30 %). Jobs are (group, variant, seed-block) triples spread over ``--workers``
+processes; the JSON is written once, at the end, atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+
+def _run_block(job: dict) -> list[dict]:
+    from zodc.cli import build_parser, condense_command
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="zodc-ablation-") as tmp:
+        for seed in job["seeds"]:
+            argv = ["condense", "--dataset", job["dataset"], "--model", job["model"], "--epsilon", str(job["epsilon"]),
+                    "--seed", str(seed), "--quiet", "--out", os.path.join(tmp, f"s{seed}.csv")]
+            for key, value in job["set"].items():
+                argv += [f"--{key.replace('_', '-')}", str(value)]
+            started = time.perf_counter()
+            report = condense_command(build_parser().parse_args(argv))
+            utility = report["utility"]
+            metric = "c_index" if "c_index" in utility["synthetic"] else "auroc"
+            rows.append({"group": job["group"], "variant": job["variant"], "seed": seed, "metric": metric,
+                         **{name: utility[name][metric] for name in ("synthetic", "full_data", "random_subset")},
+                         "seconds": time.perf_counter() - started})
+    return rows
+
+
+def _jobs(config: dict, seeds: int, block: int) -> list[dict]:
+    jobs = []
+    for group in config["groups"]:
+        for variant, overrides in group["variants"].items():
+            for start in range(0, seeds, block):
+                jobs.append({"group": group["name"], "variant": variant, "dataset": group["dataset"],
+                             "model": group["model"], "epsilon": group["epsilon"], "set": overrides,
+                             "seeds": list(range(start, min(seeds, start + block)))})
+    return jobs
+
+
+def _paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    d = a - b
+    return float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else float("nan")
+
+
+def summarise(config: dict, rows: list[dict]) -> list[dict]:
+    """One entry per (group, variant): mean/median/sd and paired differences."""
+    out = []
+    for group in config["groups"]:
+        names = list(group["variants"])
+        by_variant = {name: {r["seed"]: r for r in rows if r["group"] == group["name"] and r["variant"] == name}
+                      for name in names}
+        base = by_variant[names[0]]
+        for name in names:
+            runs = by_variant[name]
+            seeds = sorted(set(runs) & set(base))
+            if not seeds:
+                continue
+            s = np.array([runs[i]["synthetic"] for i in seeds])
+            out.append({"group": group["name"], "variant": name, "overrides": group["variants"][name],
+                        "dataset": group["dataset"], "model": group["model"], "epsilon": group["epsilon"],
+                        "metric": runs[seeds[0]]["metric"], "seeds": len(seeds), "mean": float(s.mean()),
+                        "median": float(np.median(s)), "sd": float(s.std(ddof=1)) if len(s) > 1 else float("nan"),
+                        "minus_baseline": _paired(s, np.array([base[i]["synthetic"] for i in seeds])),
+                        "minus_random_subset": _paired(s, np.array([runs[i]["random_subset"] for i in seeds])),
+                        "minus_full_data": _paired(s, np.array([runs[i]["full_data"] for i in seeds])),
+                        "random_subset": float(np.mean([runs[i]["random_subset"] for i in seeds])),
+                        "full_data": float(np.mean([runs[i]["full_data"] for i in seeds]))})
+    return out
+
+
+def markdown(summary: list[dict], title: str) -> str:
+    fmt = lambda pair: f"{pair[0]:+.3f} ± {pair[1]:.3f}"
+    lines = [f"# {title}", "",
+             "Mean over seeds of the synthetic table's score (AUROC; C-index for survival) and paired differences "
+             "(mean ± standard error over the same seeds) against the group's baseline (its first variant), the "
+             "random real subset of the same size (non-private) and the full data (non-private).", ""]
+    for group in dict.fromkeys(entry["group"] for entry in summary):
+        entries = [e for e in summary if e["group"] == group]
+        first = entries[0]
+        lines += [f"## {group}: {first['dataset']}, {first['model']}, ε = {first['epsilon']}", "",
+                  f"random real subset {first['random_subset']:.3f}, full data {first['full_data']:.3f} "
+                  f"({first['seeds']} seeds)", "",
+                  "| variant | overrides | mean | median | sd | − baseline | − random subset | − full data |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|"]
+        for e in entries:
+            overrides = ", ".join(f"{k}={v}" for k, v in e["overrides"].items()) or "defaults"
+            lines.append(f"| {e['variant']} | {overrides} | {e['mean']:.3f} | {e['median']:.3f} | {e['sd']:.3f} | "
+                         f"{fmt(e['minus_baseline'])} | {fmt(e['minus_random_subset'])} | {fmt(e['minus_full_data'])} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("config", help="JSON: {\"groups\": [{name, dataset, model, epsilon, variants: {name: {...}}}]}")
+    parser.add_argument("--seeds", type=int, default=30)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--block", type=int, default=10, help="seeds per job")
+    parser.add_argument("--only", default=None, help="comma-separated group names to run (default: all)")
+    parser.add_argument("--out", required=True, help="JSON of every row and the summary")
+    parser.add_argument("--markdown", help="markdown table of the summary")
+    parser.add_argument("--rows-log", help="also append each finished block's rows here (JSON lines), as they come")
+    parser.add_argument("--from-rows", help="skip running: summarise the rows of a --rows-log file")
+    args = parser.parse_args(argv)
+    with open(args.config) as handle:
+        config = json.load(handle)
+    if args.only:
+        wanted = set(args.only.split(","))
+        config["groups"] = [g for g in config["groups"] if g["name"] in wanted]
+    jobs = _jobs(config, args.seeds, args.block)
+    started = time.perf_counter()
+    rows: list[dict] = []
+    def log(block):
+        if args.rows_log:
+            with open(args.rows_log, "a") as handle:
+                handle.writelines(json.dumps(row) + "\n" for row in block)
+
+    if args.from_rows:
+        with open(args.from_rows) as handle:
+            rows = [json.loads(line) for line in handle if line.strip()]
+    elif args.workers <= 1:
+        for job in jobs:
+            rows += _run_block(job)
+            log(rows[-len(job["seeds"]):])
+    else:
+        import multiprocessing
+
+        # One XLA CPU thread per worker: the parallelism is across processes.
+        os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+        with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
+            for done, block in enumerate(pool.imap_unordered(_run_block, jobs), 1):
+                rows += block
+                log(block)
+                print(f"[{done}/{len(jobs)}] {block[0]['group']}/{block[0]['variant']} "
+                      f"{time.perf_counter() - started:.0f}s", file=sys.stderr, flush=True)
+    summary = summarise(config, rows)
+    from zodc.data.io import json_safe, write_files_atomic
+
+    text = markdown(summary, config.get("title", "Ablation"))
+    payload = json_safe({"config": config, "seeds": args.seeds, "summary": summary, "rows": rows,
+                         "rows_from": args.from_rows,
+                         "wall_seconds": None if args.from_rows else time.perf_counter() - started})
+    write_files_atomic({args.out: json.dumps(payload, indent=1), **({args.markdown: text} if args.markdown else {})})
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

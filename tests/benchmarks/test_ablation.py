@@ -1,0 +1,61 @@
+import importlib.util
+import json
+import os
+
+import numpy as np
+import pytest
+
+_PATH = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "ablation.py")
+_spec = importlib.util.spec_from_file_location("ablation", _PATH)
+ablation = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ablation)
+
+CONFIG = {"title": "t", "groups": [{"name": "g", "dataset": "breast_cancer", "model": "tree", "epsilon": 1,
+                                    "variants": {"base": {"init": "noise"}, "new": {"init": "dp_means"}}}]}
+
+
+def _rows(seeds=5):
+    rng = np.random.default_rng(0)
+    rows = []
+    for seed in range(seeds):
+        random, full, base = rng.uniform(0.8, 0.9), 0.95, rng.uniform(0.7, 0.9)
+        for variant, score in (("base", base), ("new", base + 0.05 + 0.01 * seed)):
+            rows.append({"group": "g", "variant": variant, "seed": seed, "metric": "auroc", "synthetic": score,
+                         "full_data": full, "random_subset": random, "seconds": 1.0})
+    return rows
+
+
+def test_summary_pairs_by_seed_against_the_first_variant():
+    summary = {e["variant"]: e for e in ablation.summarise(CONFIG, _rows())}
+    assert summary["base"]["minus_baseline"] == (0.0, 0.0)
+    mean, se = summary["new"]["minus_baseline"]
+    assert mean == pytest.approx(0.07) and se == pytest.approx(np.std([0.05, 0.06, 0.07, 0.08, 0.09], ddof=1) / np.sqrt(5))
+    assert summary["new"]["minus_full_data"][0] == pytest.approx(summary["new"]["mean"] - 0.95)
+    assert summary["new"]["seeds"] == 5
+    # a seed missing from one arm is not paired
+    partial = [r for r in _rows() if not (r["variant"] == "new" and r["seed"] == 0)]
+    assert {e["variant"]: e for e in ablation.summarise(CONFIG, partial)}["new"]["seeds"] == 4
+
+
+def test_jobs_cover_every_variant_and_seed_once():
+    jobs = ablation._jobs(CONFIG, seeds=7, block=3)
+    covered = sorted((job["variant"], seed) for job in jobs for seed in job["seeds"])
+    assert covered == sorted((v, s) for v in ("base", "new") for s in range(7))
+
+
+def test_from_rows_writes_json_and_markdown(tmp_path):
+    config, log = tmp_path / "config.json", tmp_path / "rows.jsonl"
+    config.write_text(json.dumps(CONFIG))
+    log.write_text("".join(json.dumps(r) + "\n" for r in _rows()))
+    out, markdown = tmp_path / "out.json", tmp_path / "out.md"
+    assert ablation.main([str(config), "--from-rows", str(log), "--out", str(out), "--markdown", str(markdown)]) == 0
+    assert len(json.loads(out.read_text())["rows"]) == 10
+    text = markdown.read_text()
+    assert "| new | init=dp_means |" in text and "+0.070 ±" in text
+
+
+def test_one_real_block_runs_the_cli_protocol():
+    job = {"group": "g", "variant": "new", "dataset": "breast_cancer", "model": "tree", "epsilon": 1,
+           "set": {"init": "dp_means", "steps": 3, "num_directions": 2, "rows_per_class": 2}, "seeds": [0]}
+    (row,) = ablation._run_block(job)
+    assert row["metric"] == "auroc" and 0.0 <= row["synthetic"] <= 1.0 and row["full_data"] > 0.8
