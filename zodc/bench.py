@@ -40,6 +40,7 @@ import subprocess
 import sys
 import time
 import warnings
+from collections import Counter
 from typing import Any, Callable
 
 import numpy as np
@@ -540,6 +541,11 @@ def markdown(result: dict) -> str:
         lines += ["## Runtime", "", f"- wall clock: {timing.get('wall_seconds', 0):.0f} s for {timing.get('cells_done', 0)} cells "
                   f"({timing.get('cells_planned', 0)} planned) on {result['machine'].get('cpu_count')} CPU cores, "
                   f"JAX backend {result['machine'].get('jax_backend')}",
+                  *([f"- merged from {len(result['machines'])} runs on: " + "; ".join(
+                      f"{count} x {cores} CPU cores, JAX {backend}" for (cores, backend), count in
+                      Counter((m.get('cpu_count'), m.get('jax_backend')) for m in result["machines"]).items())
+                     + " (the wall clock is the longest run's; per-item means are the first run's)"]
+                    if len({(m.get('cpu_count'), m.get('jax_backend')) for m in result.get("machines", [])}) > 1 else []),
                   f"- mean seconds per condensation: " + ", ".join(f"{m} {s:.1f}" for m, s in timing.get("seconds_per_condense", {}).items()),
                   f"- mean seconds per baseline build: " + ", ".join(f"{m} {s:.2f}" for m, s in timing.get("seconds_per_baseline", {}).items()), ""]
     return "\n".join(lines)
@@ -575,8 +581,13 @@ def _survival_markdown(result: dict) -> list[str]:
             se = math.inf if c is None or isinstance(c["se"], str) else c["se"]
             cells_.append("–" if c is None else f"{c['verdict']} ({c['mean_difference']:+.3f} ± {se:.3f})")
         lines.append(f"| {r['dataset']} | {r['model']} | {r['rows']} | {_eps_text(r['epsilon'])} | " + " | ".join(cells_) + " |")
-    lines += ["", "Cross-model transfer for survival: not run — only `cox` is runnable here (`survival_forest` needs "
-              "scikit-survival, GPL-3.0, not installed), so there is no second model to transfer to.", ""]
+    if len({r["model"] for r in rows}) < 2:
+        lines += ["", "Cross-model transfer for survival: not shown — tables were condensed for one model only "
+                  "(`survival_forest` needs scikit-survival, GPL-3.0, optional, and condenses slowly on the host), so "
+                  "there is no second model to transfer to.", ""]
+    else:
+        lines += ["", "Cross-model transfer for survival: every condensed table's C-index under each evaluation model is "
+                  "in the JSON (`records[].condensed[model].utility`).", ""]
     return lines
 
 
@@ -880,7 +891,9 @@ def merge_results(results: list[dict]) -> dict:
     merged["summary"] = summarise(merged["records"])
     merged["summary"]["survival"] = summarise_survival(merged["records"])
     merged["timing"] = dict(runs[0], runs=runs, cells_done=len(merged["records"]),
+                            cells_planned=sum(run.get("cells_planned", 0) for run in runs),
                             wall_seconds=max(run.get("wall_seconds", 0) for run in runs))
+    merged["machines"] = [result.get("machine", {}) for result in results]
     return merged
 
 
@@ -904,6 +917,7 @@ def add_utility_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, help="number of seeds (overrides the grid, survival too)")
     parser.add_argument("--survival-datasets", help="comma-separated survival cohorts (overrides the grid; '' for none)")
     parser.add_argument("--survival-rows", help="comma-separated survival table sizes (overrides the grid)")
+    parser.add_argument("--survival-models", help="comma-separated survival condensing models (overrides the grid)")
     parser.add_argument("--max-seconds", type=float, help="stop starting new cells after this long")
     parser.add_argument("--out", help="results JSON (rewritten after every cell)")
     parser.add_argument("--markdown", help="markdown report (default: OUT with .md)")
@@ -933,6 +947,8 @@ def bench_command(args) -> int:
             spec["survival_datasets"] = [d for d in args.survival_datasets.split(",") if d]
         if args.survival_rows:
             spec["survival_rows"] = [int(m) for m in args.survival_rows.split(",") if m]
+        if args.survival_models:
+            spec["survival_models"] = [m for m in args.survival_models.split(",") if m]
         if args.epsilons:
             spec["epsilons"] = spec["survival_epsilons"] = [_epsilon(e) for e in args.epsilons.split(",") if e]
         if args.seeds:
