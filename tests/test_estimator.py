@@ -224,3 +224,15 @@ def test_bad_init_parameters_are_refused_by_name(cancer):
         small(schema=schema, init_share=1.0).fit(X, y)
     with pytest.raises(ConfigError, match="init_scale"):
         small(schema=schema, init_scale=-0.1).fit(X, y)
+    with pytest.raises(ConfigError, match="init_clip"):
+        small(schema=schema, init_clip=0.0).fit(X, y)
+
+
+def test_init_clip_bounds_each_row_before_the_means(cancer):
+    # A tiny clip shrinks every row, hence every mean, towards the centre of the encoded box: the
+    # start (and, after one negligible step, the release) sits at the centre, not at the class means.
+    X, y, schema = cancer
+    fitted = small(schema=schema, steps=1, learning_rate=1e-6, init_scale=1e-4, init_clip=1e-3).fit(X, y)
+    assert np.abs(fitted.table_).max() < 0.05
+    wide = small(schema=schema, steps=1, learning_rate=1e-6, init_scale=1e-4, init_clip=1.0).fit(X, y)
+    assert np.abs(wide.table_).max() > 0.2

@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     condense.add_argument("--init-scale", type=float, default=None,
                           help="spread of the starting rows in encoded units (default 0.5 for noise, 0.1 around "
                           "DP means)")
+    condense.add_argument("--init-clip", type=float, default=None,
+                          help="--init dp_means clips each encoded row to L2 norm INIT_CLIP x sqrt(d) (default 0.5)")
     condense.add_argument("--average-tail", type=float, default=0.0,
                           help="release the average of the last share of iterates (0: the last iterate)")
     condense.add_argument("--loss", choices=["balanced_linear", "cross_entropy", "brier", "discrete_nll"],
@@ -256,7 +258,7 @@ def condense_command(args) -> dict[str, Any]:
         l2_norm_clip=args.l2_norm_clip, batch_size=args.batch_size, loss=args.loss, num_time_bins=args.time_bins,
         average_tail=args.average_tail, select_features=args.select_features,
         selection_share=args.selection_share, init=args.init, init_share=args.init_share,
-        init_scale=args.init_scale, time_grid=args.time_grid, time_init=args.time_init, schema=schema,
+        init_scale=args.init_scale, init_clip=args.init_clip, time_grid=args.time_grid, time_init=args.time_init, schema=schema,
         preprocessing_share=args.preprocessing_share, on_out_of_bounds=args.on_out_of_bounds,
         backend=args.backend, n_jobs=args.n_jobs, random_state=args.seed, verbose=0 if args.quiet else 1)
     if task == "survival":

@@ -231,6 +231,9 @@ class Condenser(BaseEstimator):
         is left, so the whole release still meets ``epsilon``); 0.5 beat 0.1, 0.3, 0.7 and 0.9.
       init_scale: spread of the starting rows in encoded units (``None``: 0.1 around DP means, 0.5
         for noise).
+      init_clip: ``"dp_means"`` clips each encoded row to L2 norm ``init_clip * sqrt(d)`` before
+        summing (``None``: 0.5). Larger: less bias towards the centre, more noise (1 never clips,
+        as every encoded value lies in [-1, 1]).
       schema: a :class:`zodc.data.Schema`, a path to a schema JSON, or ``None`` to estimate one
         with DP from ``preprocessing_share`` of the budget.
       preprocessing_share: share of ``epsilon`` given to DP preprocessing (schema, class
@@ -274,7 +277,7 @@ class Condenser(BaseEstimator):
                  num_directions=16, smoothing=0.2, learning_rate=0.05, optimizer=None, l2_norm_clip=1.0,
                  batch_size=256, loss=None, num_time_bins=10, time_grid="log", time_init="center",
                  class_weight="balanced", scheme="central", average_tail=0.0, select_features=None,
-                 selection_share=0.1, init="auto", init_share=0.5, init_scale=None, schema=None,
+                 selection_share=0.1, init="auto", init_share=0.5, init_scale=None, init_clip=None, schema=None,
                  preprocessing_share=0.1, on_out_of_bounds="clip", backend="auto", n_jobs=1, random_state=None,
                  verbose=0):
         self.model = model
@@ -301,6 +304,7 @@ class Condenser(BaseEstimator):
         self.init = init
         self.init_share = init_share
         self.init_scale = init_scale
+        self.init_clip = init_clip
         self.schema = schema
         self.preprocessing_share = preprocessing_share
         self.on_out_of_bounds = on_out_of_bounds
@@ -373,6 +377,8 @@ class Condenser(BaseEstimator):
         self._init = ("dp_means" if task == "classification" else "noise") if self.init == "auto" else self.init
         if self.init_scale is not None:
             _check_positive_float("init_scale", self.init_scale)
+        if self.init_clip is not None:
+            _check_positive_float("init_clip", self.init_clip)
         for name in ("preprocessing_share", "selection_share", "init_share"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
@@ -712,7 +718,7 @@ class Condenser(BaseEstimator):
         ``N(0, init_scale^2)``, clamped to [-1, 1].
 
         Could this leak? ``"noise"`` no. ``"dp_means"`` only through one Gaussian mechanism
-        (:func:`~zodc.privacy.moments.dp_group_means`, rows clipped to L2 norm ``0.5 sqrt(width)``)
+        (:func:`~zodc.privacy.moments.dp_group_means`, rows clipped to L2 norm ``init_clip sqrt(width)``)
         whose noise is calibrated to ``init_share`` of epsilon and which goes in the ledger; the
         group sizes it divides by are public ``n`` times public or DP proportions
         (``group_sizes`` is only called for ``"dp_means"``, so ``"noise"`` spends nothing on them).
@@ -725,7 +731,7 @@ class Condenser(BaseEstimator):
         scale = _MEANS_INIT_SCALE if self.init_scale is None else float(self.init_scale)
         if math.isfinite(self._epsilon):
             sigma = calibrate_noise_multiplier(self._epsilon * self.init_share, self._delta, GaussianEvent)
-            row_clip = _INIT_CLIP_PER_SQRT_D * math.sqrt(width)
+            row_clip = (_INIT_CLIP_PER_SQRT_D if self.init_clip is None else float(self.init_clip)) * math.sqrt(width)
         else:
             sigma, row_clip = 0.0, math.inf
         means, event = dp_group_means(jax.random.fold_in(init_key, 2), values, np.asarray(groups, np.int64),
