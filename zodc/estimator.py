@@ -205,7 +205,8 @@ class Condenser(BaseEstimator):
       time_grid: survival: ``"log"`` or ``"linear"`` spacing of that grid.
       time_init: survival: initial synthetic times — ``"center"`` (the log-scale middle of the
         public bounds, spread like the features) or ``"uniform"`` (log-uniform over the bounds).
-        Data independent either way.
+        Data independent either way. Applies to the noise start; with ``init="dp_means"`` the
+        times start at their event group's DP mean log-time like the features.
       class_weight: ``"balanced"`` (weights ``1 / (K pi_c)`` from public or DP proportions) or ``None``.
         Classification only.
       scheme: ``"central"`` or ``"forward"`` differences.
