@@ -170,3 +170,25 @@ def test_bad_survival_data_is_refused_naming_the_column(gbsg2, change, match, wi
     bad = change(frame.copy())
     with pytest.raises(DataError, match=match):
         small(schema=schema if with_schema else None).fit(bad, duration_col="time", event_col="cens")
+
+
+def test_dp_means_start_for_survival_is_accounted_and_valid(gbsg2):
+    frame, schema = gbsg2
+    fitted = small(schema=schema.replace(event_rate=0.4), init="dp_means").fit(frame, duration_col="time",
+                                                                             event_col="cens")
+    assert [entry.name for entry in fitted.ledger_.entries] == ["initialisation", "zero_order_steps"]
+    assert fitted.epsilon_ <= 1.0
+    assert_valid_release(fitted, schema)
+    # Non-privately the start is the exact per-event-status means: event rows and censored rows
+    # start at their own group's mean encoded log-time.
+    from zodc.models.survival import TimeScale
+
+    exact = small(schema=schema.replace(event_rate=0.4), init="dp_means", epsilon=float("inf"), steps=1,
+                  learning_rate=1e-6, init_scale=1e-4).fit(frame, duration_col="time", event_col="cens")
+    log_time = np.asarray(TimeScale.from_schema(schema).encode(frame["time"].to_numpy(float)))
+    real_events = frame["cens"].to_numpy() == 1
+    released = exact.table_[:, -1]
+    events = exact.events_.astype(bool)
+    # integer days are rounded on release: a day is ~1e-3 in encoded log-time
+    np.testing.assert_allclose(released[events], log_time[real_events].mean(), atol=2e-3)
+    np.testing.assert_allclose(released[~events], log_time[~real_events].mean(), atol=2e-3)

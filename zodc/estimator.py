@@ -722,8 +722,9 @@ class Condenser(BaseEstimator):
         (:func:`~zodc.privacy.moments.dp_group_means`, rows clipped to L2 norm ``init_clip sqrt(width)``)
         whose noise is calibrated to ``init_share`` of epsilon and which goes in the ledger; the
         group sizes it divides by are public ``n`` times public or DP proportions
-        (``group_sizes`` is only called for ``"dp_means"``, so ``"noise"`` spends nothing on them).
-        With ``epsilon=inf`` the exact means are used (the non-private reference).
+        (``group_sizes`` is only called for a private ``"dp_means"`` start, so ``"noise"`` spends
+        nothing on them). With ``epsilon=inf`` the exact means, over the exact group sizes, are
+        used (the non-private reference).
         """
         num_rows, width = len(row_groups), values.shape[1]
         if self._init == "noise":
@@ -733,10 +734,12 @@ class Condenser(BaseEstimator):
         if math.isfinite(self._epsilon):
             sigma = calibrate_noise_multiplier(self._epsilon * self.init_share, self._delta, GaussianEvent)
             row_clip = (_INIT_CLIP_PER_SQRT_D if self.init_clip is None else float(self.init_clip)) * math.sqrt(width)
-        else:
+            sizes = group_sizes()
+        else:  # the non-private reference: exact means, exact group sizes
             sigma, row_clip = 0.0, math.inf
+            sizes = np.maximum(np.bincount(np.asarray(groups, np.int64), minlength=num_groups), 1).astype(np.float64)
         means, event = dp_group_means(jax.random.fold_in(init_key, 2), values, np.asarray(groups, np.int64),
-                                      num_groups, group_sizes(), row_clip, sigma)
+                                      num_groups, sizes, row_clip, sigma)
         if event is not None:
             ledger.add("initialisation", event, f"DP {what} means of the encoded rows (clipped to L2 norm "
                        f"{row_clip:.3g}), the synthetic table's starting point")
@@ -745,13 +748,10 @@ class Condenser(BaseEstimator):
 
     def _class_sizes(self, y_real, num_classes, proportions, key, ledger):
         """Public ``n`` times the public or DP class proportions (a DP count is spent only when neither exists)."""
-        if proportions is None:
-            if math.isfinite(self._epsilon):
-                noise = calibrate_noise_multiplier(self._epsilon * self.preprocessing_share, self._delta, GaussianEvent)
-                proportions, event = estimate_class_proportions(jax.random.fold_in(key, 3), y_real, num_classes, noise)
-                ledger.add("class_proportions", event, "DP class counts for the dp_means initialisation")
-            else:
-                proportions = np.maximum(np.bincount(y_real, minlength=num_classes), 1) / len(y_real)
+        if proportions is None:  # only reached with a finite epsilon (see _initial_table)
+            noise = calibrate_noise_multiplier(self._epsilon * self.preprocessing_share, self._delta, GaussianEvent)
+            proportions, event = estimate_class_proportions(jax.random.fold_in(key, 3), y_real, num_classes, noise)
+            ledger.add("class_proportions", event, "DP class counts for the dp_means initialisation")
         return len(y_real) * np.asarray(proportions, np.float64)
 
     def _select_features(self, key, X_real, y_real, proportions, num_classes, num_records, ledger):
