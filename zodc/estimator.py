@@ -7,13 +7,17 @@
 2. **Class proportions** (for the class-balanced loss): from the schema if public, otherwise from
    the DP schema estimate (post-processing of the same noisy histogram), or, when a schema without
    proportions is given, a separate DP count from the same share of the budget.
-3. **Calibration**: the noise multiplier of the zero-order steps is the smallest that keeps the
-   composition of *everything* (preprocessing + ``steps`` Poisson-subsampled Gaussian steps) at or
-   below ``epsilon`` for ``delta``. The target is never exceeded: the ledger's total is checked
-   after the run and the run refuses to start if it cannot be met.
-4. **Initialisation**: ``N(0, 0.5^2)`` in the encoded [-1, 1] space, clipped to the box — data
-   independent (DESIGN §4: DP class means did not beat it at epsilon = 1). Synthetic labels are
-   ``rows_per_class`` of each class: a public design choice.
+3. **Initialisation**: classification starts each synthetic row at its class's DP mean (one
+   Gaussian mechanism from ``init_share`` of epsilon, in the ledger; ``init="dp_means"``), survival
+   from data-independent ``N(0, 0.5^2)`` noise (``init="noise"``). The DESIGN §4 prototype saw DP
+   class means lose at epsilon = 1 under a plain budget split; calibrated standalone and composed
+   under RDP they won by +0.03 to +0.09 AUROC over 30 paired seeds
+   (``benchmarks/results/ABLATION.md``). Synthetic labels are ``rows_per_class`` of each class: a
+   public design choice.
+4. **Calibration**: the noise multiplier of the zero-order steps is the smallest that keeps the
+   composition of *everything* (preprocessing + initialisation + ``steps`` Poisson-subsampled
+   Gaussian steps) at or below ``epsilon`` for ``delta``. The target is never exceeded: the
+   ledger's total is checked after the run and the run refuses to start if it cannot be met.
 5. **Condensation**: :func:`zodc.condense.zero_order_condenser` with the native kernel or the host
    model behind a batched callback.
 6. **Release**: the table decoded to the original columns, units and levels (post-processing).
