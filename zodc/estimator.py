@@ -10,8 +10,8 @@
 3. **Initialisation**: classification starts each synthetic row at its class's DP mean (one
    Gaussian mechanism from ``init_share`` of epsilon, in the ledger; ``init="dp_means"``), survival
    from data-independent ``N(0, 0.5^2)`` noise (``init="noise"``). The DESIGN §4 prototype saw DP
-   class means lose at epsilon = 1 under a plain budget split; calibrated standalone and composed
-   under RDP they won by +0.03 to +0.09 AUROC over 30 paired seeds
+   class means not beat the noise start at epsilon = 1; here, with half the budget calibrated
+   standalone and composed under RDP, they won by +0.03 to +0.09 AUROC over 30 paired seeds
    (``benchmarks/results/ABLATION.md``). Synthetic labels are ``rows_per_class`` of each class: a
    public design choice.
 4. **Calibration**: the noise multiplier of the zero-order steps is the smallest that keeps the
