@@ -17,7 +17,8 @@ def _data(seed=0, n=400, d=6):
 def test_without_noise_and_clip_it_is_the_exact_group_means():
     values, groups = _data()
     sizes = np.bincount(groups)
-    means, event = dp_group_means(jax.random.key(0), values, groups, 2, sizes, np.inf, 0.0)
+    with jax.enable_x64(True):  # exact to float64 rounding
+        means, event = dp_group_means(jax.random.key(0), values, groups, 2, sizes, np.inf, 0.0)
     np.testing.assert_allclose(means, [values[groups == g].mean(0) for g in range(2)], atol=1e-12)
     assert event is None
 
@@ -27,8 +28,10 @@ def test_clipping_bounds_what_one_record_can_change():
     sizes = np.bincount(groups).astype(float)
     extreme = np.ones((1, values.shape[1]))  # the largest record the encoded space allows
     clip = 0.5
-    without, _ = dp_group_means(jax.random.key(0), values, groups, 2, sizes, clip, 0.0)
-    with_it, _ = dp_group_means(jax.random.key(0), np.vstack([values, extreme]), np.append(groups, 1), 2, sizes, clip, 0.0)
+    with jax.enable_x64(True):
+        without, _ = dp_group_means(jax.random.key(0), values, groups, 2, sizes, clip, 0.0)
+        with_it, _ = dp_group_means(jax.random.key(0), np.vstack([values, extreme]), np.append(groups, 1), 2, sizes,
+                                    clip, 0.0)
     change = np.linalg.norm((with_it - without) * sizes[:, None])  # change of the sums
     assert change == pytest.approx(clip, rel=1e-9)
 

@@ -10,10 +10,12 @@ small share of the budget.
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from zodc.errors import ConfigError, DataError
 from zodc.privacy.events import GaussianEvent
+from zodc.privacy.mechanisms import noisy_clipped_sum
 
 __all__ = ["dp_group_means"]
 
@@ -24,7 +26,9 @@ def dp_group_means(key: jax.Array, values, groups, num_groups: int, group_sizes,
 
     Each row is clipped to L2 norm ``l2_norm_clip`` (around the origin, the public centre of the
     encoded [-1, 1] space), the clipped rows are summed per group, and Gaussian noise of std
-    ``noise_multiplier * l2_norm_clip`` is added to every entry of the ``(num_groups, d)`` sums.
+    ``noise_multiplier * l2_norm_clip`` is added to every entry of the ``(num_groups, d)`` sums —
+    :func:`~zodc.privacy.mechanisms.noisy_clipped_sum` once per group. Computed in JAX's default
+    float precision (float32 unless x64 is enabled).
 
     Could this leak? Only through this one Gaussian mechanism. Adding or removing one record
     changes exactly one group's sum, by at most ``l2_norm_clip`` in L2 (the groups are disjoint),
@@ -44,7 +48,7 @@ def dp_group_means(key: jax.Array, values, groups, num_groups: int, group_sizes,
             the non-private reference run only.
 
     Returns:
-        ``(means, event)``: float64 ``(num_groups, d)`` in [-1, 1], and the mechanism's
+        ``(means, event)``: float64 numpy ``(num_groups, d)`` in [-1, 1], and the mechanism's
         ``GaussianEvent`` (``None`` when ``noise_multiplier == 0``).
 
     Raises:
@@ -68,12 +72,11 @@ def dp_group_means(key: jax.Array, values, groups, num_groups: int, group_sizes,
         raise ConfigError(f"`noise_multiplier` must be finite and >= 0. Got {noise_multiplier}.")
     if not clip > 0 or (sigma > 0 and not np.isfinite(clip)):
         raise ConfigError(f"`l2_norm_clip` must be > 0 (and finite when noise is added). Got {l2_norm_clip}.")
-    norms = np.linalg.norm(values, axis=1, keepdims=True)
-    clipped = values * np.minimum(1.0, clip / np.maximum(norms, 1e-12)) if np.isfinite(clip) else values
-    sums = np.zeros((num_groups, values.shape[1]))
-    np.add.at(sums, groups, clipped)
-    if sigma > 0:
-        noise = np.asarray(jax.random.normal(key, sums.shape, dtype=np.float32), dtype=np.float64)
-        sums = sums + sigma * clip * noise
+    # Each group's sum is the project's Gaussian sum mechanism with the group as its mask; the
+    # groups are disjoint, so together they are one GaussianEvent(sigma) (docstring above).
+    rows = jnp.asarray(values)
+    sums = np.stack([np.asarray(noisy_clipped_sum(jax.random.fold_in(key, g), rows, jnp.asarray(groups == g),
+                                                  clip, sigma), dtype=np.float64)
+                     for g in range(num_groups)])
     means = np.clip(sums / sizes[:, None], -1.0, 1.0)
     return means, (GaussianEvent(sigma) if sigma > 0 else None)
