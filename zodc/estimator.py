@@ -4,7 +4,7 @@
 
 1. **Schema** (column types, public bounds, categories): given by the user (public), or estimated
    with DP from a stated share of the budget (``preprocessing_share``), accounted in the ledger.
-2. **Class proportions** (for the class-balanced loss): from the schema if public, otherwise from
+2. **Class proportions** (for the class-balanced loss and the DP-means start): from the schema if public, otherwise from
    the DP schema estimate (post-processing of the same noisy histogram), or, when a schema without
    proportions is given, a separate DP count from the same share of the budget.
 3. **Initialisation**: classification starts each synthetic row at its class's DP mean (one
@@ -526,14 +526,15 @@ class Condenser(BaseEstimator):
             raise DataError(f"the schema's target is {schema.target!r} but `y` is named {target!r}; "
                             f"pass y as a Series named {schema.target!r}.")
         proportions = schema.class_proportions
-        if proportions is None and self.class_weight == "balanced":
+        # Needed by the class-balanced loss and by the DP-means start (its divisors n * proportions).
+        if proportions is None and (self.class_weight == "balanced" or self._init == "dp_means"):
             encoded_y = TableEncoder(schema).encode(validate_table(frame, schema, on_out_of_bounds="clip")).y
             if not math.isfinite(self._epsilon):  # non-private mode: the exact proportions
                 counts = np.bincount(encoded_y, minlength=schema.n_classes).astype(np.float64)
                 return schema, tuple(np.maximum(counts, 1.0) / max(counts.sum(), 1.0))
             noise = calibrate_noise_multiplier(share_epsilon, self._delta, GaussianEvent)
             proportions, event = estimate_class_proportions(key, encoded_y, schema.n_classes, noise)
-            ledger.add("class_proportions", event, "DP class counts for the class-balanced loss")
+            ledger.add("class_proportions", event, "DP class counts (class-balanced loss, DP-means start)")
         return schema, proportions
 
     def _resolve_survival_schema(self, frame: pd.DataFrame, time: str, event: str, key: jax.Array, ledger: Ledger):
@@ -623,8 +624,7 @@ class Condenser(BaseEstimator):
         labels = np.repeat(np.arange(num_classes, dtype=np.int32), self._rows_per_class)
         learned_X = X_real if selected is None else X_real[:, selected]
         init_table = self._initial_table(init_key, learned_X, y_real, labels, num_classes,
-                                         lambda: self._class_sizes(y_real, num_classes, proportions, schema_key, ledger),
-                                         ledger, "per-class")
+                                         lambda: num_records * np.asarray(proportions, np.float64), ledger, "per-class")
         noise_multiplier, clip, sampling_probability, epsilon_spent, private = self._calibrate(ledger, num_records)
 
         evaluator = None
@@ -725,38 +725,30 @@ class Condenser(BaseEstimator):
         Could this leak? ``"noise"`` no. ``"dp_means"`` only through one Gaussian mechanism
         (:func:`~zodc.privacy.moments.dp_group_means`, rows clipped to L2 norm ``init_clip sqrt(width)``)
         whose noise is calibrated to ``init_share`` of epsilon and which goes in the ledger; the
-        group sizes it divides by are public ``n`` times public or DP proportions
-        (``group_sizes`` is only called for a private ``"dp_means"`` start, so ``"noise"`` spends
-        nothing on them). With ``epsilon=inf`` the exact means, over the exact group sizes, are
-        used (the non-private reference).
+        group sizes it divides by (``group_sizes()``, called only for a private start) are public
+        ``n`` times public or DP proportions, already in the ledger. With ``epsilon=inf`` the exact
+        means, over the exact group sizes, are used (the non-private reference).
         """
         num_rows, width = len(row_groups), values.shape[1]
         if self._init == "noise":
             scale = _INIT_SCALE if self.init_scale is None else float(self.init_scale)
             return jnp.clip(scale * jax.random.normal(init_key, (num_rows, width)), -1.0, 1.0)
         scale = _MEANS_INIT_SCALE if self.init_scale is None else float(self.init_scale)
+        groups = np.asarray(groups, np.int64)
         if math.isfinite(self._epsilon):
             sigma = calibrate_noise_multiplier(self._epsilon * self.init_share, self._delta, GaussianEvent)
             row_clip = (_INIT_CLIP_PER_SQRT_D if self.init_clip is None else float(self.init_clip)) * math.sqrt(width)
             sizes = group_sizes()
         else:  # the non-private reference: exact means, exact group sizes
             sigma, row_clip = 0.0, math.inf
-            sizes = np.maximum(np.bincount(np.asarray(groups, np.int64), minlength=num_groups), 1).astype(np.float64)
-        means, event = dp_group_means(jax.random.fold_in(init_key, 2), values, np.asarray(groups, np.int64),
-                                      num_groups, sizes, row_clip, sigma)
+            sizes = np.maximum(np.bincount(groups, minlength=num_groups), 1).astype(np.float64)
+        means, event = dp_group_means(jax.random.fold_in(init_key, 2), values, groups, num_groups, sizes, row_clip,
+                                      sigma)
         if event is not None:
             ledger.add("initialisation", event, f"DP {what} means of the encoded rows (clipped to L2 norm "
                        f"{row_clip:.3g}), the synthetic table's starting point")
         start = jnp.asarray(means[np.asarray(row_groups)], jnp.float32)
         return jnp.clip(start + scale * jax.random.normal(init_key, (num_rows, width)), -1.0, 1.0)
-
-    def _class_sizes(self, y_real, num_classes, proportions, key, ledger):
-        """Public ``n`` times the public or DP class proportions (a DP count is spent only when neither exists)."""
-        if proportions is None:  # only reached with a finite epsilon (see _initial_table)
-            noise = calibrate_noise_multiplier(self._epsilon * self.preprocessing_share, self._delta, GaussianEvent)
-            proportions, event = estimate_class_proportions(jax.random.fold_in(key, 3), y_real, num_classes, noise)
-            ledger.add("class_proportions", event, "DP class counts for the dp_means initialisation")
-        return len(y_real) * np.asarray(proportions, np.float64)
 
     def _select_features(self, key, X_real, y_real, proportions, num_classes, num_records, ledger):
         """Private feature selection (or ``None``); the mechanism goes in the ledger.
