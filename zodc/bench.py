@@ -184,21 +184,27 @@ def tstr(table, test, schema, models) -> dict[str, dict[str, float]]:
 
 # --------------------------------------------------------------------------------------------- one cell
 
-def _baseline(name: str, train, schema, rows_per_class: int, epsilon: float, delta: float, seed: int, options: dict):
+def _baseline(name: str, train, schema, size: int, epsilon: float, delta: float, seed: int, options: dict,
+              survival: bool = False):
+    """Builds one baseline table: ``size`` rows per class (classification) or ``size`` rows (survival)."""
     from zodc.evaluate import baselines
 
-    rng = np.random.default_rng([seed, baselines.BASELINES.index(name), 7919])
+    rng = np.random.default_rng([seed, baselines.BASELINES.index(name), 7919] + ([1] if survival else []))
     if name == "full_data":
         return baselines.full_data(train, schema)
     if name == "random_subset":
-        return baselines.random_subset(train, schema, rows_per_class, random_state=rng)
+        build = baselines.random_subset_survival if survival else baselines.random_subset
+        return build(train, schema, size, random_state=rng)
     if name == "kmeans_centroids":
-        return baselines.kmeans_centroids(train, schema, rows_per_class, random_state=rng)
+        build = baselines.kmeans_survival if survival else baselines.kmeans_centroids
+        return build(train, schema, size, random_state=rng)
     if name == "dp_gaussian":
-        return baselines.dp_gaussian(train, schema, rows_per_class, epsilon=epsilon, delta=delta, random_state=rng,
-                                     **options.get("dp_gaussian", {}))
+        build = baselines.dp_gaussian_survival if survival else baselines.dp_gaussian
+        return build(train, schema, size, epsilon=epsilon, delta=delta, random_state=rng,
+                     **options.get("dp_gaussian", {}))
     if name == "mst":
-        return baselines.mst(train, schema, rows_per_class, epsilon=epsilon, delta=delta, random_state=rng,
+        per_class, total = (None, {"num_rows": size}) if survival else (size, {})
+        return baselines.mst(train, schema, per_class, **total, epsilon=epsilon, delta=delta, random_state=rng,
                              **options.get("mst", {}))
     raise ValueError(f"unknown baseline {name!r}; baselines are {baselines.BASELINES}.")
 
@@ -287,25 +293,6 @@ def survival_tstr(table, train: tuple, test: tuple, schema, models, *, num_rows:
     return out
 
 
-def _survival_baseline(name: str, train, schema, rows: int, epsilon: float, delta: float, seed: int, options: dict):
-    from zodc.evaluate import baselines
-
-    rng = np.random.default_rng([seed, baselines.BASELINES.index(name), 7919, 1])
-    if name == "full_data":
-        return baselines.full_data(train, schema)
-    if name == "random_subset":
-        return baselines.random_subset_survival(train, schema, rows, random_state=rng)
-    if name == "kmeans_centroids":
-        return baselines.kmeans_survival(train, schema, rows, random_state=rng)
-    if name == "dp_gaussian":
-        return baselines.dp_gaussian_survival(train, schema, rows, epsilon=epsilon, delta=delta, random_state=rng,
-                                              **options.get("dp_gaussian", {}))
-    if name == "mst":
-        return baselines.mst(train, schema, None, num_rows=rows, epsilon=epsilon, delta=delta, random_state=rng,
-                             **options.get("mst", {}))
-    raise ValueError(f"unknown baseline {name!r}; baselines are {baselines.BASELINES}.")
-
-
 def run_survival_cell(cell: dict, spec: dict, cache: dict, models: list[str], evaluate_models: list[str]) -> dict:
     """Condense with each runnable survival model and build every survival baseline for one cell.
 
@@ -345,7 +332,8 @@ def run_survival_cell(cell: dict, spec: dict, cache: dict, models: list[str], ev
         key = ("survival", cell["dataset"], seed, name) + ((rows, epsilon) if private else (() if name == "full_data" else (rows,)))
         if key not in cache:
             started = time.perf_counter()
-            result = _survival_baseline(name, train, schema, rows, epsilon, delta, seed, spec["survival_baseline_options"])
+            result = _baseline(name, train, schema, rows, epsilon, delta, seed, spec["survival_baseline_options"],
+                               survival=True)
             built = round(time.perf_counter() - started, 3)
             cache[key] = {"private": result.private, "epsilon_spent": _json_epsilon(result.epsilon),
                           "rows": int(len(result.table)), "events": int(result.table[schema.event].sum()),
@@ -537,15 +525,15 @@ def markdown(result: dict) -> str:
     if result.get("not_run"):
         lines += ["## Not run", ""] + [f"- {item['what']}: {item['reason']}" for item in result["not_run"]] + [""]
     timing = result.get("timing", {})
+    machines = Counter((m.get("cpu_count"), m.get("jax_backend")) for m in result.get("machines", []))
     if timing:
         lines += ["## Runtime", "", f"- wall clock: {timing.get('wall_seconds', 0):.0f} s for {timing.get('cells_done', 0)} cells "
                   f"({timing.get('cells_planned', 0)} planned) on {result['machine'].get('cpu_count')} CPU cores, "
                   f"JAX backend {result['machine'].get('jax_backend')}",
                   *([f"- merged from {len(result['machines'])} runs on: " + "; ".join(
-                      f"{count} x {cores} CPU cores, JAX {backend}" for (cores, backend), count in
-                      Counter((m.get('cpu_count'), m.get('jax_backend')) for m in result["machines"]).items())
+                      f"{count} x {cores} CPU cores, JAX {backend}" for (cores, backend), count in machines.items())
                      + " (the wall clock is the longest run's; per-item means are the first run's)"]
-                    if len({(m.get('cpu_count'), m.get('jax_backend')) for m in result.get("machines", [])}) > 1 else []),
+                    if len(machines) > 1 else []),
                   f"- mean seconds per condensation: " + ", ".join(f"{m} {s:.1f}" for m, s in timing.get("seconds_per_condense", {}).items()),
                   f"- mean seconds per baseline build: " + ", ".join(f"{m} {s:.2f}" for m, s in timing.get("seconds_per_baseline", {}).items()), ""]
     return "\n".join(lines)
