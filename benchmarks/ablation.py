@@ -25,23 +25,19 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from seeds import run_seed  # noqa: E402  (a sibling script, not a package)
+
 
 def _run_block(job: dict) -> list[dict]:
-    from zodc.cli import build_parser, condense_command
-
+    """The job's seeds through ``seeds.run_seed`` (exactly ``zodc condense``), in a private folder."""
+    overrides = {key: str(value) for key, value in job["set"].items()}
     rows = []
     with tempfile.TemporaryDirectory(prefix="zodc-ablation-") as tmp:
         for seed in job["seeds"]:
-            argv = ["condense", "--dataset", job["dataset"], "--model", job["model"], "--epsilon", str(job["epsilon"]),
-                    "--seed", str(seed), "--quiet", "--out", os.path.join(tmp, f"s{seed}.csv")]
-            for key, value in job["set"].items():
-                argv += [f"--{key.replace('_', '-')}", str(value)]
             started = time.perf_counter()
-            report = condense_command(build_parser().parse_args(argv))
-            utility = report["utility"]
-            metric = "c_index" if "c_index" in utility["synthetic"] else "auroc"
-            rows.append({"group": job["group"], "variant": job["variant"], "seed": seed, "metric": metric,
-                         **{name: utility[name][metric] for name in ("synthetic", "full_data", "random_subset")},
+            row = run_seed(job["dataset"], job["model"], job["epsilon"], seed, overrides, "auto", out_dir=tmp)
+            rows.append({"group": job["group"], "variant": job["variant"], **row,
                          "seconds": time.perf_counter() - started})
     return rows
 

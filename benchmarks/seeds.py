@@ -25,7 +25,10 @@ import time
 import numpy as np
 
 
-def run_seed(dataset: str, model: str, epsilon: float, seed: int, overrides: dict, backend: str) -> dict:
+def run_seed(dataset: str, model: str, epsilon: float, seed: int, overrides: dict, backend: str,
+             out_dir: str | None = None) -> dict:
+    """One seed of ``zodc condense`` (``overrides``: ``{argument_name: text}``); its files go to ``out_dir``
+    (default: a shared temporary folder — give each concurrent process its own)."""
     from zodc.cli import build_parser, condense_command
 
     argv = ["condense", "--dataset", dataset, "--model", model, "--epsilon", str(epsilon), "--seed", str(seed),
@@ -33,7 +36,7 @@ def run_seed(dataset: str, model: str, epsilon: float, seed: int, overrides: dic
     args = build_parser().parse_args(argv)
     for key, value in overrides.items():
         setattr(args, key, type(getattr(args, key))(value) if getattr(args, key) is not None else _parse(value))
-    args.out = os.path.join(args_tmp(), f"seed{seed}.csv")
+    args.out = os.path.join(out_dir or args_tmp(), f"seed{seed}.csv")
     report = condense_command(args)
     utility = report["utility"]
     metric = "c_index" if "c_index" in utility["synthetic"] else "auroc"  # survival reports Harrell's C-index
