@@ -119,3 +119,33 @@ def test_bench_utility_is_a_zodc_command(tmp_path, capsys):
     assert code == 0
     result = json.loads(out.read_text())
     assert result["records"] and result["summary"] and (tmp_path / "utility.md").exists()
+
+
+def test_soft_labels_write_a_weight_column_that_the_utility_report_uses(tmp_path, capsys):
+    from sklearn.tree import DecisionTreeClassifier
+
+    from zodc.data.datasets import load_dataset
+    from zodc.evaluate.utility import auroc
+
+    out = tmp_path / "soft.csv"
+    assert run_cli("condense", "--dataset", "breast_cancer", "--soft-labels", "--soft-label-start", "0.7",
+                   "--seed", "1", "--out", out, *FAST) == 0
+    report = json.loads(capsys.readouterr().out)
+    table = pd.read_csv(out)
+    assert table.shape == (12, 32) and "sample_weight" in table.columns
+    weights = table["sample_weight"].to_numpy().reshape(2, 6)
+    np.testing.assert_allclose(weights.sum(axis=0), 1.0, rtol=1e-9)
+    assert report["privacy"]["epsilon"] <= 1.0
+    # The reported synthetic AUROC is the weighted fit's (split and model as the CLI's).
+    from sklearn.model_selection import train_test_split
+
+    from zodc.data.transform import TableEncoder
+    from zodc.models.presets import PRESETS
+
+    data = load_dataset("breast_cancer")
+    _, test = train_test_split(data.frame, test_size=0.3, random_state=1, stratify=data.frame["diagnosis"])
+    encoder = TableEncoder(data.schema)
+    synthetic, real = encoder.encode(table.drop(columns=["sample_weight"])), encoder.encode(test)
+    model = PRESETS["tree"].host_factory(2).fit(synthetic.X, synthetic.y, sample_weight=table["sample_weight"])
+    assert isinstance(model, DecisionTreeClassifier)
+    assert report["utility"]["synthetic"]["auroc"] == pytest.approx(auroc(real.y, model.predict_proba(real.X)))

@@ -169,15 +169,21 @@ def _encode(frame, schema):
 
 
 def tstr(table, test, schema, models) -> dict[str, dict[str, float]]:
-    """Train each model on ``table``, test on the real ``test`` (both DataFrames in schema columns)."""
+    """Train each model on ``table``, test on the real ``test`` (both DataFrames in schema columns; a
+    ``sample_weight`` column in ``table``, a soft-label release, is passed to every fit)."""
     from zodc.evaluate.utility import fit_predict_proba
     from zodc.models.presets import PRESETS
 
-    train_encoded, test_encoded = _encode(table, schema), _encode(test, schema)
+    from zodc.models.soft_labels import SAMPLE_WEIGHT_COLUMN
+
+    weight = table[SAMPLE_WEIGHT_COLUMN].to_numpy(np.float64) if SAMPLE_WEIGHT_COLUMN in table.columns else None
+    train_encoded = _encode(table.drop(columns=[SAMPLE_WEIGHT_COLUMN], errors="ignore"), schema)
+    test_encoded = _encode(test, schema)
     out = {}
     for model in models:
         estimator = PRESETS[model].host_factory(schema.n_classes)
-        proba = fit_predict_proba(estimator, train_encoded.X, train_encoded.y, test_encoded.X, schema.n_classes)
+        proba = fit_predict_proba(estimator, train_encoded.X, train_encoded.y, test_encoded.X, schema.n_classes,
+                                  sample_weight=weight)
         out[model] = _scores(test_encoded.y, proba)
     return out
 
@@ -803,6 +809,9 @@ def _plan_survival(spec: dict, not_run: list) -> tuple[list[dict], list[str], li
         else:
             not_run.append({"what": f"survival model {model} (condensing and evaluation, every survival cell)",
                             "reason": reason, "cells": len(planned)})
+    for model in spec.get("skipped_survival_models", []):
+        not_run.append({"what": f"survival model {model} as the condensing model (still evaluated where it can run)",
+                        "reason": "left out of this run by --survival-models", "cells": len(planned)})
     models = [m for m in spec["survival_models"] if m in runnable]
     evaluate = [m for m in spec["survival_evaluate_models"] if m in runnable]
     if not models:
@@ -899,7 +908,7 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
 def add_utility_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="grid config JSON")
     parser.add_argument("--grid", default="ci", help="grid name in the config (full, cpu, ci)")
-    parser.add_argument("--datasets", help="comma-separated subset of the grid's datasets")
+    parser.add_argument("--datasets", help="comma-separated subset of the grid's datasets ('' for none: survival cells only)")
     parser.add_argument("--models", help="comma-separated condensing models (overrides the grid)")
     parser.add_argument("--epsilons", help="comma-separated epsilons, 'inf' allowed (overrides the grid, survival too)")
     parser.add_argument("--seeds", type=int, help="number of seeds (overrides the grid, survival too)")
@@ -927,7 +936,7 @@ def bench_command(args) -> int:
     else:
         with open(args.config, encoding="utf-8") as handle:
             spec = load_grid(json.load(handle), args.grid)
-        if args.datasets:
+        if args.datasets is not None:
             spec["datasets"] = [d for d in args.datasets.split(",") if d]
         if args.models:
             spec["condense_models"] = [m for m in args.models.split(",") if m]
@@ -936,7 +945,9 @@ def bench_command(args) -> int:
         if args.survival_rows:
             spec["survival_rows"] = [int(m) for m in args.survival_rows.split(",") if m]
         if args.survival_models:
-            spec["survival_models"] = [m for m in args.survival_models.split(",") if m]
+            chosen = [m for m in args.survival_models.split(",") if m]
+            spec["skipped_survival_models"] = [m for m in spec["survival_models"] if m not in chosen]
+            spec["survival_models"] = chosen
         if args.epsilons:
             spec["epsilons"] = spec["survival_epsilons"] = [_epsilon(e) for e in args.epsilons.split(",") if e]
         if args.seeds:

@@ -84,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "DP means)")
     condense.add_argument("--init-clip", type=float, default=None,
                           help="--init dp_means clips each encoded row to L2 norm INIT_CLIP x sqrt(d) (default 0.5)")
+    condense.add_argument("--soft-labels", action="store_true",
+                          help="classification: learn a class distribution per synthetic row; the output has K "
+                          "weighted copies of each row and a sample_weight column to pass to the model's fit")
+    condense.add_argument("--soft-label-start", type=float, default=0.9,
+                          help="--soft-labels: the own-class weight every row starts at (public, in (0, 1])")
     condense.add_argument("--average-tail", type=float, default=0.0,
                           help="release the average of the last share of iterates (0: the last iterate)")
     condense.add_argument("--loss", choices=["balanced_linear", "cross_entropy", "brier", "discrete_nll"],
@@ -257,7 +262,8 @@ def condense_command(args) -> dict[str, Any]:
         num_directions=args.num_directions, smoothing=args.smoothing, learning_rate=args.learning_rate,
         l2_norm_clip=args.l2_norm_clip, batch_size=args.batch_size, loss=args.loss, num_time_bins=args.time_bins,
         average_tail=args.average_tail, select_features=args.select_features,
-        selection_share=args.selection_share, init=args.init, init_share=args.init_share,
+        selection_share=args.selection_share, soft_labels=args.soft_labels,
+        soft_label_start=args.soft_label_start, init=args.init, init_share=args.init_share,
         init_scale=args.init_scale, init_clip=args.init_clip, time_grid=args.time_grid, time_init=args.time_init, schema=schema,
         preprocessing_share=args.preprocessing_share, on_out_of_bounds=args.on_out_of_bounds,
         backend=args.backend, n_jobs=args.n_jobs, random_state=args.seed, verbose=0 if args.quiet else 1)
@@ -331,12 +337,16 @@ def _classification_utility(condenser, model: str, train, test, seed: int) -> di
     from zodc.evaluate.utility import classification_utility
     from zodc.models.presets import PRESETS
 
+    from zodc.models.soft_labels import SAMPLE_WEIGHT_COLUMN
+
     encode = _encoder_fn(condenser)
-    synthetic, real_train, real_test = (encode(t) for t in (condenser.synthetic_, train, test))
+    released = condenser.synthetic_.drop(columns=[SAMPLE_WEIGHT_COLUMN], errors="ignore")
+    synthetic, real_train, real_test = (encode(t) for t in (released, train, test))
     num_classes = condenser.schema_.n_classes
     reference = PRESETS[model].host_factory(num_classes)
     utility = classification_utility(
-        reference, (synthetic.X, synthetic.y), (real_train.X, real_train.y), (real_test.X, real_test.y),
+        reference, (synthetic.X, synthetic.y, condenser.sample_weight_), (real_train.X, real_train.y),
+        (real_test.X, real_test.y),
         num_classes=num_classes, rows_per_class=condenser.num_rows_ // num_classes, random_state=seed)
     utility["note"] = _UTILITY_NOTE
     return utility

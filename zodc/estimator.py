@@ -47,6 +47,7 @@ import numpy as np
 import optax
 import pandas as pd
 from sklearn.base import BaseEstimator
+from sklearn.utils.validation import has_fit_parameter
 
 from zodc.condense import StepParams, run, zero_order_condenser
 from zodc.data.dp_schema import estimate_class_proportions, estimate_event_rate, estimate_schema
@@ -58,6 +59,7 @@ from zodc.models.host import HostEvaluator, fit_score_classifier, resolve_n_jobs
 from zodc.models.losses import ClassificationLoss, balanced_class_weights
 from zodc.models.native import native_classifier_data, native_classifier_evaluator
 from zodc.models.presets import Preset, get_preset, resolve_backend
+from zodc.models import soft_labels as soft
 from zodc.models.survival import (SURVIVAL_LOSSES, SurvivalLoss, TimeScale, as_survival_model, fit_score_survival,
                                   host_survival_payload, native_survival_data, native_survival_evaluate_fn,
                                   public_time_grid)
@@ -123,15 +125,17 @@ def resolve_seed(random_state: Any) -> int:
     raise ConfigError(f"`random_state` must be None, an int or a numpy Generator. Got {random_state!r}.")
 
 
-def _embedding_evaluator(evaluate_fn, num_features: int):
+def _embedding_evaluator(evaluate_fn, num_features: int, trailing: int = 0):
     """Wraps ``evaluate_fn`` so it takes tables of the selected columns only: they are placed into
     full-width tables whose other columns sit at 0, the middle of their public bounds. ``data`` is
     ``(inner data, selected column indices)`` — an argument, so the program does not depend on which
-    columns were chosen."""
+    columns were chosen. The last ``trailing`` columns (the soft-label weight) pass through."""
 
     def evaluate(tables, mask, data):
         inner, columns = data
-        full = jnp.zeros(tables.shape[:-1] + (num_features,), tables.dtype).at[..., columns].set(tables)
+        learned = tables[..., :tables.shape[-1] - trailing]
+        full = jnp.zeros(tables.shape[:-1] + (num_features,), tables.dtype).at[..., columns].set(learned)
+        full = jnp.concatenate([full, tables[..., tables.shape[-1] - trailing:]], axis=-1)
         return evaluate_fn(full, mask, inner)
 
     return evaluate
@@ -221,6 +225,13 @@ class Condenser(BaseEstimator):
         ``selection_share`` of epsilon; the other columns stay at the middle of their public
         bounds. ``None``: learn all columns.
       selection_share: share of ``epsilon`` for that selection.
+      soft_labels: classification: learn a class distribution per synthetic row
+        (:mod:`zodc.models.soft_labels`). Each row gets a learned own-class weight ``w`` in
+        ``[0, 1]``; the release holds ``K`` weighted copies of every row (its class with weight
+        ``w``, each other class ``(1 - w) / (K - 1)``) and a ``sample_weight`` column to pass to the
+        model's ``fit``. The weights are learned with the features, so they cost no privacy of
+        their own. The model must accept ``sample_weight``.
+      soft_label_start: the own-class weight every row starts at (a public constant in ``(0, 1]``).
       init: the starting table: ``"auto"`` (default) is ``"dp_means"`` for classification and
         ``"noise"`` for survival. ``"dp_means"``: each synthetic row starts at its class's
         (survival: its event status's) DP mean of the encoded real rows, plus ``N(0, init_scale^2)``
@@ -259,7 +270,10 @@ class Condenser(BaseEstimator):
       noise_multiplier_, sampling_probability_, l2_norm_clip_: the step mechanism.
       table_: the synthetic table in encoded units ``(m, d)`` (survival: ``(m, d + 1)``, the last
         column the encoded log-time).
-      labels_: classification: the synthetic labels ``(m,)``.
+      labels_: classification: the synthetic labels ``(m,)`` (with ``soft_labels``: ``(K m,)``, one
+        block per class).
+      sample_weight_: classification with ``soft_labels``: the ``(K m,)`` weights of the released
+        rows (also the ``sample_weight`` column of ``synthetic_``); otherwise ``None``.
       events_, event_rate_, time_grid_: survival: the fixed synthetic events ``(m,)``, the public
         or DP event rate they come from, the public loss grid ``(G,)``.
       loss_: the loss's name; num_rows_: ``m``.
@@ -282,7 +296,7 @@ class Condenser(BaseEstimator):
                  num_directions=16, smoothing=0.2, learning_rate=0.05, optimizer=None, l2_norm_clip=1.0,
                  batch_size=256, loss=None, num_time_bins=10, time_grid="log", time_init="center",
                  class_weight="balanced", scheme="central", average_tail=0.0, select_features=None,
-                 selection_share=0.1, init="auto", init_share=0.5, init_scale=None, init_clip=None, schema=None,
+                 selection_share=0.1, soft_labels=False, soft_label_start=0.9, init="auto", init_share=0.5, init_scale=None, init_clip=None, schema=None,
                  preprocessing_share=0.1, on_out_of_bounds="clip", backend="auto", n_jobs=1, random_state=None,
                  verbose=0):
         self.model = model
@@ -306,6 +320,8 @@ class Condenser(BaseEstimator):
         self.average_tail = average_tail
         self.select_features = select_features
         self.selection_share = selection_share
+        self.soft_labels = soft_labels
+        self.soft_label_start = soft_label_start
         self.init = init
         self.init_share = init_share
         self.init_scale = init_scale
@@ -361,6 +377,13 @@ class Condenser(BaseEstimator):
             if self.select_features is not None:
                 raise ConfigError("`select_features` is for classification (it scores class separation). "
                                   f"Got select_features={self.select_features!r} with survival data.")
+            if self.soft_labels:
+                raise ConfigError("`soft_labels` is for classification (survival rows have no class labels to soften).")
+        if not isinstance(self.soft_labels, (bool, np.bool_)):
+            raise ConfigError(f"`soft_labels` must be True or False. Got {self.soft_labels!r}.")
+        start = self.soft_label_start
+        if isinstance(start, bool) or not isinstance(start, (int, float)) or not 0.0 < start <= 1.0:
+            raise ConfigError(f"`soft_label_start` must be in (0, 1]. Got {start!r}.")
         self._steps = _check_positive_int("steps", self.steps)
         self._num_directions = _check_positive_int("num_directions", self.num_directions)
         self._smoothing = _check_positive_float("smoothing", self.smoothing)
@@ -421,6 +444,9 @@ class Condenser(BaseEstimator):
             raise ConfigError(f"`model` {type(self.model).__name__} is a {model_task} model but the data are {task}.")
         self._host_estimator = self.model if task == "classification" else as_survival_model(self.model)
         self._backend = resolve_backend(None, self.backend)
+        if self.soft_labels and not has_fit_parameter(self.model, "sample_weight"):
+            raise ConfigError(f"`soft_labels` needs a model whose fit accepts `sample_weight`; "
+                              f"{type(self.model).__name__}.fit does not.")
 
     # ------------------------------------------------------------------ inputs
     @staticmethod
@@ -625,33 +651,52 @@ class Condenser(BaseEstimator):
         learned_X = X_real if selected is None else X_real[:, selected]
         init_table = self._initial_table(init_key, learned_X, y_real, labels, num_classes,
                                          lambda: num_records * np.asarray(proportions, np.float64), ledger, "per-class")
+        if self.soft_labels:  # the learned own-class weight column, from a public constant
+            init_table = jnp.concatenate(
+                [init_table, jnp.full((num_rows, 1), soft.weight_column(self.soft_label_start), init_table.dtype)], axis=1)
         noise_multiplier, clip, sampling_probability, epsilon_spent, private = self._calibrate(ledger, num_records)
 
         evaluator = None
         if self._backend == "native":
-            evaluate_fn = native_classifier_evaluator(self._preset.native_factory(num_classes), loss)
+            evaluate_fn = native_classifier_evaluator(self._preset.native_factory(num_classes), loss,
+                                                      soft_labels=bool(self.soft_labels), num_classes=num_classes)
             data = native_classifier_data(X_real, y_real, labels, model_key)
         else:
             estimator = self._host_estimator if self._preset is None else self._preset.host_factory(num_classes)
             payload = {"estimator": estimator, "X": X_real.astype(np.float64), "y": y_real,
-                       "synthetic_labels": labels, "num_classes": num_classes, "loss": loss}
+                       "synthetic_labels": labels, "num_classes": num_classes, "loss": loss,
+                       "soft_labels": bool(self.soft_labels)}
             evaluator = HostEvaluator(fit_score_classifier, payload, upper_bound=loss.upper_bound,
                                       num_records=num_records, n_jobs=self.n_jobs)
             evaluate_fn = evaluator.jax_fn()
             data = None
         if selected is not None:
-            evaluate_fn, data = _embedding_evaluator(evaluate_fn, num_features), (data, jnp.asarray(selected))
+            evaluate_fn = _embedding_evaluator(evaluate_fn, num_features, trailing=int(bool(self.soft_labels)))
+            data = (data, jnp.asarray(selected))
         state, infos = self._condense(evaluate_fn, evaluator, data, init_table, run_key, ledger, num_records,
                                       noise_multiplier, clip, sampling_probability, private)
 
         table = np.asarray(state.average, dtype=np.float64)
+        weight_column = table[:, -1:] if self.soft_labels else np.zeros((num_rows, 0))
+        table = table[:, :table.shape[1] - weight_column.shape[1]]
         if selected is not None:
             full = np.zeros((num_rows, num_features))
             full[:, selected] = table
             table = full
+        sample_weight = None
+        if self.soft_labels:
+            table, labels, sample_weight = soft.expand(np.concatenate([table, weight_column], axis=1), labels,
+                                                       num_classes)
         released = encoder.decode(table, y=labels)
-        self.table_ = np.asarray(encoder.encode(released).X, np.float64)
+        if sample_weight is not None:
+            if soft.SAMPLE_WEIGHT_COLUMN in released.columns:
+                raise ConfigError(f"the schema has a column named {soft.SAMPLE_WEIGHT_COLUMN!r}, the release's weight "
+                                  "column: rename it, or condense without `soft_labels`.")
+            released[soft.SAMPLE_WEIGHT_COLUMN] = sample_weight
+        self.table_ = np.asarray(encoder.encode(released.drop(columns=[soft.SAMPLE_WEIGHT_COLUMN], errors="ignore")).X,
+                                 np.float64)
         self.labels_ = labels
+        self.sample_weight_ = sample_weight
         self.class_weights_ = weights
         self.selected_features_ = None if selected is None else selected
         self.classes_ = np.asarray(schema.target_column.categories, dtype=object)

@@ -158,3 +158,41 @@ def test_cli_hook_rerenders_from_json(ci_run, tmp_path):
     assert args.handler(args) == 0
     assert markdown_path.read_text().startswith("# Utility benchmark")
     assert (tmp_path / "utility_ci_breast_cancer_vs_epsilon.png").exists()
+
+
+def test_skipped_survival_models_are_recorded_and_no_datasets_means_survival_only():
+    spec = bench.load_grid(CONFIG, "full")
+    spec["survival_datasets"], spec["survival_models"] = ["larynx"], ["cox"]
+    spec["skipped_survival_models"] = ["survival_forest"]
+    not_run = []
+    planned, models, _ = bench._plan_survival(spec, not_run)
+    assert models == ["cox"] and planned
+    assert any(item["what"].startswith("survival model survival_forest as the condensing model")
+               and "--survival-models" in item["reason"] for item in not_run)
+    parser = argparse.ArgumentParser()
+    bench.add_utility_arguments(parser)
+    assert parser.parse_args(["--datasets", ""]).datasets == ""  # '' is kept apart from "not given"
+
+
+def test_tstr_fits_a_soft_label_release_with_its_weights():
+    import numpy as np
+    import pandas as pd
+
+    from zodc.data.datasets import load_dataset
+    from zodc.evaluate.utility import auroc
+    from zodc.models.presets import PRESETS
+
+    data = load_dataset("breast_cancer")
+    schema, frame = data.schema, data.frame
+    rows = pd.concat([frame.iloc[:8], frame.iloc[:8]], ignore_index=True)
+    classes = schema.target_column.categories
+    rows[schema.target] = [classes[0]] * 8 + [classes[1]] * 8
+    weights = np.r_[np.linspace(0.55, 0.95, 8), 1 - np.linspace(0.55, 0.95, 8)]
+    released = rows.assign(sample_weight=weights)
+    test = frame.iloc[100:300]
+    scores = bench.tstr(released, test, schema, ["logistic"])["logistic"]
+    train, real = bench._encode(rows, schema), bench._encode(test, schema)
+    model = PRESETS["logistic"].host_factory(2).fit(train.X, train.y, sample_weight=weights)
+    assert scores["auroc"] == pytest.approx(auroc(real.y, model.predict_proba(real.X)))
+    unweighted = PRESETS["logistic"].host_factory(2).fit(train.X, train.y)
+    assert scores["auroc"] != pytest.approx(auroc(real.y, unweighted.predict_proba(real.X)))

@@ -39,15 +39,19 @@ def auroc(y_true: np.ndarray, proba: np.ndarray) -> float:
 
 
 def fit_predict_proba(estimator: Any, X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray,
-                      num_classes: int) -> np.ndarray:
-    """Fits a clone of ``estimator`` and returns ``(n_test, num_classes)`` probabilities.
+                      num_classes: int, sample_weight: np.ndarray | None = None) -> np.ndarray:
+    """Fits a clone of ``estimator`` (with ``sample_weight`` if given: a soft-label release) and
+    returns ``(n_test, num_classes)`` probabilities.
 
     Classes missing from ``y_train`` get probability 0; a fit that fails predicts the uniform
     distribution (and so scores AUROC 0.5) rather than raising.
     """
     model = clone(estimator)
     try:
-        model.fit(X_train, y_train)
+        if sample_weight is None:
+            model.fit(X_train, y_train)
+        else:
+            model.fit(X_train, y_train, sample_weight=np.asarray(sample_weight, np.float64))
         proba_present = model.predict_proba(X_test)
     except Exception:  # noqa: BLE001 - a failed reference fit is reported as chance, not a crash
         return np.full((X_test.shape[0], num_classes), 1.0 / num_classes)
@@ -81,7 +85,8 @@ def classification_utility(estimator: Any, synthetic: tuple[np.ndarray, np.ndarr
 
     Args:
       estimator: unfitted host model (a scikit-learn classifier).
-      synthetic, train, test: ``(X (r, d), y (r,))`` pairs in encoded space.
+      synthetic, train, test: ``(X (r, d), y (r,))`` pairs in encoded space; ``synthetic`` may carry a
+        third element, the rows' ``sample_weight`` (a soft-label release; ``None``: unweighted).
       num_classes: ``K``.
       rows_per_class: size of the random real subset per class (the synthetic table's).
       random_state: seed of the random subsets.
@@ -92,7 +97,9 @@ def classification_utility(estimator: Any, synthetic: tuple[np.ndarray, np.ndarr
       ``{"synthetic": {...}, "full_data": {...}, "random_subset": {... , "num_draws"}, "test_rows"}``.
     """
     X_test, y_test = test
-    synthetic_scores = _scores(y_test, fit_predict_proba(estimator, *synthetic, X_test, num_classes))
+    X_synthetic, y_synthetic, *weight = synthetic
+    synthetic_scores = _scores(y_test, fit_predict_proba(estimator, X_synthetic, y_synthetic, X_test, num_classes,
+                                                         sample_weight=weight[0] if weight else None))
     full_scores = _scores(y_test, fit_predict_proba(estimator, *train, X_test, num_classes))
     rng = np.random.default_rng(random_state)
     subset_scores = []

@@ -172,6 +172,9 @@ def fit_score_classifier(payload: dict[str, Any], table: np.ndarray, indices: np
     """Fits a clone of ``payload["estimator"]`` on ``(table, payload["synthetic_labels"])`` and
     returns ``payload["loss"]`` of each real record ``indices``.
 
+    With ``payload["soft_labels"]`` the table's last column is the learned own-class weight: the
+    estimator is fitted on :func:`zodc.models.soft_labels.expand`'s weighted copies.
+
     The estimator is cloned per fit (no state leaks between tables). Classes absent from the
     fitted model get probability 0.
     """
@@ -179,7 +182,13 @@ def fit_score_classifier(payload: dict[str, Any], table: np.ndarray, indices: np
 
     estimator = clone(payload["estimator"])
     labels = payload["synthetic_labels"]
-    estimator.fit(table, labels)
+    if payload.get("soft_labels"):
+        from zodc.models.soft_labels import expand
+
+        X, y, weight = expand(table, labels, payload["num_classes"])
+        estimator.fit(X, y, sample_weight=weight)
+    else:
+        estimator.fit(table, labels)
     proba_present = estimator.predict_proba(payload["X"][indices])
     num_classes = payload["num_classes"]
     proba = np.zeros((indices.size, num_classes), dtype=np.float64)

@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from zodc.models.soft_labels import expand as soft_label_expand
+
 
 def native_classifier_data(X: np.ndarray, y: np.ndarray, synthetic_labels: np.ndarray, key: jax.Array) -> dict:
     """The device pytree :func:`native_classifier_evaluator` reads: real records, labels, model key.
@@ -28,23 +30,34 @@ def native_classifier_data(X: np.ndarray, y: np.ndarray, synthetic_labels: np.nd
             "labels": jnp.asarray(synthetic_labels, jnp.int32), "key": key}
 
 
-def native_classifier_evaluator(model: Any, loss: Callable) -> Callable[[jax.Array, jax.Array, dict], jax.Array]:
+def native_classifier_evaluator(model: Any, loss: Callable, *, soft_labels: bool = False,
+                                num_classes: int | None = None) -> Callable[[jax.Array, jax.Array, dict], jax.Array]:
     """Builds ``evaluate_fn(tables (k, m, d), mask (n,), data) -> losses (k, n)`` for a native classifier.
 
     Args:
       model: a ``zodc.kernels`` classifier (``fit(key, X, y)`` / ``predict_proba(params, X)``).
       loss: a :class:`zodc.models.losses.ClassificationLoss`.
+      soft_labels: the tables' last column is the learned own-class weight
+        (:mod:`zodc.models.soft_labels`): the model is fitted on the ``num_classes`` weighted
+        copies of the rows.
+      num_classes: ``K``, needed with ``soft_labels``.
 
     ``data`` is :func:`native_classifier_data`'s pytree, an argument rather than a constant so that
     the compiled step does not depend on the data's values. The mask is ignored: every record is
     scored (static shapes); the core zeroes the unsampled ones.
     """
 
+    if soft_labels and (num_classes is None or num_classes < 2):
+        raise ValueError(f"soft labels need num_classes >= 2. Got {num_classes!r}.")
+
     def evaluate(tables: jax.Array, mask: jax.Array, data: dict) -> jax.Array:
         del mask
 
         def one_table(table):
-            params = model.fit(data["key"], table, data["labels"])
+            if soft_labels:
+                params = model.fit(data["key"], *soft_label_expand(table, data["labels"], num_classes, xp=jnp))
+            else:
+                params = model.fit(data["key"], table, data["labels"])
             return loss(model.predict_proba(params, data["X"]), data["y"], xp=jnp)
 
         return jax.vmap(one_table)(tables).astype(jnp.float32)

@@ -1,0 +1,113 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+
+from zodc import Condenser
+from zodc.data.datasets import load_dataset
+from zodc.errors import ConfigError
+from zodc.models import soft_labels as soft
+from zodc.models.native import native_classifier_evaluator
+from zodc.models.losses import ClassificationLoss
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    data = load_dataset("breast_cancer")
+    target = data.schema.target
+    return data.frame.drop(columns=[target]), data.frame[target], data.schema
+
+
+@pytest.mark.parametrize("xp", [np, jnp])
+def test_expand_gives_each_row_its_class_distribution(xp):
+    features = np.arange(8, dtype=np.float32).reshape(4, 2)
+    z = np.array([1.0, 0.5, -1.0, 3.0], np.float32)  # w = 1, 0.75, 0, clipped to 1
+    table = xp.asarray(np.concatenate([features, z[:, None]], axis=1))
+    labels = xp.asarray(np.array([0, 1, 2, 1], np.int32))
+    X, y, weight = (np.asarray(a) for a in soft.expand(table, labels, 3, xp))
+    assert X.shape == (12, 2) and y.shape == (12,) and weight.shape == (12,)
+    np.testing.assert_array_equal(X, np.tile(features, (3, 1)))
+    np.testing.assert_array_equal(y, np.repeat([0, 1, 2], 4))
+    per_row = weight.reshape(3, 4)  # [class, row]
+    np.testing.assert_allclose(per_row.sum(axis=0), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(per_row[[0, 1, 2, 1], [0, 1, 2, 3]], [1.0, 0.75, 0.0, 1.0])
+    np.testing.assert_allclose(per_row[0, 1], 0.125)  # (1 - 0.75) / (3 - 1)
+
+
+def test_soft_labels_grade_the_leaves_of_a_native_tree():
+    from zodc.kernels import DecisionTreeClassifier
+
+    rng = np.random.default_rng(0)
+    X_real = rng.uniform(-1, 1, (40, 2)).astype(np.float32)
+    y_real = (X_real[:, 0] > 0).astype(np.int32)
+    labels = np.array([0, 0, 1, 1], np.int32)
+    rows = np.array([[-0.5, 0.0], [-0.6, 0.1], [0.5, 0.0], [0.6, 0.1]], np.float32)
+
+    def probabilities(own):
+        table = np.concatenate([rows, np.full((4, 1), soft.weight_column(own), np.float32)], axis=1)
+        model = DecisionTreeClassifier(n_classes=2, max_depth=2)
+        params = model.fit(jax.random.key(0), *soft.expand(jnp.asarray(table), jnp.asarray(labels), 2, jnp))
+        return np.asarray(model.predict_proba(params, jnp.asarray(X_real)))
+
+    np.testing.assert_allclose(np.sort(np.unique(probabilities(1.0)[:, 1].round(6))), [0.0, 1.0])
+    graded = probabilities(0.8)[:, 1]
+    np.testing.assert_allclose(np.sort(np.unique(graded.round(6))), [0.2, 0.8], atol=1e-6)
+    # The evaluator the condenser uses fits on the same weighted copies.
+    evaluate = native_classifier_evaluator(DecisionTreeClassifier(n_classes=2, max_depth=2),
+                                           ClassificationLoss("brier"), soft_labels=True, num_classes=2)
+    table = np.concatenate([rows, np.full((4, 1), soft.weight_column(0.8), np.float32)], axis=1)
+    losses = evaluate(jnp.asarray(table)[None], jnp.ones(40, bool),
+                      {"X": jnp.asarray(X_real), "y": jnp.asarray(y_real), "labels": jnp.asarray(labels),
+                       "key": jax.random.key(0)})
+    expected = ClassificationLoss("brier")(np.stack([1 - graded, graded], axis=1), y_real, xp=np)
+    np.testing.assert_allclose(np.asarray(losses[0]), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["host", "native"])
+def test_soft_label_release_carries_weights_and_costs_no_privacy(cancer, backend):
+    X, y, schema = cancer
+    params = dict(epsilon=1.0, steps=10, num_directions=4, rows_per_class=3, schema=schema, backend=backend,
+                  random_state=0)
+    hard = Condenser("tree", **params).fit(X, y)
+    fitted = Condenser("tree", soft_labels=True, soft_label_start=0.8, **params).fit(X, y)
+    released = fitted.synthetic_
+    assert released.shape == (12, 32) and soft.SAMPLE_WEIGHT_COLUMN in released.columns
+    np.testing.assert_array_equal(released[soft.SAMPLE_WEIGHT_COLUMN].to_numpy(), fitted.sample_weight_)
+    weights = fitted.sample_weight_.reshape(2, 6)
+    np.testing.assert_allclose(weights.sum(axis=0), 1.0, rtol=1e-9)
+    assert not np.allclose(weights, np.where(np.repeat([0, 1], 3)[None] == np.arange(2)[:, None], 0.8, 0.2))  # learned
+    # Both blocks hold the same rows; the label column says which class each copy stands for.
+    features = released.drop(columns=[schema.target, soft.SAMPLE_WEIGHT_COLUMN])
+    pd.testing.assert_frame_equal(features.iloc[:6].reset_index(drop=True), features.iloc[6:].reset_index(drop=True))
+    assert released[schema.target].tolist() == [schema.target_column.categories[0]] * 6 + \
+        [schema.target_column.categories[1]] * 6
+    assert fitted.table_.shape == (12, 30) and fitted.labels_.tolist() == [0] * 6 + [1] * 6
+    # Same mechanisms, same budget: the weights are post-processing of the private iterates.
+    assert [e.name for e in fitted.ledger_.entries] == [e.name for e in hard.ledger_.entries]
+    assert fitted.epsilon_ == pytest.approx(hard.epsilon_) and fitted.noise_multiplier_ == hard.noise_multiplier_
+    assert hard.sample_weight_ is None and soft.SAMPLE_WEIGHT_COLUMN not in hard.synthetic_.columns
+
+
+def test_soft_labels_with_feature_selection(cancer):
+    X, y, schema = cancer
+    fitted = Condenser("logistic", epsilon=2.0, steps=5, num_directions=4, rows_per_class=3, schema=schema,
+                       select_features=4, soft_labels=True, random_state=0).fit(X, y)
+    assert fitted.synthetic_.shape == (12, 32) and len(fitted.selected_features_) == 4
+    unselected = np.setdiff1d(np.arange(30), fitted.selected_features_)
+    np.testing.assert_allclose(fitted.table_[:, unselected], 0.0, atol=1e-6)
+
+
+def test_soft_label_parameters_are_checked(cancer):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    X, y, schema = cancer
+    with pytest.raises(ConfigError, match="`soft_label_start` must be in"):
+        Condenser("tree", soft_labels=True, soft_label_start=0.0, schema=schema).fit(X, y)
+    with pytest.raises(ConfigError, match="`soft_labels` must be True or False"):
+        Condenser("tree", soft_labels="yes", schema=schema).fit(X, y)
+    with pytest.raises(ConfigError, match="sample_weight"):
+        Condenser(KNeighborsClassifier(), soft_labels=True, schema=schema).fit(X, y)
+    gbsg2 = load_dataset("gbsg2")
+    with pytest.raises(ConfigError, match="`soft_labels` is for classification"):
+        Condenser("cox", soft_labels=True, schema=gbsg2.schema).fit(gbsg2.frame, duration_col="time", event_col="cens")
