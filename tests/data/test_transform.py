@@ -126,3 +126,27 @@ def test_any_encoded_matrix_decodes_to_a_valid_table(index, n, data):
     assert np.abs(projected).max(initial=0) <= 1.0
     np.testing.assert_array_equal(encoder.project(projected), projected)
     np.testing.assert_array_equal(encoder.encode(back).X, projected)
+
+
+def test_log_scale_column_spreads_skewed_values_and_round_trips():
+    from zodc.data.schema import NumericColumn, Schema
+    from zodc.errors import SchemaError
+
+    linear = NumericColumn("progrec", 0.0, 5000.0)
+    log = NumericColumn("progrec", 0.0, 5000.0, scale="log")
+    values = np.array([0.0, 9.0, 30.0, 300.0, 5000.0])
+    np.testing.assert_allclose(log.to_unit(values), np.log1p(values) / np.log1p(5000.0))
+    np.testing.assert_allclose(linear.to_unit(values), values / 5000.0)
+    np.testing.assert_allclose(log.from_unit(log.to_unit(values)), values, rtol=1e-12, atol=1e-9)
+    assert log.to_unit(30.0) > 0.39 > linear.to_unit(30.0) + 0.38  # the median receptor level, no longer at the edge
+    schema = Schema(name="skewed", task="classification", source="a test: bounds stated by hand",
+                    columns=(log, NumericColumn("age", 18, 100), small_schema().column("outcome")), target="outcome")
+    assert Schema.from_json(schema.to_dict()) == schema and schema.to_dict()["columns"][0]["scale"] == "log"
+    assert "scale" not in schema.to_dict()["columns"][1]  # linear columns keep the old JSON
+    frame = pd.DataFrame({"progrec": values, "age": [20, 30, 40, 50, 60], "outcome": ["no", "yes", "no", "yes", "no"]})
+    encoder = TableEncoder(schema)
+    encoded = encoder.encode(frame)
+    np.testing.assert_allclose(encoded.X[:, 0], 2 * np.log1p(values) / np.log1p(5000.0) - 1, rtol=1e-6)
+    np.testing.assert_allclose(encoder.decode(encoded.X, y=encoded.y)["progrec"], values, rtol=1e-5, atol=1e-4)
+    with pytest.raises(SchemaError, match="`scale` must be one of"):
+        NumericColumn("x", 0.0, 1.0, scale="sqrt")

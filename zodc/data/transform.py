@@ -5,7 +5,8 @@ anything on data, so encoding leaks nothing beyond what the schema already says.
 
 Encoded layout of the features (``X``, float32, values in ``[-1, 1]``), in schema order:
 
-* numeric column → 1 column, ``2 (x - lower) / (upper - lower) - 1`` with the public bounds;
+* numeric column → 1 column, ``2 (x - lower) / (upper - lower) - 1`` with the public bounds (a
+  ``scale: "log"`` column: ``log1p(x - lower) / log1p(upper - lower)`` in place of the ratio);
 * categorical column with 2 levels → 1 column, first level ``-1``, second ``+1``;
 * categorical column with ``k > 2`` levels → ``k`` columns, one-hot in ``{-1, +1}``;
 * categorical column with 1 level → 0 columns (it carries no information).
@@ -146,8 +147,7 @@ class TableEncoder:
         n = values.shape[0]
         if block.kind == "numeric":
             column = self._columns[block.name]
-            scaled = 2.0 * (values - column.lower) / (column.upper - column.lower) - 1.0
-            return np.clip(scaled, -1.0, 1.0)[:, None]
+            return np.clip(2.0 * column.to_unit(values) - 1.0, -1.0, 1.0)[:, None]
         if block.kind == "constant":
             return np.zeros((n, 0))
         if block.kind == "binary":
@@ -160,8 +160,7 @@ class TableEncoder:
         """encoded: (n, width) → raw numbers (numeric) or level codes (categorical), shape (n,)."""
         if block.kind == "numeric":
             column = self._columns[block.name]
-            unit = (np.clip(encoded[:, 0], -1.0, 1.0) + 1.0) / 2.0
-            values = column.lower + unit * (column.upper - column.lower)
+            values = column.from_unit((np.clip(encoded[:, 0], -1.0, 1.0) + 1.0) / 2.0)
             if column.integer:
                 return np.clip(np.round(values), math.ceil(column.lower), math.floor(column.upper))
             return np.clip(values, column.lower, column.upper)

@@ -501,7 +501,7 @@ def _edges(attribute: _Attribute) -> np.ndarray:
     column = attribute.column
     if attribute.kind == "log_numeric":
         return np.exp(np.linspace(math.log(column.lower), math.log(column.upper), attribute.size + 1))
-    return np.linspace(column.lower, column.upper, attribute.size + 1)
+    return column.from_unit(np.linspace(0.0, 1.0, attribute.size + 1))  # equal width in the encoded space
 
 
 def _discretise(clean: pd.DataFrame, attributes: list[_Attribute]) -> dict[str, np.ndarray]:
@@ -530,8 +530,8 @@ def _undiscretise(codes: dict[str, np.ndarray], attributes: list[_Attribute], rn
         edges = _edges(attribute)
         if attribute.kind == "log_numeric":
             values = np.sqrt(edges[code] * edges[code + 1])
-        else:
-            values = (edges[code] + edges[code + 1]) / 2
+        else:  # the bin's middle in the encoded space (arithmetic for linear columns)
+            values = column.from_unit((code + 0.5) / attribute.size)
         if column.integer:
             values = np.clip(np.round(values), math.ceil(column.lower), math.floor(column.upper))
         columns[attribute.name] = values
