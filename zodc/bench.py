@@ -174,11 +174,10 @@ def tstr(table, test, schema, models) -> dict[str, dict[str, float]]:
     from zodc.evaluate.utility import fit_predict_proba
     from zodc.models.presets import PRESETS
 
-    from zodc.models.soft_labels import SAMPLE_WEIGHT_COLUMN
+    from zodc.models.soft_labels import split_release
 
-    weight = table[SAMPLE_WEIGHT_COLUMN].to_numpy(np.float64) if SAMPLE_WEIGHT_COLUMN in table.columns else None
-    train_encoded = _encode(table.drop(columns=[SAMPLE_WEIGHT_COLUMN], errors="ignore"), schema)
-    test_encoded = _encode(test, schema)
+    table, weight = split_release(table)
+    train_encoded, test_encoded = _encode(table, schema), _encode(test, schema)
     out = {}
     for model in models:
         estimator = PRESETS[model].host_factory(schema.n_classes)

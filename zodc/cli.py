@@ -336,16 +336,15 @@ def _encoder_fn(condenser):
 def _classification_utility(condenser, model: str, train, test, seed: int) -> dict[str, Any]:
     from zodc.evaluate.utility import classification_utility
     from zodc.models.presets import PRESETS
-
-    from zodc.models.soft_labels import SAMPLE_WEIGHT_COLUMN
+    from zodc.models.soft_labels import split_release
 
     encode = _encoder_fn(condenser)
-    released = condenser.synthetic_.drop(columns=[SAMPLE_WEIGHT_COLUMN], errors="ignore")
+    released, weight = split_release(condenser.synthetic_)
     synthetic, real_train, real_test = (encode(t) for t in (released, train, test))
     num_classes = condenser.schema_.n_classes
     reference = PRESETS[model].host_factory(num_classes)
     utility = classification_utility(
-        reference, (synthetic.X, synthetic.y, condenser.sample_weight_), (real_train.X, real_train.y),
+        reference, (synthetic.X, synthetic.y, weight), (real_train.X, real_train.y),
         (real_test.X, real_test.y),
         num_classes=num_classes, rows_per_class=condenser.num_rows_ // num_classes, random_state=seed)
     utility["note"] = _UTILITY_NOTE

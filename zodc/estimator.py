@@ -629,6 +629,9 @@ class Condenser(BaseEstimator):
                                       model_key, ledger)
 
         frame, target = self._as_frame(X, y)
+        if self.soft_labels and soft.SAMPLE_WEIGHT_COLUMN in frame.columns:
+            raise DataError(f"the table has a column named {soft.SAMPLE_WEIGHT_COLUMN!r}, the soft-label release's "
+                            "weight column: rename it, or condense without `soft_labels`.")
         schema, proportions = self._resolve_schema(frame, target, schema_key, ledger)
         clean = validate_table(frame, schema, on_out_of_bounds=self.on_out_of_bounds)
         encoder = TableEncoder(schema)
@@ -676,25 +679,19 @@ class Condenser(BaseEstimator):
         state, infos = self._condense(evaluate_fn, evaluator, data, init_table, run_key, ledger, num_records,
                                       noise_multiplier, clip, sampling_probability, private)
 
-        table = np.asarray(state.average, dtype=np.float64)
-        weight_column = table[:, -1:] if self.soft_labels else np.zeros((num_rows, 0))
-        table = table[:, :table.shape[1] - weight_column.shape[1]]
+        learned = np.asarray(state.average, dtype=np.float64)
+        own = learned[:, -1:] if self.soft_labels else None  # the last learned column: the own-class weight
+        table = learned[:, :-1] if self.soft_labels else learned
         if selected is not None:
-            full = np.zeros((num_rows, num_features))
-            full[:, selected] = table
-            table = full
+            table = np.zeros((num_rows, num_features))
+            table[:, selected] = learned[:, :selected.size]
         sample_weight = None
-        if self.soft_labels:
-            table, labels, sample_weight = soft.expand(np.concatenate([table, weight_column], axis=1), labels,
-                                                       num_classes)
+        if own is not None:
+            table, labels, sample_weight = soft.expand(np.hstack([table, own]), labels, num_classes)
         released = encoder.decode(table, y=labels)
+        self.table_ = np.asarray(encoder.encode(released).X, np.float64)
         if sample_weight is not None:
-            if soft.SAMPLE_WEIGHT_COLUMN in released.columns:
-                raise ConfigError(f"the schema has a column named {soft.SAMPLE_WEIGHT_COLUMN!r}, the release's weight "
-                                  "column: rename it, or condense without `soft_labels`.")
             released[soft.SAMPLE_WEIGHT_COLUMN] = sample_weight
-        self.table_ = np.asarray(encoder.encode(released.drop(columns=[soft.SAMPLE_WEIGHT_COLUMN], errors="ignore")).X,
-                                 np.float64)
         self.labels_ = labels
         self.sample_weight_ = sample_weight
         self.class_weights_ = weights

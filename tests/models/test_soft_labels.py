@@ -6,7 +6,7 @@ import pytest
 
 from zodc import Condenser
 from zodc.data.datasets import load_dataset
-from zodc.errors import ConfigError
+from zodc.errors import ConfigError, DataError
 from zodc.models import soft_labels as soft
 from zodc.models.native import native_classifier_evaluator
 from zodc.models.losses import ClassificationLoss
@@ -111,3 +111,11 @@ def test_soft_label_parameters_are_checked(cancer):
     gbsg2 = load_dataset("gbsg2")
     with pytest.raises(ConfigError, match="`soft_labels` is for classification"):
         Condenser("cox", soft_labels=True, schema=gbsg2.schema).fit(gbsg2.frame, duration_col="time", event_col="cens")
+
+
+def test_a_feature_named_like_the_weight_column_is_refused_before_any_work(cancer):
+    X, y, schema = cancer
+    clash = X.rename(columns={"mean radius": "sample_weight"})
+    with pytest.raises(DataError, match="column named 'sample_weight'"):
+        Condenser("tree", soft_labels=True, epsilon=1.0, steps=2, num_directions=2, rows_per_class=3,
+                  random_state=0).fit(clash, y)

@@ -48,7 +48,7 @@ class NumericColumn:
         scale: ``"linear"`` (default): encoded linearly between the bounds. ``"log"``: encoded by
             ``log1p(x - lower)`` between ``0`` and ``log1p(upper - lower)`` — for right-skewed
             counts and concentrations whose bounds are wide (gbsg2's receptor levels lie in
-            [0, 5000] fmol/l with a median near 30), so that the values records actually take
+            [0, 5000] fmol with a median near 30), so that the values records actually take
             are spread over the encoded range rather than crowded at one end. A public choice
             made from the column's meaning, like the bounds; it never looks at the data.
     """

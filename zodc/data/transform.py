@@ -160,10 +160,10 @@ class TableEncoder:
         """encoded: (n, width) → raw numbers (numeric) or level codes (categorical), shape (n,)."""
         if block.kind == "numeric":
             column = self._columns[block.name]
-            values = column.from_unit((np.clip(encoded[:, 0], -1.0, 1.0) + 1.0) / 2.0)
+            values = column.from_unit((np.clip(encoded[:, 0], -1.0, 1.0) + 1.0) / 2.0)  # within the bounds
             if column.integer:
                 return np.clip(np.round(values), math.ceil(column.lower), math.floor(column.upper))
-            return np.clip(values, column.lower, column.upper)
+            return values
         if block.kind == "constant":
             return np.zeros(encoded.shape[0], dtype=np.int64)
         if block.kind == "binary":

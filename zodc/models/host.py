@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from zodc.errors import ConfigError
+from zodc.models import soft_labels
 
 # Per-worker payload, set once by the pool initializer (or in-process for n_jobs=1).
 _PAYLOAD: dict[str, Any] = {}
@@ -183,9 +184,7 @@ def fit_score_classifier(payload: dict[str, Any], table: np.ndarray, indices: np
     estimator = clone(payload["estimator"])
     labels = payload["synthetic_labels"]
     if payload.get("soft_labels"):
-        from zodc.models.soft_labels import expand
-
-        X, y, weight = expand(table, labels, payload["num_classes"])
+        X, y, weight = soft_labels.expand(table, labels, payload["num_classes"])
         estimator.fit(X, y, sample_weight=weight)
     else:
         estimator.fit(table, labels)

@@ -26,6 +26,13 @@ import numpy as np
 SAMPLE_WEIGHT_COLUMN = "sample_weight"
 
 
+def split_release(frame: Any) -> tuple[Any, np.ndarray | None]:
+    """A released DataFrame → ``(frame without the weight column, its weights or None)``."""
+    if SAMPLE_WEIGHT_COLUMN not in frame.columns:
+        return frame, None
+    return frame.drop(columns=[SAMPLE_WEIGHT_COLUMN]), frame[SAMPLE_WEIGHT_COLUMN].to_numpy(np.float64)
+
+
 def own_class_weight(column: Any, xp: Any = np) -> Any:
     """``w = (1 + z) / 2`` clipped to ``[0, 1]`` (a perturbed ``z`` may leave the box)."""
     return xp.clip((column + 1.0) / 2.0, 0.0, 1.0)
