@@ -73,23 +73,32 @@ def _safe(weight: jax.Array) -> jax.Array:
     return jnp.where(weight > 0, weight, 1.0)
 
 
+def _sum_classes(values):
+    # An unrolled sum over the (few) classes of the last axis: XLA CPU ran a reduction over a
+    # trailing axis of length 2 several times slower than the elementwise adds it fuses.
+    total = values[..., 0]
+    for index in range(1, values.shape[-1]):
+        total = total + values[..., index]
+    return total
+
+
 def _class_weight(stats):
-    return jnp.sum(stats, axis=-1)
+    return _sum_classes(stats)
 
 
 def _gini_impurity(stats):
     weight = _class_weight(stats)
     share = stats / _safe(weight)[..., None]
-    return jnp.where(weight > 0, 1.0 - jnp.sum(share * share, axis=-1), 0.0)
+    return jnp.where(weight > 0, 1.0 - _sum_classes(share * share), 0.0)
 
 
 def _gini_proxy(left, right):
     # scikit-learn's -w_l * gini_l - w_r * gini_r equals sum_k c_lk^2 / w_l + sum_k c_rk^2 / w_r
     # minus the node weight, a constant within the node; the constant-free form loses less
     # precision in float32.
-    return jnp.sum(left * left, axis=-1) / _safe(_class_weight(left)) + jnp.sum(
-        right * right, axis=-1
-    ) / _safe(_class_weight(right))
+    return _sum_classes(left * left) / _safe(_class_weight(left)) + _sum_classes(right * right) / _safe(
+        _class_weight(right)
+    )
 
 
 def _neg_weighted_entropy(stats):
@@ -98,7 +107,7 @@ def _neg_weighted_entropy(stats):
     positive = stats > 0
     safe_counts = jnp.where(positive, stats, 1.0)
     terms = jnp.where(positive, safe_counts * jnp.log2(safe_counts / _safe(weight)[..., None]), 0.0)
-    return jnp.sum(terms, axis=-1)
+    return _sum_classes(terms)
 
 
 def _entropy_impurity(stats):
@@ -148,12 +157,16 @@ def grow_tree(
     pure: jax.Array | None = None,
     feature_key: jax.Array | None = None,
     max_features: int | None = None,
+    base_order: jax.Array | None = None,
 ) -> tuple[TreeParams, jax.Array]:
     """Grow a CART tree level by level over all nodes of a level at once.
 
-    Each feature is sorted once; at every level the samples are regrouped by node (a stable
-    sort on ``node * m + rank``) so the left and right statistics of every candidate split of
-    every node come from two masked matrix products.
+    Each feature is sorted once (:func:`feature_order`); the samples stay grouped by node, in
+    value order inside each node, so the left and right statistics of every candidate split of
+    every node come from two masked matrix products. After a level splits, each node's group is
+    stably partitioned into its left and right children (:func:`_partition`): two cumulative
+    sums and one scatter, where a stable sort of the level's node ids per feature cost 5-10x
+    more on CPU and dominated forest and boosting fits.
 
     Args:
         X: ``(m, d)`` float32 features.
@@ -172,6 +185,9 @@ def grow_tree(
             constant in the node, the first non-constant feature in the random order is searched
             too, as scikit-learn keeps drawing until one non-constant feature is found.
         max_features: number of features per node, used with ``feature_key``.
+        base_order: optional ``(d, m)`` :func:`feature_order` of ``X``, for callers that grow
+            many trees on one ``X`` inside a loop (boosting stages), where the sort would
+            otherwise run again in every iteration.
 
     Returns:
         ``(params, node_stats)``: the tree with ``value`` holding the raw node statistics
@@ -183,9 +199,10 @@ def grow_tree(
     stats = jnp.asarray(stats, jnp.float32)
     sample_weight = criterion.weight_fn(stats)
     X_by_feature = X.T  # (d, m)
-    base_order = jnp.argsort(X_by_feature, axis=1, stable=True)  # (d, m) sample ids by value
+    # Sample ids of each feature grouped by node, in value order inside a node (one node at first).
+    order = feature_order(X) if base_order is None else base_order
     rank = jnp.arange(m, dtype=jnp.int32)
-    flat_index = jnp.arange(d * m, dtype=jnp.int32)
+    feature_ids = jnp.arange(d, dtype=jnp.int32)
 
     subsample = feature_key is not None and max_features is not None and max_features < d
     if subsample:
@@ -193,6 +210,7 @@ def grow_tree(
         # and multi-dimensional float draws were measured several times costlier to compile.
         half = 2 ** (max_depth - 1)
         draws = jax.random.bits(feature_key, (max_depth * half * d,)).reshape(max_depth, half, d)
+        slot_ids = jnp.arange(max_features, dtype=jnp.int32)
     node = jnp.zeros(m, jnp.int32)  # index of each sample's node within the current level
     alive = jnp.ones(1, bool)
     features, thresholds, leaves, values = [], [], [], []
@@ -218,33 +236,55 @@ def grow_tree(
             alive & ~is_pure & (node_count >= 2 * min_samples_leaf) & (node_weight > 0)
         )
 
-        # Regroup every feature's sorted order by node, keeping the value order inside a node.
-        node_sorted = node[base_order]
-        regroup = jnp.argsort(node_sorted * m + rank[None, :], axis=1, stable=True)
-        order = jnp.take_along_axis(base_order, regroup, axis=1)
-        group = jnp.take_along_axis(node_sorted, regroup, axis=1)  # (d, m) node ids
-        value = jnp.take_along_axis(X_by_feature, order, axis=1)  # (d, m)
-        boundary = group[:, 1:] != group[:, :-1]
-        starts = jnp.concatenate([jnp.ones((d, 1), bool), boundary], axis=1)
-        ends = jnp.concatenate([boundary, jnp.ones((d, 1), bool)], axis=1)
+        # Grouping by node puts node n at the same position range in every feature.
+        segment = node[order[0]]  # (m,) node of each position
+        boundary = segment[1:] != segment[:-1]
+        ends = jnp.concatenate([boundary, jnp.ones(1, bool)])  # (m,) last position of its node
+        if subsample:
+            # Only the drawn features of each node are searched: row r of the candidate arrays
+            # holds, at each position, the r-th drawn feature of that position's node. Which
+            # features are constant in a node needs every feature's values (cheap); the split
+            # search below (the costly part) then runs on max_features + 1 rows instead of d.
+            value_all = jnp.take_along_axis(X_by_feature, order, axis=1)  # (d, m)
+            next_all = jnp.concatenate([value_all[:, 1:], value_all[:, -1:]], axis=1)
+            distinct_all = ~ends[None, :] & (next_all - value_all > FEATURE_THRESHOLD)
+            in_node = (segment[None, :] == jnp.arange(n_level, dtype=jnp.int32)[:, None]).astype(jnp.float32)
+            non_constant = in_node @ distinct_all.T.astype(jnp.float32) > 0  # (n_level, d)
+            draw = draws[level, :n_level]  # (n_level, d)
+            # The max_features largest draws form a uniform random subset (ranks by pairwise
+            # comparison, ties to the lower index: a sort here costs more to compile than it
+            # saves); the largest draw among the non-constant features is the first non-constant
+            # one in the random order, searched too, as scikit-learn keeps drawing until it finds
+            # one. (It may repeat a drawn feature: the repeat finds the same splits.)
+            larger = draw[:, None, :] > draw[:, :, None]  # [n, j, k]: draw k beats draw j
+            tied_before = (draw[:, None, :] == draw[:, :, None]) & (feature_ids[None, None, :] < feature_ids[None, :, None])
+            draw_rank = jnp.sum(larger | tied_before, axis=2)  # (n_level, d), a permutation per node
+            drawn = jnp.argmax(draw_rank[:, None, :] == slot_ids[None, :, None], axis=2)  # (n_level, F)
+            fallback = jnp.argmax(jnp.where(non_constant, draw, 0), axis=1)  # (n_level,)
+            slot_feature = jnp.concatenate([drawn, fallback[:, None]], axis=1).astype(jnp.int32)
+            row_feature = slot_feature[segment].T  # (F + 1, m)
+            row_order = jnp.take_along_axis(order, row_feature, axis=0)
+            value = jnp.take_along_axis(value_all, row_feature, axis=0)
+        else:
+            row_feature = jnp.broadcast_to(feature_ids[:, None], (d, m))
+            row_order = order
+            value = jnp.take_along_axis(X_by_feature, order, axis=1)  # (d, m)
 
-        # Grouping by node puts node n at the same position range in every feature, so one
-        # (m, m) mask "same node, at or before" serves all features: the left and right sums of
+        # One (m, m) mask "same node, at or before" serves every row: the left and right sums of
         # every candidate are two matrix products (no float32 cancellation, as a cumsum minus
         # offsets would have; far cheaper to compile than segmented scans).
-        segment = group[0]
         same_node = segment[:, None] == segment[None, :]
         before = rank[None, :] <= rank[:, None]
         left_mask = (same_node & before).astype(jnp.float32)
         right_mask = (same_node & ~before).astype(jnp.float32)
-        grouped_stats = stats[order]  # (d, m, K)
+        grouped_stats = stats[row_order]  # (rows, m, K)
         left = jnp.einsum("ik,jkc->jic", left_mask, grouped_stats, precision="highest")
         right = jnp.einsum("ik,jkc->jic", right_mask, grouped_stats, precision="highest")
         left_count = jnp.sum(left_mask, axis=1).astype(jnp.int32)[None, :]  # (1, m)
         right_count = jnp.sum(right_mask, axis=1).astype(jnp.int32)[None, :]
 
         next_value = jnp.concatenate([value[:, 1:], value[:, -1:]], axis=1)
-        distinct = ~ends & (next_value - value > FEATURE_THRESHOLD)
+        distinct = ~ends[None, :] & (next_value - value > FEATURE_THRESHOLD)
         # scikit-learn's midpoint, falling back to the lower value if rounding reaches the upper.
         midpoint = value / 2.0 + next_value / 2.0
         midpoint = jnp.where((midpoint == next_value) | jnp.isinf(midpoint), value, midpoint)
@@ -253,41 +293,35 @@ def grow_tree(
         # win; excluding them everywhere keeps every reachable leaf's distribution defined.
         valid = (
             distinct
-            & can_split[group]
+            & can_split[segment][None, :]
             & (left_count >= min_samples_leaf)
             & (right_count >= min_samples_leaf)
             & (criterion.weight_fn(left) > 0)
             & (criterion.weight_fn(right) > 0)
         )
-        if subsample:
-            # Group positions are shared by all features, so one segment reduction over the
-            # transposed mask gives every (node, feature) pair.
-            non_constant = jax.ops.segment_max(distinct.T.astype(jnp.int32), segment, n_level) > 0
-            draw = draws[level, :n_level]
-            # The max_features largest draws form a uniform random subset; the largest draw among
-            # the non-constant features is the first non-constant one in the random order.
-            # (Ranks by pairwise comparison: a sort here costs more to compile than it saves.)
-            above = jnp.sum(draw[:, None, :] > draw[:, :, None], axis=2)  # (n_level, d)
-            first_non_constant = jnp.max(jnp.where(non_constant, draw, 0), axis=1)
-            allowed = (above < max_features) | (non_constant & (draw == first_non_constant[:, None]))
-            valid = valid & allowed.T[:, segment]
 
-        score = jnp.where(valid, criterion.proxy_fn(left, right), -jnp.inf).reshape(-1)
-        group_flat = group.reshape(-1)
-        best_score = jax.ops.segment_max(score, group_flat, n_level)
-        is_best = valid.reshape(-1) & (score == best_score[group_flat])
+        # Per node reductions: over the rows at each position first (positions are shared),
+        # then over the node's m positions, a scatter 1/rows the size of one over all candidates.
+        score = jnp.where(valid, criterion.proxy_fn(left, right), -jnp.inf)
+        best_score = jax.ops.segment_max(jnp.max(score, axis=0), segment, n_level)
+        is_best = valid & (score == best_score[segment][None, :])
         # Ties: the lowest feature, then the lowest position (threshold) wins.
-        best = jax.ops.segment_min(jnp.where(is_best, flat_index, d * m), group_flat, n_level)
+        candidate = jnp.where(is_best, row_feature * m + rank[None, :], d * m)
+        best = jax.ops.segment_min(jnp.min(candidate, axis=0), segment, n_level)
         has_split = can_split & (best < d * m)
         best = jnp.minimum(best, d * m - 1)
         split_feature = jnp.where(has_split, best // m, 0).astype(jnp.int32)
-        split_threshold = jnp.where(has_split, midpoint.reshape(-1)[best], 0.0)
+        best_position = best % m
+        best_row = jnp.argmax(row_feature[:, best_position] == split_feature[None, :], axis=0)
+        split_threshold = jnp.where(has_split, midpoint[best_row, best_position], 0.0)
 
         features.append(split_feature)
         thresholds.append(split_threshold.astype(jnp.float32))
         leaves.append(~has_split)
 
         go_right = (X[jnp.arange(m), split_feature[node]] > split_threshold[node]) & has_split[node]
+        if level + 1 < max_depth:  # the last level of splits needs no grouping after it
+            order = _partition(order, go_right, segment, node_count)
         node = 2 * node + go_right.astype(jnp.int32)
         alive = jnp.repeat(has_split, 2)
 
@@ -298,6 +332,43 @@ def grow_tree(
         value=jnp.concatenate(values, axis=0),
     )
     return params, leaf_index(params, X, max_depth)
+
+
+def feature_order(X: jax.Array) -> jax.Array:
+    """Sample ids of every feature in increasing value order, ``(d, m)`` for ``X`` ``(m, d)``.
+
+    The stable sort :func:`grow_tree` starts from; ties keep the sample order.
+    """
+    return jnp.argsort(jnp.asarray(X, jnp.float32).T, axis=1, stable=True).astype(jnp.int32)
+
+
+def _partition(order: jax.Array, go_right: jax.Array, segment: jax.Array, node_count: jax.Array) -> jax.Array:
+    """Stable partition of every node's group into its left then its right child.
+
+    Args:
+        order: ``(d, m)`` sample ids per feature, grouped by node (node ``n`` at the same
+            positions in every feature), in value order inside a node.
+        go_right: ``(m,)`` bool, per sample id.
+        segment: ``(m,)`` node of each position (shared by the features).
+        node_count: ``(L,)`` samples per node.
+
+    Returns:
+        ``(d, m)`` sample ids grouped by child node (``2n`` then ``2n + 1``), value order kept
+        inside each child: what a stable sort of each feature's order by child id gives.
+    """
+    d, m = order.shape
+    right = go_right[order].astype(jnp.int32)  # (d, m)
+    rights_before = jnp.cumsum(right, axis=1) - right  # exclusive: right-goers at earlier positions
+    start = (jnp.cumsum(node_count) - node_count)[segment]  # (m,) first position of each node
+    position = jnp.arange(m, dtype=jnp.int32)
+    rights_before_node = jnp.take_along_axis(rights_before, jnp.broadcast_to(start, (d, m)), axis=1)
+    rights_in_node = rights_before - rights_before_node  # right-goers of the node before this one
+    lefts_in_node = (position - start)[None, :] - rights_in_node
+    # Left children keep the node's first positions; right children follow its left-goers.
+    node_lefts = jax.ops.segment_sum(1 - right[0], segment, node_count.shape[0])  # (L,)
+    destination = start[None, :] + jnp.where(right == 1, node_lefts[segment][None, :] + rights_in_node, lefts_in_node)
+    rows = jnp.arange(d, dtype=jnp.int32)[:, None]
+    return jnp.zeros_like(order).at[rows, destination].set(order, unique_indices=True)
 
 
 def leaf_index(params: TreeParams, X: jax.Array, max_depth: int) -> jax.Array:

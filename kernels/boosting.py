@@ -24,7 +24,7 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from ._common import FRIEDMAN_MSE, TreeParams, check_int, grow_tree, leaf_index
+from ._common import FRIEDMAN_MSE, TreeParams, check_int, feature_order, grow_tree, leaf_index
 
 __all__ = ["BoostingParams", "GradientBoostingClassifier"]
 
@@ -106,6 +106,7 @@ class GradientBoostingClassifier:
         prior = jnp.clip(prior, _PRIOR_EPS, 1.0 - _PRIOR_EPS)
         init = jnp.log(prior) - jnp.log1p(-prior)
         n_nodes = 2 ** (self.max_depth + 1) - 1
+        order = feature_order(X)  # every stage grows on the same X: sort once, not per stage
 
         def stage(raw, _):
             probability = jax.nn.sigmoid(raw)
@@ -118,6 +119,7 @@ class GradientBoostingClassifier:
                 self.max_depth,
                 self.min_samples_leaf,
                 pure=residual,
+                base_order=order,
             )
             numerator = jax.ops.segment_sum(weight * residual, leaf, n_nodes)
             denominator = jax.ops.segment_sum(weight * probability * (1.0 - probability), leaf, n_nodes)
