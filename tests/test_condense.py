@@ -117,3 +117,25 @@ def test_tail_average_is_the_mean_of_the_iterates():
         if int(state.step) < 3:
             np.testing.assert_allclose(state.average, state.table)
     np.testing.assert_allclose(state.average, jnp.mean(jnp.stack(iterates[2:]), axis=0), rtol=1e-5, atol=1e-6)
+
+
+def test_run_with_reuse_traces_once_across_runs():
+    traces = []
+
+    def counting_evaluate(tables, mask, data):
+        traces.append(1)  # runs at trace time only
+        return quadratic_evaluate(tables, mask) + 0.0 * jnp.sum(data)
+
+    condenser = zero_order_condenser(counting_evaluate, optax.adam(0.05), num_records=NUM_RECORDS, num_directions=4)
+    p = params(clip=1.0, noise=0.5)
+    finals = []
+    for seed in (0, 1):  # another seed and other data of the same shapes: the same program
+        state = condenser.init(jax.random.key(seed), jnp.zeros((4, 3)))
+        finals.append(run(condenser, state, p, 6, data=jnp.full((3,), seed, jnp.float32), chunk_size=3,
+                          reuse=True)[0])
+    assert len(traces) == 1
+    # Without reuse every run traces again, and the results are the same either way.
+    fresh = run(condenser, condenser.init(jax.random.key(1), jnp.zeros((4, 3))), p, 6,
+                data=jnp.ones((3,), jnp.float32), chunk_size=3)[0]
+    assert len(traces) == 2
+    np.testing.assert_array_equal(fresh.table, finals[1].table)

@@ -177,6 +177,21 @@ def test_native_backend_is_reproducible_and_the_default(cancer):
     pd.testing.assert_frame_equal(first.synthetic_, second.synthetic_)
 
 
+def test_native_fits_of_one_configuration_share_one_compiled_step(cancer):
+    from zodc import condense
+
+    X, y, schema = cancer
+    make = lambda seed: Condenser("tree", epsilon=1.0, steps=10, num_directions=4, rows_per_class=3, schema=schema,
+                                  random_state=seed)
+    make(11).fit(X, y)
+    before = condense._jitted_chunk.cache_info()
+    make(12).fit(X, y)  # another seed: the same program, found in the cache, not traced again
+    after = condense._jitted_chunk.cache_info()
+    assert after.misses == before.misses and after.hits > before.hits
+    make(13).set_params(num_directions=5).fit(X, y)  # another shape of program: a new entry
+    assert condense._jitted_chunk.cache_info().misses > after.misses
+
+
 def test_custom_host_estimator(cancer):
     from sklearn.neighbors import KNeighborsClassifier
 

@@ -911,6 +911,7 @@ def add_utility_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", help="comma-separated condensing models (overrides the grid)")
     parser.add_argument("--epsilons", help="comma-separated epsilons, 'inf' allowed (overrides the grid, survival too)")
     parser.add_argument("--seeds", type=int, help="number of seeds (overrides the grid, survival too)")
+    parser.add_argument("--rows-per-class", help="comma-separated classification sizes k (overrides the grid)")
     parser.add_argument("--survival-datasets", help="comma-separated survival cohorts (overrides the grid; '' for none)")
     parser.add_argument("--survival-rows", help="comma-separated survival table sizes (overrides the grid)")
     parser.add_argument("--survival-models", help="comma-separated survival condensing models (overrides the grid)")
@@ -939,6 +940,8 @@ def bench_command(args) -> int:
             spec["datasets"] = [d for d in args.datasets.split(",") if d]
         if args.models:
             spec["condense_models"] = [m for m in args.models.split(",") if m]
+        if args.rows_per_class:
+            spec["rows_per_class"] = [int(k) for k in args.rows_per_class.split(",") if k]
         if args.survival_datasets is not None:
             spec["survival_datasets"] = [d for d in args.survival_datasets.split(",") if d]
         if args.survival_rows:

@@ -24,6 +24,7 @@ which.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, NamedTuple
 
 import chex
@@ -179,16 +180,37 @@ def zero_order_condenser(
     return ZeroOrderCondenser(init=init, step=step)
 
 
+def _scan_chunk(condenser: ZeroOrderCondenser, length: int):
+    def chunk(state, params, data):
+        return jax.lax.scan(lambda carry, _: condenser.step(carry, params, data), state, None, length=length)
+
+    return chunk
+
+
+@functools.lru_cache(maxsize=32)
+def _jitted_chunk(condenser: ZeroOrderCondenser, length: int):
+    # One jitted program per (condenser, chunk length), kept across calls: a later run of the same
+    # condenser on arguments of the same shapes dispatches to the compiled program with no retrace.
+    return jax.jit(_scan_chunk(condenser, length))
+
+
 def run(condenser: ZeroOrderCondenser, state: CondenseState, params: StepParams, num_steps: int, *,
         data: Any = None, chunk_size: int = 1,
         on_chunk: Callable[[CondenseState, StepInfo], None] | None = None,
-        jit: bool = True) -> tuple[CondenseState, StepInfo]:
+        jit: bool = True, reuse: bool = False) -> tuple[CondenseState, StepInfo]:
     """Runs ``num_steps`` steps, ``chunk_size`` at a time under ``lax.scan``.
 
     With a native (device) model the whole chunk is one compiled program; with a host model use
     ``chunk_size=1`` (each step makes one batched callback either way). ``on_chunk`` receives the
     state and the stacked infos of each chunk (for progress bars). Chunking does not change the
     result: step ``t`` draws its randomness from ``fold_in(key, t)``.
+
+    With ``reuse=True`` the jitted chunk programs are kept (a bounded cache keyed by the condenser,
+    which must then be hashable, and the chunk length), so running the *same* condenser object
+    again — other seeds, other data of the same shapes — neither traces nor compiles again. Tracing
+    the step costs seconds, as much as a short run itself; the persistent compilation cache
+    (:mod:`zodc.runtime`) spares only XLA's compilation. Keep it off for a condenser that closes over
+    something heavy (a host evaluator's pool): the cache would keep it alive.
 
     Returns:
       The final state and the stacked :class:`StepInfo` of all steps (each field ``(num_steps,)``).
@@ -197,17 +219,16 @@ def run(condenser: ZeroOrderCondenser, state: CondenseState, params: StepParams,
         raise ConfigError(f"`steps` must be >= 0. Got {num_steps}.")
     chunk_size = max(1, min(chunk_size, max(num_steps, 1)))
 
-    def scan_chunk(carry, step_params, step_data, length):
-        return jax.lax.scan(lambda s, _: condenser.step(s, step_params, step_data), carry, None, length=length)
-
     compiled = {}
     infos = []
     done = 0
     while done < num_steps:
         length = min(chunk_size, num_steps - done)
         if length not in compiled:
-            fn = lambda s, p, d, n=length: scan_chunk(s, p, d, n)
-            compiled[length] = jax.jit(fn) if jit else fn
+            if jit and reuse:
+                compiled[length] = _jitted_chunk(condenser, length)
+            else:
+                compiled[length] = jax.jit(_scan_chunk(condenser, length)) if jit else _scan_chunk(condenser, length)
         state, chunk_info = compiled[length](state, params, data)
         infos.append(chunk_info)
         done += length

@@ -36,6 +36,7 @@ its values.
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 import time as _time
@@ -125,6 +126,23 @@ def resolve_seed(random_state: Any) -> int:
     raise ConfigError(f"`random_state` must be None, an int or a numpy Generator. Got {random_state!r}.")
 
 
+@functools.lru_cache(maxsize=16)
+def _adam(learning_rate: float) -> optax.GradientTransformation:
+    # One optimiser object per learning rate: the compiled step closes over it, so equal fits can
+    # share one compiled program (see ``_condenser``).
+    return optax.adam(learning_rate)
+
+
+def _build_condenser(evaluate_fn, optimizer, num_records: int, num_directions: int, scheme: str, average_from):
+    return zero_order_condenser(evaluate_fn, optimizer, num_records=num_records, num_directions=num_directions,
+                                scheme=scheme, average_from=average_from)
+
+
+# Fits with the same (hashable) configuration get the same condenser object, so ``run(reuse=True)``
+# finds their compiled steps: a second seed or cohort of the same shapes neither traces nor compiles.
+_cached_condenser = functools.lru_cache(maxsize=32)(_build_condenser)
+
+
 def _embedding_evaluator(evaluate_fn, num_features: int, trailing: int = 0):
     """Wraps ``evaluate_fn`` so it takes tables of the selected columns only: they are placed into
     full-width tables whose other columns sit at 0, the middle of their public bounds. ``data`` is
@@ -139,6 +157,10 @@ def _embedding_evaluator(evaluate_fn, num_features: int, trailing: int = 0):
         return evaluate_fn(full, mask, inner)
 
     return evaluate
+
+
+# Native evaluators are cached, so their embeddings can be too (a host one would keep its pool alive).
+_cached_embedding_evaluator = functools.lru_cache(maxsize=16)(_embedding_evaluator)
 
 
 class _Progress:
@@ -390,7 +412,7 @@ class Condenser(BaseEstimator):
         self._l2_norm_clip = _check_positive_float("l2_norm_clip", self.l2_norm_clip, allow_inf=True)
         self._batch_size = _check_positive_int("batch_size", self.batch_size)
         if self.optimizer is None:
-            self._optimizer = optax.adam(_check_positive_float("learning_rate", self.learning_rate))
+            self._optimizer = _adam(_check_positive_float("learning_rate", self.learning_rate))
         elif isinstance(self.optimizer, optax.GradientTransformation):
             self._optimizer = self.optimizer
         else:
@@ -674,7 +696,8 @@ class Condenser(BaseEstimator):
             evaluate_fn = evaluator.jax_fn()
             data = None
         if selected is not None:
-            evaluate_fn = _embedding_evaluator(evaluate_fn, num_features, trailing=int(bool(self.soft_labels)))
+            embed = _cached_embedding_evaluator if evaluator is None else _embedding_evaluator
+            evaluate_fn = embed(evaluate_fn, num_features, int(bool(self.soft_labels)))
             data = (data, jnp.asarray(selected))
         state, infos = self._condense(evaluate_fn, evaluator, data, init_table, run_key, ledger, num_records,
                                       noise_multiplier, clip, sampling_probability, private)
@@ -837,9 +860,12 @@ class Condenser(BaseEstimator):
     def _condense(self, evaluate_fn, evaluator, data, init_table, run_key, ledger, num_records, noise_multiplier,
                   clip, sampling_probability, private):
         average_from = None if self.average_tail == 0 else int(round(self._steps * (1 - self.average_tail)))
-        condenser = zero_order_condenser(evaluate_fn, self._optimizer, num_records=num_records,
-                                         num_directions=self._num_directions, scheme=self.scheme,
-                                         average_from=average_from)
+        # Native evaluators are cached functions of public configuration, so the condenser (and its
+        # compiled step) is shared between fits of equal configuration; a host evaluator holds a
+        # process pool and the real records, so its condenser is built afresh and not kept.
+        reuse = evaluator is None
+        build = _cached_condenser if reuse else _build_condenser
+        condenser = build(evaluate_fn, self._optimizer, num_records, self._num_directions, self.scheme, average_from)
         params = StepParams(smoothing=jnp.float32(self._smoothing), l2_norm_clip=jnp.float32(clip),
                             noise_multiplier=jnp.float32(noise_multiplier),
                             sampling_probability=jnp.float32(sampling_probability))
@@ -847,7 +873,8 @@ class Condenser(BaseEstimator):
         chunk_size = 25 if self._backend == "native" else 1
         try:
             state = condenser.init(run_key, init_table)
-            return run(condenser, state, params, self._steps, data=data, chunk_size=chunk_size, on_chunk=progress)
+            return run(condenser, state, params, self._steps, data=data, chunk_size=chunk_size, on_chunk=progress,
+                       reuse=reuse)
         finally:
             if evaluator is not None:
                 evaluator.close()

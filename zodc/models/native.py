@@ -6,6 +6,7 @@ losses — is one compiled, batched computation; the real records live on the de
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import jax
@@ -30,6 +31,7 @@ def native_classifier_data(X: np.ndarray, y: np.ndarray, synthetic_labels: np.nd
             "labels": jnp.asarray(synthetic_labels, jnp.int32), "key": key}
 
 
+@functools.lru_cache(maxsize=64)
 def native_classifier_evaluator(model: Any, loss: Callable, *, soft_labels: bool = False,
                                 num_classes: int | None = None) -> Callable[[jax.Array, jax.Array, dict], jax.Array]:
     """Builds ``evaluate_fn(tables (k, m, d), mask (n,), data) -> losses (k, n)`` for a native classifier.
@@ -45,6 +47,10 @@ def native_classifier_evaluator(model: Any, loss: Callable, *, soft_labels: bool
     ``data`` is :func:`native_classifier_data`'s pytree, an argument rather than a constant so that
     the compiled step does not depend on the data's values. The mask is ignored: every record is
     scored (static shapes); the core zeroes the unsampled ones.
+
+    The same (hashable) arguments return the same function object, so a condenser built on it can
+    reuse its compiled step (:func:`zodc.condense.run` with ``reuse=True``). Only public things
+    are closed over: the model's hyperparameters and the loss (its class weights are public or DP).
     """
 
     if soft_labels and (num_classes is None or num_classes < 2):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import math
 import warnings
 from typing import Any, Callable
@@ -583,6 +584,7 @@ def native_survival_data(X: np.ndarray, time: np.ndarray, event: np.ndarray, syn
             "key": key}
 
 
+@functools.lru_cache(maxsize=64)
 def native_survival_evaluate_fn(model: Any, loss: SurvivalLoss,
                                 time_scale: TimeScale) -> Callable[[jax.Array, jax.Array, dict], jax.Array]:
     """Builds ``evaluate_fn(tables (k, m, d + 1), mask (n,), data) -> losses (k, n)`` for a native model.
@@ -597,6 +599,8 @@ def native_survival_evaluate_fn(model: Any, loss: SurvivalLoss,
     ``model.predict_survival(params, X, grid)`` run vmapped over the ``k`` tables. A fit that did
     not converge (``params.converged`` False) or any non-finite prediction charges every record
     ``loss.upper_bound`` (never NaN). The mask is ignored (every record is scored; static shapes).
+    The same (hashable) arguments return the same function object, so the compiled step can be
+    reused across fits (:func:`zodc.condense.run` with ``reuse=True``).
 
     Raises:
       ConfigError: wrong types of ``loss`` / ``time_scale``.
