@@ -734,11 +734,17 @@ def _write_json(result: dict, path: str) -> None:
 
 
 def run_utility(spec: dict, *, grid: str = "custom", out: str | None = None, max_seconds: float | None = None,
-                log: Callable[[str], None] | None = None) -> dict:
-    """Runs a utility grid; returns (and, with ``out``, writes after every cell) the results dict."""
+                log: Callable[[str], None] | None = None, skip: set | None = None) -> dict:
+    """Runs a utility grid; returns (and, with ``out``, writes after every cell) the results dict.
+
+    ``skip``: keys (:func:`_record_key`) of cells recorded elsewhere — a grid finished over several
+    runs or machines — which are left out here (counted under ``settings.skipped_recorded``) and
+    merged back with ``--from-json``.
+    """
     log = log or (lambda message: None)
     started = time.perf_counter()
-    planned = cells(spec)
+    skip = skip or set()
+    planned = [cell for cell in cells(spec) if _record_key(cell) not in skip]
     result: dict[str, Any] = {
         "benchmark": "utility", "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": _machine(),
@@ -749,6 +755,9 @@ def run_utility(spec: dict, *, grid: str = "custom", out: str | None = None, max
                      "trained on each table and tested on the real 30 % (TSTR)."),
         "records": [], "not_run": [], "summary": None, "timing": {}}
     survival_planned, survival_models, survival_evaluate = _plan_survival(spec, result["not_run"])
+    survival_planned = [cell for cell in survival_planned if _record_key(cell) not in skip]
+    result["settings"]["skipped_recorded"] = (len(cells(spec)) - len(planned)
+                                              + len(survival_cells(spec)) - len(survival_planned)) if skip else 0
     planned_total = len(planned) + len(survival_planned)
     cache: dict = {}
     for index, cell in enumerate(planned):
@@ -858,8 +867,9 @@ def _read_json(path: str) -> dict:
 
 
 def _record_key(record: dict) -> tuple:
+    """(task, dataset, size, epsilon, seed) of a record or of a planned cell (epsilon as a float or JSON)."""
     return (record.get("task", "classification"), record["dataset"], record.get("rows_per_class", record.get("rows")),
-            str(record["epsilon"]), record["seed"])
+            str(_json_epsilon(_epsilon(record["epsilon"]))), record["seed"])
 
 
 def merge_results(results: list[dict]) -> dict:
@@ -916,6 +926,8 @@ def add_utility_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--survival-rows", help="comma-separated survival table sizes (overrides the grid)")
     parser.add_argument("--survival-models", help="comma-separated survival condensing models (overrides the grid)")
     parser.add_argument("--max-seconds", type=float, help="stop starting new cells after this long")
+    parser.add_argument("--skip-recorded", help="comma-separated results JSONs: cells recorded there are not run again "
+                                                "(finish a grid over several runs, then merge with --from-json)")
     parser.add_argument("--out", help="results JSON (rewritten after every cell)")
     parser.add_argument("--markdown", help="markdown report (default: OUT with .md)")
     parser.add_argument("--plots", help="directory for PNG plots (default: OUT's directory; 'none' to skip)")
@@ -956,7 +968,11 @@ def bench_command(args) -> int:
             spec["seeds"] = spec["survival_seeds"] = args.seeds
         out = args.out
         log = None if args.quiet else (lambda message: print(message, file=sys.stderr, flush=True))
-        result = run_utility(spec, grid=args.grid, out=out, max_seconds=args.max_seconds, log=log)
+        skip = set()
+        for path in (args.skip_recorded or "").split(","):
+            if path:
+                skip |= {_record_key(record) for record in _read_json(path)["records"]}
+        result = run_utility(spec, grid=args.grid, out=out, max_seconds=args.max_seconds, log=log, skip=skip)
     if out:
         root = os.path.splitext(out)[0]
         markdown_path = args.markdown or root + ".md"

@@ -160,6 +160,27 @@ def test_cli_hook_rerenders_from_json(ci_run, tmp_path):
     assert (tmp_path / "utility_ci_breast_cancer_vs_epsilon.png").exists()
 
 
+def test_skip_recorded_runs_only_the_cells_missing_elsewhere(ci_run, tmp_path):
+    result, out, _, spec = ci_run
+    recorded = {bench._record_key(record) for record in result["records"]}
+    assert {bench._record_key(cell) for cell in bench.cells(spec) + bench.survival_cells(spec)} <= recorded
+    # Everything recorded: a rerun runs nothing and says how many cells it left to the other run.
+    rerun = bench.run_utility(spec, grid="ci", skip=recorded)
+    assert rerun["records"] == [] and rerun["settings"]["skipped_recorded"] == len(result["records"])
+    # The CLI flag reads the keys from the JSON; a cell missing there (a new seed) is the only one run.
+    parser = argparse.ArgumentParser(prog="zodc")
+    sub = parser.add_subparsers(dest="command", required=True)
+    bench.add_bench_parser(sub)
+    more = tmp_path / "more.json"
+    args = parser.parse_args(["bench", "utility", "--grid", "ci", "--seeds", "3", "--epsilons", "inf",
+                              "--survival-datasets", "", "--skip-recorded", str(out), "--out", str(more),
+                              "--plots", "none", "--quiet"])
+    assert args.handler(args) == 0
+    ran = json.loads(more.read_text())
+    assert [(r["epsilon"], r["seed"]) for r in ran["records"]] == [("inf", 2)]
+    assert ran["settings"]["skipped_recorded"] == 2
+
+
 def test_skipped_survival_models_are_recorded_and_no_datasets_means_survival_only():
     spec = bench.load_grid(CONFIG, "full")
     spec["survival_datasets"], spec["survival_models"] = ["larynx"], ["cox"]
