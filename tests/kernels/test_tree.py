@@ -126,3 +126,27 @@ def test_invalid_hyperparameters_raise(kwargs, message):
 
 def test_model_is_hashable_static_config():
     assert hash(DecisionTreeClassifier(max_depth=3)) == hash(DecisionTreeClassifier(max_depth=3))
+
+
+@pytest.mark.parametrize("m, d, levels", [(20, 4, 3), (7, 2, 2), (64, 3, 4)])
+def test_partition_equals_a_stable_sort_by_child(m, d, levels):
+    # The per-level regrouping (kernels/_common.py) must give exactly what a stable sort of every
+    # feature's grouped order by child id gives, with tied values and empty children included.
+    from zodc.kernels._common import _partition, feature_order
+
+    rng = np.random.default_rng([SEED, m, d])
+    X = np.round(rng.normal(size=(m, d)), 1).astype(np.float32)  # ties on purpose
+    order = np.asarray(feature_order(X))
+    np.testing.assert_array_equal(order, np.argsort(X.T, axis=1, kind="stable"))
+    node = np.zeros(m, np.int32)
+    for level in range(levels):
+        n_level = 2**level
+        go_right = rng.random(m) < rng.choice([0.0, 0.5, 1.0], size=n_level)[node]
+        segment = node[order[0]]
+        count = np.bincount(node, minlength=n_level)
+        ours = np.asarray(_partition(jnp.asarray(order), jnp.asarray(go_right), jnp.asarray(segment),
+                                     jnp.asarray(count, jnp.int32)))
+        child = 2 * node + go_right
+        expected = np.take_along_axis(order, np.argsort(child[order], axis=1, kind="stable"), axis=1)
+        np.testing.assert_array_equal(ours, expected)
+        order, node = ours, child.astype(np.int32)
