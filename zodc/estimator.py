@@ -129,7 +129,7 @@ def resolve_seed(random_state: Any) -> int:
 @functools.lru_cache(maxsize=16)
 def _adam(learning_rate: float) -> optax.GradientTransformation:
     # One optimiser object per learning rate: the compiled step closes over it, so equal fits can
-    # share one compiled program (see ``_condenser``).
+    # share one compiled program (see ``_cached_condenser``).
     return optax.adam(learning_rate)
 
 
