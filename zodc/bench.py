@@ -405,10 +405,7 @@ def summarise(records: list[dict], metric: str = "auroc") -> dict:
             mine = np.array([r["condensed"][model]["utility"][model][metric] for r in group])
             for name in baseline_names:
                 theirs = np.array([r["baselines"][name]["utility"][model][metric] for r in group])
-                diff = mine - theirs
-                se = float(diff.std(ddof=1) / math.sqrt(diff.size)) if diff.size > 1 else math.inf
-                mean = float(diff.mean())
-                verdict = "win" if mean > WIN_THRESHOLD_SE * se else "loss" if mean < -WIN_THRESHOLD_SE * se else "tie"
+                mean, se, verdict = _paired(mine, theirs)
                 comparisons.append(dict(key, model=model, baseline=name, mean_difference=mean,
                                         se=se if math.isfinite(se) else "inf", verdict=verdict,
                                         baseline_private=bool(group[0]["baselines"][name]["private"])))
