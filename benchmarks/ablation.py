@@ -42,14 +42,15 @@ def _run_block(job: dict) -> list[dict]:
     return rows
 
 
-def _jobs(config: dict, seeds: int, block: int) -> list[dict]:
+def _jobs(config: dict, seeds: int, block: int, first_seed: int = 0) -> list[dict]:
     jobs = []
+    end = first_seed + seeds
     for group in config["groups"]:
         for variant, overrides in group["variants"].items():
-            for start in range(0, seeds, block):
+            for start in range(first_seed, end, block):
                 jobs.append({"group": group["name"], "variant": variant, "dataset": group["dataset"],
                              "model": group["model"], "epsilon": group["epsilon"], "set": overrides,
-                             "seeds": list(range(start, min(seeds, start + block)))})
+                             "seeds": list(range(start, min(end, start + block)))})
     return jobs
 
 
@@ -110,20 +111,23 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("config", help="JSON: {\"groups\": [{name, dataset, model, epsilon, variants: {name: {...}}}]}")
     parser.add_argument("--seeds", type=int, default=30)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="seeds first-seed .. first-seed + seeds - 1: extend a screen with --rows-log on the "
+                             "same log, then summarise every seed with --from-rows")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--block", type=int, default=10, help="seeds per job")
     parser.add_argument("--only", default=None, help="comma-separated group names to run (default: all)")
     parser.add_argument("--out", required=True, help="JSON of every row and the summary")
     parser.add_argument("--markdown", help="markdown table of the summary")
     parser.add_argument("--rows-log", help="also append each finished block's rows here (JSON lines), as they come")
-    parser.add_argument("--from-rows", help="skip running: summarise the rows of a --rows-log file")
+    parser.add_argument("--from-rows", help="skip running: summarise the rows of --rows-log files (comma-separated)")
     args = parser.parse_args(argv)
     with open(args.config) as handle:
         config = json.load(handle)
     if args.only:
         wanted = set(args.only.split(","))
         config["groups"] = [g for g in config["groups"] if g["name"] in wanted]
-    jobs = _jobs(config, args.seeds, args.block)
+    jobs = _jobs(config, args.seeds, args.block, args.first_seed)
     started = time.perf_counter()
     rows: list[dict] = []
     def log(block):
@@ -132,8 +136,9 @@ def main(argv=None) -> int:
                 handle.writelines(json.dumps(row) + "\n" for row in block)
 
     if args.from_rows:
-        with open(args.from_rows) as handle:
-            rows = [json.loads(line) for line in handle if line.strip()]
+        for path in args.from_rows.split(","):
+            with open(path) as handle:
+                rows += [json.loads(line) for line in handle if line.strip()]
     elif args.workers <= 1:
         for job in jobs:
             rows += _run_block(job)
@@ -153,7 +158,7 @@ def main(argv=None) -> int:
     from zodc.data.io import json_safe, write_files_atomic
 
     text = markdown(summary, config.get("title", "Ablation"))
-    payload = json_safe({"config": config, "seeds": args.seeds, "summary": summary, "rows": rows,
+    payload = json_safe({"config": config, "seeds": len({row["seed"] for row in rows}), "summary": summary, "rows": rows,
                          "rows_from": args.from_rows,
                          "wall_seconds": None if args.from_rows else time.perf_counter() - started})
     write_files_atomic({args.out: json.dumps(payload, indent=1), **({args.markdown: text} if args.markdown else {})})

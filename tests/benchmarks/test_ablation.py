@@ -41,6 +41,9 @@ def test_jobs_cover_every_variant_and_seed_once():
     jobs = ablation._jobs(CONFIG, seeds=7, block=3)
     covered = sorted((job["variant"], seed) for job in jobs for seed in job["seeds"])
     assert covered == sorted((v, s) for v in ("base", "new") for s in range(7))
+    later = ablation._jobs(CONFIG, seeds=5, block=3, first_seed=10)  # extending a screen: seeds 10..14
+    assert sorted((job["variant"], seed) for job in later for seed in job["seeds"]) == \
+        sorted((v, s) for v in ("base", "new") for s in range(10, 15))
 
 
 def test_from_rows_writes_json_and_markdown(tmp_path):
@@ -50,6 +53,13 @@ def test_from_rows_writes_json_and_markdown(tmp_path):
     out, markdown = tmp_path / "out.json", tmp_path / "out.md"
     assert ablation.main([str(config), "--from-rows", str(log), "--out", str(out), "--markdown", str(markdown)]) == 0
     assert len(json.loads(out.read_text())["rows"]) == 10
+    # two logs (a screen and its extension) are summarised together
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    rows = _rows()
+    first.write_text("".join(json.dumps(r) + "\n" for r in rows if r["seed"] < 2))
+    second.write_text("".join(json.dumps(r) + "\n" for r in rows if r["seed"] >= 2))
+    assert ablation.main([str(config), "--from-rows", f"{first},{second}", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["seeds"] == 5 and len(json.loads(out.read_text())["rows"]) == 10
     text = markdown.read_text()
     assert "| new | init=dp_means |" in text and "+0.070 ±" in text
 
