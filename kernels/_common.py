@@ -59,13 +59,17 @@ class Criterion:
     Attributes:
         weight_fn: ``(..., K) -> (...)`` weighted number of samples from the statistics.
         impurity_fn: ``(..., K) -> (...)`` node impurity (only compared with the pure threshold).
-        proxy_fn: ``((..., K), (..., K)) -> (...)`` proxy impurity improvement of a split from the
-            left and right statistics; larger is better; only differences within a node matter.
+        proxy_fn: ``((..., S), (..., S)) -> (...)`` proxy impurity improvement of a split from the
+            left and right statistics (their first ``S`` columns); larger is better; only
+            differences within a node matter.
+        split_columns: ``S``, how many leading statistics the proxy reads (``None``: all ``K``);
+            the split search sums only these.
     """
 
     weight_fn: Callable[[jax.Array], jax.Array]
     impurity_fn: Callable[[jax.Array], jax.Array]
     proxy_fn: Callable[[jax.Array, jax.Array], jax.Array]
+    split_columns: int | None = None
 
 
 def _safe(weight: jax.Array) -> jax.Array:
@@ -141,8 +145,9 @@ def _friedman_proxy(left, right):
     return weight_left * weight_right * diff * diff
 
 
-# Statistics per sample: (w, w * r, w * r^2) for a regression target r.
-FRIEDMAN_MSE = Criterion(_regression_weight, _mse_impurity, _friedman_proxy)
+# Statistics per sample: (w, w * r, w * r^2) for a regression target r; the split proxy needs only
+# the first two (w * r^2 enters the node impurity only).
+FRIEDMAN_MSE = Criterion(_regression_weight, _mse_impurity, _friedman_proxy, split_columns=2)
 
 CLASSIFICATION_CRITERIA = {"gini": GINI, "entropy": ENTROPY}
 
@@ -163,10 +168,10 @@ def grow_tree(
 
     Each feature is sorted once (:func:`feature_order`); the samples stay grouped by node, in
     value order inside each node, so the left and right statistics of every candidate split of
-    every node come from two masked matrix products. After a level splits, each node's group is
-    stably partitioned into its left and right children (:func:`_partition`): two cumulative
-    sums and one scatter, where a stable sort of the level's node ids per feature cost 5-10x
-    more on CPU and dominated forest and boosting fits.
+    every node come from one masked matrix product (the right ones are the node's total minus the
+    left). After a level splits, each node's group is stably partitioned into its left and right
+    children (:func:`_partition`): two cumulative sums and one scatter, where a stable sort of the
+    level's node ids per feature cost 5-10x more on CPU and dominated forest and boosting fits.
 
     Args:
         X: ``(m, d)`` float32 features.
@@ -198,6 +203,10 @@ def grow_tree(
     X = jnp.asarray(X, jnp.float32)  # numpy inputs cannot be indexed by tracers
     stats = jnp.asarray(stats, jnp.float32)
     sample_weight = criterion.weight_fn(stats)
+    # What the split search sums: the statistics the proxy reads, and a positive-weight indicator.
+    split_stats = jnp.concatenate(
+        [stats[:, : criterion.split_columns], (sample_weight > 0).astype(jnp.float32)[:, None]], axis=1
+    )
     X_by_feature = X.T  # (d, m)
     # Sample ids of each feature grouped by node, in value order inside a node (one node at first).
     order = feature_order(X) if base_order is None else base_order
@@ -270,18 +279,22 @@ def grow_tree(
             row_order = order
             value = jnp.take_along_axis(X_by_feature, order, axis=1)  # (d, m)
 
-        # One (m, m) mask "same node, at or before" serves every row: the left and right sums of
-        # every candidate are two matrix products (no float32 cancellation, as a cumsum minus
-        # offsets would have; far cheaper to compile than segmented scans).
+        # One (m, m) mask "same node, at or before" serves every row: the left sums of every
+        # candidate are one matrix product (no float32 cancellation, as a cumsum minus offsets
+        # would have; far cheaper to compile than segmented scans). The right sums are the node's
+        # total minus the left, as scikit-learn's criteria compute them (`sum_right = sum_total -
+        # sum_left`), which halves the product. A last column counts the positive-weight samples
+        # on each side exactly (integers), so that a child of zero weight is recognised even
+        # where the subtraction leaves a rounding residue.
         same_node = segment[:, None] == segment[None, :]
         before = rank[None, :] <= rank[:, None]
         left_mask = (same_node & before).astype(jnp.float32)
-        right_mask = (same_node & ~before).astype(jnp.float32)
-        grouped_stats = stats[row_order]  # (rows, m, K)
-        left = jnp.einsum("ik,jkc->jic", left_mask, grouped_stats, precision="highest")
-        right = jnp.einsum("ik,jkc->jic", right_mask, grouped_stats, precision="highest")
+        grouped_split_stats = split_stats[row_order]  # (rows, m, S + 1)
+        left_all = jnp.einsum("ik,jkc->jic", left_mask, grouped_split_stats, precision="highest")
+        right_all = jax.ops.segment_sum(split_stats, node, n_level)[segment][None] - left_all
+        left, right = left_all[..., :-1], right_all[..., :-1]
         left_count = jnp.sum(left_mask, axis=1).astype(jnp.int32)[None, :]  # (1, m)
-        right_count = jnp.sum(right_mask, axis=1).astype(jnp.int32)[None, :]
+        right_count = node_count[segment][None, :] - left_count
 
         next_value = jnp.concatenate([value[:, 1:], value[:, -1:]], axis=1)
         distinct = ~ends[None, :] & (next_value - value > FEATURE_THRESHOLD)
@@ -296,8 +309,8 @@ def grow_tree(
             & can_split[segment][None, :]
             & (left_count >= min_samples_leaf)
             & (right_count >= min_samples_leaf)
-            & (criterion.weight_fn(left) > 0)
-            & (criterion.weight_fn(right) > 0)
+            & (left_all[..., -1] > 0.5)  # a positive-weight sample on each side
+            & (right_all[..., -1] > 0.5)
         )
 
         # Per node reductions: over the rows at each position first (positions are shared),
