@@ -490,7 +490,9 @@ def markdown(result: dict) -> str:
                   "|---" * (4 + len(baselines)) + "|"]
         for r in sorted((r for r in rows if r["dataset"] == dataset),
                         key=lambda r: (r["model"], r["rows_per_class"], _float(r["epsilon"]))):
-            lines.append(f"| {r['model']} | {r['rows_per_class']} | {_eps_text(r['epsilon'])} | **{_cell(r['condensed'])}** | "
+            # A grid finished over several runs can hold fewer seeds for some cells so far.
+            short = f" (n = {r['num_seeds']})" if r["num_seeds"] < result["settings"]["seeds"] else ""
+            lines.append(f"| {r['model']} | {r['rows_per_class']} | {_eps_text(r['epsilon'])} | **{_cell(r['condensed'])}**{short} | "
                          + " | ".join(_cell(r.get(b)) for b in baselines) + " |")
         lines.append("")
     comparisons = summary["comparisons"]

@@ -147,6 +147,21 @@ def test_merge_keeps_survival_and_classification_records_apart(ci_run):
     assert merged["summary"]["survival"]["utility"] == json.loads(json.dumps(result["summary"]["survival"]["utility"]))
 
 
+
+def test_markdown_marks_cells_with_fewer_seeds_than_the_grid(ci_run):
+    # A grid finished over several runs: until every run is in, some cells hold fewer seeds.
+    result, _, _, spec = ci_run
+    partial = json.loads(json.dumps(result))
+    partial["records"] = [r for r in partial["records"] if not (r.get("task", "classification") == "classification"
+                                                                 and r["epsilon"] == "inf" and r["seed"] == 1)]
+    partial["summary"] = bench.summarise(partial["records"])
+    partial["summary"]["survival"] = bench.summarise_survival(partial["records"])
+    lines = bench.markdown(partial).splitlines()
+    short = [line for line in lines if line.startswith("| tree | 5 | ")]
+    assert len(short) == 2 and spec["seeds"] == 2
+    assert "(n = 1)" in next(line for line in short if "| ∞ |" in line)
+    assert "(n = " not in next(line for line in short if "| 1 |" in line)
+
 def test_cli_hook_rerenders_from_json(ci_run, tmp_path):
     _, out, _, _ = ci_run
     parser = argparse.ArgumentParser(prog="zodc")
