@@ -147,7 +147,6 @@ def test_merge_keeps_survival_and_classification_records_apart(ci_run):
     assert merged["summary"]["survival"]["utility"] == json.loads(json.dumps(result["summary"]["survival"]["utility"]))
 
 
-
 def test_markdown_marks_cells_with_fewer_seeds_than_the_grid(ci_run):
     # A grid finished over several runs: until every run is in, some cells hold fewer seeds.
     result, _, _, spec = ci_run
@@ -161,6 +160,7 @@ def test_markdown_marks_cells_with_fewer_seeds_than_the_grid(ci_run):
     assert len(short) == 2 and spec["seeds"] == 2
     assert "(n = 1)" in next(line for line in short if "| ∞ |" in line)
     assert "(n = " not in next(line for line in short if "| 1 |" in line)
+
 
 def test_cli_hook_rerenders_from_json(ci_run, tmp_path):
     _, out, _, _ = ci_run

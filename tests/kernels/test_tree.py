@@ -152,7 +152,6 @@ def test_partition_equals_a_stable_sort_by_child(m, d, levels):
         order, node = ours, child.astype(np.int32)
 
 
-
 def test_no_child_of_zero_weight():
     # Half the samples weigh nothing (as out-of-bag samples in a forest) and the labels are noise.
     # The split search takes the right sums as the node total minus the left ones, and float32
