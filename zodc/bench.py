@@ -595,8 +595,18 @@ def readme_table(result: dict, model: str | None = None) -> str:
     return "\n".join(lines)
 
 
+def _epsilon_plot_size(block: list[dict]) -> int:
+    """The size (rows per class) a utility-vs-ε plot shows: the one recorded at the most ε values,
+    the largest among equals (a grid finished at k = 5 and 10 but only partly at 50 plots k = 10)."""
+    per_size: dict[int, set] = {}
+    for row in block:
+        per_size.setdefault(row["rows_per_class"], set()).add(_float(row["epsilon"]))
+    return max(per_size, key=lambda size: (len(per_size[size]), size))
+
+
 def plots(result: dict, directory: str, prefix: str) -> list[str]:
-    """Utility vs epsilon (per dataset and model, at each k) and utility vs size (per ε); PNG paths."""
+    """Utility vs epsilon (per dataset and model, at the size recorded at the most ε) and utility vs size
+    (at ε = 1 where recorded); PNG paths."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -613,28 +623,28 @@ def plots(result: dict, directory: str, prefix: str) -> list[str]:
         epsilons = sorted({_float(r["epsilon"]) for r in block})
         finite = [e for e in epsilons if math.isfinite(e)]
         inf_at = (max(finite) * 3 if finite else 1.0)
+        k = _epsilon_plot_size(block)
         if len(epsilons) > 1:
             fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 3.8), squeeze=False)
             for ax, model in zip(axes[0], models):
-                for k in sizes[-1:] if len(sizes) > 1 else sizes:
-                    for name in names:
-                        pts = sorted(((_float(r["epsilon"]), r[name]) for r in block
-                                      if r["model"] == model and r["rows_per_class"] == k and name in r), key=lambda p: p[0])
-                        xs = [inf_at if math.isinf(e) else e for e, _ in pts]
-                        if name in ("full_data", "random_subset", "kmeans_centroids"):
-                            ax.axhline(np.mean([s["mean"] for _, s in pts]), ls="--", lw=1,
-                                       label=labels[name], color={"full_data": "k", "random_subset": "grey",
-                                                                  "kmeans_centroids": "tab:brown"}[name])
-                            continue
-                        ax.errorbar(xs, [s["mean"] for _, s in pts], yerr=[s["sd"] for _, s in pts], marker="o",
-                                    capsize=3, label=labels[name])
+                for name in names:
+                    pts = sorted(((_float(r["epsilon"]), r[name]) for r in block
+                                  if r["model"] == model and r["rows_per_class"] == k and name in r), key=lambda p: p[0])
+                    xs = [inf_at if math.isinf(e) else e for e, _ in pts]
+                    if name in ("full_data", "random_subset", "kmeans_centroids"):
+                        ax.axhline(np.mean([s["mean"] for _, s in pts]), ls="--", lw=1,
+                                   label=labels[name], color={"full_data": "k", "random_subset": "grey",
+                                                              "kmeans_centroids": "tab:brown"}[name])
+                        continue
+                    ax.errorbar(xs, [s["mean"] for _, s in pts], yerr=[s["sd"] for _, s in pts], marker="o",
+                                capsize=3, label=labels[name])
                 ax.set_xscale("log")
                 ticks = finite + ([inf_at] if any(math.isinf(e) for e in epsilons) else [])
                 ax.set_xticks(ticks)
                 ax.set_xticklabels([f"{e:g}" for e in finite] + (["∞"] if len(ticks) > len(finite) else []))
                 ax.set_xlabel("ε")
                 ax.set_ylabel(f"TSTR {result['summary']['metric']}")
-                ax.set_title(f"{dataset} — {model}, k = {sizes[-1]}/class")
+                ax.set_title(f"{dataset} — {model}, k = {k}/class")
                 ax.grid(alpha=0.3)
             axes[0][-1].legend(fontsize=7, loc="lower right")
             fig.tight_layout()
@@ -652,6 +662,9 @@ def plots(result: dict, directory: str, prefix: str) -> list[str]:
                     ax.errorbar([k for k, _ in pts], [s["mean"] for _, s in pts], yerr=[s["sd"] for _, s in pts],
                                 marker="o", capsize=3, label=labels[name])
                 ax.set_xscale("log")
+                ax.set_xticks(sizes)
+                ax.set_xticklabels([str(size) for size in sizes])
+                ax.minorticks_off()
                 ax.set_xlabel("rows per class")
                 ax.set_ylabel(f"TSTR {result['summary']['metric']}")
                 ax.set_title(f"{dataset} — {model}, ε = {_eps_text(_json_epsilon(epsilon))}")

@@ -48,6 +48,14 @@ def test_survival_plan_records_what_cannot_run():
         assert any("survival_forest" in item["what"] and "scikit-survival" in item["reason"] for item in not_run)
 
 
+def test_epsilon_plot_shows_the_size_recorded_at_the_most_epsilons():
+    rows = [{"rows_per_class": k, "epsilon": e} for k in (5, 10) for e in (0.5, 1, "inf")]
+    assert bench._epsilon_plot_size(rows) == 10                      # equals: the largest
+    partial = rows + [{"rows_per_class": 50, "epsilon": 1}]          # a grid finished at 5 and 10, not at 50
+    assert bench._epsilon_plot_size(partial) == 10
+    assert bench._epsilon_plot_size(partial + [{"rows_per_class": 50, "epsilon": e} for e in (0.5, "inf")]) == 50
+
+
 @pytest.fixture(scope="module")
 def ci_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("utility") / "utility_ci.json"
