@@ -149,3 +149,11 @@ def test_soft_labels_write_a_weight_column_that_the_utility_report_uses(tmp_path
     model = PRESETS["tree"].host_factory(2).fit(synthetic.X, synthetic.y, sample_weight=table["sample_weight"])
     assert isinstance(model, DecisionTreeClassifier)
     assert report["utility"]["synthetic"]["auroc"] == pytest.approx(auroc(real.y, model.predict_proba(real.X)))
+
+
+def test_soft_labels_flag_defaults_to_auto_and_can_be_turned_off():
+    from zodc.cli import build_parser
+
+    parse = lambda *extra: build_parser().parse_args(["condense", "--out", "x.csv", *extra]).soft_labels
+    assert parse() is None                          # the Condenser's "auto": on for boosting only
+    assert parse("--soft-labels") is True and parse("--no-soft-labels") is False

@@ -84,9 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "DP means)")
     condense.add_argument("--init-clip", type=float, default=None,
                           help="--init dp_means clips each encoded row to L2 norm INIT_CLIP x sqrt(d) (default 0.5)")
-    condense.add_argument("--soft-labels", action="store_true",
+    condense.add_argument("--soft-labels", action=argparse.BooleanOptionalAction, default=None,
                           help="classification: learn a class distribution per synthetic row; the output has K "
-                          "weighted copies of each row and a sample_weight column to pass to the model's fit")
+                          "weighted copies of each row and a sample_weight column to pass to the model's fit "
+                          "(default: on for boosting, off otherwise)")
     condense.add_argument("--soft-label-start", type=float, default=0.9,
                           help="--soft-labels: the own-class weight every row starts at (public, in (0, 1])")
     condense.add_argument("--average-tail", type=float, default=0.0,
@@ -262,7 +263,7 @@ def condense_command(args) -> dict[str, Any]:
         num_directions=args.num_directions, smoothing=args.smoothing, learning_rate=args.learning_rate,
         l2_norm_clip=args.l2_norm_clip, batch_size=args.batch_size, loss=args.loss, num_time_bins=args.time_bins,
         average_tail=args.average_tail, select_features=args.select_features,
-        selection_share=args.selection_share, soft_labels=args.soft_labels,
+        selection_share=args.selection_share, soft_labels="auto" if args.soft_labels is None else args.soft_labels,
         soft_label_start=args.soft_label_start, init=args.init, init_share=args.init_share,
         init_scale=args.init_scale, init_clip=args.init_clip, time_grid=args.time_grid, time_init=args.time_init, schema=schema,
         preprocessing_share=args.preprocessing_share, on_out_of_bounds=args.on_out_of_bounds,

@@ -104,13 +104,29 @@ def test_soft_label_parameters_are_checked(cancer):
     X, y, schema = cancer
     with pytest.raises(ConfigError, match="`soft_label_start` must be in"):
         Condenser("tree", soft_labels=True, soft_label_start=0.0, schema=schema).fit(X, y)
-    with pytest.raises(ConfigError, match="`soft_labels` must be True or False"):
+    with pytest.raises(ConfigError, match="`soft_labels` must be True, False or 'auto'"):
         Condenser("tree", soft_labels="yes", schema=schema).fit(X, y)
     with pytest.raises(ConfigError, match="sample_weight"):
         Condenser(KNeighborsClassifier(), soft_labels=True, schema=schema).fit(X, y)
     gbsg2 = load_dataset("gbsg2")
     with pytest.raises(ConfigError, match="`soft_labels` is for classification"):
         Condenser("cox", soft_labels=True, schema=gbsg2.schema).fit(gbsg2.frame, duration_col="time", event_col="cens")
+
+
+def test_auto_soft_labels_are_on_for_the_boosting_preset_only(cancer):
+    X, y, schema = cancer
+    params = dict(epsilon=1.0, steps=1, num_directions=1, rows_per_class=3, schema=schema, backend="host",
+                  random_state=0)
+    boosted = Condenser("boosting", **params).fit(X, y)                      # soft_labels="auto", the default
+    assert boosted.soft_labels_ and soft.SAMPLE_WEIGHT_COLUMN in boosted.synthetic_.columns
+    assert boosted.synthetic_.shape == (12, 32) and boosted.sample_weight_.shape == (12,)
+    hard = Condenser("boosting", soft_labels=False, **params).fit(X, y)
+    assert not hard.soft_labels_ and hard.sample_weight_ is None and hard.synthetic_.shape == (6, 31)
+    tree = Condenser("tree", **params).fit(X, y)
+    assert not tree.soft_labels_ and soft.SAMPLE_WEIGHT_COLUMN not in tree.synthetic_.columns
+    gbsg2 = load_dataset("gbsg2")                                               # survival: "auto" is off, no error
+    cox = Condenser("cox", rows=10, steps=1, num_directions=1, schema=gbsg2.schema, random_state=0)
+    assert not cox.fit(gbsg2.frame, duration_col="time", event_col="cens").soft_labels_
 
 
 def test_a_feature_named_like_the_weight_column_is_refused_before_any_work(cancer):
