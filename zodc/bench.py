@@ -238,7 +238,7 @@ def run_cell(cell: dict, spec: dict, cache: dict) -> dict:
         seconds = time.perf_counter() - started
         record["condensed"][model] = {
             "epsilon_spent": _json_epsilon(condenser.epsilon_), "noise_multiplier": condenser.noise_multiplier_,
-            "backend": condenser.backend_, "seconds": round(seconds, 3),
+            "backend": condenser.backend_, "soft_labels": bool(condenser.soft_labels_), "seconds": round(seconds, 3),
             "utility": tstr(condenser.synthetic_, test, schema, evaluate_models)}
     for name in spec["baselines"]:
         private = name in PRIVATE_BASELINES
@@ -469,6 +469,30 @@ BASELINE_LABELS = {"full_data": "full data†", "random_subset": "random real†
                    "dp_gaussian": "DP Gaussian", "mst": "MST"}
 
 
+def _label_provenance(result: dict) -> list[str]:
+    """A line per condensing model whose tables were not all made with the same labels.
+
+    Records written since ``soft_labels`` became a condenser setting say, per condensed table,
+    whether it has soft labels; older ones do not (they are hard-label tables: soft labels were
+    off by default then). Says nothing when every table of every model has hard labels.
+    """
+    counts: dict[str, Counter] = {}
+    for record in result["records"]:
+        if record.get("task", "classification") != "classification":
+            continue
+        for model, entry in record.get("condensed", {}).items():
+            counts.setdefault(model, Counter())[bool(entry.get("soft_labels", False))] += 1
+    lines = []
+    for model in sorted(counts):
+        soft, total = counts[model][True], sum(counts[model].values())
+        if soft == total:
+            lines.append(f"- `{model}` tables have soft labels (all {total} cells).")
+        elif soft:
+            lines.append(f"- `{model}` tables have soft labels in {soft} of {total} cells, hard labels in the others "
+                         "(a grid merged from runs before and after the soft-label default).")
+    return lines + [""] if lines else []
+
+
 def markdown(result: dict) -> str:
     """Markdown report of a results JSON: headline tables, win/tie/loss, transfer, not run."""
     summary = result["summary"]
@@ -482,6 +506,7 @@ def markdown(result: dict) -> str:
     else:
         lines += ["Private tables (condensed, DP Gaussian, MST) all meet the same target (ε, δ = "
                   f"{result['settings']['delta']:g}) with their own calibrated ledgers.", ""]
+    lines += _label_provenance(result)
     rows = [r for r in summary["utility"] if "condensed" in r]
     baselines = [b for b in BASELINE_LABELS if rows and b in rows[0]]
     for dataset in sorted({r["dataset"] for r in rows}):
@@ -889,25 +914,38 @@ def _record_key(record: dict) -> tuple:
 def merge_results(results: list[dict]) -> dict:
     """One result from runs of disjoint cells (e.g. datasets run in parallel processes).
 
-    Records are concatenated (a cell present twice keeps the first), ``not_run`` entries are
-    kept, the summary is recomputed; settings and machine are the first run's, with the others'
-    datasets added and each run's timing kept under ``timing.runs``.
+    Records are concatenated. A cell present in several runs keeps the first run's record and
+    baselines, but a later run's condensed tables replace the earlier ones model by model: rerun
+    one preset after its default changed (``--models boosting``, the same grid) and merge the new
+    run *after* the old one. The replaced models are listed in ``settings.condensed_replaced``
+    (``{model: cells}``). ``not_run`` entries are kept, the summary is recomputed; settings and
+    machine are the first run's, with the others' datasets added and each run's timing kept under
+    ``timing.runs``.
     """
     if len(results) == 1:
         return results[0]
     merged = json.loads(json.dumps(results[0]))
-    seen = {_record_key(r) for r in merged["records"]}
+    seen = {_record_key(r): r for r in merged["records"]}
+    replaced = Counter(merged["settings"].get("condensed_replaced", {}))
     runs = [results[0].get("timing", {})]
     for other in results[1:]:
         for record in other["records"]:
             key = _record_key(record)
             if key not in seen:
+                record = json.loads(json.dumps(record))
                 merged["records"].append(record)
-                seen.add(key)
+                seen[key] = record
+            else:
+                for model, entry in record.get("condensed", {}).items():
+                    if model in seen[key].get("condensed", {}):
+                        replaced[model] += 1
+                    seen[key].setdefault("condensed", {})[model] = json.loads(json.dumps(entry))
         merged["not_run"] += [item for item in other.get("not_run", []) if item not in merged["not_run"]]
         runs.append(other.get("timing", {}))
     merged["settings"]["datasets"] = sorted({r["dataset"] for r in merged["records"] if r.get("task") != "survival"})
     merged["settings"]["survival_datasets"] = sorted({r["dataset"] for r in merged["records"] if r.get("task") == "survival"})
+    if replaced:
+        merged["settings"]["condensed_replaced"] = dict(sorted(replaced.items()))
     merged["summary"] = summarise(merged["records"])
     merged["summary"]["survival"] = summarise_survival(merged["records"])
     merged["timing"] = dict(runs[0], runs=runs, cells_done=len(merged["records"]),

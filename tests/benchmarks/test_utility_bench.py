@@ -155,6 +155,36 @@ def test_merge_keeps_survival_and_classification_records_apart(ci_run):
     assert merged["summary"]["survival"]["utility"] == json.loads(json.dumps(result["summary"]["survival"]["utility"]))
 
 
+def test_merge_replaces_a_rerun_models_condensed_tables_and_keeps_the_rest(ci_run):
+    # A preset rerun after its default changed (--models tree, same grid) merged after the old run.
+    result, _, _, _ = ci_run
+    classification = [r for r in result["records"] if r.get("task", "classification") == "classification"]
+    rerun = json.loads(json.dumps(result))
+    rerun["records"] = [r for r in rerun["records"] if r.get("task", "classification") == "classification"]
+    for record in rerun["records"]:
+        record["baselines"]["random_subset"]["utility"]["tree"]["auroc"] = -1.0     # must not be taken
+        entry = record["condensed"]["tree"]
+        entry["soft_labels"] = True
+        entry["utility"]["tree"]["auroc"] = 0.25
+    merged = bench.merge_results([result, rerun])
+    assert len(merged["records"]) == len(result["records"])
+    assert merged["settings"]["condensed_replaced"] == {"tree": len(classification)}
+    merged_classification = [r for r in merged["records"] if r.get("task", "classification") == "classification"]
+    assert all(r["condensed"]["tree"]["utility"]["tree"]["auroc"] == 0.25 for r in merged_classification)
+    assert all(r["baselines"]["random_subset"]["utility"]["tree"]["auroc"] >= 0 for r in merged_classification)
+    assert {row["condensed"]["mean"] for row in merged["summary"]["utility"]
+            if row["model"] == "tree" and "condensed" in row} == {0.25}
+    # The inputs are left as they were, and the report says which tables have soft labels.
+    assert all("soft_labels" not in r["condensed"]["tree"] or r["condensed"]["tree"]["soft_labels"] is False
+               for r in classification)
+    assert f"- `tree` tables have soft labels (all {len(classification)} cells)." in bench.markdown(merged)
+    half = json.loads(json.dumps(rerun))
+    half["records"] = [r for r in half["records"] if r["seed"] == 0]
+    text = bench.markdown(bench.merge_results([result, half]))
+    assert f"soft labels in {len(half['records'])} of {len(classification)} cells" in text
+    assert "soft labels" not in bench.markdown(result)
+
+
 def test_markdown_marks_cells_with_fewer_seeds_than_the_grid(ci_run):
     # A grid finished over several runs: until every run is in, some cells hold fewer seeds.
     result, _, _, spec = ci_run
