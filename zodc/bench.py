@@ -911,18 +911,20 @@ def _record_key(record: dict) -> tuple:
             str(_json_epsilon(_epsilon(record["epsilon"]))), record["seed"])
 
 
-def merge_results(results: list[dict]) -> dict:
+def merge_results(results: list[dict], replace_models: tuple[str, ...] | list[str] = ()) -> dict:
     """One result from runs of disjoint cells (e.g. datasets run in parallel processes).
 
-    Records are concatenated. A cell present in several runs keeps the first run's record and
-    baselines, but a later run's condensed tables replace the earlier ones model by model: rerun
-    one preset after its default changed (``--models boosting``, the same grid) and merge the new
-    run *after* the old one. The replaced models are listed in ``settings.condensed_replaced``
-    (``{model: cells}``). ``not_run`` entries are kept, the summary is recomputed; settings and
-    machine are the first run's, with the others' datasets added and each run's timing kept under
-    ``timing.runs``.
+    Records are concatenated; a cell present in several runs keeps the first run's record. With
+    ``replace_models`` (``--replace-models``), the condensed tables of those models in a cell are
+    the *last* run's that has them, the rest of the cell (baselines, other models) still the
+    first's: rerun one preset after its default changed (``--models boosting`` on the same grid)
+    and merge ``OLD,NEW --replace-models boosting``. Replacements are counted in
+    ``settings.condensed_replaced`` (``{model: cells}``). ``not_run`` entries are kept, the
+    summary is recomputed; settings and machine are the first run's, with the others' datasets
+    added and each run's timing kept under ``timing.runs``.
     """
-    if len(results) == 1:
+    replace_models = set(replace_models)
+    if len(results) == 1 and not replace_models:
         return results[0]
     merged = json.loads(json.dumps(results[0]))
     seen = {_record_key(r): r for r in merged["records"]}
@@ -937,9 +939,9 @@ def merge_results(results: list[dict]) -> dict:
                 seen[key] = record
             else:
                 for model, entry in record.get("condensed", {}).items():
-                    if model in seen[key].get("condensed", {}):
+                    if model in replace_models:
                         replaced[model] += 1
-                    seen[key].setdefault("condensed", {})[model] = json.loads(json.dumps(entry))
+                        seen[key].setdefault("condensed", {})[model] = json.loads(json.dumps(entry))
         merged["not_run"] += [item for item in other.get("not_run", []) if item not in merged["not_run"]]
         runs.append(other.get("timing", {}))
     merged["settings"]["datasets"] = sorted({r["dataset"] for r in merged["records"] if r.get("task") != "survival"})
@@ -984,6 +986,9 @@ def add_utility_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--markdown", help="markdown report (default: OUT with .md)")
     parser.add_argument("--plots", help="directory for PNG plots (default: OUT's directory; 'none' to skip)")
     parser.add_argument("--from-json", help="re-render markdown and plots from results JSON(s), comma-separated runs of disjoint cells are merged; runs nothing")
+    parser.add_argument("--replace-models", help="with --from-json: comma-separated condensing models whose tables "
+                                                 "a later run replaces in cells an earlier run holds (merge OLD,NEW "
+                                                 "after rerunning one preset)")
     parser.add_argument("--quiet", action="store_true", help="no per-cell log on stderr")
 
 
@@ -992,8 +997,12 @@ def bench_command(args) -> int:
     if getattr(args, "bench", "utility") != "utility":
         print(f"zodc bench: unknown benchmark {args.bench!r}", file=sys.stderr)
         return 2
+    if getattr(args, "replace_models", None) and not args.from_json:
+        print("zodc bench utility: --replace-models only applies to merging with --from-json", file=sys.stderr)
+        return 2
     if args.from_json:
-        result = merge_results([_read_json(path) for path in args.from_json.split(",")])
+        replace = [m for m in (args.replace_models or "").split(",") if m]
+        result = merge_results([_read_json(path) for path in args.from_json.split(",")], replace_models=replace)
         out = args.out or args.from_json.split(",")[0]
         if args.out:
             _write_json(result, args.out)

@@ -155,7 +155,7 @@ def test_merge_keeps_survival_and_classification_records_apart(ci_run):
     assert merged["summary"]["survival"]["utility"] == json.loads(json.dumps(result["summary"]["survival"]["utility"]))
 
 
-def test_merge_replaces_a_rerun_models_condensed_tables_and_keeps_the_rest(ci_run):
+def test_merge_replaces_a_rerun_models_condensed_tables_and_keeps_the_rest(ci_run, tmp_path):
     # A preset rerun after its default changed (--models tree, same grid) merged after the old run.
     result, _, _, _ = ci_run
     classification = [r for r in result["records"] if r.get("task", "classification") == "classification"]
@@ -166,7 +166,9 @@ def test_merge_replaces_a_rerun_models_condensed_tables_and_keeps_the_rest(ci_ru
         entry = record["condensed"]["tree"]
         entry["soft_labels"] = True
         entry["utility"]["tree"]["auroc"] = 0.25
-    merged = bench.merge_results([result, rerun])
+    # Without replace_models a cell present twice keeps the first run's record, condensed tables too.
+    assert bench.merge_results([result, rerun])["records"] == json.loads(json.dumps(result["records"]))
+    merged = bench.merge_results([result, rerun], replace_models=["tree"])
     assert len(merged["records"]) == len(result["records"])
     assert merged["settings"]["condensed_replaced"] == {"tree": len(classification)}
     merged_classification = [r for r in merged["records"] if r.get("task", "classification") == "classification"]
@@ -180,9 +182,23 @@ def test_merge_replaces_a_rerun_models_condensed_tables_and_keeps_the_rest(ci_ru
     assert f"- `tree` tables have soft labels (all {len(classification)} cells)." in bench.markdown(merged)
     half = json.loads(json.dumps(rerun))
     half["records"] = [r for r in half["records"] if r["seed"] == 0]
-    text = bench.markdown(bench.merge_results([result, half]))
+    text = bench.markdown(bench.merge_results([result, half], replace_models=("tree",)))
     assert f"soft labels in {len(half['records'])} of {len(classification)} cells" in text
     assert "soft labels" not in bench.markdown(result)
+    # The CLI flag: merge OLD,NEW with --replace-models; refused without --from-json.
+    old_path, new_path = tmp_path / "old.json", tmp_path / "new.json"
+    old_path.write_text(json.dumps(result))
+    new_path.write_text(json.dumps(rerun))
+    parser = argparse.ArgumentParser(prog="zodc")
+    bench.add_bench_parser(parser.add_subparsers(dest="command", required=True))
+    out = tmp_path / "merged.json"
+    args = parser.parse_args(["bench", "utility", "--from-json", f"{old_path},{new_path}", "--replace-models", "tree",
+                              "--out", str(out), "--plots", "none"])
+    assert args.handler(args) == 0
+    assert json.loads(out.read_text())["settings"]["condensed_replaced"] == {"tree": len(classification)}
+    assert "soft labels (all" in (tmp_path / "merged.md").read_text()
+    args = parser.parse_args(["bench", "utility", "--grid", "ci", "--replace-models", "tree"])
+    assert args.handler(args) == 2
 
 
 def test_markdown_marks_cells_with_fewer_seeds_than_the_grid(ci_run):
