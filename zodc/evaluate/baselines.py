@@ -46,6 +46,7 @@ is recorded as that event. Everything is composed by zodc's RDP ledger and calib
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import warnings
@@ -552,6 +553,23 @@ def mst_event(noise_multiplier: float, num_selections: int) -> ComposedEvent:
     return ComposedEvent(tuple(parts))
 
 
+@contextlib.contextmanager
+def _global_numpy_seeded(rng: np.random.Generator):
+    """Seeds numpy's *global* random state from ``rng`` inside the block, and restores it after.
+
+    ``mbi``'s ``synthetic_data`` draws with ``np.random.choice`` / ``np.random.shuffle`` and takes
+    no seed, so without this an MST table changed from run to run with the same ``random_state``
+    (the utility benchmark's MST column then differed between two runs of the same cell). The
+    caller's global state is left as it was.
+    """
+    saved = np.random.get_state()
+    np.random.seed(int(rng.integers(2**32 - 1)))
+    try:
+        yield
+    finally:
+        np.random.set_state(saved)
+
+
 def _exponential_mechanism(rng: np.random.Generator, scores: np.ndarray, epsilon: float, sensitivity: float) -> int:
     """Index drawn with probability ∝ exp(epsilon * score / (2 sensitivity)); argmax when epsilon is inf."""
     if math.isinf(epsilon):
@@ -664,7 +682,8 @@ def mst(frame: pd.DataFrame, schema: Schema, rows_per_class: int | None = None, 
     model = mbi.estimation.MirrorDescent().estimate(domain, one_way + two_way, iters=int(estimation_iters))
     if schema.task == "classification" and rows_per_class is not None:
         num_classes = schema.n_classes
-        sample = model.synthetic_data(rows=int(oversample) * rows_per_class * num_classes).to_dict()
+        with _global_numpy_seeded(rng):
+            sample = model.synthetic_data(rows=int(oversample) * rows_per_class * num_classes).to_dict()
         target = sample[schema.target]
         picked = []
         for c in range(num_classes):
@@ -676,7 +695,8 @@ def mst(frame: pd.DataFrame, schema: Schema, rows_per_class: int | None = None, 
         rows = np.concatenate(picked)
         codes_out = {k: np.asarray(v)[rows] for k, v in sample.items()}
     else:
-        codes_out = {k: np.asarray(v) for k, v in model.synthetic_data(rows=int(num_rows)).to_dict().items()}
+        with _global_numpy_seeded(rng):
+            codes_out = {k: np.asarray(v) for k, v in model.synthetic_data(rows=int(num_rows)).to_dict().items()}
     table = _undiscretise(codes_out, modelled, rng)
     for attribute in constant:
         table[attribute.name] = attribute.column.categories[0] if attribute.kind == "categorical" else attribute.column.lower
