@@ -1,7 +1,9 @@
 """Ablation: many variants x many seeds, run in parallel, with paired differences per group.
 
 A config lists groups; each group fixes (dataset, model, epsilon) and names its variants as
-``{name: {condense-argument: value}}`` — the first variant is the group's baseline. Every variant
+``{name: {condense-argument: value}}`` — the first variant is the group's baseline. A group's
+optional ``fixed`` (``{condense-argument: value}``) applies to every variant under its own
+overrides: pin the defaults a round ran with, so it reruns the same after a default changes. Every variant
 runs the same seeds, so each seed's split, random subset and full-data reference are shared, and
 the table reports paired differences (mean ± SE) against the baseline and the random real subset:
 
@@ -49,7 +51,8 @@ def _jobs(config: dict, seeds: int, block: int, first_seed: int = 0) -> list[dic
         for variant, overrides in group["variants"].items():
             for start in range(first_seed, end, block):
                 jobs.append({"group": group["name"], "variant": variant, "dataset": group["dataset"],
-                             "model": group["model"], "epsilon": group["epsilon"], "set": overrides,
+                             "model": group["model"], "epsilon": group["epsilon"],
+                             "set": {**group.get("fixed", {}), **overrides},
                              "seeds": list(range(start, min(end, start + block)))})
     return jobs
 
@@ -74,6 +77,7 @@ def summarise(config: dict, rows: list[dict]) -> list[dict]:
                 continue
             s = np.array([runs[i]["synthetic"] for i in seeds])
             out.append({"group": group["name"], "variant": name, "overrides": group["variants"][name],
+                        "fixed": group.get("fixed", {}),
                         "dataset": group["dataset"], "model": group["model"], "epsilon": group["epsilon"],
                         "metric": runs[seeds[0]]["metric"], "seeds": len(seeds), "mean": float(s.mean()),
                         "median": float(np.median(s)), "sd": float(s.std(ddof=1)) if len(s) > 1 else float("nan"),
@@ -94,7 +98,9 @@ def markdown(summary: list[dict], title: str) -> str:
     for group in dict.fromkeys(entry["group"] for entry in summary):
         entries = [e for e in summary if e["group"] == group]
         first = entries[0]
+        fixed = ", ".join(f"{k}={v}" for k, v in first.get("fixed", {}).items())
         lines += [f"## {group}: {first['dataset']}, {first['model']}, ε = {first['epsilon']}", "",
+                  *([f"Every variant: {fixed} (unless it overrides them).", ""] if fixed else []),
                   f"random real subset {first['random_subset']:.3f}, full data {first['full_data']:.3f} "
                   f"({first['seeds']} seeds)", "",
                   "| variant | overrides | mean | median | sd | − baseline | − random subset | − full data |",

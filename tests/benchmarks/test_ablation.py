@@ -46,6 +46,16 @@ def test_jobs_cover_every_variant_and_seed_once():
         sorted((v, s) for v in ("base", "new") for s in range(10, 15))
 
 
+def test_a_groups_fixed_settings_reach_every_variant_under_its_own():
+    config = json.loads(json.dumps(CONFIG))
+    config["groups"][0]["fixed"] = {"init": "noise", "learning_rate": 0.05}
+    sets = {job["variant"]: job["set"] for job in ablation._jobs(config, seeds=2, block=2)}
+    assert sets == {"base": {"init": "noise", "learning_rate": 0.05}, "new": {"init": "dp_means", "learning_rate": 0.05}}
+    text = ablation.markdown(ablation.summarise(config, _rows()), "t")
+    assert "Every variant: init=noise, learning_rate=0.05 (unless it overrides them)." in text
+    assert "Every variant" not in ablation.markdown(ablation.summarise(CONFIG, _rows()), "t")
+
+
 def test_from_rows_writes_json_and_markdown(tmp_path):
     config, log = tmp_path / "config.json", tmp_path / "rows.jsonl"
     config.write_text(json.dumps(CONFIG))
