@@ -40,9 +40,13 @@ def test_bundled_gbsg2_cox_native_writes_table_and_report(tmp_path, capsys):
     assert report["utility"]["full_data"]["c_index"] > 0.6  # Cox on 480 real gbsg2 rows
     privacy = report["privacy"]
     assert privacy["epsilon"] <= 1.0
-    assert [e["name"] for e in privacy["ledger"]["entries"]] == ["event_rate", "zero_order_steps"]
+    assert [e["name"] for e in privacy["ledger"]["entries"]] == ["event_rate", "initialisation", "zero_order_steps"]
     assert report["hyperparameters"]["rows"] == 20 and report["hyperparameters"]["loss"] == "discrete_nll"
     assert "rows_per_class" not in report["hyperparameters"]
+    # The report says what ran: the survival defaults, not "auto" / None.
+    assert report["hyperparameters"]["init"] == "dp_means" and report["hyperparameters"]["learning_rate"] == 0.02
+    assert report["hyperparameters"]["init_scale"] == 0.2
+    assert report["hyperparameters"]["soft_labels"] is False
 
     schema = load_dataset("gbsg2").schema
     table = pd.read_csv(out)
@@ -71,7 +75,7 @@ def test_csv_without_schema_estimates_one_and_the_event_rate(tmp_path, capsys, c
                    "--epsilon", "4", "--out", out, "--report", tmp_path / "report.json", *FAST) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["data"]["schema"] == "estimated with DP"
-    assert [e["name"] for e in report["privacy"]["ledger"]["entries"]] == ["schema", "schema", "zero_order_steps"]
+    assert [e["name"] for e in report["privacy"]["ledger"]["entries"]] == ["schema", "schema", "initialisation", "zero_order_steps"]
     schema = json.loads((tmp_path / "out.schema.json").read_text())
     assert schema["time"]["name"] == "days" and schema["event"] == "died" and 0 < schema["event_rate"] < 1
     table = pd.read_csv(out)

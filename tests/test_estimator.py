@@ -203,6 +203,7 @@ def test_custom_host_estimator(cancer):
 def test_dp_means_start_is_accounted_and_the_release_still_meets_the_target(cancer):
     X, y, schema = cancer
     fitted = small(schema=schema).fit(X, y)  # classification default: init="auto" -> "dp_means"
+    assert fitted.init_ == "dp_means" and fitted.learning_rate_ == 0.05 and fitted.init_scale_ == 0.1
     entries = fitted.ledger_.entries
     assert [entry.name for entry in entries] == ["initialisation", "zero_order_steps"]
     assert 0.99 <= fitted.epsilon_ <= 1.0

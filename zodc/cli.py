@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     condense.add_argument("--steps", type=int, default=300)
     condense.add_argument("--num-directions", type=int, default=16)
     condense.add_argument("--smoothing", type=float, default=0.2)
-    condense.add_argument("--learning-rate", type=float, default=0.05)
+    condense.add_argument("--learning-rate", type=float, default=None,
+                          help="Adam's step size (default: 0.05 for classification, 0.02 for survival)")
     condense.add_argument("--l2-norm-clip", type=_float_or_inf, default=1.0)
     condense.add_argument("--batch-size", type=int, default=256, help="expected Poisson batch size")
     condense.add_argument("--select-features", type=int, default=None,
@@ -77,11 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
                           help="survival: data-independent initial synthetic times")
     condense.add_argument("--init", default="auto", choices=["auto", "noise", "dp_means"],
                           help="starting table: data-independent noise, or DP per-class (survival: per-event-status) "
-                          "means from --init-share of epsilon; auto: dp_means for classification, noise for survival")
+                          "means from --init-share of epsilon; auto: dp_means")
     condense.add_argument("--init-share", type=float, default=0.5, help="share of epsilon for --init dp_means")
     condense.add_argument("--init-scale", type=float, default=None,
-                          help="spread of the starting rows in encoded units (default 0.5 for noise, 0.1 around "
-                          "DP means)")
+                          help="spread of the starting rows in encoded units (default 0.5 for noise; around "
+                          "DP means 0.1 for classification, 0.2 for survival)")
     condense.add_argument("--init-clip", type=float, default=None,
                           help="--init dp_means clips each encoded row to L2 norm INIT_CLIP x sqrt(d) (default 0.5)")
     condense.add_argument("--soft-labels", action=argparse.BooleanOptionalAction, default=None,
@@ -283,6 +284,11 @@ def condense_command(args) -> dict[str, Any]:
                        if k not in ("schema", "optimizer", "verbose") and not callable(v)}
     hyperparameters["model"] = model
     hyperparameters["loss"] = condenser.loss_
+    # What ran, not the "auto" / None that asked for a per-task default.
+    hyperparameters["init"] = condenser.init_
+    hyperparameters["init_scale"] = condenser.init_scale_
+    hyperparameters["learning_rate"] = condenser.learning_rate_
+    hyperparameters["soft_labels"] = bool(condenser.soft_labels_)
     if task == "survival":
         hyperparameters["rows"] = condenser.num_rows_
         del hyperparameters["rows_per_class"], hyperparameters["class_weight"]
