@@ -81,7 +81,7 @@ _INIT_CLIP_PER_SQRT_D = 0.5  # "dp_means" clips each encoded row to L2 norm 0.5 
 INITS = ("auto", "noise", "dp_means")
 DEFAULT_ROWS_PER_CLASS = 10
 DEFAULT_SURVIVAL_ROWS = 50
-# Adam's step size when ``learning_rate=None``: per task (ablation rounds 9-11, benchmarks/results/ABLATION.md).
+# Adam's step size when ``learning_rate=None``: per task (ablation rounds 9-14, benchmarks/results/ABLATION.md).
 DEFAULT_LEARNING_RATE = {"classification": 0.05, "survival": 0.02}
 CLASSIFICATION_LOSSES = ("balanced_linear", "cross_entropy", "brier")
 
@@ -265,8 +265,8 @@ class Condenser(BaseEstimator):
         well-separated hard-labelled rows outputs near-certain probabilities), and cost the tree
         and logistic model up to 0.05 on diabetes (``benchmarks/results/ABLATION.md``, rounds 5, 7 and 8).
       soft_label_start: the own-class weight every row starts at (a public constant in ``(0, 1]``).
-      init: the starting table: ``"auto"`` (default) is ``"dp_means"``. ``"dp_means"``: each synthetic row starts at its class's
-        (survival: its event status's) DP mean of the encoded real rows, plus ``N(0, init_scale^2)``
+      init: the starting table: ``"auto"`` (default) is ``"dp_means"``. ``"dp_means"``: each
+        synthetic row starts at its class's (survival: its event status's) DP mean of the encoded real rows, plus ``N(0, init_scale^2)``
         — one Gaussian mechanism (rows clipped to L2 norm ``0.5 sqrt(d)``) calibrated to
         ``init_share`` of epsilon, in the ledger; with ``epsilon=inf`` the exact means. ``"noise"``:
         ``N(0, init_scale^2)``, data independent. Why the default: a noise start often sits where
@@ -275,8 +275,9 @@ class Condenser(BaseEstimator):
         epsilon 1 the DP-means start raised tree AUROC by +0.06 on breast cancer and +0.03 on
         diabetes, logistic by +0.09 on diabetes (``benchmarks/results/ABLATION.md``). For Cox it
         wins together with the survival learning rate 0.02 and spread 0.2 (C-index at epsilon 1,
-        against the noise start: gbsg2 +0.060, kidney transplant +0.046, lung +0.018; rounds
-        10-14); with learning rate 0.05 it did not (gbsg2 +0.020 ± 0.011, lung -0.011 ± 0.019).
+        against the noise start: gbsg2 +0.060 and kidney transplant +0.046 on each of two sets of
+        30 seeds, lung level, larynx -0.020 ± 0.028; rounds 10-14); with learning rate 0.05 it
+        did not (gbsg2 +0.020 ± 0.011, lung -0.011 ± 0.019).
       init_share: share of ``epsilon`` for the ``"dp_means"`` start (the loop is calibrated to what
         is left, so the whole release still meets ``epsilon``); 0.5 beat 0.1, 0.3, 0.7 and 0.9.
       init_scale: spread of the starting rows in encoded units (``None``: around DP means 0.1 for
