@@ -923,10 +923,11 @@ def merge_results(results: list[dict], replace_models: tuple[str, ...] | list[st
     summary is recomputed; settings and machine are the first run's, with the others' datasets
     added and each run's timing kept under ``timing.runs``.
     """
-    replace_models = set(replace_models)
-    if len(results) == 1 and not replace_models:
+    if len(results) == 1:
         return results[0]
-    merged = json.loads(json.dumps(results[0]))
+    replace_models = set(replace_models)
+    results = json.loads(json.dumps(results))  # merged records are updated in place: leave the inputs alone
+    merged = results[0]
     seen = {_record_key(r): r for r in merged["records"]}
     replaced = Counter(merged["settings"].get("condensed_replaced", {}))
     runs = [results[0].get("timing", {})]
@@ -934,14 +935,13 @@ def merge_results(results: list[dict], replace_models: tuple[str, ...] | list[st
         for record in other["records"]:
             key = _record_key(record)
             if key not in seen:
-                record = json.loads(json.dumps(record))
                 merged["records"].append(record)
                 seen[key] = record
             else:
                 for model, entry in record.get("condensed", {}).items():
                     if model in replace_models:
                         replaced[model] += 1
-                        seen[key].setdefault("condensed", {})[model] = json.loads(json.dumps(entry))
+                        seen[key].setdefault("condensed", {})[model] = entry
         merged["not_run"] += [item for item in other.get("not_run", []) if item not in merged["not_run"]]
         runs.append(other.get("timing", {}))
     merged["settings"]["datasets"] = sorted({r["dataset"] for r in merged["records"] if r.get("task") != "survival"})

@@ -824,11 +824,9 @@ class Condenser(BaseEstimator):
         ``n`` times public or DP proportions, already in the ledger. With ``epsilon=inf`` the exact
         means, over the exact group sizes, are used (the non-private reference).
         """
-        num_rows, width = len(row_groups), values.shape[1]
+        num_rows, width, scale = len(row_groups), values.shape[1], self._init_scale
         if self._init == "noise":
-            scale = self._init_scale
             return jnp.clip(scale * jax.random.normal(init_key, (num_rows, width)), -1.0, 1.0)
-        scale = self._init_scale
         groups = np.asarray(groups, np.int64)
         if math.isfinite(self._epsilon):
             sigma = calibrate_noise_multiplier(self._epsilon * self.init_share, self._delta, GaussianEvent)
