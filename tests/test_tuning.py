@@ -1,0 +1,178 @@
+import math
+
+import jax
+import numpy as np
+import pandas as pd
+import pytest
+
+from zodc import Condenser
+from zodc.data.datasets import load_dataset
+from zodc.errors import ConfigError
+from zodc.privacy import RdpAccountant
+from zodc.privacy.events import ExponentialMechanismEvent
+from zodc.tuning import PrivateSearch, classification_record_scores, report_noisy_max, survival_record_scores
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    data = load_dataset("breast_cancer")
+    target = data.schema.target
+    return data.frame.drop(columns=[target]), data.frame[target], data.schema
+
+
+def small(schema, **overrides):
+    params = dict(steps=6, num_directions=4, rows_per_class=3, backend="host", schema=schema)
+    params.update(overrides)
+    return Condenser("tree", **params)
+
+
+# ------------------------------------------------------------------ per-record scores
+
+def test_classification_scores_are_bounded_per_record_brier():
+    y = np.array([0, 1, 1, 0])
+    proba = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.5, 0.5]])
+    scores = classification_record_scores(proba, y)
+    np.testing.assert_allclose(scores, [1.0, 1.0, 0.0, 0.75])  # 1 - (p - y)^2 for two classes
+    # Class weights rescale so the largest is 1: a record's score never exceeds 1 (sensitivity 1).
+    weighted = classification_record_scores(proba, y, class_weights=[2.0, 4.0])
+    np.testing.assert_allclose(weighted, [0.5, 1.0, 0.0, 0.375])
+    three = classification_record_scores(np.array([[0.0, 0.0, 1.0]]), np.array([0]))
+    np.testing.assert_allclose(three, [0.0])  # the worst multi-class Brier (2) scores 0
+    with pytest.raises(ConfigError, match="class_weights"):
+        classification_record_scores(proba, y, class_weights=[1.0, -1.0])
+
+
+def test_survival_scores_use_known_status_at_the_horizon():
+    time = np.array([5.0, 5.0, 20.0, 3.0])
+    event = np.array([1, 0, 0, 1])
+    survival = np.array([0.2, 0.9, 0.7, 1.0])
+    scores = survival_record_scores(survival, time, event, horizon=10.0)
+    # died before h (target 0): 1 - 0.04; censored before h: unknown, 0; alive after h (target 1):
+    # 1 - 0.09; died before h predicted certain survival: 0.
+    np.testing.assert_allclose(scores, [0.96, 0.0, 0.91, 0.0])
+
+
+def test_report_noisy_max_follows_the_exponential_mechanism():
+    assert report_noisy_max(jax.random.key(0), [0.1, 3.0, 2.0], math.inf) == 1
+    # Monotone utilities: P(k) is proportional to exp(epsilon u_k / sensitivity).
+    keys = jax.random.split(jax.random.key(1), 3000)
+    picks = np.array([report_noisy_max(k, [0.0, 1.0], 1.0) for k in keys])
+    assert abs(picks.mean() - math.e / (1.0 + math.e)) < 0.03
+    # Non-monotone: half the exponent.
+    picks = np.array([report_noisy_max(k, [0.0, 1.0], 1.0, monotone=False) for k in keys[:2000]])
+    assert abs(picks.mean() - math.exp(0.5) / (1.0 + math.exp(0.5))) < 0.035
+    with pytest.raises(ConfigError, match="utilities"):
+        report_noisy_max(jax.random.key(0), [], 1.0)
+
+
+# ------------------------------------------------------------------ the search
+
+def test_search_splits_the_budget_accounts_everything_and_is_reproducible(cancer):
+    X, y, schema = cancer
+    grid = {"learning_rate": [0.02, 0.1]}
+    search = PrivateSearch(small(schema), grid, epsilon=1.0, delta=1e-5, selection_share=0.2, random_state=3).fit(X, y)
+    assert search.candidates_ == [{"learning_rate": 0.02}, {"learning_rate": 0.1}]
+    assert search.candidate_epsilon_ == pytest.approx(0.4) and search.selection_epsilon_ == pytest.approx(0.2)
+    assert search.candidate_delta_ == pytest.approx(5e-6)
+    for condenser in search.condensers_:
+        assert condenser.epsilon == pytest.approx(0.4) and condenser.epsilon_ <= 0.4 + 1e-9
+    # Independent seeds per candidate (shared noise would void the composition).
+    assert len({c.random_state for c in search.condensers_}) == 2
+    names = [entry.name for entry in search.ledger_.entries]
+    assert names == ["candidate_0.initialisation", "candidate_0.zero_order_steps", "candidate_1.initialisation",
+                     "candidate_1.zero_order_steps", "selection"]
+    assert search.ledger_.entries[-1].event == ExponentialMechanismEvent(0.2)
+    accountant = RdpAccountant()
+    for condenser in search.condensers_:
+        for entry in condenser.ledger_.entries:
+            accountant.compose(entry.event)
+    accountant.compose(ExponentialMechanismEvent(0.2))
+    rdp_total = accountant.get_epsilon(1e-5)
+    basic_total = sum(c.epsilon_ for c in search.condensers_) + 0.2
+    assert search.epsilon_ == pytest.approx(min(rdp_total, basic_total)) and search.epsilon_ <= 1.0
+    assert search.best_condenser_ is search.condensers_[search.best_index_]
+    assert search.best_params_ == search.candidates_[search.best_index_]
+    pd.testing.assert_frame_equal(search.synthetic_, search.best_condenser_.synthetic_)
+    assert search.private_scores_.shape == (2,) and np.all(search.private_scores_ > 0)
+    assert np.all(search.private_scores_ <= len(X))  # a sum of per-record scores in [0, 1]
+
+    again = PrivateSearch(small(schema), grid, epsilon=1.0, delta=1e-5, selection_share=0.2, random_state=3).fit(X, y)
+    assert again.best_index_ == search.best_index_
+    pd.testing.assert_frame_equal(again.synthetic_, search.synthetic_)
+
+
+def test_search_picks_the_better_candidate_without_noise(cancer):
+    X, y, schema = cancer
+    # One step from the exact class means against one step from noise: the means table scores far
+    # higher on the real records, and the exact argmax (epsilon = inf) must take it.
+    grid = [{"init": ["noise"]}, {"init": ["dp_means"]}]
+    search = PrivateSearch(small(schema, steps=1), grid, epsilon=math.inf, random_state=0).fit(X, y)
+    assert search.private_scores_[1] > search.private_scores_[0] + 0.05 * len(X)
+    assert search.best_index_ == 1 and search.best_params_ == {"init": "dp_means"}
+    assert math.isinf(search.epsilon_) and math.isinf(search.selection_epsilon_)
+    assert "selection" not in [e.name for e in search.ledger_.entries]  # an exact argmax is no mechanism
+
+
+def test_one_candidate_gets_the_whole_budget(cancer):
+    X, y, schema = cancer
+    search = PrivateSearch(small(schema), {"learning_rate": [0.05]}, epsilon=1.0, random_state=0).fit(X, y)
+    assert search.candidate_epsilon_ == 1.0 and search.selection_epsilon_ == 0.0
+    assert "selection" not in [e.name for e in search.ledger_.entries]
+    assert search.epsilon_ == pytest.approx(search.best_condenser_.epsilon_)
+
+
+@pytest.mark.parametrize("grid, kwargs, match", [
+    (None, {}, "param_grid"),
+    ({"epsilon": [1.0, 2.0]}, {}, "may not set 'epsilon'"),
+    ({"random_state": [1, 2]}, {}, "may not set 'random_state'"),
+    ({"learning_rate": []}, {}, "non-empty list"),
+    ({"learning_rate": "0.1"}, {}, "non-empty list"),
+    ({"no_such_parameter": [1, 2]}, {}, "candidate 0"),
+    ({"learning_rate": [0.1, 0.2]}, {"selection_share": 0.0}, "selection_share"),
+    ({"learning_rate": [0.1, 0.2]}, {"selection_share": 1.0}, "selection_share"),
+    ({"learning_rate": [0.1, 0.2]}, {"epsilon": -1.0}, "epsilon"),
+    ({"learning_rate": [0.1, 0.2]}, {"delta": 0.0}, "delta"),
+    ({"model": ["tree", "logistic"]}, {}, "scoring_model"),
+])
+def test_bad_searches_fail_before_anything_is_condensed(cancer, grid, kwargs, match, monkeypatch):
+    X, y, schema = cancer
+    fits = []
+    monkeypatch.setattr(Condenser, "fit", lambda self, *a, **k: fits.append(self) or self)
+    with pytest.raises(ConfigError, match=match):
+        PrivateSearch(small(schema), grid, random_state=0, **kwargs).fit(X, y)
+    assert fits == []
+
+
+def test_candidates_for_different_models_are_scored_by_one_model(cancer):
+    X, y, schema = cancer
+    search = PrivateSearch(small(schema), {"model": ["tree", "logistic"]}, scoring_model="logistic", epsilon=2.0,
+                           random_state=0).fit(X, y)
+    assert search.best_params_["model"] in ("tree", "logistic") and search.epsilon_ <= 2.0
+
+
+def test_survival_search_scores_at_a_public_horizon():
+    data = load_dataset("gbsg2")
+    schema = data.schema
+    base = Condenser("cox", rows=12, steps=4, num_directions=4, schema=schema)
+    search = PrivateSearch(base, {"init_scale": [0.1, 0.3]}, epsilon=1.0, random_state=0)
+    search.fit(data.frame, duration_col=schema.time.name, event_col=schema.event)
+    assert search.horizon_ == pytest.approx(0.5 * (schema.time.lower + schema.time.upper))
+    assert search.epsilon_ <= 1.0 and search.best_index_ in (0, 1)
+    assert search.synthetic_.shape[0] == 12
+    # Records censored before the horizon score 0 for every candidate, so the scores are below the
+    # number of records whose status at the horizon is known.
+    time, event = data.frame[schema.time.name].to_numpy(), data.frame[schema.event].to_numpy()
+    known = int(np.sum((time > search.horizon_) | (event == 1)))
+    assert np.all(search.private_scores_ <= known)
+
+
+@pytest.mark.parametrize("horizon", [-1.0, "soon", 1e9])
+def test_a_bad_horizon_fails_before_anything_is_condensed(horizon, monkeypatch):
+    data = load_dataset("gbsg2")
+    schema = data.schema
+    fits = []
+    monkeypatch.setattr(Condenser, "fit", lambda self, *a, **k: fits.append(self) or self)
+    search = PrivateSearch(Condenser("cox", rows=12, schema=schema), {"init_scale": [0.1, 0.3]}, horizon=horizon)
+    with pytest.raises(ConfigError, match="horizon"):
+        search.fit(data.frame, duration_col=schema.time.name, event_col=schema.event)
+    assert fits == []

@@ -1,0 +1,468 @@
+"""Private hyperparameter search: condense with every candidate, release the best, pay for all.
+
+The defaults were tuned on the bundled public cohorts. When they do not fit a user's cohort, the
+honest way to choose on the private data itself is to treat every candidate as a release and the
+choice as one more mechanism (README, "Choosing hyperparameters privately"). :class:`PrivateSearch`
+does exactly that:
+
+1. the budget is split by basic composition: ``epsilon_s = selection_share * epsilon`` for the
+   choice, and each of the ``K`` candidates condenses at ``(epsilon - epsilon_s) / K`` and
+   ``delta / K`` (a candidate's own ledger — schema, proportions, start, steps — is calibrated to
+   that share, as a plain :class:`~zodc.estimator.Condenser` would be);
+2. each candidate's released table is scored on the real records by a **sum of bounded per-record
+   scores** (below), so that adding or removing one record moves every candidate's score by at
+   most 1, in the same direction;
+3. one candidate is chosen by the exponential mechanism (report-noisy-max with Gumbel noise) at
+   ``epsilon_s``; with monotone scores the Gumbel scale is ``1 / epsilon_s`` instead of
+   ``2 / epsilon_s`` (McSherry & Talwar 2007; monotone case: the privacy loss of every outcome lies
+   in an interval of width ``epsilon_s``, the bounded-range property, so it is also
+   ``epsilon_s^2 / 8``-zCDP, which is how the ledger accounts it).
+
+Per-record scores (each in ``[0, 1]``):
+
+* classification: ``w_y (1 - B / 2)`` with ``B`` the multi-class Brier score of the scoring model
+  (trained on the candidate's table) on the record, and ``w`` the candidates' class weights
+  (``1 / (K pi_c)`` from public or DP proportions, rescaled so the largest is 1; uniform when the
+  condenser's ``class_weight`` is None). Brier is a proper scoring rule: it rewards graded,
+  calibrated probabilities, which is what AUROC needs, and unlike AUROC or a C-index it is a sum of
+  per-record terms, so its sensitivity does not depend on the data;
+* survival: the Brier score of ``S(h)`` at a public horizon ``h`` (default: the middle of the
+  schema's public time bounds), ``1 - (S_i(h) - 1[T_i > h])^2`` for records whose status at ``h`` is
+  known, 0 for records censored before ``h`` (the same for every candidate: it cannot change the
+  choice).
+
+Could this leak? Only through the candidates' releases (each accounted in its own ledger, all
+composed into ``ledger_``) and the index chosen (the exponential mechanism, in ``ledger_``). The
+candidates draw **independent** randomness (one seed each, from ``random_state``): shared noise
+across candidates would void the composition. The class weights the scores use are post-processing
+of the candidates' DP outputs; ``n`` is public. The exact scores (``private_scores_``) are computed
+on real records and are **not** covered by the guarantee: they are for the data owner's review, like
+the CLI report's ``utility`` section; never publish them. Only the best candidate's table is
+meant for release, but the guarantee covers every candidate's (they were all computed).
+
+The price: each candidate gets ``1/K`` of the loop's budget, and the noise per step grows roughly
+like ``K`` (like ``sqrt(K)`` under RDP composition, which ``epsilon_`` reports when tighter). Search
+over two to four candidates that you expect to differ a lot (a learning rate, the table size, the
+start), not a fine grid.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Mapping, Sequence
+
+import jax
+import numpy as np
+from sklearn.base import BaseEstimator, clone
+from sklearn.model_selection import ParameterGrid
+
+from zodc.data.transform import TableEncoder
+from zodc.data.validation import validate_table
+from zodc.errors import ConfigError, PrivacyBudgetError
+from zodc.privacy.events import ExponentialMechanismEvent
+from zodc.privacy.ledger import Ledger
+
+__all__ = ["PrivateSearch", "classification_record_scores", "survival_record_scores", "report_noisy_max"]
+
+# Parameters the search sets itself: a candidate may not override them.
+_RESERVED = ("epsilon", "delta", "random_state")
+
+
+def classification_record_scores(proba: np.ndarray, y: np.ndarray, class_weights: Sequence[float] | None = None) -> np.ndarray:
+    """Per-record scores ``w_y (1 - B / 2)`` in ``[0, 1]`` (``B``: multi-class Brier score).
+
+    Args:
+      proba: ``(n, K)`` predicted class probabilities (rows sum to 1).
+      y: ``(n,)`` class indices.
+      class_weights: ``(K,)`` non-negative weights (public or DP), rescaled so the largest is 1;
+        ``None``: all 1.
+
+    Returns:
+      ``(n,)`` float64 scores in ``[0, 1]``; their sum moves by at most 1 when one record is added
+      or removed.
+    """
+    proba = np.clip(np.asarray(proba, np.float64), 0.0, 1.0)
+    y = np.asarray(y, np.int64)
+    num_classes = proba.shape[1]
+    onehot = np.eye(num_classes)[y]
+    brier = np.sum((proba - onehot) ** 2, axis=1)
+    scores = np.clip(1.0 - brier / 2.0, 0.0, 1.0)
+    if class_weights is not None:
+        weights = np.asarray(class_weights, np.float64)
+        if weights.shape != (num_classes,) or not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.max() <= 0:
+            raise ConfigError(f"`class_weights` must be {num_classes} finite non-negative numbers, not all 0. Got {weights}.")
+        scores = scores * (weights / weights.max())[y]
+    return scores
+
+
+def survival_record_scores(survival_at_horizon: np.ndarray, time: np.ndarray, event: np.ndarray,
+                           horizon: float) -> np.ndarray:
+    """Per-record scores ``1 - (S_i(h) - 1[T_i > h])^2`` in ``[0, 1]``; 0 if censored before ``h``.
+
+    Args:
+      survival_at_horizon: ``(n,)`` predicted survival probabilities at ``h``.
+      time, event: ``(n,)`` observed times and 0/1 event indicators.
+      horizon: the public horizon ``h``.
+
+    Returns:
+      ``(n,)`` float64 scores; their sum moves by at most 1 when one record is added or removed.
+    """
+    survival = np.clip(np.asarray(survival_at_horizon, np.float64), 0.0, 1.0)
+    time = np.asarray(time, np.float64)
+    event = np.asarray(event).astype(bool)
+    alive = time > horizon
+    known = alive | event  # an event at or before h, or still at risk after h
+    scores = 1.0 - (survival - alive.astype(np.float64)) ** 2
+    return np.where(known, np.clip(scores, 0.0, 1.0), 0.0)
+
+
+def report_noisy_max(key: jax.Array, utilities: Sequence[float], epsilon: float, sensitivity: float = 1.0,
+                     monotone: bool = True) -> int:
+    """Index chosen by the exponential mechanism, run as Gumbel-max.
+
+    ``argmax_k u_k epsilon / (c sensitivity) + Gumbel_k`` with ``c = 1`` for monotone utilities (every
+    ``u_k`` moves the same way when a record is added) and ``c = 2`` otherwise; ``epsilon=inf`` is the
+    exact argmax (the first of ties).
+
+    Returns:
+      The chosen index.
+    """
+    utilities = np.asarray(utilities, np.float64)
+    if utilities.ndim != 1 or utilities.size == 0 or not np.all(np.isfinite(utilities)):
+        raise ConfigError(f"`utilities` must be a non-empty 1-d array of finite numbers. Got {utilities}.")
+    if not sensitivity > 0:
+        raise ConfigError(f"`sensitivity` must be > 0. Got {sensitivity}.")
+    if math.isinf(epsilon):
+        return int(np.argmax(utilities))
+    if not epsilon > 0:
+        raise ConfigError(f"`epsilon` must be > 0. Got {epsilon}.")
+    scale = epsilon / ((1.0 if monotone else 2.0) * sensitivity)
+    gumbel = np.asarray(jax.random.gumbel(key, utilities.shape), np.float64)
+    return int(np.argmax(utilities * scale + gumbel))
+
+
+def _candidate_seeds(seed: int, count: int) -> list[int]:
+    """Independent seeds for the candidates and one for the selection (never shared: see module)."""
+    states = np.random.SeedSequence([seed, 0x5EA4C]).generate_state(count + 1)
+    return [int(s) for s in states]
+
+
+class PrivateSearch(BaseEstimator):
+    """Chooses a condenser's hyperparameters on the private data, with every step accounted.
+
+    Each candidate condenses the whole table at ``(epsilon (1 - selection_share) / K, delta / K)``,
+    its table is scored on the real records (a sum of per-record scores in ``[0, 1]``: Brier for
+    classification, Brier at a horizon for survival), and the exponential mechanism at
+    ``epsilon * selection_share`` picks one. The total is composed in ``ledger_``; ``epsilon_`` is the
+    smaller of the basic-composition total (always within the target) and the RDP composition of
+    every mechanism. See the module docstring for the privacy argument.
+
+    Args:
+      condenser: the unfitted :class:`~zodc.estimator.Condenser` every candidate starts from (its
+        ``epsilon``, ``delta`` and ``random_state`` are set by the search). Default: ``Condenser()``.
+      param_grid: the candidates, as scikit-learn's ``ParameterGrid`` takes them: a dict of lists
+        (every combination) or a list of such dicts. E.g. ``{"learning_rate": [0.02, 0.05]}``.
+      epsilon, delta: the target for everything (all candidates and the choice).
+      selection_share: share of ``epsilon`` for the choice (in (0, 1)); with one candidate nothing
+        is chosen and it gets the whole budget.
+      scoring_model: the model trained on each candidate's table to score it: a preset name or a
+        host model. Default: the condenser's own model. Required when the candidates condense for
+        different models.
+      horizon: survival: the public horizon ``h`` of the score (in the schema's time units).
+        Default: the middle of the schema's public time bounds.
+      random_state: seed (int), ``np.random.Generator`` or None; candidates get independent seeds
+        derived from it.
+      verbose: 0 silent; 1 one line per candidate on stderr (no scores: they are not private).
+
+    Attributes:
+      candidates_: the parameter dicts, in order.
+      condensers_: the fitted condensers, in order (only ``best_condenser_``'s table is meant for
+        release; the guarantee covers all).
+      best_index_, best_params_, best_condenser_: the chosen candidate.
+      synthetic_: the chosen candidate's released table.
+      ledger_: every candidate's mechanisms (named ``candidate_<i>.<name>``) and the selection.
+      epsilon_: total epsilon spent at ``delta_`` (<= ``epsilon``).
+      delta_: ``delta``.
+      candidate_epsilon_, candidate_delta_: each candidate's target.
+      selection_epsilon_: the exponential mechanism's epsilon (0 with one candidate).
+      horizon_: survival: the horizon used (classification: None).
+      private_scores_: ``(K,)`` exact scores, computed on real records — **not private**: for the
+        data owner's review only; never publish them.
+    """
+
+    def __init__(self, condenser=None, param_grid=None, *, epsilon=1.0, delta=1e-5, selection_share=0.1,
+                 scoring_model=None, horizon=None, random_state=None, verbose=0):
+        self.condenser = condenser
+        self.param_grid = param_grid
+        self.epsilon = epsilon
+        self.delta = delta
+        self.selection_share = selection_share
+        self.scoring_model = scoring_model
+        self.horizon = horizon
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ validation
+    def _candidates(self) -> list[dict]:
+        if self.param_grid is None:
+            raise ConfigError("`param_grid` is required: a dict of lists, e.g. {'learning_rate': [0.02, 0.05]}, "
+                              "or a list of such dicts.")
+        grid = self.param_grid
+        if isinstance(grid, Mapping):
+            grid = [grid]
+        if not isinstance(grid, (list, tuple)) or not all(isinstance(g, Mapping) for g in grid):
+            raise ConfigError(f"`param_grid` must be a dict of lists or a list of dicts. Got {type(self.param_grid).__name__}.")
+        for g in grid:
+            for name, values in g.items():
+                if name in _RESERVED:
+                    raise ConfigError(f"`param_grid` may not set {name!r}: the search sets it (each candidate gets "
+                                      "its share of the budget and its own seed).")
+                if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or len(values) == 0:
+                    raise ConfigError(f"`param_grid[{name!r}]` must be a non-empty list of values. Got {values!r}.")
+        try:
+            candidates = [dict(c) for c in ParameterGrid(list(grid))]
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"`param_grid` is not a valid grid: {error}") from None
+        if not candidates:
+            raise ConfigError("`param_grid` has no candidates.")
+        return candidates
+
+    def _base(self):
+        from zodc.estimator import Condenser
+
+        base = Condenser() if self.condenser is None else self.condenser
+        if not isinstance(base, Condenser):
+            raise ConfigError(f"`condenser` must be a zodc Condenser. Got {type(base).__name__}.")
+        return base
+
+    def _budget(self, num_candidates: int) -> tuple[float, float, float, float]:
+        """(epsilon, delta, per-candidate epsilon, selection epsilon); raises on a bad target."""
+        try:
+            epsilon, delta = float(self.epsilon), float(self.delta)
+        except (TypeError, ValueError):
+            raise ConfigError(f"`epsilon` and `delta` must be numbers. Got {self.epsilon!r}, {self.delta!r}.") from None
+        if not epsilon > 0 or math.isnan(epsilon):
+            raise ConfigError(f"`epsilon` must be > 0 (inf: non-private). Got {self.epsilon!r}.")
+        if not 0.0 < delta < 1.0:
+            raise ConfigError(f"`delta` must be in (0, 1). Got {self.delta!r}.")
+        share = self.selection_share
+        if isinstance(share, bool) or not isinstance(share, (int, float, np.floating)) or not 0.0 < float(share) < 1.0:
+            raise ConfigError(f"`selection_share` must be in (0, 1). Got {share!r}.")
+        if num_candidates == 1:
+            return epsilon, delta, epsilon, 0.0
+        if math.isinf(epsilon):
+            return epsilon, delta, math.inf, math.inf
+        selection = float(share) * epsilon
+        return epsilon, delta, (epsilon - selection) / num_candidates, selection
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y=None, *, duration_col=None, event_col=None) -> "PrivateSearch":
+        """Condenses with every candidate, then chooses one privately.
+
+        Takes the same data as :meth:`zodc.estimator.Condenser.fit`.
+
+        Returns:
+          self.
+
+        Raises:
+          ConfigError: a bad grid, share or target; candidates for different models without a
+            ``scoring_model``; a candidate's own invalid parameter (named by the condenser).
+          DataError: unusable data (as the condenser says).
+          PrivacyBudgetError: a candidate's share cannot be met (fewer candidates, or more epsilon).
+        """
+        from zodc.estimator import resolve_seed
+
+        candidates = self._candidates()
+        base = self._base()
+        epsilon, delta, per_candidate, selection_epsilon = self._budget(len(candidates))
+        try:
+            verbose = int(self.verbose)
+        except (TypeError, ValueError):
+            raise ConfigError(f"`verbose` must be 0 or 1. Got {self.verbose!r}.") from None
+        seed = resolve_seed(self.random_state)
+        seeds = _candidate_seeds(seed, len(candidates))
+        unfitted = []
+        for i, params in enumerate(candidates):
+            candidate = clone(base)
+            try:
+                candidate.set_params(**params)
+            except ValueError as error:
+                raise ConfigError(f"candidate {i} {params}: {error}") from None
+            candidate.set_params(epsilon=per_candidate, delta=delta / len(candidates), random_state=seeds[i])
+            unfitted.append(candidate)
+        given_schema = unfitted[0]._given_schema()
+        if self.horizon is not None:  # checked before anything is condensed (bounds too, if public)
+            self._horizon(given_schema if given_schema is not None and given_schema.time is not None else None)
+        models = {repr(c.model) for c in unfitted}
+        if self.scoring_model is None and len(models) > 1:
+            raise ConfigError("the candidates condense for different models; pass `scoring_model` (the model the "
+                              "release is for), so that they are scored alike.")
+
+        fitted = []
+        for i, candidate in enumerate(unfitted):
+            candidate.fit(X, y, duration_col=duration_col, event_col=event_col)
+            fitted.append(candidate)
+            if verbose:
+                import sys
+
+                print(f"[PrivateSearch] candidate {i + 1}/{len(unfitted)} {candidates[i]}: epsilon "
+                      f"{candidate.epsilon_:.4g} spent", file=sys.stderr)
+
+        task = fitted[0].task_
+        horizon = None
+        if task == "survival":
+            frame, time_name, event_name = fitted[0]._as_survival_frame(X, y, duration_col, event_col)
+            horizon = self._horizon(fitted[0].schema_)
+            scores = np.array([self._score_survival(c, frame, horizon) for c in fitted])
+        else:
+            frame, target = fitted[0]._as_frame(X, y)
+            weights = fitted[0].class_weights_
+            scores = np.array([self._score_classification(c, frame, target, weights) for c in fitted])
+
+        ledger = Ledger()
+        for i, candidate in enumerate(fitted):
+            for entry in candidate.ledger_.entries:
+                ledger.add(f"candidate_{i}.{entry.name}", entry.event, entry.description)
+        if len(fitted) > 1:
+            choice_key = jax.random.key(seeds[-1])
+            best = report_noisy_max(choice_key, scores, selection_epsilon, sensitivity=1.0, monotone=True)
+            if math.isfinite(selection_epsilon):
+                ledger.add("selection", ExponentialMechanismEvent(selection_epsilon),
+                           f"exponential mechanism (Gumbel, monotone scores of sensitivity 1) choosing one of "
+                           f"{len(fitted)} candidates at epsilon {selection_epsilon:.4g}")
+        else:
+            best = 0
+        if math.isfinite(epsilon):
+            basic = sum(float(c.epsilon_) for c in fitted) + (selection_epsilon if len(fitted) > 1 else 0.0)
+            spent = min(basic, ledger.epsilon(delta))
+            if spent > epsilon * (1.0 + 1e-9):  # cannot happen by construction; refuse rather than release
+                raise PrivacyBudgetError(f"the search spent epsilon {spent:.6g} > target {epsilon}.")
+        else:
+            spent = math.inf
+
+        self.candidates_ = candidates
+        self.condensers_ = fitted
+        self.best_index_ = int(best)
+        self.best_params_ = dict(candidates[best])
+        self.best_condenser_ = fitted[best]
+        self.synthetic_ = fitted[best].synthetic_
+        self.ledger_ = ledger
+        self.epsilon_ = float(spent)
+        self.delta_ = delta
+        self.candidate_epsilon_ = float(per_candidate)
+        self.candidate_delta_ = delta / len(candidates)
+        self.selection_epsilon_ = float(selection_epsilon) if len(fitted) > 1 else 0.0
+        self.horizon_ = horizon
+        self.private_scores_ = scores
+        return self
+
+    def report(self) -> dict[str, Any]:
+        """The privacy part of a search's release report (JSON-serialisable): the total, how it was
+        split, every candidate's share and what it spent, the choice, and the combined ledger."""
+        best = self.best_condenser_
+        finite = math.isfinite(self.epsilon_)
+        candidates = [{"params": params, "epsilon_target": c.epsilon, "delta_target": c.delta,
+                       "epsilon_spent": c.epsilon_, "noise_multiplier": c.noise_multiplier_}
+                      for params, c in zip(self.candidates_, self.condensers_)]
+        assumptions = list(best._public_assumptions())
+        if self.horizon_ is not None and len(self.candidates_) > 1:
+            assumptions.append(f"the scoring horizon h = {self.horizon_:.6g} (schema time units)")
+        return {
+            "epsilon": self.epsilon_, "delta": self.delta_,
+            "accountant": ("basic composition of the candidates and the selection (each candidate calibrated "
+                           "by RDP to its share); the RDP composition of every mechanism when smaller"
+                           if finite else "non-private (epsilon = inf)"),
+            "neighbouring_relation": "add or remove one record",
+            "search": {
+                "candidates": candidates, "chosen": self.best_index_, "chosen_params": self.best_params_,
+                "candidate_epsilon": self.candidate_epsilon_, "candidate_delta": self.candidate_delta_,
+                "selection": ("exponential mechanism (Gumbel report-noisy-max) on monotone scores of "
+                              "sensitivity 1" if len(self.candidates_) > 1 else "none (one candidate)"),
+                "selection_epsilon": self.selection_epsilon_,
+                "score": ("sum over real records of the Brier score at the horizon (records censored before "
+                          "it score 0)" if self.horizon_ is not None else
+                          "sum over real records of the class-weighted multi-class Brier score, 1 - B/2"),
+            },
+            "public_assumptions": assumptions,
+            "ledger": self.ledger_.to_dict(self.delta_),
+        }
+
+    # ------------------------------------------------------------------ scoring
+    def _scorer(self, condenser, task: str, num_classes: int):
+        """An unfitted host model that scores the candidate's table."""
+        from zodc.models.presets import get_preset
+        from zodc.models.survival import as_survival_model
+
+        model = condenser.model if self.scoring_model is None else self.scoring_model
+        if isinstance(model, str):
+            try:
+                preset = get_preset(model, task=task)
+            except Exception as error:  # noqa: BLE001 - re-raised with the parameter's name
+                raise ConfigError(f"`scoring_model`: {error}") from None
+            return preset.host_factory(num_classes)
+        if task == "survival":
+            return as_survival_model(model)
+        if not (hasattr(model, "fit") and hasattr(model, "predict_proba")):
+            raise ConfigError(f"`scoring_model` must be a preset name or a classifier with predict_proba. "
+                              f"Got {type(model).__name__}.")
+        return clone(model)
+
+    @staticmethod
+    def _encode(frame, schema):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # out-of-bounds values were reported by the candidate's fit
+            return TableEncoder(schema).encode(validate_table(frame, schema, on_out_of_bounds="clip",
+                                                              require_variation=False))
+
+    def _score_classification(self, condenser, frame, target, class_weights) -> float:
+        from zodc.evaluate.utility import fit_predict_proba
+        from zodc.models.soft_labels import split_release
+
+        schema = condenser.schema_
+        real = frame.rename(columns={target: schema.target}) if target != schema.target else frame
+        real_encoded = self._encode(real, schema)
+        table, weight = split_release(condenser.synthetic_)
+        synthetic = self._encode(table, schema)
+        proba = fit_predict_proba(self._scorer(condenser, "classification", schema.n_classes), synthetic.X,
+                                  synthetic.y, real_encoded.X, schema.n_classes, sample_weight=weight)
+        return float(classification_record_scores(proba, real_encoded.y, class_weights).sum())
+
+    def _horizon(self, schema) -> float:
+        """The public horizon: given, or the middle of the schema's time bounds (``schema`` None: only
+        check that the given one is a positive number)."""
+        if self.horizon is None:
+            return 0.5 * (float(schema.time.lower) + float(schema.time.upper))
+        try:
+            horizon = float(self.horizon)
+        except (TypeError, ValueError):
+            raise ConfigError(f"`horizon` must be a number in the schema's time units. Got {self.horizon!r}.") from None
+        if not (math.isfinite(horizon) and horizon > 0):
+            raise ConfigError(f"`horizon` must be a positive number in the schema's time units. Got {self.horizon!r}.")
+        if schema is not None and not schema.time.lower < horizon < schema.time.upper:
+            raise ConfigError(f"`horizon` must lie inside the public time bounds ({schema.time.lower}, "
+                              f"{schema.time.upper}). Got {horizon}.")
+        return horizon
+
+    def _score_survival(self, condenser, frame, horizon: float) -> float:
+        from zodc.models.survival import host_survival_function
+
+        schema = condenser.schema_
+        real = self._encode(frame, schema)
+        synthetic = self._encode(condenser.synthetic_, schema)
+        time_real = np.asarray(self._clean(frame, schema)[schema.time.name], np.float64)
+        time_synthetic = np.asarray(self._clean(condenser.synthetic_, schema)[schema.time.name], np.float64)
+        try:
+            survival = host_survival_function(self._scorer(condenser, "survival", 2), synthetic.X, time_synthetic,
+                                              synthetic.event, real.X, np.array([horizon]))[:, 0]
+            if not np.all(np.isfinite(survival)):
+                raise FloatingPointError("non-finite survival predictions")
+        except Exception:  # noqa: BLE001 - a table the model cannot fit scores as a coin flip
+            survival = np.full(real.X.shape[0], 0.5)
+        return float(survival_record_scores(survival, time_real, real.event, horizon).sum())
+
+    @staticmethod
+    def _clean(frame, schema):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return validate_table(frame, schema, on_out_of_bounds="clip", require_variation=False)
