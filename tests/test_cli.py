@@ -157,3 +157,33 @@ def test_soft_labels_flag_defaults_to_auto_and_can_be_turned_off():
     parse = lambda *extra: build_parser().parse_args(["condense", "--out", "x.csv", *extra]).soft_labels
     assert parse() is None                          # the Condenser's "auto": on for boosting only
     assert parse("--soft-labels") is True and parse("--no-soft-labels") is False
+
+
+def test_search_chooses_a_candidate_and_reports_the_whole_budget(tmp_path, capsys):
+    out = tmp_path / "searched.csv"
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"learning_rate": [0.02, 0.1]}))
+    assert run_cli("condense", "--dataset", "breast_cancer", "--epsilon", "1", "--search", grid, "--search-share", "0.2",
+                   "--out", out, *FAST) == 0
+    report = json.loads((tmp_path / "searched.report.json").read_text())
+    privacy = report["privacy"]
+    search = privacy["search"]
+    assert [c["params"] for c in search["candidates"]] == [{"learning_rate": 0.02}, {"learning_rate": 0.1}]
+    assert search["candidate_epsilon"] == pytest.approx(0.4) and search["selection_epsilon"] == pytest.approx(0.2)
+    assert all(c["epsilon_spent"] <= 0.4 + 1e-9 for c in search["candidates"])
+    assert privacy["epsilon"] <= 1.0 and privacy["ledger"]["entries"][-1]["name"] == "selection"
+    chosen = search["chosen_params"]
+    assert report["hyperparameters"]["search"] == {"grid": {"learning_rate": [0.02, 0.1]}, "chosen": chosen,
+                                                   "candidates": 2}
+    assert report["hyperparameters"]["learning_rate"] == chosen["learning_rate"]
+    assert len(pd.read_csv(out)) == 6
+
+
+def test_bad_searches_write_nothing(tmp_path, capsys):
+    _assert_refused(tmp_path, capsys, "--dataset", "breast_cancer", "--search", "{learning_rate: 1}", message="not valid JSON")
+    _assert_refused(tmp_path, capsys, "--dataset", "breast_cancer", "--search", "[1, 2]", message="JSON object of lists")
+    _assert_refused(tmp_path, capsys, "--dataset", "breast_cancer", "--search", '{"epsilon": [0.5, 1]}',
+                    message="may not set 'epsilon'")
+    _assert_refused(tmp_path, capsys, "--dataset", "breast_cancer", "--search-share", "0.2", message="go with --search")
+    _assert_refused(tmp_path, capsys, "--dataset", "breast_cancer", "--search", '{"learning_rate": [0.1, 0.2]}',
+                    "--search-share", "1.5", message="selection_share")

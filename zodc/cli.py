@@ -103,6 +103,15 @@ def build_parser() -> argparse.ArgumentParser:
     condense.add_argument("--on-out-of-bounds", default="clip", choices=["clip", "raise"])
     condense.add_argument("--holdout", type=float, default=0.3,
                           help="share of rows held out (never condensed) to measure utility; 0 condenses all rows and skips utility")
+    condense.add_argument("--search", metavar="GRID",
+                          help="private hyperparameter search: a JSON grid of Condenser parameters (inline or a file), "
+                               "e.g. '{\"learning_rate\": [0.02, 0.05]}'; every candidate condenses at a share of "
+                               "epsilon and one is chosen by the exponential mechanism, all accounted")
+    condense.add_argument("--search-share", type=float, default=0.1,
+                          help="with --search: share of epsilon for choosing among the candidates")
+    condense.add_argument("--search-horizon", type=float, default=None,
+                          help="with --search, survival: the public horizon of the Brier score used to choose "
+                               "(default: the middle of the schema's time bounds)")
     condense.add_argument("--seed", type=int, default=0)
     condense.add_argument("--n-jobs", type=int, default=1, help="host worker processes (-1: all cores)")
     condense.add_argument("--out", required=True, help="where to write the synthetic CSV")
@@ -220,6 +229,24 @@ def _split(frame, stratify_by: str, holdout: float, seed: int):
         raise ZodcError(f"--holdout {holdout}: cannot split the table stratified by {stratify_by!r}: {error}") from None
 
 
+def _search_grid(text: str | None):
+    """The --search grid: inline JSON or a JSON file; a dict of lists or a list of them."""
+    if text is None:
+        return None
+    source = "--search"
+    if os.path.isfile(text):
+        source = f"--search file {text!r}"
+        with open(text, encoding="utf-8") as handle:
+            text = handle.read()
+    try:
+        grid = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ZodcError(f"{source} is not valid JSON ({error}); give e.g. '{{\"learning_rate\": [0.02, 0.05]}}'.") from None
+    if not (isinstance(grid, dict) or (isinstance(grid, list) and grid and all(isinstance(g, dict) for g in grid))):
+        raise ZodcError(f"{source} must be a JSON object of lists (or a list of them). Got {type(grid).__name__}.")
+    return grid
+
+
 def condense_command(args) -> dict[str, Any]:
     from zodc import __version__
     from zodc.data.io import json_safe, write_files_atomic
@@ -234,6 +261,10 @@ def condense_command(args) -> dict[str, Any]:
         _check_writable(path, flag)
     if len({os.path.abspath(p) for p in (args.out, report_path, schema_path)}) < 3:
         raise ZodcError("--out and --report must be different files.")
+
+    grid = _search_grid(args.search)
+    if grid is None and (args.search_share != 0.1 or args.search_horizon is not None):
+        raise ZodcError("--search-share and --search-horizon go with --search.")
 
     frame, schema, roles, source = _load(args)
     task = roles["task"]
@@ -269,10 +300,21 @@ def condense_command(args) -> dict[str, Any]:
         init_scale=args.init_scale, init_clip=args.init_clip, time_grid=args.time_grid, time_init=args.time_init, schema=schema,
         preprocessing_share=args.preprocessing_share, on_out_of_bounds=args.on_out_of_bounds,
         backend=args.backend, n_jobs=args.n_jobs, random_state=args.seed, verbose=0 if args.quiet else 1)
+    search = None
+    if grid is not None:
+        from zodc.tuning import PrivateSearch
+
+        varies_model = any("model" in g for g in (grid if isinstance(grid, list) else [grid]))
+        search = PrivateSearch(condenser, grid, epsilon=args.epsilon, delta=args.delta,
+                               selection_share=args.search_share, scoring_model=model if varies_model else None,
+                               horizon=args.search_horizon, random_state=args.seed, verbose=0 if args.quiet else 1)
+    fitting = condenser if search is None else search
     if task == "survival":
-        condenser.fit(train, duration_col=roles["time"], event_col=roles["event"])
+        fitting.fit(train, duration_col=roles["time"], event_col=roles["event"])
     else:
-        condenser.fit(train.drop(columns=[roles["target"]]), train[roles["target"]])
+        fitting.fit(train.drop(columns=[roles["target"]]), train[roles["target"]])
+    if search is not None:
+        condenser = search.best_condenser_
     condense_seconds = time.perf_counter() - started
 
     utility: dict[str, Any] | None = None
@@ -282,7 +324,7 @@ def condense_command(args) -> dict[str, Any]:
 
     hyperparameters = {k: v for k, v in condenser.get_params().items()
                        if k not in ("schema", "optimizer", "verbose") and not callable(v)}
-    hyperparameters["model"] = model
+    hyperparameters["model"] = condenser.model if isinstance(condenser.model, str) else model
     hyperparameters["loss"] = condenser.loss_
     # What ran, not the "auto" / None that asked for a per-task default.
     hyperparameters["init"] = condenser.init_
@@ -295,6 +337,9 @@ def condense_command(args) -> dict[str, Any]:
     else:
         hyperparameters["rows_per_class"] = condenser.num_rows_ // condenser.schema_.n_classes
         del hyperparameters["rows"], hyperparameters["num_time_bins"]
+    if search is not None:  # what ran is the chosen candidate, at its share of the budget
+        hyperparameters["search"] = {"grid": grid, "chosen": search.best_params_,
+                                     "candidates": len(search.candidates_)}
     data_roles = {"target": roles["target"]} if task == "classification" else \
         {"time": roles["time"], "event": roles["event"], "events_in_synthetic": int(condenser.events_.sum()),
          "synthetic_rows": condenser.num_rows_}
@@ -304,7 +349,7 @@ def condense_command(args) -> dict[str, Any]:
                  "rows_held_out": 0 if test is None else int(len(test)), **data_roles,
                  "schema": "public (given)" if schema is not None else "estimated with DP"},
         "model": {"name": model, "backend": condenser.backend_},
-        "privacy": condenser.report(),
+        "privacy": condenser.report() if search is None else search.report(),
         "hyperparameters": hyperparameters,
         "utility": utility,
         "timing": {"condense_seconds": round(condense_seconds, 3)},
