@@ -40,8 +40,11 @@ def run_seed(dataset: str, model: str, epsilon: float, seed: int, overrides: dic
     report = condense_command(args)
     utility = report["utility"]
     metric = "c_index" if "c_index" in utility["synthetic"] else "auroc"  # survival reports Harrell's C-index
-    return {"seed": seed, "metric": metric, **{name: utility[name][metric] for name in ("synthetic", "full_data", "random_subset")},
-            "seconds": report["timing"]["condense_seconds"]}
+    row = {"seed": seed, "metric": metric, **{name: utility[name][metric] for name in ("synthetic", "full_data", "random_subset")},
+           "seconds": report["timing"]["condense_seconds"]}
+    if "search" in report["hyperparameters"]:  # a --search run: which candidate the exponential mechanism chose
+        row["chosen"] = report["privacy"]["search"]["chosen"]
+    return row
 
 
 def _parse(text: str):
