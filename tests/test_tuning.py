@@ -46,10 +46,14 @@ def test_survival_scores_use_known_status_at_the_horizon():
     time = np.array([5.0, 5.0, 20.0, 3.0])
     event = np.array([1, 0, 0, 1])
     survival = np.array([0.2, 0.9, 0.7, 1.0])
-    scores = survival_record_scores(survival, time, event, horizon=10.0)
+    scores = survival_record_scores(survival, time, event, times=10.0)
     # died before h (target 0): 1 - 0.04; censored before h: unknown, 0; alive after h (target 1):
     # 1 - 0.09; died before h predicted certain survival: 0.
     np.testing.assert_allclose(scores, [0.96, 0.0, 0.91, 0.0])
+    # Over several public times: the mean, a time before which the record was censored counting 0.
+    both = survival_record_scores(np.array([[0.9, 0.2], [0.9, 0.9], [0.8, 0.7], [1.0, 1.0]]), time, event,
+                                  times=[4.0, 10.0])
+    np.testing.assert_allclose(both, [(0.99 + 0.96) / 2, 0.99 / 2, (0.96 + 0.91) / 2, 0.0])
 
 
 def test_report_noisy_max_follows_the_exponential_mechanism():
@@ -113,6 +117,12 @@ def test_search_picks_the_better_candidate_without_noise(cancer):
     assert "selection" not in [e.name for e in search.ledger_.entries]  # an exact argmax is no mechanism
 
 
+def test_the_search_is_part_of_the_public_api():
+    import zodc
+
+    assert zodc.PrivateSearch is PrivateSearch and "PrivateSearch" in zodc.__all__
+
+
 def test_one_candidate_gets_the_whole_budget(cancer):
     X, y, schema = cancer
     search = PrivateSearch(small(schema), {"learning_rate": [0.05]}, epsilon=1.0, random_state=0).fit(X, y)
@@ -150,20 +160,24 @@ def test_candidates_for_different_models_are_scored_by_one_model(cancer):
     assert search.best_params_["model"] in ("tree", "logistic") and search.epsilon_ <= 2.0
 
 
-def test_survival_search_scores_at_a_public_horizon():
+def test_survival_search_scores_on_the_public_time_grid():
     data = load_dataset("gbsg2")
     schema = data.schema
     base = Condenser("cox", rows=12, steps=4, num_directions=4, schema=schema)
     search = PrivateSearch(base, {"init_scale": [0.1, 0.3]}, epsilon=1.0, random_state=0)
     search.fit(data.frame, duration_col=schema.time.name, event_col=schema.event)
-    assert search.horizon_ == pytest.approx(0.5 * (schema.time.lower + schema.time.upper))
+    np.testing.assert_allclose(search.score_times_, search.condensers_[0].time_grid_)
     assert search.epsilon_ <= 1.0 and search.best_index_ in (0, 1)
     assert search.synthetic_.shape[0] == 12
-    # Records censored before the horizon score 0 for every candidate, so the scores are below the
-    # number of records whose status at the horizon is known.
+    assert np.all(search.private_scores_ > 0) and np.all(search.private_scores_ <= len(data.frame))
+    # One given horizon: records censored before it score 0 for every candidate, so the scores are
+    # below the number of records whose status at the horizon is known.
+    one = PrivateSearch(base, {"init_scale": [0.1, 0.3]}, horizon=1000.0, epsilon=1.0, random_state=0)
+    one.fit(data.frame, duration_col=schema.time.name, event_col=schema.event)
     time, event = data.frame[schema.time.name].to_numpy(), data.frame[schema.event].to_numpy()
-    known = int(np.sum((time > search.horizon_) | (event == 1)))
-    assert np.all(search.private_scores_ <= known)
+    known = int(np.sum((time > 1000.0) | (event == 1)))
+    assert np.all(one.private_scores_ <= known) and one.score_times_.tolist() == [1000.0]
+    assert "1000" in " ".join(one.report()["public_assumptions"])
 
 
 @pytest.mark.parametrize("horizon", [-1.0, "soon", 1e9])

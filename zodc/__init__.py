@@ -5,7 +5,8 @@ The public API, re-exported (see the README):
 - :class:`Condenser` — the scikit-learn-compatible front door;
 - :func:`zero_order_condenser`, :class:`StepParams`, :class:`CondenseState`, :func:`run` — the
   functional core (``init`` / ``step`` over explicit state);
-- :func:`load_dataset`, :func:`list_datasets`, :class:`Schema` — bundled cohorts and schemas.
+- :func:`load_dataset`, :func:`list_datasets`, :class:`Schema` — bundled cohorts and schemas;
+- :class:`PrivateSearch` — hyperparameters chosen on the private data, every candidate accounted.
 """
 
 from importlib import metadata as _metadata
@@ -20,7 +21,7 @@ from zodc.errors import ConfigError, DataError, PrivacyBudgetError, SchemaError,
 
 __all__ = [
     "__version__", "Condenser", "CondenseState", "StepInfo", "StepParams", "ZeroOrderCondenser", "run",
-    "zero_order_condenser", "load_dataset", "list_datasets", "Schema", "ConfigError", "DataError",
+    "zero_order_condenser", "load_dataset", "list_datasets", "Schema", "PrivateSearch", "ConfigError", "DataError",
     "PrivacyBudgetError", "SchemaError", "ZodcError",
 ]
 
@@ -40,4 +41,8 @@ def __getattr__(name):
         from zodc.data.schema import Schema
 
         return Schema
+    if name == "PrivateSearch":
+        from zodc.tuning import PrivateSearch
+
+        return PrivateSearch
     raise AttributeError(f"module 'zodc' has no attribute {name!r}")

@@ -110,8 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     condense.add_argument("--search-share", type=float, default=0.1,
                           help="with --search: share of epsilon for choosing among the candidates")
     condense.add_argument("--search-horizon", type=float, default=None,
-                          help="with --search, survival: the public horizon of the Brier score used to choose "
-                               "(default: the middle of the schema's time bounds)")
+                          help="with --search, survival: one public time at which the Brier score that chooses "
+                               "compares predicted survival with the records' status (default: the loss's public "
+                               "log-time grid)")
     condense.add_argument("--seed", type=int, default=0)
     condense.add_argument("--n-jobs", type=int, default=1, help="host worker processes (-1: all cores)")
     condense.add_argument("--out", required=True, help="where to write the synthetic CSV")

@@ -26,10 +26,12 @@ Per-record scores (each in ``[0, 1]``):
   condenser's ``class_weight`` is None). Brier is a proper scoring rule: it rewards graded,
   calibrated probabilities, which is what AUROC needs, and unlike AUROC or a C-index it is a sum of
   per-record terms, so its sensitivity does not depend on the data;
-* survival: the Brier score of ``S(h)`` at a public horizon ``h`` (default: the middle of the
-  schema's public time bounds), ``1 - (S_i(h) - 1[T_i > h])^2`` for records whose status at ``h`` is
-  known, 0 for records censored before ``h`` (the same for every candidate: it cannot change the
-  choice).
+* survival: the Brier score of the predicted survival curve at public times ``t_1..t_G`` (default:
+  the condenser's public log-time grid within the schema's time bounds, the grid of its loss),
+  averaged: ``mean_g 1 - (S_i(t_g) - 1[T_i > t_g])^2`` over the times where record ``i``'s status is
+  known, 0 where it was censored before ``t_g`` (the same for every candidate: it cannot change the
+  choice). A grid rather than one horizon, so that the score says something whatever the cohort's
+  follow-up (one fixed horizon past the last follow-up would see only deaths).
 
 Could this leak? Only through the candidates' releases (each accounted in its own ledger, all
 composed into ``ledger_``) and the index chosen (the exponential mechanism, in ``ledger_``). The
@@ -96,25 +98,26 @@ def classification_record_scores(proba: np.ndarray, y: np.ndarray, class_weights
     return scores
 
 
-def survival_record_scores(survival_at_horizon: np.ndarray, time: np.ndarray, event: np.ndarray,
-                           horizon: float) -> np.ndarray:
-    """Per-record scores ``1 - (S_i(h) - 1[T_i > h])^2`` in ``[0, 1]``; 0 if censored before ``h``.
+def survival_record_scores(survival: np.ndarray, time: np.ndarray, event: np.ndarray, times) -> np.ndarray:
+    """Per-record scores ``mean_g 1 - (S_i(t_g) - 1[T_i > t_g])^2`` in ``[0, 1]``, a time counting 0
+    where the record was censored before it.
 
     Args:
-      survival_at_horizon: ``(n,)`` predicted survival probabilities at ``h``.
+      survival: ``(n, G)`` predicted survival probabilities at ``times`` (``(n,)`` for one time).
       time, event: ``(n,)`` observed times and 0/1 event indicators.
-      horizon: the public horizon ``h``.
+      times: ``(G,)`` public times (or one number).
 
     Returns:
       ``(n,)`` float64 scores; their sum moves by at most 1 when one record is added or removed.
     """
-    survival = np.clip(np.asarray(survival_at_horizon, np.float64), 0.0, 1.0)
-    time = np.asarray(time, np.float64)
-    event = np.asarray(event).astype(bool)
-    alive = time > horizon
-    known = alive | event  # an event at or before h, or still at risk after h
-    scores = 1.0 - (survival - alive.astype(np.float64)) ** 2
-    return np.where(known, np.clip(scores, 0.0, 1.0), 0.0)
+    times = np.atleast_1d(np.asarray(times, np.float64))
+    survival = np.clip(np.asarray(survival, np.float64).reshape(-1, times.size), 0.0, 1.0)
+    time = np.asarray(time, np.float64)[:, None]
+    event = np.asarray(event).astype(bool)[:, None]
+    alive = time > times[None, :]
+    known = alive | event  # died at or before t, or still at risk after t
+    scores = np.where(known, np.clip(1.0 - (survival - alive.astype(np.float64)) ** 2, 0.0, 1.0), 0.0)
+    return scores.mean(axis=1)
 
 
 def report_noisy_max(key: jax.Array, utilities: Sequence[float], epsilon: float, sensitivity: float = 1.0,
@@ -153,7 +156,7 @@ class PrivateSearch(BaseEstimator):
 
     Each candidate condenses the whole table at ``(epsilon (1 - selection_share) / K, delta / K)``,
     its table is scored on the real records (a sum of per-record scores in ``[0, 1]``: Brier for
-    classification, Brier at a horizon for survival), and the exponential mechanism at
+    classification, Brier over public times for survival), and the exponential mechanism at
     ``epsilon * selection_share`` picks one. The total is composed in ``ledger_``; ``epsilon_`` is the
     smaller of the basic-composition total (always within the target) and the RDP composition of
     every mechanism. See the module docstring for the privacy argument.
@@ -169,8 +172,9 @@ class PrivateSearch(BaseEstimator):
       scoring_model: the model trained on each candidate's table to score it: a preset name or a
         host model. Default: the condenser's own model. Required when the candidates condense for
         different models.
-      horizon: survival: the public horizon ``h`` of the score (in the schema's time units).
-        Default: the middle of the schema's public time bounds.
+      horizon: survival: the public time, or times, at which the score compares predicted survival
+        with the records' status (schema time units). Default: the first candidate's public
+        log-time grid (``time_grid_``, within the schema's time bounds).
       random_state: seed (int), ``np.random.Generator`` or None; candidates get independent seeds
         derived from it.
       verbose: 0 silent; 1 one line per candidate on stderr (no scores: they are not private).
@@ -186,7 +190,7 @@ class PrivateSearch(BaseEstimator):
       delta_: ``delta``.
       candidate_epsilon_, candidate_delta_: each candidate's target.
       selection_epsilon_: the exponential mechanism's epsilon (0 with one candidate).
-      horizon_: survival: the horizon used (classification: None).
+      score_times_: survival: the times the score used (classification: None).
       private_scores_: ``(K,)`` exact scores, computed on real records — **not private**: for the
         data owner's review only; never publish them.
     """
@@ -293,7 +297,7 @@ class PrivateSearch(BaseEstimator):
             unfitted.append(candidate)
         given_schema = unfitted[0]._given_schema()
         if self.horizon is not None:  # checked before anything is condensed (bounds too, if public)
-            self._horizon(given_schema if given_schema is not None and given_schema.time is not None else None)
+            self._score_times(None, given_schema if given_schema is not None and given_schema.time is not None else None)
         models = {repr(c.model) for c in unfitted}
         if self.scoring_model is None and len(models) > 1:
             raise ConfigError("the candidates condense for different models; pass `scoring_model` (the model the "
@@ -310,11 +314,11 @@ class PrivateSearch(BaseEstimator):
                       f"{candidate.epsilon_:.4g} spent", file=sys.stderr)
 
         task = fitted[0].task_
-        horizon = None
+        score_times = None
         if task == "survival":
             frame, time_name, event_name = fitted[0]._as_survival_frame(X, y, duration_col, event_col)
-            horizon = self._horizon(fitted[0].schema_)
-            scores = np.array([self._score_survival(c, frame, horizon) for c in fitted])
+            score_times = self._score_times(fitted[0], fitted[0].schema_)
+            scores = np.array([self._score_survival(c, frame, score_times) for c in fitted])
         else:
             frame, target = fitted[0]._as_frame(X, y)
             weights = fitted[0].class_weights_
@@ -353,7 +357,7 @@ class PrivateSearch(BaseEstimator):
         self.candidate_epsilon_ = float(per_candidate)
         self.candidate_delta_ = delta / len(candidates)
         self.selection_epsilon_ = float(selection_epsilon) if len(fitted) > 1 else 0.0
-        self.horizon_ = horizon
+        self.score_times_ = score_times
         self.private_scores_ = scores
         return self
 
@@ -366,8 +370,8 @@ class PrivateSearch(BaseEstimator):
                        "epsilon_spent": c.epsilon_, "noise_multiplier": c.noise_multiplier_}
                       for params, c in zip(self.candidates_, self.condensers_)]
         assumptions = list(best._public_assumptions())
-        if self.horizon_ is not None and len(self.candidates_) > 1:
-            assumptions.append(f"the scoring horizon h = {self.horizon_:.6g} (schema time units)")
+        if self.score_times_ is not None and len(self.candidates_) > 1:
+            assumptions.append("the times of the survival score: " + ", ".join(f"{t:.6g}" for t in self.score_times_))
         return {
             "epsilon": self.epsilon_, "delta": self.delta_,
             "accountant": ("basic composition of the candidates and the selection (each candidate calibrated "
@@ -380,8 +384,9 @@ class PrivateSearch(BaseEstimator):
                 "selection": ("exponential mechanism (Gumbel report-noisy-max) on monotone scores of "
                               "sensitivity 1" if len(self.candidates_) > 1 else "none (one candidate)"),
                 "selection_epsilon": self.selection_epsilon_,
-                "score": ("sum over real records of the Brier score at the horizon (records censored before "
-                          "it score 0)" if self.horizon_ is not None else
+                "score": ("sum over real records of the Brier score of the survival curve, averaged over "
+                          "public times (a time where a record was censored before it scores 0)"
+                          if self.score_times_ is not None else
                           "sum over real records of the class-weighted multi-class Brier score, 1 - B/2"),
             },
             "public_assumptions": assumptions,
@@ -428,23 +433,23 @@ class PrivateSearch(BaseEstimator):
                                   synthetic.y, real_encoded.X, schema.n_classes, sample_weight=weight)
         return float(classification_record_scores(proba, real_encoded.y, class_weights).sum())
 
-    def _horizon(self, schema) -> float:
-        """The public horizon: given, or the middle of the schema's time bounds (``schema`` None: only
-        check that the given one is a positive number)."""
+    def _score_times(self, condenser, schema) -> np.ndarray:
+        """The survival score's public times: ``horizon`` if given, else ``condenser.time_grid_``
+        (``condenser`` None: only check the given ones, against ``schema``'s bounds if it is public)."""
         if self.horizon is None:
-            return 0.5 * (float(schema.time.lower) + float(schema.time.upper))
+            return np.asarray(condenser.time_grid_, np.float64)
         try:
-            horizon = float(self.horizon)
+            times = np.atleast_1d(np.asarray(self.horizon, np.float64))
         except (TypeError, ValueError):
-            raise ConfigError(f"`horizon` must be a number in the schema's time units. Got {self.horizon!r}.") from None
-        if not (math.isfinite(horizon) and horizon > 0):
-            raise ConfigError(f"`horizon` must be a positive number in the schema's time units. Got {self.horizon!r}.")
-        if schema is not None and not schema.time.lower < horizon < schema.time.upper:
+            raise ConfigError(f"`horizon` must be a number (or numbers) in the schema's time units. Got {self.horizon!r}.") from None
+        if times.ndim != 1 or times.size == 0 or not np.all(np.isfinite(times)) or np.any(times <= 0):
+            raise ConfigError(f"`horizon` must be positive numbers in the schema's time units. Got {self.horizon!r}.")
+        if schema is not None and not np.all((times > schema.time.lower) & (times < schema.time.upper)):
             raise ConfigError(f"`horizon` must lie inside the public time bounds ({schema.time.lower}, "
-                              f"{schema.time.upper}). Got {horizon}.")
-        return horizon
+                              f"{schema.time.upper}). Got {self.horizon!r}.")
+        return times
 
-    def _score_survival(self, condenser, frame, horizon: float) -> float:
+    def _score_survival(self, condenser, frame, times: np.ndarray) -> float:
         from zodc.models.survival import host_survival_function
 
         schema = condenser.schema_
@@ -454,12 +459,12 @@ class PrivateSearch(BaseEstimator):
         time_synthetic = np.asarray(self._clean(condenser.synthetic_, schema)[schema.time.name], np.float64)
         try:
             survival = host_survival_function(self._scorer(condenser, "survival", 2), synthetic.X, time_synthetic,
-                                              synthetic.event, real.X, np.array([horizon]))[:, 0]
+                                              synthetic.event, real.X, times)
             if not np.all(np.isfinite(survival)):
                 raise FloatingPointError("non-finite survival predictions")
         except Exception:  # noqa: BLE001 - a table the model cannot fit scores as a coin flip
-            survival = np.full(real.X.shape[0], 0.5)
-        return float(survival_record_scores(survival, time_real, real.event, horizon).sum())
+            survival = np.full((real.X.shape[0], times.size), 0.5)
+        return float(survival_record_scores(survival, time_real, real.event, times).sum())
 
     @staticmethod
     def _clean(frame, schema):
