@@ -7,9 +7,10 @@ import pytest
 
 from zodc import Condenser
 from zodc.data.datasets import load_dataset
-from zodc.errors import ConfigError
+from zodc.errors import ConfigError, PrivacyBudgetError
 from zodc.privacy import RdpAccountant
-from zodc.privacy.events import ExponentialMechanismEvent
+from zodc.privacy.calibration import calibrate_noise_multiplier
+from zodc.privacy.events import ExponentialMechanismEvent, GaussianEvent
 from zodc.tuning import PrivateSearch, classification_record_scores, report_noisy_max, survival_record_scores
 
 
@@ -76,24 +77,34 @@ def test_search_splits_the_budget_accounts_everything_and_is_reproducible(cancer
     grid = {"learning_rate": [0.02, 0.1]}
     search = PrivateSearch(small(schema), grid, epsilon=1.0, delta=1e-5, selection_share=0.2, random_state=3).fit(X, y)
     assert search.candidates_ == [{"learning_rate": 0.02}, {"learning_rate": 0.1}]
-    assert search.candidate_epsilon_ == pytest.approx(0.4) and search.selection_epsilon_ == pytest.approx(0.2)
-    assert search.candidate_delta_ == pytest.approx(5e-6)
+    assert search.candidate_epsilon_ == pytest.approx(0.8 / math.sqrt(2)) and search.selection_epsilon_ == pytest.approx(0.2)
     for condenser in search.condensers_:
-        assert condenser.epsilon == pytest.approx(0.4) and condenser.epsilon_ <= 0.4 + 1e-9
+        assert condenser.epsilon == pytest.approx(0.8 / math.sqrt(2)) and condenser.delta == pytest.approx(5e-6)
+    assert search.candidate_delta_ == pytest.approx(5e-6)
     # Independent seeds per candidate (shared noise would void the composition).
     assert len({c.random_state for c in search.condensers_}) == 2
     names = [entry.name for entry in search.ledger_.entries]
     assert names == ["candidate_0.initialisation", "candidate_0.zero_order_steps", "candidate_1.initialisation",
                      "candidate_1.zero_order_steps", "selection"]
     assert search.ledger_.entries[-1].event == ExponentialMechanismEvent(0.2)
+    # The oracle: every mechanism composed by a fresh accountant meets the target, and the joint
+    # calibration uses it up (the last candidate's steps meet it exactly).
     accountant = RdpAccountant()
     for condenser in search.condensers_:
         for entry in condenser.ledger_.entries:
             accountant.compose(entry.event)
     accountant.compose(ExponentialMechanismEvent(0.2))
-    rdp_total = accountant.get_epsilon(1e-5)
-    basic_total = sum(c.epsilon_ for c in search.condensers_) + 0.2
-    assert search.epsilon_ == pytest.approx(min(rdp_total, basic_total)) and search.epsilon_ <= 1.0
+    total = accountant.get_epsilon(1e-5)
+    assert search.epsilon_ == pytest.approx(total) and 0.99 <= total <= 1.0
+    # Alike candidates get alike noise, less than a basic split (each at epsilon 0.4) would give.
+    first, second = (c.noise_multiplier_ for c in search.condensers_)
+    assert first == pytest.approx(second, rel=1e-3)
+    alone = small(schema, learning_rate=0.02, epsilon=0.4, delta=5e-6, random_state=0).fit(X, y)
+    assert first < 0.9 * alone.noise_multiplier_
+    # The standalone start is calibrated at the nominal share (half of it: init_share), as a plain
+    # condenser's at that epsilon would be.
+    nominal = calibrate_noise_multiplier(0.5 * search.candidate_epsilon_, 5e-6, GaussianEvent)
+    assert search.condensers_[0].ledger_.entries[0].event == GaussianEvent(nominal)
     assert search.best_condenser_ is search.condensers_[search.best_index_]
     assert search.best_params_ == search.candidates_[search.best_index_]
     pd.testing.assert_frame_equal(search.synthetic_, search.best_condenser_.synthetic_)
@@ -190,3 +201,21 @@ def test_a_bad_horizon_fails_before_anything_is_condensed(horizon, monkeypatch):
     with pytest.raises(ConfigError, match="horizon"):
         search.fit(data.frame, duration_col=schema.time.name, event_col=schema.event)
     assert fits == []
+
+
+def test_a_candidate_the_budget_cannot_carry_stops_the_search_with_nothing_released(cancer, monkeypatch):
+    X, y, schema = cancer
+    real_fit = Condenser.fit
+    calls = []
+
+    def fit(self, *args, **kwargs):
+        calls.append(self._joint_budget[3])  # the copies each candidate reserves: K - i
+        if len(calls) == 2:
+            raise PrivacyBudgetError("The base events alone spend epsilon = 1.2.")
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(Condenser, "fit", fit)
+    search = PrivateSearch(small(schema), {"learning_rate": [0.02, 0.1]}, epsilon=1.0, random_state=0)
+    with pytest.raises(PrivacyBudgetError, match=r"candidate 1 \{'learning_rate': 0.1\}.*Nothing is released"):
+        search.fit(X, y)
+    assert calls == [2, 1] and not hasattr(search, "synthetic_")

@@ -64,7 +64,7 @@ from zodc.models import soft_labels as soft
 from zodc.models.survival import (SURVIVAL_LOSSES, SurvivalLoss, TimeScale, as_survival_model, fit_score_survival,
                                   host_survival_payload, native_survival_data, native_survival_evaluate_fn,
                                   public_time_grid)
-from zodc.privacy.accounting import additive_delta_of_event, rdp_of_event, rdp_to_epsilon
+from zodc.privacy.accounting import RdpAccountant, additive_delta_of_event, rdp_of_event, rdp_to_epsilon
 from zodc.privacy.calibration import calibrate_noise_multiplier
 from zodc.privacy.events import (AdditiveDeltaEvent, ComposedEvent, GaussianEvent, PoissonSampledEvent,
                                  SelfComposedEvent)
@@ -872,7 +872,19 @@ class Condenser(BaseEstimator):
         base_events = [entry.event for entry in ledger.entries]
         private = math.isfinite(self._epsilon)
         step_event = lambda sigma: SelfComposedEvent(PoissonSampledEvent(sampling_probability, GaussianEvent(sigma)), self._steps)
-        if private:
+        # Set only by zodc.tuning.PrivateSearch (never a constructor parameter, so `clone` drops it):
+        # (target epsilon, target delta, events spent or reserved before this fit, copies) — the steps
+        # are calibrated so that those events plus `copies` copies of this fit's whole ledger meet
+        # the search's target, instead of this fit's own `epsilon`.
+        joint = getattr(self, "_joint_budget", None) if private else None
+        if joint is not None:
+            joint_epsilon, joint_delta, prior_events, copies = joint
+            own = tuple(base_events)
+            noise_multiplier = calibrate_noise_multiplier(
+                joint_epsilon, joint_delta, lambda s: SelfComposedEvent(ComposedEvent(own + (step_event(s),)), copies),
+                base_events=tuple(prior_events))
+            clip = self._l2_norm_clip
+        elif private:
             noise_multiplier = calibrate_noise_multiplier(self._epsilon, self._delta, step_event, base_events=base_events)
             clip = self._l2_norm_clip
         else:
@@ -881,7 +893,16 @@ class Condenser(BaseEstimator):
                    f"{self._steps} Poisson-sampled Gaussian steps: per-record ({self._num_directions},) loss "
                    f"differences clipped to L2 norm {clip}, noise std {noise_multiplier:.4g} x clip")
         epsilon_spent = ledger.epsilon(self._delta) if private else math.inf
-        if private and epsilon_spent > self._epsilon * (1 + 1e-9):
+        if joint is not None:  # the search's target is what must hold, with this fit counted `copies` times
+            check = RdpAccountant(ledger.accountant().orders)
+            for event in prior_events:
+                check.compose(event)
+            for entry in ledger.entries:
+                check.compose(entry.event, copies)
+            if check.get_epsilon(joint_delta) > joint_epsilon * (1 + 1e-9):
+                raise PrivacyBudgetError(f"the search's epsilon {check.get_epsilon(joint_delta):.6f} exceeds its target "
+                                         f"{joint_epsilon}.")
+        elif private and epsilon_spent > self._epsilon * (1 + 1e-9):
             raise PrivacyBudgetError(f"the ledger's epsilon {epsilon_spent:.6f} exceeds the target {self._epsilon}.")
         return noise_multiplier, clip, sampling_probability, epsilon_spent, private
 

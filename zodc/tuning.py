@@ -5,10 +5,17 @@ honest way to choose on the private data itself is to treat every candidate as a
 choice as one more mechanism (README, "Choosing hyperparameters privately"). :class:`PrivateSearch`
 does exactly that:
 
-1. the budget is split by basic composition: ``epsilon_s = selection_share * epsilon`` for the
-   choice, and each of the ``K`` candidates condenses at ``(epsilon - epsilon_s) / K`` and
-   ``delta / K`` (a candidate's own ledger — schema, proportions, start, steps — is calibrated to
-   that share, as a plain :class:`~zodc.estimator.Condenser` would be);
+1. the budget is composed by RDP, not split: ``epsilon_s = selection_share * epsilon`` is reserved
+   for the choice; each of the ``K`` candidates calibrates its standalone mechanisms (a DP schema,
+   class proportions, the DP-means start) at a nominal share ``(epsilon - epsilon_s) / sqrt(K)``
+   and ``delta / K`` (about what each of ``K`` alike Gaussian mechanisms can have when RDP composes
+   them to ``epsilon - epsilon_s``; a ``1/K`` share would leave the start twice as noisy as the
+   steps need for ``K = 2``), and its steps **jointly**: candidate ``i``'s noise is the smallest for which
+   everything the candidates before it spent, the reserved choice and ``K - i`` copies of its own
+   ledger compose to ``(epsilon, delta)``. The last candidate meets the target exactly; the earlier
+   ones leave room for the later ones as if these were alike (a later one that is not adapts its
+   own noise to what is left). Under RDP, ``K`` alike candidates cost about ``sqrt(K)`` times one,
+   not ``K`` times, so each gets more than ``1/K`` of the budget;
 2. each candidate's released table is scored on the real records by a **sum of bounded per-record
    scores** (below), so that adding or removing one record moves every candidate's score by at
    most 1, in the same direction;
@@ -42,10 +49,10 @@ on real records and are **not** covered by the guarantee: they are for the data 
 the CLI report's ``utility`` section; never publish them. Only the best candidate's table is
 meant for release, but the guarantee covers every candidate's (they were all computed).
 
-The price: each candidate gets ``1/K`` of the loop's budget, and the noise per step grows roughly
-like ``K`` (like ``sqrt(K)`` under RDP composition, which ``epsilon_`` reports when tighter). Search
-over two to four candidates that you expect to differ a lot (a learning rate, the table size, the
-start), not a fine grid.
+The price: every candidate's steps are noisier than one condensation's at the whole budget (the
+noise multiplier grows roughly like ``sqrt(K)``), and the choice itself is noisy on small cohorts.
+Search over two to four candidates that you expect to differ a lot (a learning rate, the table
+size, the start), not a fine grid.
 """
 
 from __future__ import annotations
@@ -154,12 +161,11 @@ def _candidate_seeds(seed: int, count: int) -> list[int]:
 class PrivateSearch(BaseEstimator):
     """Chooses a condenser's hyperparameters on the private data, with every step accounted.
 
-    Each candidate condenses the whole table at ``(epsilon (1 - selection_share) / K, delta / K)``,
-    its table is scored on the real records (a sum of per-record scores in ``[0, 1]``: Brier for
-    classification, Brier over public times for survival), and the exponential mechanism at
-    ``epsilon * selection_share`` picks one. The total is composed in ``ledger_``; ``epsilon_`` is the
-    smaller of the basic-composition total (always within the target) and the RDP composition of
-    every mechanism. See the module docstring for the privacy argument.
+    Each candidate condenses the whole table, its table is scored on the real records (a sum of
+    per-record scores in ``[0, 1]``: Brier for classification, Brier over public times for
+    survival), and the exponential mechanism at ``epsilon * selection_share`` picks one. The
+    candidates' steps are calibrated jointly so that every mechanism, composed by RDP in
+    ``ledger_``, meets ``(epsilon, delta)``. See the module docstring for the privacy argument.
 
     Args:
       condenser: the unfitted :class:`~zodc.estimator.Condenser` every candidate starts from (its
@@ -186,9 +192,12 @@ class PrivateSearch(BaseEstimator):
       best_index_, best_params_, best_condenser_: the chosen candidate.
       synthetic_: the chosen candidate's released table.
       ledger_: every candidate's mechanisms (named ``candidate_<i>.<name>``) and the selection.
-      epsilon_: total epsilon spent at ``delta_`` (<= ``epsilon``).
+      epsilon_: total epsilon spent at ``delta_`` (<= ``epsilon``): ``ledger_`` composed by RDP.
       delta_: ``delta``.
-      candidate_epsilon_, candidate_delta_: each candidate's target.
+      candidate_epsilon_, candidate_delta_: each candidate's nominal share (``(epsilon - epsilon *
+        selection_share) / sqrt(K)``, ``delta / K``), at which its standalone
+        mechanisms are calibrated (its steps are calibrated jointly, so a candidate's own
+        ``epsilon_`` exceeds the share).
       selection_epsilon_: the exponential mechanism's epsilon (0 with one candidate).
       score_times_: survival: the times the score used (classification: None).
       private_scores_: ``(K,)`` exact scores, computed on real records — **not private**: for the
@@ -258,7 +267,7 @@ class PrivateSearch(BaseEstimator):
         if math.isinf(epsilon):
             return epsilon, delta, math.inf, math.inf
         selection = float(share) * epsilon
-        return epsilon, delta, (epsilon - selection) / num_candidates, selection
+        return epsilon, delta, (epsilon - selection) / math.sqrt(num_candidates), selection
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None, *, duration_col=None, event_col=None) -> "PrivateSearch":
@@ -304,8 +313,18 @@ class PrivateSearch(BaseEstimator):
                               "release is for), so that they are scored alike.")
 
         fitted = []
+        joint = len(unfitted) > 1 and math.isfinite(epsilon)
+        reserved = [ExponentialMechanismEvent(selection_epsilon)] if joint else []
         for i, candidate in enumerate(unfitted):
-            candidate.fit(X, y, duration_col=duration_col, event_col=event_col)
+            if joint:  # its steps: calibrated so that all so far, the choice and K - i copies of it meet the target
+                spent_before = [entry.event for c in fitted for entry in c.ledger_.entries]
+                candidate._joint_budget = (epsilon, delta, tuple(spent_before + reserved), len(unfitted) - i)
+            try:
+                candidate.fit(X, y, duration_col=duration_col, event_col=event_col)
+            except PrivacyBudgetError as error:
+                raise PrivacyBudgetError(f"candidate {i} {candidates[i]}: {error} The candidates before it and the "
+                                         "choice leave too little: search fewer candidates, or give more epsilon. "
+                                         "Nothing is released.") from None
             fitted.append(candidate)
             if verbose:
                 import sys
@@ -338,8 +357,7 @@ class PrivateSearch(BaseEstimator):
         else:
             best = 0
         if math.isfinite(epsilon):
-            basic = sum(float(c.epsilon_) for c in fitted) + (selection_epsilon if len(fitted) > 1 else 0.0)
-            spent = min(basic, ledger.epsilon(delta))
+            spent = ledger.epsilon(delta)
             if spent > epsilon * (1.0 + 1e-9):  # cannot happen by construction; refuse rather than release
                 raise PrivacyBudgetError(f"the search spent epsilon {spent:.6g} > target {epsilon}.")
         else:
@@ -374,9 +392,9 @@ class PrivateSearch(BaseEstimator):
             assumptions.append("the times of the survival score: " + ", ".join(f"{t:.6g}" for t in self.score_times_))
         return {
             "epsilon": self.epsilon_, "delta": self.delta_,
-            "accountant": ("basic composition of the candidates and the selection (each candidate calibrated "
-                           "by RDP to its share); the RDP composition of every mechanism when smaller"
-                           if finite else "non-private (epsilon = inf)"),
+            "accountant": ("RDP composition of every candidate's mechanisms and the choice (each candidate's "
+                           "steps calibrated jointly: what came before, the choice and K - i copies of itself "
+                           "meet the target), tight conversion" if finite else "non-private (epsilon = inf)"),
             "neighbouring_relation": "add or remove one record",
             "search": {
                 "candidates": candidates, "chosen": self.best_index_, "chosen_params": self.best_params_,
