@@ -186,3 +186,20 @@ def test_bad_searches_write_nothing(tmp_path, capsys):
     _assert_refused(tmp_path, capsys, "--dataset", "breast_cancer", "--search-share", "0.2", message="go with --search")
     _assert_refused(tmp_path, capsys, "--dataset", "breast_cancer", "--search", '{"learning_rate": [0.1, 0.2]}',
                     "--search-share", "1.5", message="selection_share")
+
+
+def test_search_without_a_schema_accounts_each_candidates_estimate_and_writes_the_chosen_one(tmp_path, capsys):
+    data = load_dataset("breast_cancer").frame[["mean radius", "mean texture", "diagnosis"]]
+    source = tmp_path / "cohort.csv"
+    data.to_csv(source, index=False)
+    out = tmp_path / "out.csv"
+    with pytest.warns(UserWarning):
+        code = run_cli("condense", "--data", source, "--target", "diagnosis", "--epsilon", "8",
+                       "--search", '{"learning_rate": [0.02, 0.1]}', "--out", out, *FAST)
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    names = [e["name"] for e in report["privacy"]["ledger"]["entries"]]
+    assert "candidate_0.schema" in names and "candidate_1.schema" in names and names[-1] == "selection"
+    assert report["privacy"]["epsilon"] <= 8.0
+    schema = json.loads((tmp_path / "out.schema.json").read_text())
+    assert {c["name"] for c in schema["columns"]} == {"mean radius", "mean texture", "diagnosis"}
