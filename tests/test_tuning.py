@@ -108,6 +108,8 @@ def test_search_splits_the_budget_accounts_everything_and_is_reproducible(cancer
     assert search.best_condenser_ is search.condensers_[search.best_index_]
     assert search.best_params_ == search.candidates_[search.best_index_]
     pd.testing.assert_frame_equal(search.synthetic_, search.best_condenser_.synthetic_)
+    # The joint budget is the search's, for that fit only: refitting a candidate alone is a plain fit.
+    assert not any(hasattr(c, "_joint_budget") for c in search.condensers_)
     assert search.private_scores_.shape == (2,) and np.all(search.private_scores_ > 0)
     assert np.all(search.private_scores_ <= len(X))  # a sum of per-record scores in [0, 1]
 

@@ -325,6 +325,8 @@ class PrivateSearch(BaseEstimator):
                 raise PrivacyBudgetError(f"candidate {i} {candidates[i]}: {error} The candidates before it and the "
                                          "choice leave too little: search fewer candidates, or give more epsilon. "
                                          "Nothing is released.") from None
+            finally:  # a later fit of this condenser on its own must not reuse the search's budget
+                candidate.__dict__.pop("_joint_budget", None)
             fitted.append(candidate)
             if verbose:
                 import sys
