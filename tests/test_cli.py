@@ -172,8 +172,8 @@ def test_search_chooses_a_candidate_and_reports_the_whole_budget(tmp_path, capsy
     assert search["candidate_epsilon"] == pytest.approx(0.8 / 2 ** 0.5) and search["selection_epsilon"] == pytest.approx(0.2)
     assert privacy["epsilon"] <= 1.0 and privacy["ledger"]["entries"][-1]["name"] == "selection"
     chosen = search["chosen_params"]
-    assert report["hyperparameters"]["search"] == {"grid": {"learning_rate": [0.02, 0.1]}, "chosen": chosen,
-                                                   "candidates": 2}
+    assert report["hyperparameters"]["search"] == {"grid": {"learning_rate": [0.02, 0.1]}, "repeats": 1,
+                                                   "chosen": chosen, "chosen_index": search["chosen"], "candidates": 2}
     assert report["hyperparameters"]["learning_rate"] == chosen["learning_rate"]
     assert len(pd.read_csv(out)) == 6
 
@@ -184,6 +184,7 @@ def test_bad_searches_write_nothing(tmp_path, capsys):
     _assert_refused(tmp_path, capsys, "--dataset", "breast_cancer", "--search", '{"epsilon": [0.5, 1]}',
                     message="may not set 'epsilon'")
     _assert_refused(tmp_path, capsys, "--dataset", "breast_cancer", "--search-share", "0.2", message="go with --search")
+    _assert_refused(tmp_path, capsys, "--dataset", "breast_cancer", "--search-repeats", "0", message="`repeats`")
     _assert_refused(tmp_path, capsys, "--dataset", "breast_cancer", "--search", '{"learning_rate": [0.1, 0.2]}',
                     "--search-share", "1.5", message="selection_share")
 
@@ -203,3 +204,13 @@ def test_search_without_a_schema_accounts_each_candidates_estimate_and_writes_th
     assert report["privacy"]["epsilon"] <= 8.0
     schema = json.loads((tmp_path / "out.schema.json").read_text())
     assert {c["name"] for c in schema["columns"]} == {"mean radius", "mean texture", "diagnosis"}
+
+
+def test_search_repeats_alone_is_best_of_k_of_the_given_settings(tmp_path, capsys):
+    out = tmp_path / "best.csv"
+    assert run_cli("condense", "--dataset", "breast_cancer", "--epsilon", "1", "--search-repeats", "2", "--out", out,
+                   *FAST) == 0
+    report = json.loads(capsys.readouterr().out)
+    search = report["privacy"]["search"]
+    assert [c["params"] for c in search["candidates"]] == [{}, {}]
+    assert report["hyperparameters"]["search"]["repeats"] == 2 and report["privacy"]["epsilon"] <= 1.0

@@ -136,6 +136,32 @@ def test_the_search_is_part_of_the_public_api():
     assert zodc.PrivateSearch is PrivateSearch and "PrivateSearch" in zodc.__all__
 
 
+def test_repeats_run_each_grid_point_with_independent_seeds(cancer, monkeypatch):
+    X, y, schema = cancer
+    class Stop(Exception):
+        pass
+
+    seen = []
+
+    def fit(self, *args, **kwargs):
+        seen.append((self.learning_rate, self._joint_budget[3]))
+        raise Stop
+
+    monkeypatch.setattr(Condenser, "fit", fit)
+    with pytest.raises(Stop):
+        PrivateSearch(small(schema), {"learning_rate": [0.02, 0.1]}, repeats=2, random_state=0).fit(X, y)
+    assert seen == [(0.02, 4)]  # the first of four candidates reserves room for all four
+    search = PrivateSearch(small(schema), repeats=3, random_state=0)
+    assert search._candidates() == [{}, {}, {}]
+    assert PrivateSearch(small(schema), {"learning_rate": [0.02, 0.1]}, repeats=2)._candidates() == [
+        {"learning_rate": 0.02}, {"learning_rate": 0.02}, {"learning_rate": 0.1}, {"learning_rate": 0.1}]
+    for repeats in (0, 1.5, True):
+        with pytest.raises(ConfigError, match="repeats"):
+            PrivateSearch(small(schema), repeats=repeats)._candidates()
+    with pytest.raises(ConfigError, match="unless `repeats` > 1"):
+        PrivateSearch(small(schema))._candidates()
+
+
 def test_one_candidate_gets_the_whole_budget(cancer):
     X, y, schema = cancer
     search = PrivateSearch(small(schema), {"learning_rate": [0.05]}, epsilon=1.0, random_state=0).fit(X, y)

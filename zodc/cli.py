@@ -107,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="private hyperparameter search: a JSON grid of Condenser parameters (inline or a file), "
                                "e.g. '{\"learning_rate\": [0.02, 0.05]}'; every candidate condenses at a share of "
                                "epsilon and one is chosen by the exponential mechanism, all accounted")
+    condense.add_argument("--search-repeats", type=int, default=1, metavar="K",
+                          help="runs of each --search candidate (of the given settings, without --search), each "
+                               "with its own seed: the choice also picks the best of K noisy runs")
     condense.add_argument("--search-share", type=float, default=0.1,
                           help="with --search: share of epsilon for choosing among the candidates")
     condense.add_argument("--search-horizon", type=float, default=None,
@@ -264,8 +267,9 @@ def condense_command(args) -> dict[str, Any]:
         raise ZodcError("--out and --report must be different files.")
 
     grid = _search_grid(args.search)
-    if grid is None and (args.search_share != 0.1 or args.search_horizon is not None):
-        raise ZodcError("--search-share and --search-horizon go with --search.")
+    searching = grid is not None or args.search_repeats != 1
+    if not searching and (args.search_share != 0.1 or args.search_horizon is not None):
+        raise ZodcError("--search-share and --search-horizon go with --search or --search-repeats.")
 
     frame, schema, roles, source = _load(args)
     task = roles["task"]
@@ -302,11 +306,11 @@ def condense_command(args) -> dict[str, Any]:
         preprocessing_share=args.preprocessing_share, on_out_of_bounds=args.on_out_of_bounds,
         backend=args.backend, n_jobs=args.n_jobs, random_state=args.seed, verbose=0 if args.quiet else 1)
     search = None
-    if grid is not None:
+    if searching:
         from zodc.tuning import PrivateSearch
 
-        varies_model = any("model" in g for g in (grid if isinstance(grid, list) else [grid]))
-        search = PrivateSearch(condenser, grid, epsilon=args.epsilon, delta=args.delta,
+        varies_model = grid is not None and any("model" in g for g in (grid if isinstance(grid, list) else [grid]))
+        search = PrivateSearch(condenser, grid, repeats=args.search_repeats, epsilon=args.epsilon, delta=args.delta,
                                selection_share=args.search_share, scoring_model=model if varies_model else None,
                                horizon=args.search_horizon, random_state=args.seed, verbose=0 if args.quiet else 1)
     fitting = condenser if search is None else search
@@ -339,8 +343,8 @@ def condense_command(args) -> dict[str, Any]:
         hyperparameters["rows_per_class"] = condenser.num_rows_ // condenser.schema_.n_classes
         del hyperparameters["rows"], hyperparameters["num_time_bins"]
     if search is not None:  # what ran is the chosen candidate, at its share of the budget
-        hyperparameters["search"] = {"grid": grid, "chosen": search.best_params_,
-                                     "candidates": len(search.candidates_)}
+        hyperparameters["search"] = {"grid": grid, "repeats": args.search_repeats, "chosen": search.best_params_,
+                                     "chosen_index": search.best_index_, "candidates": len(search.candidates_)}
     data_roles = {"target": roles["target"]} if task == "classification" else \
         {"time": roles["time"], "event": roles["event"], "events_in_synthetic": int(condenser.events_.sum()),
          "synthetic_rows": condenser.num_rows_}

@@ -172,6 +172,9 @@ class PrivateSearch(BaseEstimator):
         ``epsilon``, ``delta`` and ``random_state`` are set by the search). Default: ``Condenser()``.
       param_grid: the candidates, as scikit-learn's ``ParameterGrid`` takes them: a dict of lists
         (every combination) or a list of such dicts. E.g. ``{"learning_rate": [0.02, 0.05]}``.
+        ``None`` with ``repeats > 1``: the condenser's own settings only.
+      repeats: runs per grid point, each with its own seed (best-of-``repeats``: the choice also
+        picks among independent noisy runs of the same settings).
       epsilon, delta: the target for everything (all candidates and the choice).
       selection_share: share of ``epsilon`` for the choice (in (0, 1)); with one candidate nothing
         is chosen and it gets the whole budget.
@@ -204,10 +207,11 @@ class PrivateSearch(BaseEstimator):
         data owner's review only; never publish them.
     """
 
-    def __init__(self, condenser=None, param_grid=None, *, epsilon=1.0, delta=1e-5, selection_share=0.1,
+    def __init__(self, condenser=None, param_grid=None, *, repeats=1, epsilon=1.0, delta=1e-5, selection_share=0.1,
                  scoring_model=None, horizon=None, random_state=None, verbose=0):
         self.condenser = condenser
         self.param_grid = param_grid
+        self.repeats = repeats
         self.epsilon = epsilon
         self.delta = delta
         self.selection_share = selection_share
@@ -218,9 +222,14 @@ class PrivateSearch(BaseEstimator):
 
     # ------------------------------------------------------------------ validation
     def _candidates(self) -> list[dict]:
+        repeats = self.repeats
+        if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
+            raise ConfigError(f"`repeats` must be a positive integer. Got {repeats!r}.")
         if self.param_grid is None:
-            raise ConfigError("`param_grid` is required: a dict of lists, e.g. {'learning_rate': [0.02, 0.05]}, "
-                              "or a list of such dicts.")
+            if repeats == 1:
+                raise ConfigError("`param_grid` is required (a dict of lists, e.g. {'learning_rate': [0.02, 0.05]}, "
+                                  "or a list of such dicts), unless `repeats` > 1 runs the condenser's own settings.")
+            return [{} for _ in range(int(repeats))]
         grid = self.param_grid
         if isinstance(grid, Mapping):
             grid = [grid]
@@ -239,7 +248,7 @@ class PrivateSearch(BaseEstimator):
             raise ConfigError(f"`param_grid` is not a valid grid: {error}") from None
         if not candidates:
             raise ConfigError("`param_grid` has no candidates.")
-        return candidates
+        return [dict(c) for c in candidates for _ in range(int(repeats))]
 
     def _base(self):
         from zodc.estimator import Condenser
