@@ -443,11 +443,13 @@ class PrivateSearch(BaseEstimator):
         return clone(model)
 
     @staticmethod
-    def _encode(frame, schema):
+    def _clean(frame, schema):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # out-of-bounds values were reported by the candidate's fit
-            return TableEncoder(schema).encode(validate_table(frame, schema, on_out_of_bounds="clip",
-                                                              require_variation=False))
+            return validate_table(frame, schema, on_out_of_bounds="clip", require_variation=False)
+
+    def _encode(self, frame, schema):
+        return TableEncoder(schema).encode(self._clean(frame, schema))
 
     def _score_classification(self, condenser, frame, target, class_weights) -> float:
         from zodc.evaluate.utility import fit_predict_proba
@@ -482,10 +484,11 @@ class PrivateSearch(BaseEstimator):
         from zodc.models.survival import host_survival_function
 
         schema = condenser.schema_
-        real = self._encode(frame, schema)
-        synthetic = self._encode(condenser.synthetic_, schema)
-        time_real = np.asarray(self._clean(frame, schema)[schema.time.name], np.float64)
-        time_synthetic = np.asarray(self._clean(condenser.synthetic_, schema)[schema.time.name], np.float64)
+        encoder = TableEncoder(schema)
+        clean_real, clean_synthetic = self._clean(frame, schema), self._clean(condenser.synthetic_, schema)
+        real, synthetic = encoder.encode(clean_real), encoder.encode(clean_synthetic)
+        time_real = np.asarray(clean_real[schema.time.name], np.float64)
+        time_synthetic = np.asarray(clean_synthetic[schema.time.name], np.float64)
         try:
             survival = host_survival_function(self._scorer(condenser, "survival", 2), synthetic.X, time_synthetic,
                                               synthetic.event, real.X, times)
@@ -494,9 +497,3 @@ class PrivateSearch(BaseEstimator):
         except Exception:  # noqa: BLE001 - a table the model cannot fit scores as a coin flip
             survival = np.full((real.X.shape[0], times.size), 0.5)
         return float(survival_record_scores(survival, time_real, real.event, times).sum())
-
-    @staticmethod
-    def _clean(frame, schema):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return validate_table(frame, schema, on_out_of_bounds="clip", require_variation=False)
