@@ -39,7 +39,6 @@ import platform
 import subprocess
 import sys
 import time
-import warnings
 from collections import Counter
 from typing import Any, Callable
 
@@ -161,11 +160,9 @@ def _scores(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
 
 def _encode(frame, schema):
     from zodc.data.transform import TableEncoder
-    from zodc.data.validation import validate_table
+    from zodc.data.validation import clean_quietly
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return TableEncoder(schema).encode(validate_table(frame, schema, on_out_of_bounds="clip", require_variation=False))
+    return TableEncoder(schema).encode(clean_quietly(frame, schema))
 
 
 def tstr(table, test, schema, models) -> dict[str, dict[str, float]]:

@@ -883,25 +883,24 @@ class Condenser(BaseEstimator):
             noise_multiplier = calibrate_noise_multiplier(
                 joint_epsilon, joint_delta, lambda s: SelfComposedEvent(ComposedEvent(own + (step_event(s),)), copies),
                 base_events=tuple(prior_events))
-            clip = self._l2_norm_clip
         elif private:
             noise_multiplier = calibrate_noise_multiplier(self._epsilon, self._delta, step_event, base_events=base_events)
-            clip = self._l2_norm_clip
         else:
-            noise_multiplier, clip = 0.0, math.inf
+            noise_multiplier = 0.0
+        clip = self._l2_norm_clip if private else math.inf
         ledger.add("zero_order_steps", step_event(noise_multiplier),
                    f"{self._steps} Poisson-sampled Gaussian steps: per-record ({self._num_directions},) loss "
                    f"differences clipped to L2 norm {clip}, noise std {noise_multiplier:.4g} x clip")
         epsilon_spent = ledger.epsilon(self._delta) if private else math.inf
         if joint is not None:  # the search's target is what must hold, with this fit counted `copies` times
-            check = RdpAccountant(ledger.accountant().orders)
+            check = RdpAccountant()
             for event in prior_events:
                 check.compose(event)
             for entry in ledger.entries:
                 check.compose(entry.event, copies)
-            if check.get_epsilon(joint_delta) > joint_epsilon * (1 + 1e-9):
-                raise PrivacyBudgetError(f"the search's epsilon {check.get_epsilon(joint_delta):.6f} exceeds its target "
-                                         f"{joint_epsilon}.")
+            joint_spent = check.get_epsilon(joint_delta)
+            if joint_spent > joint_epsilon * (1 + 1e-9):
+                raise PrivacyBudgetError(f"the search's epsilon {joint_spent:.6f} exceeds its target {joint_epsilon}.")
         elif private and epsilon_spent > self._epsilon * (1 + 1e-9):
             raise PrivacyBudgetError(f"the ledger's epsilon {epsilon_spent:.6f} exceeds the target {self._epsilon}.")
         return noise_multiplier, clip, sampling_probability, epsilon_spent, private

@@ -58,7 +58,6 @@ size, the start), not a fine grid.
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any, Mapping, Sequence
 
 import jax
@@ -67,7 +66,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import ParameterGrid
 
 from zodc.data.transform import TableEncoder
-from zodc.data.validation import validate_table
+from zodc.data.validation import clean_quietly
 from zodc.errors import ConfigError, PrivacyBudgetError
 from zodc.privacy.events import ExponentialMechanismEvent
 from zodc.privacy.ledger import Ledger
@@ -443,13 +442,8 @@ class PrivateSearch(BaseEstimator):
         return clone(model)
 
     @staticmethod
-    def _clean(frame, schema):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # out-of-bounds values were reported by the candidate's fit
-            return validate_table(frame, schema, on_out_of_bounds="clip", require_variation=False)
-
-    def _encode(self, frame, schema):
-        return TableEncoder(schema).encode(self._clean(frame, schema))
+    def _encode(frame, schema):  # out-of-bounds values were reported by the candidate's fit
+        return TableEncoder(schema).encode(clean_quietly(frame, schema))
 
     def _score_classification(self, condenser, frame, target, class_weights) -> float:
         from zodc.evaluate.utility import fit_predict_proba
@@ -485,7 +479,7 @@ class PrivateSearch(BaseEstimator):
 
         schema = condenser.schema_
         encoder = TableEncoder(schema)
-        clean_real, clean_synthetic = self._clean(frame, schema), self._clean(condenser.synthetic_, schema)
+        clean_real, clean_synthetic = clean_quietly(frame, schema), clean_quietly(condenser.synthetic_, schema)
         real, synthetic = encoder.encode(clean_real), encoder.encode(clean_synthetic)
         time_real = np.asarray(clean_real[schema.time.name], np.float64)
         time_synthetic = np.asarray(clean_synthetic[schema.time.name], np.float64)

@@ -373,3 +373,11 @@ def validate_table(
         out[schema.time.name] = _numeric_in_bounds(time_values, schema.time, frame.index, on_out_of_bounds, "time")
         out[schema.event] = events
     return pd.DataFrame(out, index=frame.index, columns=list(schema.column_names))
+
+
+def clean_quietly(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """:func:`validate_table` for tables already reported on: out-of-bounds values clipped without
+    a warning, no class or event variation required (a decoded synthetic table, a test split)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return validate_table(frame, schema, on_out_of_bounds="clip", require_variation=False)
