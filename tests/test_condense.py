@@ -103,6 +103,32 @@ def test_bad_configuration_is_named():
         zero_order_condenser(quadratic_evaluate, optax.adam(0.1), num_records=10, num_directions=0)
     with pytest.raises(ConfigError, match="`scheme`"):
         zero_order_condenser(quadratic_evaluate, optax.adam(0.1), num_records=10, scheme="sideways")
+    with pytest.raises(ConfigError, match="`directions`"):
+        zero_order_condenser(quadratic_evaluate, optax.adam(0.1), num_records=10, directions="sparse")
+
+
+@pytest.mark.parametrize("kind, axis", [("rows", 0), ("columns", 1)])
+def test_block_directions_move_only_the_slices_they_perturb(kind, axis):
+    # Adam's first update is zero wherever the gradient is zero: a step along two one-row (one-column)
+    # directions moves exactly two rows (columns), even under clipping and noise.
+    condenser = zero_order_condenser(quadratic_evaluate, optax.adam(0.05), num_records=NUM_RECORDS, num_directions=2,
+                                     directions=kind)
+    state = condenser.init(jax.random.key(4), jnp.zeros((4, 3)))
+    new_state, _ = jax.jit(condenser.step)(state, params(clip=1.0, noise=1.0))
+    moved = np.abs(np.asarray(new_state.table)).sum(axis=1 - axis) > 0
+    assert moved.sum() == 2
+    gaussian = zero_order_condenser(quadratic_evaluate, optax.adam(0.05), num_records=NUM_RECORDS, num_directions=2)
+    everywhere, _ = jax.jit(gaussian.step)(gaussian.init(jax.random.key(4), jnp.zeros((4, 3))), params(clip=1.0, noise=1.0))
+    assert np.all(np.abs(np.asarray(everywhere.table)) > 0)
+
+
+@pytest.mark.parametrize("kind", ["orthogonal", "rows", "columns"])
+def test_every_direction_kind_descends(kind):
+    condenser = zero_order_condenser(quadratic_evaluate, optax.adam(0.05), num_records=NUM_RECORDS, num_directions=8,
+                                     directions=kind)
+    state = condenser.init(jax.random.key(0), jnp.full((4, 3), 0.9))
+    _, infos = run(condenser, state, params(), 80, chunk_size=80)
+    assert float(infos.loss[-10:].mean()) < 0.5 * float(infos.loss[:10].mean())
 
 
 def test_tail_average_is_the_mean_of_the_iterates():

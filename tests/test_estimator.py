@@ -95,6 +95,8 @@ def test_no_schema_estimates_one_with_dp_and_accounts_it(cancer):
     ("rows_per_class", 2.5, "`rows_per_class`"),
     ("loss", "hinge", "`loss` must be one of"),
     ("backend", "gpu", "`backend` must be one of"),
+    ("scheme", "backward", "`scheme` must be one of"),
+    ("directions", "sparse", "`directions` must be one of"),
 ])
 def test_bad_hyperparameters_are_named(cancer, param, value, match):
     X, y, schema = cancer
@@ -190,6 +192,17 @@ def test_native_fits_of_one_configuration_share_one_compiled_step(cancer):
     assert after.misses == before.misses and after.hits > before.hits
     make(13).set_params(num_directions=5).fit(X, y)  # another shape of program: a new entry
     assert condense._jitted_chunk.cache_info().misses > after.misses
+
+
+def test_direction_kinds_cost_the_same_privacy(cancer):
+    X, y, schema = cancer
+    make = lambda kind: Condenser("tree", epsilon=1.0, steps=10, num_directions=4, rows_per_class=3, schema=schema,
+                                  directions=kind, random_state=2).fit(X, y)
+    gaussian, rows = make("gaussian"), make("rows")
+    # Directions are data independent: the same calibration and ledger, a different table.
+    assert rows.noise_multiplier_ == gaussian.noise_multiplier_ and rows.epsilon_ == gaussian.epsilon_
+    assert not rows.synthetic_.equals(gaussian.synthetic_)
+    assert rows.report()["directions"] == "rows" and gaussian.report()["directions"] == "gaussian"
 
 
 def test_custom_host_estimator(cancer):

@@ -106,6 +106,7 @@ def zero_order_condenser(
     lower: float = -1.0,
     upper: float = 1.0,
     average_from: int | None = None,
+    directions: str = "gaussian",
 ) -> ZeroOrderCondenser:
     """Builds the private zero-order condensation algorithm.
 
@@ -120,11 +121,15 @@ def zero_order_condenser(
         public schema), so what is optimised is what is released.
       average_from: if given, ``state.average`` is the uniform average of the iterates from this
         step on; otherwise it tracks the last iterate.
+      directions: the kind of random directions (:func:`zodc.zo.sample_directions`):
+        ``"gaussian"``, ``"orthogonal"``, ``"rows"`` or ``"columns"``. Data independent, so any
+        kind has the same privacy cost.
 
     Returns:
       A :class:`ZeroOrderCondenser`.
     """
     zo.check_scheme(scheme)
+    zo.check_directions(directions)
     if num_directions < 1:
         raise ConfigError(f"`num_directions` must be >= 1. Got {num_directions}.")
     if num_records < 1:
@@ -141,8 +146,8 @@ def zero_order_condenser(
         step_key = jax.random.fold_in(state.key, state.step)
         direction_key, mask_key, noise_key = jax.random.split(step_key, 3)
         table = state.table
-        directions = zo.sample_directions(direction_key, num_directions, table.shape, table.dtype)
-        tables = zo.perturb(table, directions, params.smoothing, scheme)
+        units = zo.sample_directions(direction_key, num_directions, table.shape, table.dtype, directions)
+        tables = zo.perturb(table, units, params.smoothing, scheme)
         mask = mechanisms.poisson_mask(mask_key, num_records, params.sampling_probability)
 
         losses = evaluate_fn(tables, mask, data)
@@ -151,8 +156,8 @@ def zero_order_condenser(
         noisy_sum = mechanisms.noisy_clipped_sum(noise_key, differences, mask, params.l2_norm_clip,
                                                  params.noise_multiplier)
         expected_batch = params.sampling_probability * num_records
-        gradient = zo.gradient_from_differences(noisy_sum / expected_batch, directions,
-                                                params.smoothing, scheme)
+        gradient = zo.gradient_from_differences(noisy_sum / expected_batch, units, params.smoothing, scheme,
+                                                zo.direction_scale(directions, table.shape))
 
         updates, opt_state = optimizer.update(gradient, state.opt_state, table)
         new_table = jnp.clip(optax.apply_updates(table, updates), lower, upper)

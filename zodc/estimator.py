@@ -50,6 +50,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import has_fit_parameter
 
+from zodc import zo
 from zodc.condense import StepParams, run, zero_order_condenser
 from zodc.data.dp_schema import estimate_class_proportions, estimate_event_rate, estimate_schema
 from zodc.data.schema import Schema
@@ -136,9 +137,10 @@ def _adam(learning_rate: float) -> optax.GradientTransformation:
     return optax.adam(learning_rate)
 
 
-def _build_condenser(evaluate_fn, optimizer, num_records: int, num_directions: int, scheme: str, average_from):
+def _build_condenser(evaluate_fn, optimizer, num_records: int, num_directions: int, scheme: str, average_from,
+                     directions: str = "gaussian"):
     return zero_order_condenser(evaluate_fn, optimizer, num_records=num_records, num_directions=num_directions,
-                                scheme=scheme, average_from=average_from)
+                                scheme=scheme, average_from=average_from, directions=directions)
 
 
 # Fits with the same (hashable) configuration get the same condenser object, so ``run(reuse=True)``
@@ -247,6 +249,11 @@ class Condenser(BaseEstimator):
       class_weight: ``"balanced"`` (weights ``1 / (K pi_c)`` from public or DP proportions) or ``None``.
         Classification only.
       scheme: ``"central"`` or ``"forward"`` differences.
+      directions: the random directions' kind (:func:`zodc.zo.sample_directions`): ``"gaussian"``
+        (the default: i.i.d. over every learnable cell), ``"orthogonal"`` (the same marginals,
+        mutually orthogonal), ``"rows"`` / ``"columns"`` (each direction on one synthetic row /
+        one column). Data independent, so every kind has the same privacy cost. Round 16 of
+        ``benchmarks/results/ABLATION.md`` measured the others against the default.
       average_tail: release the uniform average of the last ``average_tail`` share of the iterates
         (0: the last iterate). Post-processing of the private iterates: no privacy cost.
       select_features: classification: learn only this many encoded columns, chosen privately by
@@ -337,7 +344,7 @@ class Condenser(BaseEstimator):
     def __init__(self, model="tree", *, epsilon=1.0, delta=1e-5, rows_per_class=None, rows=None, steps=300,
                  num_directions=16, smoothing=0.2, learning_rate=None, optimizer=None, l2_norm_clip=1.0,
                  batch_size=256, loss=None, num_time_bins=10, time_grid="log", time_init="center",
-                 class_weight="balanced", scheme="central", average_tail=0.0, select_features=None,
+                 class_weight="balanced", scheme="central", directions="gaussian", average_tail=0.0, select_features=None,
                  selection_share=0.1, soft_labels="auto", soft_label_start=0.9, init="auto", init_share=0.5, init_scale=None, init_clip=None, schema=None,
                  preprocessing_share=0.1, on_out_of_bounds="clip", backend="auto", n_jobs=1, random_state=None,
                  verbose=0):
@@ -359,6 +366,7 @@ class Condenser(BaseEstimator):
         self.time_init = time_init
         self.class_weight = class_weight
         self.scheme = scheme
+        self.directions = directions
         self.average_tail = average_tail
         self.select_features = select_features
         self.selection_share = selection_share
@@ -432,6 +440,8 @@ class Condenser(BaseEstimator):
             raise ConfigError(f"`soft_label_start` must be in (0, 1]. Got {start!r}.")
         self._steps = _check_positive_int("steps", self.steps)
         self._num_directions = _check_positive_int("num_directions", self.num_directions)
+        zo.check_scheme(self.scheme)
+        zo.check_directions(self.directions)
         self._smoothing = _check_positive_float("smoothing", self.smoothing)
         self._l2_norm_clip = _check_positive_float("l2_norm_clip", self.l2_norm_clip, allow_inf=True)
         self._batch_size = _check_positive_int("batch_size", self.batch_size)
@@ -913,7 +923,8 @@ class Condenser(BaseEstimator):
         # process pool and the real records, so its condenser is built afresh and not kept.
         reuse = evaluator is None
         build = _cached_condenser if reuse else _build_condenser
-        condenser = build(evaluate_fn, self._optimizer, num_records, self._num_directions, self.scheme, average_from)
+        condenser = build(evaluate_fn, self._optimizer, num_records, self._num_directions, self.scheme, average_from,
+                          self.directions)
         params = StepParams(smoothing=jnp.float32(self._smoothing), l2_norm_clip=jnp.float32(clip),
                             noise_multiplier=jnp.float32(noise_multiplier),
                             sampling_probability=jnp.float32(sampling_probability))
@@ -971,6 +982,7 @@ class Condenser(BaseEstimator):
             "epsilon": self.epsilon_, "delta": self.delta_, "noise_multiplier": self.noise_multiplier_,
             "sampling_probability": self.sampling_probability_, "steps": int(self._steps),
             "l2_norm_clip": self.l2_norm_clip_, "num_directions": int(self._num_directions),
+            "directions": self.directions,
             "accountant": "RDP (Poisson-subsampled Gaussian, Mironov et al. 2019), tight conversion",
             "neighbouring_relation": "add or remove one record",
             "public_assumptions": self._public_assumptions(),

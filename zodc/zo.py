@@ -8,6 +8,10 @@ functions"; Salimans et al. 2017, arXiv:1703.03864 for the antithetic form):
 - central (antithetic): ``g = 1/q sum_k [F(S + mu u_k) - F(S - mu u_k)] / (2 mu) u_k``;
 - forward: ``g = 1/q sum_k [F(S + mu u_k) - F(S)] / mu u_k`` (``q + 1`` evaluations).
 
+The directions ``u_k`` are i.i.d. Gaussian by default; :func:`sample_directions` also draws
+orthogonal ones and one-row / one-column blocks, with a factor ``c`` (:func:`direction_scale`)
+that keeps ``c E[u u^T] = I``.
+
 Both are unbiased for the gradient of the Gaussian smoothing ``F_mu(S) = E F(S + mu u)``. For
 piecewise-constant models (trees) ``mu`` is a smoothing radius in the table's [-1, 1] units,
 not an infinitesimal.
@@ -27,6 +31,7 @@ import jax.numpy as jnp
 from zodc.errors import ConfigError
 
 SCHEMES = ("central", "forward")
+DIRECTIONS = ("gaussian", "orthogonal", "rows", "columns")
 
 
 def check_scheme(scheme: str) -> str:
@@ -41,19 +46,92 @@ def num_evaluations(num_directions: int, scheme: str) -> int:
     return 2 * num_directions if check_scheme(scheme) == "central" else num_directions + 1
 
 
-def sample_directions(key: jax.Array, num_directions: int, shape: tuple, dtype=jnp.float32) -> jax.Array:
-    """Draws ``q`` standard Gaussian directions.
+def check_directions(kind: str) -> str:
+    """Returns ``kind`` if it is a known kind of direction, else raises ConfigError."""
+    if not isinstance(kind, str) or kind not in DIRECTIONS:
+        raise ConfigError(f"`directions` must be one of {list(DIRECTIONS)}. Got {kind!r}.")
+    return kind
+
+
+def direction_scale(kind: str, shape: tuple) -> float:
+    """The factor ``c`` with ``c E[u u^T] = I`` for one direction ``u`` of ``kind``.
+
+    The estimate ``c / q sum_k d_k u_k`` is then unbiased for the (smoothed) gradient whatever the
+    kind: 1 for Gaussian and orthogonal directions, ``m`` for one-row blocks (a row is hit with
+    probability ``1 / m``), ``d`` for one-column blocks.
+    """
+    kind = check_directions(kind)
+    if kind == "rows":
+        return float(shape[0])
+    if kind == "columns":
+        return float(shape[-1])
+    return 1.0
+
+
+def _orthogonal(key: jax.Array, num_directions: int, size: int, dtype) -> jax.Array:
+    """``(q, size)`` directions, orthogonal within blocks of ``size``, each marginally N(0, I).
+
+    Orthogonal evolution strategies (Choromanski et al. 2018, arXiv:1804.02395): the rows of a
+    Gaussian matrix are orthogonalised by QR (signs fixed so the basis is Haar distributed) and
+    rescaled to their own Gaussian lengths, which are independent of the basis; so each direction
+    is exactly N(0, I) and the estimator stays unbiased, while the ``q`` directions never overlap.
+    """
+    blocks = -(-num_directions // size)
+    gaussian = jax.random.normal(key, (blocks, min(num_directions, size), size), dtype=dtype)
+
+    def one_block(g):
+        q, r = jnp.linalg.qr(g.T)  # (size, b), (b, b)
+        signs = jnp.where(jnp.diagonal(r) < 0, -1.0, 1.0).astype(dtype)
+        return (q * signs).T * jnp.linalg.norm(g, axis=1, keepdims=True)
+
+    return jax.vmap(one_block)(gaussian).reshape(-1, size)[:num_directions]
+
+
+def _blocks(key: jax.Array, num_directions: int, shape: tuple, axis: int, dtype) -> jax.Array:
+    """Gaussian directions each confined to one slice along ``axis`` (a row or a column of S).
+
+    The slices are dealt from a random permutation, so ``q`` directions hit ``min(q, size)``
+    different slices and every slice equally often in expectation.
+    """
+    size = shape[axis]
+    order_key, value_key = jax.random.split(key)
+    order = jax.random.permutation(order_key, size)
+    which = order[jnp.arange(num_directions) % size]
+    mask = jax.nn.one_hot(which, size, dtype=dtype)  # (q, size)
+    mask = mask[:, :, None] if axis == 0 else mask[:, None, :]
+    return jax.random.normal(value_key, (num_directions, *shape), dtype=dtype) * mask
+
+
+def sample_directions(key: jax.Array, num_directions: int, shape: tuple, dtype=jnp.float32,
+                      kind: str = "gaussian") -> jax.Array:
+    """Draws ``q`` random directions.
 
     Args:
       key: PRNG key.
       num_directions: ``q``.
       shape: shape of the learnable table, e.g. ``(m, d)``.
+      kind: ``"gaussian"`` (i.i.d. N(0, I) over every cell, the default); ``"orthogonal"`` (the
+        same marginals, mutually orthogonal — lower variance when ``q`` is not small against the
+        table's size); ``"rows"`` / ``"columns"`` (each direction Gaussian on one synthetic row /
+        one column and zero elsewhere: one row or one feature at a time). Use
+        :func:`direction_scale` of the same kind when forming the gradient.
 
     Returns:
       ``(q, *shape)`` directions. They are data-independent randomness: releasing them costs no
-      privacy.
+      privacy, and their kind does not change the per-record sensitivity (the clip is on the
+      ``(q,)`` vector of loss differences).
     """
-    return jax.random.normal(key, (num_directions, *shape), dtype=dtype)
+    kind = check_directions(kind)
+    if kind == "gaussian":
+        return jax.random.normal(key, (num_directions, *shape), dtype=dtype)
+    if kind == "orthogonal":
+        size = 1
+        for n in shape:
+            size *= int(n)
+        return _orthogonal(key, num_directions, size, dtype).reshape(num_directions, *shape)
+    if len(shape) != 2:
+        raise ConfigError(f"`directions={kind!r}` needs a 2-D table (rows, columns). Got shape {tuple(shape)}.")
+    return _blocks(key, num_directions, tuple(shape), 0 if kind == "rows" else 1, dtype)
 
 
 def perturb(table: jax.Array, directions: jax.Array, smoothing, scheme: str = "central") -> jax.Array:
@@ -89,35 +167,38 @@ def per_record_differences(losses: jax.Array, num_directions: int, scheme: str =
     return (losses[1:] - losses[:1]).T
 
 
-def gradient_from_differences(mean_differences: jax.Array, directions: jax.Array, smoothing, scheme: str = "central") -> jax.Array:
+def gradient_from_differences(mean_differences: jax.Array, directions: jax.Array, smoothing, scheme: str = "central",
+                              scale: float = 1.0) -> jax.Array:
     """Forms the gradient estimate from the (noisy) mean difference per direction.
 
     Args:
       mean_differences: ``(q,)`` mean over records of the per-record differences (after
         clipping and noise in the private case).
       directions: ``(q, m, d)``.
+      scale: :func:`direction_scale` of the directions' kind.
 
     Returns:
       ``(m, d)`` gradient estimate.
     """
     num_directions = directions.shape[0]
     step = 2.0 * smoothing if check_scheme(scheme) == "central" else smoothing
-    return jnp.tensordot(mean_differences, directions, axes=1) / (num_directions * step)
+    return scale * jnp.tensordot(mean_differences, directions, axes=1) / (num_directions * step)
 
 
 def estimate_gradient(key: jax.Array, objective_fn: Callable[[jax.Array], jax.Array], table: jax.Array,
-                      num_directions: int, smoothing, scheme: str = "central") -> jax.Array:
+                      num_directions: int, smoothing, scheme: str = "central", kind: str = "gaussian") -> jax.Array:
     """Non-private zero-order gradient of a scalar ``objective_fn`` (testing and reference use).
 
     Args:
       key: PRNG key for the directions.
       objective_fn: maps ``(m, d)`` → scalar; vmapped over the perturbed tables.
       table: ``(m, d)``.
+      kind: the directions' kind (:func:`sample_directions`).
 
     Returns:
-      ``(m, d)`` estimate of the gradient of the Gaussian-smoothed objective.
+      ``(m, d)`` estimate of the gradient of the smoothed objective.
     """
-    directions = sample_directions(key, num_directions, table.shape, table.dtype)
+    directions = sample_directions(key, num_directions, table.shape, table.dtype, kind)
     values = jax.vmap(objective_fn)(perturb(table, directions, smoothing, scheme))
     differences = per_record_differences(values[:, None], num_directions, scheme)[0]
-    return gradient_from_differences(differences, directions, smoothing, scheme)
+    return gradient_from_differences(differences, directions, smoothing, scheme, direction_scale(kind, table.shape))
