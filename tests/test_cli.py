@@ -50,14 +50,16 @@ def test_condense_bundled_dataset_writes_table_and_report(tmp_path, capsys):
 
 def test_init_options_reach_the_condenser_and_its_ledger(tmp_path, capsys):
     names = {}
-    for init, kind in (("dp_means", "orthogonal"), ("noise", "rows")):
+    for init, kind, subspace in (("dp_means", "orthogonal", 12), ("noise", "rows", None)):
         out = tmp_path / f"{init}.csv"
+        extra = [] if subspace is None else ["--subspace", subspace]
         assert run_cli("condense", "--dataset", "breast_cancer", "--init", init, "--init-share", "0.4",
-                       "--directions", kind, "--out", out, *FAST) == 0
+                       "--directions", kind, *extra, "--out", out, *FAST) == 0
         report = json.loads(capsys.readouterr().out)
         names[init] = [e["name"] for e in report["privacy"]["ledger"]["entries"]]
         assert report["privacy"]["epsilon"] <= 1.0
         assert report["hyperparameters"]["directions"] == report["privacy"]["directions"] == kind
+        assert report["hyperparameters"]["subspace"] == report["privacy"]["subspace"] == subspace
     assert names == {"dp_means": ["initialisation", "zero_order_steps"], "noise": ["zero_order_steps"]}
     _assert_refused(tmp_path, capsys, "--dataset", "breast_cancer", "--init-share", "1.5", message="init_share")
 

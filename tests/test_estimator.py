@@ -1,6 +1,7 @@
 import json
 import math
 
+import jax
 import numpy as np
 import pandas as pd
 import pytest
@@ -97,6 +98,9 @@ def test_no_schema_estimates_one_with_dp_and_accounts_it(cancer):
     ("backend", "gpu", "`backend` must be one of"),
     ("scheme", "backward", "`scheme` must be one of"),
     ("directions", "sparse", "`directions` must be one of"),
+    ("subspace", 0, "`subspace` must be an integer >= 1"),
+    ("subspace", 2.5, "`subspace`"),
+    ("subspace", 10_000, "`subspace` must be at most the learnable table's 180 cells"),
 ])
 def test_bad_hyperparameters_are_named(cancer, param, value, match):
     X, y, schema = cancer
@@ -203,6 +207,42 @@ def test_direction_kinds_cost_the_same_privacy(cancer):
     assert rows.noise_multiplier_ == gaussian.noise_multiplier_ and rows.epsilon_ == gaussian.epsilon_
     assert not rows.synthetic_.equals(gaussian.synthetic_)
     assert rows.report()["directions"] == "rows" and gaussian.report()["directions"] == "gaussian"
+
+
+def test_subspace_basis_is_orthogonal_and_scaled():
+    from zodc.estimator import subspace_basis
+
+    basis = np.asarray(subspace_basis(jax.random.key(0), 5, 40))
+    np.testing.assert_allclose(basis @ basis.T, 8.0 * np.eye(5), atol=1e-4)  # size / r = 40 / 5
+
+
+def test_subspace_learns_along_one_public_line(cancer):
+    # With subspace=1 every step moves the table along one basis vector: tables after 3, 6 and 9
+    # steps (same seed, so the same start and basis) differ by multiples of one (m x d) pattern.
+    X, y, schema = cancer
+    tables = [Condenser("tree", epsilon=math.inf, steps=steps, num_directions=4, rows_per_class=3, schema=schema,
+                        subspace=1, random_state=6).fit(X, y).table_ for steps in (3, 6, 9)]
+    inside = np.all([np.abs(t) < 0.999 for t in tables], axis=0)  # cells the box did not clip
+    moves = np.stack([(tables[1] - tables[0])[inside], (tables[2] - tables[0])[inside]])
+    singular = np.linalg.svd(moves, compute_uv=False)
+    assert singular[0] > 1e-3 and singular[1] < 1e-4 * singular[0]
+    # Without the subspace the same moves span more than one line.
+    free = [Condenser("tree", epsilon=math.inf, steps=steps, num_directions=4, rows_per_class=3, schema=schema,
+                      random_state=6).fit(X, y).table_ for steps in (3, 6, 9)]
+    inside = np.all([np.abs(t) < 0.999 for t in free], axis=0)
+    moves = np.stack([(free[1] - free[0])[inside], (free[2] - free[0])[inside]])
+    singular = np.linalg.svd(moves, compute_uv=False)
+    assert singular[1] > 1e-2 * singular[0]
+
+
+def test_subspace_costs_the_same_privacy_and_is_reported(cancer):
+    X, y, schema = cancer
+    make = lambda subspace: Condenser("tree", epsilon=1.0, steps=10, num_directions=4, rows_per_class=3,
+                                      schema=schema, subspace=subspace, random_state=2).fit(X, y)
+    full, low = make(None), make(8)
+    assert low.noise_multiplier_ == full.noise_multiplier_ and low.epsilon_ == full.epsilon_
+    assert not low.synthetic_.equals(full.synthetic_) and low.synthetic_.shape == full.synthetic_.shape
+    assert low.report()["subspace"] == 8 and full.report()["subspace"] is None
 
 
 def test_custom_host_estimator(cancer):

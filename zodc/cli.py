@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     condense.add_argument("--directions", choices=["gaussian", "orthogonal", "rows", "columns"], default="gaussian",
                           help="kind of random directions: i.i.d. Gaussian over every cell (default), orthogonal, "
                           "or one synthetic row / one column at a time (same privacy cost)")
+    condense.add_argument("--subspace", type=int, default=None, metavar="R",
+                          help="learn only R coordinates of the table's offset from its start, along a public "
+                          "random basis (a low-dimensional parametrisation; default: every cell)")
     condense.add_argument("--average-tail", type=float, default=0.0,
                           help="release the average of the last share of iterates (0: the last iterate)")
     condense.add_argument("--loss", choices=["balanced_linear", "cross_entropy", "brier", "discrete_nll"],
@@ -302,7 +305,7 @@ def condense_command(args) -> dict[str, Any]:
         model, epsilon=args.epsilon, delta=args.delta, **size, steps=args.steps,
         num_directions=args.num_directions, smoothing=args.smoothing, learning_rate=args.learning_rate,
         l2_norm_clip=args.l2_norm_clip, batch_size=args.batch_size, loss=args.loss, num_time_bins=args.time_bins,
-        directions=args.directions, average_tail=args.average_tail, select_features=args.select_features,
+        directions=args.directions, subspace=args.subspace, average_tail=args.average_tail, select_features=args.select_features,
         selection_share=args.selection_share, soft_labels="auto" if args.soft_labels is None else args.soft_labels,
         soft_label_start=args.soft_label_start, init=args.init, init_share=args.init_share,
         init_scale=args.init_scale, init_clip=args.init_clip, time_grid=args.time_grid, time_init=args.time_init, schema=schema,

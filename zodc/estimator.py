@@ -138,9 +138,11 @@ def _adam(learning_rate: float) -> optax.GradientTransformation:
 
 
 def _build_condenser(evaluate_fn, optimizer, num_records: int, num_directions: int, scheme: str, average_from,
-                     directions: str = "gaussian"):
+                     directions: str = "gaussian", bounded: bool = True):
+    box = (-1.0, 1.0) if bounded else (-math.inf, math.inf)
     return zero_order_condenser(evaluate_fn, optimizer, num_records=num_records, num_directions=num_directions,
-                                scheme=scheme, average_from=average_from, directions=directions)
+                                scheme=scheme, average_from=average_from, directions=directions, lower=box[0],
+                                upper=box[1])
 
 
 # Fits with the same (hashable) configuration get the same condenser object, so ``run(reuse=True)``
@@ -166,6 +168,39 @@ def _embedding_evaluator(evaluate_fn, num_features: int, trailing: int = 0):
 
 # Native evaluators are cached, so their embeddings can be too (a host one would keep its pool alive).
 _cached_embedding_evaluator = functools.lru_cache(maxsize=16)(_embedding_evaluator)
+
+
+def subspace_basis(key: jax.Array, dimension: int, size: int) -> jax.Array:
+    """``(r, size)`` public random basis: orthonormal rows scaled by ``sqrt(size / r)``.
+
+    A Gaussian direction ``z`` of the ``r`` coordinates then moves each of the ``size`` cells by
+    ``N(0, 1)`` on average, as a Gaussian direction over every cell does, so ``smoothing`` and
+    ``learning_rate`` keep their meaning. Data independent (drawn from the run's seed): no privacy cost.
+    """
+    q, r = jnp.linalg.qr(jax.random.normal(key, (size, dimension)))
+    signs = jnp.where(jnp.diagonal(r) < 0, -1.0, 1.0)
+    return (q * signs).T * math.sqrt(size / dimension)
+
+
+def subspace_tables(coordinates: jax.Array, anchor: jax.Array, basis: jax.Array) -> jax.Array:
+    """Tables ``clip(anchor + reshape(theta @ basis), -1, 1)`` from coordinates ``(..., 1, r)``."""
+    offsets = jnp.tensordot(coordinates[..., 0, :], basis, axes=1)
+    return jnp.clip(anchor + offsets.reshape(coordinates.shape[:-2] + anchor.shape), -1.0, 1.0)
+
+
+def _subspace_evaluator(evaluate_fn):
+    """Wraps ``evaluate_fn`` so it takes ``(k, 1, r)`` subspace coordinates instead of tables.
+    ``data`` is ``(inner data, anchor (m, w), basis (r, m w))`` — arguments, so one compiled program
+    serves every start and basis of the same shapes."""
+
+    def evaluate(coordinates, mask, data):
+        inner, anchor, basis = data
+        return evaluate_fn(subspace_tables(coordinates, anchor, basis), mask, inner)
+
+    return evaluate
+
+
+_cached_subspace_evaluator = functools.lru_cache(maxsize=16)(_subspace_evaluator)
 
 
 class _Progress:
@@ -254,6 +289,11 @@ class Condenser(BaseEstimator):
         mutually orthogonal), ``"rows"`` / ``"columns"`` (each direction on one synthetic row /
         one column). Data independent, so every kind has the same privacy cost. Round 16 of
         ``benchmarks/results/ABLATION.md`` measured the others against the default.
+      subspace: ``None`` (default): learn every cell of the table. An int ``r``: learn only ``r``
+        coordinates of the table's offset from its start, along a public random basis of the
+        table (a low-dimensional parametrisation: the zero-order estimate's dimension shrinks from
+        ``m x w`` to ``r``; the start holds the rest, so use it with ``init="dp_means"``). Same
+        privacy cost. Round 16 of ``benchmarks/results/ABLATION.md``.
       average_tail: release the uniform average of the last ``average_tail`` share of the iterates
         (0: the last iterate). Post-processing of the private iterates: no privacy cost.
       select_features: classification: learn only this many encoded columns, chosen privately by
@@ -344,7 +384,7 @@ class Condenser(BaseEstimator):
     def __init__(self, model="tree", *, epsilon=1.0, delta=1e-5, rows_per_class=None, rows=None, steps=300,
                  num_directions=16, smoothing=0.2, learning_rate=None, optimizer=None, l2_norm_clip=1.0,
                  batch_size=256, loss=None, num_time_bins=10, time_grid="log", time_init="center",
-                 class_weight="balanced", scheme="central", directions="gaussian", average_tail=0.0, select_features=None,
+                 class_weight="balanced", scheme="central", directions="gaussian", subspace=None, average_tail=0.0, select_features=None,
                  selection_share=0.1, soft_labels="auto", soft_label_start=0.9, init="auto", init_share=0.5, init_scale=None, init_clip=None, schema=None,
                  preprocessing_share=0.1, on_out_of_bounds="clip", backend="auto", n_jobs=1, random_state=None,
                  verbose=0):
@@ -367,6 +407,7 @@ class Condenser(BaseEstimator):
         self.class_weight = class_weight
         self.scheme = scheme
         self.directions = directions
+        self.subspace = subspace
         self.average_tail = average_tail
         self.select_features = select_features
         self.selection_share = selection_share
@@ -442,6 +483,7 @@ class Condenser(BaseEstimator):
         self._num_directions = _check_positive_int("num_directions", self.num_directions)
         zo.check_scheme(self.scheme)
         zo.check_directions(self.directions)
+        self._subspace = None if self.subspace is None else _check_positive_int("subspace", self.subspace)
         self._smoothing = _check_positive_float("smoothing", self.smoothing)
         self._l2_norm_clip = _check_positive_float("l2_norm_clip", self.l2_norm_clip, allow_inf=True)
         self._batch_size = _check_positive_int("batch_size", self.batch_size)
@@ -739,10 +781,9 @@ class Condenser(BaseEstimator):
             embed = _cached_embedding_evaluator if evaluator is None else _embedding_evaluator
             evaluate_fn = embed(evaluate_fn, num_features, int(self._soft_labels))
             data = (data, jnp.asarray(selected))
-        state, infos = self._condense(evaluate_fn, evaluator, data, init_table, run_key, ledger, num_records,
-                                      noise_multiplier, clip, sampling_probability, private)
+        learned, infos = self._condense(evaluate_fn, evaluator, data, init_table, run_key, ledger, num_records,
+                                        noise_multiplier, clip, sampling_probability, private)
 
-        learned = np.asarray(state.average, dtype=np.float64)
         own = learned[:, -1:] if self._soft_labels else None  # the last learned column: the own-class weight
         table = learned[:, :-1] if self._soft_labels else learned
         if selected is not None:
@@ -805,10 +846,9 @@ class Condenser(BaseEstimator):
                                       num_records=num_records, n_jobs=self.n_jobs)
             evaluate_fn = evaluator.jax_fn()
             data = None
-        state, infos = self._condense(evaluate_fn, evaluator, data, init_table, run_key, ledger, num_records,
+        table, infos = self._condense(evaluate_fn, evaluator, data, init_table, run_key, ledger, num_records,
                                       noise_multiplier, clip, sampling_probability, private)
 
-        table = np.asarray(state.average, dtype=np.float64)
         released = encoder.decode(table[:, :-1], time=time_scale.decode(table[:, -1]), event=events)
         self.table_ = np.concatenate([np.asarray(encoder.encode(released).X, np.float64),
                                       np.asarray(time_scale.encode(released[schema.time.name].to_numpy(np.float64)))[:, None]],
@@ -917,14 +957,35 @@ class Condenser(BaseEstimator):
 
     def _condense(self, evaluate_fn, evaluator, data, init_table, run_key, ledger, num_records, noise_multiplier,
                   clip, sampling_probability, private):
+        """Runs the loop; returns the learned table ``(m, w)`` (the last or averaged iterate) and the infos.
+
+        With ``subspace=r`` the loop learns ``r`` coordinates ``theta`` of the table's offset from
+        its start, ``S = clip(S_0 + reshape(theta B))``, ``B`` a public random basis
+        (:func:`subspace_basis`). Could this leak? ``S_0`` is the private start already in the
+        ledger, ``B`` is data independent, and the steps are the same accounted mechanism on a
+        shorter vector; the released table is post-processing of ``theta``.
+        """
         average_from = None if self.average_tail == 0 else int(round(self._steps * (1 - self.average_tail)))
         # Native evaluators are cached functions of public configuration, so the condenser (and its
         # compiled step) is shared between fits of equal configuration; a host evaluator holds a
         # process pool and the real records, so its condenser is built afresh and not kept.
         reuse = evaluator is None
+        decode = None
+        if self.subspace is not None:
+            size = int(init_table.shape[0] * init_table.shape[1])
+            if self._subspace > size:
+                raise ConfigError(f"`subspace` must be at most the learnable table's {size} cells "
+                                  f"({init_table.shape[0]} rows x {init_table.shape[1]} columns). Got {self._subspace}.")
+            basis_key, run_key = jax.random.split(run_key)
+            anchor = jnp.asarray(init_table, jnp.float32)
+            basis = subspace_basis(basis_key, self._subspace, size)
+            evaluate_fn = (_cached_subspace_evaluator if reuse else _subspace_evaluator)(evaluate_fn)
+            data = (data, anchor, basis)
+            init_table = jnp.zeros((1, self._subspace), jnp.float32)
+            decode = lambda theta: subspace_tables(theta, anchor, basis)
         build = _cached_condenser if reuse else _build_condenser
         condenser = build(evaluate_fn, self._optimizer, num_records, self._num_directions, self.scheme, average_from,
-                          self.directions)
+                          self.directions, decode is None)
         params = StepParams(smoothing=jnp.float32(self._smoothing), l2_norm_clip=jnp.float32(clip),
                             noise_multiplier=jnp.float32(noise_multiplier),
                             sampling_probability=jnp.float32(sampling_probability))
@@ -932,11 +993,13 @@ class Condenser(BaseEstimator):
         chunk_size = 25 if self._backend == "native" else 1
         try:
             state = condenser.init(run_key, init_table)
-            return run(condenser, state, params, self._steps, data=data, chunk_size=chunk_size, on_chunk=progress,
-                       reuse=reuse)
+            state, infos = run(condenser, state, params, self._steps, data=data, chunk_size=chunk_size,
+                               on_chunk=progress, reuse=reuse)
         finally:
             if evaluator is not None:
                 evaluator.close()
+        learned = state.average if decode is None else decode(state.average)
+        return np.asarray(learned, dtype=np.float64), infos
 
     def _set_common(self, released, schema, ledger, epsilon_spent, noise_multiplier, sampling_probability, clip,
                     seed, num_rows, infos) -> None:
@@ -982,7 +1045,7 @@ class Condenser(BaseEstimator):
             "epsilon": self.epsilon_, "delta": self.delta_, "noise_multiplier": self.noise_multiplier_,
             "sampling_probability": self.sampling_probability_, "steps": int(self._steps),
             "l2_norm_clip": self.l2_norm_clip_, "num_directions": int(self._num_directions),
-            "directions": self.directions,
+            "directions": self.directions, "subspace": self._subspace,
             "accountant": "RDP (Poisson-subsampled Gaussian, Mironov et al. 2019), tight conversion",
             "neighbouring_relation": "add or remove one record",
             "public_assumptions": self._public_assumptions(),
