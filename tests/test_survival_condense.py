@@ -137,6 +137,17 @@ def test_brier_loss_runs(gbsg2):
     assert fitted.loss_ == "brier" and np.all(np.isfinite(fitted.history_["loss"]))
 
 
+def test_subspace_and_direction_kinds_run_for_survival(gbsg2):
+    # The time column is part of the learned table: a subspace basis and block directions span it too.
+    frame, schema = gbsg2
+    fitted = small(schema=schema).fit(frame, duration_col="time", event_col="cens")
+    for options in ({"subspace": 5}, {"directions": "columns"}):
+        other = small(schema=schema, **options).fit(frame, duration_col="time", event_col="cens")
+        assert other.epsilon_ == fitted.epsilon_ and other.synthetic_.shape == fitted.synthetic_.shape
+        assert not other.synthetic_.equals(fitted.synthetic_)
+        assert other.synthetic_["time"].between(schema.time.lower, schema.time.upper).all()
+
+
 @pytest.mark.filterwarnings("ignore:.* outside the schema bounds")  # DP bounds clip sparse tails
 def test_no_schema_estimates_bounds_and_event_rate_from_one_histogram(gbsg2):
     frame, _ = gbsg2

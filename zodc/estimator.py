@@ -293,7 +293,7 @@ class Condenser(BaseEstimator):
         coordinates of the table's offset from its start, along a public random basis of the
         table (a low-dimensional parametrisation: the zero-order estimate's dimension shrinks from
         ``m x w`` to ``r``; the start holds the rest, so use it with ``init="dp_means"``). Same
-        privacy cost. Round 16 of ``benchmarks/results/ABLATION.md``.
+        privacy cost. Round 17 of ``benchmarks/results/ABLATION.md``.
       average_tail: release the uniform average of the last ``average_tail`` share of the iterates
         (0: the last iterate). Post-processing of the private iterates: no privacy cost.
       select_features: classification: learn only this many encoded columns, chosen privately by
@@ -384,7 +384,8 @@ class Condenser(BaseEstimator):
     def __init__(self, model="tree", *, epsilon=1.0, delta=1e-5, rows_per_class=None, rows=None, steps=300,
                  num_directions=16, smoothing=0.2, learning_rate=None, optimizer=None, l2_norm_clip=1.0,
                  batch_size=256, loss=None, num_time_bins=10, time_grid="log", time_init="center",
-                 class_weight="balanced", scheme="central", directions="gaussian", subspace=None, average_tail=0.0, select_features=None,
+                 class_weight="balanced", scheme="central", directions="gaussian", subspace=None, average_tail=0.0,
+                 select_features=None,
                  selection_share=0.1, soft_labels="auto", soft_label_start=0.9, init="auto", init_share=0.5, init_scale=None, init_clip=None, schema=None,
                  preprocessing_share=0.1, on_out_of_bounds="clip", backend="auto", n_jobs=1, random_state=None,
                  verbose=0):
@@ -971,7 +972,7 @@ class Condenser(BaseEstimator):
         # process pool and the real records, so its condenser is built afresh and not kept.
         reuse = evaluator is None
         decode = None
-        if self.subspace is not None:
+        if self._subspace is not None:
             size = int(init_table.shape[0] * init_table.shape[1])
             if self._subspace > size:
                 raise ConfigError(f"`subspace` must be at most the learnable table's {size} cells "

@@ -8,13 +8,14 @@ functions"; Salimans et al. 2017, arXiv:1703.03864 for the antithetic form):
 - central (antithetic): ``g = 1/q sum_k [F(S + mu u_k) - F(S - mu u_k)] / (2 mu) u_k``;
 - forward: ``g = 1/q sum_k [F(S + mu u_k) - F(S)] / mu u_k`` (``q + 1`` evaluations).
 
-The directions ``u_k`` are i.i.d. Gaussian by default; :func:`sample_directions` also draws
-orthogonal ones and one-row / one-column blocks, with a factor ``c`` (:func:`direction_scale`)
-that keeps ``c E[u u^T] = I``.
-
 Both are unbiased for the gradient of the Gaussian smoothing ``F_mu(S) = E F(S + mu u)``. For
 piecewise-constant models (trees) ``mu`` is a smoothing radius in the table's [-1, 1] units,
 not an infinitesimal.
+
+The directions ``u_k`` are i.i.d. Gaussian by default; :func:`sample_directions` also draws
+orthogonal ones and one-row / one-column blocks, with a factor ``c`` (:func:`direction_scale`,
+inside the sum) that keeps ``c E[u u^T] = I``, so the estimate stays unbiased for a smoothed
+gradient.
 
 Privacy enters between :func:`per_record_differences` and :func:`gradient_from_differences`:
 the per-record difference vectors are clipped and summed with noise (``zodc.privacy``), and the
