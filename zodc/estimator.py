@@ -177,9 +177,7 @@ def subspace_basis(key: jax.Array, dimension: int, size: int) -> jax.Array:
     ``N(0, 1)`` on average, as a Gaussian direction over every cell does, so ``smoothing`` and
     ``learning_rate`` keep their meaning. Data independent (drawn from the run's seed): no privacy cost.
     """
-    q, r = jnp.linalg.qr(jax.random.normal(key, (size, dimension)))
-    signs = jnp.where(jnp.diagonal(r) < 0, -1.0, 1.0)
-    return (q * signs).T * math.sqrt(size / dimension)
+    return zo.orthonormal_rows(jax.random.normal(key, (size, dimension)).T) * math.sqrt(size / dimension)
 
 
 def subspace_tables(coordinates: jax.Array, anchor: jax.Array, basis: jax.Array) -> jax.Array:

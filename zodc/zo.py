@@ -79,13 +79,19 @@ def _orthogonal(key: jax.Array, num_directions: int, size: int, dtype) -> jax.Ar
     """
     blocks = -(-num_directions // size)
     gaussian = jax.random.normal(key, (blocks, min(num_directions, size), size), dtype=dtype)
-
-    def one_block(g):
-        q, r = jnp.linalg.qr(g.T)  # (size, b), (b, b)
-        signs = jnp.where(jnp.diagonal(r) < 0, -1.0, 1.0).astype(dtype)
-        return (q * signs).T * jnp.linalg.norm(g, axis=1, keepdims=True)
-
+    one_block = lambda g: orthonormal_rows(g) * jnp.linalg.norm(g, axis=1, keepdims=True)
     return jax.vmap(one_block)(gaussian).reshape(-1, size)[:num_directions]
+
+
+def orthonormal_rows(gaussian: jax.Array) -> jax.Array:
+    """Orthonormal rows spanning the rows of a ``(b, size)`` Gaussian matrix (``b <= size``).
+
+    QR with the signs of ``R``'s diagonal fixed, so the basis is Haar distributed (uniform over
+    orthonormal frames) and independent of the rows' lengths.
+    """
+    q, r = jnp.linalg.qr(gaussian.T)  # (size, b), (b, b)
+    signs = jnp.where(jnp.diagonal(r) < 0, -1.0, 1.0).astype(gaussian.dtype)
+    return (q * signs).T
 
 
 def _blocks(key: jax.Array, num_directions: int, shape: tuple, axis: int, dtype) -> jax.Array:
