@@ -126,3 +126,34 @@ def test_mismatched_flags_are_refused(tmp_path, capsys, cohort_csv):
                     message="event column 'dead' not found")
     _assert_refused(tmp_path, capsys, "--data", cohort_csv, "--target", "died", "--time-col", "days",
                     message="not both")
+
+
+def test_soft_events_write_weighted_copies_that_the_utility_report_uses(tmp_path, capsys):
+    from sklearn.model_selection import train_test_split
+
+    from zodc.data.transform import TableEncoder
+    from zodc.evaluate.survival import concordance_index
+    from zodc.models.survival import LifelinesCoxPH
+
+    out = tmp_path / "soft.csv"
+    assert run_cli("condense", "--dataset", "gbsg2", "--soft-labels", "--seed", "3", "--out", out, *FAST) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["hyperparameters"]["soft_labels"] is True
+    table = pd.read_csv(out)
+    assert len(table) == 40 and list(table.columns)[-1] == "sample_weight"
+    np.testing.assert_allclose(table["sample_weight"].to_numpy().reshape(2, 20).sum(axis=0), 1.0, rtol=1e-9)
+    assert report["data"]["event_weight_in_synthetic"] == pytest.approx(table["sample_weight"][20:].sum(), rel=1e-6)
+    # The reported synthetic C-index is the weighted fit's (split and model as the CLI's), on the
+    # encoded columns that vary in the table (a tgrade level absent from 20 rows is left out).
+    data = load_dataset("gbsg2")
+    _, test = train_test_split(data.frame, test_size=0.3, random_state=3, stratify=data.frame["cens"])
+    encoder = TableEncoder(data.schema)
+    synthetic, real = encoder.encode(table.drop(columns=["sample_weight"])), encoder.encode(test)
+    varying = synthetic.X.max(axis=0) > synthetic.X.min(axis=0)
+    assert report["utility"]["dropped_constant_columns"] == (~varying).sum() >= 1
+    assert report["utility"]["synthetic"]["fit_failed"] is False
+    model = LifelinesCoxPH(penalizer=0.1).fit(synthetic.X[:, varying], synthetic.time, synthetic.event,
+                                             sample_weight=table["sample_weight"].to_numpy())
+    expected = concordance_index(np.asarray(real.time, float), model.predict_risk(real.X[:, varying]),
+                                 np.asarray(real.event))
+    assert report["utility"]["synthetic"]["c_index"] == pytest.approx(expected)

@@ -221,3 +221,50 @@ def test_dp_means_start_for_survival_is_accounted_and_valid(gbsg2):
     # integer days are rounded on release: a day is ~1e-3 in encoded log-time
     np.testing.assert_allclose(released[events], log_time[real_events].mean(), atol=2e-3)
     np.testing.assert_allclose(released[~events], log_time[~real_events].mean(), atol=2e-3)
+
+
+def test_soft_events_release_weighted_event_and_censored_copies_at_the_same_cost(gbsg2):
+    frame, schema = gbsg2
+    hard = small(schema=schema).fit(frame, duration_col="time", event_col="cens")
+    soft = small(schema=schema, soft_labels=True).fit(frame, duration_col="time", event_col="cens")
+    assert soft.soft_labels_ and not hard.soft_labels_
+    released = soft.synthetic_
+    assert list(released.columns) == list(schema.column_names) + ["sample_weight"]
+    assert len(released) == 2 * ROWS and soft.table_.shape == (2 * ROWS, hard.table_.shape[1])
+    np.testing.assert_array_equal(released["cens"], np.repeat([0, 1], ROWS))   # censored copies, then events
+    weights = released["sample_weight"].to_numpy().reshape(2, ROWS)
+    np.testing.assert_allclose(weights.sum(axis=0), 1.0, rtol=1e-9)
+    assert weights.min() >= 1e-3 and weights.max() <= 1 - 1e-3
+    # the copies of a row share its features and time
+    features = released.drop(columns=["cens", "sample_weight"])
+    pd.testing.assert_frame_equal(features.iloc[:ROWS].reset_index(drop=True),
+                                  features.iloc[ROWS:].reset_index(drop=True))
+    # nominal events as without soft events; the learned weights start at 0.9 for the row's own status
+    np.testing.assert_array_equal(soft.events_, hard.events_)
+    own = np.where(soft.events_ == 1, weights[1], weights[0])
+    assert np.all(own > 0.5) and not np.allclose(own, 0.9)           # moved, but 6 noisy steps move little
+    # The weights are learned with the features: same mechanisms, same noise, same epsilon.
+    assert [e.name for e in soft.ledger_.entries] == [e.name for e in hard.ledger_.entries]
+    assert soft.noise_multiplier_ == hard.noise_multiplier_ and soft.epsilon_ == pytest.approx(hard.epsilon_)
+    host = small(schema=schema, soft_labels=True, backend="host", steps=2).fit(frame, duration_col="time",
+                                                                             event_col="cens")
+    assert len(host.synthetic_) == 2 * ROWS and host.backend_ == "host"
+
+
+def test_soft_events_are_refused_for_a_model_without_weights_or_a_clashing_column(gbsg2):
+    frame, schema = gbsg2
+
+    class NoWeights:
+        def fit(self, X, time, event):
+            return self
+
+        def predict_survival(self, X, times):
+            return np.ones((len(X), len(times)))
+
+    with pytest.raises(ConfigError, match="soft_labels.*sample_weight"):
+        small(model=NoWeights(), schema=schema, soft_labels=True).fit(frame, duration_col="time", event_col="cens")
+    with pytest.raises(DataError, match="'sample_weight'"):
+        small(schema=schema, soft_labels=True).fit(frame.assign(sample_weight=1.0), duration_col="time",
+                                                   event_col="cens")
+    # "auto" stays off for survival
+    assert not small(schema=schema).fit(frame, duration_col="time", event_col="cens").soft_labels_

@@ -264,24 +264,23 @@ def _survival_triple(frame, schema) -> tuple:
 
 def survival_tstr(table, train: tuple, test: tuple, schema, models, *, num_rows: int, seed: int,
                   time_grid=None, num_random_subsets: int = 1) -> dict[str, dict]:
-    """C-index (and IBS on ``time_grid``) of each host survival model trained on ``table``, tested on ``test``.
+    """C-index (and IBS on ``time_grid``) of each host survival model trained on ``table``, tested on ``test``
+    (a ``sample_weight`` column in ``table``, a soft-event release, weights every fit).
 
     The evaluation of ``zodc condense``: :func:`zodc.evaluate.survival.survival_utility`; its own
     full-data and random-subset references are kept under ``reference``. Encoded feature columns
     constant in ``table`` are left out of this table's evaluation (``dropped_constant_columns``).
     """
     from zodc.errors import DataError
-    from zodc.evaluate.survival import survival_utility
+    from zodc.evaluate.survival import drop_constant_columns, survival_utility
+    from zodc.models.soft_labels import split_release
 
-    triple = _survival_triple(table, schema)
+    table, weight = split_release(table)  # a soft-event release: its copies' weights go to every fit
+    triple = _survival_triple(table, schema) + ((weight,) if weight is not None else ())
     # lifelines' Cox cannot fit a column that is constant in its training table (a level absent from
     # a small table; it diverges and scores 0.5 as a failed fit): drop such columns from this table's
     # evaluation, train, test and references alike — what an analyst fitting Cox on the table would do.
-    varying = np.ptp(triple[0], axis=0) > 1e-9 if len(triple[0]) else np.zeros(triple[0].shape[1], bool)
-    if not varying.all():
-        triple = (triple[0][:, varying],) + triple[1:]
-        train = (np.asarray(train[0])[:, varying],) + tuple(train[1:])
-        test = (np.asarray(test[0])[:, varying],) + tuple(test[1:])
+    triple, train, test, dropped = drop_constant_columns(triple, train, test)
     out = {}
     for model in models:
         try:
@@ -290,7 +289,7 @@ def survival_tstr(table, train: tuple, test: tuple, schema, models, *, num_rows:
         except DataError:  # the grid has < 2 points below the largest test time: C-index only
             utility = survival_utility(model, triple, train, test, num_rows=num_rows, random_state=seed,
                                        num_random_subsets=num_random_subsets)
-        out[model] = dict(utility["synthetic"], dropped_constant_columns=int((~varying).sum()),
+        out[model] = dict(utility["synthetic"], dropped_constant_columns=dropped,
                           reference={"full_data": utility["full_data"], "random_subset": utility["random_subset"]})
     return out
 
@@ -326,7 +325,9 @@ def run_survival_cell(cell: dict, spec: dict, cache: dict, models: list[str], ev
         record["condensed"][model] = {
             "epsilon_spent": _json_epsilon(condenser.epsilon_), "noise_multiplier": condenser.noise_multiplier_,
             "backend": condenser.backend_, "seconds": round(seconds, 3),
-            "events_in_synthetic": int(np.sum(condenser.events_)),
+            "events_in_synthetic": (int(np.sum(condenser.events_)) if condenser.sample_weight_ is None else
+                                    round(float(np.sum(condenser.sample_weight_[condenser.synthetic_[schema.event]
+                                                                                .to_numpy() == 1])), 3)),
             "utility": survival_tstr(condenser.synthetic_, train_triple, test_triple, schema, evaluate_models,
                                      num_rows=rows, seed=seed, time_grid=time_grid, num_random_subsets=5)}
     for name in spec["survival_baselines"]:

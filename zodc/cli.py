@@ -88,9 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     condense.add_argument("--soft-labels", action=argparse.BooleanOptionalAction, default=None,
                           help="classification: learn a class distribution per synthetic row; the output has K "
                           "weighted copies of each row and a sample_weight column to pass to the model's fit "
-                          "(default: on for boosting, off otherwise)")
+                          "(default: on for boosting, off otherwise). Survival: soft events, an event copy and "
+                          "a censored copy of each row, weighted (pass sample_weight as lifelines' weights_col; "
+                          "default off)")
     condense.add_argument("--soft-label-start", type=float, default=0.9,
-                          help="--soft-labels: the own-class weight every row starts at (public, in (0, 1])")
+                          help="--soft-labels: the own-class (survival: own-status) weight every row starts at "
+                          "(public, in (0, 1])")
     condense.add_argument("--directions", choices=["gaussian", "orthogonal", "rows", "columns"], default="gaussian",
                           help="kind of random directions: i.i.d. Gaussian over every cell (default), orthogonal, "
                           "or one synthetic row / one column at a time (same privacy cost)")
@@ -354,6 +357,8 @@ def condense_command(args) -> dict[str, Any]:
     data_roles = {"target": roles["target"]} if task == "classification" else \
         {"time": roles["time"], "event": roles["event"], "events_in_synthetic": int(condenser.events_.sum()),
          "synthetic_rows": condenser.num_rows_}
+    if task == "survival" and condenser.sample_weight_ is not None:  # soft events: the event copies' total weight
+        data_roles["event_weight_in_synthetic"] = float(condenser.sample_weight_[condenser.num_rows_:].sum())
     report = {
         "zodc_version": __version__,
         "data": {**source, "task": task, "rows_condensed": int(len(train)),
@@ -416,19 +421,28 @@ def _classification_utility(condenser, model: str, train, test, seed: int) -> di
 
 def _survival_utility(condenser, model: str, train, test, seed: int) -> dict[str, Any]:
     """C-index (and integrated Brier score on the public grid) of the host reference model trained on
-    the synthetic table, on all real training rows and on random real subsets of the synthetic size."""
+    the synthetic table, on all real training rows and on random real subsets of the synthetic size
+    (encoded columns constant in the synthetic table left out of all three)."""
     from zodc.errors import DataError
-    from zodc.evaluate.survival import survival_utility
+    from zodc.evaluate.survival import drop_constant_columns, survival_utility
+    from zodc.models.soft_labels import split_release
 
     encode = _encoder_fn(condenser)
-    tables = [encode(t) for t in (condenser.synthetic_, train, test)]
+    released, weight = split_release(condenser.synthetic_)
+    tables = [encode(t) for t in (released, train, test)]
     triples = [(np.asarray(t.X, np.float64), np.asarray(t.time, np.float64), np.asarray(t.event)) for t in tables]
+    if weight is not None:  # soft events: the copies' weights
+        triples[0] = triples[0] + (weight,)
+    # Encoded columns constant in the synthetic table (a category level absent from it) are left out of
+    # every fit here, references included: lifelines cannot fit them (as in `zodc bench`).
+    *triples, dropped = drop_constant_columns(*triples)
     try:
         utility = survival_utility(model, *triples, num_rows=condenser.num_rows_, random_state=seed,
                                    time_grid=condenser.time_grid_)
     except DataError:  # the grid has < 2 points below the largest test time: C-index only
         utility = survival_utility(model, *triples, num_rows=condenser.num_rows_, random_state=seed)
     utility["note"] = _UTILITY_NOTE + ". " + utility["note"]
+    utility["dropped_constant_columns"] = dropped
     return utility
 
 

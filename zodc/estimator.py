@@ -62,7 +62,8 @@ from zodc.models.losses import ClassificationLoss, balanced_class_weights
 from zodc.models.native import native_classifier_data, native_classifier_evaluator
 from zodc.models.presets import Preset, get_preset, resolve_backend
 from zodc.models import soft_labels as soft
-from zodc.models.survival import (SURVIVAL_LOSSES, SurvivalLoss, TimeScale, as_survival_model, fit_score_survival,
+from zodc.models.survival import (SURVIVAL_LOSSES, SurvivalLoss, TimeScale, accepts_sample_weight, as_survival_model,
+                                  expand_soft_events, fit_score_survival,
                                   host_survival_payload, native_survival_data, native_survival_evaluate_fn,
                                   public_time_grid)
 from zodc.privacy.accounting import RdpAccountant, additive_delta_of_event, rdp_of_event, rdp_to_epsilon
@@ -309,7 +310,14 @@ class Condenser(BaseEstimator):
         AUROC by +0.040 to +0.044 on each bundled cohort (a boosted ensemble fitted to
         well-separated hard-labelled rows outputs near-certain probabilities), and cost the tree
         and logistic model up to 0.05 on diabetes (``benchmarks/results/ABLATION.md``, rounds 5, 7 and 8).
-      soft_label_start: the own-class weight every row starts at (a public constant in ``(0, 1]``).
+        Survival: *soft events* — each row keeps its nominal event status and learns an own-status
+        weight ``w``; it is released as an event copy and a censored copy (weights ``w`` and
+        ``1 - w``, each kept in ``[0.001, 0.999]``: lifelines rejects a weight of 0) at the same
+        features and time, so Cox sees fractional event indicators
+        (:func:`zodc.models.survival.expand_soft_events`). Pass the ``sample_weight`` column as
+        lifelines' ``weights_col``. ``"auto"`` leaves them off for survival (round 20 in ``ABLATION.md``).
+      soft_label_start: the own-class (survival: own-status) weight every row starts at (a public
+        constant in ``(0, 1]``).
       init: the starting table: ``"auto"`` (default) is ``"dp_means"``. ``"dp_means"``: each
         synthetic row starts at its class's (survival: its event status's) DP mean of the encoded real rows, plus ``N(0, init_scale^2)``
         — one Gaussian mechanism (rows clipped to L2 norm ``0.5 sqrt(d)``) calibrated to
@@ -351,7 +359,8 @@ class Condenser(BaseEstimator):
       epsilon_, delta_: the guarantee of the release (``epsilon_ <= epsilon``).
       noise_multiplier_, sampling_probability_, l2_norm_clip_: the step mechanism.
       table_: the synthetic table in encoded units ``(m, d)`` (survival: ``(m, d + 1)``, the last
-        column the encoded log-time).
+        column the encoded log-time); with soft labels or soft events, the released copies
+        (``K m`` / ``2 m`` rows).
       labels_: classification: the synthetic labels ``(m,)`` (with ``soft_labels``: ``(K m,)``, one
         block per class).
       soft_labels_: whether the release has soft labels (``soft_labels`` resolved).
@@ -359,10 +368,11 @@ class Condenser(BaseEstimator):
       init_scale_: the start's spread used (``init_scale`` resolved).
       learning_rate_: Adam's step size used (``learning_rate`` resolved; ``None`` with a custom
         ``optimizer``).
-      sample_weight_: classification with ``soft_labels``: the ``(K m,)`` weights of the released
-        rows (also the ``sample_weight`` column of ``synthetic_``); otherwise ``None``.
-      events_, event_rate_, time_grid_: survival: the fixed synthetic events ``(m,)``, the public
-        or DP event rate they come from, the public loss grid ``(G,)``.
+      sample_weight_: with ``soft_labels``: the ``(K m,)`` (survival: ``(2 m,)``, censored copies
+        first) weights of the released rows (also the ``sample_weight`` column of ``synthetic_``);
+        otherwise ``None``.
+      events_, event_rate_, time_grid_: survival: the fixed (with soft events: nominal) synthetic
+        events ``(m,)``, the public or DP event rate they come from, the public loss grid ``(G,)``.
       loss_: the loss's name; num_rows_: ``m``.
       history_: per-step diagnostics (``loss``, ``clipped_fraction``, ``batch_size``) — computed
         from private data, for the owner's eyes.
@@ -473,8 +483,6 @@ class Condenser(BaseEstimator):
             if self.select_features is not None:
                 raise ConfigError("`select_features` is for classification (it scores class separation). "
                                   f"Got select_features={self.select_features!r} with survival data.")
-            if self._soft_labels:
-                raise ConfigError("`soft_labels` is for classification (survival rows have no class labels to soften).")
         start = self.soft_label_start
         if isinstance(start, bool) or not isinstance(start, (int, float)) or not 0.0 < start <= 1.0:
             raise ConfigError(f"`soft_label_start` must be in (0, 1]. Got {start!r}.")
@@ -535,8 +543,11 @@ class Condenser(BaseEstimator):
             self._preset: Preset | None = get_preset(self.model, task=task)
             self._host_estimator = None
             self._backend = resolve_backend(self._preset, self.backend)
-            if self._backend == "host":
-                self._preset.host_factory(2)  # a missing optional dependency is named now, before any work
+            if self._backend == "host" or (self._soft_labels and task == "survival"):
+                host = self._preset.host_factory(2)  # a missing optional dependency is named now, before any work
+                if self._soft_labels and task == "survival" and not accepts_sample_weight(as_survival_model(host)):
+                    raise ConfigError(f"`soft_labels` (soft events) needs a survival model whose fit accepts "
+                                      f"`sample_weight`; the {self.model!r} preset's does not.")
             return
         self._preset = None
         model_task = self._model_task()
@@ -547,7 +558,9 @@ class Condenser(BaseEstimator):
             raise ConfigError(f"`model` {type(self.model).__name__} is a {model_task} model but the data are {task}.")
         self._host_estimator = self.model if task == "classification" else as_survival_model(self.model)
         self._backend = resolve_backend(None, self.backend)
-        if self._soft_labels and not has_fit_parameter(self.model, "sample_weight"):
+        weighted = (has_fit_parameter(self.model, "sample_weight") if task == "classification"
+                    else accepts_sample_weight(self._host_estimator))
+        if self._soft_labels and not weighted:
             raise ConfigError(f"`soft_labels` needs a model whose fit accepts `sample_weight`; "
                               f"{type(self.model).__name__}.fit does not.")
 
@@ -807,6 +820,9 @@ class Condenser(BaseEstimator):
     def _fit_survival(self, X, y, duration_col, event_col, seed, schema_key, init_key, run_key, model_key,
                       ledger) -> "Condenser":
         frame, time_name, event_name = self._as_survival_frame(X, y, duration_col, event_col)
+        if self._soft_labels and soft.SAMPLE_WEIGHT_COLUMN in frame.columns:
+            raise DataError(f"the table has a column named {soft.SAMPLE_WEIGHT_COLUMN!r}, the soft-event release's "
+                            "weight column: rename it, or condense without `soft_labels`.")
         schema, event_rate = self._resolve_survival_schema(frame, time_name, event_name, schema_key, ledger)
         clean = validate_table(frame, schema, on_out_of_bounds=self.on_out_of_bounds)
         encoder = TableEncoder(schema)
@@ -832,15 +848,19 @@ class Condenser(BaseEstimator):
         if self._init == "noise" and self.time_init == "uniform":
             time_column = jax.random.uniform(jax.random.fold_in(init_key, 1), (num_rows,), minval=-1.0, maxval=1.0)
             init_table = init_table.at[:, -1].set(time_column)
+        if self._soft_labels:  # soft events: the learned own-status weight column, from a public constant
+            init_table = jnp.concatenate(
+                [init_table, jnp.full((num_rows, 1), soft.weight_column(self.soft_label_start), init_table.dtype)], axis=1)
         noise_multiplier, clip, sampling_probability, epsilon_spent, private = self._calibrate(ledger, num_records)
         evaluator = None
         if self._backend == "native":
-            evaluate_fn = native_survival_evaluate_fn(self._preset.native_factory(2), loss, time_scale)
+            evaluate_fn = native_survival_evaluate_fn(self._preset.native_factory(2), loss, time_scale,
+                                                      self._soft_labels)
             data = native_survival_data(X_real, time_real, event_real, events, model_key)
         else:
             estimator = self._host_estimator if self._preset is None else self._preset.host_factory(2)
             payload = host_survival_payload(estimator, loss, X_real.astype(np.float64), time_real, event_real,
-                                            events, time_scale)
+                                            events, time_scale, soft_events=self._soft_labels)
             evaluator = HostEvaluator(fit_score_survival, payload, upper_bound=loss.upper_bound,
                                       num_records=num_records, n_jobs=self.n_jobs)
             evaluate_fn = evaluator.jax_fn()
@@ -848,10 +868,17 @@ class Condenser(BaseEstimator):
         table, infos = self._condense(evaluate_fn, evaluator, data, init_table, run_key, ledger, num_records,
                                       noise_multiplier, clip, sampling_probability, private)
 
-        released = encoder.decode(table[:, :-1], time=time_scale.decode(table[:, -1]), event=events)
+        released_events, sample_weight = events, None
+        if self._soft_labels:  # every row as an event copy and a censored copy, weighted
+            table, released_events, sample_weight = expand_soft_events(np.asarray(table, np.float64), events)
+            released_events = np.asarray(released_events, np.int64)
+        released = encoder.decode(table[:, :-1], time=time_scale.decode(table[:, -1]), event=released_events)
         self.table_ = np.concatenate([np.asarray(encoder.encode(released).X, np.float64),
                                       np.asarray(time_scale.encode(released[schema.time.name].to_numpy(np.float64)))[:, None]],
                                      axis=1)
+        if sample_weight is not None:
+            released[soft.SAMPLE_WEIGHT_COLUMN] = sample_weight
+        self.sample_weight_ = sample_weight
         self.events_ = events
         self.event_rate_ = float(event_rate)
         self.time_grid_ = grid

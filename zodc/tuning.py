@@ -475,17 +475,19 @@ class PrivateSearch(BaseEstimator):
         return times
 
     def _score_survival(self, condenser, frame, times: np.ndarray) -> float:
+        from zodc.models.soft_labels import split_release
         from zodc.models.survival import host_survival_function
 
         schema = condenser.schema_
         encoder = TableEncoder(schema)
-        clean_real, clean_synthetic = clean_quietly(frame, schema), clean_quietly(condenser.synthetic_, schema)
+        released, weight = split_release(condenser.synthetic_)  # a soft-event release: weighted copies
+        clean_real, clean_synthetic = clean_quietly(frame, schema), clean_quietly(released, schema)
         real, synthetic = encoder.encode(clean_real), encoder.encode(clean_synthetic)
         time_real = np.asarray(clean_real[schema.time.name], np.float64)
         time_synthetic = np.asarray(clean_synthetic[schema.time.name], np.float64)
         try:
             survival = host_survival_function(self._scorer(condenser, "survival", 2), synthetic.X, time_synthetic,
-                                              synthetic.event, real.X, times)
+                                              synthetic.event, real.X, times, sample_weight=weight)
             if not np.all(np.isfinite(survival)):
                 raise FloatingPointError("non-finite survival predictions")
         except Exception:  # noqa: BLE001 - a table the model cannot fit scores as a coin flip

@@ -6,7 +6,8 @@ from lifelines.utils import concordance_index as lifelines_concordance_index
 from zodc.data.datasets import load_dataset
 from zodc.data.transform import TableEncoder
 from zodc.errors import ConfigError, DataError
-from zodc.evaluate.survival import concordance_index, integrated_brier_score, kaplan_meier, survival_utility
+from zodc.evaluate.survival import (concordance_index, drop_constant_columns, integrated_brier_score, kaplan_meier,
+                                    survival_utility)
 from zodc.models.survival import LifelinesCoxPH, public_time_grid
 
 
@@ -127,3 +128,32 @@ def test_survival_utility_failed_fit_scores_chance(gbsg2_split):
         survival_utility("cox", synthetic, train, test, num_rows=0)
     with pytest.raises(ConfigError, match="survival"):
         survival_utility("tree", synthetic, train, test, num_rows=20)
+
+
+def test_survival_utility_fits_a_weighted_synthetic_table(gbsg2_split):
+    train, test, _ = gbsg2_split
+    synthetic = tuple(a[:60] for a in train)
+    plain = survival_utility("cox", synthetic, train, test, num_rows=60, num_random_subsets=1)
+    ones = survival_utility("cox", synthetic + (np.ones(60),), train, test, num_rows=60, num_random_subsets=1)
+    assert ones["synthetic"] == plain["synthetic"]
+    weight = np.where(synthetic[2] == 1, 3.0, 0.5)                    # a weighting that changes the fit
+    weighted = survival_utility("cox", synthetic + (weight,), train, test, num_rows=60, num_random_subsets=1)
+    model = LifelinesCoxPH(penalizer=0.1).fit(*synthetic, sample_weight=weight)
+    assert weighted["synthetic"]["c_index"] == pytest.approx(
+        lifelines_concordance_index(test[1], -model.predict_risk(test[0]), test[2]), abs=1e-12)
+    assert weighted["synthetic"]["c_index"] != plain["synthetic"]["c_index"]
+    assert weighted["full_data"] == plain["full_data"]               # the references are never weighted
+
+
+def test_drop_constant_columns_leaves_them_out_of_all_three(gbsg2_split):
+    train, test, _ = gbsg2_split
+    X = train[0][:30].copy()
+    X[:, 2] = 0.25
+    synthetic = (X, train[1][:30], train[2][:30], np.ones(30))
+    got_synthetic, got_train, got_test, dropped = drop_constant_columns(synthetic, train, test)
+    assert dropped == 1 and got_synthetic[0].shape[1] == X.shape[1] - 1
+    np.testing.assert_array_equal(got_train[0], np.delete(train[0], 2, axis=1))
+    np.testing.assert_array_equal(got_test[0], np.delete(test[0], 2, axis=1))
+    assert got_synthetic[3] is synthetic[3] and got_train[1] is train[1]
+    untouched = drop_constant_columns(tuple(a[:30] for a in train), train, test)
+    assert untouched[3] == 0 and untouched[1] is train

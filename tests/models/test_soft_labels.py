@@ -108,9 +108,7 @@ def test_soft_label_parameters_are_checked(cancer):
         Condenser("tree", soft_labels="yes", schema=schema).fit(X, y)
     with pytest.raises(ConfigError, match="sample_weight"):
         Condenser(KNeighborsClassifier(), soft_labels=True, schema=schema).fit(X, y)
-    gbsg2 = load_dataset("gbsg2")
-    with pytest.raises(ConfigError, match="`soft_labels` is for classification"):
-        Condenser("cox", soft_labels=True, schema=gbsg2.schema).fit(gbsg2.frame, duration_col="time", event_col="cens")
+    # On survival data soft_labels means soft events (tests/test_survival_condense.py).
 
 
 def test_auto_soft_labels_are_on_for_the_boosting_preset_only(cancer):

@@ -15,9 +15,10 @@ from zodc.data.transform import TableEncoder
 from zodc.errors import ConfigError
 from zodc.models.host import HostEvaluator
 from zodc.models.presets import get_preset, native_available, resolve_backend
-from zodc.models.survival import (LifelinesCoxPH, ScikitSurvivalModel, SurvivalLoss, TimeScale, as_survival_model,
-                                  fit_score_survival, host_survival_function, host_survival_payload,
-                                  native_survival_evaluator, public_time_grid, scikit_survival_available)
+from zodc.models.survival import (EVENT_WEIGHT_FLOOR, LifelinesCoxPH, ScikitSurvivalModel, SurvivalLoss, TimeScale,
+                                  accepts_sample_weight, as_survival_model, expand_soft_events, fit_score_survival,
+                                  host_survival_function, host_survival_payload, native_survival_evaluator,
+                                  public_time_grid, scikit_survival_available)
 
 GRID = (10.0, 20.0, 40.0)
 
@@ -356,3 +357,99 @@ def test_scikit_survival_adapter():
     assert isinstance(model, ScikitSurvivalModel)
     survival = model.fit(X, time, event).predict_survival(X[:10], grid)
     assert np.all(np.diff(survival, axis=1) <= 1e-12)
+
+
+# --------------------------------------------------------------------------- soft events
+
+
+def test_expand_soft_events_gives_each_row_an_event_and_a_censored_copy():
+    # one feature, the log-time, the learned z: own-status weights (1 + z) / 2 = 0.8, 0.3, 1.0, 0.0
+    table = np.array([[0.1, 0.2, 0.6], [0.3, -0.4, -0.4], [0.5, 0.0, 1.0], [-0.2, 0.1, -1.0]])
+    nominal = np.array([1, 0, 1, 0])
+    rows, events, weights = expand_soft_events(table, nominal)
+    np.testing.assert_array_equal(rows, np.vstack([table[:, :2], table[:, :2]]))
+    np.testing.assert_array_equal(events, [0, 0, 0, 0, 1, 1, 1, 1])
+    floor = EVENT_WEIGHT_FLOOR
+    # censored copies: 1 - own for nominal events, own for nominal censored; event copies the rest
+    np.testing.assert_allclose(weights, [0.2, 0.3, floor, floor, 0.8, 0.7, 1 - floor, 1 - floor])
+    np.testing.assert_allclose(weights[:4] + weights[4:], 1.0)
+    device = expand_soft_events(jnp.asarray(table, jnp.float32), jnp.asarray(nominal, jnp.float32), xp=jnp)
+    for got, want in zip(device, (rows, events, weights)):
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-6, atol=1e-7)
+
+
+def test_lifelines_case_weights_equal_duplicated_rows():
+    X, time, event, _, _, _ = _survival_problem(seed=3, n=60)
+    weight = np.where((event == 0) & (np.arange(60) % 3 == 0), 2.0, 1.0)  # censored rows counted twice
+    twice = np.flatnonzero(weight == 2.0)
+    weighted = LifelinesCoxPH(penalizer=0.0).fit(X, time, event, sample_weight=weight)
+    duplicated = LifelinesCoxPH(penalizer=0.0).fit(np.vstack([X, X[twice]]), np.concatenate([time, time[twice]]),
+                                                    np.concatenate([event, event[twice]]))
+    np.testing.assert_allclose(weighted.coef_, duplicated.coef_, rtol=1e-5, atol=1e-7)
+    unweighted = LifelinesCoxPH(penalizer=0.0).fit(X, time, event)
+    assert np.max(np.abs(weighted.coef_ - unweighted.coef_)) > 1e-3  # the weights were used
+    for bad in (np.zeros(60), np.ones(59), np.full(60, np.nan)):
+        with pytest.raises(ValueError, match="sample_weight"):
+            LifelinesCoxPH().fit(X, time, event, sample_weight=bad)
+    assert accepts_sample_weight(LifelinesCoxPH())
+    assert not accepts_sample_weight(_NoWeights())
+
+
+class _NoWeights:
+    def fit(self, X, time, event):
+        return self
+
+    def predict_survival(self, X, times):
+        return np.ones((len(X), len(times)))
+
+
+def _soft_reference(table, synthetic_events, scale, X_real, grid):
+    """Independent reference for a soft-event table: the two weighted copies built by hand, lifelines' weights_col."""
+    from lifelines import CoxPHFitter
+
+    d = table.shape[1] - 2
+    own = np.clip((table[:, -1] + 1) / 2, 0, 1)
+    event_weight = np.where(synthetic_events == 1, own, 1 - own)
+    frame = pd.DataFrame(np.vstack([table[:, :d], table[:, :d]]), columns=[f"c{j}" for j in range(d)])
+    frame["T"] = scale.decode(np.concatenate([table[:, d], table[:, d]]))
+    frame["E"] = np.repeat([1, 0], len(table))
+    frame["W"] = np.clip(np.concatenate([event_weight, 1 - event_weight]), EVENT_WEIGHT_FLOOR, 1 - EVENT_WEIGHT_FLOOR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitter = CoxPHFitter(penalizer=0.1).fit(frame, "T", "E", weights_col="W")
+    baseline = fitter.baseline_survival_.iloc[:, 0]
+    s0 = baseline.reindex(baseline.index.union(grid)).ffill().fillna(1.0).loc[grid].to_numpy()
+    partial = fitter.predict_partial_hazard(pd.DataFrame(X_real, columns=frame.columns[:d])).to_numpy()
+    return s0[None, :] ** partial[:, None]
+
+
+def test_soft_event_tables_host_equals_lifelines_and_native_equals_host():
+    cox = pytest.importorskip("zodc.kernels.cox")
+    X, time, event, synthetic_events, tables, _ = _survival_problem(seed=5, n=90, m=20, k=3)
+    rng = np.random.default_rng(5)
+    z = rng.uniform(-1, 1, size=tables.shape[:2] + (1,))
+    z[0, :4] = 1.0                                               # own weight 1: the other copy sits at the floor
+    soft_tables = np.concatenate([tables, z], axis=-1).astype(np.float32)
+    scale = TimeScale(1.0, 3650.0)
+    loss = SurvivalLoss("discrete_nll", public_time_grid(1.0, 3650.0, 8))
+    everyone = np.ones(X.shape[0], bool)
+    payload = host_survival_payload(LifelinesCoxPH(penalizer=0.1), loss, X, time, event, synthetic_events, scale,
+                                    soft_events=True)
+    with HostEvaluator(fit_score_survival, payload, upper_bound=loss.upper_bound, num_records=X.shape[0]) as evaluator:
+        host = evaluator(soft_tables, everyone)
+    grid = np.asarray(loss.time_grid)
+    for row, table in enumerate(soft_tables.astype(np.float64)):
+        expected = loss(_soft_reference(table, synthetic_events, scale, X, grid), time, event)
+        np.testing.assert_allclose(host[row], expected, rtol=1e-5, atol=1e-6)
+    hard = host_survival_payload(LifelinesCoxPH(penalizer=0.1), loss, X, time, event, synthetic_events, scale)
+    with HostEvaluator(fit_score_survival, hard, upper_bound=loss.upper_bound, num_records=X.shape[0]) as evaluator:
+        assert np.max(np.abs(evaluator(tables.astype(np.float32), everyone) - host)) > 1e-3  # the weights matter
+    native = native_survival_evaluator(cox.CoxPH(penalizer=0.1, ties="efron"), loss, X, time, event,
+                                       synthetic_events, scale, jax.random.key(0), soft_events=True)
+    device = np.asarray(jax.jit(native)(jnp.asarray(soft_tables), jnp.asarray(everyone)))
+    assert np.all(host.min(axis=1) < loss.upper_bound)
+    np.testing.assert_allclose(device, host, rtol=2e-3, atol=2e-3)
+    with pytest.raises(ConfigError, match="sample_weight"):
+        host_survival_payload(_NoWeights(), loss, X, time, event, synthetic_events, scale, soft_events=True)
+    with pytest.raises(Exception, match=r"\(k, m, 5\).*own-status weight"):
+        native(jnp.asarray(tables, jnp.float32), jnp.asarray(everyone))

@@ -161,11 +161,14 @@ def _resolve(preset_or_estimator: Any) -> Any:
 
 def _evaluate(estimator: Any, train: tuple, test: tuple, grid: np.ndarray | None,
               censoring: tuple) -> dict[str, Any]:
-    X_train, time_train, event_train = (np.asarray(a) for a in train)
+    X_train, time_train, event_train = (np.asarray(a) for a in train[:3])
+    weight = np.asarray(train[3], np.float64) if len(train) > 3 and train[3] is not None else None
     X_test, time_test, event_test = (np.asarray(a) for a in test)
     failed = False
     try:
-        model = as_survival_model(estimator).fit(X_train, time_train, event_train)
+        model = as_survival_model(estimator)
+        model = model.fit(X_train, time_train, event_train) if weight is None else \
+            model.fit(X_train, time_train, event_train, sample_weight=weight)
         risk = np.asarray(model.predict_risk(X_test), dtype=np.float64)
         survival = np.asarray(model.predict_survival(X_test, grid), dtype=np.float64) if grid is not None else None
         if not np.all(np.isfinite(risk)) or (survival is not None and not np.all(np.isfinite(survival))):
@@ -184,6 +187,27 @@ def _evaluate(estimator: Any, train: tuple, test: tuple, grid: np.ndarray | None
     return scores
 
 
+def drop_constant_columns(synthetic: tuple, train: tuple, test: tuple) -> tuple[tuple, tuple, tuple, int]:
+    """Leaves out the encoded feature columns constant in the synthetic table, from all three.
+
+    lifelines' Cox cannot fit a column that is constant in its training table (a category level
+    absent from a small table: the fit diverges and would score as failed); an analyst fitting Cox
+    on the table drops it, and the references are then scored on the same columns.
+
+    Args:
+      synthetic, train, test: ``(X, time, event[, sample_weight])`` as for :func:`survival_utility`.
+
+    Returns:
+      ``(synthetic, train, test, number of columns dropped)``.
+    """
+    X = np.asarray(synthetic[0])
+    varying = np.ptp(X, axis=0) > 1e-9 if len(X) else np.zeros(X.shape[1], bool)
+    if varying.all():
+        return synthetic, train, test, 0
+    keep = lambda triple: (np.asarray(triple[0])[:, varying],) + tuple(triple[1:])
+    return keep(synthetic), keep(train), keep(test), int((~varying).sum())
+
+
 def survival_utility(preset_or_estimator: Any, synthetic: tuple, train: tuple, test: tuple, *, num_rows: int,
                      random_state: int = 0, num_random_subsets: int = 5,
                      time_grid: np.ndarray | None = None) -> dict[str, Any]:
@@ -199,7 +223,8 @@ def survival_utility(preset_or_estimator: Any, synthetic: tuple, train: tuple, t
         :class:`~zodc.models.presets.Preset`, or a host survival model
         (:func:`~zodc.models.survival.as_survival_model`).
       synthetic, train, test: ``(X (r, d), time (r,), event (r,))`` in encoded feature space and
-        the schema's time units (decode the synthetic log-times first).
+        the schema's time units (decode the synthetic log-times first). ``synthetic`` may carry a
+        fourth element, the rows' ``sample_weight`` (a soft-event release; ``None``: unweighted).
       num_rows: size of each random real subset (the synthetic table's ``m``).
       random_state: seed of the random subsets.
       num_random_subsets: the random-subset reference is averaged over this many draws.

@@ -4,7 +4,9 @@ batched callback, and the native (device) Cox evaluator.
 Layout of a learnable survival table: ``(m, d + 1)`` — ``d`` encoded features followed by ONE
 encoded log-time column (the LAST column, see :class:`TimeScale`). Event indicators of the
 synthetic rows are fixed, public design (``synthetic_events`` ``(m,)`` int 0/1), chosen from a
-public or DP event rate.
+public or DP event rate. With soft events (:func:`expand_soft_events`) the table has one more
+column after the log-time: a learned *own-status weight*, so each row is released as an event copy
+and a censored copy with weights that sum to 1.
 
 The loss is evaluated on a public time grid ``tau_1 < ... < tau_G`` (:func:`public_time_grid`)
 with an implicit ``tau_0 = 0`` where ``S(tau_0 | x) = 1``. Bin ``k`` (1-based) is
@@ -32,8 +34,12 @@ from sklearn.base import BaseEstimator, clone
 
 from zodc.data.transform import decode_log_time, encode_log_time
 from zodc.errors import ConfigError, DataError
+from zodc.models import soft_labels as soft
 
 SURVIVAL_LOSSES = ("discrete_nll", "brier")
+# Soft events: each copy's weight is kept in [floor, 1 - floor] (public). lifelines rejects a weight
+# of 0, and a copy the optimiser drives to weight 0 then stays in the table with a negligible weight.
+EVENT_WEIGHT_FLOOR = 1e-3
 
 __all__ = [
     "SURVIVAL_LOSSES",
@@ -41,7 +47,10 @@ __all__ = [
     "ScikitSurvivalModel",
     "SurvivalLoss",
     "TimeScale",
+    "EVENT_WEIGHT_FLOOR",
+    "accepts_sample_weight",
     "as_survival_model",
+    "expand_soft_events",
     "fit_score_survival",
     "host_survival_function",
     "host_survival_payload",
@@ -327,7 +336,10 @@ class LifelinesCoxPH(BaseEstimator):
         self.penalizer = penalizer
         self.l1_ratio = l1_ratio
 
-    def fit(self, X: np.ndarray, time: np.ndarray, event: np.ndarray) -> "LifelinesCoxPH":
+    def fit(self, X: np.ndarray, time: np.ndarray, event: np.ndarray,
+            sample_weight: np.ndarray | None = None) -> "LifelinesCoxPH":
+        """Fits lifelines' Cox model; ``sample_weight`` (``(m,)``, every weight ``> 0``) is its
+        ``weights_col`` (case weights: a soft-event release's event and censored copies)."""
         import pandas as pd
         from lifelines import CoxPHFitter
 
@@ -338,13 +350,21 @@ class LifelinesCoxPH(BaseEstimator):
         frame = pd.DataFrame(X, columns=[f"x{j}" for j in range(X.shape[1])])
         frame["_time"] = np.asarray(time, dtype=np.float64)
         frame["_event"] = (event > 0).astype(np.int64)
+        weights = {}
+        if sample_weight is not None:
+            weight = np.asarray(sample_weight, dtype=np.float64)
+            if weight.shape != (X.shape[0],) or not np.all(np.isfinite(weight)) or np.any(weight <= 0):
+                raise ValueError(f"`sample_weight` must be ({X.shape[0]},) finite values > 0 (lifelines' weights_col).")
+            frame["_weight"] = weight
+            weights = {"weights_col": "_weight"}
         fitter = CoxPHFitter(penalizer=self.penalizer, l1_ratio=self.l1_ratio)
         with warnings.catch_warnings():
             # Tiny perturbed tables routinely trigger lifelines' low-variance / convergence
-            # warnings; a fit that truly fails raises, and the caller charges the bound.
+            # warnings (and non-integer weights its variance warning, irrelevant to predictions);
+            # a fit that truly fails raises, and the caller charges the bound.
             warnings.simplefilter("ignore")
             with np.errstate(all="ignore"):
-                fitter.fit(frame, duration_col="_time", event_col="_event")
+                fitter.fit(frame, duration_col="_time", event_col="_event", **weights)
         coef = fitter.params_.to_numpy(dtype=np.float64)
         if not np.all(np.isfinite(coef)):
             raise FloatingPointError("lifelines returned non-finite coefficients")
@@ -390,15 +410,24 @@ class ScikitSurvivalModel(BaseEstimator):
     def __init__(self, estimator: Any = None):
         self.estimator = estimator
 
-    def fit(self, X: np.ndarray, time: np.ndarray, event: np.ndarray) -> "ScikitSurvivalModel":
+    def fit(self, X: np.ndarray, time: np.ndarray, event: np.ndarray,
+            sample_weight: np.ndarray | None = None) -> "ScikitSurvivalModel":
+        """Fits a clone; ``sample_weight`` is passed to the estimator's own ``fit`` (ConfigError if
+        it takes none, e.g. ``CoxPHSurvivalAnalysis``)."""
         from sksurv.util import Surv
 
         if self.estimator is None:
             raise ConfigError("`estimator` must be a scikit-survival estimator. Got None.")
+        weights = {}
+        if sample_weight is not None:
+            if not accepts_sample_weight(self):
+                raise ConfigError(f"{type(self.estimator).__name__}.fit takes no `sample_weight`: it cannot fit a "
+                                  "soft-event table.")
+            weights = {"sample_weight": np.asarray(sample_weight, dtype=np.float64)}
         target = Surv.from_arrays(event=np.asarray(event) > 0, time=np.asarray(time, dtype=np.float64))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            self.estimator_ = clone(self.estimator).fit(np.asarray(X, dtype=np.float64), target)
+            self.estimator_ = clone(self.estimator).fit(np.asarray(X, dtype=np.float64), target, **weights)
         return self
 
     def predict_risk(self, X: np.ndarray) -> np.ndarray:
@@ -414,6 +443,43 @@ class ScikitSurvivalModel(BaseEstimator):
             values = function.a * np.asarray(function.y, dtype=np.float64) + function.b
             rows.append(_step_lookup(np.asarray(function.x, dtype=np.float64), values, times, 1.0))
         return np.stack(rows) if rows else np.zeros((0, times.size))
+
+
+def accepts_sample_weight(model: Any) -> bool:
+    """Whether a host survival model (:func:`as_survival_model`'s output) can fit case weights:
+    its ``fit`` takes ``sample_weight`` (for :class:`ScikitSurvivalModel`, the wrapped estimator's)."""
+    import inspect
+
+    target = model.estimator if isinstance(model, ScikitSurvivalModel) else model
+    if target is None or not hasattr(target, "fit"):
+        return False
+    try:
+        return "sample_weight" in inspect.signature(target.fit).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def expand_soft_events(table: Any, synthetic_events: Any, xp: Any = np) -> tuple[Any, Any, Any]:
+    """The weighted table a survival model is fitted on, for a soft-event table.
+
+    Each synthetic row ``i`` has a fixed nominal status ``e_i`` and a learned own-status weight
+    ``w_i = (1 + z_i) / 2`` (:func:`zodc.models.soft_labels.own_class_weight`); it becomes two
+    copies at the same features and time: an event copy weighted ``w_i`` if ``e_i = 1`` (else
+    ``1 - w_i``) and a censored copy with the rest, each weight kept in ``[EVENT_WEIGHT_FLOOR, 1 -
+    EVENT_WEIGHT_FLOOR]``. For Cox this is the partial likelihood with fractional event indicators
+    (the censored copy keeps the row's full weight in every risk set up to its time).
+
+    Args:
+      table: ``(m, d + 2)``: ``d`` encoded features, the encoded log-time, then the learned ``z``.
+      synthetic_events: ``(m,)`` nominal statuses 0/1.
+      xp: ``numpy`` or ``jax.numpy`` (works under ``jit`` and ``vmap``).
+
+    Returns:
+      ``(rows (2 m, d + 1) features and log-time, events (2 m,) 0/1, weights (2 m,))``: the first
+      ``m`` copies are censored, the last ``m`` events.
+    """
+    rows, events, weight = soft.expand(table, synthetic_events, 2, xp=xp)
+    return rows, events, xp.clip(weight, EVENT_WEIGHT_FLOOR, 1.0 - EVENT_WEIGHT_FLOOR)
 
 
 def as_survival_model(estimator: Any) -> Any:
@@ -441,8 +507,9 @@ def as_survival_model(estimator: Any) -> Any:
 
 
 def host_survival_function(estimator: Any, X_train: np.ndarray, time: np.ndarray, event: np.ndarray,
-                           X_test: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """Fits a fresh copy of ``estimator`` on ``(X_train, time, event)`` and predicts ``S`` at ``grid``.
+                           X_test: np.ndarray, grid: np.ndarray, sample_weight: np.ndarray | None = None) -> np.ndarray:
+    """Fits a fresh copy of ``estimator`` on ``(X_train, time, event)`` (weighted by
+    ``sample_weight`` if given: a soft-event table) and predicts ``S`` at ``grid``.
 
     Could this leak? It computes nothing itself; whatever the training rows are (synthetic in the
     optimisation loop, real in the evaluation references) decides what the output reveals.
@@ -461,7 +528,9 @@ def host_survival_function(estimator: Any, X_train: np.ndarray, time: np.ndarray
     Raises:
       Whatever the fit raises (a failed fit is the caller's to handle).
     """
-    model = as_survival_model(estimator).fit(X_train, time, event)
+    model = as_survival_model(estimator)
+    model = model.fit(X_train, time, event) if sample_weight is None else \
+        model.fit(X_train, time, event, sample_weight=sample_weight)
     return np.asarray(model.predict_survival(X_test, np.asarray(grid, dtype=np.float64)), dtype=np.float64)
 
 
@@ -469,7 +538,8 @@ def host_survival_function(estimator: Any, X_train: np.ndarray, time: np.ndarray
 
 
 def host_survival_payload(estimator: Any, loss: SurvivalLoss, X: np.ndarray, time: np.ndarray,
-                          event: np.ndarray, synthetic_events: np.ndarray, time_scale: TimeScale) -> dict[str, Any]:
+                          event: np.ndarray, synthetic_events: np.ndarray, time_scale: TimeScale,
+                          soft_events: bool = False) -> dict[str, Any]:
     """The payload :func:`fit_score_survival` expects, checked once.
 
     Could this leak? It holds the private records (``X``, ``time``, ``event``); they are sent to
@@ -483,10 +553,12 @@ def host_survival_payload(estimator: Any, loss: SurvivalLoss, X: np.ndarray, tim
       time: ``(n,)`` real times (units of the schema).
       event: ``(n,)`` real events, 0/1.
       synthetic_events: ``(m,)`` fixed events of the synthetic rows, 0/1, at least one 1.
-      time_scale: the public :class:`TimeScale` decoding the table's last column.
+      time_scale: the public :class:`TimeScale` decoding the table's log-time column.
+      soft_events: the tables carry a learned own-status weight after the log-time
+        (:func:`expand_soft_events`); the model must accept ``sample_weight``.
 
     Returns:
-      dict with keys ``estimator, loss, X, time, event, synthetic_events, time_scale``; give it
+      dict with keys ``estimator, loss, X, time, event, synthetic_events, time_scale, soft_events``; give it
       to ``HostEvaluator(fit_score_survival, payload, upper_bound=loss.upper_bound, num_records=n)``.
 
     Raises:
@@ -497,8 +569,13 @@ def host_survival_payload(estimator: Any, loss: SurvivalLoss, X: np.ndarray, tim
     if not isinstance(time_scale, TimeScale):
         raise ConfigError(f"`time_scale` must be a TimeScale. Got {type(time_scale).__name__}.")
     X, time, event = _check_real(X, time, event)
-    return {"estimator": as_survival_model(estimator), "loss": loss, "X": X, "time": time, "event": event,
-            "synthetic_events": _check_synthetic_events(synthetic_events), "time_scale": time_scale}
+    model = as_survival_model(estimator)
+    if soft_events and not accepts_sample_weight(model):
+        raise ConfigError(f"soft events need a survival model whose fit takes `sample_weight`; "
+                          f"{type(model).__name__} does not.")
+    return {"estimator": model, "loss": loss, "X": X, "time": time, "event": event,
+            "synthetic_events": _check_synthetic_events(synthetic_events), "time_scale": time_scale,
+            "soft_events": bool(soft_events)}
 
 
 def _check_real(X: Any, time: Any, event: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -538,18 +615,22 @@ def fit_score_survival(payload: dict[str, Any], table: np.ndarray, indices: np.n
 
     Args:
       payload: from :func:`host_survival_payload`.
-      table: ``(m, d + 1)`` synthetic rows: ``d`` encoded features, then the encoded log-time.
+      table: ``(m, d + 1)`` synthetic rows: ``d`` encoded features, then the encoded log-time
+        (with soft events ``(m, d + 2)``: then the learned own-status weight column).
       indices: ``(b,)`` real records to score.
 
     Returns:
       ``(b,)`` losses.
     """
     table = np.asarray(table, dtype=np.float64)
+    events, weight = payload["synthetic_events"], None
+    if payload.get("soft_events", False):
+        table, events, weight = expand_soft_events(table, events)
     features, encoded_time = table[:, :-1], table[:, -1]
     synthetic_time = payload["time_scale"].decode(encoded_time)
     loss = payload["loss"]
-    survival = host_survival_function(payload["estimator"], features, synthetic_time, payload["synthetic_events"],
-                                      payload["X"][indices], np.asarray(loss.time_grid))
+    survival = host_survival_function(payload["estimator"], features, synthetic_time, events,
+                                      payload["X"][indices], np.asarray(loss.time_grid), sample_weight=weight)
     return loss(survival, payload["time"][indices], payload["event"][indices], xp=np)
 
 
@@ -585,9 +666,13 @@ def native_survival_data(X: np.ndarray, time: np.ndarray, event: np.ndarray, syn
 
 
 @functools.lru_cache(maxsize=64)
-def native_survival_evaluate_fn(model: Any, loss: SurvivalLoss,
-                                time_scale: TimeScale) -> Callable[[jax.Array, jax.Array, dict], jax.Array]:
+def native_survival_evaluate_fn(model: Any, loss: SurvivalLoss, time_scale: TimeScale,
+                                soft_events: bool = False) -> Callable[[jax.Array, jax.Array, dict], jax.Array]:
     """Builds ``evaluate_fn(tables (k, m, d + 1), mask (n,), data) -> losses (k, n)`` for a native model.
+
+    With ``soft_events`` the tables are ``(k, m, d + 2)`` (a learned own-status weight after the
+    log-time) and each is fitted as its weighted event and censored copies
+    (:func:`expand_soft_events`, ``sample_weight``).
 
     The real records arrive as ``data`` (:func:`native_survival_data`), an argument rather than a
     constant, so the compiled step does not depend on their values (runs on different data of the
@@ -617,17 +702,23 @@ def native_survival_evaluate_fn(model: Any, loss: SurvivalLoss,
         del mask
         X, synthetic = data["X"], data["synthetic_events"]
         tables = jnp.asarray(tables, jnp.float32)
-        if tables.ndim != 3 or tables.shape[-1] != X.shape[1] + 1:
-            raise DataError(f"`tables` must have shape (k, m, {X.shape[1] + 1}) (features + log-time). "
-                            f"Got {tables.shape}.")
+        width = X.shape[1] + 1 + int(soft_events)
+        if tables.ndim != 3 or tables.shape[-1] != width:
+            what = "features + log-time" + (" + own-status weight" if soft_events else "")
+            raise DataError(f"`tables` must have shape (k, m, {width}) ({what}). Got {tables.shape}.")
         if tables.shape[1] != synthetic.shape[0]:
             raise DataError(f"`tables` must have {synthetic.shape[0]} rows (one per synthetic event). "
                             f"Got {tables.shape[1]}.")
         grid = jnp.asarray(grid_values, jnp.float32)
 
         def one_table(table):
+            events, weight = synthetic, None
+            if soft_events:
+                table, events, weight = expand_soft_events(table, synthetic, xp=jnp)
             features, encoded_time = table[:, :-1], table[:, -1]
-            params = model.fit(data["key"], features, time_scale.decode(encoded_time), synthetic)
+            time = time_scale.decode(encoded_time)
+            params = (model.fit(data["key"], features, time, events) if weight is None else
+                      model.fit(data["key"], features, time, events, sample_weight=weight))
             survival = model.predict_survival(params, X, grid)
             finite = jnp.all(jnp.isfinite(survival))
             losses = loss(jnp.where(jnp.isfinite(survival), survival, 1.0), data["time"], data["event"], xp=jnp)
@@ -641,7 +732,7 @@ def native_survival_evaluate_fn(model: Any, loss: SurvivalLoss,
 
 def native_survival_evaluator(model: Any, loss: SurvivalLoss, X: np.ndarray, time: np.ndarray, event: np.ndarray,
                               synthetic_events: np.ndarray, time_scale: TimeScale,
-                              key: jax.Array) -> Callable[..., jax.Array]:
+                              key: jax.Array, soft_events: bool = False) -> Callable[..., jax.Array]:
     """Convenience: :func:`native_survival_evaluate_fn` with its data bound.
 
     Returns ``evaluate_fn(tables (k, m, d + 1), mask (n,), data=None) -> losses (k, n)``; with
@@ -653,7 +744,7 @@ def native_survival_evaluator(model: Any, loss: SurvivalLoss, X: np.ndarray, tim
       ConfigError / DataError: wrong types or shapes, no synthetic event.
     """
     bound_data = native_survival_data(X, time, event, synthetic_events, key)
-    evaluate_fn = native_survival_evaluate_fn(model, loss, time_scale)
+    evaluate_fn = native_survival_evaluate_fn(model, loss, time_scale, soft_events)
 
     def evaluate(tables: jax.Array, mask: jax.Array, data: dict | None = None) -> jax.Array:
         return evaluate_fn(tables, mask, bound_data if data is None else data)
