@@ -48,7 +48,10 @@ def run_seed(dataset: str, model: str, epsilon: float, seed: int, overrides: dic
 
 
 def _parse(text: str):
-    """An override whose default is None: int, else float, else the string."""
+    """An override whose default is None: a boolean ("True" / "False", as JSON true / false arrive),
+    else int, else float, else the string."""
+    if text in ("True", "False", "true", "false"):
+        return text.lower() == "true"
     for kind in (int, float):
         try:
             return kind(text)

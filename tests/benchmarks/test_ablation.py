@@ -79,3 +79,11 @@ def test_one_real_block_runs_the_cli_protocol():
            "set": {"init": "dp_means", "steps": 3, "num_directions": 2, "rows_per_class": 2}, "seeds": [0]}
     (row,) = ablation._run_block(job)
     assert row["metric"] == "auroc" and 0.0 <= row["synthetic"] <= 1.0 and row["full_data"] > 0.8
+
+
+def test_overrides_of_arguments_without_a_default_are_parsed_to_their_type():
+    import sys
+
+    parse = sys.modules["seeds"]._parse  # the sibling script ablation.py imports
+    assert parse("True") is True and parse("false") is False  # JSON true / false, e.g. soft_labels
+    assert parse("3") == 3 and isinstance(parse("3"), int) and parse("0.7") == 0.7 and parse("log") == "log"
