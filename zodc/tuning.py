@@ -485,9 +485,13 @@ class PrivateSearch(BaseEstimator):
         real, synthetic = encoder.encode(clean_real), encoder.encode(clean_synthetic)
         time_real = np.asarray(clean_real[schema.time.name], np.float64)
         time_synthetic = np.asarray(clean_synthetic[schema.time.name], np.float64)
+        # Encoded columns constant in the candidate's table (a level absent from it) are left out, as
+        # the CLI's utility does: lifelines cannot fit them. Which columns depends on the table only.
+        varying = np.ptp(synthetic.X, axis=0) > 1e-9
         try:
-            survival = host_survival_function(self._scorer(condenser, "survival", 2), synthetic.X, time_synthetic,
-                                              synthetic.event, real.X, times, sample_weight=weight)
+            survival = host_survival_function(self._scorer(condenser, "survival", 2), synthetic.X[:, varying],
+                                              time_synthetic, synthetic.event, real.X[:, varying], times,
+                                              sample_weight=weight)
             if not np.all(np.isfinite(survival)):
                 raise FloatingPointError("non-finite survival predictions")
         except Exception:  # noqa: BLE001 - a table the model cannot fit scores as a coin flip
