@@ -266,5 +266,41 @@ def test_soft_events_are_refused_for_a_model_without_weights_or_a_clashing_colum
     with pytest.raises(DataError, match="'sample_weight'"):
         small(schema=schema, soft_labels=True).fit(frame.assign(sample_weight=1.0), duration_col="time",
                                                    event_col="cens")
-    # "auto" stays off for survival
-    assert not small(schema=schema).fit(frame, duration_col="time", event_col="cens").soft_labels_
+
+
+def test_auto_soft_events_turn_on_where_the_dp_start_is_noisy():
+    larynx = load_dataset("larynx")
+    frame, schema = larynx.frame, larynx.schema
+    fit = lambda data=frame, **kw: small(schema=schema, **kw).fit(data, duration_col=schema.time.name,
+                                                                   event_col=schema.event)
+    noisy = fit()                                                     # 90 records at epsilon 1: the start is noise
+    assert noisy.soft_labels_ and len(noisy.synthetic_) == 2 * ROWS and "sample_weight" in noisy.synthetic_.columns
+    # The rule's input, by hand: noise sd of the difference of the two DP means, per encoded coordinate.
+    from zodc.privacy import GaussianEvent
+    from zodc.privacy.calibration import calibrate_noise_multiplier
+
+    width = noisy.table_.shape[1]
+    sigma = calibrate_noise_multiplier(0.5, 1e-5, GaussianEvent)
+    n1, n0 = len(frame) * noisy.event_rate_, len(frame) * (1 - noisy.event_rate_)
+    expected = sigma * 0.5 * math.sqrt(width) * math.sqrt(1 / n1 ** 2 + 1 / n0 ** 2)
+    assert noisy._start_noise(len(frame), noisy.event_rate_, width) == pytest.approx(expected)
+    assert expected > 0.2
+    assert not fit(epsilon=float("inf")).soft_labels_                 # no noise: fixed events
+    assert not fit(epsilon=8.0).soft_labels_                          # enough epsilon for 90 records
+    assert not fit(soft_labels=False).soft_labels_                    # explicit wins
+    # "auto" never fails: a clashing column or a model without weights get fixed events.
+    assert not fit(frame.assign(sample_weight=1.0)).soft_labels_
+
+    class NoWeights:
+        def fit(self, X, time, event):
+            from zodc.models.survival import LifelinesCoxPH
+
+            self.model_ = LifelinesCoxPH().fit(X, time, event)
+            return self
+
+        def predict_survival(self, X, times):
+            return self.model_.predict_survival(X, times)
+
+    assert not fit(model=NoWeights(), steps=1, num_directions=1).soft_labels_
+    gbsg2 = load_dataset("gbsg2")                                     # 686 records: a quiet start, fixed events
+    assert not small(schema=gbsg2.schema).fit(gbsg2.frame, duration_col="time", event_col="cens").soft_labels_

@@ -80,6 +80,10 @@ _INIT_SCALE = 0.5  # spread of the "noise" initialisation, in encoded [-1, 1] un
 # Spread of the "dp_means" rows around their group's DP mean, per task (public; ablation rounds 12-13).
 _MEANS_INIT_SCALE = {"classification": 0.1, "survival": 0.2}
 _INIT_CLIP_PER_SQRT_D = 0.5  # "dp_means" clips each encoded row to L2 norm 0.5 sqrt(d) (public)
+# soft_labels="auto" on survival data: soft events where the noise on the DP per-event-status means'
+# difference exceeds this, per encoded coordinate (public; ablation rounds 20-21: lung 0.36 and larynx
+# 0.44 at epsilon 1 gained, gbsg2 and kidney transplant at 0.08 were level).
+_SOFT_EVENTS_START_NOISE = 0.2
 INITS = ("auto", "noise", "dp_means")
 DEFAULT_ROWS_PER_CLASS = 10
 DEFAULT_SURVIVAL_ROWS = 50
@@ -315,7 +319,11 @@ class Condenser(BaseEstimator):
         ``1 - w``, each kept in ``[0.001, 0.999]``: lifelines rejects a weight of 0) at the same
         features and time, so Cox sees fractional event indicators
         (:func:`zodc.models.survival.expand_soft_events`). Pass the ``sample_weight`` column as
-        lifelines' ``weights_col``. ``"auto"`` leaves them off for survival (round 20 in ``ABLATION.md``).
+        lifelines' ``weights_col``. ``"auto"`` turns them on where the DP start is noisy: when the
+        noise on the difference of the DP per-event-status means exceeds 0.2 per encoded coordinate
+        (small cohorts at small epsilon: lung and larynx at epsilon 1, where they raised the C-index;
+        not gbsg2 or kidney transplant, where they were level; rounds 20-21 in ``ABLATION.md``), and
+        never without noise. ``soft_labels_`` says what ran.
       soft_label_start: the own-class (survival: own-status) weight every row starts at (a public
         constant in ``(0, 1]``).
       init: the starting table: ``"auto"`` (default) is ``"dp_means"``. ``"dp_means"``: each
@@ -460,7 +468,10 @@ class Condenser(BaseEstimator):
         auto_soft = isinstance(self.soft_labels, str) and self.soft_labels == "auto"
         if not (isinstance(self.soft_labels, (bool, np.bool_)) or auto_soft):
             raise ConfigError(f"`soft_labels` must be True, False or 'auto'. Got {self.soft_labels!r}.")
-        # "auto": soft labels for the boosting preset only (ablation rounds 7-8, benchmarks/results/ABLATION.md).
+        # "auto": soft labels for the boosting preset only (ablation rounds 7-8, benchmarks/results/ABLATION.md);
+        # on survival data soft events where the start is noisy, resolved once n and the event rate are
+        # known (`_resolve_soft_events`, rounds 20-21).
+        self._soft_events_auto = auto_soft and task == "survival"
         self._soft_labels = (task == "classification" and isinstance(self.model, str) and self.model == "boosting"
                              if auto_soft else bool(self.soft_labels))
         if task == "classification":
@@ -831,6 +842,9 @@ class Condenser(BaseEstimator):
         time_real = np.asarray(clean[schema.time.name], np.float64)
         event_real = np.asarray(encoded.event, np.int64)
         num_records, num_features = X_real.shape
+        if self._soft_events_auto:
+            self._soft_labels = self._resolve_soft_events(num_records, event_rate, num_features + 1,
+                                                          soft.SAMPLE_WEIGHT_COLUMN in frame.columns)
         num_rows = self._rows
         if num_records <= num_rows:
             raise DataError(f"the table has {num_records} rows, not more than the synthetic table's {num_rows}: "
@@ -885,6 +899,36 @@ class Condenser(BaseEstimator):
         self._set_common(released, schema, ledger, epsilon_spent, noise_multiplier, sampling_probability, clip,
                          seed, num_rows, infos)
         return self
+
+    def _start_noise(self, num_records: int, event_rate: float, width: int) -> float:
+        """Standard deviation, per encoded coordinate, of the DP noise on the difference between the
+        start's event and censored means: ``sigma * init_clip * sqrt(d) * sqrt(1/n_1^2 + 1/n_0^2)``,
+        ``sigma`` the start's noise multiplier at ``init_share`` of epsilon, ``n_1, n_0`` the group
+        sizes from ``n`` and the event rate (0 without noise).
+
+        Could this leak? No: epsilon, delta, the shares, the clip, ``d`` and ``n`` are public and the
+        event rate is public or already DP (in the ledger) — post-processing.
+        """
+        if not math.isfinite(self._epsilon):
+            return 0.0
+        sigma = calibrate_noise_multiplier(self._epsilon * self.init_share, self._delta, GaussianEvent)
+        clip = (_INIT_CLIP_PER_SQRT_D if self.init_clip is None else float(self.init_clip)) * math.sqrt(width)
+        events = max(num_records * event_rate, 1.0)
+        censored = max(num_records * (1.0 - event_rate), 1.0)
+        return sigma * clip * math.sqrt(1.0 / events ** 2 + 1.0 / censored ** 2)
+
+    def _resolve_soft_events(self, num_records: int, event_rate: float, width: int, clashing_column: bool) -> bool:
+        """``soft_labels="auto"`` on survival data: soft events when :meth:`_start_noise` exceeds 0.2
+        (ablation rounds 20-21: at epsilon 1 soft events raised Cox's C-index on lung, +0.022 over 60
+        seeds, and larynx, where the start's noise is 0.36 and 0.44, and were level on gbsg2 and kidney
+        transplant at 0.08), if the model accepts ``sample_weight`` and no column is named
+        ``sample_weight``; otherwise fixed events. Public inputs only (see :meth:`_start_noise`)."""
+        if clashing_column:
+            return False
+        model = as_survival_model(self._preset.host_factory(2)) if self._preset is not None else self._host_estimator
+        if not accepts_sample_weight(model):
+            return False
+        return self._start_noise(num_records, event_rate, width) > _SOFT_EVENTS_START_NOISE
 
     def _initial_table(self, init_key, values, groups, row_groups, num_groups, group_sizes, ledger, what):
         """The starting synthetic table ``(m, width)`` in encoded units.
