@@ -325,9 +325,9 @@ def run_survival_cell(cell: dict, spec: dict, cache: dict, models: list[str], ev
         record["condensed"][model] = {
             "epsilon_spent": _json_epsilon(condenser.epsilon_), "noise_multiplier": condenser.noise_multiplier_,
             "backend": condenser.backend_, "seconds": round(seconds, 3),
+            # soft events: the event copies' (the last m rows') total weight
             "events_in_synthetic": (int(np.sum(condenser.events_)) if condenser.sample_weight_ is None else
-                                    round(float(np.sum(condenser.sample_weight_[condenser.synthetic_[schema.event]
-                                                                                .to_numpy() == 1])), 3)),
+                                    round(float(np.sum(condenser.sample_weight_[rows:])), 3)),
             "utility": survival_tstr(condenser.synthetic_, train_triple, test_triple, schema, evaluate_models,
                                      num_rows=rows, seed=seed, time_grid=time_grid, num_random_subsets=5)}
     for name in spec["survival_baselines"]:

@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "weighted copies of each row and a sample_weight column to pass to the model's fit "
                           "(default: on for boosting, off otherwise). Survival: soft events, an event copy and "
                           "a censored copy of each row, weighted (pass sample_weight as lifelines' weights_col; "
-                          "default off)")
+                          "default: on where the DP start is noisy, e.g. cohorts of a few hundred at epsilon 1)")
     condense.add_argument("--soft-label-start", type=float, default=0.9,
                           help="--soft-labels: the own-class (survival: own-status) weight every row starts at "
                           "(public, in (0, 1])")

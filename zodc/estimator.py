@@ -371,7 +371,7 @@ class Condenser(BaseEstimator):
         (``K m`` / ``2 m`` rows).
       labels_: classification: the synthetic labels ``(m,)`` (with ``soft_labels``: ``(K m,)``, one
         block per class).
-      soft_labels_: whether the release has soft labels (``soft_labels`` resolved).
+      soft_labels_: whether the release has soft labels or soft events (``soft_labels`` resolved).
       init_: the start used (``init`` resolved: ``"dp_means"`` or ``"noise"``).
       init_scale_: the start's spread used (``init_scale`` resolved).
       learning_rate_: Adam's step size used (``learning_rate`` resolved; ``None`` with a custom

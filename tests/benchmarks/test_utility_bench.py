@@ -6,6 +6,8 @@ import math
 import pathlib
 import time
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from zodc import bench
@@ -293,3 +295,27 @@ def test_tstr_fits_a_soft_label_release_with_its_weights():
     assert scores["auroc"] == pytest.approx(auroc(real.y, model.predict_proba(real.X)))
     unweighted = PRESETS["logistic"].host_factory(2).fit(train.X, train.y)
     assert scores["auroc"] != pytest.approx(auroc(real.y, unweighted.predict_proba(real.X)))
+
+
+def test_survival_tstr_fits_a_soft_event_release_with_its_weights():
+    from zodc.evaluate.survival import concordance_index
+    from zodc.models.survival import LifelinesCoxPH
+
+    data = load_dataset("gbsg2")
+    schema, frame = data.schema, data.frame
+    train, test = frame.iloc[:480], frame.iloc[480:]
+    rows = train.iloc[:30]
+    release = pd.concat([rows.assign(cens=0), rows.assign(cens=1)], ignore_index=True)   # censored copies, events
+    weight = np.concatenate([np.full(30, 0.3), np.full(30, 0.7)])
+    triple = lambda f: bench._survival_triple(f, schema)  # noqa: E731
+    soft = bench.survival_tstr(release.assign(sample_weight=weight), triple(train), triple(test), schema, ["cox"],
+                               num_rows=30, seed=0)["cox"]
+    plain = bench.survival_tstr(release, triple(train), triple(test), schema, ["cox"], num_rows=30, seed=0)["cox"]
+    X, time, event = triple(release)
+    varying = np.ptp(X, axis=0) > 1e-9
+    model = LifelinesCoxPH(penalizer=0.1).fit(X[:, varying], time, event, sample_weight=weight)
+    X_test, time_test, event_test = triple(test)
+    assert soft["c_index"] == pytest.approx(concordance_index(time_test, model.predict_risk(X_test[:, varying]),
+                                                              event_test))
+    assert soft["dropped_constant_columns"] == int((~varying).sum()) and not soft["fit_failed"]
+    assert soft["c_index"] != plain["c_index"]
