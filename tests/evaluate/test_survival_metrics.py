@@ -47,6 +47,11 @@ def test_kaplan_meier_equals_lifelines():
     knots, survival = kaplan_meier(time, event)
     reference = KaplanMeierFitter().fit(time, event).survival_function_at_times(knots).to_numpy()
     np.testing.assert_allclose(survival, reference, rtol=1e-12)
+    weight = rng.uniform(0.1, 2.0, size=120)                      # case weights, as lifelines' `weights`
+    knots, weighted = kaplan_meier(time, event, weight)
+    reference = KaplanMeierFitter().fit(time, event, weights=weight).survival_function_at_times(knots).to_numpy()
+    np.testing.assert_allclose(weighted, reference, rtol=1e-10)
+    assert np.max(np.abs(weighted - survival)) > 1e-3
 
 
 def test_integrated_brier_score_perfect_uninformative_and_km():

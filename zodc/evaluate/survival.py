@@ -80,22 +80,26 @@ def concordance_index(time: np.ndarray, risk: np.ndarray, event: np.ndarray) -> 
     return concordant / pairs
 
 
-def kaplan_meier(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def kaplan_meier(time: np.ndarray, event: np.ndarray,
+                 weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Kaplan–Meier estimate of ``P(T > t)``.
 
     Args:
       time: ``(n,)`` times.
       event: ``(n,)`` 1 = the event of interest happened at ``time``, 0 = censored. (For the
         censoring distribution pass ``1 - event``.)
+      weight: optional ``(n,)`` non-negative case weights (a soft-event table's copies); deaths
+        and risk sets count weight instead of rows.
 
     Returns:
       ``(knots (K,), survival (K,))``: the distinct times and the right-continuous estimate there.
     """
     values = _vectors(time=time, event=event)
     time, event = values["time"], values["event"] > 0
+    weight = np.ones(time.size) if weight is None else np.asarray(weight, np.float64)
     knots, inverse = np.unique(time, return_inverse=True)
-    deaths = np.bincount(inverse, weights=event.astype(np.float64), minlength=knots.size)
-    leaving = np.bincount(inverse, minlength=knots.size).astype(np.float64)
+    deaths = np.bincount(inverse, weights=event * weight, minlength=knots.size)
+    leaving = np.bincount(inverse, weights=weight, minlength=knots.size)
     at_risk = leaving[::-1].cumsum()[::-1]
     return knots, np.cumprod(1.0 - deaths / at_risk)
 
@@ -179,7 +183,7 @@ def _evaluate(estimator: Any, train: tuple, test: tuple, grid: np.ndarray | None
         survival = None
         if grid is not None:
             # The null model: the marginal Kaplan–Meier of the same training rows, for everyone.
-            knots, km = kaplan_meier(time_train, event_train)
+            knots, km = kaplan_meier(time_train, event_train, weight)
             survival = np.tile(_step(knots, km, np.asarray(grid, dtype=np.float64)), (X_test.shape[0], 1))
     scores: dict[str, Any] = {"c_index": concordance_index(time_test, risk, event_test), "fit_failed": failed}
     if grid is not None:
