@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     condense.add_argument("--soft-label-start", type=float, default=0.9,
                           help="--soft-labels: the own-class (survival: own-status) weight every row starts at "
                           "(public, in (0, 1])")
+    condense.add_argument("--soft-label-steps", type=int, default=None,
+                          help="--soft-labels: learn the weights for the first N steps, then freeze them "
+                          "(0: fixed at --soft-label-start; default: learned throughout)")
     condense.add_argument("--directions", choices=["gaussian", "orthogonal", "rows", "columns"], default="gaussian",
                           help="kind of random directions: i.i.d. Gaussian over every cell (default), orthogonal, "
                           "or one synthetic row / one column at a time (same privacy cost)")
@@ -310,7 +313,7 @@ def condense_command(args) -> dict[str, Any]:
         l2_norm_clip=args.l2_norm_clip, batch_size=args.batch_size, loss=args.loss, num_time_bins=args.time_bins,
         directions=args.directions, subspace=args.subspace, average_tail=args.average_tail, select_features=args.select_features,
         selection_share=args.selection_share, soft_labels="auto" if args.soft_labels is None else args.soft_labels,
-        soft_label_start=args.soft_label_start, init=args.init, init_share=args.init_share,
+        soft_label_start=args.soft_label_start, soft_label_steps=args.soft_label_steps, init=args.init, init_share=args.init_share,
         init_scale=args.init_scale, init_clip=args.init_clip, time_grid=args.time_grid, time_init=args.time_init, schema=schema,
         preprocessing_share=args.preprocessing_share, on_out_of_bounds=args.on_out_of_bounds,
         backend=args.backend, n_jobs=args.n_jobs, random_state=args.seed, verbose=0 if args.quiet else 1)

@@ -40,7 +40,7 @@ import functools
 import math
 import sys
 import time as _time
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -140,6 +140,26 @@ def _adam(learning_rate: float) -> optax.GradientTransformation:
     # One optimiser object per learning rate: the compiled step closes over it, so equal fits can
     # share one compiled program (see ``_cached_condenser``).
     return optax.adam(learning_rate)
+
+
+class _FreezeState(NamedTuple):
+    count: jax.Array
+
+
+@functools.lru_cache(maxsize=16)
+def _freeze_last_column(optimizer: optax.GradientTransformation, after: int) -> optax.GradientTransformation:
+    """``optimizer``, then the updates of the table's last column (the soft-label / soft-event
+    weight) zeroed from step ``after`` on: the weights are learned for ``after`` steps, then frozen.
+    One object per (optimizer, after), so equal fits share a compiled step."""
+
+    def init(params):
+        return _FreezeState(count=jnp.zeros((), jnp.int32))
+
+    def update(updates, state, params=None):
+        keep = (state.count < after).astype(updates.dtype)
+        return updates.at[:, -1].multiply(keep), _FreezeState(count=state.count + 1)
+
+    return optax.chain(optimizer, optax.GradientTransformation(init, update))
 
 
 def _build_condenser(evaluate_fn, optimizer, num_records: int, num_directions: int, scheme: str, average_from,
@@ -326,6 +346,10 @@ class Condenser(BaseEstimator):
         never without noise. ``soft_labels_`` says what ran.
       soft_label_start: the own-class (survival: own-status) weight every row starts at (a public
         constant in ``(0, 1]``).
+      soft_label_steps: with soft labels or soft events, learn the weights for the first this many
+        steps only, then freeze them (their Adam updates are zeroed; the features keep moving); ``0``:
+        fixed at ``soft_label_start`` throughout. ``None`` (default): learned at every step. Public
+        design, no privacy cost. Not with ``subspace``.
       init: the starting table: ``"auto"`` (default) is ``"dp_means"``. ``"dp_means"``: each
         synthetic row starts at its class's (survival: its event status's) DP mean of the encoded real rows, plus ``N(0, init_scale^2)``
         — one Gaussian mechanism (rows clipped to L2 norm ``0.5 sqrt(d)``) calibrated to
@@ -402,7 +426,7 @@ class Condenser(BaseEstimator):
                  batch_size=256, loss=None, num_time_bins=10, time_grid="log", time_init="center",
                  class_weight="balanced", scheme="central", directions="gaussian", subspace=None, average_tail=0.0,
                  select_features=None,
-                 selection_share=0.1, soft_labels="auto", soft_label_start=0.9, init="auto", init_share=0.5, init_scale=None, init_clip=None, schema=None,
+                 selection_share=0.1, soft_labels="auto", soft_label_start=0.9, soft_label_steps=None, init="auto", init_share=0.5, init_scale=None, init_clip=None, schema=None,
                  preprocessing_share=0.1, on_out_of_bounds="clip", backend="auto", n_jobs=1, random_state=None,
                  verbose=0):
         self.model = model
@@ -430,6 +454,7 @@ class Condenser(BaseEstimator):
         self.selection_share = selection_share
         self.soft_labels = soft_labels
         self.soft_label_start = soft_label_start
+        self.soft_label_steps = soft_label_steps
         self.init = init
         self.init_share = init_share
         self.init_scale = init_scale
@@ -497,11 +522,16 @@ class Condenser(BaseEstimator):
         start = self.soft_label_start
         if isinstance(start, bool) or not isinstance(start, (int, float)) or not 0.0 < start <= 1.0:
             raise ConfigError(f"`soft_label_start` must be in (0, 1]. Got {start!r}.")
+        self._soft_label_steps = (None if self.soft_label_steps is None else
+                                  _check_positive_int("soft_label_steps", self.soft_label_steps, minimum=0))
         self._steps = _check_positive_int("steps", self.steps)
         self._num_directions = _check_positive_int("num_directions", self.num_directions)
         zo.check_scheme(self.scheme)
         zo.check_directions(self.directions)
         self._subspace = None if self.subspace is None else _check_positive_int("subspace", self.subspace)
+        if self._soft_label_steps is not None and self._subspace is not None:
+            raise ConfigError("`soft_label_steps` cannot be combined with `subspace`: the learned coordinates are "
+                              "then not the table's weight column.")
         self._smoothing = _check_positive_float("smoothing", self.smoothing)
         self._l2_norm_clip = _check_positive_float("l2_norm_clip", self.l2_norm_clip, allow_inf=True)
         self._batch_size = _check_positive_int("batch_size", self.batch_size)
@@ -1054,7 +1084,10 @@ class Condenser(BaseEstimator):
             init_table = jnp.zeros((1, self._subspace), jnp.float32)
             decode = lambda theta: subspace_tables(theta, anchor, basis)
         build = _cached_condenser if reuse else _build_condenser
-        condenser = build(evaluate_fn, self._optimizer, num_records, self._num_directions, self.scheme, average_from,
+        optimizer = self._optimizer
+        if self._soft_labels and self._soft_label_steps is not None and self._soft_label_steps < self._steps:
+            optimizer = _freeze_last_column(optimizer, self._soft_label_steps)
+        condenser = build(evaluate_fn, optimizer, num_records, self._num_directions, self.scheme, average_from,
                           self.directions, decode is None)
         params = StepParams(smoothing=jnp.float32(self._smoothing), l2_norm_clip=jnp.float32(clip),
                             noise_multiplier=jnp.float32(noise_multiplier),

@@ -133,3 +133,28 @@ def test_a_feature_named_like_the_weight_column_is_refused_before_any_work(cance
     with pytest.raises(DataError, match="column named 'sample_weight'"):
         Condenser("tree", soft_labels=True, epsilon=1.0, steps=2, num_directions=2, rows_per_class=3,
                   random_state=0).fit(clash, y)
+
+
+def test_soft_label_steps_freeze_the_weights_after_a_warm_up(cancer):
+    X, y, schema = cancer
+    params = dict(epsilon=float("inf"), num_directions=4, rows_per_class=3, schema=schema, soft_labels=True,
+                  random_state=0)
+    # 3 rows of each class; the release is block 0 (every row as class 0), then block 1
+    own = lambda fitted: fitted.sample_weight_[[0, 1, 2, 9, 10, 11]]  # noqa: E731  (each row's own class)
+    learned = Condenser("tree", steps=6, **params).fit(X, y)
+    fixed = Condenser("tree", steps=6, soft_label_steps=0, **params).fit(X, y)
+    np.testing.assert_allclose(own(fixed), 0.9, rtol=1e-6)                                    # never moved
+    assert np.max(np.abs(own(learned) - 0.9)) > 1e-3                                          # these did
+    assert not np.allclose(fixed.table_, Condenser("tree", steps=1, **params).fit(X, y).table_)  # features move on
+    # Learned for 3 steps, then frozen: the weights of a 3-step run (same randomness for those steps).
+    warm = Condenser("tree", steps=6, soft_label_steps=3, **params).fit(X, y)
+    short = Condenser("tree", steps=3, **params).fit(X, y)
+    np.testing.assert_allclose(warm.sample_weight_, short.sample_weight_, rtol=1e-6)
+    assert not np.allclose(warm.table_, short.table_)
+    # soft_label_steps >= steps is the same as learning throughout
+    np.testing.assert_array_equal(Condenser("tree", steps=6, soft_label_steps=6, **params).fit(X, y).table_,
+                                  learned.table_)
+    with pytest.raises(ConfigError, match="`soft_label_steps` must be an integer >= 0"):
+        Condenser("tree", soft_label_steps=-1, schema=schema).fit(X, y)
+    with pytest.raises(ConfigError, match="`soft_label_steps` cannot be combined with `subspace`"):
+        Condenser("tree", soft_label_steps=2, subspace=4, schema=schema).fit(X, y)
