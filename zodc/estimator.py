@@ -811,9 +811,8 @@ class Condenser(BaseEstimator):
         learned_X = X_real if selected is None else X_real[:, selected]
         init_table = self._initial_table(init_key, learned_X, y_real, labels, num_classes,
                                          lambda: num_records * np.asarray(proportions, np.float64), ledger, "per-class")
-        if self._soft_labels:  # the learned own-class weight column, from a public constant
-            init_table = jnp.concatenate(
-                [init_table, jnp.full((num_rows, 1), soft.weight_column(self.soft_label_start), init_table.dtype)], axis=1)
+        if self._soft_labels:  # the learned own-class weight column
+            init_table = self._with_weight_column(init_table)
         noise_multiplier, clip, sampling_probability, epsilon_spent, private = self._calibrate(ledger, num_records)
 
         evaluator = None
@@ -892,9 +891,8 @@ class Condenser(BaseEstimator):
         if self._init == "noise" and self.time_init == "uniform":
             time_column = jax.random.uniform(jax.random.fold_in(init_key, 1), (num_rows,), minval=-1.0, maxval=1.0)
             init_table = init_table.at[:, -1].set(time_column)
-        if self._soft_labels:  # soft events: the learned own-status weight column, from a public constant
-            init_table = jnp.concatenate(
-                [init_table, jnp.full((num_rows, 1), soft.weight_column(self.soft_label_start), init_table.dtype)], axis=1)
+        if self._soft_labels:  # soft events: the learned own-status weight column
+            init_table = self._with_weight_column(init_table)
         noise_multiplier, clip, sampling_probability, epsilon_spent, private = self._calibrate(ledger, num_records)
         evaluator = None
         if self._backend == "native":
@@ -929,6 +927,12 @@ class Condenser(BaseEstimator):
         self._set_common(released, schema, ledger, epsilon_spent, noise_multiplier, sampling_probability, clip,
                          seed, num_rows, infos)
         return self
+
+    def _with_weight_column(self, init_table):
+        """The start with the soft-label / soft-event weight column appended, every row at the public
+        ``soft_label_start`` (data independent)."""
+        column = jnp.full((init_table.shape[0], 1), soft.weight_column(self.soft_label_start), init_table.dtype)
+        return jnp.concatenate([init_table, column], axis=1)
 
     def _start_noise(self, num_records: int, event_rate: float, width: int) -> float:
         """Standard deviation, per encoded coordinate, of the DP noise on the difference between the
