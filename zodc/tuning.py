@@ -475,6 +475,7 @@ class PrivateSearch(BaseEstimator):
         return times
 
     def _score_survival(self, condenser, frame, times: np.ndarray) -> float:
+        from zodc.evaluate.survival import drop_constant_columns
         from zodc.models.soft_labels import split_release
         from zodc.models.survival import host_survival_function
 
@@ -487,10 +488,10 @@ class PrivateSearch(BaseEstimator):
         time_synthetic = np.asarray(clean_synthetic[schema.time.name], np.float64)
         # Encoded columns constant in the candidate's table (a level absent from it) are left out, as
         # the CLI's utility does: lifelines cannot fit them. Which columns depends on the table only.
-        varying = np.ptp(synthetic.X, axis=0) > 1e-9
+        (synthetic_X,), (real_X,), _, _ = drop_constant_columns((synthetic.X,), (real.X,), (real.X,))
         try:
-            survival = host_survival_function(self._scorer(condenser, "survival", 2), synthetic.X[:, varying],
-                                              time_synthetic, synthetic.event, real.X[:, varying], times,
+            survival = host_survival_function(self._scorer(condenser, "survival", 2), synthetic_X,
+                                              time_synthetic, synthetic.event, real_X, times,
                                               sample_weight=weight)
             if not np.all(np.isfinite(survival)):
                 raise FloatingPointError("non-finite survival predictions")
