@@ -62,6 +62,14 @@ def test_init_options_reach_the_condenser_and_its_ledger(tmp_path, capsys):
         assert report["hyperparameters"]["subspace"] == report["privacy"]["subspace"] == subspace
     assert names == {"dp_means": ["initialisation", "zero_order_steps"], "noise": ["zero_order_steps"]}
     _assert_refused(tmp_path, capsys, "--dataset", "breast_cancer", "--init-share", "1.5", message="init_share")
+    out = tmp_path / "centred.csv"
+    assert run_cli("condense", "--dataset", "breast_cancer", "--init-centre", "0.2", "--init-clip", "0.3",
+                   "--out", out, *FAST) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [e["name"] for e in report["privacy"]["ledger"]["entries"]] == [
+        "initialisation_centre", "initialisation", "zero_order_steps"]
+    assert report["hyperparameters"]["init_centre"] == 0.2 and report["privacy"]["epsilon"] <= 1.0
+    _assert_refused(tmp_path, capsys, "--dataset", "breast_cancer", "--init-centre", "1", message="init_centre")
 
 
 def test_condense_csv_without_schema_writes_the_estimated_schema(tmp_path, capsys):

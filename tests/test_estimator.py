@@ -295,6 +295,49 @@ def test_bad_init_parameters_are_refused_by_name(cancer):
         small(schema=schema, init_scale=-0.1).fit(X, y)
     with pytest.raises(ConfigError, match="init_clip"):
         small(schema=schema, init_clip=0.0).fit(X, y)
+    for bad in (1.0, -0.1, True, "0.2"):
+        with pytest.raises(ConfigError, match="init_centre"):
+            small(schema=schema, init_centre=bad).fit(X, y)
+
+
+def test_a_dp_centre_splits_the_start_at_the_same_cost(cancer):
+    # init_centre spends a share of the start on a DP mean of all rows; the two Gaussian mechanisms'
+    # multipliers sigma / sqrt(c), sigma / sqrt(1 - c) compose to the one mechanism's sigma, so the
+    # steps get the same noise and the release the same epsilon as the one-mechanism start.
+    X, y, schema = cancer
+    one = small(schema=schema).fit(X, y)
+    two = small(schema=schema, init_centre=0.2, init_clip=0.3).fit(X, y)
+    assert [entry.name for entry in two.ledger_.entries] == ["initialisation_centre", "initialisation",
+                                                             "zero_order_steps"]
+    sigma = one.ledger_.entries[0].event.noise_multiplier
+    centre, means = (entry.event.noise_multiplier for entry in two.ledger_.entries[:2])
+    assert centre == pytest.approx(sigma / math.sqrt(0.2)) and means == pytest.approx(sigma / math.sqrt(0.8))
+    assert two.noise_multiplier_ == pytest.approx(one.noise_multiplier_, rel=1e-6)
+    assert two.epsilon_ == pytest.approx(one.epsilon_, rel=1e-6) and two.epsilon_ <= 1.0
+    assert not np.allclose(two.table_, one.table_)
+    # Without noise there is nothing to centre: the exact means, one entry fewer.
+    exact = small(schema=schema, epsilon=math.inf, init_centre=0.2).fit(X, y)
+    assert [entry.name for entry in exact.ledger_.entries] == ["zero_order_steps"]
+
+
+def test_a_centre_lets_a_small_clip_keep_the_class_means(cancer):
+    # Breast cancer's encoded rows lie about 0.6 sqrt(d) from the origin but 0.2 sqrt(d) from their
+    # mean: a 0.3 sqrt(d) clip around the origin shrinks the start towards 0, around the DP centre
+    # it does not. Epsilon is large so the noise does not hide the difference.
+    X, y, schema = cancer
+    from zodc.data.transform import TableEncoder
+
+    encoded = TableEncoder(schema).encode(pd.concat([X, y], axis=1))
+    real, labels = np.asarray(encoded.X), np.asarray(encoded.y)
+    exact = np.stack([real[labels == g].mean(axis=0) for g in range(2)])
+    settings = dict(schema=schema, epsilon=1e4, steps=1, learning_rate=1e-6, init_scale=1e-4, rows_per_class=4,
+                    init_clip=0.3)
+    errors = {}
+    for centre in (0.0, 0.2):
+        fitted = small(init_centre=centre, **settings).fit(X, y)
+        start = np.stack([fitted.table_[fitted.labels_ == g].mean(axis=0) for g in range(2)])
+        errors[centre] = np.abs(start - exact).max()
+    assert errors[0.2] < 0.1 and errors[0.0] > 0.3  # measured: 0.04 and 0.49
 
 
 def test_init_clip_bounds_each_row_before_the_means(cancer):

@@ -85,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "DP means 0.1 for classification, 0.2 for survival)")
     condense.add_argument("--init-clip", type=float, default=None,
                           help="--init dp_means clips each encoded row to L2 norm INIT_CLIP x sqrt(d) (default 0.5)")
+    condense.add_argument("--init-centre", type=float, default=0.0, metavar="SHARE",
+                          help="--init dp_means: spend SHARE of the start's budget on a DP mean of all rows and clip "
+                          "the rows around it instead of the origin (same total cost; pair with a smaller "
+                          "--init-clip). Default 0")
     condense.add_argument("--soft-labels", action=argparse.BooleanOptionalAction, default=None,
                           help="classification: learn a class distribution per synthetic row; the output has K "
                           "weighted copies of each row and a sample_weight column to pass to the model's fit "
@@ -314,7 +318,7 @@ def condense_command(args) -> dict[str, Any]:
         directions=args.directions, subspace=args.subspace, average_tail=args.average_tail, select_features=args.select_features,
         selection_share=args.selection_share, soft_labels="auto" if args.soft_labels is None else args.soft_labels,
         soft_label_start=args.soft_label_start, soft_label_steps=args.soft_label_steps, init=args.init, init_share=args.init_share,
-        init_scale=args.init_scale, init_clip=args.init_clip, time_grid=args.time_grid, time_init=args.time_init, schema=schema,
+        init_scale=args.init_scale, init_clip=args.init_clip, init_centre=args.init_centre, time_grid=args.time_grid, time_init=args.time_init, schema=schema,
         preprocessing_share=args.preprocessing_share, on_out_of_bounds=args.on_out_of_bounds,
         backend=args.backend, n_jobs=args.n_jobs, random_state=args.seed, verbose=0 if args.quiet else 1)
     search = None

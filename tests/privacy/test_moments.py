@@ -47,7 +47,42 @@ def test_noise_has_the_calibrated_scale_and_is_reported():
     assert dp_group_means(jax.random.key(0), values, groups, 2, sizes, 1.0, 3.0)[1] == GaussianEvent(3.0)
 
 
+def test_a_centre_inside_the_data_leaves_the_means_unshrunk_under_a_small_clip():
+    # Two groups at 0.5 and 0.7 per coordinate (sd 0.03): every row lies about 0.6 sqrt(d) from the
+    # origin but within 0.15 sqrt(d) of the overall mean. A clip between the two shrinks every mean
+    # towards 0 around the origin; around a nearby centre (even 0.05 off per coordinate) it leaves
+    # them exact.
+    rng = np.random.default_rng(0)
+    groups = rng.integers(0, 2, 400)
+    values = rng.normal(0.5 + 0.2 * groups[:, None], 0.03, (400, 6))
+    sizes = np.bincount(groups).astype(float)
+    exact = np.stack([values[groups == g].mean(0) for g in range(2)])
+    centre = values.mean(0) + 0.05
+    clip = float(np.linalg.norm(values - centre, axis=1).max()) + 0.01
+    assert np.linalg.norm(values, axis=1).min() > clip + 0.3  # every row is clipped around the origin
+    with jax.enable_x64(True):
+        origin, _ = dp_group_means(jax.random.key(0), values, groups, 2, sizes, clip, 0.0)
+        centred, _ = dp_group_means(jax.random.key(0), values, groups, 2, sizes, clip, 0.0, centre=centre)
+    np.testing.assert_allclose(centred, exact, atol=1e-12)
+    assert np.abs(origin - exact).min() > 0.1
+
+
+def test_a_centre_keeps_the_sensitivity_at_the_clip():
+    values, groups = _data()
+    sizes = np.bincount(groups).astype(float)
+    centre = np.full(values.shape[1], 0.4)
+    far = -np.ones((1, values.shape[1]))  # the record farthest from the centre
+    clip = 0.3
+    with jax.enable_x64(True):
+        without, _ = dp_group_means(jax.random.key(0), values, groups, 2, sizes, clip, 0.0, centre=centre)
+        with_it, _ = dp_group_means(jax.random.key(0), np.vstack([values, far]), np.append(groups, 0), 2, sizes,
+                                    clip, 0.0, centre=centre)
+    assert np.linalg.norm((with_it - without) * sizes[:, None]) == pytest.approx(clip, rel=1e-9)
+
+
 @pytest.mark.parametrize("kwargs, error, match", [
+    (dict(centre=np.zeros(5)), ConfigError, "centre"),
+    (dict(centre=np.full(6, np.nan)), ConfigError, "centre"),
     (dict(l2_norm_clip=0.0), ConfigError, "l2_norm_clip"),
     (dict(l2_norm_clip=np.inf, noise_multiplier=1.0), ConfigError, "l2_norm_clip"),
     (dict(noise_multiplier=-1.0), ConfigError, "noise_multiplier"),

@@ -21,18 +21,24 @@ __all__ = ["dp_group_means"]
 
 
 def dp_group_means(key: jax.Array, values, groups, num_groups: int, group_sizes, l2_norm_clip: float,
-                   noise_multiplier: float) -> tuple[np.ndarray, GaussianEvent | None]:
+                   noise_multiplier: float, centre=None) -> tuple[np.ndarray, GaussianEvent | None]:
     """Per-group means of the rows of ``values``, released with one Gaussian mechanism.
 
-    Each row is clipped to L2 norm ``l2_norm_clip`` (around the origin, the public centre of the
-    encoded [-1, 1] space), the clipped rows are summed per group, and Gaussian noise of std
-    ``noise_multiplier * l2_norm_clip`` is added to every entry of the ``(num_groups, d)`` sums —
-    :func:`~zodc.privacy.mechanisms.noisy_clipped_sum` once per group. Computed in JAX's default
-    float precision (float32 unless x64 is enabled).
+    Each row's offset from ``centre`` (default: the origin, the public centre of the encoded
+    [-1, 1] space) is clipped to L2 norm ``l2_norm_clip``, the clipped offsets are summed per group,
+    Gaussian noise of std ``noise_multiplier * l2_norm_clip`` is added to every entry of the
+    ``(num_groups, d)`` sums — :func:`~zodc.privacy.mechanisms.noisy_clipped_sum` once per group —
+    and the means are ``centre + sums / group_sizes``. A centre inside the data (a DP mean of all
+    rows, :class:`~zodc.Condenser`'s ``init_centre``) lets a smaller clip — less noise — leave the
+    rows nearly unclipped; an error in the centre moves only which rows are clipped, not the
+    means (an unclipped row's offset adds back to the row). Computed in JAX's default float
+    precision (float32 unless x64 is enabled).
 
     Could this leak? Only through this one Gaussian mechanism. Adding or removing one record
     changes exactly one group's sum, by at most ``l2_norm_clip`` in L2 (the groups are disjoint),
     so the whole matrix of sums has L2 sensitivity ``l2_norm_clip``: ``GaussianEvent(sigma)``. The
+    ``centre`` must be public or DP (already in the ledger): it is subtracted from every row before
+    clipping and added back after, so the sensitivity is unchanged. The
     divisors ``group_sizes`` must themselves be public or DP (e.g. public ``n`` times the DP class
     proportions already in the ledger); the group labels' *set* is public (the schema's classes, or
     event / censored). Dividing and clamping to [-1, 1] are post-processing.
@@ -46,6 +52,7 @@ def dp_group_means(key: jax.Array, values, groups, num_groups: int, group_sizes,
         l2_norm_clip: per-row clip ``R`` > 0 (``inf`` only with ``noise_multiplier == 0``).
         noise_multiplier: ``sigma`` >= 0; 0 releases the exact (clipped) means — not private, for
             the non-private reference run only.
+        centre: ``(d,)`` public or DP point to clip around; ``None``: the origin.
 
     Returns:
         ``(means, event)``: float64 numpy ``(num_groups, d)`` in [-1, 1], and the mechanism's
@@ -72,11 +79,16 @@ def dp_group_means(key: jax.Array, values, groups, num_groups: int, group_sizes,
         raise ConfigError(f"`noise_multiplier` must be finite and >= 0. Got {noise_multiplier}.")
     if not clip > 0 or (sigma > 0 and not np.isfinite(clip)):
         raise ConfigError(f"`l2_norm_clip` must be > 0 (and finite when noise is added). Got {l2_norm_clip}.")
+    if centre is None:
+        centre = np.zeros(values.shape[1])
+    centre = np.asarray(centre, dtype=np.float64)
+    if centre.shape != values.shape[1:] or not np.all(np.isfinite(centre)):
+        raise ConfigError(f"`centre` must be {values.shape[1]} finite numbers. Got shape {centre.shape}.")
     # Each group's sum is the project's Gaussian sum mechanism with the group as its mask; the
     # groups are disjoint, so together they are one GaussianEvent(sigma) (docstring above).
-    rows = jnp.asarray(values)
+    rows = jnp.asarray(values - centre)
     sums = np.stack([np.asarray(noisy_clipped_sum(jax.random.fold_in(key, g), rows, jnp.asarray(groups == g),
                                                   clip, sigma), dtype=np.float64)
                      for g in range(num_groups)])
-    means = np.clip(sums / sizes[:, None], -1.0, 1.0)
+    means = np.clip(centre + sums / sizes[:, None], -1.0, 1.0)
     return means, (GaussianEvent(sigma) if sigma > 0 else None)
