@@ -377,9 +377,12 @@ class Condenser(BaseEstimator):
         then clipped to ``init_clip * sqrt(d)``; 0 (default): clip around the origin, one mechanism.
         The two Gaussian mechanisms' noise multipliers ``sigma / sqrt(share)`` and
         ``sigma / sqrt(1 - share)`` compose (RDP) to exactly the one mechanism's ``sigma`` at
-        ``init_share`` of epsilon, so the start costs the same. Pays off where the rows lie far from
-        the origin but close to their own mean (breast cancer: offset norms a third of the rows'),
-        with a smaller ``init_clip``.
+        ``init_share`` of epsilon, so the start costs the same. Meant for rows far from the origin
+        but close to their own mean (breast cancer: offset norms a third of the rows'), with a
+        smaller ``init_clip``. Measured (30 paired seeds, epsilon 1): at the default budget it
+        bought nothing (round 24); with ``init_share=0.95, steps=30, init_clip=0.3`` it lifted the
+        breast-cancer tree by +0.012 over 60 seeds and boosting by +0.009, but cost the diabetes tree
+        0.038 (rounds 25-26), so it is off by default.
       schema: a :class:`zodc.data.Schema`, a path to a schema JSON, or ``None`` to estimate one
         with DP from ``preprocessing_share`` of the budget.
       preprocessing_share: share of ``epsilon`` given to DP preprocessing (schema, class
