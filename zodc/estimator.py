@@ -961,10 +961,15 @@ class Condenser(BaseEstimator):
         if not math.isfinite(self._epsilon):
             return 0.0
         sigma = self._start_sigmas()[1]
-        clip = (_INIT_CLIP_PER_SQRT_D if self.init_clip is None else float(self.init_clip)) * math.sqrt(width)
+        clip = self._start_row_clip(width)
         events = max(num_records * event_rate, 1.0)
         censored = max(num_records * (1.0 - event_rate), 1.0)
         return sigma * clip * math.sqrt(1.0 / events ** 2 + 1.0 / censored ** 2)
+
+    def _start_row_clip(self, width: int) -> float:
+        """L2 clip of each row (or its offset from the DP centre) in the ``"dp_means"`` start:
+        ``init_clip * sqrt(width)`` (``init_clip=None``: 0.5). Public."""
+        return (_INIT_CLIP_PER_SQRT_D if self.init_clip is None else float(self.init_clip)) * math.sqrt(width)
 
     def _start_sigmas(self) -> tuple:
         """Noise multipliers ``(centre, group means)`` of the ``"dp_means"`` start: one Gaussian
@@ -1015,7 +1020,7 @@ class Condenser(BaseEstimator):
         centre = None
         if math.isfinite(self._epsilon):
             centre_sigma, sigma = self._start_sigmas()
-            row_clip = (_INIT_CLIP_PER_SQRT_D if self.init_clip is None else float(self.init_clip)) * math.sqrt(width)
+            row_clip = self._start_row_clip(width)
             sizes = group_sizes()
             if math.isfinite(centre_sigma):
                 centre_clip = _INIT_CLIP_PER_SQRT_D * math.sqrt(width)
