@@ -49,7 +49,7 @@ def test_kaplan_meier_equals_lifelines():
     np.testing.assert_allclose(survival, reference, rtol=1e-12)
     weight = rng.uniform(0.1, 2.0, size=120)                      # case weights, as lifelines' `weights`
     # (a last time at which everyone left dies drops the estimate to 0 here; weighted lifelines departs
-    # from 0 there, so the comparison keeps one record censored at the last time)
+    # from 0 there, so the comparison censors every record at the last time)
     event = np.where(time == time.max(), 0, event)
     survival = kaplan_meier(time, event)[1]
     knots, weighted = kaplan_meier(time, event, weight)
