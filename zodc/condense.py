@@ -10,7 +10,13 @@ One step (DESIGN §2)::
 
     key ─> directions U (q, m, d) ─> stacked tables S ± mu U ─> evaluate_fn ─> losses (k, n)
     ─> per-record differences (n, q) ─> Poisson mask, clip to C, sum, + N(0, (sigma C)^2 I_q)
-    ─> / (p n) ─> gradient (m, d) ─> optax update ─> projection onto the box [lower, upper]
+    ─> / (p n_hat) ─> gradient (m, d) ─> optax update ─> projection onto the box [lower, upper]
+
+The noise is an argument of ``step`` (``noise``: integer grid units from
+:func:`zodc.privacy.noise.rounded_gaussian`, drawn on the host from a secret 128-bit generator),
+so the released sum is exactly post-processing of the Gaussian mechanism the accountant assumes
+(:func:`zodc.privacy.mechanisms.grid_noisy_sum`). Without it the step falls back to *simulated*
+float32 noise from the state's key: for research and throughput runs only, never a release.
 
 ``evaluate_fn(tables, mask, data)`` fits the model on each table and returns the per-record
 losses of *every* real record (records outside the mask may be returned as anything finite; they
@@ -46,7 +52,8 @@ class CondenseState:
     Attributes:
       table: ``(m, d)`` learnable part of the synthetic table, in encoded units.
       opt_state: the optimiser's state.
-      key: PRNG key; step ``t`` uses ``fold_in(key, t)``, so a run is reproducible from its seed
+      key: PRNG key, or a ``(2,)`` array of keys (their bits are XORed for the Poisson mask: 128
+        bits of secret); step ``t`` uses ``fold_in(key, t)``, so a run is reproducible from its seed
         and independent of how steps are chunked.
       step: int32 scalar, steps taken.
       average: ``(m, d)`` uniform average of the iterates from step ``average_from`` on (the last
@@ -70,12 +77,15 @@ class StepParams:
       l2_norm_clip: ``C``, per-record clip of the ``(q,)`` difference vector (``inf``: none).
       noise_multiplier: ``sigma``; the noise on the clipped sum has std ``sigma * C``.
       sampling_probability: ``p``, Poisson sampling probability of each real record.
+      expected_batch_size: what the noisy sum is divided by: ``p n_hat`` with ``n_hat`` public or a
+        DP count (``None``: ``p n`` with the static ``num_records``, which treats ``n`` as public).
     """
 
     smoothing: jax.Array
     l2_norm_clip: jax.Array
     noise_multiplier: jax.Array
     sampling_probability: jax.Array
+    expected_batch_size: jax.Array | None = None
 
 
 class StepInfo(NamedTuple):
@@ -90,7 +100,7 @@ class StepInfo(NamedTuple):
 
 class ZeroOrderCondenser(NamedTuple):
     """A pair of pure functions: ``init(key, table) -> state`` and
-    ``step(state, params, data=None) -> (state, info)``."""
+    ``step(state, params, data=None, noise=None) -> (state, info)``."""
 
     init: Callable[[jax.Array, jax.Array], CondenseState]
     step: Callable[..., tuple[CondenseState, StepInfo]]
@@ -113,8 +123,9 @@ def zero_order_condenser(
     Args:
       evaluate_fn: ``(tables (k, m, d), mask (n,) bool, data) -> losses (k, n)``.
       optimizer: any optax transformation (Adam by default in the front door).
-      num_records: ``n``, number of real records ``evaluate_fn`` scores. Treated as public, as
-        DP-SGD libraries do: the noisy sum is divided by the expected batch size ``p n``.
+      num_records: ``n``, number of real records ``evaluate_fn`` scores (the static shape of the
+        mask; never released). Under add/remove neighbours ``n`` is private: pass
+        ``StepParams.expected_batch_size`` from a DP count, as the front door does.
       num_directions: ``q``.
       scheme: ``"central"`` or ``"forward"`` differences.
       lower, upper: box the table is projected onto after each update (the encoded bounds of the
@@ -142,9 +153,15 @@ def zero_order_condenser(
         return CondenseState(table=table, opt_state=optimizer.init(table), key=key,
                              step=jnp.zeros((), jnp.int32), average=table)
 
-    def step(state: CondenseState, params: StepParams, data: Any = None) -> tuple[CondenseState, StepInfo]:
-        step_key = jax.random.fold_in(state.key, state.step)
-        direction_key, mask_key, noise_key = jax.random.split(step_key, 3)
+    def step(state: CondenseState, params: StepParams, data: Any = None,
+             noise: jax.Array | None = None) -> tuple[CondenseState, StepInfo]:
+        if jnp.ndim(state.key) == 1:  # a pair of keys: directions from the first, the mask from both
+            step_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(state.key, state.step)
+            direction_key, noise_key = jax.random.split(step_keys[0])
+            mask_key = jax.vmap(lambda k: jax.random.split(k, 3)[2])(step_keys)
+        else:
+            step_key = jax.random.fold_in(state.key, state.step)
+            direction_key, mask_key, noise_key = jax.random.split(step_key, 3)
         table = state.table
         units = zo.sample_directions(direction_key, num_directions, table.shape, table.dtype, directions)
         tables = zo.perturb(table, units, params.smoothing, scheme)
@@ -153,9 +170,13 @@ def zero_order_condenser(
         losses = evaluate_fn(tables, mask, data)
         differences = zo.per_record_differences(losses, num_directions, scheme)
         differences = jnp.where(mask[:, None], differences, 0.0)
-        noisy_sum = mechanisms.noisy_clipped_sum(noise_key, differences, mask, params.l2_norm_clip,
-                                                 params.noise_multiplier)
-        expected_batch = params.sampling_probability * num_records
+        if noise is None:  # simulated float32 noise: research and throughput runs, never a release
+            noisy_sum = mechanisms.noisy_clipped_sum(noise_key, differences, mask, params.l2_norm_clip,
+                                                     params.noise_multiplier)
+        else:
+            noisy_sum = mechanisms.grid_noisy_sum(differences, mask, params.l2_norm_clip, noise)
+        expected_batch = (params.sampling_probability * num_records if params.expected_batch_size is None
+                          else params.expected_batch_size)
         gradient = zo.gradient_from_differences(noisy_sum / expected_batch, units, params.smoothing, scheme,
                                                 zo.direction_scale(directions, table.shape))
 
@@ -186,8 +207,9 @@ def zero_order_condenser(
 
 
 def _scan_chunk(condenser: ZeroOrderCondenser, length: int):
-    def chunk(state, params, data):
-        return jax.lax.scan(lambda carry, _: condenser.step(carry, params, data), state, None, length=length)
+    def chunk(state, params, data, noise=None):
+        return jax.lax.scan(lambda carry, step_noise: condenser.step(carry, params, data, step_noise), state, noise,
+                            length=length)
 
     return chunk
 
@@ -200,7 +222,7 @@ def _jitted_chunk(condenser: ZeroOrderCondenser, length: int):
 
 
 def run(condenser: ZeroOrderCondenser, state: CondenseState, params: StepParams, num_steps: int, *,
-        data: Any = None, chunk_size: int = 1,
+        data: Any = None, noise: Any = None, chunk_size: int = 1,
         on_chunk: Callable[[CondenseState, StepInfo], None] | None = None,
         jit: bool = True, reuse: bool = False) -> tuple[CondenseState, StepInfo]:
     """Runs ``num_steps`` steps, ``chunk_size`` at a time under ``lax.scan``.
@@ -217,11 +239,18 @@ def run(condenser: ZeroOrderCondenser, state: CondenseState, params: StepParams,
     (:mod:`zodc.runtime`) spares only XLA's compilation. Keep it off for a condenser that closes over
     something heavy (a host evaluator's pool): the cache would keep it alive.
 
+    ``noise``: ``(num_steps, q)`` int32 grid-unit noise of these steps (row ``i`` for the ``i``-th step
+    run here), from :func:`zodc.privacy.noise.rounded_gaussian`; ``None`` simulates it in float32.
+
     Returns:
       The final state and the stacked :class:`StepInfo` of all steps (each field ``(num_steps,)``).
     """
     if num_steps < 0:
         raise ConfigError(f"`steps` must be >= 0. Got {num_steps}.")
+    if noise is not None:
+        noise = jnp.asarray(noise, jnp.int32)
+        if noise.ndim != 2 or noise.shape[0] != num_steps:
+            raise ConfigError(f"`noise` must have shape (steps, num_directions) = ({num_steps}, q). Got {noise.shape}.")
     chunk_size = max(1, min(chunk_size, max(num_steps, 1)))
 
     compiled = {}
@@ -234,7 +263,8 @@ def run(condenser: ZeroOrderCondenser, state: CondenseState, params: StepParams,
                 compiled[length] = _jitted_chunk(condenser, length)
             else:
                 compiled[length] = jax.jit(_scan_chunk(condenser, length)) if jit else _scan_chunk(condenser, length)
-        state, chunk_info = compiled[length](state, params, data)
+        chunk_noise = None if noise is None else noise[done:done + length]
+        state, chunk_info = compiled[length](state, params, data, chunk_noise)
         infos.append(chunk_info)
         done += length
         if on_chunk is not None:

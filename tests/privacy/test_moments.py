@@ -33,7 +33,8 @@ def test_clipping_bounds_what_one_record_can_change():
         with_it, _ = dp_group_means(jax.random.key(0), np.vstack([values, extreme]), np.append(groups, 1), 2, sizes,
                                     clip, 0.0)
     change = np.linalg.norm((with_it - without) * sizes[:, None])  # change of the sums
-    assert change == pytest.approx(clip, rel=1e-9)
+    # At most the clip; below it only by the grid's truncation (rows snap toward zero onto C 2^-10).
+    assert clip * (1 - 2.0**-12) - clip * 2.0**-10 * np.sqrt(values.shape[1]) <= change <= clip * (1 + 1e-12)
 
 
 def test_noise_has_the_calibrated_scale_and_is_reported():
@@ -63,7 +64,8 @@ def test_a_centre_inside_the_data_leaves_the_means_unshrunk_under_a_small_clip()
     with jax.enable_x64(True):
         origin, _ = dp_group_means(jax.random.key(0), values, groups, 2, sizes, clip, 0.0)
         centred, _ = dp_group_means(jax.random.key(0), values, groups, 2, sizes, clip, 0.0, centre=centre)
-    np.testing.assert_allclose(centred, exact, atol=1e-12)
+    # Exact up to the grid: each offset is truncated toward the centre onto clip 2^-10.
+    np.testing.assert_allclose(centred, exact, atol=clip * 2.0**-10)
     assert np.abs(origin - exact).min() > 0.1
 
 
@@ -77,7 +79,8 @@ def test_a_centre_keeps_the_sensitivity_at_the_clip():
         without, _ = dp_group_means(jax.random.key(0), values, groups, 2, sizes, clip, 0.0, centre=centre)
         with_it, _ = dp_group_means(jax.random.key(0), np.vstack([values, far]), np.append(groups, 0), 2, sizes,
                                     clip, 0.0, centre=centre)
-    assert np.linalg.norm((with_it - without) * sizes[:, None]) == pytest.approx(clip, rel=1e-9)
+    change = np.linalg.norm((with_it - without) * sizes[:, None])
+    assert clip * (1 - 2.0**-12) - clip * 2.0**-10 * np.sqrt(values.shape[1]) <= change <= clip * (1 + 1e-12)
 
 
 @pytest.mark.parametrize("kwargs, error, match", [

@@ -13,7 +13,12 @@ import jax.numpy as jnp
 
 from zodc.errors import ConfigError
 
-__all__ = ["clip_rows", "noisy_clipped_sum", "poisson_mask"]
+__all__ = ["clip_rows", "grid_noisy_sum", "noisy_clipped_sum", "poisson_mask"]
+
+#: Rows are clipped to ``C (1 - 2^-12)`` before they are truncated onto the grid: float32's error in
+#: a row's norm and in the scaling (a few ulp per direction) stays far inside that margin, so the
+#: truncated integer row never exceeds ``C / Lambda`` in L2.
+_CLIP_MARGIN = 1.0 - 2.0**-12
 
 
 def _is_concrete(value) -> bool:
@@ -29,6 +34,10 @@ def _check_nonnegative(name: str, value) -> None:
 
 def poisson_mask(key: jax.Array, num_records: int, sampling_probability: float | jax.Array) -> jax.Array:
     """Poisson sampling: each of ``num_records`` records is kept independently with probability p.
+
+    ``key`` may be one key or a ``(2,)`` array of keys: the mask's uniforms are then built from the
+    XOR of both keys' random bits, so the mask is secret while either 64-bit key is (128 bits of
+    entropy for the run's keys, see :mod:`zodc.privacy.keys`).
 
     A mask over all records keeps shapes static under ``jit``; the batch size is random, as the
     accounting of Poisson subsampling requires (a truncated or fixed-size batch would not be).
@@ -49,6 +58,10 @@ def poisson_mask(key: jax.Array, num_records: int, sampling_probability: float |
     if _is_concrete(sampling_probability) and not 0.0 <= float(sampling_probability) <= 1.0:
         raise ConfigError(f"`sampling_probability` must be in [0, 1]. Got {float(sampling_probability)}.")
     # uniform is in [0, 1): p = 1 keeps every record and p = 0 none, exactly.
+    if jnp.ndim(key) == 1 and key.shape[0] == 2:
+        bits = jax.random.bits(key[0], (num_records,), jnp.uint32) ^ jax.random.bits(key[1], (num_records,), jnp.uint32)
+        uniform = (bits >> 8).astype(jnp.float32) * jnp.float32(2.0**-24)  # exact, in [0, 1)
+        return uniform < sampling_probability
     return jax.random.uniform(key, (num_records,)) < sampling_probability
 
 
@@ -92,7 +105,10 @@ def noisy_clipped_sum(
     l2_norm_clip: float | jax.Array,
     noise_multiplier: float | jax.Array,
 ) -> jax.Array:
-    """Gaussian mechanism on the sum of clipped, sampled rows: ``sum_{i: mask_i} clip(x_i) + N(0, (sigma C)^2 I_q)``.
+    """Gaussian mechanism on the sum of clipped, sampled rows: ``sum_{i: mask_i} clip(x_i) + N(0, (sigma C)^2 I_q)``,
+    with *simulated* float32 noise — for research and throughput runs, never for a release: a float32
+    normal is not the accountant's Gaussian (finite atoms, bounded support; :mod:`zodc.privacy.noise`).
+    Releases use :func:`grid_noisy_sum`.
 
     Adding or removing one record moves the clipped sum by at most C in L2, so with noise std
     ``sigma * C`` this is ``GaussianEvent(sigma)``; with a Poisson ``mask`` it is
@@ -126,3 +142,53 @@ def noisy_clipped_sum(
     noise_std = jnp.where(sigma == 0, 0.0, sigma * clip)
     noise = jax.random.normal(key, total.shape, dtype=values.dtype)
     return total + noise_std * noise
+
+
+def grid_noisy_sum(values: jax.Array, mask: jax.Array, l2_norm_clip: float | jax.Array,
+                   noise_units: jax.Array) -> jax.Array:
+    """The Gaussian mechanism on the clipped sum, with noise the accountant can trust.
+
+    Each sampled row is clipped to L2 norm ``C`` (less a 2^-12 margin for float32's rounding),
+    truncated toward zero onto the grid ``Lambda = C 2^-GRID_BITS`` (so its integer norm stays
+    ``<= 2^GRID_BITS``), and the integer rows are summed exactly in int32; the noise
+    ``noise_units`` are integers, ``round(N(0, (sigma 2^GRID_BITS)^2))`` from
+    :func:`zodc.privacy.noise.rounded_gaussian`. ``(sum + noise) Lambda`` is then post-processing of
+    the real-valued Gaussian mechanism with sensitivity ``C`` and noise ``sigma C``:
+    ``GaussianEvent(sigma)``, exactly (:mod:`zodc.privacy.noise`).
+
+    Could one record change this? It adds (or removes) one integer row of L2 norm at most
+    ``2^GRID_BITS``; nothing else depends on it. Rows outside ``mask`` are not read.
+
+    ``C = inf`` (the non-private reference) returns the exact float sum, ignoring ``noise_units``.
+
+    Args:
+      values: ``(n, q)`` per-record vectors.
+      mask: ``(n,)`` bool inclusion mask.
+      l2_norm_clip: ``C > 0`` (may be traced), or ``inf``.
+      noise_units: ``(q,)`` int32 noise in grid units.
+
+    Returns:
+      ``(q,)`` float32 noisy sum.
+    """
+    from zodc.privacy.noise import GRID_BITS
+
+    values = jnp.asarray(values)
+    mask = jnp.asarray(mask).astype(bool)
+    if jnp.ndim(values) != 2 or jnp.shape(mask) != jnp.shape(values)[:1]:
+        raise ConfigError(
+            f"`values` must have shape (n, q) and `mask` shape (n,). Got {jnp.shape(values)} and {jnp.shape(mask)}."
+        )
+    if jnp.shape(noise_units) != jnp.shape(values)[1:]:
+        raise ConfigError(f"`noise_units` must have shape (q,) = {jnp.shape(values)[1:]}. Got {jnp.shape(noise_units)}.")
+    _check_nonnegative("l2_norm_clip", l2_norm_clip)
+    dtype = values.dtype
+    clip = jnp.asarray(l2_norm_clip, dtype)
+    finite = jnp.isfinite(clip)
+    safe_clip = jnp.where(finite, clip, 1.0)
+    grid = safe_clip * (2.0**-GRID_BITS)
+    clipped = clip_rows(values, safe_clip * _CLIP_MARGIN)
+    units = jnp.trunc(clipped / grid).astype(jnp.int32)
+    total_units = jnp.sum(jnp.where(mask[:, None], units, 0), axis=0, dtype=jnp.int32)
+    noisy = (total_units + jnp.asarray(noise_units, jnp.int32)).astype(dtype) * grid
+    exact = jnp.sum(jnp.where(mask[:, None], values, 0.0), axis=0)
+    return jnp.where(finite, noisy, exact)

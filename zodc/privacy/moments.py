@@ -15,19 +15,21 @@ import numpy as np
 
 from zodc.errors import ConfigError, DataError
 from zodc.privacy.events import GaussianEvent
-from zodc.privacy.mechanisms import noisy_clipped_sum
+from zodc.privacy.mechanisms import grid_noisy_sum
+from zodc.privacy.noise import GRID_BITS, as_generator, rounded_gaussian
 
 __all__ = ["dp_group_means"]
 
 
-def dp_group_means(key: jax.Array, values, groups, num_groups: int, group_sizes, l2_norm_clip: float,
+def dp_group_means(rng: np.random.Generator, values, groups, num_groups: int, group_sizes, l2_norm_clip: float,
                    noise_multiplier: float, centre=None) -> tuple[np.ndarray, GaussianEvent | None]:
     """Per-group means of the rows of ``values``, released with one Gaussian mechanism.
 
     Each row's offset from ``centre`` (default: the origin, the public centre of the encoded
     [-1, 1] space) is clipped to L2 norm ``l2_norm_clip``, the clipped offsets are summed per group,
     Gaussian noise of std ``noise_multiplier * l2_norm_clip`` is added to every entry of the
-    ``(num_groups, d)`` sums — :func:`~zodc.privacy.mechanisms.noisy_clipped_sum` once per group —
+    ``(num_groups, d)`` sums — :func:`~zodc.privacy.mechanisms.grid_noisy_sum` once per group, with
+    the exact rounded-Gaussian noise of :mod:`zodc.privacy.noise` —
     and the means are ``centre + sums / group_sizes``. A centre inside the data (a DP mean of all
     rows, :class:`~zodc.Condenser`'s ``init_centre``) lets a smaller clip — less noise — leave the
     rows nearly unclipped; an error in the centre moves only which rows are clipped, not the
@@ -44,7 +46,7 @@ def dp_group_means(key: jax.Array, values, groups, num_groups: int, group_sizes,
     event / censored). Dividing and clamping to [-1, 1] are post-processing.
 
     Args:
-        key: ``jax.random`` key for the noise.
+        rng: the mechanism's secret generator (:func:`zodc.privacy.noise.secret_generator`), or a JAX key.
         values: ``(n, d)`` encoded rows.
         groups: ``(n,)`` group indices in ``[0, num_groups)``.
         num_groups: number of public groups (>= 1).
@@ -87,8 +89,9 @@ def dp_group_means(key: jax.Array, values, groups, num_groups: int, group_sizes,
     # Each group's sum is the project's Gaussian sum mechanism with the group as its mask; the
     # groups are disjoint, so together they are one GaussianEvent(sigma) (docstring above).
     rows = jnp.asarray(values - centre)
-    sums = np.stack([np.asarray(noisy_clipped_sum(jax.random.fold_in(key, g), rows, jnp.asarray(groups == g),
-                                                  clip, sigma), dtype=np.float64)
+    noise = rounded_gaussian(as_generator(rng), sigma * 2.0**GRID_BITS, (num_groups, values.shape[1])).astype(np.int32)
+    sums = np.stack([np.asarray(grid_noisy_sum(rows, jnp.asarray(groups == g), clip, jnp.asarray(noise[g])),
+                                dtype=np.float64)
                      for g in range(num_groups)])
     means = np.clip(centre + sums / sizes[:, None], -1.0, 1.0)
     return means, (GaussianEvent(sigma) if sigma > 0 else None)
