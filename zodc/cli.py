@@ -132,7 +132,19 @@ def build_parser() -> argparse.ArgumentParser:
                           help="with --search, survival: one public time at which the Brier score that chooses "
                                "compares predicted survival with the records' status (default: the loss's public "
                                "log-time grid)")
-    condense.add_argument("--seed", type=int, default=0)
+    condense.add_argument("--seed", type=int, default=None,
+                          help="a SECRET seed for reproducible research (default: 128 bits of fresh OS entropy, what "
+                          "a release should use). A seeded release is private only while the seed stays secret; it "
+                          "is never written to any output")
+    condense.add_argument("--categorical", default="", metavar="COLS",
+                          help="comma-separated columns of a --data CSV that hold levels (categories); other columns "
+                          "are numbers. Kinds are declared, never guessed from the values (one record could change "
+                          "a guess)")
+    condense.add_argument("--integer", default="", metavar="COLS",
+                          help="comma-separated columns of a --data CSV that hold whole numbers")
+    condense.add_argument("--diagnostics", action="store_true",
+                          help="let error and warning messages quote private values (examples, rows, observed "
+                          "ranges); they are NOT covered by the privacy guarantee")
     condense.add_argument("--n-jobs", type=int, default=1, help="host worker processes (-1: all cores)")
     condense.add_argument("--out", required=True, help="where to write the synthetic CSV")
     condense.add_argument("--report", help="where to write the report JSON (default: OUT with .report.json)")
@@ -140,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("datasets", help="list the bundled datasets")
     sub.add_parser("models", help="list the model presets")
+    from zodc.evaluate.audit import add_audit_parser
+
+    add_audit_parser(sub)
     from zodc.bench import add_bench_parser
 
     add_bench_parser(sub)
@@ -175,6 +190,11 @@ def _load(args) -> tuple[Any, Any, dict[str, Any], dict[str, Any]]:
     else:
         frame = read_table(args.data)
         schema = Schema.from_json(args.schema) if args.schema else None
+        if schema is None:  # kinds as declared (zodc.data.io.apply_declared_kinds), never guessed
+            from zodc.data.io import apply_declared_kinds
+
+            frame = apply_declared_kinds(frame, categorical=_columns(args.categorical), integer=_columns(args.integer),
+                                         target=args.target, time=args.time_col, event=args.event_col)
         source = {"name": os.path.basename(args.data), "source": os.path.abspath(args.data)}
     survival_flags = args.time_col is not None or args.event_col is not None
     if args.target is not None and survival_flags:
@@ -211,6 +231,10 @@ def _load(args) -> tuple[Any, Any, dict[str, Any], dict[str, Any]]:
     return frame, schema, roles, source
 
 
+def _columns(text: str) -> list[str]:
+    return [name.strip() for name in (text or "").split(",") if name.strip()]
+
+
 def _model_task(model: str | None) -> str | None:
     from zodc.models.presets import PRESETS
 
@@ -237,16 +261,36 @@ def _check_early(frame, schema, roles: dict[str, Any], on_out_of_bounds: str) ->
             validate_table(frame, schema, on_out_of_bounds=on_out_of_bounds)
 
 
-def _split(frame, stratify_by: str, holdout: float, seed: int):
-    """Train / held-out split, stratified by the class (classification) or the event (survival)."""
-    from sklearn.model_selection import train_test_split
+def holdout_key(seed: int | None) -> str:
+    """The holdout hash's 128-bit key as the 16 ASCII characters pandas' SipHash takes (7 bits each,
+    112 bits): from the run's secret seed, or fresh entropy. Never written anywhere."""
+    from zodc.privacy.keys import resolve_seed
 
+    words = np.random.SeedSequence(resolve_seed(seed), spawn_key=(99,)).generate_state(16, np.uint32)
+    return "".join(chr(int(word) % 128) for word in words)
+
+
+def holdout_mask(frame, holdout: float, key: str) -> np.ndarray:
+    """Which rows are held out: a keyed hash (SipHash-2-4, pandas' ``hash_pandas_object``) of each
+    row's own values, compared with ``holdout``.
+
+    Could one record change this? Only its own side: each row's side depends on that row and the
+    secret key alone, so adding or removing a record changes no other row's side (a seeded
+    ``train_test_split`` reshuffles 5-87 others), and the condensed set of neighbouring cohorts
+    differs in at most that record. Not stratified: stratifying would couple the rows.
+    """
+    import pandas as pd
+
+    hashes = pd.util.hash_pandas_object(frame, index=False, hash_key=key).to_numpy(np.uint64)
+    return (hashes >> np.uint64(11)).astype(np.float64) * 2.0**-53 < holdout
+
+
+def _split(frame, holdout: float, seed: int | None):
+    """Train / held-out split by :func:`holdout_mask`."""
     if holdout == 0:
         return frame, None
-    try:
-        return train_test_split(frame, test_size=holdout, random_state=seed, stratify=frame[stratify_by])
-    except ValueError as error:
-        raise ZodcError(f"--holdout {holdout}: cannot split the table stratified by {stratify_by!r}: {error}") from None
+    held = holdout_mask(frame, holdout, holdout_key(seed))
+    return frame.loc[~held], frame.loc[held]
 
 
 def _search_grid(text: str | None):
@@ -277,9 +321,10 @@ def condense_command(args) -> dict[str, Any]:
         raise ZodcError(f"--holdout must be in [0, 1). Got {args.holdout}.")
     report_path = args.report or _sibling(args.out, ".report.json")
     schema_path = _sibling(args.out, ".schema.json")
+    owner_path = _sibling(args.out, ".owner.json")
     for path, flag in ((args.out, "--out"), (report_path, "--report")):
         _check_writable(path, flag)
-    if len({os.path.abspath(p) for p in (args.out, report_path, schema_path)}) < 3:
+    if len({os.path.abspath(p) for p in (args.out, report_path, schema_path, owner_path)}) < 4:
         raise ZodcError("--out and --report must be different files.")
 
     grid = _search_grid(args.search)
@@ -309,8 +354,10 @@ def condense_command(args) -> dict[str, Any]:
     _check_early(frame, schema, roles, args.on_out_of_bounds)
 
     started = time.perf_counter()
-    stratify_by = roles["event"] if task == "survival" else roles["target"]
-    train, test = _split(frame, stratify_by, args.holdout, args.seed)
+    if args.seed is not None:
+        print("zodc: a --seed was given: this release is private only while the seed stays secret (it is not written "
+              "to any output).", file=sys.stderr)
+    train, test = _split(frame, args.holdout, args.seed)
     condenser = Condenser(
         model, epsilon=args.epsilon, delta=args.delta, **size, steps=args.steps,
         num_directions=args.num_directions, smoothing=args.smoothing, learning_rate=args.learning_rate,
@@ -341,10 +388,10 @@ def condense_command(args) -> dict[str, Any]:
     utility: dict[str, Any] | None = None
     if test is not None:
         utility = (_survival_utility if task == "survival" else _classification_utility)(
-            condenser, model, train, test, args.seed)
+            condenser, model, train, test, 0 if args.seed is None else args.seed)
 
     hyperparameters = {k: v for k, v in condenser.get_params().items()
-                       if k not in ("schema", "optimizer", "verbose") and not callable(v)}
+                       if k not in ("schema", "optimizer", "verbose", "random_state") and not callable(v)}
     hyperparameters["model"] = condenser.model if isinstance(condenser.model, str) else model
     hyperparameters["loss"] = condenser.loss_
     # What ran, not the "auto" / None that asked for a per-task default.
@@ -366,28 +413,33 @@ def condense_command(args) -> dict[str, Any]:
          "synthetic_rows": condenser.num_rows_}
     if task == "survival" and condenser.sample_weight_ is not None:  # soft events: the event copies' total weight
         data_roles["event_weight_in_synthetic"] = float(condenser.sample_weight_[condenser.num_rows_:].sum())
+    # The report goes with the table: only what the guarantee covers (no n, no seed, no statistic
+    # of real records). What is computed on real records without noise is the owner's alone.
     report = {
         "zodc_version": __version__,
-        "data": {**source, "task": task, "rows_condensed": int(len(train)),
-                 "rows_held_out": 0 if test is None else int(len(test)), **data_roles,
+        "data": {**source, "task": task, "holdout": args.holdout, **data_roles,
                  "schema": "public (given)" if schema is not None else "estimated with DP"},
         "model": {"name": model, "backend": condenser.backend_},
         "privacy": condenser.report() if search is None else search.report(),
         "hyperparameters": hyperparameters,
-        "utility": utility,
-        "timing": {"condense_seconds": round(condense_seconds, 3)},
         "outputs": {"synthetic": os.path.abspath(args.out), "report": os.path.abspath(report_path),
+                    "owner_only": os.path.abspath(owner_path),
                     "schema": os.path.abspath(schema_path) if schema is None else None},
     }
+    owner = {"note": "NOT covered by the privacy guarantee: computed on real records without noise, for the data "
+                     "owner's review. Do not publish.",
+             "rows_condensed": int(len(train)), "rows_held_out": 0 if test is None else int(len(test)),
+             "utility": utility, "timing": {"condense_seconds": round(condense_seconds, 3)}}
     # All computation is done. Serialise everything first (a value JSON cannot hold fails here,
     # before any file exists), then write the files all or nothing.
-    report = json_safe(report)
+    report, owner = json_safe(report), json_safe(owner)
     contents = {args.out: condenser.synthetic_.to_csv(index=False),
-                report_path: json.dumps(report, indent=2, allow_nan=False) + "\n"}
+                report_path: json.dumps(report, indent=2, allow_nan=False) + "\n",
+                owner_path: json.dumps(owner, indent=2, allow_nan=False) + "\n"}
     if schema is None:
         contents[schema_path] = json.dumps(json_safe(condenser.schema_.to_dict()), indent=2, allow_nan=False) + "\n"
     write_files_atomic(contents)
-    return report
+    return {**report, "owner_only": owner}
 
 
 _UTILITY_NOTE = ("train on each table, test on the held-out real split; computed on real records, "
@@ -479,8 +531,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     enable_compilation_cache()
     try:
         if args.command == "condense":
-            report = condense_command(args)
+            from zodc.data.validation import diagnostics
+
+            with diagnostics(args.diagnostics):
+                report = condense_command(args)
             print(json.dumps(report, indent=2, default=_json_default))
+        elif args.command == "audit":
+            from zodc.evaluate.audit import audit_command
+
+            print(json.dumps(audit_command(args), indent=2, default=_json_default))
         elif args.command == "datasets":
             rows = datasets_command()
             width = max(len(r["name"]) for r in rows)

@@ -29,9 +29,16 @@ the ``m`` events are fixed, ``round(event_rate * m)`` ones, from the schema's pu
 DP estimate (accounted). The loss is the discrete-time NLL (or unweighted Brier) on a public log-time
 grid of ``num_time_bins`` bins between the schema's time bounds.
 
-Public by assumption (stated in the report): the number of records ``n`` (as in DP-SGD libraries),
-the column names and their storage types (numeric, integer, text) — the table's *structure*, not
-its values.
+The neighbouring relation is **add or remove one record**, so the number of records ``n`` is
+private: everything derived from the table's size (the sampling probability ``p = min(1, B / n_hat)``,
+the divisor ``p n_hat`` of the noisy sum, the start's group sizes, the decisions that depend on size)
+uses a DP count ``n_hat`` — post-processing of the DP schema's histogram, or its own Gaussian count
+(``record_count`` in the ledger). Public by assumption (stated in the report): the column names and
+their declared kinds — the table's *structure*, not its values.
+
+Randomness (:mod:`zodc.privacy.keys`): ``random_state=None`` draws 128 bits of OS entropy; a seed
+is a secret (never stored on the estimator or written to the report); every mechanism has its own
+stream. All Gaussian noise is exact (:mod:`zodc.privacy.noise`).
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from __future__ import annotations
 import functools
 import math
 import sys
+import warnings
 import time as _time
 from typing import Any, NamedTuple
 
@@ -66,7 +74,10 @@ from zodc.models.survival import (SURVIVAL_LOSSES, SurvivalLoss, TimeScale, acce
                                   expand_soft_events, fit_score_survival,
                                   host_survival_payload, native_survival_data, native_survival_evaluate_fn,
                                   public_time_grid)
+from zodc.data.dp_schema import N_BINS, estimate_record_count, estimate_schema_and_count
 from zodc.privacy.accounting import RdpAccountant, additive_delta_of_event, rdp_of_event, rdp_to_epsilon
+from zodc.privacy.keys import RunKeys, resolve_seed
+from zodc.privacy.noise import GRID_BITS, noise_sampling_delta, rounded_gaussian
 from zodc.privacy.calibration import calibrate_noise_multiplier
 from zodc.privacy.events import (AdditiveDeltaEvent, ComposedEvent, GaussianEvent, PoissonSampledEvent,
                                  SelfComposedEvent)
@@ -118,21 +129,6 @@ def _check_positive_float(name: str, value: Any, *, allow_inf: bool = False) -> 
     if math.isnan(value) or value <= 0 or (math.isinf(value) and not allow_inf):
         raise ConfigError(f"`{name}` must be > 0{' (inf allowed)' if allow_inf else ' and finite'}. Got {value}.")
     return value
-
-
-def resolve_seed(random_state: Any) -> int:
-    """``None`` → fresh entropy; int → itself; ``np.random.Generator`` / ``RandomState`` → a draw."""
-    if random_state is None:
-        return int(np.random.SeedSequence().generate_state(1)[0])
-    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
-        if random_state < 0:
-            raise ConfigError(f"`random_state` must be >= 0. Got {random_state}.")
-        return int(random_state) % (2**32)
-    if isinstance(random_state, np.random.Generator):
-        return int(random_state.integers(2**32))
-    if isinstance(random_state, np.random.RandomState):
-        return int(random_state.randint(2**32, dtype=np.uint64))
-    raise ConfigError(f"`random_state` must be None, an int or a numpy Generator. Got {random_state!r}.")
 
 
 @functools.lru_cache(maxsize=16)
@@ -227,7 +223,8 @@ _cached_subspace_evaluator = functools.lru_cache(maxsize=16)(_subspace_evaluator
 
 
 class _Progress:
-    """A progress line on stderr: step, loss (on the private batch), epsilon spent.
+    """A progress line on stderr: step and epsilon spent — public quantities only (the loss on the
+    private batch is a statistic of the data: it stays in ``history_``, for the owner's eyes).
 
     Redrawn in place at most every 0.2 s on a terminal; in a log (not a TTY) one line per 10 %.
     """
@@ -256,7 +253,7 @@ class _Progress:
         width = 24
         filled = int(width * step / max(self.total, 1))
         line = (f"[{'#' * filled}{'.' * (width - filled)}] step {step}/{self.total} "
-                f"loss {float(np.mean(np.asarray(info.loss))):.4f} eps {self.epsilon_fn(step):.3f} {now - self.start:5.1f}s")
+                f"eps {self.epsilon_fn(step):.3f} {now - self.start:5.1f}s")
         self.stream.write(("\r" + line + ("\n" if done else "")) if self.interactive else line + "\n")
         self.stream.flush()
 
@@ -390,7 +387,10 @@ class Condenser(BaseEstimator):
       on_out_of_bounds: ``"clip"`` (warn and clip values outside the schema's bounds) or ``"raise"``.
       backend: ``"auto"`` (native kernel where one exists), ``"native"`` or ``"host"``.
       n_jobs: host worker processes (``-1``: all cores).
-      random_state: seed of every random draw (``None``: fresh entropy).
+      random_state: ``None`` (default, what a release should use): 128 bits of fresh OS entropy. An
+        int seeds every draw for reproducible research: it is then a **secret** — anyone who knows
+        it and the other records can tell whether a record was in the cohort — and is never stored
+        on the estimator or written anywhere.
       verbose: 0 silent, 1 progress bar on stderr.
 
     Attributes:
@@ -418,7 +418,8 @@ class Condenser(BaseEstimator):
         events ``(m,)``, the public or DP event rate they come from, the public loss grid ``(G,)``.
       loss_: the loss's name; num_rows_: ``m``.
       history_: per-step diagnostics (``loss``, ``clipped_fraction``, ``batch_size``) — computed
-        from private data, for the owner's eyes.
+        from private data, NOT covered by the guarantee: for the owner's eyes, never to publish.
+      record_count_: the DP count ``n_hat`` of the records (in the ledger, or exact without noise).
       backend_: the backend that ran; classes_: the target's levels (classification);
         n_features_in_, feature_names_in_: as in scikit-learn.
 
@@ -426,7 +427,7 @@ class Condenser(BaseEstimator):
       >>> from zodc import Condenser, load_dataset                        # doctest: +SKIP
       >>> data = load_dataset("breast_cancer")                            # doctest: +SKIP
       >>> X, y = data.frame.drop(columns="diagnosis"), data.frame["diagnosis"]  # doctest: +SKIP
-      >>> Condenser(epsilon=1.0, schema=data.schema, random_state=0).fit(X, y).synthetic_  # doctest: +SKIP
+      >>> Condenser(epsilon=1.0, schema=data.schema).fit(X, y).synthetic_  # doctest: +SKIP
       >>> gbsg2 = load_dataset("gbsg2")                                   # doctest: +SKIP
       >>> Condenser("cox", rows=50, schema=gbsg2.schema).fit(             # doctest: +SKIP
       ...     gbsg2.frame, duration_col="time", event_col="cens").synthetic_
@@ -705,18 +706,45 @@ class Condenser(BaseEstimator):
             if math.isfinite(self._epsilon) else 0.0
         return noise, threshold_delta
 
-    def _resolve_schema(self, frame: pd.DataFrame, target: str, key: jax.Array, ledger: Ledger):
-        """Returns (schema, class proportions, preprocessing events) — public or DP, all accounted."""
-        share_epsilon = self._epsilon * self.preprocessing_share
+    def _estimate_schema(self, frame, keys: RunKeys, ledger: Ledger, **roles):
+        """The DP schema and the DP record count (post-processing of its histogram), accounted."""
+        check_raw_table(frame, **roles)
+        noise, threshold_delta = self._schema_noise()
+        if noise == 0.0:
+            raise ConfigError("`epsilon=inf` needs a public `schema` (a DP schema estimate needs a finite budget).")
+        schema, events, count = estimate_schema_and_count(keys.generator("schema"), frame, noise_multiplier=noise,
+                                                          threshold_delta=threshold_delta, name="estimated", **roles)
+        std = noise * math.sqrt(len(frame.columns))
+        self._draws.append((std, len(frame.columns) * (N_BINS + 2**30)))  # at most 2^30 levels a column
+        for event in events:
+            ledger.add("schema", event, "DP column bounds (log-scale histogram), category levels "
+                       "(thresholded histogram), class proportions or event rate and the record count "
+                       "(same histogram)")
+        return schema, count
+
+    def _record_count(self, num_records: int, keys: RunKeys, ledger: Ledger, noise: float) -> float:
+        """A DP count of the records (``n`` is private under add/remove), accounted; exact without noise."""
+        if not math.isfinite(self._epsilon):
+            return float(num_records)
+        count, event = estimate_record_count(keys.generator("record_count"), num_records, noise)
+        self._draws.append((noise, 1))
+        ledger.add("record_count", event, "DP count of the records: sets the sampling probability and the start's "
+                   "group sizes (n is private under add/remove)")
+        return count
+
+    def _preprocessing_noise(self, mechanisms: int) -> float:
+        """Noise multiplier of each of ``mechanisms`` Gaussian preprocessing mechanisms (unit
+        sensitivity) that together spend ``preprocessing_share`` of epsilon. Public inputs only."""
+        if not math.isfinite(self._epsilon):
+            return 0.0
+        return calibrate_noise_multiplier(self._epsilon * self.preprocessing_share, self._delta,
+                                          lambda s: ComposedEvent(tuple(GaussianEvent(s) for _ in range(mechanisms))))
+
+    def _resolve_schema(self, frame: pd.DataFrame, target: str, keys: RunKeys, ledger: Ledger):
+        """Returns (schema, class proportions, record count) — public or DP, all accounted."""
         if self.schema is None:
-            check_raw_table(frame, target=target)
-            noise, threshold_delta = self._schema_noise()
-            schema, events = estimate_schema(key, frame, target=target, noise_multiplier=noise,
-                                             threshold_delta=threshold_delta, name="estimated")
-            for event in events:
-                ledger.add("schema", event, "DP column bounds (log-scale histogram), category levels "
-                           "(thresholded histogram) and class proportions (same histogram)")
-            return schema, schema.class_proportions
+            schema, count = self._estimate_schema(frame, keys, ledger, target=target)
+            return schema, schema.class_proportions, count
         schema = self._given_schema()
         if schema.task != "classification":
             raise DataError(f"schema {schema.name!r} is for {schema.task}; the data given are for classification.")
@@ -724,44 +752,45 @@ class Condenser(BaseEstimator):
             raise DataError(f"the schema's target is {schema.target!r} but `y` is named {target!r}; "
                             f"pass y as a Series named {schema.target!r}.")
         proportions = schema.class_proportions
-        # Needed by the class-balanced loss and by the DP-means start (its divisors n * proportions).
-        if proportions is None and (self.class_weight == "balanced" or self._init == "dp_means"):
-            encoded_y = TableEncoder(schema).encode(validate_table(frame, schema, on_out_of_bounds="clip")).y
+        # Needed by the class-balanced loss and by the DP-means start (its divisors n_hat * proportions).
+        needed = proportions is None and (self.class_weight == "balanced" or self._init == "dp_means")
+        noise = self._preprocessing_noise(2 if needed else 1)
+        if needed:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # reported once, by the fit's own validation
+                encoded_y = TableEncoder(schema).encode(validate_table(frame, schema, on_out_of_bounds="clip",
+                                                                       require_variation=False)).y
             if not math.isfinite(self._epsilon):  # non-private mode: the exact proportions
                 counts = np.bincount(encoded_y, minlength=schema.n_classes).astype(np.float64)
-                return schema, tuple(np.maximum(counts, 1.0) / max(counts.sum(), 1.0))
-            noise = calibrate_noise_multiplier(share_epsilon, self._delta, GaussianEvent)
-            proportions, event = estimate_class_proportions(key, encoded_y, schema.n_classes, noise)
+                return schema, tuple(np.maximum(counts, 1.0) / max(counts.sum(), 1.0)), float(len(frame))
+            proportions, event = estimate_class_proportions(keys.generator("class_proportions"), encoded_y,
+                                                            schema.n_classes, noise)
+            self._draws.append((noise, schema.n_classes))
             ledger.add("class_proportions", event, "DP class counts (class-balanced loss, DP-means start)")
-        return schema, proportions
+        return schema, proportions, self._record_count(len(frame), keys, ledger, noise)
 
-    def _resolve_survival_schema(self, frame: pd.DataFrame, time: str, event: str, key: jax.Array, ledger: Ledger):
-        """Returns (schema, event rate) — public or DP, accounted in ``ledger``."""
+    def _resolve_survival_schema(self, frame: pd.DataFrame, time: str, event: str, keys: RunKeys, ledger: Ledger):
+        """Returns (schema, event rate, record count) — public or DP, accounted in ``ledger``."""
         if self.schema is None:
-            check_raw_table(frame, time=time, event=event)
-            noise, threshold_delta = self._schema_noise()
-            if noise == 0.0:
-                raise ConfigError("`epsilon=inf` needs a public `schema` for survival data (a DP schema estimate "
-                                  "needs a finite budget).")
-            schema, events = estimate_schema(key, frame, time=time, event=event, noise_multiplier=noise,
-                                             threshold_delta=threshold_delta, name="estimated")
-            for mechanism in events:
-                ledger.add("schema", mechanism, "DP column bounds (log-scale histogram), category levels "
-                           "(thresholded histogram) and event rate (same histogram)")
-            return schema, float(schema.event_rate)
+            schema, count = self._estimate_schema(frame, keys, ledger, time=time, event=event)
+            return schema, float(schema.event_rate), count
         schema = self._given_schema()
         if schema.task != "survival":
             raise DataError(f"schema {schema.name!r} is for {schema.task}; the data given are for survival.")
         if schema.event_rate is not None:
-            return schema, float(schema.event_rate)
-        events = validate_table(frame, schema, on_out_of_bounds="clip")[schema.event].to_numpy()
+            return schema, float(schema.event_rate), self._record_count(len(frame), keys, ledger,
+                                                                        self._preprocessing_noise(1))
+        noise = self._preprocessing_noise(2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # reported once, by the fit's own validation
+            events = validate_table(frame, schema, on_out_of_bounds="clip", require_variation=False)[schema.event].to_numpy()
         if math.isfinite(self._epsilon):
-            noise = calibrate_noise_multiplier(self._epsilon * self.preprocessing_share, self._delta, GaussianEvent)
-            rate, mechanism = estimate_event_rate(key, events, noise)
+            rate, mechanism = estimate_event_rate(keys.generator("event_rate"), events, noise)
+            self._draws.append((noise, 2))
             ledger.add("event_rate", mechanism, "DP count of events and censorings: the synthetic rows' event share")
         else:
             rate = float(np.mean(events))  # non-private mode: the exact rate
-        return schema, rate
+        return schema, rate, self._record_count(len(frame), keys, ledger, noise)
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None, *, duration_col=None, event_col=None) -> "Condenser":
@@ -793,19 +822,18 @@ class Condenser(BaseEstimator):
         if y is None and not survival_data:
             self._as_frame(X, y)  # raises: names what is missing for either task
         self._validate_params(task)
-        seed = resolve_seed(self.random_state)
-        schema_key, init_key, run_key, model_key = jax.random.split(jax.random.key(seed), 4)
+        keys = RunKeys(resolve_seed(self.random_state))  # the seed is a secret: it is not kept
+        self._draws = []  # (scale, count) of every exact-noise draw: the sampler's delta (zodc.privacy.noise)
         ledger = Ledger()
         if task == "survival":
-            return self._fit_survival(X, y, duration_col, event_col, seed, schema_key, init_key, run_key,
-                                      model_key, ledger)
+            return self._fit_survival(X, y, duration_col, event_col, keys, ledger)
 
         frame, target = self._as_frame(X, y)
         if self._soft_labels and soft.SAMPLE_WEIGHT_COLUMN in frame.columns:
             raise DataError(f"the table has a column named {soft.SAMPLE_WEIGHT_COLUMN!r}, the soft-label release's "
                             "weight column: rename it, or condense without `soft_labels`.")
-        schema, proportions = self._resolve_schema(frame, target, schema_key, ledger)
-        clean = validate_table(frame, schema, on_out_of_bounds=self.on_out_of_bounds)
+        schema, proportions, record_count = self._resolve_schema(frame, target, keys, ledger)
+        clean = validate_table(frame, schema, on_out_of_bounds=self.on_out_of_bounds, require_variation=False)
         encoder = TableEncoder(schema)
         encoded = encoder.encode(clean)
         X_real = np.asarray(encoded.X, np.float32)
@@ -813,22 +841,20 @@ class Condenser(BaseEstimator):
         num_records, num_features = X_real.shape
         num_classes = schema.n_classes
         num_rows = self._rows_per_class * num_classes
-        if num_records <= num_rows:
-            raise DataError(f"the table has {num_records} rows, not more than the synthetic table's {num_rows}: "
-                            "condensing would not make it smaller. Lower `rows_per_class`.")
+        self._check_size(record_count, num_rows, "rows_per_class")
 
         weights = tuple(balanced_class_weights(proportions)) if self.class_weight == "balanced" else None
         loss = ClassificationLoss(self._loss_name, class_weights=weights)
 
-        selected = self._select_features(jax.random.fold_in(schema_key, 1), X_real, y_real, proportions,
-                                         num_classes, num_records, ledger)
+        selected = self._select_features(keys, X_real, y_real, proportions, num_classes, record_count, ledger)
         labels = np.repeat(np.arange(num_classes, dtype=np.int32), self._rows_per_class)
         learned_X = X_real if selected is None else X_real[:, selected]
-        init_table = self._initial_table(init_key, learned_X, y_real, labels, num_classes,
-                                         lambda: num_records * np.asarray(proportions, np.float64), ledger, "per-class")
+        init_table = self._initial_table(keys, learned_X, y_real, labels, num_classes,
+                                         lambda: record_count * np.asarray(proportions, np.float64), ledger, "per-class")
         if self._soft_labels:  # the learned own-class weight column
             init_table = self._with_weight_column(init_table)
-        noise_multiplier, clip, sampling_probability, epsilon_spent, private = self._calibrate(ledger, num_records)
+        noise_multiplier, clip, sampling_probability, epsilon_spent, private = self._calibrate(ledger, record_count)
+        model_key = keys.jax_keys("model")[0]
 
         evaluator = None
         if self._backend == "native":
@@ -848,8 +874,8 @@ class Condenser(BaseEstimator):
             embed = _cached_embedding_evaluator if evaluator is None else _embedding_evaluator
             evaluate_fn = embed(evaluate_fn, num_features, int(self._soft_labels))
             data = (data, jnp.asarray(selected))
-        learned, infos = self._condense(evaluate_fn, evaluator, data, init_table, run_key, ledger, num_records,
-                                        noise_multiplier, clip, sampling_probability, private)
+        learned, infos = self._condense(evaluate_fn, evaluator, data, init_table, keys, ledger, num_records,
+                                        record_count, noise_multiplier, clip, sampling_probability, private)
 
         own = learned[:, -1:] if self._soft_labels else None  # the last learned column: the own-class weight
         table = learned[:, :-1] if self._soft_labels else learned
@@ -868,18 +894,25 @@ class Condenser(BaseEstimator):
         self.class_weights_ = weights
         self.selected_features_ = None if selected is None else selected
         self.classes_ = np.asarray(schema.target_column.categories, dtype=object)
-        self._set_common(released, schema, ledger, epsilon_spent, noise_multiplier, sampling_probability, clip,
-                         seed, num_rows, infos)
+        self._set_common(released, schema, ledger, noise_multiplier, sampling_probability, clip,
+                         record_count, num_rows, infos)
         return self
 
-    def _fit_survival(self, X, y, duration_col, event_col, seed, schema_key, init_key, run_key, model_key,
-                      ledger) -> "Condenser":
+    def _check_size(self, record_count: float, num_rows: int, parameter: str) -> None:
+        """Refuses a table not larger than the synthetic one — decided on the DP count ``n_hat``
+        (already in the ledger), never on ``n``: one record cannot decide it beyond what the noise allows."""
+        if record_count <= num_rows:
+            raise DataError(f"the table's DP record count ({record_count:.0f}) is not more than the synthetic table's "
+                            f"{num_rows} rows: condensing would not make it smaller. Lower `{parameter}`. (The DP "
+                            "preprocessing already run is accounted; nothing was released.)")
+
+    def _fit_survival(self, X, y, duration_col, event_col, keys, ledger) -> "Condenser":
         frame, time_name, event_name = self._as_survival_frame(X, y, duration_col, event_col)
         if self._soft_labels and soft.SAMPLE_WEIGHT_COLUMN in frame.columns:
             raise DataError(f"the table has a column named {soft.SAMPLE_WEIGHT_COLUMN!r}, the soft-event release's "
                             "weight column: rename it, or condense without `soft_labels`.")
-        schema, event_rate = self._resolve_survival_schema(frame, time_name, event_name, schema_key, ledger)
-        clean = validate_table(frame, schema, on_out_of_bounds=self.on_out_of_bounds)
+        schema, event_rate, record_count = self._resolve_survival_schema(frame, time_name, event_name, keys, ledger)
+        clean = validate_table(frame, schema, on_out_of_bounds=self.on_out_of_bounds, require_variation=False)
         encoder = TableEncoder(schema)
         encoded = encoder.encode(clean)
         X_real = np.asarray(encoded.X, np.float32)
@@ -887,12 +920,10 @@ class Condenser(BaseEstimator):
         event_real = np.asarray(encoded.event, np.int64)
         num_records, num_features = X_real.shape
         if self._soft_events_auto:
-            self._soft_labels = self._resolve_soft_events(num_records, event_rate, num_features + 1,
+            self._soft_labels = self._resolve_soft_events(record_count, event_rate, num_features + 1,
                                                           soft.SAMPLE_WEIGHT_COLUMN in frame.columns)
         num_rows = self._rows
-        if num_records <= num_rows:
-            raise DataError(f"the table has {num_records} rows, not more than the synthetic table's {num_rows}: "
-                            "condensing would not make it smaller. Lower `rows`.")
+        self._check_size(record_count, num_rows, "rows")
         num_events = synthetic_event_count(event_rate, num_rows)
         events = (np.arange(num_rows) < num_events).astype(np.int64)
         time_scale = TimeScale.from_schema(schema)
@@ -900,15 +931,17 @@ class Condenser(BaseEstimator):
         # Brier: no IPCW weights — the censoring distribution would have to be public or DP (see SurvivalLoss).
         loss = SurvivalLoss(self._loss_name, grid)
         values = np.concatenate([X_real, np.asarray(time_scale.encode(time_real), np.float32)[:, None]], axis=1)
-        sizes = lambda: num_records * np.array([1.0 - event_rate, event_rate])
-        init_table = self._initial_table(init_key, values, event_real, events, 2, sizes, ledger,
+        sizes = lambda: record_count * np.array([1.0 - event_rate, event_rate])
+        init_table = self._initial_table(keys, values, event_real, events, 2, sizes, ledger,
                                          "per-event-status (censored / event)")
         if self._init == "noise" and self.time_init == "uniform":
-            time_column = jax.random.uniform(jax.random.fold_in(init_key, 1), (num_rows,), minval=-1.0, maxval=1.0)
+            time_column = jax.random.uniform(jax.random.fold_in(self._spread_key, 1), (num_rows,), minval=-1.0,
+                                             maxval=1.0)
             init_table = init_table.at[:, -1].set(time_column)
         if self._soft_labels:  # soft events: the learned own-status weight column
             init_table = self._with_weight_column(init_table)
-        noise_multiplier, clip, sampling_probability, epsilon_spent, private = self._calibrate(ledger, num_records)
+        noise_multiplier, clip, sampling_probability, epsilon_spent, private = self._calibrate(ledger, record_count)
+        model_key = keys.jax_keys("model")[0]
         evaluator = None
         if self._backend == "native":
             evaluate_fn = native_survival_evaluate_fn(self._preset.native_factory(2), loss, time_scale,
@@ -922,8 +955,8 @@ class Condenser(BaseEstimator):
                                       num_records=num_records, n_jobs=self.n_jobs)
             evaluate_fn = evaluator.jax_fn()
             data = None
-        table, infos = self._condense(evaluate_fn, evaluator, data, init_table, run_key, ledger, num_records,
-                                      noise_multiplier, clip, sampling_probability, private)
+        table, infos = self._condense(evaluate_fn, evaluator, data, init_table, keys, ledger, num_records,
+                                      record_count, noise_multiplier, clip, sampling_probability, private)
 
         released_events, sample_weight = events, None
         if self._soft_labels:  # every row as an event copy and a censored copy, weighted
@@ -939,8 +972,8 @@ class Condenser(BaseEstimator):
         self.events_ = events
         self.event_rate_ = float(event_rate)
         self.time_grid_ = grid
-        self._set_common(released, schema, ledger, epsilon_spent, noise_multiplier, sampling_probability, clip,
-                         seed, num_rows, infos)
+        self._set_common(released, schema, ledger, noise_multiplier, sampling_probability, clip,
+                         record_count, num_rows, infos)
         return self
 
     def _with_weight_column(self, init_table):
@@ -996,7 +1029,7 @@ class Condenser(BaseEstimator):
             return False
         return self._start_noise(num_records, event_rate, width) > _SOFT_EVENTS_START_NOISE
 
-    def _initial_table(self, init_key, values, groups, row_groups, num_groups, group_sizes, ledger, what):
+    def _initial_table(self, keys, values, groups, row_groups, num_groups, group_sizes, ledger, what):
         """The starting synthetic table ``(m, width)`` in encoded units.
 
         ``"noise"``: ``N(0, init_scale^2)`` clamped to [-1, 1] — data independent. ``"dp_means"``:
@@ -1014,6 +1047,7 @@ class Condenser(BaseEstimator):
         together they cost what the one would (:meth:`_start_sigmas`).
         """
         num_rows, width, scale = len(row_groups), values.shape[1], self._init_scale
+        init_key = self._spread_key = keys.jax_keys("start_spread")[0]  # post-processing noise, data independent
         if self._init == "noise":
             return jnp.clip(scale * jax.random.normal(init_key, (num_rows, width)), -1.0, 1.0)
         groups = np.asarray(groups, np.int64)
@@ -1025,16 +1059,18 @@ class Condenser(BaseEstimator):
             if math.isfinite(centre_sigma):
                 centre_clip = _INIT_CLIP_PER_SQRT_D * math.sqrt(width)
                 centre, centre_event = dp_group_means(
-                    jax.random.fold_in(init_key, 3), values, np.zeros(len(groups), np.int64), 1,
-                    [float(len(groups))], centre_clip, centre_sigma)
+                    keys.generator("start_centre"), values, np.zeros(len(groups), np.int64), 1,
+                    [float(group_sizes().sum())], centre_clip, centre_sigma)
+                self._draws.append((centre_sigma * 2.0**GRID_BITS, width))
                 centre = centre[0]
                 ledger.add("initialisation_centre", centre_event, f"DP mean of all encoded rows (clipped to L2 "
                            f"norm {centre_clip:.3g}), the centre the start's {what} means clip around")
         else:  # the non-private reference: exact means, exact group sizes
             sigma, row_clip = 0.0, math.inf
             sizes = np.maximum(np.bincount(groups, minlength=num_groups), 1).astype(np.float64)
-        means, event = dp_group_means(jax.random.fold_in(init_key, 2), values, groups, num_groups, sizes, row_clip,
+        means, event = dp_group_means(keys.generator("start_means"), values, groups, num_groups, sizes, row_clip,
                                       sigma, centre=centre)
+        self._draws.append((sigma * 2.0**GRID_BITS, num_groups * width))
         if event is not None:
             ledger.add("initialisation", event, f"DP {what} means of the encoded rows (clipped to L2 norm "
                        f"{row_clip:.3g} around {'the DP centre' if centre is not None else 'the origin'}), the "
@@ -1042,7 +1078,7 @@ class Condenser(BaseEstimator):
         start = jnp.asarray(means[np.asarray(row_groups)], jnp.float32)
         return jnp.clip(start + scale * jax.random.normal(init_key, (num_rows, width)), -1.0, 1.0)
 
-    def _select_features(self, key, X_real, y_real, proportions, num_classes, num_records, ledger):
+    def _select_features(self, keys, X_real, y_real, proportions, num_classes, num_records, ledger):
         """Private feature selection (or ``None``); the mechanism goes in the ledger.
 
         Could this leak? Only through the exponential mechanism's choice, accounted at its epsilon;
@@ -1058,15 +1094,19 @@ class Condenser(BaseEstimator):
         else:
             per_selection = math.inf
         weights = proportions if proportions is not None else np.full(num_classes, 1.0 / num_classes)
-        selected, event = select_features(key, X_real, y_real, num_selected, weights, num_records, per_selection)
+        selected, event = select_features(keys.generator("feature_selection"), X_real, y_real, num_selected, weights,
+                                          num_records, per_selection)
+        self._draws.append(("selection", num_selected * X_real.shape[1]))
         ledger.add("feature_selection", event, f"exponential mechanism, {num_selected} of {X_real.shape[1]} encoded "
                    f"columns by class separation, epsilon {per_selection:.4g} each")
         return np.asarray(selected)
 
-    def _calibrate(self, ledger: Ledger, num_records: int):
+    def _calibrate(self, ledger: Ledger, num_records: float):
         """Calibrates the steps so that everything composed meets the target; adds them to the ledger.
 
-        Returns (noise multiplier, clip, sampling probability, epsilon spent, private)."""
+        ``num_records`` is the DP count ``n_hat`` (public after its mechanism), so ``p`` reveals
+        nothing beyond the ledger. Returns (noise multiplier, clip, sampling probability, epsilon
+        spent, private)."""
         sampling_probability = min(1.0, self._batch_size / num_records)
         base_events = [entry.event for entry in ledger.entries]
         private = math.isfinite(self._epsilon)
@@ -1104,8 +1144,8 @@ class Condenser(BaseEstimator):
             raise PrivacyBudgetError(f"the ledger's epsilon {epsilon_spent:.6f} exceeds the target {self._epsilon}.")
         return noise_multiplier, clip, sampling_probability, epsilon_spent, private
 
-    def _condense(self, evaluate_fn, evaluator, data, init_table, run_key, ledger, num_records, noise_multiplier,
-                  clip, sampling_probability, private):
+    def _condense(self, evaluate_fn, evaluator, data, init_table, keys, ledger, num_records, record_count,
+                  noise_multiplier, clip, sampling_probability, private):
         """Runs the loop; returns the learned table ``(m, w)`` (the last or averaged iterate) and the infos.
 
         With ``subspace=r`` the loop learns ``r`` coordinates ``theta`` of the table's offset from
@@ -1125,7 +1165,7 @@ class Condenser(BaseEstimator):
             if self._subspace > size:
                 raise ConfigError(f"`subspace` must be at most the learnable table's {size} cells "
                                   f"({init_table.shape[0]} rows x {init_table.shape[1]} columns). Got {self._subspace}.")
-            basis_key, run_key = jax.random.split(run_key)
+            basis_key = keys.jax_keys("subspace")[0]
             anchor = jnp.asarray(init_table, jnp.float32)
             basis = subspace_basis(basis_key, self._subspace, size)
             evaluate_fn = (_cached_subspace_evaluator if reuse else _subspace_evaluator)(evaluate_fn)
@@ -1140,12 +1180,20 @@ class Condenser(BaseEstimator):
                           self.directions, decode is None)
         params = StepParams(smoothing=jnp.float32(self._smoothing), l2_norm_clip=jnp.float32(clip),
                             noise_multiplier=jnp.float32(noise_multiplier),
-                            sampling_probability=jnp.float32(sampling_probability))
+                            sampling_probability=jnp.float32(sampling_probability),
+                            expected_batch_size=jnp.float32(sampling_probability * record_count))
+        # The steps' exact noise, in grid units (zodc.privacy.noise), drawn on the host from its own stream.
+        num_directions = self._num_directions
+        noise = rounded_gaussian(keys.generator("step_noise"), noise_multiplier * 2.0**GRID_BITS,
+                                 (self._steps, num_directions)).astype(np.int32)
+        self._draws.append((noise_multiplier * 2.0**GRID_BITS, self._steps * num_directions))
+        self._account_sampling(ledger)
+        run_key = keys.jax_keys("steps")
         progress = _Progress(self._steps, self._epsilon_after_fn(ledger, self._delta, private), bool(self.verbose))
         chunk_size = 25 if self._backend == "native" else 1
         try:
             state = condenser.init(run_key, init_table)
-            state, infos = run(condenser, state, params, self._steps, data=data, chunk_size=chunk_size,
+            state, infos = run(condenser, state, params, self._steps, data=data, noise=noise, chunk_size=chunk_size,
                                on_chunk=progress, reuse=reuse)
         finally:
             if evaluator is not None:
@@ -1153,13 +1201,31 @@ class Condenser(BaseEstimator):
         learned = state.average if decode is None else decode(state.average)
         return np.asarray(learned, dtype=np.float64), infos
 
-    def _set_common(self, released, schema, ledger, epsilon_spent, noise_multiplier, sampling_probability, clip,
-                    seed, num_rows, infos) -> None:
+    def _account_sampling(self, ledger: Ledger) -> None:
+        """Puts the exact sampler's total-variation slack in the ledger (``AdditiveDeltaEvent``,
+        :func:`zodc.privacy.noise.noise_sampling_delta`; ~1e-28), then checks the target still holds.
+        The counts are public (shapes, and a 2^30-level cap per categorical column), never ``n``."""
+        if not math.isfinite(self._epsilon):
+            return
+        draws = [(scale, count) for scale, count in self._draws if scale != "selection"]
+        selection = sum(count for scale, count in self._draws if scale == "selection")
+        # Feature selection: TV <= 2^-48 per candidate and draw (float64 probabilities, 128-bit uniforms).
+        delta = noise_sampling_delta(self._epsilon, draws) + (1.0 + math.exp(min(self._epsilon, 700.0))) * selection * 2.0**-48
+        ledger.add("noise_sampling", AdditiveDeltaEvent(min(delta, 1.0)),
+                   "the exact samplers' total-variation distance from the ideal mechanisms (zodc.privacy.noise)")
+        joint = getattr(self, "_joint_budget", None)
+        if joint is None and ledger.epsilon(self._delta) > self._epsilon * (1 + 1e-9):
+            raise PrivacyBudgetError(f"the ledger's epsilon {ledger.epsilon(self._delta):.6f} exceeds the target "
+                                     f"{self._epsilon}.")
+
+    def _set_common(self, released, schema, ledger, noise_multiplier, sampling_probability, clip,
+                    record_count, num_rows, infos) -> None:
         self.synthetic_ = released
         self.task_ = self._task
         self.schema_ = schema
         self.ledger_ = ledger
-        self.epsilon_ = epsilon_spent
+        self.epsilon_ = ledger.epsilon(self._delta) if math.isfinite(self._epsilon) else math.inf
+        self.record_count_ = float(record_count)
         self.delta_ = self._delta
         self.noise_multiplier_ = float(noise_multiplier)
         self.sampling_probability_ = float(sampling_probability)
@@ -1169,7 +1235,6 @@ class Condenser(BaseEstimator):
         self.init_ = self._init
         self.init_scale_ = self._init_scale
         self.learning_rate_ = self._learning_rate
-        self.seed_ = seed
         self.loss_ = self._loss_name
         self.num_rows_ = int(num_rows)
         self.n_features_in_ = len(schema.feature_names)
@@ -1181,7 +1246,9 @@ class Condenser(BaseEstimator):
         """``t -> epsilon`` spent after ``t`` steps (for the progress bar), from precomputed RDP."""
         if not private:
             return lambda t: math.inf
-        *pre, steps_entry = ledger.entries
+        entries = list(ledger.entries)
+        steps_entry = next(entry for entry in entries if entry.name == "zero_order_steps")
+        pre = [entry for entry in entries if entry is not steps_entry]
         orders = np.asarray(ledger.accountant().orders)
         pre_rdp = np.zeros(len(orders))
         for entry in pre:
@@ -1199,13 +1266,14 @@ class Condenser(BaseEstimator):
             "l2_norm_clip": self.l2_norm_clip_, "num_directions": int(self._num_directions),
             "directions": self.directions, "subspace": self._subspace,
             "accountant": "RDP (Poisson-subsampled Gaussian, Mironov et al. 2019), tight conversion",
-            "neighbouring_relation": "add or remove one record",
+            "neighbouring_relation": ("add or remove one record: the number of records n is private; the sampling "
+                                      "probability comes from a DP count (ledger: schema or record_count)"),
             "public_assumptions": self._public_assumptions(),
             "ledger": ledger,
         }
 
     def _public_assumptions(self) -> list[str]:
-        assumptions = ["number of records n", "column names and storage types"]
+        assumptions = ["column names and their declared kinds (numeric, integer, categorical)"]
         if self.schema is not None:
             extra = (", class proportions" if self.schema_.class_proportions else "") if self.task_ == "classification" \
                 else (", time bounds, event rate" if self.schema_.event_rate is not None else ", time bounds")

@@ -26,12 +26,14 @@ probability at most ``threshold_delta / n_categorical`` per column, hence at mos
 ``threshold_delta`` for the whole record. That failure probability is returned as an
 ``AdditiveDeltaEvent(threshold_delta)`` for the ledger.
 
-All randomness comes from ``jax.random`` with the caller's key (one ``fold_in`` per column).
+All noise is the exact rounded Gaussian of :mod:`zodc.privacy.noise`, drawn from the caller's
+generator (a JAX key is accepted too, for tests), one stream for the whole mechanism.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Optional, Sequence
 
 import jax
@@ -41,6 +43,7 @@ from scipy.stats import norm
 
 from zodc.errors import ConfigError, DataError
 from zodc.privacy.events import AdditiveDeltaEvent, GaussianEvent
+from zodc.privacy.noise import as_generator, rounded_gaussian
 from zodc.data.schema import CategoricalColumn, NumericColumn, Schema
 from zodc.data.validation import check_raw_table, column_kind
 
@@ -83,9 +86,10 @@ def _check_noise(noise_multiplier: Any) -> float:
     return float(noise_multiplier)
 
 
-def _noise(key: Any, index: int, size: int, std: float) -> np.ndarray:
-    draws = jax.random.normal(jax.random.fold_in(key, index), (size,))
-    return std * np.asarray(draws, dtype=np.float64)
+def _noise(rng: np.random.Generator, size: int, std: float) -> np.ndarray:
+    """Integer noise ``round(N(0, std^2))`` for integer counts: ``count + round(Y) = round(count + Y)``
+    is post-processing of the real-valued Gaussian mechanism (:mod:`zodc.privacy.noise`)."""
+    return rounded_gaussian(rng, std, (size,)).astype(np.float64)
 
 
 def _proportions(noisy_counts: np.ndarray) -> np.ndarray:
@@ -136,7 +140,13 @@ def _python_scalar(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def estimate_schema(
+def estimate_schema(key: Any, frame: pd.DataFrame, **kwargs) -> tuple:
+    """:func:`estimate_schema_and_count` without the count: ``(schema, events)``."""
+    schema, events, _ = estimate_schema_and_count(key, frame, **kwargs)
+    return schema, events
+
+
+def estimate_schema_and_count(
     key: Any,
     frame: pd.DataFrame,
     *,
@@ -146,6 +156,7 @@ def estimate_schema(
     noise_multiplier: float,
     threshold_delta: float,
     name: str = "estimated",
+    kinds: Optional[dict] = None,
 ) -> tuple:
     """Estimate a schema (bounds, levels, class proportions / event rate) with DP.
 
@@ -163,12 +174,17 @@ def estimate_schema(
     Gaussian mechanism of sensitivity ``sqrt(c)``, std ``noise_multiplier * sqrt(c)``, i.e.
     ``GaussianEvent(noise_multiplier)``) and the release of a level seen in only one neighbour
     (probability ≤ ``threshold_delta``, ``AdditiveDeltaEvent(threshold_delta)``). Everything
-    returned is post-processing of the noisy counts. Column names and dtype kinds are used as public
-    structure. The input checks (:func:`~zodc.data.validation.check_raw_table`) and the errors below
-    read the data without noise: they are for the data holder only and must not be released.
+    returned is post-processing of the noisy counts, the record count included. Column names and
+    kinds are public structure: a column's kind is what ``kinds`` declares, else its dtype — the
+    caller's declaration (the CLI reads CSV columns as declared, never guessing a kind from the
+    values, so no record can change a kind). The input checks
+    (:func:`~zodc.data.validation.check_raw_table`) refuse only malformed input (missing values,
+    events other than 0/1); every refusal below is a decision on the noisy counts (accounted).
+    A categorical feature none of whose levels passes the threshold is left out of the schema (a
+    decision on noisy counts), not refused.
 
     Args:
-        key: ``jax.random`` key; every draw is ``fold_in(key, column_position)``.
+        key: the mechanism's generator (:func:`zodc.privacy.noise.secret_generator`) or a JAX key.
         frame: The private table, shape ``(n, d)``; all columns are used.
         target: Class column (classification).
         time: Survival time column.
@@ -177,10 +193,13 @@ def estimate_schema(
             ``sigma * sqrt(c)``).
         threshold_delta: Total probability in (0, 1) of releasing a level held by one record.
         name: Name of the estimated schema.
+        kinds: ``{column: "integer" | "numeric" | "categorical"}`` declared by the data owner;
+            columns not named take their dtype's kind (:func:`~zodc.data.validation.column_kind`).
 
     Returns:
-        ``(schema, events)``: the estimated :class:`Schema` and
-        ``[GaussianEvent(noise_multiplier), AdditiveDeltaEvent(threshold_delta)]``.
+        ``(schema, events, record_count)``: the estimated :class:`Schema`,
+        ``[GaussianEvent(noise_multiplier), AdditiveDeltaEvent(threshold_delta)]``, and a DP count of
+        the records (the noisy counts of the released classes, or of the two event bins; >= 1).
 
     Raises:
         ConfigError: Bad ``noise_multiplier`` or ``threshold_delta``.
@@ -194,12 +213,19 @@ def estimate_schema(
         raise ConfigError(f"`threshold_delta` must be in (0, 1). Got {threshold_delta!r}.")
     if target is None and time is None:
         raise DataError("give a `target` column (classification) or `time` and `event` columns (survival).")
+    rng = as_generator(key)
     check_raw_table(frame, target=target, time=time, event=event)
+    declared = dict(kinds or {})
+    for column, kind in declared.items():
+        if column not in frame.columns or kind not in ("integer", "numeric", "categorical"):
+            raise ConfigError(f"`kinds` must map columns of the table to 'integer', 'numeric' or 'categorical'. "
+                              f"Got {column!r}: {kind!r}.")
     if time is not None and column_kind(frame[time]) == "categorical":
         raise DataError(f"time column '{time}' must be numeric. Got dtype {frame[time].dtype}.")
 
     names = list(frame.columns)
-    kinds = {column: ("categorical" if column == target else column_kind(frame[column])) for column in names}
+    kinds = {column: ("categorical" if column == target else declared.get(column) or column_kind(frame[column]))
+             for column in names}
     if event is not None:
         kinds[event] = "event"
     n_columns = len(names)
@@ -216,8 +242,9 @@ def estimate_schema(
         kind = kinds[column]
         values = frame[column]
         if kind in ("integer", "numeric"):
-            counts = np.bincount(bin_index(values.to_numpy(dtype=np.float64)), minlength=N_BINS)
-            noisy = counts + _noise(key, position, N_BINS, std)
+            numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+            counts = np.bincount(bin_index(np.nan_to_num(numbers)), minlength=N_BINS)
+            noisy = counts + _noise(rng, N_BINS, std)
             lower, upper = _numeric_bounds(noisy, tau_numeric, column, kind == "integer", positive=column == time)
             numeric = NumericColumn(column, lower, upper, integer=kind == "integer")
             if column == time:
@@ -226,13 +253,15 @@ def estimate_schema(
                 columns.append(numeric)
         elif kind == "event":
             counts = np.bincount(values.to_numpy(dtype=np.int64), minlength=2)[:2]
-            noisy = counts + _noise(key, position, 2, std)
+            noisy = counts + _noise(rng, 2, std)
             event_rate = float(np.clip(_proportions(noisy)[1], MIN_PROPORTION, 1 - MIN_PROPORTION))
+            record_count = float(max(noisy.sum(), 1.0))
         else:
-            uniques = pd.unique(values)
+            values = values.astype(object).where(values.notna(), None) if values.isna().any() else values
+            uniques = pd.unique(values.dropna())
             codes = pd.Categorical(values, categories=uniques).codes
             counts = np.bincount(codes, minlength=len(uniques))
-            noisy = counts + _noise(key, position, len(uniques), std)
+            noisy = counts + _noise(rng, len(uniques), std)
             kept = np.flatnonzero(noisy > tau_categorical)
             role = "target" if column == target else "column"
             if column == target and len(kept) < 2:
@@ -241,11 +270,11 @@ def estimate_schema(
                     f"({tau_categorical:.1f}); need at least 2. Use more rows, a smaller noise_multiplier, "
                     "or give a schema with public classes."
                 )
-            if len(kept) == 0:
-                raise DataError(
-                    f"{role} '{column}': no level passed the DP threshold ({tau_categorical:.1f}). "
-                    "Drop the column, merge rare levels, or give a public schema."
-                )
+            if len(kept) == 0:  # a decision on noisy counts: the column is left out, not refused
+                warnings.warn(f"column '{column}': no level passed the DP threshold ({tau_categorical:.1f}); it is "
+                              "left out of the estimated schema (merge rare levels, or give a public schema).",
+                              UserWarning, stacklevel=2)
+                continue
             levels = [_python_scalar(uniques[j]) for j in kept]
             noisy_by_level = dict(zip(map(repr, levels), noisy[kept]))
             levels = _sorted_levels(levels)
@@ -254,10 +283,11 @@ def estimate_schema(
                 class_proportions = tuple(
                     float(p) for p in _proportions(np.array([noisy_by_level[repr(v)] for v in levels]))
                 )
+                record_count = float(max(noisy[kept].sum(), 1.0))
     source = (
         f"estimated with differential privacy from the private table (log-scale bins as in Google's "
         f"ApproxBounds for bounds, thresholded noisy histogram for levels; noise_multiplier={sigma!r}, "
-        f"threshold_delta={threshold_delta!r}, {n_columns} columns); column names and dtype kinds "
+        f"threshold_delta={threshold_delta!r}, {n_columns} columns); column names and declared kinds "
         "treated as public structure"
     )
     schema = Schema(
@@ -271,7 +301,7 @@ def estimate_schema(
         event_rate=event_rate,
         source=source,
     )
-    return schema, [GaussianEvent(sigma), AdditiveDeltaEvent(float(threshold_delta))]
+    return schema, [GaussianEvent(sigma), AdditiveDeltaEvent(float(threshold_delta))], record_count
 
 
 def estimate_class_proportions(key: Any, y: Any, n_classes: int, noise_multiplier: float) -> tuple:
@@ -285,7 +315,7 @@ def estimate_class_proportions(key: Any, y: Any, n_classes: int, noise_multiplie
     renormalised).
 
     Args:
-        key: ``jax.random`` key.
+        key: the mechanism's generator, or a JAX key.
         y: ``(n,)`` class indices in ``[0, n_classes)``.
         n_classes: Number of public classes (≥ 2).
         noise_multiplier: Noise std per count (> 0).
@@ -305,7 +335,7 @@ def estimate_class_proportions(key: Any, y: Any, n_classes: int, noise_multiplie
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or (y.size and (y.min() < 0 or y.max() >= n_classes)):
         raise DataError(f"`y` must be a vector of class indices in [0, {n_classes}). Got dtype {y.dtype}, shape {y.shape}.")
     counts = np.bincount(y, minlength=n_classes)
-    noisy = counts + _noise(key, 0, int(n_classes), sigma)
+    noisy = counts + _noise(as_generator(key), int(n_classes), sigma)
     return _proportions(noisy), GaussianEvent(sigma)
 
 
@@ -318,7 +348,7 @@ def estimate_event_rate(key: Any, event: Any, noise_multiplier: float) -> tuple:
     ``[MIN_PROPORTION, 1 - MIN_PROPORTION]``.
 
     Args:
-        key: ``jax.random`` key.
+        key: the mechanism's generator, or a JAX key.
         event: ``(n,)`` 0/1 event indicators.
         noise_multiplier: Noise std per count (> 0).
 
@@ -334,6 +364,22 @@ def estimate_event_rate(key: Any, event: Any, noise_multiplier: float) -> tuple:
     if values.ndim != 1 or not np.isin(values, (0.0, 1.0)).all():
         raise DataError("`event` must be a vector of 0 (censored) / 1 (event) values.")
     counts = np.bincount(values.astype(np.int64), minlength=2)[:2]
-    noisy = counts + _noise(key, 0, 2, sigma)
+    noisy = counts + _noise(as_generator(key), 2, sigma)
     rate = float(np.clip(_proportions(noisy)[1], MIN_PROPORTION, 1 - MIN_PROPORTION))
     return rate, GaussianEvent(sigma)
+
+
+def estimate_record_count(key: Any, num_records: int, noise_multiplier: float) -> tuple:
+    """A DP count of the records: ``n + round(N(0, sigma^2))``, at least 1.
+
+    Could this leak? Only through one Gaussian mechanism: adding or removing a record changes ``n``
+    by 1 (sensitivity 1), noise std ``noise_multiplier``: ``GaussianEvent(noise_multiplier)``. Under
+    the add/remove relation ``n`` itself is private; everything zodc derives from the size of the
+    table (the sampling probability, group sizes, decisions) uses this count instead.
+
+    Returns:
+        ``(count, event)``: a float >= 1 and ``GaussianEvent(noise_multiplier)``.
+    """
+    sigma = _check_noise(noise_multiplier)
+    noisy = float(num_records) + float(_noise(as_generator(key), 1, sigma)[0])
+    return max(noisy, 1.0), GaussianEvent(sigma)

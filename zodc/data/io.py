@@ -163,3 +163,50 @@ def write_files_atomic(contents: dict) -> None:
         raise
     for temporary, path in pending:
         os.replace(temporary, path)
+
+
+def apply_declared_kinds(frame: pd.DataFrame, *, categorical=(), integer=(), target: str | None = None,
+                         time: str | None = None, event: str | None = None) -> pd.DataFrame:
+    """The table with every column's dtype set by declaration, never guessed from its values.
+
+    A CSV reader guesses a column's type from every value, so one record (an age of 57.5 among
+    whole numbers, a word among numbers) can change a column's kind, and a schema estimated from it
+    would publish that kind. Here the kinds are the data owner's declaration: the target and the
+    ``categorical`` columns hold levels (object dtype); ``integer`` columns are whole numbers
+    (each value rounded on its own); every other column, the time included, is a float64 number;
+    the event is a 0/1 integer.
+
+    Could one record change this? Only its own values (a fractional integer is rounded, per record);
+    no dtype, kind or refusal depends on another record.
+
+    Raises:
+        DataError: a declared column that does not exist; a column declared twice; a number column
+            holding a value that is not a number (named, with the flag to declare it; the value is
+            not quoted).
+    """
+    from zodc.errors import DataError
+
+    categorical, integer = list(categorical or ()), list(integer or ())
+    for name in categorical + integer:
+        if name not in frame.columns:
+            raise DataError(f"declared column {name!r} not found; columns are: {', '.join(map(str, frame.columns))}.")
+    twice = sorted(set(categorical) & set(integer))
+    if twice:
+        raise DataError(f"column(s) {twice} declared both categorical and integer.")
+    out = frame.copy()
+    for name in out.columns:
+        series = out[name]
+        if name == target or name in categorical:
+            out[name] = series.astype(object).where(series.notna(), None)
+            continue
+        numbers = pd.to_numeric(series, errors="coerce")
+        if (numbers.isna() & series.notna()).any():
+            raise DataError(f"column {name!r} holds values that are not numbers: declare it with --categorical {name} "
+                            "if it holds levels (kinds are declared, never guessed from the values).")
+        if name == event:
+            out[name] = numbers
+        elif name in integer:
+            out[name] = numbers.round().astype("Int64") if numbers.isna().any() else numbers.round().astype(np.int64)
+        else:
+            out[name] = numbers.astype(np.float64)
+    return out

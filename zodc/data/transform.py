@@ -150,10 +150,12 @@ class TableEncoder:
             return np.clip(2.0 * column.to_unit(values) - 1.0, -1.0, 1.0)[:, None]
         if block.kind == "constant":
             return np.zeros((n, 0))
+        # Code -1 is "no level" (a missing or unknown category): 0 for a binary column, no +1 in a one-hot.
         if block.kind == "binary":
-            return np.where(values == 1, 1.0, -1.0)[:, None]
+            return np.where(values == 1, 1.0, np.where(values == 0, -1.0, 0.0))[:, None]
         onehot = -np.ones((n, block.stop - block.start))
-        onehot[np.arange(n), values] = 1.0
+        known = values >= 0
+        onehot[np.flatnonzero(known), values[known]] = 1.0
         return onehot
 
     def _decode_block(self, block: FeatureBlock, encoded: np.ndarray) -> np.ndarray:

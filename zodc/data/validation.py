@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from zodc.errors import DataError
-from zodc.data.schema import NumericColumn, Schema
+from zodc.data.schema import CategoricalColumn, NumericColumn, Schema
 
 #: A text column is "free text" when more than this share of its rows hold distinct values ...
 FREE_TEXT_UNIQUE_SHARE = 0.5
@@ -33,15 +33,49 @@ FREE_TEXT_MIN_LEVELS = 20
 _MAX_SHOWN = 5
 
 
+#: Whether refusals and warnings may quote private values (examples, row indices, counts). Off by
+#: default: a message is as public as a log, and the guarantee does not cover it. Turned on only
+#: by an explicit request (:func:`diagnostics`, the CLI's ``--diagnostics``).
+_DIAGNOSTICS = False
+_WITHHELD = "values withheld: they are private (ask for diagnostics to see them)"
+
+
+class diagnostics:
+    """Context manager: inside it, messages quote private values (examples, rows), marked as such.
+
+    Example::
+
+        with zodc.data.validation.diagnostics():
+            validate_table(frame, schema)
+    """
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = bool(enabled)
+
+    def __enter__(self):
+        global _DIAGNOSTICS
+        self._saved, _DIAGNOSTICS = _DIAGNOSTICS, self.enabled
+        return self
+
+    def __exit__(self, *exc):
+        global _DIAGNOSTICS
+        _DIAGNOSTICS = self._saved
+
+
 def _shown(values: Sequence[Any]) -> str:
+    if not _DIAGNOSTICS:
+        return _WITHHELD
     values = [v.item() if isinstance(v, np.generic) else v for v in values]
     text = ", ".join(repr(v) for v in values[:_MAX_SHOWN])
     return text + (", …" if len(values) > _MAX_SHOWN else "")
 
 
 def _rows(mask: np.ndarray, index: pd.Index) -> str:
+    if not _DIAGNOSTICS:
+        return "some rows (how many and which is private; ask for diagnostics to see them)"
     positions = np.flatnonzero(mask)
-    return f"{len(positions)} row(s) (e.g. index {_shown(index[positions[:_MAX_SHOWN]].tolist())})"
+    return (f"{len(positions)} row(s) (e.g. index {_shown(index[positions[:_MAX_SHOWN]].tolist())}) "
+            "[diagnostics: private values, not covered by the privacy guarantee]")
 
 
 def check_min_rows(n: int, needed: int, *, what: str = "the table") -> None:
@@ -137,12 +171,8 @@ def _as_numeric(series: pd.Series, name: str) -> np.ndarray:
 
 def _check_time_event(time_values: np.ndarray, event_series: pd.Series, time_name: str, event_name: str,
                       index: pd.Index, require_variation: bool) -> np.ndarray:
-    if time_values.size and not (time_values > 0).all():
-        bad = ~(time_values > 0)
-        raise DataError(
-            f"time column '{time_name}' must be > 0; {_rows(bad, index)} have time <= 0 "
-            f"(smallest {float(np.min(time_values))!r})."
-        )
+    # Times <= 0 are not refused (one record would decide): the schema's lower time bound is > 0,
+    # so they are clipped up to it with the other out-of-bounds values, record by record.
     _check_finite(event_series, event_name)
     try:
         events = event_series.to_numpy(dtype=float)
@@ -155,7 +185,7 @@ def _check_time_event(time_values: np.ndarray, event_series: pd.Series, time_nam
             f"{_shown(pd.unique(event_series[bad]))} in {_rows(bad, index)}."
         )
     if require_variation and events.sum() == 0:
-        raise DataError(f"event column '{event_name}' has no events (all {len(events)} rows censored).")
+        raise DataError(f"event column '{event_name}' has no events (all rows censored).")
     return events.astype(np.int64)
 
 
@@ -196,29 +226,16 @@ def check_raw_table(
     if time is not None and time == event:
         raise DataError(f"time and event must be different columns. Got '{time}' for both.")
     for name in frame.columns:
+        if name not in (target, time, event) and column_kind(frame[name]) == "categorical":
+            continue  # a missing category is "no level" (validate_table), never a refusal
         _check_finite(frame[name], name)
-    for name in frame.columns:
-        if name != target and is_free_text(frame[name]):
-            raise DataError(
-                f"column '{name}' looks like free text or an identifier: {frame[name].nunique()} distinct values "
-                f"in {len(frame)} rows (rule: > {FREE_TEXT_MIN_LEVELS} levels and > "
-                f"{FREE_TEXT_UNIQUE_SHARE:.0%} distinct). Drop it or bin it."
-            )
-    if target is not None:
-        n_classes = frame[target].nunique()
-        if n_classes < 2:
-            raise DataError(
-                f"target column '{target}' has a single class ({frame[target].iloc[0]!r}); need at least 2."
-            )
-        if is_free_text(frame[target]):
-            raise DataError(
-                f"target column '{target}' has {n_classes} distinct values in {len(frame)} rows; "
-                "a classification target needs a few classes."
-            )
+    # No refusal here depends on the records' values beyond their format (missing values, events
+    # other than 0/1): a single class, no event, free text or rare levels are for the DP schema to
+    # find (thresholded, accounted), never a refusal that one record could trigger.
     if time is not None:
         if column_kind(frame[time]) == "categorical":
             raise DataError(f"time column '{time}' must be numeric. Got dtype {frame[time].dtype}.")
-        _check_time_event(frame[time].to_numpy(dtype=float), frame[event], time, event, frame.index, True)
+        _check_time_event(frame[time].to_numpy(dtype=float), frame[event], time, event, frame.index, False)
 
 
 def _category_key(value: Any) -> tuple:
@@ -265,9 +282,11 @@ def _numeric_in_bounds(values: np.ndarray, column: NumericColumn, index: pd.Inde
                        role: str = "column") -> np.ndarray:
     outside = (values < column.lower) | (values > column.upper)
     if outside.any():
+        observed = (f" (observed range [{float(np.min(values))!r}, {float(np.max(values))!r}]: private, shown as "
+                    "diagnostics)" if _DIAGNOSTICS else "")
         message = (
             f"{role} '{column.name}': {_rows(outside, index)} outside the schema bounds "
-            f"[{column.lower!r}, {column.upper!r}] (observed range [{float(np.min(values))!r}, {float(np.max(values))!r}])"
+            f"[{column.lower!r}, {column.upper!r}]{observed}"
         )
         if on_out_of_bounds == "raise":
             raise DataError(message + ".")
@@ -336,10 +355,14 @@ def validate_table(
         warnings.warn(
             f"column(s) {extra} are not in schema '{schema.name}' and are ignored.", UserWarning, stacklevel=2
         )
+    categorical = {c.name for c in schema.columns if isinstance(c, CategoricalColumn)}
     for name in schema.column_names:
+        if name in categorical and name != schema.target:
+            continue  # a missing category is "no level", like an unknown one (below)
         _check_finite(frame[name], name)
 
     out = {}
+    dropped_rows = None
     for column in schema.columns:
         series = frame[column.name]
         role = "target" if column.name == schema.target else "column"
@@ -349,22 +372,26 @@ def validate_table(
         else:
             codes = category_codes(series, column.categories)
             unknown = codes < 0
+            if (unknown & series.notna().to_numpy()).any():
+                # Never a refusal (one record would decide it, e.g. a rare level the DP schema
+                # dropped): a feature value outside the levels is encoded as "no level", a class
+                # outside the target's levels leaves its record out. Both act on that record alone.
+                what = ("their records are left out" if role == "target" else
+                        "they are encoded as no level (like a missing category)")
+                warnings.warn(f"{role} '{column.name}' has values not among the schema's levels: {what} "
+                              f"({_rows(unknown, frame.index)}).", UserWarning, stacklevel=2)
+            if role == "target" and require_variation and len(np.unique(codes[~unknown])) < 2:
+                raise DataError(f"target column '{column.name}' has fewer than 2 of the schema's classes; need at least 2.")
+            levels = levels_array(column.categories)
             if unknown.any():
-                hint = ""
-                if is_free_text(series):
-                    hint = (f" The column looks like free text ({series.nunique()} distinct values in "
-                            f"{len(series)} rows); drop it.")
-                raise DataError(
-                    f"{role} '{column.name}' has values not among the schema's categories "
-                    f"{list(column.categories)}: {_shown(pd.unique(series[unknown]))} in "
-                    f"{_rows(unknown, frame.index)}.{hint}"
-                )
-            if role == "target" and require_variation and len(np.unique(codes)) < 2:
-                raise DataError(
-                    f"target column '{column.name}' has a single class ({column.categories[codes[0]]!r}); "
-                    "need at least 2."
-                )
-            out[column.name] = levels_array(column.categories)[codes]
+                values = np.empty(len(codes), dtype=object)
+                values[~unknown] = levels[codes[~unknown]]
+                values[unknown] = None
+                out[column.name] = values
+                if role == "target":
+                    dropped_rows = unknown
+            else:
+                out[column.name] = levels[codes]
     if schema.time is not None:
         time_values = _as_numeric(frame[schema.time.name], schema.time.name)
         events = _check_time_event(
@@ -372,7 +399,10 @@ def validate_table(
         )
         out[schema.time.name] = _numeric_in_bounds(time_values, schema.time, frame.index, on_out_of_bounds, "time")
         out[schema.event] = events
-    return pd.DataFrame(out, index=frame.index, columns=list(schema.column_names))
+    clean = pd.DataFrame(out, index=frame.index, columns=list(schema.column_names))
+    if dropped_rows is not None:
+        clean = clean.loc[~dropped_rows]
+    return clean
 
 
 def clean_quietly(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:

@@ -17,19 +17,20 @@ What zodc does instead (snapping to a grid, after Mironov 2012):
   sensitivity`` for counts). For an integer ``a``, ``a + round(Y) = round(a + Y)``: the released
   value is **post-processing of the real-valued Gaussian mechanism** with exactly the noise
   multiplier the accountant was given. Nothing about the accounting changes.
-* ``round(Y)`` is sampled by inverting its CDF at a **128-bit** uniform ``U``: the integer ``j``
+* ``round(Y)`` is sampled by inverting its CDF at a **256-bit** uniform ``U``: the integer ``j``
   with ``Phi((j - 1/2) / s) < U <= Phi((j + 1/2) / s)``. Each comparison is first made in float64
   with a relative guard of 1e-12 (scipy's ``ndtr`` is accurate to a few ulp, and the
   float64 rounding of ``(j +- 1/2) / s`` moves ``Phi`` by at most ``x^2 2^-53`` relatively, below
-  1e-13 for ``|x| <= 13.3``); the rare comparisons inside the guard are decided with mpmath at 320
+  5e-14 for ``|x| <= 19``); the rare comparisons inside the guard are decided with mpmath at 400
   bits. Every outcome's probability then differs from the ideal one by at most ``2^-128`` (the
-  granularity of ``U``) plus mpmath's error (``< 2^-300``), and only ``|j| <= 13.3 s + 1`` is
+  granularity of ``U``) plus mpmath's error (``< 2^-380``), and only ``|j| <= 19 s + 1`` is
   reachable, so the total-variation distance of one draw from ``round(N(0, s^2))`` is at most
-  :func:`sampling_tv_bound` ``= (13.3 s + 2) 2^-127``.
+  :func:`sampling_tv_bound` ``= (19 s + 2) 2^-255``.
 * That distance is *accounted*, not ignored: over ``D`` draws the implemented release is within TV
   ``D eta`` of the ideal one, so an ``(epsilon, delta)`` guarantee of the ideal holds for the
   implementation with ``delta + (1 + e^epsilon) D eta``. The ledger carries it as an
-  ``AdditiveDeltaEvent`` (``"noise_sampling"``): about 1e-30 for a default run.
+  ``AdditiveDeltaEvent`` (``"noise_sampling"``): below 1e-60 for a default run, negligible even at
+  epsilon 100.
 
 Randomness: every draw comes from :func:`secret_generator`, a numpy PCG64 (128-bit state) seeded
 from 128 bits of OS entropy by default, or from a secret seed given for reproducible research.
@@ -53,8 +54,8 @@ __all__ = ["GRID_BITS", "rounded_gaussian", "sampling_tv_bound", "secret_generat
 #: (``sigma C``) and keeps integer sums of up to 2^21 records inside int32.
 GRID_BITS = 10
 _GUARD = 1e-12
-_MPMATH_PRECISION = 320
-_REACH = 13.3  # Phi^-1(2^-129) = -13.2: no 128-bit uniform reaches further
+_MPMATH_PRECISION = 400
+_REACH = 19.0  # Phi^-1(2^-257) = -18.9: no 256-bit uniform reaches further
 
 
 def fresh_seed() -> int:
@@ -70,19 +71,22 @@ def secret_generator(seed: int, path: Sequence[int] = ()) -> np.random.Generator
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(int(seed), spawn_key=tuple(path))))
 
 
-def _uniform128(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """``size`` uniforms ``U = (k + 1/2) / 2^128``, ``k`` 128 random bits, as two uint64 words."""
-    high = rng.integers(0, 2**64, size=size, dtype=np.uint64, endpoint=False)
-    low = rng.integers(0, 2**64, size=size, dtype=np.uint64, endpoint=False)
-    return high, low
+def _uniform256(rng: np.random.Generator, size: int) -> np.ndarray:
+    """``size`` uniforms ``U = (k + 1/2) / 2^256``, ``k`` 256 random bits, as ``(4, size)`` uint64 words
+    (most significant first)."""
+    return rng.integers(0, 2**64, size=(4, size), dtype=np.uint64, endpoint=False)
 
 
-def _exact_cdf_below(j: int, scale: float, high: int, low: int, upper: bool) -> bool:
-    """Exactly (to 2^-300): is ``V <= Phi((j + 1/2) / s)`` (``upper``) or ``V <= Phi((j - 1/2) / s)``?"""
+def _exact_cdf_below(j: int, scale: float, words, upper: bool) -> bool:
+    """Exactly (to 2^-380): is ``V <= Phi((j + 1/2) / s)`` (``upper``) or ``V <= Phi((j - 1/2) / s)``,
+    ``V = (k + 1/2) / 2^256`` with ``k`` the four 64-bit ``words``?"""
     import mpmath
 
+    k = 0
+    for word in words:
+        k = (k << 64) | int(word)
     with mpmath.workprec(_MPMATH_PRECISION):
-        v = (mpmath.mpf(int(high)) * mpmath.mpf(2) ** 64 + mpmath.mpf(int(low)) + mpmath.mpf(0.5)) / mpmath.mpf(2) ** 128
+        v = (mpmath.mpf(k) + mpmath.mpf(0.5)) / mpmath.mpf(2) ** 256
         edge = (mpmath.mpf(2 * j + (1 if upper else -1))) / (2 * mpmath.mpf(float(scale)))
         return bool(v <= mpmath.ncdf(edge))
 
@@ -105,12 +109,12 @@ def rounded_gaussian(rng: np.random.Generator, scale: float, shape) -> np.ndarra
     size = int(np.prod(shape, dtype=np.int64))
     if scale == 0.0 or size == 0:
         return np.zeros(shape, np.int64)
-    high, low = _uniform128(rng, size)
-    # Symmetry: sample from V = min(U, 1 - U) <= 1/2 (exactly: 1 - U = (k' + 1/2) / 2^128 with
-    # k' = 2^128 - 1 - k, i.e. both words complemented) and negate for U > 1/2.
-    upper_half = high >= np.uint64(2**63)
-    high = np.where(upper_half, ~high, high)
-    low = np.where(upper_half, ~low, low)
+    words = _uniform256(rng, size)
+    # Symmetry: sample from V = min(U, 1 - U) <= 1/2 (exactly: 1 - U = (k' + 1/2) / 2^256 with
+    # k' = 2^256 - 1 - k, i.e. every word complemented) and negate for U > 1/2.
+    upper_half = words[0] >= np.uint64(2**63)
+    words = np.where(upper_half[None, :], ~words, words)
+    high, low = words[0], words[1]
     v = (high.astype(np.float64) + (low.astype(np.float64) + 0.5) / 2.0**64) / 2.0**64  # relative error <= 2^-52
     j = np.minimum(np.rint(scale * ndtri(v)), 0.0)
     for _ in range(64):
@@ -127,9 +131,9 @@ def rounded_gaussian(rng: np.random.Generator, scale: float, shape) -> np.ndarra
     for index in np.flatnonzero(~sure):  # inside the guard: decide exactly
         candidate = int(j[index])
         for _ in range(8):
-            if not _exact_cdf_below(candidate, scale, high[index], low[index], upper=True):
+            if not _exact_cdf_below(candidate, scale, words[:, index], upper=True):
                 candidate += 1
-            elif _exact_cdf_below(candidate, scale, high[index], low[index], upper=False):
+            elif _exact_cdf_below(candidate, scale, words[:, index], upper=False):
                 candidate -= 1
             else:
                 break
@@ -140,9 +144,9 @@ def rounded_gaussian(rng: np.random.Generator, scale: float, shape) -> np.ndarra
 
 def sampling_tv_bound(scale: float) -> float:
     """Total-variation distance of one :func:`rounded_gaussian` draw from ``round(N(0, scale^2))``:
-    at most ``2^-128`` per reachable outcome (``|j| <= 13.3 scale + 1``) plus the unreachable tail
-    (``2 Phi(-13.2) < 2^-128``), halved."""
-    return (_REACH * float(scale) + 2.0) * 2.0**-127
+    at most ``2^-256`` per reachable outcome (``|j| <= 19 scale + 1``) plus the unreachable tail
+    (``2 Phi(-18.9) < 2^-256``), halved."""
+    return (_REACH * float(scale) + 2.0) * 2.0**-255
 
 
 def noise_sampling_delta(epsilon: float, draws: Sequence[tuple[float, int]]) -> float:

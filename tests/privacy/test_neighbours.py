@@ -1,0 +1,225 @@
+"""Neighbouring-dataset tests: D and D' differ in one record; what may differ, and by how much.
+
+Each test builds such a pair for one path that reads real data and asserts what the mechanism
+lets differ: the per-step clipped sums by at most C, and nothing structural — not a refusal, not a
+column's kind, not which rows are condensed, not a message. The host model's per-record isolation
+is in ``test_isolation.py``; the accountant against dp-accounting in ``test_accounting.py``.
+"""
+
+import json
+import math
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm
+
+from zodc import Condenser
+from zodc.cli import build_parser, holdout_key, holdout_mask
+from zodc.data import TableEncoder, validate_table
+from zodc.data.dp_schema import estimate_schema_and_count
+from zodc.data.io import apply_declared_kinds
+from zodc.errors import ConfigError
+from zodc.models.losses import ClassificationLoss
+from zodc.models.native import native_classifier_data, native_classifier_evaluator
+from zodc.models.presets import get_preset
+from zodc.privacy import keys as keys_module
+from zodc.privacy.keys import PATHS, RunKeys, resolve_seed
+from zodc.privacy.mechanisms import grid_noisy_sum
+from zodc.privacy.noise import GRID_BITS, _exact_cdf_below, rounded_gaussian, secret_generator
+from zodc import zo
+
+
+def _cohort(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    age = rng.integers(30, 80, n)
+    frame = pd.DataFrame({"age": age.astype(np.float64), "marker": rng.normal(2.0, 0.5, n),
+                          "site": rng.choice(["north", "south"], n)})
+    y = pd.Series(np.where(rng.random(n) < 0.4 + 0.004 * (age - 55), "yes", "no"), name="outcome")
+    return frame, y
+
+
+# ---------------------------------------------------------------- randomness is secret
+
+def test_default_randomness_is_fresh_128_bit_entropy_and_paths_never_share_a_key():
+    seeds = [resolve_seed(None) for _ in range(64)]
+    assert len(set(seeds)) == 64 and max(s.bit_length() for s in seeds) > 120
+    assert len(set(PATHS.values())) == len(PATHS)  # one stream per mechanism
+    keys = RunKeys(5)
+    streams = {name: keys.generator(name).integers(0, 2**63, 4).tolist() for name in PATHS}
+    assert len({tuple(v) for v in streams.values()}) == len(PATHS)
+    with pytest.raises(ConfigError, match="already issued"):
+        keys.generator("schema")
+    assert "5" not in repr(keys)
+    with pytest.raises(TypeError, match="secret"):
+        import pickle
+        pickle.dumps(keys)
+
+
+def test_a_fit_issues_each_path_once_and_keeps_no_seed(monkeypatch):
+    issued = []
+    original = RunKeys.__init__
+
+    def recording(self, seed):
+        original(self, seed)
+        issued.append(self)
+
+    monkeypatch.setattr(keys_module.RunKeys, "__init__", recording)
+    frame, y = _cohort(200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = Condenser(epsilon=8.0, steps=2, select_features=2, rows_per_class=3, random_state=11).fit(frame, y)
+    names = issued[0].issued
+    assert len(names) == len(set(names))  # no two mechanisms share a key
+    assert {"schema", "feature_selection", "start_means", "steps", "step_noise"} <= set(names)
+    assert not hasattr(model, "seed_")
+    report = json.dumps(model.report(), default=str)
+    assert "random_state" not in report and "seed" not in report
+
+
+def test_two_default_runs_release_different_tables():
+    frame, y = _cohort(150)
+    schema = _public_schema()
+    tables = [Condenser(epsilon=1.0, steps=2, rows_per_class=3, schema=schema).fit(frame, y).table_ for _ in range(2)]
+    assert not np.array_equal(tables[0], tables[1])
+
+
+def test_the_cli_seed_defaults_to_fresh_entropy():
+    args = build_parser().parse_args(["condense", "--out", "x.csv"])
+    assert args.seed is None
+
+
+def _public_schema():
+    from zodc.data.schema import CategoricalColumn, NumericColumn, Schema
+
+    return Schema(name="cohort", task="classification",
+                  columns=(NumericColumn("age", 18.0, 100.0), NumericColumn("marker", 0.0, 4.0),
+                           CategoricalColumn("site", ("north", "south")),
+                           CategoricalColumn("outcome", ("no", "yes"))),
+                  target="outcome", class_proportions=None,
+                  source="test: bounds fixed by the test, independent of the records")
+
+
+# ---------------------------------------------------------------- the noise the accountant assumes
+
+def test_rounded_gaussian_matches_the_rounded_normal_exactly_in_distribution():
+    rng = secret_generator(7, (0,))
+    scale = 1.3
+    draws = rounded_gaussian(rng, scale, (400_000,))
+    values = np.arange(-8, 9)
+    expected = norm.cdf((values + 0.5) / scale) - norm.cdf((values - 0.5) / scale)
+    observed = np.array([(draws == v).mean() for v in values])
+    # 400k draws: every cell within 5 standard errors.
+    assert np.all(np.abs(observed - expected) <= 5 * np.sqrt(expected * (1 - expected) / draws.size) + 1e-6)
+    assert draws.dtype == np.int64 and abs(draws.max()) < 19 * scale + 2
+
+
+def test_the_exact_comparison_agrees_with_float64_away_from_the_edges():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        words = rng.integers(0, 2**63, 4, dtype=np.uint64)
+        j, scale = int(rng.integers(-30, 0)), float(rng.uniform(1, 20))
+        v = (int(words[0]) + (int(words[1]) + 0.5) / 2**64) / 2**64
+        edge = norm.cdf((j + 0.5) / scale)
+        if abs(v - edge) > 1e-9 * edge:
+            assert _exact_cdf_below(j, scale, words, upper=True) == (v <= edge)
+
+
+def test_the_grid_sum_moves_by_at_most_the_clip_when_one_record_is_added():
+    rng = np.random.default_rng(1)
+    q, clip = 16, 1.0
+    for trial in range(20):
+        values = rng.normal(0, rng.uniform(0.01, 10), (50, q)).astype(np.float32)
+        extra = rng.normal(0, 100, (1, q)).astype(np.float32)
+        noise = jnp.zeros(q, jnp.int32)
+        without = grid_noisy_sum(jnp.asarray(values), jnp.ones(50, bool), clip, noise)
+        with_it = grid_noisy_sum(jnp.asarray(np.vstack([values, extra])), jnp.ones(51, bool), clip, noise)
+        change = float(jnp.linalg.norm(with_it - without))
+        assert change <= clip  # never more than the sensitivity the accountant uses
+        # Integer arithmetic: the sum is exactly the sum of the rows' grid units.
+        units = np.asarray(without) / (clip * 2.0**-GRID_BITS)
+        assert np.allclose(units, np.round(units))
+    unsampled = grid_noisy_sum(jnp.asarray(np.vstack([values, extra])), jnp.asarray([True] * 50 + [False]), clip,
+                               noise)
+    assert np.array_equal(np.asarray(unsampled), np.asarray(without))  # an unsampled record changes nothing
+
+
+def test_native_step_losses_of_other_records_do_not_depend_on_one_record():
+    rng = np.random.default_rng(2)
+    n, d, m = 60, 3, 6
+    X = rng.uniform(-1, 1, (n, d)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int32)
+    outlier_X, outlier_y = np.full((1, d), 1.0, np.float32), np.array([0], np.int32)
+    labels = np.repeat([0, 1], m // 2).astype(np.int32)
+    evaluate = native_classifier_evaluator(get_preset("tree").native_factory(2), ClassificationLoss("balanced_linear"))
+    key = jax.random.key(0)
+    table = jnp.asarray(rng.uniform(-1, 1, (m, d)), jnp.float32)
+    units = zo.sample_directions(jax.random.key(3), 4, table.shape, table.dtype, "gaussian")
+    tables = zo.perturb(table, units, 0.2, "central")
+    mask = jnp.ones(n, bool)
+    base = evaluate(tables, mask, native_classifier_data(X, y, labels, key))
+    more = evaluate(tables, jnp.ones(n + 1, bool),
+                    native_classifier_data(np.vstack([X, outlier_X]), np.append(y, outlier_y), labels, key))
+    assert np.array_equal(np.asarray(base), np.asarray(more)[:, :n])
+
+
+# ---------------------------------------------------------------- nothing structural depends on one record
+
+def test_a_rare_level_is_dropped_or_kept_by_noise_never_refused():
+    frame, y = _cohort(300)
+    rare = frame.assign(site=frame["site"].where(frame.index != 0, "island"))  # D: one record holds a level
+    for table in (frame, rare):  # D' and D: both go through, neither refuses
+        schema, _, count = estimate_schema_and_count(secret_generator(3, (1,)), table.assign(outcome=y),
+                                                     target="outcome", noise_multiplier=2.0, threshold_delta=1e-6)
+        assert schema.column("site").categories == ("north", "south")  # a single record's level never passes
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            clean = validate_table(table.assign(outcome=y), schema)
+        assert len(clean) == len(table)
+        assert all("island" not in str(w.message) for w in caught)  # the private value is never quoted
+        assert np.isfinite(TableEncoder(schema).encode(clean).X).all()
+
+
+def test_a_column_kind_is_declared_so_one_record_cannot_flip_it():
+    frame, y = _cohort(40)
+    whole = frame.assign(age=frame["age"].astype(np.int64), outcome=y)
+    fractional = whole.assign(age=whole["age"].astype(np.float64).where(whole.index != 0, 57.5))
+    kinds = [apply_declared_kinds(t, categorical=["site"], target="outcome").dtypes.to_dict() for t in (whole, fractional)]
+    assert kinds[0] == kinds[1] and kinds[0]["age"] == np.float64
+    declared = [apply_declared_kinds(t, categorical=["site"], integer=["age"], target="outcome")["age"].dtype
+                for t in (whole, fractional)]
+    assert declared[0] == declared[1] == np.int64
+
+
+def test_the_holdout_side_of_a_record_depends_on_that_record_alone():
+    frame, y = _cohort(500)
+    table = frame.assign(outcome=y)
+    key = holdout_key(3)
+    full = holdout_mask(table, 0.3, key)
+    for removed in (0, 17, 250):
+        neighbour = holdout_mask(table.drop(index=removed), 0.3, key)
+        assert np.array_equal(neighbour, np.delete(full, removed))  # no other row changes side
+    assert 0.2 < full.mean() < 0.4
+    assert not np.array_equal(full, holdout_mask(table, 0.3, holdout_key(4)))  # the key is the randomness
+
+
+def test_the_report_reveals_no_n_and_the_sampling_probability_comes_from_a_dp_count():
+    frame, y = _cohort(300)
+    model = Condenser(epsilon=1.0, steps=2, rows_per_class=3, batch_size=64, schema=_public_schema(),
+                      random_state=1).fit(frame, y)
+    report = model.report()
+    assert "add or remove" in report["neighbouring_relation"]
+    assert report["sampling_probability"] == pytest.approx(64 / model.record_count_)
+    assert any(entry.name == "record_count" for entry in model.ledger_.entries)
+    assert not any("number of records" in text for text in report["public_assumptions"])
+    assert model.epsilon_ <= 1.0
+
+
+def test_a_table_the_size_of_the_synthetic_one_is_refused_on_the_dp_count_only():
+    frame, y = _cohort(300)
+    # The decision reads the DP count (a mechanism in the ledger), not n: without noise it is exact.
+    with pytest.raises(Exception, match="DP record count"):
+        Condenser(epsilon=math.inf, steps=1, rows_per_class=200, schema=_public_schema()).fit(frame, y)
