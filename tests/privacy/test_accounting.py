@@ -3,6 +3,7 @@
 import json
 import logging
 import math
+import sys
 
 import jax.numpy as jnp
 import numpy as np
@@ -13,6 +14,8 @@ dp_event = pytest.importorskip("dp_accounting.dp_event")
 rdp_reference = pytest.importorskip("dp_accounting.rdp.rdp_privacy_accountant")
 
 from zodc.errors import ConfigError, PrivacyBudgetError  # noqa: E402
+from zodc.privacy.accounting import epsilon_bounds  # noqa: E402
+from zodc.privacy.events import ExponentialMechanismEvent  # noqa: E402
 from zodc.privacy import (  # noqa: E402
     DEFAULT_ORDERS,
     AdditiveDeltaEvent,
@@ -202,6 +205,98 @@ def test_pld_is_tighter_than_rdp():
     assert 0.6 * rdp_epsilon < pld < rdp_epsilon
 
 
+# The release's shape with the default recipe: DP schema (Gaussian + threshold delta), DP-means start,
+# then T = 300 Poisson-sampled steps at p = 0.6; sigma = 46.5 puts RDP's epsilon at about 1.
+STEPS_SIGMA = 46.5
+
+
+def _default_like_events():
+    return [
+        ComposedEvent((GaussianEvent(30.0), AdditiveDeltaEvent(1e-8))),
+        GaussianEvent(10.0),
+        SelfComposedEvent(PoissonSampledEvent(0.6, GaussianEvent(STEPS_SIGMA)), 300),
+    ]
+
+
+def test_pld_is_tighter_than_rdp_on_the_default_like_ledger():
+    events = _default_like_events()
+    rdp_epsilon = RdpAccountant().compose(ComposedEvent(tuple(events))).get_epsilon(1e-5)
+    assert 0.95 < rdp_epsilon < 1.05
+    pld = pld_epsilon(events, 1e-5)
+    assert 0.8 * rdp_epsilon < pld < rdp_epsilon
+    bounds = epsilon_bounds(events, 1e-5)
+    assert bounds == {"epsilon": pld, "epsilon_rdp": rdp_epsilon, "epsilon_pld": pld, "accountant": "PLD",
+                      "pld_note": None}
+    # The same events through dp_accounting's own PLDAccountant (plain Gaussians are merged exactly
+    # here, which only changes the discretisation).
+    from dp_accounting.pld import pld_privacy_accountant
+
+    reference = pld_privacy_accountant.PLDAccountant()
+    reference.compose(dp_event.ComposedDpEvent([
+        dp_event.GaussianDpEvent(30.0), dp_event.GaussianDpEvent(10.0),
+        dp_event.SelfComposedDpEvent(dp_event.PoissonSampledDpEvent(0.6, dp_event.GaussianDpEvent(STEPS_SIGMA)), 300),
+    ]))
+    assert pld == pytest.approx(reference.get_epsilon(1e-5 - 1e-8), rel=1e-4)
+
+
+def test_pld_accounts_feature_selection_by_the_exponential_mechanism():
+    # Feature selection's shape: k = 5 exponential-mechanism selections between the schema and the steps.
+    events = _default_like_events()
+    events.insert(1, SelfComposedEvent(ExponentialMechanismEvent(0.05), 5))
+    rdp_epsilon = RdpAccountant().compose(ComposedEvent(tuple(events))).get_epsilon(1e-5)
+    pld = pld_epsilon(events, 1e-5)
+    assert math.isfinite(pld) and pld <= rdp_epsilon
+    assert pld > pld_epsilon(_default_like_events(), 1e-5)  # the selections do cost something
+    # One selection alone is eps-DP: its PLD (randomised response, the dominating pair) gives eps at any delta.
+    assert pld_epsilon(ExponentialMechanismEvent(0.7), 1e-5) == pytest.approx(0.7, abs=2e-4)
+    # Many selections: the bounded-range RDP (eps^2/8-zCDP) beats the generic eps-DP PLD, and the
+    # minimum of the two bounds keeps RDP's.
+    many = [SelfComposedEvent(ExponentialMechanismEvent(0.5), 10)]
+    bounds = epsilon_bounds(many, 1e-5)
+    assert bounds["accountant"] == "RDP" and bounds["epsilon"] == bounds["epsilon_rdp"] < bounds["epsilon_pld"]
+    assert bounds["pld_note"]
+
+
+def test_pld_accounts_the_private_search():
+    # The search's shape: K = 3 candidates (start + steps each) and the exponential-mechanism choice.
+    candidate = ComposedEvent((GaussianEvent(15.0), SelfComposedEvent(PoissonSampledEvent(0.6, GaussianEvent(60.0)), 100)))
+    search = ComposedEvent((SelfComposedEvent(candidate, 3), ExponentialMechanismEvent(0.1)))
+    rdp_epsilon = RdpAccountant().compose(search).get_epsilon(1e-5)
+    pld = pld_epsilon(search, 1e-5)
+    assert math.isfinite(pld) and pld <= rdp_epsilon
+    bounds = epsilon_bounds(search, 1e-5)
+    assert bounds["epsilon"] == min(pld, rdp_epsilon) and bounds["accountant"] == "PLD"
+    # A ComposedEvent holding a list (unhashable, so not cached) gives the same number.
+    assert pld_epsilon(ComposedEvent([SelfComposedEvent(candidate, 3), ExponentialMechanismEvent(0.1)]), 1e-5) == pld
+
+
+def test_epsilon_bounds_never_raise_without_dp_accounting(monkeypatch):
+    ledger = Ledger()
+    for name, event in zip(("schema", "feature_selection", "initialisation"),
+                           (GaussianEvent(30.0), SelfComposedEvent(ExponentialMechanismEvent(0.05), 5), GaussianEvent(10.0))):
+        ledger.add(name, event)
+    monkeypatch.setitem(sys.modules, "dp_accounting", None)  # `import dp_accounting` now fails
+    with pytest.raises(ImportError, match="dp-accounting"):
+        pld_epsilon(GaussianEvent(1.0), 1e-5)
+    bounds = epsilon_bounds([entry.event for entry in ledger.entries], 1e-5)
+    assert bounds["accountant"] == "RDP" and bounds["epsilon_pld"] is None
+    assert bounds["epsilon"] == bounds["epsilon_rdp"] == ledger.epsilon(1e-5)
+    assert "dp-accounting could not be imported" in bounds["pld_note"]
+    record = ledger.to_dict(1e-5)
+    json.dumps(record, allow_nan=False)
+    assert record["accountant"] == "RDP" and record["epsilon_pld"] is None and "dp-accounting" in record["pld_note"]
+
+
+def test_epsilon_bounds_fall_back_to_rdp_where_pld_cannot_be_computed():
+    # delta = 0 (PLD needs delta > 0) and additive deltas using all of delta: RDP's answer, with a reason.
+    for events, delta in (([GaussianEvent(2.0)], 0.0), ([GaussianEvent(2.0), AdditiveDeltaEvent(1e-5)], 1e-5)):
+        bounds = epsilon_bounds(events, delta)
+        assert bounds["accountant"] == "RDP" and bounds["epsilon"] == math.inf and bounds["epsilon_pld"] is None
+        assert bounds["pld_note"].startswith("PLD accounting failed")
+    bounds = epsilon_bounds([GaussianEvent(0.0)], 1e-5)  # non-private: both say inf
+    assert bounds["epsilon"] == bounds["epsilon_pld"] == math.inf
+
+
 # --------------------------------------------------------------------------------------------------
 # Calibration
 # --------------------------------------------------------------------------------------------------
@@ -276,8 +371,12 @@ def test_ledger_to_dict_is_json_and_round_trips():
     ledger = _example_ledger()
     record = ledger.to_dict(1e-5)
     text = json.dumps(record, allow_nan=False)
-    assert record["epsilon"] == pytest.approx(ledger.epsilon(1e-5))
-    assert record["neighboring_relation"] == "add_or_remove_one" and record["accountant"] == "rdp"
+    # Both bounds are reported, the tighter is the ledger's epsilon.
+    assert record["epsilon_rdp"] == pytest.approx(ledger.epsilon(1e-5))
+    assert record["epsilon_pld"] == pytest.approx(pld_epsilon([e.event for e in ledger.entries], 1e-5))
+    assert record["epsilon"] == min(record["epsilon_rdp"], record["epsilon_pld"]) == record["epsilon_pld"]
+    assert record["accountant"] == "PLD" and record["pld_note"] is None
+    assert record["neighboring_relation"] == "add_or_remove_one"
     assert record["additive_delta"] == 1e-8
     assert record["entries"][2]["event"] == event_to_dict(ledger.entries[2].event)
     assert record["entries"][2]["event"]["event"]["type"] == "PoissonSampledEvent"
@@ -286,6 +385,10 @@ def test_ledger_to_dict_is_json_and_round_trips():
     restored = Ledger.from_dict(json.loads(text))
     assert restored.entries == ledger.entries
     assert restored.to_dict(1e-5) == record
+    legacy = json.loads(text) | {"accountant": "rdp"}  # what to_dict wrote before it also accounted by PLD
+    assert Ledger.from_dict(legacy).entries == ledger.entries
+    with pytest.raises(ConfigError, match="accountant"):
+        Ledger.from_dict(json.loads(text) | {"accountant": "moments"})
 
 
 def test_ledger_rejects_bad_entries_when_spent():

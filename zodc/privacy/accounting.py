@@ -19,6 +19,11 @@ epsilon after composition over thousands of steps. The computations below theref
 The numbers agree with ``dp_accounting.rdp.RdpAccountant`` (the tests' oracle) to ~1e-12
 relative; both evaluate the fractional-order series with absolute binomial coefficients, which
 upper-bounds the exact series and is therefore conservative.
+
+For reports, :func:`pld_epsilon` also accounts the same events with ``dp_accounting``'s
+privacy-loss distributions (usually tighter for the Gaussian steps), and :func:`epsilon_bounds`
+reports the smaller of the two valid bounds, falling back to RDP whenever PLD is unavailable.
+Calibration and fitting use RDP only.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ __all__ = [
     "NEIGHBORING_RELATION",
     "RdpAccountant",
     "additive_delta_of_event",
+    "epsilon_bounds",
     "pld_epsilon",
     "rdp_of_event",
     "rdp_poisson_subsampled_gaussian",
@@ -554,62 +560,223 @@ class RdpAccountant:
         return f"RdpAccountant(orders=<{self._orders.size} orders>, events={len(self._events)})"
 
 
-def _to_dp_accounting_event(event: Event, dp_event):
-    if isinstance(event, GaussianEvent):
-        return dp_event.GaussianDpEvent(float(event.noise_multiplier))
-    if isinstance(event, PoissonSampledEvent):
-        return dp_event.PoissonSampledDpEvent(
-            float(event.sampling_probability), _to_dp_accounting_event(event.event, dp_event)
-        )
-    if isinstance(event, SelfComposedEvent):
-        return dp_event.SelfComposedDpEvent(_to_dp_accounting_event(event.event, dp_event), _check_count(event.count))
-    if isinstance(event, ComposedEvent):
-        return dp_event.ComposedDpEvent([_to_dp_accounting_event(e, dp_event) for e in event.events])
-    if isinstance(event, AdditiveDeltaEvent):
-        return dp_event.NoOpDpEvent()  # its delta is subtracted from the target by the caller
-    raise TypeError(f"Unsupported privacy event type {type(event).__name__}: {event!r}.")
+# --------------------------------------------------------------------------------------------------
+# Privacy-loss-distribution (PLD) accounting, through dp_accounting (imported lazily).
+# --------------------------------------------------------------------------------------------------
+
+_EVENT_CLASSES = (GaussianEvent, PoissonSampledEvent, SelfComposedEvent, ComposedEvent, AdditiveDeltaEvent,
+                  ExponentialMechanismEvent)
+DEFAULT_PLD_DISCRETIZATION = 1e-4
+"""``value_discretization_interval`` of the PLD accountant (``dp_accounting``'s default)."""
 
 
-def pld_epsilon(events: Event | Iterable[Event], delta: float, value_discretization_interval: float = 1e-4) -> float:
-    """Epsilon from ``dp_accounting``'s privacy-loss-distribution accountant (tighter than RDP).
+class _PldComponents:
+    """The PLDs a composition of zodc events reduces to, grouped so that each is built once.
 
-    The PLD accountant (Koskela et al., 2020, arXiv:1906.03049; Doroshenko et al., 2022,
-    arXiv:2207.04380) tracks the full privacy-loss distribution and typically reports a few to
-    ~15 % smaller epsilon than RDP for DP-SGD-like compositions. ``dp-accounting`` is an optional
-    dependency, imported only here.
+    * Plain Gaussian mechanisms (sensitivity 1) compose *exactly* into one Gaussian with
+      ``sigma = (sum_j sigma_j^-2)^(-1/2)``: their privacy-loss variables are ``N(1/(2 s^2), 1/s^2)``,
+      whose means and variances add (the same identity :func:`_effective_noise_multiplier` uses).
+    * Poisson-subsampled Gaussians are grouped by ``(q, sigma)`` into one ``self_compose(count)``.
+    * Exponential-mechanism selections are grouped by ``epsilon``.
+    PLD composition is commutative, so the grouping does not change the composed distribution.
+    """
+
+    def __init__(self):
+        self.gaussian_inverse_variance = 0.0
+        self.subsampled: dict[tuple[float, float], int] = {}
+        self.pure: dict[float, int] = {}
+        self.non_private = False
+
+    def add(self, event: Event, count: int) -> None:
+        if count == 0:
+            return
+        if isinstance(event, GaussianEvent):
+            sigma = _effective_noise_multiplier(event)  # validates
+            if sigma == 0.0:
+                self.non_private = True
+            elif sigma < math.inf:
+                self.gaussian_inverse_variance += count * sigma**-2
+        elif isinstance(event, PoissonSampledEvent):
+            q = float(event.sampling_probability)
+            if not 0.0 <= q <= 1.0:
+                raise ConfigError(f"`sampling_probability` must be in [0, 1]. Got {event.sampling_probability}.")
+            # A Gaussian structure inside the subsampling is one Gaussian (TypeError otherwise, as RDP).
+            sigma = _effective_noise_multiplier(event.event)
+            if q == 0.0 or sigma == math.inf:
+                return
+            if sigma == 0.0:
+                self.non_private = True
+            elif q == 1.0:
+                self.gaussian_inverse_variance += count * sigma**-2
+            else:
+                self.subsampled[(q, sigma)] = self.subsampled.get((q, sigma), 0) + count
+        elif isinstance(event, SelfComposedEvent):
+            self.add(event.event, count * _check_count(event.count))
+        elif isinstance(event, ComposedEvent):
+            for inner in event.events:
+                self.add(inner, count)
+        elif isinstance(event, AdditiveDeltaEvent):
+            additive_delta_of_event(event)  # validates; its delta is subtracted from the target
+        elif isinstance(event, ExponentialMechanismEvent):
+            epsilon = float(event.epsilon)
+            if not (math.isfinite(epsilon) and epsilon >= 0):
+                raise ConfigError(
+                    f"`epsilon` of an ExponentialMechanismEvent must be finite and >= 0. Got {event.epsilon}."
+                )
+            if epsilon > 0.0:
+                self.pure[epsilon] = self.pure.get(epsilon, 0) + count
+        else:
+            raise TypeError(f"Unsupported privacy event type {type(event).__name__}: {event!r}.")
+
+
+def _pld_epsilon_uncached(events: tuple, delta: float, value_discretization_interval: float) -> float:
+    from dp_accounting.pld import common, privacy_loss_distribution as pld_lib
+    from dp_accounting.privacy_accountant import NeighboringRelation
+
+    components = _PldComponents()
+    for event in events:
+        components.add(event, 1)
+    if components.non_private:
+        return math.inf
+    relation = NeighboringRelation.ADD_OR_REMOVE_ONE
+    pld = pld_lib.identity(value_discretization_interval=value_discretization_interval)
+    if components.gaussian_inverse_variance > 0.0:
+        pld = pld.compose(pld_lib.from_gaussian_mechanism(
+            standard_deviation=components.gaussian_inverse_variance**-0.5,
+            value_discretization_interval=value_discretization_interval, neighboring_relation=relation))
+    for (q, sigma), count in sorted(components.subsampled.items()):
+        pld = pld.compose(pld_lib.from_gaussian_mechanism(
+            standard_deviation=sigma, sampling_prob=q, value_discretization_interval=value_discretization_interval,
+            neighboring_relation=relation).self_compose(count))
+    for epsilon, count in sorted(components.pure.items()):
+        # The exponential mechanism at epsilon is epsilon-DP. Every epsilon-DP mechanism is dominated
+        # by randomised response at epsilon (Kairouz, Oh and Viswanath, 2015, arXiv:1311.0776, Thm. 2.4;
+        # Zhu, Dong and Wang, 2022, arXiv:2106.08567, Sec. 2), whose privacy loss is +epsilon w.p.
+        # 1/(1 + e^-eps) and -epsilon otherwise: exactly dp_accounting's from_privacy_parameters(eps, 0),
+        # which also rounds the losses up. This is a valid, conservative bound: it ignores the
+        # bounded-range property the RDP accountant uses (epsilon^2/8-zCDP), so for many selections RDP
+        # can be the tighter of the two. A Laplace PLD at scale 1/epsilon would NOT be valid: it is one
+        # particular epsilon-DP mechanism, not a dominating pair for all of them.
+        dominating = pld_lib.from_privacy_parameters(
+            common.DifferentialPrivacyParameters(epsilon, 0.0), value_discretization_interval=value_discretization_interval)
+        pld = pld.compose(dominating.self_compose(count))
+    return float(pld.get_epsilon_for_delta(delta))
+
+
+@functools.lru_cache(maxsize=64)
+def _pld_epsilon_cached(events: tuple, delta: float, value_discretization_interval: float) -> float:
+    return _pld_epsilon_uncached(events, delta, value_discretization_interval)
+
+
+def pld_epsilon(events: Event | Iterable[Event], delta: float,
+                value_discretization_interval: float = DEFAULT_PLD_DISCRETIZATION) -> float:
+    """Epsilon from ``dp_accounting``'s privacy-loss-distribution (PLD) machinery.
+
+    The PLD (Koskela et al., 2020, arXiv:1906.03049; Doroshenko et al., 2022, arXiv:2207.04380)
+    tracks the full privacy-loss distribution and typically reports a few to ~15 % smaller epsilon
+    than RDP for DP-SGD-like compositions. Every zodc event is supported:
+
+    * Gaussian and Poisson-subsampled Gaussian events (with a Gaussian/Composed/SelfComposed
+      structure inside the subsampling, reduced to one effective Gaussian) as dp_accounting's
+      ``PLDAccountant`` builds them (pessimistic discretisation);
+    * ``ExponentialMechanismEvent(eps)`` as its pure eps-DP dominating pair (randomised response,
+      ``from_privacy_parameters(eps, 0)``) — valid but it ignores bounded range, so RDP can be
+      tighter for selection-heavy ledgers (use :func:`epsilon_bounds` for the better of the two);
+    * ``AdditiveDeltaEvent``: its delta is subtracted from the target first.
+
+    Results are cached per (events, delta, discretisation) when the events are hashable.
+    ``dp-accounting`` is imported only here.
 
     Args:
         events: one event or an iterable of events, composed in order.
-        delta: target delta in (0, 1); ``AdditiveDeltaEvent`` deltas are subtracted first.
+        delta: target delta in (0, 1).
         value_discretization_interval: PLD discretisation; smaller is tighter and slower.
 
     Returns:
-        epsilon as a Python float.
+        epsilon as a Python float (``inf`` if an event is non-private, e.g. noise multiplier 0).
 
     Raises:
-        ImportError: if ``dp-accounting`` is not installed.
-        PrivacyBudgetError: if the additive deltas exceed ``delta``.
+        ImportError: if ``dp-accounting`` cannot be imported.
+        ConfigError: if ``delta`` is outside (0, 1) or an event parameter is out of range.
+        PrivacyBudgetError: if the additive deltas reach ``delta``.
+        TypeError: for an object that is not a zodc event, or a non-Gaussian event inside a
+            ``PoissonSampledEvent`` (neither can be added to a :class:`~zodc.privacy.Ledger`).
     """
     try:
-        from dp_accounting import dp_event
-        from dp_accounting.pld import pld_privacy_accountant
-    except ImportError as error:  # pragma: no cover - depends on the environment
+        import dp_accounting  # noqa: F401
+        from dp_accounting.pld import privacy_loss_distribution  # noqa: F401
+    except ImportError as error:
         raise ImportError(
-            "pld_epsilon needs the optional dependency dp-accounting: pip install 'dp-accounting>=0.4.4' "
-            "(or pip install 'zodc[test]')."
+            "pld_epsilon needs dp-accounting (a dependency of zodc): pip install 'dp-accounting>=0.4.4'."
         ) from error
-    if isinstance(events, (GaussianEvent, PoissonSampledEvent, SelfComposedEvent, ComposedEvent, AdditiveDeltaEvent)):
+    if isinstance(events, _EVENT_CLASSES):
         events = (events,)
     events = tuple(events)
     delta = float(delta)
     if not 0.0 < delta < 1.0:
         raise ConfigError(f"`delta` must be in (0, 1). Got {delta}.")
+    value_discretization_interval = float(value_discretization_interval)
+    if not value_discretization_interval > 0.0:
+        raise ConfigError(f"`value_discretization_interval` must be > 0. Got {value_discretization_interval}.")
     additive = sum(additive_delta_of_event(e) for e in events)
-    if additive > delta:
+    if additive >= delta:
         raise PrivacyBudgetError(
-            f"The AdditiveDeltaEvents already spend delta = {additive:g}, more than the target delta = {delta:g}."
+            f"The AdditiveDeltaEvents already spend delta = {additive:g}, at least the target delta = {delta:g}."
         )
-    accountant = pld_privacy_accountant.PLDAccountant(value_discretization_interval=value_discretization_interval)
+    remaining = delta - additive
+    try:
+        hash(events)
+    except TypeError:  # e.g. a ComposedEvent built with a list: compute without the cache
+        return _pld_epsilon_uncached(events, remaining, value_discretization_interval)
+    return _pld_epsilon_cached(events, remaining, value_discretization_interval)
+
+
+def epsilon_bounds(events: Event | Iterable[Event], delta: float, orders: Sequence[float] = DEFAULT_ORDERS,
+                   value_discretization_interval: float = DEFAULT_PLD_DISCRETIZATION) -> dict:
+    """The RDP and PLD epsilons of a composition at ``delta``, and the smaller of the two.
+
+    Both are valid upper bounds on the epsilon of the same mechanism at the same delta, so their
+    minimum is a valid (epsilon, delta) guarantee too. The PLD side never raises: when it cannot be
+    computed (dp-accounting missing, an event it cannot represent, a numerical failure, delta = 0
+    or 1, additive deltas using up all of delta) the result falls back to RDP and says why.
+
+    Args:
+        events: one event or an iterable of events, composed in order.
+        delta: target delta in [0, 1].
+        orders: RDP orders.
+        value_discretization_interval: PLD discretisation.
+
+    Returns:
+        ``{"epsilon": min of the valid bounds, "epsilon_rdp": float, "epsilon_pld": float or None,
+        "accountant": "PLD" or "RDP" (which gave "epsilon"), "pld_note": None, or why PLD was not used}``.
+        ``"PLD"`` is reported only when it is strictly smaller than RDP.
+
+    Raises:
+        Only what the RDP accountant raises (never anything from the PLD side):
+        ConfigError: ``delta`` outside [0, 1], invalid orders or event parameters.
+        PrivacyBudgetError: if the additive deltas exceed ``delta``.
+        TypeError: for events the RDP accountant rejects (a :class:`~zodc.privacy.Ledger` holds none).
+    """
+    if isinstance(events, _EVENT_CLASSES):
+        events = (events,)
+    events = tuple(events)
+    accountant = RdpAccountant(orders)
     for event in events:
-        accountant.compose(_to_dp_accounting_event(event, dp_event))
-    return float(accountant.get_epsilon(delta - additive))
+        accountant.compose(event)
+    epsilon_rdp = float(accountant.get_epsilon(delta))
+    epsilon_pld, note = None, None
+    try:
+        epsilon_pld = float(pld_epsilon(events, delta, value_discretization_interval))
+        if math.isnan(epsilon_pld) or epsilon_pld < 0.0:
+            note, epsilon_pld = f"the PLD accountant returned an invalid epsilon ({epsilon_pld})", None
+    except ImportError as error:
+        note = f"dp-accounting could not be imported ({error.__cause__ or error})"
+    except Exception as error:  # noqa: BLE001 - any PLD failure falls back to RDP, with the reason
+        note = f"PLD accounting failed: {type(error).__name__}: {error}"
+    if epsilon_pld is not None and epsilon_pld < epsilon_rdp:
+        return {"epsilon": epsilon_pld, "epsilon_rdp": epsilon_rdp, "epsilon_pld": epsilon_pld,
+                "accountant": "PLD", "pld_note": None}
+    if epsilon_pld is not None:
+        note = "RDP is at least as tight as PLD here"
+    return {"epsilon": epsilon_rdp, "epsilon_rdp": epsilon_rdp, "epsilon_pld": epsilon_pld,
+            "accountant": "RDP", "pld_note": note}

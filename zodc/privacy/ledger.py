@@ -13,7 +13,7 @@ import math
 from typing import Any, Mapping, Sequence
 
 from zodc.errors import ConfigError
-from zodc.privacy.accounting import DEFAULT_ORDERS, NEIGHBORING_RELATION, RdpAccountant, _as_orders
+from zodc.privacy.accounting import DEFAULT_ORDERS, NEIGHBORING_RELATION, RdpAccountant, _as_orders, epsilon_bounds
 from zodc.privacy.events import (
     AdditiveDeltaEvent,
     ComposedEvent,
@@ -81,6 +81,11 @@ def event_from_dict(data: Mapping[str, Any]) -> Event:
         return AdditiveDeltaEvent(float(data["delta"]))
     except KeyError as error:
         raise ConfigError(f"A serialised {kind} is missing the field {error.args[0]!r}. Got {dict(data)!r}.") from None
+
+
+# What ``to_dict`` writes as "accountant" (which bound gave "epsilon"); "rdp" is what it wrote before
+# it also accounted by PLD. The events are re-accounted on load either way.
+_REPORTED_ACCOUNTANTS = frozenset({"rdp", "RDP", "PLD"})
 
 
 def _json_float(value: float) -> float | str:
@@ -159,14 +164,27 @@ class Ledger:
     def to_dict(self, delta: float) -> dict[str, Any]:
         """JSON-serialisable account of all entries and their composition at ``delta``.
 
+        The total is accounted twice, by RDP and by privacy-loss distributions (PLD, through
+        ``dp_accounting``; see :func:`zodc.privacy.accounting.epsilon_bounds`): both are valid
+        upper bounds, so ``epsilon`` is the smaller and ``accountant`` says which one gave it. When
+        PLD cannot be computed, ``epsilon`` is RDP's and ``pld_note`` says why. The PLD takes up to
+        a second or so for hundreds of subsampled steps; it is cached per (events, delta) and is
+        computed only here, never while fitting or calibrating (those use :meth:`epsilon`, RDP).
+
         Returns:
-            ``{"accountant", "neighboring_relation", "delta", "epsilon", "optimal_order",
-            "additive_delta", "entries": [{"name", "description", "event", "epsilon"}, …]}``; an
-            entry's ``epsilon`` is that mechanism alone at ``delta``. Infinite epsilons are
-            written as the string ``"inf"``.
+            ``{"accountant": "PLD" or "RDP", "neighboring_relation", "orders", "delta", "epsilon",
+            "epsilon_rdp", "epsilon_pld" (None if not computed), "pld_note" (None, or why PLD was
+            not used), "optimal_order" (of RDP), "additive_delta", "entries": [{"name",
+            "description", "event", "epsilon"}, …]}``; an entry's ``epsilon`` is that mechanism
+            alone at ``delta``, by RDP. Infinite epsilons are written as the string ``"inf"``.
+
+        Raises:
+            ConfigError / PrivacyBudgetError: as :meth:`epsilon` (delta outside [0, 1], or the
+                additive deltas exceed it); nothing from the PLD side.
         """
         total = self.accountant()
-        epsilon, order = total.get_epsilon_and_order(delta)
+        _, order = total.get_epsilon_and_order(delta)
+        bounds = epsilon_bounds([entry.event for entry in self._entries], delta, self._orders)
         entries = []
         for entry in self._entries:
             alone = RdpAccountant(self._orders).compose(entry.event)
@@ -179,11 +197,14 @@ class Ledger:
                 }
             )
         return {
-            "accountant": self.accountant_name,
+            "accountant": bounds["accountant"],
             "neighboring_relation": NEIGHBORING_RELATION,
             "orders": [float(o) for o in self._orders],
             "delta": float(delta),
-            "epsilon": _json_float(epsilon),
+            "epsilon": _json_float(bounds["epsilon"]),
+            "epsilon_rdp": _json_float(bounds["epsilon_rdp"]),
+            "epsilon_pld": None if bounds["epsilon_pld"] is None else _json_float(bounds["epsilon_pld"]),
+            "pld_note": bounds["pld_note"],
             "optimal_order": float(order),
             "additive_delta": float(total.additive_delta),
             "entries": entries,
@@ -200,8 +221,9 @@ class Ledger:
             raise ConfigError(
                 f"`neighboring_relation` must be '{NEIGHBORING_RELATION}'. Got {data.get('neighboring_relation')!r}."
             )
-        if data.get("accountant", cls.accountant_name) != cls.accountant_name:
-            raise ConfigError(f"`accountant` must be '{cls.accountant_name}'. Got {data.get('accountant')!r}.")
+        if data.get("accountant", cls.accountant_name) not in _REPORTED_ACCOUNTANTS:
+            raise ConfigError(f"`accountant` must be one of {sorted(_REPORTED_ACCOUNTANTS)}. "
+                              f"Got {data.get('accountant')!r}.")
         ledger = cls(data.get("orders", DEFAULT_ORDERS))
         for entry in data.get("entries", ()):
             ledger.add(entry["name"], event_from_dict(entry["event"]), entry.get("description", ""))
