@@ -88,14 +88,19 @@ def classification_record_scores(proba: np.ndarray, y: np.ndarray, class_weights
 
     Returns:
       ``(n,)`` float64 scores in ``[0, 1]``; their sum moves by at most 1 when one record is added
-      or removed.
+      or removed. A record whose probabilities are not all finite scores 0 (the worst), alone.
+
+    Could one record change this? Only its own score: every operation is per record (rows of
+    ``proba``, ``y``); the class weights are public or DP.
     """
-    proba = np.clip(np.asarray(proba, np.float64), 0.0, 1.0)
+    proba = np.asarray(proba, np.float64)
+    finite = np.all(np.isfinite(proba), axis=1)
+    proba = np.clip(np.where(finite[:, None], proba, 0.0), 0.0, 1.0)
     y = np.asarray(y, np.int64)
     num_classes = proba.shape[1]
     onehot = np.eye(num_classes)[y]
     brier = np.sum((proba - onehot) ** 2, axis=1)
-    scores = np.clip(1.0 - brier / 2.0, 0.0, 1.0)
+    scores = np.where(finite, np.clip(1.0 - brier / 2.0, 0.0, 1.0), 0.0)
     if class_weights is not None:
         weights = np.asarray(class_weights, np.float64)
         if weights.shape != (num_classes,) or not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.max() <= 0:
@@ -114,16 +119,22 @@ def survival_record_scores(survival: np.ndarray, time: np.ndarray, event: np.nda
       times: ``(G,)`` public times (or one number).
 
     Returns:
-      ``(n,)`` float64 scores; their sum moves by at most 1 when one record is added or removed.
+      ``(n,)`` float64 scores; their sum moves by at most 1 when one record is added or removed. A
+      record whose predicted curve is not all finite scores 0 (the worst), alone.
+
+    Could one record change this? Only its own score: every operation is per record (rows of
+    ``survival``, ``time``, ``event``); the times are public.
     """
     times = np.atleast_1d(np.asarray(times, np.float64))
-    survival = np.clip(np.asarray(survival, np.float64).reshape(-1, times.size), 0.0, 1.0)
+    survival = np.asarray(survival, np.float64).reshape(-1, times.size)
+    finite = np.all(np.isfinite(survival), axis=1)
+    survival = np.clip(np.where(finite[:, None], survival, 0.0), 0.0, 1.0)
     time = np.asarray(time, np.float64)[:, None]
     event = np.asarray(event).astype(bool)[:, None]
     alive = time > times[None, :]
     known = alive | event  # died at or before t, or still at risk after t
     scores = np.where(known, np.clip(1.0 - (survival - alive.astype(np.float64)) ** 2, 0.0, 1.0), 0.0)
-    return scores.mean(axis=1)
+    return np.where(finite, scores.mean(axis=1), 0.0)
 
 
 def report_noisy_max(key: jax.Array, utilities: Sequence[float], epsilon: float, sensitivity: float = 1.0,
@@ -446,6 +457,16 @@ class PrivateSearch(BaseEstimator):
         return TableEncoder(schema).encode(clean_quietly(frame, schema))
 
     def _score_classification(self, condenser, frame, target, class_weights) -> float:
+        """The candidate's score: the sum of :func:`classification_record_scores` over the real records.
+
+        The scoring model is fitted on the candidate's released table only; a fit that fails
+        predicts chance for every record (data independent: the same on any neighbouring dataset).
+        A record the fitted model cannot predict (raises, or non-finite) is predicted as chance
+        alone (:func:`zodc.evaluate.utility.fit_predict_proba`, record by record if the batch fails).
+
+        Could one record change this? Only by its own term, in ``[0, 1]``: the fit never sees a real
+        record, and predictions and scores are per record.
+        """
         from zodc.evaluate.utility import fit_predict_proba
         from zodc.models.soft_labels import split_release
 
@@ -475,9 +496,20 @@ class PrivateSearch(BaseEstimator):
         return times
 
     def _score_survival(self, condenser, frame, times: np.ndarray) -> float:
+        """The candidate's score: the sum of :func:`survival_record_scores` over the real records.
+
+        The scoring model is fitted on the candidate's released table only; a fit that fails
+        predicts a coin flip (0.5) for every record (data independent: the same on any
+        neighbouring dataset). A record whose curve cannot be predicted or is non-finite gets the
+        coin flip alone (:func:`zodc.models.host.predict_rows`, record by record if the batch fails).
+
+        Could one record change this? Only by its own term, in ``[0, 1]``: the fit and the dropped
+        columns depend on the candidate's table only, and predictions and scores are per record.
+        """
         from zodc.evaluate.survival import drop_constant_columns
+        from zodc.models.host import predict_rows
         from zodc.models.soft_labels import split_release
-        from zodc.models.survival import host_survival_function
+        from zodc.models.survival import fit_host_survival_model
 
         schema = condenser.schema_
         encoder = TableEncoder(schema)
@@ -489,12 +521,14 @@ class PrivateSearch(BaseEstimator):
         # Encoded columns constant in the candidate's table (a level absent from it) are left out, as
         # the CLI's utility does: lifelines cannot fit them. Which columns depends on the table only.
         (synthetic_X,), (real_X,), _, _ = drop_constant_columns((synthetic.X,), (real.X,), (real.X,))
+        coin_flip = np.full((real_X.shape[0], times.size), 0.5)
         try:
-            survival = host_survival_function(self._scorer(condenser, "survival", 2), synthetic_X,
-                                              time_synthetic, synthetic.event, real_X, times,
-                                              sample_weight=weight)
-            if not np.all(np.isfinite(survival)):
-                raise FloatingPointError("non-finite survival predictions")
-        except Exception:  # noqa: BLE001 - a table the model cannot fit scores as a coin flip
-            survival = np.full((real.X.shape[0], times.size), 0.5)
+            model = fit_host_survival_model(self._scorer(condenser, "survival", 2), synthetic_X,
+                                            time_synthetic, synthetic.event, sample_weight=weight)
+        except Exception:  # noqa: BLE001 - a table the model cannot fit scores as a coin flip, for everyone
+            survival = coin_flip
+        else:
+            survival = predict_rows(lambda X: model.predict_survival(X, times), real_X, (times.size,))
+            unpredicted = ~np.all(np.isfinite(survival), axis=1)  # a record it cannot predict: a coin flip, alone
+            survival[unpredicted] = coin_flip[unpredicted]
         return float(survival_record_scores(survival, time_real, real.event, times).sum())

@@ -51,6 +51,7 @@ def concordance_index(time: np.ndarray, risk: np.ndarray, event: np.ndarray) -> 
 
     Could this leak? It summarises the records it is given; on real records the result is not
     private (see the module docstring).
+    Could one record change this? Yes: it enters every comparable pair it belongs to.
 
     Args:
       time: ``(n,)`` observed times.
@@ -93,6 +94,9 @@ def kaplan_meier(time: np.ndarray, event: np.ndarray,
 
     Returns:
       ``(knots (K,), survival (K,))``: the distinct times and the right-continuous estimate there.
+
+    Could one record change this? Yes: it is in every risk set up to its time (on real records,
+    not private: module docstring).
     """
     values = _vectors(time=time, event=event)
     time, event = values["time"], values["event"] > 0
@@ -120,6 +124,8 @@ def integrated_brier_score(time: np.ndarray, event: np.ndarray, survival: np.nda
     over the grid points below the largest test time.
 
     Could this leak? Computed on real records; not private (module docstring).
+    Could one record change this? Yes: a training record through the censoring Kaplan–Meier, a
+    test record through the mean and the grid's cut at the largest test time.
 
     Args:
       time: ``(n,)`` test times.
@@ -165,26 +171,51 @@ def _resolve(preset_or_estimator: Any) -> Any:
 
 def _evaluate(estimator: Any, train: tuple, test: tuple, grid: np.ndarray | None,
               censoring: tuple) -> dict[str, Any]:
+    """One reference: fit on ``train``, score on ``test``.
+
+    A fit that fails (or a risk that cannot be predicted for some test record: the C-index is
+    pairwise, so no record can be scored alone) reports C-index 0.5 and ``fit_failed``. The
+    survival curves are predicted per record (:func:`zodc.models.host.predict_rows`): a test
+    record whose curve cannot be predicted or is non-finite gets the null model's curve (the
+    training rows' marginal Kaplan–Meier) alone.
+
+    Could one record change this? Yes: the C-index and the censoring weights are not per-record
+    sums, and training records enter the fit. Not private (module docstring); the per-record
+    fallback keeps one unpredictable test record from replacing the others' curves.
+    """
+    from zodc.models.host import predict_rows
+
     X_train, time_train, event_train = (np.asarray(a) for a in train[:3])
     weight = np.asarray(train[3], np.float64) if len(train) > 3 and train[3] is not None else None
     X_test, time_test, event_test = (np.asarray(a) for a in test)
+    grid = None if grid is None else np.asarray(grid, dtype=np.float64)
+
+    def null_survival() -> np.ndarray:
+        # The null model: the marginal Kaplan–Meier of the same training rows, for everyone.
+        knots, km = kaplan_meier(time_train, event_train, weight)
+        return np.tile(_step(knots, km, grid), (X_test.shape[0], 1))
+
     failed = False
+    risk, survival = np.zeros(X_test.shape[0]), None
     try:
         model = as_survival_model(estimator)
         model = model.fit(X_train, time_train, event_train) if weight is None else \
             model.fit(X_train, time_train, event_train, sample_weight=weight)
-        risk = np.asarray(model.predict_risk(X_test), dtype=np.float64)
-        survival = np.asarray(model.predict_survival(X_test, grid), dtype=np.float64) if grid is not None else None
-        if not np.all(np.isfinite(risk)) or (survival is not None and not np.all(np.isfinite(survival))):
-            raise FloatingPointError("non-finite predictions")
     except Exception:  # noqa: BLE001 - a failed reference fit is reported as chance, not a crash
         failed = True
-        risk = np.zeros(X_test.shape[0])
-        survival = None
         if grid is not None:
-            # The null model: the marginal Kaplan–Meier of the same training rows, for everyone.
-            knots, km = kaplan_meier(time_train, event_train, weight)
-            survival = np.tile(_step(knots, km, np.asarray(grid, dtype=np.float64)), (X_test.shape[0], 1))
+            survival = null_survival()
+    else:
+        predicted_risk = predict_rows(model.predict_risk, X_test)
+        if np.all(np.isfinite(predicted_risk)):
+            risk = predicted_risk
+        else:
+            failed = True
+        if grid is not None:
+            survival = predict_rows(lambda X: model.predict_survival(X, grid), X_test, (grid.size,))
+            unpredicted = ~np.all(np.isfinite(survival), axis=1)
+            if np.any(unpredicted):
+                survival[unpredicted] = null_survival()[unpredicted]
     scores: dict[str, Any] = {"c_index": concordance_index(time_test, risk, event_test), "fit_failed": failed}
     if grid is not None:
         scores["integrated_brier"] = integrated_brier_score(time_test, event_test, survival, grid, *censoring)
@@ -203,6 +234,9 @@ def drop_constant_columns(synthetic: tuple, train: tuple, test: tuple) -> tuple[
 
     Returns:
       ``(synthetic, train, test, number of columns dropped)``.
+
+    Could one record change this? Only a row of ``synthetic``: which columns go depends on it alone
+    (the ``train`` and ``test`` records change nothing).
     """
     X = np.asarray(synthetic[0])
     varying = np.ptp(X, axis=0) > 1e-9 if len(X) else np.zeros(X.shape[1], bool)
@@ -221,6 +255,8 @@ def survival_utility(preset_or_estimator: Any, synthetic: tuple, train: tuple, t
     marginal Kaplan–Meier), with ``fit_failed`` True — never an exception.
 
     Could this leak? Yes: the references are computed on real records; see the module docstring.
+    Could one record change this? Yes, every number (see :func:`_evaluate`); a test record the
+    model cannot predict gets the null curve alone.
 
     Args:
       preset_or_estimator: a survival preset name (``"cox"``, ``"survival_forest"``), a

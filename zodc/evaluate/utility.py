@@ -27,6 +27,9 @@ def auroc(y_true: np.ndarray, proba: np.ndarray) -> float:
     """AUROC of ``(n, K)`` probabilities; one-vs-rest macro average for ``K > 2``.
 
     A model that predicts a constant scores 0.5 (not an error).
+
+    Could one record change this? Yes: AUROC ranks every record against the others (a pairwise
+    statistic, not a sum of per-record terms); it is a non-private report (module docstring).
     """
     y_true = np.asarray(y_true)
     proba = np.asarray(proba, dtype=np.float64)
@@ -44,19 +47,32 @@ def fit_predict_proba(estimator: Any, X_train: np.ndarray, y_train: np.ndarray, 
     returns ``(n_test, num_classes)`` probabilities.
 
     Classes missing from ``y_train`` get probability 0; a fit that fails predicts the uniform
-    distribution (and so scores AUROC 0.5) rather than raising.
+    distribution for every test record (and so scores AUROC 0.5) rather than raising. A test
+    record the fitted model cannot predict (its prediction raises, or is non-finite) gets the
+    uniform distribution alone: the batch is predicted through
+    :func:`zodc.models.host.predict_rows`, record by record if it fails.
+
+    Could one record change this? A test record: only its own row (it never reaches the fit). A
+    training record: every row, through the fit (these references are not private; the private
+    search trains on a released synthetic table only).
     """
+    from zodc.models.host import predict_rows
+
+    uniform = np.full((X_test.shape[0], num_classes), 1.0 / num_classes)
     model = clone(estimator)
     try:
         if sample_weight is None:
             model.fit(X_train, y_train)
         else:
             model.fit(X_train, y_train, sample_weight=np.asarray(sample_weight, np.float64))
-        proba_present = model.predict_proba(X_test)
+        present = np.asarray(model.classes_, dtype=np.int64)
     except Exception:  # noqa: BLE001 - a failed reference fit is reported as chance, not a crash
-        return np.full((X_test.shape[0], num_classes), 1.0 / num_classes)
+        return uniform
+    proba_present = predict_rows(model.predict_proba, X_test, (present.size,))
     proba = np.zeros((X_test.shape[0], num_classes))
-    proba[:, np.asarray(model.classes_, dtype=np.int64)] = proba_present
+    proba[:, present] = proba_present
+    failed = ~np.all(np.isfinite(proba), axis=1)  # a record the model cannot predict: chance, for it alone
+    proba[failed] = uniform[failed]
     return proba
 
 
@@ -95,6 +111,10 @@ def classification_utility(estimator: Any, synthetic: tuple[np.ndarray, np.ndarr
 
     Returns:
       ``{"synthetic": {...}, "full_data": {...}, "random_subset": {... , "num_draws"}, "test_rows"}``.
+
+    Could one record change this? Yes, every number (AUROC and balanced accuracy are not sums of
+    bounded per-record terms; training records enter the references' fits): not private. A test
+    record that cannot be predicted is scored as chance alone (:func:`fit_predict_proba`).
     """
     X_test, y_test = test
     X_synthetic, y_synthetic, *weight = synthetic

@@ -40,17 +40,65 @@ def _init_worker(payload: dict[str, Any]) -> None:
 
 
 def _fit_score_tables(payload: dict[str, Any], tables: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """``(k, b)`` bounded losses of the records ``indices`` for each table in ``tables``.
+
+    Per table: ``fit_score_fn`` raising (or returning a misshapen array) charges every record the
+    bound; a non-finite loss charges *that record alone* the bound.
+
+    Could one record change this? Not another record's loss. ``fit_score_fn`` may raise only for
+    what depends on the synthetic table alone (the fit: see :class:`HostEvaluator`), so charging
+    every record there is data independent: the same on any neighbouring dataset. Everything a
+    record can cause (a failed or non-finite prediction) reaches only its own entry.
+    """
     fit_score_fn = payload["fit_score_fn"]
     upper_bound = payload["upper_bound"]
     out = np.empty((tables.shape[0], indices.size), dtype=np.float32)
     for row, table in enumerate(tables):
         try:
             losses = np.asarray(fit_score_fn(payload, table, indices), dtype=np.float64)
-            if losses.shape != (indices.size,) or not np.all(np.isfinite(losses)):
-                raise FloatingPointError("non-finite or misshapen losses")
-            out[row] = np.clip(losses, 0.0, upper_bound)
-        except Exception:  # noqa: BLE001 - any failed fit is charged the loss's bound, by design
+        except Exception:  # noqa: BLE001 - a failed fit (table only) is charged the loss's bound, by design
             out[row] = upper_bound
+            continue
+        if losses.shape != (indices.size,):  # a broken fit_score_fn, not a record: the bound for all
+            out[row] = upper_bound
+            continue
+        # A non-finite loss is that record's failure: its bound, and no one else's.
+        out[row] = np.where(np.isfinite(losses), np.clip(losses, 0.0, upper_bound), upper_bound)
+    return out
+
+
+def predict_rows(predict: Callable[[np.ndarray], Any], X: np.ndarray, row_shape: tuple[int, ...] = ()) -> np.ndarray:
+    """Record-isolated predictions of a fitted model: ``(b, *row_shape)`` float64, NaN where a
+    record could not be predicted.
+
+    ``predict(X)`` is called once on the whole batch. If it raises, or returns anything but a
+    ``(b, *row_shape)`` array, it is called again on each record alone; a record whose own call
+    raises or misshapes gets a row of NaN. Non-finite values are passed through: the caller charges
+    those records (:func:`_fit_score_tables` the loss's bound; the search and the utility chance).
+
+    Could one record change this? Only its own row, provided ``predict`` is row-wise (a record's
+    prediction depends on that record and the fitted model only, as scikit-learn's ``predict_proba``
+    and the survival models' ``predict_survival`` are): a record that breaks the batch call sends
+    every record to its own call, which predicts each the same row. A transductive model, whose
+    prediction for one record depends on the others predicted with it, would couple records here
+    and is not supported.
+    """
+    X = np.asarray(X)
+    shape = (X.shape[0], *row_shape)
+    try:
+        batch = np.asarray(predict(X), dtype=np.float64)
+        if batch.shape == shape:
+            return batch
+    except Exception:  # noqa: BLE001 - some record broke the batch: find it record by record
+        pass
+    out = np.full(shape, np.nan)
+    for i in range(X.shape[0]):
+        try:
+            one = np.asarray(predict(X[i:i + 1]), dtype=np.float64)
+        except Exception:  # noqa: BLE001 - this record cannot be predicted: NaN, charged to it alone
+            continue
+        if one.shape == (1, *row_shape):
+            out[i] = one[0]
     return out
 
 
@@ -83,7 +131,10 @@ class HostEvaluator:
     Args:
       fit_score_fn: module-level (picklable) ``fn(payload, table (m, d), indices (b,)) -> (b,)``
         that fits the model on one synthetic table and returns the bounded losses of the real
-        records ``payload["X"][indices]``. It may raise: a failed fit is charged ``upper_bound``.
+        records ``payload["X"][indices]``. It may raise only where the synthetic table alone is to
+        blame (a failed fit): every record is then charged ``upper_bound``. A record it cannot
+        score (a failed or non-finite prediction) must come back as NaN, never as an exception,
+        so that only that record is charged ``upper_bound`` (:func:`predict_rows` does this).
       payload: everything ``fit_score_fn`` needs (real records, synthetic labels, estimator
         template, loss). Sent to each worker once.
       upper_bound: the loss's upper bound.
@@ -124,6 +175,12 @@ class HostEvaluator:
         return self._pool
 
     def __call__(self, tables: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """``(k, n)`` losses: the sampled records' bounded losses, 0 for the unsampled ones.
+
+        Could one record change this? Only its own column: unsampled records are never predicted
+        or checked, and each sampled record's loss depends on that record and the table only
+        (:func:`_fit_score_tables`, :func:`predict_rows`).
+        """
         tables = np.asarray(tables, dtype=np.float64)
         mask = np.asarray(mask, dtype=bool)
         indices = np.flatnonzero(mask)
@@ -171,13 +228,18 @@ class HostEvaluator:
 
 def fit_score_classifier(payload: dict[str, Any], table: np.ndarray, indices: np.ndarray) -> np.ndarray:
     """Fits a clone of ``payload["estimator"]`` on ``(table, payload["synthetic_labels"])`` and
-    returns ``payload["loss"]`` of each real record ``indices``.
+    returns ``payload["loss"]`` of each real record ``indices`` (NaN for a record whose prediction
+    failed: :func:`_fit_score_tables` charges it the bound).
 
     With ``payload["soft_labels"]`` the table's last column is the learned own-class weight: the
     estimator is fitted on :func:`zodc.models.soft_labels.expand`'s weighted copies.
 
     The estimator is cloned per fit (no state leaks between tables). Classes absent from the
-    fitted model get probability 0.
+    fitted model get probability 0. Only a failed fit raises (it sees the synthetic table only);
+    predictions go through :func:`predict_rows`, record by record if the batch fails.
+
+    Could one record change this? Only its own loss: the fit does not see the real records, the
+    predictions are isolated per record (:func:`predict_rows`), and the loss is per record.
     """
     from sklearn.base import clone
 
@@ -188,8 +250,9 @@ def fit_score_classifier(payload: dict[str, Any], table: np.ndarray, indices: np
         estimator.fit(X, y, sample_weight=weight)
     else:
         estimator.fit(table, labels)
-    proba_present = estimator.predict_proba(payload["X"][indices])
+    present = np.asarray(estimator.classes_, dtype=np.int64)
+    proba_present = predict_rows(estimator.predict_proba, payload["X"][indices], (present.size,))
     num_classes = payload["num_classes"]
     proba = np.zeros((indices.size, num_classes), dtype=np.float64)
-    proba[:, np.asarray(estimator.classes_, dtype=np.int64)] = proba_present
+    proba[:, present] = proba_present
     return payload["loss"](proba, payload["y"][indices], xp=np)

@@ -45,8 +45,12 @@ def native_classifier_evaluator(model: Any, loss: Callable, *, soft_labels: bool
       num_classes: ``K``, needed with ``soft_labels``.
 
     ``data`` is :func:`native_classifier_data`'s pytree, an argument rather than a constant so that
-    the compiled step does not depend on the data's values. The mask is ignored: every record is
-    scored (static shapes); the core zeroes the unsampled ones.
+    the compiled step does not depend on the data's values. Every record is predicted (static
+    shapes), but the unsampled ones (mask False) are returned as 0. A record whose loss is
+    non-finite is charged the loss's ``upper_bound`` alone (when the loss has one).
+
+    Could one record change this? Only its own losses: the fit sees the synthetic table and the
+    public key only, and the prediction, the loss, the finiteness check and the mask are per record.
 
     The same (hashable) arguments return the same function object, so a condenser built on it can
     reuse its compiled step (:func:`zodc.condense.run` with ``reuse=True``). Only public things
@@ -56,15 +60,22 @@ def native_classifier_evaluator(model: Any, loss: Callable, *, soft_labels: bool
     if soft_labels and (num_classes is None or num_classes < 2):
         raise ValueError(f"soft labels need num_classes >= 2. Got {num_classes!r}.")
 
+    bound = getattr(loss, "upper_bound", None)
+
     def evaluate(tables: jax.Array, mask: jax.Array, data: dict) -> jax.Array:
-        del mask
+        num_records = data["X"].shape[0]
+        sampled = (jnp.ones(num_records, bool) if mask is None
+                   else jnp.broadcast_to(jnp.asarray(mask, bool), (num_records,)))
 
         def one_table(table):
             if soft_labels:
                 params = model.fit(data["key"], *soft_label_expand(table, data["labels"], num_classes, xp=jnp))
             else:
                 params = model.fit(data["key"], table, data["labels"])
-            return loss(model.predict_proba(params, data["X"]), data["y"], xp=jnp)
+            losses = loss(model.predict_proba(params, data["X"]), data["y"], xp=jnp)
+            if bound is not None:  # a non-finite loss is that record's alone: its bound
+                losses = jnp.where(jnp.isfinite(losses), losses, jnp.asarray(bound, losses.dtype))
+            return jnp.where(sampled, losses, jnp.zeros((), losses.dtype))
 
         return jax.vmap(one_table)(tables).astype(jnp.float32)
 

@@ -51,6 +51,7 @@ __all__ = [
     "accepts_sample_weight",
     "as_survival_model",
     "expand_soft_events",
+    "fit_host_survival_model",
     "fit_score_survival",
     "host_survival_function",
     "host_survival_payload",
@@ -255,6 +256,8 @@ class SurvivalLoss:
 
         Could this leak? It is a per-record function of one record's ``time`` and ``event``: what
         leaves is each record's bounded loss, which the DP step clips and noises.
+        Could one record change this? Only its own loss: every operation is row-wise (a NaN
+        prediction row gives that record NaN and no one else).
 
         Raises:
           ConfigError: ``survival``'s last axis is not ``G``.
@@ -506,6 +509,22 @@ def as_survival_model(estimator: Any) -> Any:
                       f"predict_survival(X, times). Got {type(estimator).__name__}.")
 
 
+def fit_host_survival_model(estimator: Any, X_train: np.ndarray, time: np.ndarray, event: np.ndarray,
+                            sample_weight: np.ndarray | None = None) -> Any:
+    """Fits a fresh copy of ``estimator`` (:func:`as_survival_model`) on ``(X_train, time, event)``
+    (weighted by ``sample_weight`` if given: a soft-event table) and returns it.
+
+    Could one record change this? Only a record among the training rows (synthetic ones in the
+    optimisation loop and the search); it predicts nothing.
+
+    Raises:
+      Whatever the fit raises (a failed fit is the caller's to handle).
+    """
+    model = as_survival_model(estimator)
+    return model.fit(X_train, time, event) if sample_weight is None else \
+        model.fit(X_train, time, event, sample_weight=sample_weight)
+
+
 def host_survival_function(estimator: Any, X_train: np.ndarray, time: np.ndarray, event: np.ndarray,
                            X_test: np.ndarray, grid: np.ndarray, sample_weight: np.ndarray | None = None) -> np.ndarray:
     """Fits a fresh copy of ``estimator`` on ``(X_train, time, event)`` (weighted by
@@ -513,6 +532,9 @@ def host_survival_function(estimator: Any, X_train: np.ndarray, time: np.ndarray
 
     Could this leak? It computes nothing itself; whatever the training rows are (synthetic in the
     optimisation loop, real in the evaluation references) decides what the output reveals.
+    Could one record change this? A test record that breaks the batch prediction makes this raise
+    for all: code scoring real records privately must predict through
+    :func:`zodc.models.host.predict_rows` instead (as :func:`fit_score_survival` does).
 
     Args:
       estimator: see :func:`as_survival_model`.
@@ -526,11 +548,9 @@ def host_survival_function(estimator: Any, X_train: np.ndarray, time: np.ndarray
       ``(n, G)`` float64 survival probabilities.
 
     Raises:
-      Whatever the fit raises (a failed fit is the caller's to handle).
+      Whatever the fit or the prediction raises (the caller's to handle).
     """
-    model = as_survival_model(estimator)
-    model = model.fit(X_train, time, event) if sample_weight is None else \
-        model.fit(X_train, time, event, sample_weight=sample_weight)
+    model = fit_host_survival_model(estimator, X_train, time, event, sample_weight)
     return np.asarray(model.predict_survival(X_test, np.asarray(grid, dtype=np.float64)), dtype=np.float64)
 
 
@@ -608,10 +628,15 @@ def fit_score_survival(payload: dict[str, Any], table: np.ndarray, indices: np.n
     """Fits the host survival model on one synthetic table and returns the real records' losses.
 
     Same contract as :func:`zodc.models.host.fit_score_classifier`: module level (picklable),
-    may raise (``HostEvaluator`` charges ``upper_bound``).
+    raises only for a failed fit (``HostEvaluator`` charges every record ``upper_bound``: the fit
+    sees the synthetic table only, so that is data independent); a record whose prediction fails or
+    is non-finite comes back as NaN (``HostEvaluator`` charges that record alone the bound).
 
     Could this leak? It reads the real records ``indices``; the output is per-record losses of a
     model fitted on synthetic rows only — what the DP step clips and noises.
+    Could one record change this? Only its own loss: predictions go through
+    :func:`zodc.models.host.predict_rows` (record by record if the batch fails) and the loss is
+    per record.
 
     Args:
       payload: from :func:`host_survival_payload`.
@@ -620,8 +645,10 @@ def fit_score_survival(payload: dict[str, Any], table: np.ndarray, indices: np.n
       indices: ``(b,)`` real records to score.
 
     Returns:
-      ``(b,)`` losses.
+      ``(b,)`` losses (NaN for a record that could not be predicted).
     """
+    from zodc.models.host import predict_rows
+
     table = np.asarray(table, dtype=np.float64)
     events, weight = payload["synthetic_events"], None
     if payload.get("soft_events", False):
@@ -629,8 +656,9 @@ def fit_score_survival(payload: dict[str, Any], table: np.ndarray, indices: np.n
     features, encoded_time = table[:, :-1], table[:, -1]
     synthetic_time = payload["time_scale"].decode(encoded_time)
     loss = payload["loss"]
-    survival = host_survival_function(payload["estimator"], features, synthetic_time, events,
-                                      payload["X"][indices], np.asarray(loss.time_grid), sample_weight=weight)
+    grid = np.asarray(loss.time_grid, dtype=np.float64)
+    model = fit_host_survival_model(payload["estimator"], features, synthetic_time, events, sample_weight=weight)
+    survival = predict_rows(lambda X: model.predict_survival(X, grid), payload["X"][indices], (grid.size,))
     return loss(survival, payload["time"][indices], payload["event"][indices], xp=np)
 
 
@@ -643,6 +671,8 @@ def native_survival_data(X: np.ndarray, time: np.ndarray, event: np.ndarray, syn
 
     Could this leak? It holds the private records; they stay on the device and leave only as
     per-record losses, which the DP step clips and noises.
+    Could one record change this? The checks are on the whole table, but they raise (before
+    anything runs) rather than change any record's value.
 
     Args:
       X: ``(n, d)`` real encoded features.
@@ -682,8 +712,14 @@ def native_survival_evaluate_fn(model: Any, loss: SurvivalLoss, time_scale: Time
     Each table is split into features ``(m, d)`` and the encoded log-time (last column), decoded
     by ``time_scale``; ``model.fit(key, features, time, synthetic_events)`` and
     ``model.predict_survival(params, X, grid)`` run vmapped over the ``k`` tables. A fit that did
-    not converge (``params.converged`` False) or any non-finite prediction charges every record
-    ``loss.upper_bound`` (never NaN). The mask is ignored (every record is scored; static shapes).
+    not converge (``params.converged`` False) charges every record ``loss.upper_bound`` (the fit
+    sees the synthetic table and the public key only: data independent); a record whose predicted
+    curve or loss is non-finite is charged ``loss.upper_bound`` alone (never NaN). Every record is
+    predicted (static shapes), but the unsampled ones (mask False) are returned as 0 and checked
+    by nothing.
+
+    Could one record change this? Only its own losses: the fit does not see the real records, and
+    the finiteness checks, the loss and the mask act per record.
     The same (hashable) arguments return the same function object, so the compiled step can be
     reused across fits (:func:`zodc.condense.run` with ``reuse=True``).
 
@@ -699,8 +735,9 @@ def native_survival_evaluate_fn(model: Any, loss: SurvivalLoss, time_scale: Time
     bound = float(loss.upper_bound)
 
     def evaluate(tables: jax.Array, mask: jax.Array, data: dict) -> jax.Array:
-        del mask
         X, synthetic = data["X"], data["synthetic_events"]
+        sampled = (jnp.ones(X.shape[0], bool) if mask is None
+                   else jnp.broadcast_to(jnp.asarray(mask, bool), (X.shape[0],)))
         tables = jnp.asarray(tables, jnp.float32)
         width = X.shape[1] + 1 + int(soft_events)
         if tables.ndim != 3 or tables.shape[-1] != width:
@@ -719,11 +756,12 @@ def native_survival_evaluate_fn(model: Any, loss: SurvivalLoss, time_scale: Time
             time = time_scale.decode(encoded_time)
             params = (model.fit(data["key"], features, time, events) if weight is None else
                       model.fit(data["key"], features, time, events, sample_weight=weight))
-            survival = model.predict_survival(params, X, grid)
-            finite = jnp.all(jnp.isfinite(survival))
-            losses = loss(jnp.where(jnp.isfinite(survival), survival, 1.0), data["time"], data["event"], xp=jnp)
-            ok = finite & jnp.asarray(params.converged, bool) & jnp.all(jnp.isfinite(losses))
-            return jnp.where(ok, losses, jnp.float32(bound))
+            survival = model.predict_survival(params, X, grid)                    # (n, G)
+            finite = jnp.isfinite(survival)
+            losses = loss(jnp.where(finite, survival, 1.0), data["time"], data["event"], xp=jnp)
+            # Per record: its own curve and loss. Convergence is the table's alone (no real record).
+            ok = jnp.all(finite, axis=-1) & jnp.isfinite(losses) & jnp.asarray(params.converged, bool)
+            return jnp.where(sampled, jnp.where(ok, losses, jnp.float32(bound)), jnp.float32(0.0))
 
         return jax.vmap(one_table)(tables).astype(jnp.float32)
 
