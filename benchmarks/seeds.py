@@ -38,10 +38,10 @@ def run_seed(dataset: str, model: str, epsilon: float, seed: int, overrides: dic
         setattr(args, key, type(getattr(args, key))(value) if getattr(args, key) is not None else _parse(value))
     args.out = os.path.join(out_dir or args_tmp(), f"seed{seed}.csv")
     report = condense_command(args)
-    utility = report["utility"]
+    utility = report["owner_only"]["utility"]
     metric = "c_index" if "c_index" in utility["synthetic"] else "auroc"  # survival reports Harrell's C-index
     row = {"seed": seed, "metric": metric, **{name: utility[name][metric] for name in ("synthetic", "full_data", "random_subset")},
-           "seconds": report["timing"]["condense_seconds"]}
+           "seconds": report["owner_only"]["timing"]["condense_seconds"]}
     if "search" in report["hyperparameters"]:  # a --search run: which candidate the exponential mechanism chose
         row["chosen"] = report["privacy"]["search"]["chosen"]
     return row

@@ -31,14 +31,17 @@ def test_condense_bundled_dataset_writes_table_and_report(tmp_path, capsys):
     assert run_cli("condense", "--dataset", "breast_cancer", "--model", "tree", "--epsilon", "1", "--out", out, "--seed", "3", *FAST) == 0
     printed = json.loads(capsys.readouterr().out)
     report = json.loads((tmp_path / "synthetic.report.json").read_text())
-    assert printed == report
+    owner = json.loads((tmp_path / "synthetic.owner.json").read_text())
+    assert printed == {**report, "owner_only": owner}  # the owner's file is printed, never in the report
+    assert "utility" not in report and "rows_condensed" not in json.dumps(report)
+    report = printed
     privacy = report["privacy"]
     for key in ("epsilon", "delta", "noise_multiplier", "sampling_probability", "steps"):
         assert key in privacy
     assert privacy["epsilon"] <= 1.0 and privacy["steps"] == 8 and privacy["delta"] == 1e-5
     for reference in ("synthetic", "full_data", "random_subset"):
-        assert 0.0 <= report["utility"][reference]["auroc"] <= 1.0
-    assert report["utility"]["full_data"]["auroc"] > 0.85  # a depth-4 tree on 398 real rows
+        assert 0.0 <= report["owner_only"]["utility"][reference]["auroc"] <= 1.0
+    assert report["owner_only"]["utility"]["full_data"]["auroc"] > 0.85  # a depth-4 tree on 398 real rows
     table = pd.read_csv(out)
     assert table.shape == (6, 31) and set(table["diagnosis"]) == {"malignant", "benign"}
     assert not (tmp_path / "synthetic.schema.json").exists()  # the bundled schema is public
@@ -56,7 +59,8 @@ def test_init_options_reach_the_condenser_and_its_ledger(tmp_path, capsys):
         assert run_cli("condense", "--dataset", "breast_cancer", "--init", init, "--init-share", "0.4",
                        "--directions", kind, *extra, "--out", out, *FAST) == 0
         report = json.loads(capsys.readouterr().out)
-        names[init] = [e["name"] for e in report["privacy"]["ledger"]["entries"]]
+        names[init] = [e["name"] for e in report["privacy"]["ledger"]["entries"]
+                       if e["name"] not in ("record_count", "noise_sampling")]
         assert report["privacy"]["epsilon"] <= 1.0
         assert report["hyperparameters"]["directions"] == report["privacy"]["directions"] == kind
         assert report["hyperparameters"]["subspace"] == report["privacy"]["subspace"] == subspace
@@ -67,7 +71,7 @@ def test_init_options_reach_the_condenser_and_its_ledger(tmp_path, capsys):
                    "--out", out, *FAST) == 0
     report = json.loads(capsys.readouterr().out)
     assert [e["name"] for e in report["privacy"]["ledger"]["entries"]] == [
-        "initialisation_centre", "initialisation", "zero_order_steps"]
+        "record_count", "initialisation_centre", "initialisation", "zero_order_steps", "noise_sampling"]
     assert report["hyperparameters"]["init_centre"] == 0.2 and report["privacy"]["epsilon"] <= 1.0
     _assert_refused(tmp_path, capsys, "--dataset", "breast_cancer", "--init-centre", "1", message="init_centre")
 
@@ -82,7 +86,7 @@ def test_condense_csv_without_schema_writes_the_estimated_schema(tmp_path, capsy
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert report["data"]["schema"] == "estimated with DP"
-    assert [e["name"] for e in report["privacy"]["ledger"]["entries"]][-1] == "zero_order_steps"
+    assert [e["name"] for e in report["privacy"]["ledger"]["entries"]][-2:] == ["zero_order_steps", "noise_sampling"]
     schema = json.loads((tmp_path / "out.schema.json").read_text())
     assert {c["name"] for c in schema["columns"]} == {"mean radius", "mean texture", "diagnosis"}
 
@@ -115,7 +119,8 @@ def test_bad_inputs_write_nothing(tmp_path, capsys):
     single = cohort.assign(diagnosis="benign")
     single_file = tmp_path / "single.csv"
     single.to_csv(single_file, index=False)
-    _assert_refused(tmp_path, capsys, "--data", single_file, "--target", "diagnosis", "--holdout", "0", message="single class")
+    _assert_refused(tmp_path, capsys, "--data", single_file, "--target", "diagnosis", "--holdout", "0",
+                    message="passed the DP threshold")  # decided on DP counts, never on raw values
 
 
 def test_missing_output_directory_is_refused_before_any_work(tmp_path, capsys):
@@ -148,18 +153,19 @@ def test_soft_labels_write_a_weight_column_that_the_utility_report_uses(tmp_path
     np.testing.assert_allclose(weights.sum(axis=0), 1.0, rtol=1e-9)
     assert report["privacy"]["epsilon"] <= 1.0
     # The reported synthetic AUROC is the weighted fit's (split and model as the CLI's).
-    from sklearn.model_selection import train_test_split
 
     from zodc.data.transform import TableEncoder
     from zodc.models.presets import PRESETS
 
     data = load_dataset("breast_cancer")
-    _, test = train_test_split(data.frame, test_size=0.3, random_state=1, stratify=data.frame["diagnosis"])
+    from zodc.cli import holdout_key, holdout_mask
+
+    test = data.frame.loc[holdout_mask(data.frame, 0.3, holdout_key(1))]
     encoder = TableEncoder(data.schema)
     synthetic, real = encoder.encode(table.drop(columns=["sample_weight"])), encoder.encode(test)
     model = PRESETS["tree"].host_factory(2).fit(synthetic.X, synthetic.y, sample_weight=table["sample_weight"])
     assert isinstance(model, DecisionTreeClassifier)
-    assert report["utility"]["synthetic"]["auroc"] == pytest.approx(auroc(real.y, model.predict_proba(real.X)))
+    assert report["owner_only"]["utility"]["synthetic"]["auroc"] == pytest.approx(auroc(real.y, model.predict_proba(real.X)))
 
 
 def test_soft_labels_flag_defaults_to_auto_and_can_be_turned_off():

@@ -83,7 +83,8 @@ def test_search_splits_the_budget_accounts_everything_and_is_reproducible(cancer
     assert search.candidate_delta_ == pytest.approx(5e-6)
     # Independent seeds per candidate (shared noise would void the composition).
     assert len({c.random_state for c in search.condensers_}) == 2
-    names = [entry.name for entry in search.ledger_.entries]
+    names = [entry.name for entry in search.ledger_.entries
+             if entry.name.split(".")[-1] not in ("record_count", "noise_sampling")]
     assert names == ["candidate_0.initialisation", "candidate_0.zero_order_steps", "candidate_1.initialisation",
                      "candidate_1.zero_order_steps", "selection"]
     assert search.ledger_.entries[-1].event == ExponentialMechanismEvent(0.2)
@@ -104,7 +105,12 @@ def test_search_splits_the_budget_accounts_everything_and_is_reproducible(cancer
     # The standalone start is calibrated at the nominal share (half of it: init_share), as a plain
     # condenser's at that epsilon would be.
     nominal = calibrate_noise_multiplier(0.5 * search.candidate_epsilon_, 5e-6, GaussianEvent)
-    assert search.condensers_[0].ledger_.entries[0].event == GaussianEvent(nominal)
+    start = next(entry for entry in search.condensers_[0].ledger_.entries if entry.name == "initialisation")
+    assert start.event == GaussianEvent(nominal)
+    # One DP record count, shared: the second candidate reuses the first's (post-processing).
+    assert [entry.name for entry in search.ledger_.entries].count("candidate_0.record_count") == 1
+    assert "candidate_1.record_count" not in [entry.name for entry in search.ledger_.entries]
+    assert search.condensers_[0].record_count_ == search.condensers_[1].record_count_
     assert search.best_condenser_ is search.condensers_[search.best_index_]
     assert search.best_params_ == search.candidates_[search.best_index_]
     pd.testing.assert_frame_equal(search.synthetic_, search.best_condenser_.synthetic_)

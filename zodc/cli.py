@@ -190,11 +190,6 @@ def _load(args) -> tuple[Any, Any, dict[str, Any], dict[str, Any]]:
     else:
         frame = read_table(args.data)
         schema = Schema.from_json(args.schema) if args.schema else None
-        if schema is None:  # kinds as declared (zodc.data.io.apply_declared_kinds), never guessed
-            from zodc.data.io import apply_declared_kinds
-
-            frame = apply_declared_kinds(frame, categorical=_columns(args.categorical), integer=_columns(args.integer),
-                                         target=args.target, time=args.time_col, event=args.event_col)
         source = {"name": os.path.basename(args.data), "source": os.path.abspath(args.data)}
     survival_flags = args.time_col is not None or args.event_col is not None
     if args.target is not None and survival_flags:
@@ -352,6 +347,11 @@ def condense_command(args) -> dict[str, Any]:
                             "cross_entropy or brier.")
         size = {"rows_per_class": args.rows_per_class}
     _check_early(frame, schema, roles, args.on_out_of_bounds)
+    if args.data is not None and schema is None:  # kinds as declared (zodc.data.io.apply_declared_kinds), never guessed
+        from zodc.data.io import apply_declared_kinds
+
+        frame = apply_declared_kinds(frame, categorical=_columns(args.categorical), integer=_columns(args.integer),
+                                     target=roles["target"], time=roles["time"], event=roles["event"])
 
     started = time.perf_counter()
     if args.seed is not None:

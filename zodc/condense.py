@@ -155,7 +155,7 @@ def zero_order_condenser(
 
     def step(state: CondenseState, params: StepParams, data: Any = None,
              noise: jax.Array | None = None) -> tuple[CondenseState, StepInfo]:
-        if jnp.ndim(state.key) == 1:  # a pair of keys: directions from the first, the mask from both
+        if mechanisms.is_key_pair(state.key):  # a pair of keys: directions from the first, the mask from both
             step_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(state.key, state.step)
             direction_key, noise_key = jax.random.split(step_keys[0])
             mask_key = jax.vmap(lambda k: jax.random.split(k, 3)[2])(step_keys)

@@ -723,9 +723,14 @@ class Condenser(BaseEstimator):
         return schema, count
 
     def _record_count(self, num_records: int, keys: RunKeys, ledger: Ledger, noise: float) -> float:
-        """A DP count of the records (``n`` is private under add/remove), accounted; exact without noise."""
+        """A DP count of the records (``n`` is private under add/remove), accounted; exact without noise.
+        Inside a private search, the candidates after the first reuse its count (set by
+        :class:`~zodc.tuning.PrivateSearch`, post-processing of a mechanism already in the search's ledger)."""
         if not math.isfinite(self._epsilon):
             return float(num_records)
+        shared = getattr(self, "_shared_record_count", None)
+        if shared is not None:
+            return float(shared)
         count, event = estimate_record_count(keys.generator("record_count"), num_records, noise)
         self._draws.append((noise, 1))
         ledger.add("record_count", event, "DP count of the records: sets the sampling probability and the start's "
@@ -1118,7 +1123,10 @@ class Condenser(BaseEstimator):
         joint = getattr(self, "_joint_budget", None) if private else None
         if joint is not None:
             joint_epsilon, joint_delta, prior_events, copies = joint
-            own = tuple(base_events)
+            # The search shares the first candidate's record count with the others: it is spent once.
+            once = tuple(entry.event for entry in ledger.entries if entry.name == "record_count")
+            own = tuple(entry.event for entry in ledger.entries if entry.name != "record_count")
+            prior_events = tuple(prior_events) + once
             noise_multiplier = calibrate_noise_multiplier(
                 joint_epsilon, joint_delta, lambda s: SelfComposedEvent(ComposedEvent(own + (step_event(s),)), copies),
                 base_events=tuple(prior_events))
@@ -1136,7 +1144,8 @@ class Condenser(BaseEstimator):
             for event in prior_events:
                 check.compose(event)
             for entry in ledger.entries:
-                check.compose(entry.event, copies)
+                if entry.name != "record_count":
+                    check.compose(entry.event, copies)
             joint_spent = check.get_epsilon(joint_delta)
             if joint_spent > joint_epsilon * (1 + 1e-9):
                 raise PrivacyBudgetError(f"the search's epsilon {joint_spent:.6f} exceeds its target {joint_epsilon}.")
@@ -1205,7 +1214,9 @@ class Condenser(BaseEstimator):
         """Puts the exact sampler's total-variation slack in the ledger (``AdditiveDeltaEvent``,
         :func:`zodc.privacy.noise.noise_sampling_delta`; ~1e-28), then checks the target still holds.
         The counts are public (shapes, and a 2^30-level cap per categorical column), never ``n``."""
-        if not math.isfinite(self._epsilon):
+        if not math.isfinite(self._epsilon) or self._epsilon > 100:
+            # (1 + e^eps) eta exceeds any delta above eps = 100, where the guarantee promises nothing
+            # anyway (e^100 ~ 1e43): such runs are near-non-private references, not releases.
             return
         draws = [(scale, count) for scale, count in self._draws if scale != "selection"]
         selection = sum(count for scale, count in self._draws if scale == "selection")

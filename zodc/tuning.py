@@ -139,9 +139,8 @@ def survival_record_scores(survival: np.ndarray, time: np.ndarray, event: np.nda
 
 def report_noisy_max(key: jax.Array, utilities: Sequence[float], epsilon: float, sensitivity: float = 1.0,
                      monotone: bool = True) -> int:
-    """Index chosen by the exponential mechanism, run as Gumbel-max.
-
-    ``argmax_k u_k epsilon / (c sensitivity) + Gumbel_k`` with ``c = 1`` for monotone utilities (every
+    """Index chosen by the exponential mechanism: probability ``∝ exp(u_k epsilon / (c sensitivity))``
+    with ``c = 1`` for monotone utilities (every
     ``u_k`` moves the same way when a record is added) and ``c = 2`` otherwise; ``epsilon=inf`` is the
     exact argmax (the first of ties).
 
@@ -157,15 +156,20 @@ def report_noisy_max(key: jax.Array, utilities: Sequence[float], epsilon: float,
         return int(np.argmax(utilities))
     if not epsilon > 0:
         raise ConfigError(f"`epsilon` must be > 0. Got {epsilon}.")
-    scale = epsilon / ((1.0 if monotone else 2.0) * sensitivity)
-    gumbel = np.asarray(jax.random.gumbel(key, utilities.shape), np.float64)
-    return int(np.argmax(utilities * scale + gumbel))
+    from zodc.privacy.noise import as_generator
+    from zodc.privacy.selection import exponential_mechanism
+
+    # Exact draw from a 128-bit uniform (zodc.privacy.selection), not float32 Gumbel noise.
+    return exponential_mechanism(as_generator(key), utilities, epsilon, sensitivity, monotone=monotone)
+
+
+PATHS_SEARCH_CHOICE = 1  # the choice's stream under its own seed
 
 
 def _candidate_seeds(seed: int, count: int) -> list[int]:
-    """Independent seeds for the candidates and one for the selection (never shared: see module)."""
-    states = np.random.SeedSequence([seed, 0x5EA4C]).generate_state(count + 1)
-    return [int(s) for s in states]
+    """Independent 128-bit secret seeds for the candidates and one for the selection (never shared)."""
+    words = np.random.SeedSequence(seed, spawn_key=(13,)).generate_state(4 * (count + 1), np.uint32).reshape(-1, 4)
+    return [sum(int(word) << (32 * i) for i, word in enumerate(row)) for row in words]
 
 
 class PrivateSearch(BaseEstimator):
@@ -303,7 +307,7 @@ class PrivateSearch(BaseEstimator):
           DataError: unusable data (as the condenser says).
           PrivacyBudgetError: a candidate's share cannot be met (fewer candidates, or more epsilon).
         """
-        from zodc.estimator import resolve_seed
+        from zodc.privacy.keys import resolve_seed
 
         candidates = self._candidates()
         base = self._base()
@@ -332,12 +336,15 @@ class PrivateSearch(BaseEstimator):
                               "release is for), so that they are scored alike.")
 
         fitted = []
+        shared_count = None  # one DP record count for every candidate (post-processing after the first's)
         joint = len(unfitted) > 1 and math.isfinite(epsilon)
         reserved = [ExponentialMechanismEvent(selection_epsilon)] if joint else []
         for i, candidate in enumerate(unfitted):
             if joint:  # its steps: calibrated so that all so far, the choice and K - i copies of it meet the target
                 spent_before = [entry.event for c in fitted for entry in c.ledger_.entries]
                 candidate._joint_budget = (epsilon, delta, tuple(spent_before + reserved), len(unfitted) - i)
+            if shared_count is not None:
+                candidate._shared_record_count = shared_count
             try:
                 candidate.fit(X, y, duration_col=duration_col, event_col=event_col)
             except PrivacyBudgetError as error:
@@ -346,6 +353,9 @@ class PrivateSearch(BaseEstimator):
                                          "Nothing is released.") from None
             finally:  # a later fit of this condenser on its own must not reuse the search's budget
                 candidate.__dict__.pop("_joint_budget", None)
+                candidate.__dict__.pop("_shared_record_count", None)
+            if shared_count is None and any(entry.name == "record_count" for entry in candidate.ledger_.entries):
+                shared_count = candidate.record_count_
             fitted.append(candidate)
             if verbose:
                 import sys
@@ -369,11 +379,13 @@ class PrivateSearch(BaseEstimator):
             for entry in candidate.ledger_.entries:
                 ledger.add(f"candidate_{i}.{entry.name}", entry.event, entry.description)
         if len(fitted) > 1:
-            choice_key = jax.random.key(seeds[-1])
+            from zodc.privacy.noise import secret_generator
+
+            choice_key = secret_generator(seeds[-1], (PATHS_SEARCH_CHOICE,))
             best = report_noisy_max(choice_key, scores, selection_epsilon, sensitivity=1.0, monotone=True)
             if math.isfinite(selection_epsilon):
                 ledger.add("selection", ExponentialMechanismEvent(selection_epsilon),
-                           f"exponential mechanism (Gumbel, monotone scores of sensitivity 1) choosing one of "
+                           f"exponential mechanism (exact draw, monotone scores of sensitivity 1) choosing one of "
                            f"{len(fitted)} candidates at epsilon {selection_epsilon:.4g}")
         else:
             best = 0

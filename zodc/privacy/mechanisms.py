@@ -32,6 +32,12 @@ def _check_nonnegative(name: str, value) -> None:
         raise ConfigError(f"`{name}` must be >= 0. Got {float(value)}.")
 
 
+def is_key_pair(key) -> bool:
+    """Whether ``key`` is a ``(2,)`` array of typed PRNG keys (a legacy raw ``uint32[2]`` key is one key)."""
+    return (jnp.ndim(key) == 1 and key.shape[0] == 2
+            and jax.dtypes.issubdtype(getattr(key, "dtype", None), jax.dtypes.prng_key))
+
+
 def poisson_mask(key: jax.Array, num_records: int, sampling_probability: float | jax.Array) -> jax.Array:
     """Poisson sampling: each of ``num_records`` records is kept independently with probability p.
 
@@ -58,7 +64,7 @@ def poisson_mask(key: jax.Array, num_records: int, sampling_probability: float |
     if _is_concrete(sampling_probability) and not 0.0 <= float(sampling_probability) <= 1.0:
         raise ConfigError(f"`sampling_probability` must be in [0, 1]. Got {float(sampling_probability)}.")
     # uniform is in [0, 1): p = 1 keeps every record and p = 0 none, exactly.
-    if jnp.ndim(key) == 1 and key.shape[0] == 2:
+    if is_key_pair(key):
         bits = jax.random.bits(key[0], (num_records,), jnp.uint32) ^ jax.random.bits(key[1], (num_records,), jnp.uint32)
         uniform = (bits >> 8).astype(jnp.float32) * jnp.float32(2.0**-24)  # exact, in [0, 1)
         return uniform < sampling_probability
