@@ -1269,14 +1269,26 @@ class Condenser(BaseEstimator):
         return lambda t: rdp_to_epsilon(pre_rdp + t * step_rdp, orders, remaining_delta)[0]
 
     def report(self) -> dict[str, Any]:
-        """The privacy part of the release report (JSON-serialisable)."""
+        """The privacy part of the release report (JSON-serialisable). ``epsilon`` is the tighter of
+        two valid bounds on the whole ledger, RDP (what calibration used: ``epsilon_rdp``, equal to
+        ``epsilon_``) and dp-accounting's PLD where it supports the ledger; ``accountant`` says which."""
         ledger = self.ledger_.to_dict(self.delta_)
+        private = math.isfinite(self.epsilon_)
         return {
-            "epsilon": self.epsilon_, "delta": self.delta_, "noise_multiplier": self.noise_multiplier_,
+            "epsilon": ledger["epsilon"] if private else self.epsilon_, "epsilon_rdp": self.epsilon_,
+            "epsilon_pld": ledger["epsilon_pld"] if private else None, "delta": self.delta_,
+            "noise_multiplier": self.noise_multiplier_,
             "sampling_probability": self.sampling_probability_, "steps": int(self._steps),
             "l2_norm_clip": self.l2_norm_clip_, "num_directions": int(self._num_directions),
             "directions": self.directions, "subspace": self._subspace,
-            "accountant": "RDP (Poisson-subsampled Gaussian, Mironov et al. 2019), tight conversion",
+            "accountant": (("PLD (dp-accounting's privacy-loss distributions)" if ledger["accountant"] == "PLD" else
+                            "RDP (Poisson-subsampled Gaussian, Mironov et al. 2019), tight conversion")
+                           + (f"; PLD not used: {ledger['pld_note']}" if ledger.get("pld_note") else "")
+                           if private else "non-private (epsilon = inf)"),
+            "noise": ("exact: integer sums on a grid plus rounded Gaussian noise from 256-bit uniforms, "
+                      "post-processing of the Gaussian mechanism (zodc.privacy.noise)"),
+            "randomness": ("fresh 128-bit OS entropy" if self.random_state is None else
+                           "a seed the user gave: private only while it stays secret"),
             "neighbouring_relation": ("add or remove one record: the number of records n is private; the sampling "
                                       "probability comes from a DP count (ledger: schema or record_count)"),
             "public_assumptions": self._public_assumptions(),

@@ -421,18 +421,22 @@ class PrivateSearch(BaseEstimator):
                        "epsilon_spent": c.epsilon_, "noise_multiplier": c.noise_multiplier_}
                       for params, c in zip(self.candidates_, self.condensers_)]
         assumptions = list(best._public_assumptions())
+        ledger = self.ledger_.to_dict(self.delta_)
         if self.score_times_ is not None and len(self.candidates_) > 1:
             assumptions.append("the times of the survival score: " + ", ".join(f"{t:.6g}" for t in self.score_times_))
         return {
-            "epsilon": self.epsilon_, "delta": self.delta_,
-            "accountant": ("RDP composition of every candidate's mechanisms and the choice (each candidate's "
-                           "steps calibrated jointly: what came before, the choice and K - i copies of itself "
-                           "meet the target), tight conversion" if finite else "non-private (epsilon = inf)"),
-            "neighbouring_relation": "add or remove one record",
+            "epsilon": ledger["epsilon"] if finite else self.epsilon_, "epsilon_rdp": self.epsilon_,
+            "epsilon_pld": ledger["epsilon_pld"] if finite else None, "delta": self.delta_,
+            "accountant": (f"{ledger['accountant']} bound on the composition of every candidate's mechanisms and "
+                           "the choice (each candidate's steps calibrated jointly by RDP: what came before, the "
+                           "choice and K - i copies of itself meet the target)" if finite else
+                           "non-private (epsilon = inf)"),
+            "neighbouring_relation": ("add or remove one record: n is private; the candidates share one DP record "
+                                      "count (or each estimates a DP schema)"),
             "search": {
                 "candidates": candidates, "chosen": self.best_index_, "chosen_params": self.best_params_,
                 "candidate_epsilon": self.candidate_epsilon_, "candidate_delta": self.candidate_delta_,
-                "selection": ("exponential mechanism (Gumbel report-noisy-max) on monotone scores of "
+                "selection": ("exponential mechanism (exact draw from a 128-bit uniform) on monotone scores of "
                               "sensitivity 1" if len(self.candidates_) > 1 else "none (one candidate)"),
                 "selection_epsilon": self.selection_epsilon_,
                 "score": ("sum over real records of the Brier score of the survival curve, averaged over "
@@ -441,7 +445,7 @@ class PrivateSearch(BaseEstimator):
                           "sum over real records of the class-weighted multi-class Brier score, 1 - B/2"),
             },
             "public_assumptions": assumptions,
-            "ledger": self.ledger_.to_dict(self.delta_),
+            "ledger": ledger,
         }
 
     # ------------------------------------------------------------------ scoring

@@ -71,13 +71,15 @@ def test_a_fit_issues_each_path_once_and_keeps_no_seed(monkeypatch):
     frame, y = _cohort(200)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = Condenser(epsilon=8.0, steps=2, select_features=2, rows_per_class=3, random_state=11).fit(frame, y)
+        model = Condenser(epsilon=8.0, steps=2, select_features=2, rows_per_class=3,
+                          random_state=987654321987).fit(frame, y)
     names = issued[0].issued
     assert len(names) == len(set(names))  # no two mechanisms share a key
     assert {"schema", "feature_selection", "start_means", "steps", "step_noise"} <= set(names)
     assert not hasattr(model, "seed_")
-    report = json.dumps(model.report(), default=str)
-    assert "random_state" not in report and "seed" not in report
+    report = model.report()
+    assert "987654321987" not in json.dumps(report, default=str)  # the secret seed is written nowhere
+    assert "random_state" not in report and "private only while it stays secret" in report["randomness"]
 
 
 def test_two_default_runs_release_different_tables():
@@ -223,3 +225,37 @@ def test_a_table_the_size_of_the_synthetic_one_is_refused_on_the_dp_count_only()
     # The decision reads the DP count (a mechanism in the ledger), not n: without noise it is exact.
     with pytest.raises(Exception, match="DP record count"):
         Condenser(epsilon=math.inf, steps=1, rows_per_class=200, schema=_public_schema()).fit(frame, y)
+
+
+def test_feature_selection_scores_move_by_at_most_their_stated_sensitivity():
+    from zodc.privacy.selection import class_separation_scores
+
+    rng = np.random.default_rng(4)
+    X = rng.uniform(-1, 1, (200, 6))
+    y = rng.integers(0, 2, 200)
+    proportions, count = (0.45, 0.55), 203.7  # DP proportions and a DP count, as the front door passes
+    base, sensitivity = class_separation_scores(X, y, proportions, count)
+    for extreme in (np.ones(6), -np.ones(6), rng.uniform(-1, 1, 6)):
+        for label in (0, 1):
+            more, same = class_separation_scores(np.vstack([X, extreme]), np.append(y, label), proportions, count)
+            assert same == sensitivity
+            assert np.max(np.abs(more - base)) <= sensitivity + 1e-12
+
+
+def test_soft_label_losses_of_other_records_do_not_depend_on_one_record():
+    rng = np.random.default_rng(5)
+    n, d, m = 50, 3, 6
+    X = rng.uniform(-1, 1, (n, d)).astype(np.float32)
+    y = (X[:, 1] > 0).astype(np.int32)
+    labels = np.repeat([0, 1], m // 2).astype(np.int32)
+    evaluate = native_classifier_evaluator(get_preset("boosting").native_factory(2), ClassificationLoss("balanced_linear"),
+                                           soft_labels=True, num_classes=2)
+    table = jnp.asarray(np.hstack([rng.uniform(-1, 1, (m, d)), np.full((m, 1), 0.8)]), jnp.float32)
+    units = zo.sample_directions(jax.random.key(6), 4, table.shape, table.dtype, "gaussian")
+    tables = zo.perturb(table, units, 0.2, "central")
+    key = jax.random.key(0)
+    base = evaluate(tables, jnp.ones(n, bool), native_classifier_data(X, y, labels, key))
+    more = evaluate(tables, jnp.ones(n + 1, bool),
+                    native_classifier_data(np.vstack([X, np.full((1, d), -1.0, np.float32)]), np.append(y, 1), labels,
+                                           key))
+    assert np.array_equal(np.asarray(base), np.asarray(more)[:, :n])

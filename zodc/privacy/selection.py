@@ -47,7 +47,8 @@ def class_separation_scores(X: np.ndarray, y: np.ndarray, class_proportions: Seq
       X: ``(n, d)`` encoded records in [-1, 1].
       y: ``(n,)`` class indices.
       class_proportions: ``(K,)`` public or DP proportions.
-      num_records: public ``n``.
+      num_records: the divisor ``n``: public, or a DP count ``n_hat`` (the front door's; the scores
+        are sums divided by it, so the sensitivity above holds with ``n_hat`` as well).
 
     Returns:
       ``(scores (d,), sensitivity)``.
