@@ -237,8 +237,9 @@ def _model_task(model: str | None) -> str | None:
 
 
 def _check_early(frame, schema, roles: dict[str, Any], on_out_of_bounds: str) -> None:
-    """Every check of the table that needs no budget, before any work: missing columns, NaN,
-    time <= 0, events not 0/1, no event at all (survival), a single class (classification)."""
+    """Every check of the table that needs no budget, before any work: missing columns, missing
+    values, events not 0/1 — the table's format. Nothing here reads the records' values beyond that
+    (a single class or no event is for the DP estimates to find)."""
     from zodc.data.validation import check_raw_table, validate_table
     from zodc.errors import DataError
 
@@ -253,7 +254,8 @@ def _check_early(frame, schema, roles: dict[str, Any], on_out_of_bounds: str) ->
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # out-of-bounds warnings are raised again, once, by the fit
-            validate_table(frame, schema, on_out_of_bounds=on_out_of_bounds)
+            # No variation required: "no event" must not be a refusal one record can decide.
+            validate_table(frame, schema, on_out_of_bounds=on_out_of_bounds, require_variation=False)
 
 
 def holdout_key(seed: int | None) -> str:

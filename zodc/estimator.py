@@ -384,7 +384,9 @@ class Condenser(BaseEstimator):
         with DP from ``preprocessing_share`` of the budget.
       preprocessing_share: share of ``epsilon`` given to DP preprocessing (schema, class
         proportions, event rate) when something must be estimated; the rest goes to the steps.
-      on_out_of_bounds: ``"clip"`` (warn and clip values outside the schema's bounds) or ``"raise"``.
+      on_out_of_bounds: ``"clip"`` (warn and clip values outside the schema's bounds, record by
+        record) or ``"raise"`` (refuse: a refusal one record can trigger, so a check of the data
+        before a release, not a setting for the release itself).
       backend: ``"auto"`` (native kernel where one exists), ``"native"`` or ``"host"``.
       n_jobs: host worker processes (``-1``: all cores).
       random_state: ``None`` (default, what a release should use): 128 bits of fresh OS entropy. An
