@@ -259,3 +259,29 @@ def test_soft_label_losses_of_other_records_do_not_depend_on_one_record():
                     native_classifier_data(np.vstack([X, np.full((1, d), -1.0, np.float32)]), np.append(y, 1), labels,
                                            key))
     assert np.array_equal(np.asarray(base), np.asarray(more)[:, :n])
+
+
+def test_the_cli_on_neighbouring_csvs_condenses_the_same_other_records_and_releases_the_same_structure(tmp_path):
+    from zodc.cli import main
+    from zodc.data.datasets import load_dataset
+
+    data = load_dataset("breast_cancer")
+    data.schema.to_json(tmp_path / "schema.json")
+    reports = {}
+    for name, frame in (("D", data.frame), ("D_prime", data.frame.drop(index=7))):
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+        out = tmp_path / f"{name}_synthetic.csv"
+        assert main(["condense", "--data", str(tmp_path / f"{name}.csv"), "--schema", str(tmp_path / "schema.json"),
+                     "--steps", "3", "--seed", "5", "--quiet", "--out", str(out)]) == 0  # neither refuses
+        reports[name] = (json.loads((tmp_path / f"{name}_synthetic.report.json").read_text()),
+                         json.loads((tmp_path / f"{name}_synthetic.owner.json").read_text()))
+    (report, owner), (report_prime, owner_prime) = reports["D"], reports["D_prime"]
+    # The removed record was condensed or held out; no other record moved (the keyed-hash holdout).
+    assert owner["rows_condensed"] - owner_prime["rows_condensed"] in (0, 1)
+    assert owner["rows_held_out"] + owner["rows_condensed"] == owner_prime["rows_held_out"] + owner_prime["rows_condensed"] + 1
+    # The same structure is released: the same ledger mechanisms, the same keys; no n anywhere.
+    names = lambda r: [entry["name"] for entry in r["privacy"]["ledger"]["entries"]]
+    assert names(report) == names(report_prime) and report.keys() == report_prime.keys()
+    for released in (report, report_prime):
+        text = json.dumps(released)
+        assert str(len(data.frame)) not in text and "rows_condensed" not in text
