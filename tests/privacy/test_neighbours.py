@@ -285,3 +285,12 @@ def test_the_cli_on_neighbouring_csvs_condenses_the_same_other_records_and_relea
     for released in (report, report_prime):
         text = json.dumps(released)
         assert str(len(data.frame)) not in text and "rows_condensed" not in text
+
+
+def test_the_exact_path_inside_the_guard_gives_the_same_draws(monkeypatch):
+    from zodc.privacy import noise
+
+    fast = rounded_gaussian(secret_generator(9, (2,)), 2.7, (300,))
+    monkeypatch.setattr(noise, "_GUARD", 0.3)  # send most comparisons to mpmath
+    exact = rounded_gaussian(secret_generator(9, (2,)), 2.7, (300,))
+    assert np.array_equal(fast, exact)

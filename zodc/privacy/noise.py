@@ -130,7 +130,7 @@ def rounded_gaussian(rng: np.random.Generator, scale: float, shape) -> np.ndarra
     sure = (v * (1 + _GUARD) <= above * (1 - _GUARD)) & (v * (1 - _GUARD) > below * (1 + _GUARD))
     for index in np.flatnonzero(~sure):  # inside the guard: decide exactly
         candidate = int(j[index])
-        for _ in range(8):
+        while True:  # Phi is monotone: each move is toward the one j that brackets V
             if not _exact_cdf_below(candidate, scale, words[:, index], upper=True):
                 candidate += 1
             elif _exact_cdf_below(candidate, scale, words[:, index], upper=False):
