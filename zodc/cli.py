@@ -237,9 +237,9 @@ def _model_task(model: str | None) -> str | None:
 
 
 def _check_early(frame, schema, roles: dict[str, Any], on_out_of_bounds: str) -> None:
-    """Every check of the table that needs no budget, before any work: missing columns, missing
-    values, events not 0/1 — the table's format. Nothing here reads the records' values beyond that
-    (a single class or no event is for the DP estimates to find)."""
+    """Every check of the table that needs no budget, before any work: missing columns and roles —
+    the table's structure. No refusal here reads the records' values (value problems act on their
+    own record; a single class or no event is for the DP estimates to find)."""
     from zodc.data.validation import check_raw_table, validate_table
     from zodc.errors import DataError
 

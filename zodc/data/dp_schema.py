@@ -242,8 +242,9 @@ def estimate_schema_and_count(
         kind = kinds[column]
         values = frame[column]
         if kind in ("integer", "numeric"):
-            numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
-            counts = np.bincount(bin_index(np.nan_to_num(numbers)), minlength=N_BINS)
+            numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+            # A missing or non-finite value adds no count (its record adds at most one per column).
+            counts = np.bincount(bin_index(numbers[np.isfinite(numbers)]), minlength=N_BINS)
             noisy = counts + _noise(rng, N_BINS, std)
             lower, upper = _numeric_bounds(noisy, tau_numeric, column, kind == "integer", positive=column == time)
             numeric = NumericColumn(column, lower, upper, integer=kind == "integer")
@@ -252,7 +253,8 @@ def estimate_schema_and_count(
             else:
                 columns.append(numeric)
         elif kind == "event":
-            counts = np.bincount(values.to_numpy(dtype=np.int64), minlength=2)[:2]
+            usable = values.isin([0, 1, True, False]).to_numpy() & values.notna().to_numpy()
+            counts = np.bincount(values[usable].astype(np.int64).to_numpy(), minlength=2)[:2]
             noisy = counts + _noise(rng, 2, std)
             event_rate = float(np.clip(_proportions(noisy)[1], MIN_PROPORTION, 1 - MIN_PROPORTION))
             record_count = float(max(noisy.sum(), 1.0))

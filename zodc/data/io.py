@@ -176,13 +176,13 @@ def apply_declared_kinds(frame: pd.DataFrame, *, categorical=(), integer=(), tar
     (each value rounded on its own); every other column, the time included, is a float64 number;
     the event is a 0/1 integer.
 
-    Could one record change this? Only its own values (a fractional integer is rounded, per record);
-    no dtype, kind or refusal depends on another record.
+    Could one record change this? Only its own values (a fractional integer is rounded, a non-number
+    becomes missing, per record); no dtype, kind or refusal depends on any record.
 
     Raises:
-        DataError: a declared column that does not exist; a column declared twice; a number column
-            holding a value that is not a number (named, with the flag to declare it; the value is
-            not quoted).
+        DataError: a declared column that does not exist; a column declared twice. (A value that is
+            not a number in a number column is that record's missing value, with a warning naming
+            the column and the flag to declare it; the value is not quoted.)
     """
     from zodc.errors import DataError
 
@@ -201,8 +201,11 @@ def apply_declared_kinds(frame: pd.DataFrame, *, categorical=(), integer=(), tar
             continue
         numbers = pd.to_numeric(series, errors="coerce")
         if (numbers.isna() & series.notna()).any():
-            raise DataError(f"column {name!r} holds values that are not numbers: declare it with --categorical {name} "
-                            "if it holds levels (kinds are declared, never guessed from the values).")
+            import warnings
+
+            warnings.warn(f"column {name!r} holds values that are not numbers: they are treated as missing. If the "
+                          f"column holds levels, declare it with --categorical {name} (kinds are declared, never "
+                          "guessed from the values).", UserWarning, stacklevel=2)
         if name == event:
             out[name] = numbers
         elif name in integer:

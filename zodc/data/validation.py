@@ -141,52 +141,61 @@ def column_kind(series: pd.Series) -> str:
     return "categorical"
 
 
-def _check_finite(series: pd.Series, name: str) -> None:
-    missing = series.isna().to_numpy()
-    if missing.any():
-        raise DataError(f"column '{name}' has missing values (NaN) in {_rows(missing, series.index)}.")
-    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-        infinite = ~np.isfinite(series.to_numpy(dtype=float))
-        if infinite.any():
-            raise DataError(f"column '{name}' has infinite values in {_rows(infinite, series.index)}.")
-
-
 def _as_numeric(series: pd.Series, name: str) -> np.ndarray:
+    """The column as float64, with every value that is not a finite number as NaN (missing).
+
+    Could one record change this? Only its own value: a non-number is that record's missing value
+    (a warning says so, quoting nothing), never a refusal one record could trigger.
+    """
     if pd.api.types.is_bool_dtype(series):
         return series.to_numpy(dtype=float)
     if pd.api.types.is_numeric_dtype(series):
-        values = series.to_numpy(dtype=float)
+        values = series.to_numpy(dtype=float, na_value=np.nan)
     else:
         converted = pd.to_numeric(series, errors="coerce")
         bad = converted.isna().to_numpy() & series.notna().to_numpy()
         if bad.any():
-            examples = pd.unique(series[bad])
-            raise DataError(
-                f"column '{name}' should be numeric but has non-numeric values ({_shown(examples)}) "
-                f"in {_rows(bad, series.index)}."
-            )
-        values = converted.to_numpy(dtype=float)
+            warnings.warn(f"column '{name}' has values that are not numbers ({_shown(pd.unique(series[bad]))}; "
+                          f"{_rows(bad, series.index)}): they are treated as missing.", UserWarning, stacklevel=3)
+        values = converted.to_numpy(dtype=float, na_value=np.nan)
+    values = np.array(values, dtype=np.float64)
+    values[~np.isfinite(values)] = np.nan
+    return values
+
+
+def _impute_missing(values: np.ndarray, column: NumericColumn, index: pd.Index, role: str) -> np.ndarray:
+    """Missing numbers set to the middle of the column's public bounds (encoded 0), record by record.
+
+    Could one record change this? Only its own value; the middle is public (the schema's bounds).
+    """
+    missing = np.isnan(values)
+    if missing.any():
+        warnings.warn(f"{role} '{column.name}' has missing values ({_rows(missing, index)}): each is set to the "
+                      "middle of the schema's bounds, record by record.", UserWarning, stacklevel=3)
+        values = values.copy()
+        values[missing] = float(np.asarray(column.from_unit(0.5)))
     return values
 
 
 def _check_time_event(time_values: np.ndarray, event_series: pd.Series, time_name: str, event_name: str,
-                      index: pd.Index, require_variation: bool) -> np.ndarray:
-    # Times <= 0 are not refused (one record would decide): the schema's lower time bound is > 0,
-    # so they are clipped up to it with the other out-of-bounds values, record by record.
-    _check_finite(event_series, event_name)
-    try:
-        events = event_series.to_numpy(dtype=float)
-    except (TypeError, ValueError):
-        events = None
-    if events is None or not np.isin(events, (0.0, 1.0)).all():
-        bad = ~event_series.isin([0, 1, True, False]).to_numpy()
-        raise DataError(
-            f"event column '{event_name}' must hold 0 (censored) or 1 (event); found "
-            f"{_shown(pd.unique(event_series[bad]))} in {_rows(bad, index)}."
-        )
-    if require_variation and events.sum() == 0:
+                      index: pd.Index, require_variation: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(events (n,) int64, unusable (n,) bool)``: records without a usable time or event.
+
+    Could one record change this? Only whether its own record is usable: a missing time, or an
+    event other than 0/1, leaves that record out (a warning says so, quoting nothing); times <= 0
+    are clipped up to the schema's lower time bound (> 0) with the other out-of-bounds values.
+    Nothing is refused because of one record.
+    """
+    valid_event = event_series.isin([0, 1, True, False]).to_numpy() & event_series.notna().to_numpy()
+    unusable = ~valid_event | np.isnan(time_values)
+    if unusable.any():
+        warnings.warn(f"survival records without a usable time or event (missing, or an event other than 0/1 in "
+                      f"'{event_name}'; {_rows(unusable, index)}) are left out.", UserWarning, stacklevel=3)
+    events = np.where(valid_event, pd.to_numeric(event_series.where(valid_event, 0), errors="coerce")
+                      .fillna(0).to_numpy(dtype=float), 0.0).astype(np.int64)
+    if require_variation and events[~unusable].sum() == 0:
         raise DataError(f"event column '{event_name}' has no events (all rows censored).")
-    return events.astype(np.int64)
+    return events, unusable
 
 
 def check_raw_table(
@@ -197,10 +206,12 @@ def check_raw_table(
 ) -> None:
     """Check a table that has no schema yet.
 
-    Checks, in order: it is a non-empty DataFrame with unique, non-empty string column names; the
-    target / time / event columns exist and are distinct (time and event go together); no column
-    has NaN or infinite values; no text column is free text (see :func:`is_free_text`); the target
-    has at least two classes; survival times are > 0 and events are 0/1 with at least one event.
+    Checks the table's *structure* only: it is a non-empty DataFrame with non-empty string column
+    names; the target / time / event columns exist and are distinct (time and event go together);
+    the time column has a numeric dtype. Nothing here reads the records' values, so no record can
+    decide a refusal: a single class, no event, free text and rare levels are found by the DP
+    schema (thresholded, accounted), and missing or malformed values act on their own record
+    (:func:`validate_table`).
 
     Args:
         frame: The private table, shape ``(n, d)``. All its columns are used.
@@ -209,8 +220,7 @@ def check_raw_table(
         event: Name of the 0/1 event column.
 
     Raises:
-        DataError: The first problem found; the message names the column, the count of rows and
-            example values.
+        DataError: The first structural problem found, naming the column.
     """
     frame = _require_frame(frame)
     bad_names = [c for c in frame.columns if not isinstance(c, str) or not c]
@@ -225,17 +235,12 @@ def check_raw_table(
         raise DataError("give either a target (classification) or time and event (survival), not both.")
     if time is not None and time == event:
         raise DataError(f"time and event must be different columns. Got '{time}' for both.")
-    for name in frame.columns:
-        if name not in (target, time, event) and column_kind(frame[name]) == "categorical":
-            continue  # a missing category is "no level" (validate_table), never a refusal
-        _check_finite(frame[name], name)
-    # No refusal here depends on the records' values beyond their format (missing values, events
-    # other than 0/1): a single class, no event, free text or rare levels are for the DP schema to
-    # find (thresholded, accounted), never a refusal that one record could trigger.
+    # No refusal here depends on the records' values: a single class, no event, free text or rare
+    # levels are for the DP schema to find (thresholded, accounted); missing or malformed values
+    # act on their own record (validate_table). Never a refusal that one record could trigger.
     if time is not None:
         if column_kind(frame[time]) == "categorical":
             raise DataError(f"time column '{time}' must be numeric. Got dtype {frame[time].dtype}.")
-        _check_time_event(frame[time].to_numpy(dtype=float), frame[event], time, event, frame.index, False)
 
 
 def _category_key(value: Any) -> tuple:
@@ -324,17 +329,21 @@ def validate_table(
         require_variation: Refuse a target with a single class, or survival data without any event
             (what training needs). Set False to check a decoded synthetic table.
 
+    Every value problem acts on its own record, with a warning that quotes nothing private (unless
+    :class:`diagnostics` are on): a missing, infinite or non-numeric number is set to the middle of
+    the column's public bounds; a missing or unknown category is "no level"; a record whose class
+    is missing or unknown, or whose time or event is unusable, is left out; out-of-bounds values
+    are clipped. Could one record change this? Only its own row of the result.
+
     Returns:
-        A DataFrame with the same index and the columns ``schema.column_names`` in order: numeric
-        columns float64 (int64 for integer columns), categorical columns holding the schema's levels,
-        the event column int64 0/1.
+        A DataFrame with the index of the records kept and the columns ``schema.column_names`` in
+        order: numeric columns float64 (int64 for integer columns), categorical columns holding the
+        schema's levels (``None`` for no level), the event column int64 0/1.
 
     Raises:
         DataError: Empty table; a missing column (the target: "target column 'outcome' not found;
-            columns are: …"); NaN or infinite values (column and number of rows); a value that is
-            not a level of a categorical column; non-numeric values in a numeric column; a single
-            class in the target; survival time <= 0 or events not in {0, 1} or no events; values out
-            of bounds with ``on_out_of_bounds="raise"``.
+            columns are: …"); with ``require_variation``, fewer than two classes or no event among
+            the records kept; values out of bounds with ``on_out_of_bounds="raise"``.
     """
     if on_out_of_bounds not in ("clip", "raise"):
         raise DataError(f"`on_out_of_bounds` must be 'clip' or 'raise'. Got {on_out_of_bounds!r}.")
@@ -355,23 +364,23 @@ def validate_table(
         warnings.warn(
             f"column(s) {extra} are not in schema '{schema.name}' and are ignored.", UserWarning, stacklevel=2
         )
-    categorical = {c.name for c in schema.columns if isinstance(c, CategoricalColumn)}
-    for name in schema.column_names:
-        if name in categorical and name != schema.target:
-            continue  # a missing category is "no level", like an unknown one (below)
-        _check_finite(frame[name], name)
-
+    # Missing or malformed values act on their own record only (never a refusal): a missing number is
+    # set to the middle of the public bounds, a missing or unknown category is "no level", a record
+    # without a usable class, time or event is left out.
     out = {}
-    dropped_rows = None
+    dropped_rows = np.zeros(len(frame), dtype=bool)
     for column in schema.columns:
         series = frame[column.name]
         role = "target" if column.name == schema.target else "column"
         if isinstance(column, NumericColumn):
-            values = _as_numeric(series, column.name)
+            values = _impute_missing(_as_numeric(series, column.name), column, frame.index, role)
             out[column.name] = _numeric_in_bounds(values, column, frame.index, on_out_of_bounds, role)
         else:
             codes = category_codes(series, column.categories)
             unknown = codes < 0
+            if role == "target" and (unknown & series.isna().to_numpy()).any():
+                warnings.warn(f"target '{column.name}' has missing values ({_rows(unknown & series.isna().to_numpy(), frame.index)}): "
+                              "their records are left out.", UserWarning, stacklevel=2)
             if (unknown & series.notna().to_numpy()).any():
                 # Never a refusal (one record would decide it, e.g. a rare level the DP schema
                 # dropped): a feature value outside the levels is encoded as "no level", a class
@@ -389,18 +398,20 @@ def validate_table(
                 values[unknown] = None
                 out[column.name] = values
                 if role == "target":
-                    dropped_rows = unknown
+                    dropped_rows |= unknown
             else:
                 out[column.name] = levels[codes]
     if schema.time is not None:
         time_values = _as_numeric(frame[schema.time.name], schema.time.name)
-        events = _check_time_event(
+        events, unusable = _check_time_event(
             time_values, frame[schema.event], schema.time.name, schema.event, frame.index, require_variation
         )
-        out[schema.time.name] = _numeric_in_bounds(time_values, schema.time, frame.index, on_out_of_bounds, "time")
+        usable_times = np.where(unusable, schema.time.upper, time_values)
+        out[schema.time.name] = _numeric_in_bounds(usable_times, schema.time, frame.index, on_out_of_bounds, "time")
         out[schema.event] = events
+        dropped_rows |= unusable
     clean = pd.DataFrame(out, index=frame.index, columns=list(schema.column_names))
-    if dropped_rows is not None:
+    if dropped_rows.any():
         clean = clean.loc[~dropped_rows]
     return clean
 
