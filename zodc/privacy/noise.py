@@ -22,7 +22,7 @@ What zodc does instead (snapping to a grid, after Mironov 2012):
   with a relative guard of 1e-12 (scipy's ``ndtr`` is accurate to a few ulp, and the
   float64 rounding of ``(j +- 1/2) / s`` moves ``Phi`` by at most ``x^2 2^-53`` relatively, below
   5e-14 for ``|x| <= 19``); the rare comparisons inside the guard are decided with mpmath at 400
-  bits. Every outcome's probability then differs from the ideal one by at most ``2^-128`` (the
+  bits. Every outcome's probability then differs from the ideal one by at most ``2^-256`` (the
   granularity of ``U``) plus mpmath's error (``< 2^-380``), and only ``|j| <= 19 s + 1`` is
   reachable, so the total-variation distance of one draw from ``round(N(0, s^2))`` is at most
   :func:`sampling_tv_bound` ``= (19 s + 2) 2^-255``.
