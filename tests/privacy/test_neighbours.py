@@ -272,7 +272,8 @@ def test_the_cli_on_neighbouring_csvs_condenses_the_same_other_records_and_relea
         frame.to_csv(tmp_path / f"{name}.csv", index=False)
         out = tmp_path / f"{name}_synthetic.csv"
         assert main(["condense", "--data", str(tmp_path / f"{name}.csv"), "--schema", str(tmp_path / "schema.json"),
-                     "--steps", "3", "--seed", "5", "--quiet", "--out", str(out)]) == 0  # neither refuses
+                     "--steps", "3", "--num-directions", "2", "--rows-per-class", "3", "--backend", "host",
+                     "--seed", "5", "--quiet", "--out", str(out)]) == 0  # neither refuses
         reports[name] = (json.loads((tmp_path / f"{name}_synthetic.report.json").read_text()),
                          json.loads((tmp_path / f"{name}_synthetic.owner.json").read_text()))
     (report, owner), (report_prime, owner_prime) = reports["D"], reports["D_prime"]
