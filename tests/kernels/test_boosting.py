@@ -7,8 +7,9 @@ from sklearn.ensemble import GradientBoostingClassifier as SklearnBoosting
 
 from zodc.kernels.boosting import GradientBoostingClassifier
 
-SEED = int(np.random.SeedSequence().entropy % 2**32)
-print(f"test_boosting seed: {SEED}")
+from tests.seeds import test_seed
+
+SEED = test_seed(20261206, "test_boosting")
 
 
 def test_predict_proba_close_to_sklearn():

@@ -27,7 +27,9 @@ fit_jit = jax.jit(lambda model, *args: model.fit(None, *args), static_argnums=0)
 
 @pytest.fixture
 def seed():
-    return int(np.random.SeedSequence().entropy % 2**32)
+    from tests.seeds import test_seed
+
+    return test_seed(20261206, "test_cox")
 
 
 def make_table(rng, m=M, d=D):

@@ -7,8 +7,9 @@ from sklearn.ensemble import RandomForestClassifier as SklearnForest
 
 from zodc.kernels.forest import RandomForestClassifier
 
-SEED = int(np.random.SeedSequence().entropy % 2**32)
-print(f"test_forest seed: {SEED}")
+from tests.seeds import test_seed
+
+SEED = test_seed(20261206, "test_forest")
 
 N_TABLES, M, D, N_TREES, DEPTH = 20, 60, 9, 50, 4
 

@@ -22,14 +22,9 @@ fit_jit = jax.jit(lambda model, *args: model.fit(None, *args), static_argnums=0)
 
 @pytest.fixture
 def seed():
-    # Fixed, so CI never flakes; ZODC_RANDOMISED_TESTS=1 draws a fresh one (an opt-in stress run).
-    import os
+    from tests.seeds import test_seed
 
-    if os.environ.get("ZODC_RANDOMISED_TESTS") == "1":
-        fresh = int(np.random.SeedSequence().entropy % 2**32)
-        print(f"test_logistic seed: {fresh}")
-        return fresh
-    return 20261206
+    return test_seed(20261206, "test_logistic")
 
 
 def make_table(rng, n_classes, m=M, d=D):
