@@ -261,9 +261,9 @@ def _check_early(frame, schema, roles: dict[str, Any], on_out_of_bounds: str) ->
 def holdout_key(seed: int | None) -> str:
     """The holdout hash's 128-bit key as the 16 ASCII characters pandas' SipHash takes (7 bits each,
     112 bits): from the run's secret seed, or fresh entropy. Never written anywhere."""
-    from zodc.privacy.keys import resolve_seed
+    from zodc.privacy.keys import PATHS, resolve_seed
 
-    words = np.random.SeedSequence(resolve_seed(seed), spawn_key=(99,)).generate_state(16, np.uint32)
+    words = np.random.SeedSequence(resolve_seed(seed), spawn_key=(PATHS["holdout"],)).generate_state(16, np.uint32)
     return "".join(chr(int(word) % 128) for word in words)
 
 

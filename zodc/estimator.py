@@ -60,7 +60,7 @@ from sklearn.utils.validation import has_fit_parameter
 
 from zodc import zo
 from zodc.condense import StepParams, run, zero_order_condenser
-from zodc.data.dp_schema import estimate_class_proportions, estimate_event_rate, estimate_schema
+from zodc.data.dp_schema import estimate_class_proportions, estimate_event_rate
 from zodc.data.schema import Schema
 from zodc.data.transform import TableEncoder
 from zodc.data.validation import check_raw_table, validate_table
@@ -831,6 +831,7 @@ class Condenser(BaseEstimator):
         self._validate_params(task)
         keys = RunKeys(resolve_seed(self.random_state))  # the seed is a secret: it is not kept
         self._draws = []  # (scale, count) of every exact-noise draw: the sampler's delta (zodc.privacy.noise)
+        self._selection_draws = 0  # exponential-mechanism candidates drawn (feature selection)
         ledger = Ledger()
         if task == "survival":
             return self._fit_survival(X, y, duration_col, event_col, keys, ledger)
@@ -1103,7 +1104,7 @@ class Condenser(BaseEstimator):
         weights = proportions if proportions is not None else np.full(num_classes, 1.0 / num_classes)
         selected, event = select_features(keys.generator("feature_selection"), X_real, y_real, num_selected, weights,
                                           num_records, per_selection)
-        self._draws.append(("selection", num_selected * X_real.shape[1]))
+        self._selection_draws = num_selected * X_real.shape[1]  # candidates over the k draws
         ledger.add("feature_selection", event, f"exponential mechanism, {num_selected} of {X_real.shape[1]} encoded "
                    f"columns by class separation, epsilon {per_selection:.4g} each")
         return np.asarray(selected)
@@ -1220,8 +1221,7 @@ class Condenser(BaseEstimator):
             # (1 + e^eps) eta exceeds any delta above eps = 100, where the guarantee promises nothing
             # anyway (e^100 ~ 1e43): such runs are near-non-private references, not releases.
             return
-        draws = [(scale, count) for scale, count in self._draws if scale != "selection"]
-        selection = sum(count for scale, count in self._draws if scale == "selection")
+        draws, selection = self._draws, getattr(self, "_selection_draws", 0)
         # Feature selection: TV <= 2^-48 per candidate and draw (float64 probabilities, 128-bit uniforms).
         delta = noise_sampling_delta(self._epsilon, draws) + (1.0 + math.exp(min(self._epsilon, 700.0))) * selection * 2.0**-48
         ledger.add("noise_sampling", AdditiveDeltaEvent(min(delta, 1.0)),

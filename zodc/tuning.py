@@ -168,8 +168,9 @@ PATHS_SEARCH_CHOICE = 1  # the choice's stream under its own seed
 
 def _candidate_seeds(seed: int, count: int) -> list[int]:
     """Independent 128-bit secret seeds for the candidates and one for the selection (never shared)."""
-    words = np.random.SeedSequence(seed, spawn_key=(13,)).generate_state(4 * (count + 1), np.uint32).reshape(-1, 4)
-    return [sum(int(word) << (32 * i) for i, word in enumerate(row)) for row in words]
+    from zodc.privacy.keys import PATHS, child_seeds
+
+    return child_seeds(seed, PATHS["search"], count + 1)
 
 
 class PrivateSearch(BaseEstimator):

@@ -36,7 +36,6 @@ import math
 import warnings
 from typing import Any, Optional, Sequence
 
-import jax
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
@@ -265,7 +264,6 @@ def estimate_schema_and_count(
             counts = np.bincount(codes, minlength=len(uniques))
             noisy = counts + _noise(rng, len(uniques), std)
             kept = np.flatnonzero(noisy > tau_categorical)
-            role = "target" if column == target else "column"
             if column == target and len(kept) < 2:
                 raise DataError(
                     f"target column '{column}': {len(kept)} class(es) passed the DP threshold "

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from zodc.errors import DataError
-from zodc.data.schema import CategoricalColumn, NumericColumn, Schema
+from zodc.data.schema import NumericColumn, Schema
 
 #: A text column is "free text" when more than this share of its rows hold distinct values ...
 FREE_TEXT_UNIQUE_SHARE = 0.5

@@ -23,7 +23,7 @@ import numpy as np
 from zodc.errors import ConfigError
 from zodc.privacy.noise import fresh_seed, secret_generator
 
-__all__ = ["PATHS", "RunKeys", "resolve_seed"]
+__all__ = ["PATHS", "RunKeys", "child_seeds", "resolve_seed", "words_to_int"]
 
 #: Every consumer of randomness in a run, each with its own path (never reuse a number).
 PATHS = {
@@ -40,7 +40,20 @@ PATHS = {
     "model": 11,              # a native model's own randomness (JAX; forests' bootstraps)
     "subspace": 12,           # public random basis (JAX)
     "search": 13,             # a private search: candidates' seeds and the choice
+    "holdout": 14,            # the CLI's keyed-hash holdout
 }
+
+
+def words_to_int(words) -> int:
+    """An integer from unsigned words, least significant first (``uint32`` or ``uint64``)."""
+    width = np.dtype(np.asarray(words).dtype).itemsize * 8
+    return sum(int(word) << (width * i) for i, word in enumerate(np.asarray(words).ravel()))
+
+
+def child_seeds(seed: int, path: int, count: int) -> list[int]:
+    """``count`` independent 128-bit seeds on ``path`` under ``seed`` (never shared between paths)."""
+    words = np.random.SeedSequence(int(seed), spawn_key=(path,)).generate_state(4 * count, np.uint32)
+    return [words_to_int(row) for row in words.reshape(count, 4)]
 
 
 def resolve_seed(random_state: Any) -> int:
@@ -53,11 +66,9 @@ def resolve_seed(random_state: Any) -> int:
             raise ConfigError("`random_state` must be >= 0 (a secret seed) or None (fresh entropy).")
         return int(random_state)
     if isinstance(random_state, np.random.Generator):
-        words = random_state.integers(0, 2**64, size=2, dtype=np.uint64)
-        return (int(words[0]) << 64) | int(words[1])
+        return words_to_int(random_state.integers(0, 2**64, size=2, dtype=np.uint64))
     if isinstance(random_state, np.random.RandomState):
-        words = random_state.randint(0, 2**32, size=4, dtype=np.uint64)
-        return sum(int(word) << (32 * i) for i, word in enumerate(words))
+        return words_to_int(random_state.randint(0, 2**32, size=4, dtype=np.uint64).astype(np.uint32))
     raise ConfigError(f"`random_state` must be None, an int or a numpy Generator. Got {type(random_state).__name__}.")
 
 
@@ -98,5 +109,4 @@ class RunKeys:
 
     def seed(self, name: str) -> int:
         """A 128-bit child seed for ``name`` (e.g. the candidate runs of a private search)."""
-        words = np.random.SeedSequence(self._seed, spawn_key=self._path(name)).generate_state(4, np.uint32)
-        return sum(int(word) << (32 * i) for i, word in enumerate(words))
+        return child_seeds(self._seed, self._path(name)[0], 1)[0]

@@ -9,7 +9,6 @@ small share of the budget.
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
