@@ -303,3 +303,36 @@ def test_the_exact_path_inside_the_guard_gives_the_same_draws(monkeypatch):
     monkeypatch.setattr(noise, "_GUARD", 0.3)  # send most comparisons to mpmath
     exact = rounded_gaussian(secret_generator(9, (2,)), 2.7, (300,))
     assert np.array_equal(fast, exact)
+
+
+def test_dp_counts_move_by_at_most_one_when_a_record_is_added_even_a_malformed_one():
+    from zodc.data.dp_schema import estimate_event_rate, estimate_record_count
+
+    frame, y = _cohort(200)
+    table = frame.assign(outcome=y)
+    odd = pd.DataFrame({"age": [np.nan], "marker": [np.inf], "site": [None], "outcome": ["yes"]})
+    tiny = 1e-9  # round(N(0, tiny^2)) is 0: the counts themselves are compared
+    counts = []
+    for cohort in (table, pd.concat([table, odd], ignore_index=True)):
+        _, _, count = estimate_schema_and_count(secret_generator(1, (3,)), cohort, target="outcome",
+                                                noise_multiplier=tiny, threshold_delta=1e-6)
+        counts.append(count)
+    assert counts[1] - counts[0] == 1  # the histogram's total moves by exactly the one record
+    assert estimate_record_count(secret_generator(1, (4,)), 201, tiny)[0] - \
+        estimate_record_count(secret_generator(1, (4,)), 200, tiny)[0] == 1
+    events = np.array([1] * 30 + [0] * 70)
+    rates = [estimate_event_rate(secret_generator(1, (5,)), e, tiny)[0] for e in (events, np.append(events, 1))]
+    assert rates[1] == pytest.approx(31 / 101) and rates[0] == pytest.approx(0.3)
+
+
+def test_a_malformed_record_changes_no_other_row_of_the_validated_table():
+    frame, y = _cohort(60)
+    table = frame.assign(outcome=y)
+    odd = pd.DataFrame({"age": ["n/a"], "marker": [np.nan], "site": ["moon"], "outcome": ["yes"]}, index=[999])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clean = validate_table(table, _public_schema())
+        clean_prime = validate_table(pd.concat([table, odd]), _public_schema())
+    pd.testing.assert_frame_equal(clean_prime.drop(index=999), clean, check_dtype=False)
+    middle = [float(_public_schema().column(name).from_unit(0.5)) for name in ("age", "marker")]
+    assert clean_prime.loc[999, ["age", "marker"]].tolist() == middle and clean_prime.loc[999, "site"] is None

@@ -261,7 +261,7 @@ def estimate_schema_and_count(
             values = values.astype(object).where(values.notna(), None) if values.isna().any() else values
             uniques = pd.unique(values.dropna())
             codes = pd.Categorical(values, categories=uniques).codes
-            counts = np.bincount(codes, minlength=len(uniques))
+            counts = np.bincount(codes[codes >= 0], minlength=len(uniques))  # a missing category adds no count
             noisy = counts + _noise(rng, len(uniques), std)
             kept = np.flatnonzero(noisy > tau_categorical)
             if column == target and len(kept) < 2:
