@@ -2,7 +2,7 @@
 
 The defaults were tuned on the bundled public cohorts. When they do not fit a user's cohort, the
 honest way to choose on the private data itself is to treat every candidate as a release and the
-choice as one more mechanism (README, "Choosing hyperparameters privately"). :class:`PrivateSearch`
+choice as one more mechanism (docs/results.md, "Choosing hyperparameters privately"). :class:`PrivateSearch`
 does exactly that:
 
 1. the budget is composed by RDP, not split: ``epsilon_s = selection_share * epsilon`` is reserved
