@@ -11,6 +11,12 @@ and tested on the same held-out real split —
 Metrics: Harrell's C-index (higher risk = shorter survival) and, when a time grid is given, the
 integrated Brier score of Graf et al. (1999) with a Kaplan–Meier censoring distribution.
 
+Missing values and failures follow :mod:`zodc.evaluate.utility`'s rules, the same for every training
+table: NaN features go as they are to a model that accepts them, else a median imputation fitted on
+each training table alone; with ``on_failure="report"`` (the owner's report of ``zodc condense``) an
+encoded column constant in any training table is left out of all of them and a fit or prediction
+that fails scores ``None`` with its error listed, never C-index 0.5.
+
 Could this leak? Everything here is computed on real records and is *not* covered by the privacy
 guarantee (the censoring Kaplan–Meier included): the numbers are for the data owner's review.
 Publish them only as an additional, non-private release.
@@ -18,7 +24,7 @@ Publish them only as an additional, non-private release.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -170,7 +176,7 @@ def _resolve(preset_or_estimator: Any) -> Any:
 
 
 def _evaluate(estimator: Any, train: tuple, test: tuple, grid: np.ndarray | None,
-              censoring: tuple) -> dict[str, Any]:
+              censoring: tuple, accepts_nan: bool = False) -> dict[str, Any]:
     """One reference: fit on ``train``, score on ``test``.
 
     A fit that fails (or a risk that cannot be predicted for some test record: the C-index is
@@ -183,11 +189,13 @@ def _evaluate(estimator: Any, train: tuple, test: tuple, grid: np.ndarray | None
     sums, and training records enter the fit. Not private (module docstring); the per-record
     fallback keeps one unpredictable test record from replacing the others' curves.
     """
+    from zodc.evaluate.utility import prepare_features
     from zodc.models.host import predict_rows
 
     X_train, time_train, event_train = (np.asarray(a) for a in train[:3])
     weight = np.asarray(train[3], np.float64) if len(train) > 3 and train[3] is not None else None
     X_test, time_test, event_test = (np.asarray(a) for a in test)
+    X_train, X_test = prepare_features(accepts_nan, X_train, X_test)
     grid = None if grid is None else np.asarray(grid, dtype=np.float64)
 
     def null_survival() -> np.ndarray:
@@ -246,13 +254,71 @@ def drop_constant_columns(synthetic: tuple, train: tuple, test: tuple) -> tuple[
     return keep(synthetic), keep(train), keep(test), int((~varying).sum())
 
 
+def _evaluate_or_fail(estimator: Any, train: tuple, test: tuple, grid: np.ndarray | None, censoring: tuple,
+                      accepts_nan: bool) -> tuple[dict[str, Any], Any]:
+    """One reference for the owner's report: fit on ``train``, score on ``test``, no fallback.
+
+    Returns ``(scores, failure)``: ``scores`` holds ``c_index`` (``None`` when the fit fails or a
+    test record's risk cannot be predicted: the C-index is pairwise, so no record can be scored
+    alone), ``fit_failed`` and, with a grid, ``integrated_brier`` (``None`` when the fit fails or a
+    test record's curve cannot be predicted); ``failure`` is ``None`` or the
+    :class:`~zodc.evaluate.utility.ReferenceFailure` that left a score ``None``.
+
+    Could one record change this? Yes (as :func:`_evaluate`); not private (module docstring).
+    """
+    from zodc.evaluate.utility import ReferenceFailure, prepare_features
+
+    X_train, time_train, event_train = (np.asarray(a) for a in train[:3])
+    weight = np.asarray(train[3], np.float64) if len(train) > 3 and train[3] is not None else None
+    X_test, time_test, event_test = (np.asarray(a) for a in test)
+    X_train, X_test = prepare_features(accepts_nan, X_train, X_test)
+    scores: dict[str, Any] = {"c_index": None, "fit_failed": True}
+    if grid is not None:
+        scores["integrated_brier"] = None
+    try:
+        model = as_survival_model(estimator)
+        model = model.fit(X_train, time_train, event_train) if weight is None else \
+            model.fit(X_train, time_train, event_train, sample_weight=weight)
+    except Exception as error:  # noqa: BLE001 - reported, never scored
+        return scores, ReferenceFailure.from_exception("fit", error)
+    try:
+        risk = np.asarray(model.predict_risk(X_test), dtype=np.float64)
+    except Exception as error:  # noqa: BLE001 - reported, never scored
+        return scores, ReferenceFailure.from_exception("predict", error)
+    if risk.shape != (X_test.shape[0],):
+        return scores, ReferenceFailure("predict", "ShapeError", f"predict_risk returned shape {risk.shape}")
+    if not np.all(np.isfinite(risk)):
+        return scores, ReferenceFailure("predict", "NonFinitePrediction", f"non-finite risk for "
+                                        f"{int((~np.isfinite(risk)).sum())} of {risk.size} test records")
+    scores["c_index"], scores["fit_failed"] = concordance_index(time_test, risk, event_test), False
+    if grid is None:
+        return scores, None
+    try:
+        survival = np.asarray(model.predict_survival(X_test, grid), dtype=np.float64)
+    except Exception as error:  # noqa: BLE001 - reported, never scored
+        return scores, ReferenceFailure.from_exception("predict_survival", error)
+    if survival.shape != (X_test.shape[0], grid.size):
+        return scores, ReferenceFailure("predict_survival", "ShapeError", f"predict_survival returned shape {survival.shape}")
+    unpredicted = ~np.all(np.isfinite(survival), axis=1)
+    if unpredicted.any():
+        return scores, ReferenceFailure("predict_survival", "NonFinitePrediction", f"non-finite survival curves "
+                                        f"for {int(unpredicted.sum())} of {unpredicted.size} test records")
+    scores["integrated_brier"] = integrated_brier_score(time_test, event_test, survival, grid, *censoring)
+    return scores, None
+
+
 def survival_utility(preset_or_estimator: Any, synthetic: tuple, train: tuple, test: tuple, *, num_rows: int,
                      random_state: int = 0, num_random_subsets: int = 5,
-                     time_grid: np.ndarray | None = None) -> dict[str, Any]:
+                     time_grid: np.ndarray | None = None, on_failure: str = "chance",
+                     feature_names: Sequence[str] | None = None) -> dict[str, Any]:
     """TSTR C-index (and integrated Brier score) of the synthetic table next to the real references.
 
-    A fit that fails scores C-index 0.5 (and the integrated Brier score of the training rows'
-    marginal Kaplan–Meier), with ``fit_failed`` True — never an exception.
+    A fit that fails is never an exception. With ``on_failure="chance"`` (the default, for callers
+    that average many tables alike) it scores C-index 0.5 (and the integrated Brier score of the
+    training rows' marginal Kaplan–Meier), with ``fit_failed`` True. With ``"report"`` (the owner's
+    report) its scores are ``None``, the error is listed under ``failures``, and every encoded
+    column constant in any training table (synthetic, full data, any random subset) is left out
+    of all of them and listed under ``preprocessing`` (:mod:`zodc.evaluate.utility`).
 
     Could this leak? Yes: the references are computed on real records; see the module docstring.
     Could one record change this? Yes, every number (see :func:`_evaluate`); a test record the
@@ -270,32 +336,45 @@ def survival_utility(preset_or_estimator: Any, synthetic: tuple, train: tuple, t
       num_random_subsets: the random-subset reference is averaged over this many draws.
       time_grid: ``(G,)`` times for the integrated Brier score; ``None`` skips it. The censoring
         distribution of the IPCW weights is the training split's Kaplan–Meier.
+      on_failure: ``"chance"`` or ``"report"`` (above).
+      feature_names: the encoded columns' names, for the report of the columns left out.
 
     Returns:
       ``{"synthetic": {"c_index", "fit_failed"[, "integrated_brier"]}, "full_data": {...},
       "random_subset": {"c_index"[, "integrated_brier"], "num_draws", "num_failed"},
-      "test_rows", "note"}``.
+      "test_rows", "note"}``. With ``"report"``, ``random_subset`` averages the draws that
+      succeeded (``None`` if none did) and adds their spread (``"c_index_sd"``,
+      ``"integrated_brier_sd"``); the result adds ``"metric"``, ``"dropped_constant_columns"`` (a
+      count), ``"preprocessing"`` (``dropped_columns``, ``missing_values``) and ``"failures"``.
 
     Raises:
       DataError: the test split has no comparable pair.
       ConfigError: unknown preset, or ``num_rows`` / ``num_random_subsets`` not positive integers.
     """
     from zodc.errors import ConfigError
+    from zodc.evaluate.utility import accepts_missing, check_on_failure
 
     for name, value in (("num_rows", num_rows), ("num_random_subsets", num_random_subsets)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ConfigError(f"`{name}` must be a positive integer. Got {value!r}.")
+    check_on_failure(on_failure)
     estimator = _resolve(preset_or_estimator)
+    try:
+        accepts_nan = accepts_missing(as_survival_model(estimator))
+    except ConfigError:  # not a survival model: every fit fails, and says so
+        accepts_nan = False
     grid = None if time_grid is None else np.asarray(time_grid, dtype=np.float64)
     censoring = (np.asarray(train[1]), np.asarray(train[2]))
-    synthetic_scores = _evaluate(estimator, synthetic, test, grid, censoring)
-    full_scores = _evaluate(estimator, train, test, grid, censoring)
     rng = np.random.default_rng(random_state)
     num_train = np.asarray(train[1]).shape[0]
-    draws = []
-    for _ in range(num_random_subsets):
-        rows = np.sort(rng.choice(num_train, size=min(int(num_rows), num_train), replace=False))
-        draws.append(_evaluate(estimator, tuple(np.asarray(a)[rows] for a in train), test, grid, censoring))
+    subsets = [np.sort(rng.choice(num_train, size=min(int(num_rows), num_train), replace=False))
+               for _ in range(num_random_subsets)]
+    if on_failure == "report":
+        return _report_utility(estimator, synthetic, train, test, subsets, grid, censoring, accepts_nan, feature_names)
+    synthetic_scores = _evaluate(estimator, synthetic, test, grid, censoring, accepts_nan)
+    full_scores = _evaluate(estimator, train, test, grid, censoring, accepts_nan)
+    draws = [_evaluate(estimator, tuple(np.asarray(a)[rows] for a in train), test, grid, censoring, accepts_nan)
+             for rows in subsets]
     random_scores: dict[str, Any] = {key: float(np.mean([d[key] for d in draws]))
                                      for key in draws[0] if key != "fit_failed"}
     random_scores["num_draws"] = int(num_random_subsets)
@@ -307,3 +386,45 @@ def survival_utility(preset_or_estimator: Any, synthetic: tuple, train: tuple, t
         note += " integrated_brier: Graf et al. (1999) IPCW with the training split's censoring Kaplan-Meier."
     return {"synthetic": synthetic_scores, "full_data": full_scores, "random_subset": random_scores,
             "test_rows": int(np.asarray(test[1]).shape[0]), "note": note}
+
+
+def _report_utility(estimator: Any, synthetic: tuple, train: tuple, test: tuple, subsets: list[np.ndarray],
+                    grid: np.ndarray | None, censoring: tuple, accepts_nan: bool,
+                    feature_names: Sequence[str] | None) -> dict[str, Any]:
+    """:func:`survival_utility` with ``on_failure="report"``."""
+    from zodc.evaluate.utility import mean_over_draws, missing_value_report, shared_columns
+
+    X_synthetic, X_train, X_test = (np.asarray(t[0], dtype=np.float64) for t in (synthetic, train, test))
+    keep, dropped = shared_columns({"synthetic": [X_synthetic], "full_data": [X_train],
+                                    "random_subset": [X_train[rows] for rows in subsets]}, feature_names)
+    missing = {"synthetic": np.isnan(X_synthetic).sum(), "full_data": np.isnan(X_train).sum(),
+               "test": np.isnan(X_test).sum()}
+    synthetic = (X_synthetic[:, keep],) + tuple(synthetic[1:])
+    train = (X_train[:, keep],) + tuple(train[1:])
+    test = (X_test[:, keep],) + tuple(test[1:])
+    failures: list[dict[str, str]] = []
+
+    def evaluate(table: str, rows: tuple) -> dict[str, Any]:
+        scores, failure = _evaluate_or_fail(estimator, rows, test, grid, censoring, accepts_nan)
+        if failure is not None:
+            failures.append(failure.as_dict(table))
+        return scores
+
+    synthetic_scores = evaluate("synthetic", synthetic)
+    full_scores = evaluate("full_data", train)
+    draws = [evaluate(f"random_subset (draw {i + 1} of {len(subsets)})", tuple(np.asarray(a)[rows] for a in train))
+             for i, rows in enumerate(subsets)]
+    random_scores = mean_over_draws(draws, ("c_index",) + (("integrated_brier",) if grid is not None else ()))
+    random_scores["num_draws"] = len(subsets)
+    random_scores["num_failed"] = int(sum(d["fit_failed"] for d in draws))
+    note = ("C-index: Harrell's, higher risk = shorter survival; a fit or prediction that fails is null (see "
+            "failures), never a score. random_subset: uniform real subsets of the synthetic table's size (not "
+            "private), averaged over the draws that succeeded. All references use real records and are not "
+            "covered by the DP guarantee.")
+    if grid is not None:
+        note += " integrated_brier: Graf et al. (1999) IPCW with the training split's censoring Kaplan-Meier."
+    return {"metric": "c_index", "synthetic": synthetic_scores, "full_data": full_scores,
+            "random_subset": random_scores, "test_rows": int(np.asarray(test[1]).shape[0]), "note": note,
+            "dropped_constant_columns": len(dropped),
+            "preprocessing": {"dropped_columns": dropped, "missing_values": missing_value_report(accepts_nan, missing)},
+            "failures": failures}
