@@ -107,3 +107,21 @@ def test_an_unwritable_plot_directory_is_refused_before_any_work(tmp_path):
         check_plots(afile)
     with pytest.raises(ZodcError, match="cannot create"):
         check_plots(tmp_path / "missing" / "plots")
+
+
+def test_condense_writes_the_owner_plots_and_prints_a_short_summary(tmp_path, capsys):
+    import json
+
+    from zodc.cli import main
+
+    out, directory = tmp_path / "s.csv", tmp_path / "plots"
+    assert main(["condense", "--dataset", "gbsg2", "--backend", "host", "--steps", "2", "--num-directions", "2",
+                 "--rows", "20", "--quiet", "--seed", "1", "--out", str(out), "--plots", str(directory)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("zodc condense: gbsg2 (survival)") and len(printed.splitlines()) <= 12
+    assert "C-index: synthetic" in printed and f"owner-only plots, do not publish: {directory}" in printed
+    owner = json.loads((tmp_path / "s.owner.json").read_text())
+    assert owner["plots"] == [str(directory / "owner_columns.png"), str(directory / "owner_utility.png")]
+    assert all(open(p, "rb").read(8) == PNG for p in owner["plots"])
+    assert "plots" not in json.loads((tmp_path / "s.report.json").read_text())["outputs"]   # the report is public
+    assert owner["utility"]["failures"] == [] and "preprocessing" in owner["utility"]
