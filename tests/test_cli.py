@@ -1,5 +1,6 @@
 import json
 import os
+import re
 
 import numpy as np
 import pandas as pd
@@ -28,7 +29,8 @@ def test_models_lists_presets(capsys):
 
 def test_condense_bundled_dataset_writes_table_and_report(tmp_path, capsys):
     out = tmp_path / "synthetic.csv"
-    assert run_cli("condense", "--dataset", "breast_cancer", "--model", "tree", "--epsilon", "1", "--out", out, "--seed", "3", *FAST) == 0
+    assert run_cli("condense", "--dataset", "breast_cancer", "--model", "tree", "--epsilon", "1", "--out", out, "--seed", "3",
+                   "--json", *FAST) == 0
     printed = json.loads(capsys.readouterr().out)
     report = json.loads((tmp_path / "synthetic.report.json").read_text())
     owner = json.loads((tmp_path / "synthetic.owner.json").read_text())
@@ -49,6 +51,15 @@ def test_condense_bundled_dataset_writes_table_and_report(tmp_path, capsys):
     again = tmp_path / "again.csv"
     assert run_cli("condense", "--dataset", "breast_cancer", "--out", again, "--seed", "3", *FAST) == 0
     pd.testing.assert_frame_equal(table, pd.read_csv(again))
+    # Without --json: a few lines a person reads (the full JSON is in the report file).
+    summary = capsys.readouterr().out
+    assert len(summary.splitlines()) <= 12 and not summary.lstrip().startswith("{")
+    assert float(re.search(r"ε = ([0-9.]+)", summary).group(1)) == pytest.approx(privacy["epsilon"], abs=5e-4)
+    assert "δ = 1e-05" in summary
+    assert "Released: 6 synthetic rows x 31 columns" in summary and "owner only" in summary
+    assert f"synthetic {report['owner_only']['utility']['synthetic']['auroc']:.3f}" in summary
+    assert f"full real data {report['owner_only']['utility']['full_data']['auroc']:.3f}" in summary
+    assert str(tmp_path / "again.report.json") in summary
 
 
 def test_init_options_reach_the_condenser_and_its_ledger(tmp_path, capsys):
@@ -57,7 +68,7 @@ def test_init_options_reach_the_condenser_and_its_ledger(tmp_path, capsys):
         out = tmp_path / f"{init}.csv"
         extra = [] if subspace is None else ["--subspace", subspace]
         assert run_cli("condense", "--dataset", "breast_cancer", "--init", init, "--init-share", "0.4",
-                       "--directions", kind, *extra, "--out", out, *FAST) == 0
+                       "--directions", kind, *extra, "--out", out, "--json", *FAST) == 0
         report = json.loads(capsys.readouterr().out)
         names[init] = [e["name"] for e in report["privacy"]["ledger"]["entries"]
                        if e["name"] not in ("record_count", "noise_sampling")]
@@ -68,7 +79,7 @@ def test_init_options_reach_the_condenser_and_its_ledger(tmp_path, capsys):
     _assert_refused(tmp_path, capsys, "--dataset", "breast_cancer", "--init-share", "1.5", message="init_share")
     out = tmp_path / "centred.csv"
     assert run_cli("condense", "--dataset", "breast_cancer", "--init-centre", "0.2", "--init-clip", "0.3",
-                   "--out", out, *FAST) == 0
+                   "--out", out, "--json", *FAST) == 0
     report = json.loads(capsys.readouterr().out)
     assert [e["name"] for e in report["privacy"]["ledger"]["entries"]] == [
         "record_count", "initialisation_centre", "initialisation", "zero_order_steps", "noise_sampling"]
@@ -82,7 +93,8 @@ def test_condense_csv_without_schema_writes_the_estimated_schema(tmp_path, capsy
     data.to_csv(source, index=False)
     out = tmp_path / "out.csv"
     with pytest.warns(UserWarning):  # DP bounds clip the sparse tails: the owner is told
-        code = run_cli("condense", "--data", source, "--target", "diagnosis", "--epsilon", "8", "--out", out, *FAST)
+        code = run_cli("condense", "--data", source, "--target", "diagnosis", "--epsilon", "8", "--out", out, "--json",
+                       *FAST)
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert report["data"]["schema"] == "estimated with DP"
@@ -144,7 +156,7 @@ def test_soft_labels_write_a_weight_column_that_the_utility_report_uses(tmp_path
 
     out = tmp_path / "soft.csv"
     assert run_cli("condense", "--dataset", "breast_cancer", "--soft-labels", "--soft-label-start", "0.7",
-                   "--seed", "1", "--out", out, *FAST) == 0
+                   "--seed", "1", "--out", out, "--json", *FAST) == 0
     report = json.loads(capsys.readouterr().out)
     table = pd.read_csv(out)
     assert table.shape == (12, 32) and "sample_weight" in table.columns
@@ -212,7 +224,7 @@ def test_search_without_a_schema_accounts_each_candidates_estimate_and_writes_th
     out = tmp_path / "out.csv"
     with pytest.warns(UserWarning):
         code = run_cli("condense", "--data", source, "--target", "diagnosis", "--epsilon", "8",
-                       "--search", '{"learning_rate": [0.02, 0.1]}', "--out", out, *FAST)
+                       "--search", '{"learning_rate": [0.02, 0.1]}', "--out", out, "--json", *FAST)
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     names = [e["name"] for e in report["privacy"]["ledger"]["entries"]]
@@ -225,7 +237,7 @@ def test_search_without_a_schema_accounts_each_candidates_estimate_and_writes_th
 def test_search_repeats_alone_is_best_of_k_of_the_given_settings(tmp_path, capsys):
     out = tmp_path / "best.csv"
     assert run_cli("condense", "--dataset", "breast_cancer", "--epsilon", "1", "--search-repeats", "2", "--out", out,
-                   *FAST) == 0
+                   "--json", *FAST) == 0
     report = json.loads(capsys.readouterr().out)
     search = report["privacy"]["search"]
     assert [c["params"] for c in search["candidates"]] == [{}, {}]

@@ -30,7 +30,7 @@ def cohort_csv(tmp_path_factory):
 def test_bundled_gbsg2_cox_native_writes_table_and_report(tmp_path, capsys):
     out = tmp_path / "synthetic.csv"
     assert run_cli("condense", "--dataset", "gbsg2", "--model", "cox", "--epsilon", "1", "--out", out,
-                   "--seed", "3", *FAST) == 0
+                   "--seed", "3", "--json", *FAST) == 0
     printed = json.loads(capsys.readouterr().out)
     report = json.loads((tmp_path / "synthetic.report.json").read_text())
     owner = json.loads((tmp_path / "synthetic.owner.json").read_text())
@@ -66,7 +66,7 @@ def test_bundled_gbsg2_cox_native_writes_table_and_report(tmp_path, capsys):
 def test_bundled_gbsg2_cox_host_backend(tmp_path, capsys):
     out = tmp_path / "host.csv"
     assert run_cli("condense", "--dataset", "gbsg2", "--backend", "host", "--out", out, "--seed", "1",
-                   "--steps", "2", "--num-directions", "2", "--rows", "20", "--quiet") == 0
+                   "--steps", "2", "--num-directions", "2", "--rows", "20", "--quiet", "--json") == 0
     report = json.loads(capsys.readouterr().out)
     assert report["model"]["backend"] == "host" and "c_index" in report["owner_only"]["utility"]["synthetic"]
 
@@ -75,7 +75,7 @@ def test_bundled_gbsg2_cox_host_backend(tmp_path, capsys):
 def test_csv_without_schema_estimates_one_and_the_event_rate(tmp_path, capsys, cohort_csv):
     out = tmp_path / "out.csv"
     assert run_cli("condense", "--data", cohort_csv, "--time-col", "days", "--event-col", "died", "--model", "cox",
-                   "--epsilon", "4", "--out", out, "--report", tmp_path / "report.json", *FAST) == 0
+                   "--epsilon", "4", "--out", out, "--report", tmp_path / "report.json", "--json", *FAST) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["data"]["schema"] == "estimated with DP"
     assert [e["name"] for e in report["privacy"]["ledger"]["entries"]] == ["schema", "schema", "initialisation",
@@ -132,7 +132,7 @@ def test_soft_events_write_weighted_copies_that_the_utility_report_uses(tmp_path
     from zodc.models.survival import LifelinesCoxPH
 
     out = tmp_path / "soft.csv"
-    assert run_cli("condense", "--dataset", "gbsg2", "--soft-labels", "--seed", "3", "--out", out, *FAST) == 0
+    assert run_cli("condense", "--dataset", "gbsg2", "--soft-labels", "--seed", "3", "--out", out, "--json", *FAST) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["hyperparameters"]["soft_labels"] is True
     table = pd.read_csv(out)
