@@ -116,8 +116,8 @@ def test_unknown_model_is_named(cancer):
 
 def test_bad_data_is_refused(cancer):
     X, y, schema = cancer
-    # A single class is found by the DP schema's threshold (accounted), not by reading raw values.
-    with pytest.raises(DataError, match="1 class\\(es\\) passed the DP threshold"):
+    # The class set is public (the task's definition): a single label is a task error, not a DP decision.
+    with pytest.raises(DataError, match="1 distinct labels; a target needs 2"):
         small(epsilon=50.0).fit(X.iloc[:300, :1], pd.Series(["a"] * 300, name="diagnosis"))
     with_nan = X.copy()
     with_nan.iloc[3, 2] = np.nan
@@ -129,7 +129,7 @@ def test_bad_data_is_refused(cancer):
     text["note"] = [f"patient {i}" for i in range(len(text))]
     # Free text is not refused (one record could tip a rule): no level passes the DP threshold, so
     # the column is left out of the estimated schema.
-    with pytest.warns(UserWarning, match="'note': no level passed the DP threshold"):
+    with pytest.warns(UserWarning, match="'note': no value occurs often enough to be released"):
         fitted = small(epsilon=50.0).fit(text, y)
     assert "note" not in fitted.schema_.column_names
 

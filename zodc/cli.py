@@ -136,12 +136,17 @@ def build_parser() -> argparse.ArgumentParser:
                           help="a SECRET seed for reproducible research (default: 128 bits of fresh OS entropy, what "
                           "a release should use). A seeded release is private only while the seed stays secret; it "
                           "is never written to any output")
+    condense.add_argument("--classes", default="", metavar="LABELS",
+                          help="comma-separated classes of the target, in order (public: the task's definition; "
+                          "default: the target's distinct labels, taken as public). Other labels leave their record out")
     condense.add_argument("--categorical", default="", metavar="COLS",
-                          help="comma-separated columns of a --data CSV that hold levels (categories); other columns "
-                          "are numbers. Kinds are declared, never guessed from the values (one record could change "
-                          "a guess)")
+                          help="comma-separated columns of a --data CSV that hold levels (e.g. integer-coded stages). "
+                          "Undeclared columns without a schema: numbers are numbers, other text is levels, and the "
+                          "column's kind is decided with DP (one record cannot tip it)")
     condense.add_argument("--integer", default="", metavar="COLS",
                           help="comma-separated columns of a --data CSV that hold whole numbers")
+    condense.add_argument("--numeric", default="", metavar="COLS",
+                          help="comma-separated columns of a --data CSV that hold numbers (text in them is missing)")
     condense.add_argument("--diagnostics", action="store_true",
                           help="let error and warning messages quote private values (examples, rows, observed "
                           "ranges); they are NOT covered by the privacy guarantee")
@@ -149,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     condense.add_argument("--out", required=True, help="where to write the synthetic CSV")
     condense.add_argument("--report", help="where to write the report JSON (default: OUT with .report.json)")
     condense.add_argument("--quiet", action="store_true", help="no progress bar")
+    condense.add_argument("--json", action="store_true", help="print the full report JSON (with the owner's file) "
+                          "instead of the short summary; the report file always holds it")
+    condense.add_argument("--plots", metavar="DIR", help="write DIR/owner_columns.png (real vs synthetic distributions) "
+                          "and DIR/owner_utility.png (needs matplotlib). OWNER ONLY: computed from real records WITHOUT "
+                          "noise, they reveal the real distributions and are NOT covered by the privacy guarantee; "
+                          "never publish them")
 
     sub.add_parser("datasets", help="list the bundled datasets")
     sub.add_parser("models", help="list the model presets")
@@ -158,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     from zodc.bench import add_bench_parser
 
     add_bench_parser(sub)
+    from zodc.schema_tool import add_schema_parser
+
+    add_schema_parser(sub)
     return parser
 
 
@@ -188,7 +202,7 @@ def _load(args) -> tuple[Any, Any, dict[str, Any], dict[str, Any]]:
         schema = Schema.from_json(args.schema) if args.schema is not None else dataset.schema
         frame, source = dataset.frame, {"name": name, "source": dataset.info.source}
     else:
-        frame = read_table(args.data)
+        frame = read_table(args.data, as_text=True)  # kinds are declared or decided with DP, never guessed
         schema = Schema.from_json(args.schema) if args.schema else None
         source = {"name": os.path.basename(args.data), "source": os.path.abspath(args.data)}
     survival_flags = args.time_col is not None or args.event_col is not None
@@ -321,6 +335,10 @@ def condense_command(args) -> dict[str, Any]:
     owner_path = _sibling(args.out, ".owner.json")
     for path, flag in ((args.out, "--out"), (report_path, "--report")):
         _check_writable(path, flag)
+    if args.plots is not None:  # matplotlib and the directory, before any work
+        from zodc.evaluate.plots import check_plots
+
+        check_plots(args.plots)
     if len({os.path.abspath(p) for p in (args.out, report_path, schema_path, owner_path)}) < 4:
         raise ZodcError("--out and --report must be different files.")
 
@@ -349,11 +367,14 @@ def condense_command(args) -> dict[str, Any]:
                             "cross_entropy or brier.")
         size = {"rows_per_class": args.rows_per_class}
     _check_early(frame, schema, roles, args.on_out_of_bounds)
-    if args.data is not None and schema is None:  # kinds as declared (zodc.data.io.apply_declared_kinds), never guessed
+    if args.data is not None:  # kinds as declared or in the schema, else decided with DP (zodc.data.io.apply_declared_kinds)
         from zodc.data.io import apply_declared_kinds
 
         frame = apply_declared_kinds(frame, categorical=_columns(args.categorical), integer=_columns(args.integer),
-                                     target=roles["target"], time=roles["time"], event=roles["event"])
+                                     numeric=_columns(args.numeric), classes=_columns(args.classes) or None,
+                                     target=roles["target"], time=roles["time"], event=roles["event"], schema=schema)
+    elif args.classes:
+        raise ZodcError("--classes goes with --data (a bundled dataset's schema names its classes).")
 
     started = time.perf_counter()
     if args.seed is not None:
@@ -391,6 +412,12 @@ def condense_command(args) -> dict[str, Any]:
     if test is not None:
         utility = (_survival_utility if task == "survival" else _classification_utility)(
             condenser, model, train, test, 0 if args.seed is None else args.seed)
+    plots = None
+    if args.plots is not None:  # owner only (real records, no noise): rendered now, written with the other files
+        from zodc.evaluate.plots import render_plots
+
+        plots = render_plots(args.plots, real=train, synthetic=condenser.synthetic_, schema=condenser.schema_,
+                             utility=utility)
 
     hyperparameters = {k: v for k, v in condenser.get_params().items()
                        if k not in ("schema", "optimizer", "verbose", "random_state") and not callable(v)}
@@ -432,6 +459,8 @@ def condense_command(args) -> dict[str, Any]:
                      "owner's review. Do not publish.",
              "rows_condensed": int(len(train)), "rows_held_out": 0 if test is None else int(len(test)),
              "utility": utility, "timing": {"condense_seconds": round(condense_seconds, 3)}}
+    if plots:
+        owner["plots"] = [os.path.abspath(path) for path in plots]
     # All computation is done. Serialise everything first (a value JSON cannot hold fails here,
     # before any file exists), then write the files all or nothing.
     report, owner = json_safe(report), json_safe(owner)
@@ -441,6 +470,10 @@ def condense_command(args) -> dict[str, Any]:
     if schema is None:
         contents[schema_path] = json.dumps(json_safe(condenser.schema_.to_dict()), indent=2, allow_nan=False) + "\n"
     write_files_atomic(contents)
+    if plots:
+        from zodc.evaluate.plots import write_rendered
+
+        write_rendered(plots)
     return {**report, "owner_only": owner}
 
 
@@ -449,61 +482,104 @@ _UTILITY_NOTE = ("train on each table, test on the held-out real split; computed
 
 
 def _encoder_fn(condenser):
+    """``encode(table, weight=None, synthetic=False) -> (EncodedTable, weight)`` for the utility, in
+    the condensed schema's encoded space; ``encode.feature_names`` names the encoded columns.
+
+    The same for every table: a numeric cell that is missing (or not a finite number) stays NaN in its
+    encoded column, for the utility's missing-value rule (:mod:`zodc.evaluate.utility`: as it is for a
+    model that accepts NaN, else a median imputation per training table); a missing category is "no
+    level"; a record without a usable class, time or event is left out, and its ``weight`` with it. A
+    synthetic table need not vary (no event: its fit fails and the report says so)."""
+    import pandas as pd
+
     from zodc.data.transform import TableEncoder
     from zodc.data.validation import validate_table
 
-    encoder = TableEncoder(condenser.schema_)
+    schema = condenser.schema_
+    encoder = TableEncoder(schema)
+    # A numeric block's value is its first column (a second one, if any, is the schema's missing indicator).
+    numeric = [block for block in encoder.feature_blocks if block.kind in ("numeric", "numeric_missing")]
 
-    def encode(table):
+    def encode(table, weight=None, synthetic=False):
+        table = table.reset_index(drop=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # out-of-bounds test rows were already reported for training
-            return encoder.encode(validate_table(table, condenser.schema_, on_out_of_bounds="clip"))
+            clean = validate_table(table, schema, on_out_of_bounds="clip", require_variation=not synthetic)
+            encoded = encoder.encode(clean)
+        kept = clean.index.to_numpy()
+        X = np.array(encoded.X)
+        for block in numeric:
+            values = pd.to_numeric(table[block.name], errors="coerce").to_numpy(np.float64)[kept]
+            X[~np.isfinite(values), block.start] = np.nan
+        return encoded._replace(X=X), None if weight is None else np.asarray(weight, np.float64)[kept]
 
+    columns = {column.name: column for column in schema.feature_columns}
+    names = [f"x{j}" for j in range(encoder.n_encoded)]
+    for block in encoder.feature_blocks:
+        column = columns[block.name]
+        slots = [*getattr(column, "categories", ()), *(["(missing)"] if getattr(column, "missing", False) else [])]
+        width = block.stop - block.start
+        for k in range(width):
+            names[block.start + k] = (
+                block.name if width == 1 or (k == 0 and block.kind == "numeric_missing")
+                else f"{block.name}=(missing)" if block.kind == "numeric_missing"
+                else f"{block.name}={slots[k]}" if block.kind == "onehot" and width == len(slots)
+                else f"{block.name}[{k}]")
+    encode.feature_names = names
     return encode
 
 
+_MISSING_CATEGORIES = ("a missing category is the schema's (missing) level where the schema allows missing values, "
+                       "else no level (no one-hot column set); the same in every table")
+
+
 def _classification_utility(condenser, model: str, train, test, seed: int) -> dict[str, Any]:
+    """AUROC and balanced accuracy of the host reference model trained on the synthetic table, on all
+    real training rows and on random real subsets of the synthetic size; failures, dropped columns and
+    missing values are handled alike for all three and reported (:mod:`zodc.evaluate.utility`)."""
     from zodc.evaluate.utility import classification_utility
     from zodc.models.presets import PRESETS
     from zodc.models.soft_labels import split_release
 
     encode = _encoder_fn(condenser)
     released, weight = split_release(condenser.synthetic_)
-    synthetic, real_train, real_test = (encode(t) for t in (released, train, test))
+    synthetic, weight = encode(released, weight, synthetic=True)
+    (real_train, _), (real_test, _) = encode(train), encode(test)
     num_classes = condenser.schema_.n_classes
     reference = PRESETS[model].host_factory(num_classes)
     utility = classification_utility(
         reference, (synthetic.X, synthetic.y, weight), (real_train.X, real_train.y),
-        (real_test.X, real_test.y),
-        num_classes=num_classes, rows_per_class=condenser.num_rows_ // num_classes, random_state=seed)
-    utility["note"] = _UTILITY_NOTE
+        (real_test.X, real_test.y), num_classes=num_classes, rows_per_class=condenser.num_rows_ // num_classes,
+        random_state=seed, on_failure="report", feature_names=encode.feature_names)
+    utility["note"] = _UTILITY_NOTE + ". " + utility["note"]
+    utility["preprocessing"]["missing_values"]["categories"] = _MISSING_CATEGORIES
     return utility
 
 
 def _survival_utility(condenser, model: str, train, test, seed: int) -> dict[str, Any]:
     """C-index (and integrated Brier score on the public grid) of the host reference model trained on
-    the synthetic table, on all real training rows and on random real subsets of the synthetic size
-    (encoded columns constant in the synthetic table left out of all three)."""
+    the synthetic table, on all real training rows and on random real subsets of the synthetic size;
+    encoded columns constant in any of these training tables are left out of all of them, and failures
+    and missing values are handled alike and reported (:mod:`zodc.evaluate.survival`)."""
     from zodc.errors import DataError
-    from zodc.evaluate.survival import drop_constant_columns, survival_utility
+    from zodc.evaluate.survival import survival_utility
     from zodc.models.soft_labels import split_release
 
     encode = _encoder_fn(condenser)
     released, weight = split_release(condenser.synthetic_)
-    tables = [encode(t) for t in (released, train, test)]
+    synthetic, weight = encode(released, weight, synthetic=True)
+    tables = [synthetic, encode(train)[0], encode(test)[0]]
     triples = [(np.asarray(t.X, np.float64), np.asarray(t.time, np.float64), np.asarray(t.event)) for t in tables]
     if weight is not None:  # soft events: the copies' weights
         triples[0] = triples[0] + (weight,)
-    # Encoded columns constant in the synthetic table (a category level absent from it) are left out of
-    # every fit here, references included: lifelines cannot fit them (as in `zodc bench`).
-    *triples, dropped = drop_constant_columns(*triples)
+    options = {"num_rows": condenser.num_rows_, "random_state": seed, "on_failure": "report",
+               "feature_names": encode.feature_names}
     try:
-        utility = survival_utility(model, *triples, num_rows=condenser.num_rows_, random_state=seed,
-                                   time_grid=condenser.time_grid_)
+        utility = survival_utility(model, *triples, time_grid=condenser.time_grid_, **options)
     except DataError:  # the grid has < 2 points below the largest test time: C-index only
-        utility = survival_utility(model, *triples, num_rows=condenser.num_rows_, random_state=seed)
+        utility = survival_utility(model, *triples, **options)
     utility["note"] = _UTILITY_NOTE + ". " + utility["note"]
-    utility["dropped_constant_columns"] = dropped
+    utility["preprocessing"]["missing_values"]["categories"] = _MISSING_CATEGORIES
     return utility
 
 
@@ -537,7 +613,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             with diagnostics(args.diagnostics):
                 report = condense_command(args)
-            print(json.dumps(report, indent=2, default=_json_default))
+            if args.json:
+                print(json.dumps(report, indent=2, default=_json_default))
+            else:  # a few lines a person reads; the full JSON is in the report file
+                from zodc.evaluate.summary import summary_lines
+
+                print("\n".join(summary_lines(report, report.get("owner_only"))))
         elif args.command == "audit":
             from zodc.evaluate.audit import audit_command
 
@@ -547,7 +628,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             width = max(len(r["name"]) for r in rows)
             for r in rows:
                 print(f"{r['name']:<{width}}  {r['task']:<14}  {r['rows']:>5} rows  {r['features']:>3} features  {r['description']}")
-        elif args.command == "bench":
+        elif args.command in ("bench", "schema"):
             return args.handler(args)
         elif args.command == "models":
             from zodc.models.presets import PRESETS, native_available

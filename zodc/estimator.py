@@ -636,7 +636,8 @@ class Condenser(BaseEstimator):
         y_values = np.asarray(y)
         if y_values.ndim != 1 or y_values.shape[0] != len(frame):
             raise DataError(f"`y` must be 1-dimensional with one label per row of X ({len(frame)}). Got shape {y_values.shape}.")
-        frame[target] = y_values
+        # A pandas categorical `y` keeps its categories: they are the task's public classes.
+        frame[target] = y.array if isinstance(y, pd.Series) else y_values
         return frame, target
 
     @staticmethod
@@ -709,19 +710,19 @@ class Condenser(BaseEstimator):
         return noise, threshold_delta
 
     def _estimate_schema(self, frame, keys: RunKeys, ledger: Ledger, **roles):
-        """The DP schema and the DP record count (post-processing of its histogram), accounted."""
+        """The DP schema and the DP record count (post-processing of its histograms), accounted; with
+        ``epsilon=inf`` the exact schema (non-private mode, nothing in the ledger)."""
         check_raw_table(frame, **roles)
         noise, threshold_delta = self._schema_noise()
-        if noise == 0.0:
-            raise ConfigError("`epsilon=inf` needs a public `schema` (a DP schema estimate needs a finite budget).")
         schema, events, count = estimate_schema_and_count(keys.generator("schema"), frame, noise_multiplier=noise,
                                                           threshold_delta=threshold_delta, name="estimated", **roles)
-        std = noise * math.sqrt(len(frame.columns))
-        self._draws.append((std, len(frame.columns) * (N_BINS + 2**30)))  # at most 2^30 levels a column
+        if noise > 0:
+            # Every count's noise std is at least `noise` (each part's share of the budget is < 1); a
+            # column has at most 1 + N_BINS + 2^30 scan bins and as many refinement bins.
+            self._draws.append((noise, 1 + 2 * (len(frame.columns) + 1) * (1 + N_BINS + 2**30)))
         for event in events:
-            ledger.add("schema", event, "DP column bounds (log-scale histogram), category levels "
-                       "(thresholded histogram), class proportions or event rate and the record count "
-                       "(same histogram)")
+            ledger.add("schema", event, "DP column kinds and bounds (public log-scale bins, refined), category "
+                       "levels (thresholded), missingness, class proportions or event rate and the record count")
         return schema, count
 
     def _record_count(self, num_records: int, keys: RunKeys, ledger: Ledger, noise: float) -> float:
@@ -893,7 +894,7 @@ class Condenser(BaseEstimator):
         sample_weight = None
         if own is not None:
             table, labels, sample_weight = soft.expand(np.hstack([table, own]), labels, num_classes)
-        released = encoder.decode(table, y=labels)
+        released = encoder.decode(table, y=labels, rng=keys.generator("release"))
         self.table_ = np.asarray(encoder.encode(released).X, np.float64)
         if sample_weight is not None:
             released[soft.SAMPLE_WEIGHT_COLUMN] = sample_weight
@@ -970,7 +971,8 @@ class Condenser(BaseEstimator):
         if self._soft_labels:  # every row as an event copy and a censored copy, weighted
             table, released_events, sample_weight = expand_soft_events(np.asarray(table, np.float64), events)
             released_events = np.asarray(released_events, np.int64)
-        released = encoder.decode(table[:, :-1], time=time_scale.decode(table[:, -1]), event=released_events)
+        released = encoder.decode(table[:, :-1], time=time_scale.decode(table[:, -1]), event=released_events,
+                                  rng=keys.generator("release"))
         self.table_ = np.concatenate([np.asarray(encoder.encode(released).X, np.float64),
                                       np.asarray(time_scale.encode(released[schema.time.name].to_numpy(np.float64)))[:, None]],
                                      axis=1)

@@ -35,13 +35,10 @@ def test_bounds_levels_and_proportions_on_a_large_sample():
         values = frame[name]
         inside = ((values >= column.lower) & (values <= column.upper)).mean()
         assert inside >= 0.99, (name, column, inside)
-        # Public bin edges, so a bound is 0 or a signed power of two.
-        for bound in (column.lower, column.upper):
-            assert bound == 0 or np.log2(abs(bound)) == np.round(np.log2(abs(bound))), (name, bound)
-        # ... and not absurdly loose.
-        assert column.upper <= 4 * max(abs(values.max()), 1) and column.lower >= -4 * max(abs(values.min()), 1)
+        # Not absurdly loose either: within one log bin of the data's range.
+        assert column.upper <= 2 * max(abs(values.max()), 1) and column.lower >= -2 * max(abs(values.min()), 1)
     assert schema.column("count").integer and not schema.column("weight").integer
-    assert 0 <= schema.column("count").lower <= 2  # the bins [0, 1) and [1, 2) hold ~n/1000 each: near the threshold
+    assert 0 <= schema.column("count").lower <= 2  # the zeros' bin and [1, 2) hold ~n/1000 each
     assert schema.column("site").categories == ("a", "b", "c")  # the single-record level is not released
     assert schema.target_column.categories == ("no", "yes")
     np.testing.assert_allclose(schema.class_proportions, [0.7, 0.3], atol=0.01)
@@ -75,10 +72,10 @@ def test_same_key_same_schema_different_key_differs():
     assert first.class_proportions != other.class_proportions
 
 
-def test_joint_histogram_noise_std_is_sigma_sqrt_c():
-    # 4 columns (c = 4), so each count gets noise std 2 * sigma. The event rate is
-    # (n1 + e1) / (n + e0 + e1) ~ 1/2 + (e1 - e0) / (2 n), whose std is std_count * sqrt(2) / (2 n).
-    n, sigma, c = 10_000, 25.0, 4
+def test_the_role_counts_get_their_share_of_the_budget():
+    # The event counts get the role's share of rho: noise std sigma / sqrt(SHARE_ROLE) each. The
+    # event rate is (n1 + e1) / (n + e0 + e1) ~ 1/2 + (e1 - e0) / (2 n), std std_count * sqrt(2) / (2 n).
+    n, sigma = 10_000, 5.0
     rng = np.random.default_rng(2)
     frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n), "time": rng.uniform(1, 10, n),
                           "event": np.arange(n) % 2})
@@ -87,24 +84,38 @@ def test_joint_histogram_noise_std_is_sigma_sqrt_c():
                         threshold_delta=1e-6)[0].event_rate
         for seed in range(200)
     ]
-    expected = sigma * np.sqrt(c) * np.sqrt(2) / (2 * n)
+    expected = sigma / np.sqrt(dp_schema.SHARE_ROLE) * np.sqrt(2) / (2 * n)
     assert np.std(rates) == pytest.approx(expected, rel=0.2)
 
 
+def test_the_shares_add_up_to_one_gaussian_mechanism():
+    # Each record adds one count to each histogram; with per-count stds sigma/sqrt(share_j), the
+    # squared sensitivity in units of each count's noise is sum(share_j) = 1 whatever the columns:
+    # together one Gaussian mechanism of noise multiplier sigma.
+    for c in (1, 5, 20):
+        total = dp_schema.SHARE_ROLE + c * (dp_schema.SHARE_SCAN / c) + c * (dp_schema.SHARE_REFINE / c)
+        assert total == pytest.approx(1.0)
+
+
 def test_singleton_level_release_probability_matches_threshold_delta():
-    # Two thresholded columns (feature + target): a level held by one record passes with
-    # probability threshold_delta / 2 per column.
-    n, delta = 400, 0.3
+    # One thresholded feature column (the target's classes are public): a level held by one record
+    # passes with probability at most threshold_delta, exactly P(round(Y) > tau - 1).
+    n, delta, sigma = 400, 0.3, 3.0
     frame = pd.DataFrame({"colour": ["red"] * (n - 1) + ["rare"], "outcome": ["no", "yes"] * (n // 2)})
     released = [
-        "rare" in estimate_schema(jax.random.key(seed), frame, target="outcome", noise_multiplier=1.0,
-                                  threshold_delta=delta)[0].column("colour").categories
+        "rare" in estimate_schema(jax.random.key(seed), frame, target="outcome", noise_multiplier=sigma,
+                                  threshold_delta=delta, kinds={"colour": "categorical"})[0].column("colour").categories
         for seed in range(300)
     ]
-    assert np.mean(released) == pytest.approx(delta / 2, abs=0.06)
-    std = 1.0 * np.sqrt(2)
-    tau = dp_schema.categorical_threshold(std, 1e-6)
-    assert norm.sf((tau - 1) / std) == pytest.approx(1e-6, rel=1e-6)
+    std = sigma * np.sqrt(1 / dp_schema.SHARE_SCAN)
+    tau = dp_schema.categorical_threshold(std, delta)
+    exact = norm.sf((np.floor(tau - 1) + 1 - 0.5) / std)  # round(Y) >= floor(tau - 1) + 1
+    assert exact <= delta
+    assert np.mean(released) == pytest.approx(exact, abs=0.07)
+    # With any std the rounded noise never beats the bound.
+    for std in (0.1, 0.7, 1.3, 10.0, 123.4):
+        tau = dp_schema.categorical_threshold(std, 1e-3)
+        assert norm.sf((np.floor(tau - 1) + 1 - 0.5) / std) <= 1e-3
 
 
 def test_noise_draws_have_the_stated_std():
@@ -134,17 +145,17 @@ def test_class_proportions_and_event_rate_noise_and_events():
 def test_errors():
     frame = large_frame(200)
     with pytest.raises(ConfigError, match="noise_multiplier"):
-        estimate_schema(jax.random.key(0), frame, target="outcome", noise_multiplier=0.0, threshold_delta=1e-6)
+        estimate_schema(jax.random.key(0), frame, target="outcome", noise_multiplier=-1.0, threshold_delta=1e-6)
     with pytest.raises(ConfigError, match="threshold_delta"):
         estimate_schema(jax.random.key(0), frame, target="outcome", noise_multiplier=1.0, threshold_delta=1.0)
     with pytest.raises(DataError, match="target column 'label' not found"):
         estimate_schema(jax.random.key(0), frame, target="label", noise_multiplier=1.0, threshold_delta=1e-6)
-    tiny = pd.DataFrame({"outcome": ["no"] * 10 + ["yes"] * 10, "x": np.arange(20.0)})
-    with pytest.raises(DataError, match="target column 'outcome': [01] class\\(es\\) passed the DP threshold"):
-        estimate_schema(jax.random.key(0), tiny, target="outcome", noise_multiplier=50.0, threshold_delta=1e-6)
-    with pytest.raises(DataError, match="column 'x': no histogram bin passed"):
-        estimate_schema(jax.random.key(0), tiny.assign(outcome=["no", "yes"] * 10).assign(x=np.linspace(1, 1e6, 20)),
-                        target="outcome", noise_multiplier=3.0, threshold_delta=0.5)
+    one_class = pd.DataFrame({"outcome": ["no"] * 20, "x": np.arange(20.0)})
+    with pytest.raises(DataError, match="target column 'outcome' has 1 distinct labels"):
+        estimate_schema(jax.random.key(0), one_class, target="outcome", noise_multiplier=1.0, threshold_delta=1e-6)
+    tiny = pd.DataFrame({"outcome": ["no", "yes"] * 10, "x": np.linspace(1, 1e6, 20)})
+    with pytest.raises(DataError, match="no feature column could be estimated.*needs about \\d+ records"):
+        estimate_schema(jax.random.key(0), tiny, target="outcome", noise_multiplier=30.0, threshold_delta=1e-6)
     with pytest.raises(DataError, match="class indices"):
         estimate_class_proportions(jax.random.key(0), np.array([0, 3]), 2, 1.0)
     with pytest.raises(DataError, match="0 \\(censored\\)"):

@@ -72,7 +72,7 @@ def test_extra_column_warns_and_is_dropped():
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
-def test_a_missing_or_infinite_number_is_set_to_the_middle_of_the_bounds_record_by_record(bad):
+def test_a_missing_or_infinite_number_is_missing_and_encoded_at_the_middle_record_by_record(bad):
     frame = good_frame()
     frame["dose"] = frame["dose"].astype(float)
     frame.loc[[3, 7, 9], "dose"] = bad
@@ -80,9 +80,11 @@ def test_a_missing_or_infinite_number_is_set_to_the_middle_of_the_bounds_record_
     with pytest.warns(UserWarning, match="column 'dose' has missing values") as caught:
         clean = validate_table(frame, small_schema())
     assert "3 row" not in str(caught[0].message) and "index" not in str(caught[0].message)  # private: withheld
-    middle = float(small_schema().column("dose").from_unit(0.5))
-    assert clean.loc[[3, 7, 9], "dose"].tolist() == [middle] * 3
+    assert clean.loc[[3, 7, 9], "dose"].isna().all()  # kept missing; the schema says `missing: false`, so ...
     assert clean.drop(index=[3, 7, 9])["dose"].tolist() == frame.drop(index=[3, 7, 9])["dose"].tolist()
+    encoder = TableEncoder(small_schema())
+    block = next(b for b in encoder.feature_blocks if b.name == "dose")
+    assert (encoder.encode(clean).X[[3, 7, 9], block.start] == 0).all()  # ... the encoding puts them at the middle
     with diagnostics(), pytest.warns(UserWarning, match=r"missing values \(3 row\(s\).*diagnostics: private"):
         validate_table(frame, small_schema())
 
@@ -162,7 +164,7 @@ def test_non_numeric_values_in_numeric_column():
     with pytest.warns(UserWarning, match="column 'dose' has values that are not numbers.*withheld") as caught:
         clean = validate_table(frame, small_schema())
     assert all("high" not in str(w.message) for w in caught)
-    assert clean.loc[4, "dose"] == float(small_schema().column("dose").from_unit(0.5))
+    assert np.isnan(clean.loc[4, "dose"])  # that record's missing value
 
 
 def test_fractional_value_in_integer_column_is_rounded_with_warning():

@@ -22,11 +22,14 @@ from zodc.errors import DataError
 PathLike = Union[str, os.PathLike]
 
 
-def read_table(path: PathLike) -> pd.DataFrame:
+def read_table(path: PathLike, *, as_text: bool = False) -> pd.DataFrame:
     """Read a CSV table with a header row.
 
     Args:
         path: Path to a CSV file.
+        as_text: Read every cell as text (pandas' ``string`` dtype, empty cells missing) instead of
+            letting the reader guess each column's type from all its values (one record could tip
+            such a guess). :func:`apply_declared_kinds` then sets the kinds.
 
     Returns:
         The table, shape ``(n, d)``.
@@ -41,7 +44,7 @@ def read_table(path: PathLike) -> pd.DataFrame:
     if os.path.isdir(path):
         raise DataError(f"input table '{path}' is a directory, not a CSV file.")
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, dtype="string" if as_text else None, skipinitialspace=as_text)
     except pd.errors.EmptyDataError:
         raise DataError(f"input table '{path}' is empty (no header, no rows).") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as error:
@@ -165,47 +168,74 @@ def write_files_atomic(contents: dict) -> None:
         os.replace(temporary, path)
 
 
-def apply_declared_kinds(frame: pd.DataFrame, *, categorical=(), integer=(), target: str | None = None,
-                         time: str | None = None, event: str | None = None) -> pd.DataFrame:
-    """The table with every column's dtype set by declaration, never guessed from its values.
+def apply_declared_kinds(frame: pd.DataFrame, *, categorical=(), integer=(), numeric=(), classes=None,
+                         target: str | None = None, time: str | None = None, event: str | None = None,
+                         schema=None) -> pd.DataFrame:
+    """The table with every column's dtype set by declaration or by the schema, never guessed here.
 
     A CSV reader guesses a column's type from every value, so one record (an age of 57.5 among
-    whole numbers, a word among numbers) can change a column's kind, and a schema estimated from it
-    would publish that kind. Here the kinds are the data owner's declaration: the target and the
-    ``categorical`` columns hold levels (object dtype); ``integer`` columns are whole numbers
-    (each value rounded on its own); every other column, the time included, is a float64 number;
-    the event is a 0/1 integer.
+    whole numbers, a word among numbers) could change a column's kind. Here:
+
+    * with a public ``schema``: its numeric columns (and the time) are numbers, its categorical
+      columns levels;
+    * without one: the ``categorical`` columns hold levels, ``integer`` columns whole numbers (each
+      value rounded on its own), ``numeric`` columns numbers; the target holds labels (a pandas
+      categorical with the declared ``classes``, the task's public classes, when given); the time
+      is a number and the event a 0/1 number; every other column is left as text (pandas'
+      ``string`` dtype), which the DP schema reads as ``auto``: numbers are numbers, other text is
+      levels, and the column's kind is decided from the noisy counts
+      (:func:`zodc.data.dp_schema.estimate_schema_and_count`).
 
     Could one record change this? Only its own values (a fractional integer is rounded, a non-number
-    becomes missing, per record); no dtype, kind or refusal depends on any record.
+    in a number column becomes missing, a label outside ``classes`` becomes missing: per record); no
+    dtype, kind or refusal depends on any record.
 
     Raises:
-        DataError: a declared column that does not exist; a column declared twice. (A value that is
-            not a number in a number column is that record's missing value, with a warning naming
-            the column and the flag to declare it; the value is not quoted.)
+        DataError: a declared column that does not exist; a column declared twice; ``classes`` with
+            fewer than two labels. (A value that is not a number in a number column is that
+            record's missing value, with a warning naming the column; the value is not quoted.)
     """
-    from zodc.errors import DataError
+    import warnings
 
-    categorical, integer = list(categorical or ()), list(integer or ())
-    for name in categorical + integer:
+    from zodc.data.dp_schema import normalise_level
+    from zodc.data.schema import NumericColumn
+
+    categorical, integer, numeric = list(categorical or ()), list(integer or ()), list(numeric or ())
+    for name in categorical + integer + numeric:
         if name not in frame.columns:
             raise DataError(f"declared column {name!r} not found; columns are: {', '.join(map(str, frame.columns))}.")
-    twice = sorted(set(categorical) & set(integer))
+    twice = sorted((set(categorical) & set(integer)) | (set(categorical) & set(numeric)) | (set(integer) & set(numeric)))
     if twice:
-        raise DataError(f"column(s) {twice} declared both categorical and integer.")
+        raise DataError(f"column(s) {twice} declared with two kinds.")
+    if schema is not None:
+        for column in schema.columns + ((schema.time,) if schema.time is not None else ()):
+            if column.name in frame.columns:
+                (numeric if isinstance(column, NumericColumn) else categorical).append(column.name)
     out = frame.copy()
     for name in out.columns:
         series = out[name]
-        if name == target or name in categorical:
+        if name == target:
+            labels = series.astype(object).map(normalise_level)
+            if classes is not None:
+                levels = [normalise_level(c) for c in classes]
+                if len(set(levels)) < 2 or None in levels:
+                    raise DataError(f"--classes needs at least two distinct labels. Got {list(classes)!r}.")
+                out[name] = pd.Categorical(labels, categories=levels)  # other labels: missing, record left out
+            else:
+                out[name] = labels.where(labels.notna(), None)
+            continue
+        if name in categorical:
             out[name] = series.astype(object).where(series.notna(), None)
             continue
-        numbers = pd.to_numeric(series, errors="coerce")
+        if name not in integer and name not in numeric and name not in (time, event):
+            if schema is None:
+                out[name] = series.astype("string")  # auto: decided with DP
+            continue
+        numbers = pd.to_numeric(series.astype(object).map(lambda v: v.strip() if isinstance(v, str) else v),
+                                errors="coerce")
         if (numbers.isna() & series.notna()).any():
-            import warnings
-
             warnings.warn(f"column {name!r} holds values that are not numbers: they are treated as missing. If the "
-                          f"column holds levels, declare it with --categorical {name} (kinds are declared, never "
-                          "guessed from the values).", UserWarning, stacklevel=2)
+                          f"column holds levels, declare it with --categorical {name}.", UserWarning, stacklevel=2)
         if name == event:
             out[name] = numbers
         elif name in integer:

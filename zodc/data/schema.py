@@ -28,6 +28,9 @@ from zodc.errors import SchemaError
 
 TASKS = ("classification", "survival")
 NUMERIC_SCALES = ("linear", "log")
+#: The level a categorical column's rare values land in (a DP schema adds it when such values are
+#: frequent enough to be seen through the noise; a public schema may list it too).
+OTHER_LEVEL = "(other)"
 
 
 def _is_json_scalar(value: Any) -> bool:
@@ -51,6 +54,10 @@ class NumericColumn:
             [0, 5000] fmol with a median near 30), so that the values records actually take
             are spread over the encoded range rather than crowded at one end. A public choice
             made from the column's meaning, like the bounds; it never looks at the data.
+        missing: Whether values may be missing. ``True``: the encoded table gets a learned
+            missing-indicator column beside the value, and the released table has missing cells
+            where the learned indicator says so. ``False`` (default): a missing value is encoded at
+            the middle of the bounds and the release has none.
     """
 
     name: str
@@ -58,10 +65,13 @@ class NumericColumn:
     upper: float
     integer: bool = False
     scale: str = "linear"
+    missing: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise SchemaError(f"column name must be a non-empty string. Got {self.name!r}.")
+        if not isinstance(self.missing, bool):
+            raise SchemaError(f"column '{self.name}': `missing` must be true or false. Got {self.missing!r}.")
         for field in ("lower", "upper"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -100,6 +110,8 @@ class NumericColumn:
         out = {"kind": "numeric", "name": self.name, "lower": self.lower, "upper": self.upper, "integer": self.integer}
         if self.scale != "linear":
             out["scale"] = self.scale
+        if self.missing:
+            out["missing"] = True
         return out
 
 
@@ -110,15 +122,21 @@ class CategoricalColumn:
     Attributes:
         name: Column name.
         categories: The levels, in a fixed order (tuple of str / int / float / bool, no duplicates,
-            at least one). For a target, the class index of a level is its position here.
+            at least one). For a target, the class index of a level is its position here. A level
+            named :data:`OTHER_LEVEL` collects every value that is not one of the others.
+        missing: Whether values may be missing (a feature only): missing becomes one more learned
+            level of the encoding, released as an empty cell. ``False``: a missing value is "no level".
     """
 
     name: str
     categories: tuple
+    missing: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise SchemaError(f"column name must be a non-empty string. Got {self.name!r}.")
+        if not isinstance(self.missing, bool):
+            raise SchemaError(f"column '{self.name}': `missing` must be true or false. Got {self.missing!r}.")
         if isinstance(self.categories, (str, bytes)) or not hasattr(self.categories, "__iter__"):
             raise SchemaError(f"column '{self.name}': `categories` must be a list of levels. Got {self.categories!r}.")
         object.__setattr__(self, "categories", tuple(self.categories))
@@ -137,7 +155,10 @@ class CategoricalColumn:
             seen.add(key)
 
     def to_dict(self) -> dict:
-        return {"kind": "categorical", "name": self.name, "categories": list(self.categories)}
+        out = {"kind": "categorical", "name": self.name, "categories": list(self.categories)}
+        if self.missing:
+            out["missing"] = True
+        return out
 
 
 Column = Union[NumericColumn, CategoricalColumn]
@@ -148,14 +169,23 @@ def _column_from_dict(entry: Mapping[str, Any]) -> Column:
         raise SchemaError(f"each column must be a JSON object. Got {entry!r}.")
     name = entry.get("name", "<unnamed>")
     kind = entry.get("kind")
+    known = {"kind", "name", "lower", "upper", "integer", "scale", "missing", "categories", "origin"}
+    unknown = sorted(set(entry) - known)
+    if unknown:
+        raise SchemaError(f"column '{name}': unknown field(s) {unknown}.")
+    for field in ("lower", "upper") if kind == "numeric" else ():
+        if field in entry and entry[field] is None:
+            raise SchemaError(f"column '{name}': `{field}` is not filled in. Write the bound from your data "
+                              "dictionary or the measurement's documented range (a draft leaves it for you).")
     try:
         if kind == "numeric":
             return NumericColumn(
                 name=entry["name"], lower=entry["lower"], upper=entry["upper"], integer=entry.get("integer", False),
-                scale=entry.get("scale", "linear"),
+                scale=entry.get("scale", "linear"), missing=entry.get("missing", False),
             )
         if kind == "categorical":
-            return CategoricalColumn(name=entry["name"], categories=tuple(entry["categories"]))
+            return CategoricalColumn(name=entry["name"], categories=tuple(entry["categories"]),
+                                     missing=entry.get("missing", False))
     except KeyError as missing:
         raise SchemaError(f"column '{name}': missing field {missing}.") from None
     raise SchemaError(f"column '{name}': `kind` must be 'numeric' or 'categorical'. Got {kind!r}.")
@@ -222,6 +252,9 @@ class Schema:
                 raise SchemaError(
                     f"{where}: target column '{self.target}' must be one of `columns` and categorical."
                 )
+            if target.missing:
+                raise SchemaError(f"{where}: target column '{self.target}' cannot be `missing` (a record without a "
+                                  "class is left out).")
             if len(target.categories) < 2:
                 raise SchemaError(
                     f"{where}: target column '{self.target}' needs at least 2 classes. Got {list(target.categories)}."
@@ -244,6 +277,9 @@ class Schema:
                 raise SchemaError(f"{where}: `target` and `class_proportions` are for classification schemas only.")
             if self.time is None or self.event is None:
                 raise SchemaError(f"{where}: a survival schema needs `time` and `event`.")
+            if self.time.missing:
+                raise SchemaError(f"{where}: time column '{self.time.name}' cannot be `missing` (a record without "
+                                  "a time is left out).")
             if not self.time.lower > 0:
                 raise SchemaError(
                     f"{where}: time column '{self.time.name}' needs lower > 0. Got lower={self.time.lower!r}."
@@ -328,6 +364,10 @@ class Schema:
     @classmethod
     def from_json(cls, source: Union[str, os.PathLike, Mapping[str, Any]]) -> "Schema":
         """Read a schema from a JSON file path or an already parsed dict.
+
+        A column may carry an ``"origin"`` note (where each field came from, as ``zodc schema
+        draft`` writes it); it is for the reviewer and ignored here. A numeric bound left ``null``
+        by a draft is refused with a message saying to fill it in.
 
         Raises:
             SchemaError: Missing file, invalid JSON, missing or invalid fields (the message names

@@ -6,10 +6,14 @@ anything on data, so encoding leaks nothing beyond what the schema already says.
 Encoded layout of the features (``X``, float32, values in ``[-1, 1]``), in schema order:
 
 * numeric column → 1 column, ``2 (x - lower) / (upper - lower) - 1`` with the public bounds (a
-  ``scale: "log"`` column: ``log1p(x - lower) / log1p(upper - lower)`` in place of the ratio);
-* categorical column with 2 levels → 1 column, first level ``-1``, second ``+1``;
-* categorical column with ``k > 2`` levels → ``k`` columns, one-hot in ``{-1, +1}``;
-* categorical column with 1 level → 0 columns (it carries no information).
+  ``scale: "log"`` column: ``log1p(x - lower) / log1p(upper - lower)`` in place of the ratio); a
+  missing value is ``0`` (the middle). With ``missing: true`` a second column follows, the missing
+  indicator (``+1`` missing, ``-1`` present), learned like any other; a released cell is missing
+  where it is positive;
+* categorical column: its levels, plus one "missing" slot with ``missing: true``; 2 slots → 1
+  column, first ``-1``, second ``+1``; ``k > 2`` slots → ``k`` columns, one-hot in ``{-1, +1}``;
+  1 slot → 0 columns (it carries no information). A value with no slot (missing without
+  ``missing: true``, or unknown) is "no level": 0, or no ``+1``.
 
 The target is a class index ``y`` (int32); survival time stays in its units (``time``, float32)
 with :meth:`TableEncoder.encode_time` / :meth:`TableEncoder.decode_time` mapping it to and from a
@@ -48,8 +52,10 @@ class EncodedTable(NamedTuple):
 class FeatureBlock(NamedTuple):
     """Which encoded columns ``X[:, start:stop]`` hold the original column ``name``.
 
-    ``kind`` is ``"numeric"``, ``"binary"`` (2 levels, one ±1 column), ``"onehot"`` (k > 2 levels,
-    k ±1 columns) or ``"constant"`` (1 level, no column).
+    ``kind`` is ``"numeric"``, ``"numeric_missing"`` (value and missing indicator, 2 columns),
+    ``"binary"`` (2 slots, one ±1 column), ``"onehot"`` (k > 2 slots, k ±1 columns) or ``"constant"``
+    (1 slot, no column). A categorical column's slots are its levels, then "missing" when the schema
+    allows missing values.
     """
 
     name: str
@@ -115,14 +121,15 @@ class TableEncoder:
         blocks = []
         start = 0
         for column in schema.feature_columns:
+            slots = len(column.categories) + int(column.missing) if not isinstance(column, NumericColumn) else 0
             if isinstance(column, NumericColumn):
-                width, kind = 1, "numeric"
-            elif len(column.categories) == 1:
+                width, kind = (2, "numeric_missing") if column.missing else (1, "numeric")
+            elif slots == 1:
                 width, kind = 0, "constant"
-            elif len(column.categories) == 2:
+            elif slots == 2:
                 width, kind = 1, "binary"
             else:
-                width, kind = len(column.categories), "onehot"
+                width, kind = slots, "onehot"
             blocks.append(FeatureBlock(column.name, start, start + width, kind))
             start += width
         self._blocks = tuple(blocks)
@@ -145,9 +152,14 @@ class TableEncoder:
     def _encode_block(self, block: FeatureBlock, values: np.ndarray) -> np.ndarray:
         """values: raw numbers (numeric) or level codes (categorical), shape (n,) → (n, width)."""
         n = values.shape[0]
-        if block.kind == "numeric":
+        if block.kind in ("numeric", "numeric_missing"):
             column = self._columns[block.name]
-            return np.clip(2.0 * column.to_unit(values) - 1.0, -1.0, 1.0)[:, None]
+            missing = np.isnan(values)
+            encoded = np.where(missing, 0.0, np.clip(2.0 * column.to_unit(np.where(missing, column.lower, values))
+                                                     - 1.0, -1.0, 1.0))
+            if block.kind == "numeric":
+                return encoded[:, None]
+            return np.stack([encoded, np.where(missing, 1.0, -1.0)], axis=1)
         if block.kind == "constant":
             return np.zeros((n, 0))
         # Code -1 is "no level" (a missing or unknown category): 0 for a binary column, no +1 in a one-hot.
@@ -160,11 +172,13 @@ class TableEncoder:
 
     def _decode_block(self, block: FeatureBlock, encoded: np.ndarray) -> np.ndarray:
         """encoded: (n, width) → raw numbers (numeric) or level codes (categorical), shape (n,)."""
-        if block.kind == "numeric":
+        if block.kind in ("numeric", "numeric_missing"):
             column = self._columns[block.name]
             values = column.from_unit((np.clip(encoded[:, 0], -1.0, 1.0) + 1.0) / 2.0)  # within the bounds
             if column.integer:
-                return np.clip(np.round(values), math.ceil(column.lower), math.floor(column.upper))
+                values = np.clip(np.round(values), math.ceil(column.lower), math.floor(column.upper))
+            if block.kind == "numeric_missing":
+                values = np.where(encoded[:, 1] > 0, np.nan, values)
             return values
         if block.kind == "constant":
             return np.zeros(encoded.shape[0], dtype=np.int64)
@@ -210,9 +224,11 @@ class TableEncoder:
         for block in self._blocks:
             column = self._columns[block.name]
             if isinstance(column, NumericColumn):
-                values = clean[block.name].to_numpy(dtype=np.float64)
+                values = clean[block.name].to_numpy(dtype=np.float64, na_value=np.nan)
             else:
                 values = category_codes(clean[block.name], column.categories)
+                if column.missing:  # the "missing" slot after the levels
+                    values = np.where(clean[block.name].isna().to_numpy(), len(column.categories), values)
             parts.append(self._encode_block(block, values))
         X = np.concatenate(parts, axis=1) if parts else np.zeros((n, 0))
         y = time = event = None
@@ -246,7 +262,8 @@ class TableEncoder:
 
     # ------------------------------------------------------------------ decode
 
-    def decode(self, X: Any, y: Any = None, time: Any = None, event: Any = None) -> pd.DataFrame:
+    def decode(self, X: Any, y: Any = None, time: Any = None, event: Any = None,
+               rng: Optional[np.random.Generator] = None) -> pd.DataFrame:
         """Decode model-space rows to a table in the schema's names, order, units and dtypes.
 
         Args:
@@ -258,6 +275,10 @@ class TableEncoder:
                 :meth:`decode_time` first for log-scaled values); clipped to the bounds, rounded for
                 an integer time column. If None with ``event`` None, both are left out.
             event: ``(n,)`` event indicators; values > 0.5 become 1, others 0.
+            rng: How a learned missing indicator ``v`` in ``[-1, 1]`` becomes a missing cell: with a
+                generator, missing with probability ``(v + 1) / 2`` (so a column whose indicators sit
+                at ``-0.66`` is missing in about 17 % of rows, as it was learned); without, missing
+                where ``v > 0``. Post-processing of the table either way.
 
         Returns:
             DataFrame with columns in schema order: numeric values within bounds (int64 for integer
@@ -273,11 +294,23 @@ class TableEncoder:
         out = {}
         for block in self._blocks:
             column = self._columns[block.name]
-            decoded = self._decode_block(block, X[:, block.start:block.stop])
+            encoded = X[:, block.start:block.stop]
+            if block.kind == "numeric_missing" and rng is not None:
+                encoded = encoded.copy()
+                share = (np.clip(encoded[:, 1], -1.0, 1.0) + 1.0) / 2.0
+                encoded[:, 1] = np.where(rng.random(n) < share, 1.0, -1.0)
+            decoded = self._decode_block(block, encoded)
             if isinstance(column, NumericColumn):
-                out[block.name] = decoded.astype(np.int64 if column.integer else np.float64)
+                gaps = np.isnan(decoded)
+                if column.integer and gaps.any():
+                    out[block.name] = pd.arrays.IntegerArray(np.where(gaps, 0, decoded).astype(np.int64), gaps)
+                else:
+                    out[block.name] = decoded.astype(np.int64 if column.integer else np.float64)
             else:
-                out[block.name] = levels_array(column.categories)[decoded]
+                levels = levels_array(column.categories)
+                if column.missing and (decoded == len(column.categories)).any():
+                    levels = np.append(levels.astype(object), None)
+                out[block.name] = levels[decoded]
         if y is not None:
             if schema.target is None:
                 raise DataError(f"`y` given but schema '{schema.name}' is for {schema.task}, with no target.")

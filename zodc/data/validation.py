@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from zodc.errors import DataError
-from zodc.data.schema import NumericColumn, Schema
+from zodc.data.schema import OTHER_LEVEL, NumericColumn, Schema
 
 #: A text column is "free text" when more than this share of its rows hold distinct values ...
 FREE_TEXT_UNIQUE_SHARE = 0.5
@@ -129,11 +129,15 @@ def column_kind(series: pd.Series) -> str:
     """The public structural kind of a column, from its dtype only (never its values).
 
     Returns:
-        ``"integer"`` for integer dtypes, ``"numeric"`` for float dtypes, ``"categorical"`` for
-        everything else (object, string, category, bool).
+        ``"integer"`` for integer dtypes, ``"numeric"`` for float dtypes, ``"auto"`` for pandas'
+        ``string`` dtype (how :func:`zodc.data.io.read_table` reads an undeclared CSV column: its kind
+        is then decided with DP by :mod:`zodc.data.dp_schema`), ``"categorical"`` for everything
+        else (object, category, bool).
     """
     if pd.api.types.is_bool_dtype(series):
         return "categorical"
+    if isinstance(series.dtype, pd.StringDtype):
+        return "auto"
     if pd.api.types.is_integer_dtype(series):
         return "integer"
     if pd.api.types.is_numeric_dtype(series):
@@ -163,17 +167,17 @@ def _as_numeric(series: pd.Series, name: str) -> np.ndarray:
     return values
 
 
-def _impute_missing(values: np.ndarray, column: NumericColumn, index: pd.Index, role: str) -> np.ndarray:
-    """Missing numbers set to the middle of the column's public bounds (encoded 0), record by record.
+def _note_missing(values: np.ndarray, column: NumericColumn, index: pd.Index, role: str) -> np.ndarray:
+    """Missing numbers stay missing (NaN). A column whose schema says ``missing: false`` warns: the
+    encoding puts each at the middle of the public bounds and the release has none.
 
-    Could one record change this? Only its own value; the middle is public (the schema's bounds).
+    Could one record change this? Only its own value.
     """
     missing = np.isnan(values)
-    if missing.any():
-        warnings.warn(f"{role} '{column.name}' has missing values ({_rows(missing, index)}): each is set to the "
-                      "middle of the schema's bounds, record by record.", UserWarning, stacklevel=3)
-        values = values.copy()
-        values[missing] = float(np.asarray(column.from_unit(0.5)))
+    if missing.any() and not column.missing:
+        warnings.warn(f"{role} '{column.name}' has missing values ({_rows(missing, index)}) but its schema says "
+                      "`missing: false`: each is encoded at the middle of the bounds, record by record (set "
+                      "`missing: true` to learn and release them).", UserWarning, stacklevel=3)
     return values
 
 
@@ -243,11 +247,18 @@ def check_raw_table(
             raise DataError(f"time column '{time}' must be numeric. Got dtype {frame[time].dtype}.")
 
 
+def _blank(series: pd.Series) -> np.ndarray:
+    """Cells that hold only whitespace: missing, like an empty cell."""
+    return series.map(lambda v: isinstance(v, str) and not v.strip()).to_numpy(dtype=bool)
+
+
 def _category_key(value: Any) -> tuple:
     if isinstance(value, (bool, np.bool_)):
         return ("bool", bool(value))
     if isinstance(value, (int, float, np.integer, np.floating)):
         return ("number", float(value))
+    if isinstance(value, str):  # stray case and whitespace do not make a new level
+        return ("text", " ".join(value.split()).casefold())
     return ("other", value)
 
 
@@ -255,7 +266,7 @@ def category_codes(series: pd.Series, categories: Sequence[Any]) -> np.ndarray:
     """Index of each value of ``series`` in ``categories`` (-1 where it is not a level).
 
     Numbers match numbers by value (``1`` matches ``1.0``), booleans match booleans, strings match
-    strings exactly.
+    strings up to case and surrounding or repeated whitespace (``" Male"`` matches ``"male"``).
 
     Returns:
         int64 array of shape ``(n,)``.
@@ -298,7 +309,7 @@ def _numeric_in_bounds(values: np.ndarray, column: NumericColumn, index: pd.Inde
         warnings.warn(message + "; clipped to the bounds.", UserWarning, stacklevel=3)
         values = np.clip(values, column.lower, column.upper)
     if column.integer:
-        fractional = values != np.round(values)
+        fractional = (values != np.round(values)) & ~np.isnan(values)
         if fractional.any():
             warnings.warn(
                 f"{role} '{column.name}' is an integer column but {_rows(fractional, index)} are not whole "
@@ -307,6 +318,8 @@ def _numeric_in_bounds(values: np.ndarray, column: NumericColumn, index: pd.Inde
                 stacklevel=3,
             )
             values = np.clip(np.round(values), math.ceil(column.lower), math.floor(column.upper))
+        if np.isnan(values).any():  # whole numbers with gaps: pandas' nullable integers
+            return pd.arrays.IntegerArray(np.where(np.isnan(values), 0, values).astype(np.int64), np.isnan(values))
         return values.astype(np.int64)
     return values.astype(np.float64)
 
@@ -330,14 +343,16 @@ def validate_table(
             (what training needs). Set False to check a decoded synthetic table.
 
     Every value problem acts on its own record, with a warning that quotes nothing private (unless
-    :class:`diagnostics` are on): a missing, infinite or non-numeric number is set to the middle of
-    the column's public bounds; a missing or unknown category is "no level"; a record whose class
-    is missing or unknown, or whose time or event is unusable, is left out; out-of-bounds values
-    are clipped. Could one record change this? Only its own row of the result.
+    :class:`diagnostics` are on): a missing, infinite or non-numeric number is missing (NaN; the
+    encoder learns it when the schema says ``missing: true``, else puts it at the middle of the
+    bounds); a category value outside the levels is the ``"(other)"`` level where the schema has
+    one, else "no level"; a missing category is missing; a record whose class is missing or
+    unknown, or whose time or event is unusable, is left out; out-of-bounds values are clipped. Could one record change this? Only its own row of the result.
 
     Returns:
         A DataFrame with the index of the records kept and the columns ``schema.column_names`` in
-        order: numeric columns float64 (int64 for integer columns), categorical columns holding the
+        order: numeric columns float64 (int64 for integer columns; pandas ``Int64`` where values
+        are missing), missing numbers NaN, categorical columns holding the
         schema's levels (``None`` for no level), the event column int64 0/1.
 
     Raises:
@@ -373,15 +388,18 @@ def validate_table(
         series = frame[column.name]
         role = "target" if column.name == schema.target else "column"
         if isinstance(column, NumericColumn):
-            values = _impute_missing(_as_numeric(series, column.name), column, frame.index, role)
+            values = _note_missing(_as_numeric(series, column.name), column, frame.index, role)
             out[column.name] = _numeric_in_bounds(values, column, frame.index, on_out_of_bounds, role)
         else:
             codes = category_codes(series, column.categories)
+            if OTHER_LEVEL in column.categories and role != "target":  # values outside the levels are "other"
+                codes = np.where((codes < 0) & series.notna().to_numpy(), list(column.categories).index(OTHER_LEVEL),
+                                 codes)
             unknown = codes < 0
             if role == "target" and (unknown & series.isna().to_numpy()).any():
                 warnings.warn(f"target '{column.name}' has missing values ({_rows(unknown & series.isna().to_numpy(), frame.index)}): "
                               "their records are left out.", UserWarning, stacklevel=2)
-            if (unknown & series.notna().to_numpy()).any():
+            if (unknown & series.notna().to_numpy() & ~_blank(series)).any():
                 # Never a refusal (one record would decide it, e.g. a rare level the DP schema
                 # dropped): a feature value outside the levels is encoded as "no level", a class
                 # outside the target's levels leaves its record out. Both act on that record alone.

@@ -41,6 +41,7 @@ PATHS = {
     "subspace": 12,           # public random basis (JAX)
     "search": 13,             # a private search: candidates' seeds and the choice
     "holdout": 14,            # the CLI's keyed-hash holdout
+    "release": 15,            # missing cells placed at release (post-processing)
 }
 
 
