@@ -336,3 +336,84 @@ def test_a_malformed_record_changes_no_other_row_of_the_validated_table():
         clean_prime = validate_table(pd.concat([table, odd]), _public_schema())
     pd.testing.assert_frame_equal(clean_prime.drop(index=999), clean, check_dtype=False)
     assert clean_prime.loc[999, ["age", "marker"]].isna().all() and clean_prime.loc[999, "site"] is None
+
+
+# ---------------------------------------------------------------- the DP schema of a CSV (issue 22)
+
+def _schema_histograms(monkeypatch, table, **roles):
+    """Every (count vector, noise std) the DP schema releases for ``table``, in order, with no noise."""
+    from zodc.data import dp_schema
+
+    seen = []
+
+    def record(rng, counts, std):
+        seen.append((np.asarray(counts, np.float64).copy(), std))
+        return counts
+
+    monkeypatch.setattr(dp_schema, "_noisy_counts", record)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        estimate_schema_and_count(secret_generator(4, (1,)), table, noise_multiplier=30.0, threshold_delta=1e-6, **roles)
+    return seen
+
+
+def _messy_cohort(n=3000, seed=11):
+    rng = np.random.default_rng(seed)
+    age = rng.normal(60, 12, n).round()
+    frame = pd.DataFrame({
+        "age": age.astype(str),
+        "creatinine": np.exp(rng.normal(0, 0.6, n)).round(2).astype(str),
+        "year": rng.integers(1995, 2004, n).astype(str),
+        "sex": rng.choice(["Male", "female ", "FEMALE"], n),
+    }).astype("string")
+    frame.loc[rng.random(n) < 0.2, "creatinine"] = pd.NA
+    frame["outcome"] = np.where(rng.random(n) < 0.05 + 0.002 * (age - 60), "yes", "no")
+    return frame
+
+
+@pytest.mark.parametrize("odd", [
+    {"age": "1e9", "creatinine": "99999", "year": "1066", "sex": "martian"},  # extreme values and a new level
+    {"age": "unknown", "creatinine": pd.NA, "year": "", "sex": pd.NA},         # text in numbers, missing cells
+    {"age": "61", "creatinine": "1.1", "year": "2000", "sex": "male"},        # an ordinary record
+])
+def test_one_record_moves_each_schema_histogram_by_at_most_one_count_and_changes_no_structure(monkeypatch, odd):
+    # D and D' = D + one record: the same histograms in the same order with the same noise stds; in
+    # each, the counts differ by at most one (L1), except that a level only the new record holds adds
+    # a bin of count 1 (the observed candidate set is not public: the threshold covers it, delta).
+    table = _messy_cohort()
+    extra = pd.DataFrame([{**odd, "outcome": "no"}]).astype({c: "string" for c in odd})
+    before = _schema_histograms(monkeypatch, table, target="outcome")
+    after = _schema_histograms(monkeypatch, pd.concat([table, extra], ignore_index=True), target="outcome")
+    assert [std for _, std in before] == [std for _, std in after]  # no structural difference
+    for (a, _), (b, _) in zip(before, after):
+        if len(b) == len(a) + 1:  # a level only the new record holds: one new bin of count 1
+            assert b[-1] == 1 and np.abs(b[:-1] - a).sum() == 0
+        else:
+            assert len(a) == len(b) and np.abs(b - a).sum() <= 1
+
+
+def test_the_shares_of_the_schema_histograms_make_one_gaussian_mechanism(monkeypatch):
+    # sum over histograms of (sensitivity / std)^2 = 1 / sigma^2: the ledger's GaussianEvent(sigma) is exact.
+    seen = _schema_histograms(monkeypatch, _messy_cohort(), target="outcome")
+    assert sum(1.0 / std**2 for _, std in seen) == pytest.approx(1.0 / 30.0**2)
+
+
+def test_a_csv_without_a_schema_releases_at_epsilon_one_and_no_record_decides_a_refusal():
+    # The cohort a data owner brings: text cells, stray case, 20 % missing, a 5 % outcome. Both D and
+    # D' (one extra record with a unique level and extreme values) release; the schema marks the
+    # missing column, folds the case variants into one level, and never releases the unique level.
+    table = _messy_cohort()
+    odd = pd.DataFrame([{"age": "1e9", "creatinine": pd.NA, "year": "1066", "sex": "martian",
+                         "outcome": "yes"}]).astype("string")
+    for frame in (table, pd.concat([table, odd], ignore_index=True)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fitted = Condenser("tree", epsilon=1.0, steps=2, num_directions=4, random_state=3).fit(
+                frame.drop(columns=["outcome"]), frame["outcome"])
+        schema = fitted.schema_
+        assert schema.target_column.categories == ("no", "yes")
+        assert set(schema.column("sex").categories) <= {"female", "male", "(other)"}
+        assert schema.column("creatinine").missing
+        year = schema.column("year")  # an offset far larger than its spread: refined inside [1024, 2048]
+        assert 1024 <= year.lower <= 1995 and 2003 <= year.upper <= 2048
+        assert fitted.synthetic_["creatinine"].isna().any() and not fitted.synthetic_["age"].isna().any()

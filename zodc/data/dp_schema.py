@@ -93,6 +93,13 @@ def _noise(rng: np.random.Generator, size: int, std: float) -> np.ndarray:
     return rounded_gaussian(rng, std, (size,)).astype(np.float64)
 
 
+def _noisy_counts(rng: Optional[np.random.Generator], counts: np.ndarray, std: float) -> np.ndarray:
+    """The one place the schema's counts meet noise: ``counts + round(N(0, std^2))`` (``std = 0``: exact,
+    the non-private mode). Every histogram of :func:`estimate_schema_and_count` passes here, so a test
+    can see each count vector a record contributes to."""
+    return counts if std == 0 else counts + _noise(rng, len(counts), std)
+
+
 def _proportions(noisy_counts: np.ndarray) -> np.ndarray:
     counts = np.maximum(noisy_counts, 0.0)
     total = counts.sum()
@@ -119,13 +126,13 @@ def categorical_threshold(std: float, delta_per_column: float) -> float:
 #: (bins chosen from the scan) evenly.
 SHARE_ROLE, SHARE_SCAN, SHARE_REFINE = 0.15, 0.70, 0.15
 #: Penalty per bin of the bulk window, in noise stds: a bin is worth including when it holds more
-#: records than the noise std.
-WINDOW_PENALTY = 1.0
+#: records than twice the noise std (an empty bin beside the bulk joins with probability 2 %).
+WINDOW_PENALTY = 2.0
 #: A bulk window is detected when its penalised score exceeds this many stds. Pure noise over the 84
-#: public log bins passes with probability about 3e-3 (simulated, 2*10^5 draws: the 99.9 % quantile
-#: is 4.88). The refinement's finer bins hold fewer records each: its penalty is half a std per bin and
-#: its threshold 7.5 stds (over 16 bins the pure-noise 99.9 % quantile is below 8.0 for 32 bins).
-DETECT_Z, REFINE_DETECT_Z, REFINE_PENALTY = 4.5, 7.5, 0.5
+#: public log bins passes with probability below 1e-3 (simulated, 2*10^5 draws: the 99.9 % quantile
+#: is 2.29). The refinement's finer bins hold fewer records each: its penalty is half a std per bin
+#: and its threshold 7.5 stds (over 16 bins the pure-noise 99.9 % quantile is 6.92).
+DETECT_Z, REFINE_DETECT_Z, REFINE_PENALTY = 3.0, 7.5, 0.5
 #: After detection the window grows by up to EXTEND_BINS bins a side while the next bin's noisy
 #: count exceeds EXTEND_Z stds (thin tails: a little looser bounds rather than clipped records).
 EXTEND_Z, EXTEND_BINS = 1.0, 1
@@ -209,15 +216,17 @@ def _bulk_window(noisy: np.ndarray, penalty: float) -> tuple:
     return best_a, best_b, best
 
 
-def _grow(noisy: np.ndarray, a: int, b: int, std: float) -> tuple:
-    """The window widened by islands (clearly occupied bins elsewhere) and thin tails."""
+def _grow(noisy: np.ndarray, a: int, b: int, std: float, extend_z: float = None) -> tuple:
+    """The window widened by islands (clearly occupied bins elsewhere) and thin tails (a neighbour
+    whose noisy count exceeds ``extend_z`` stds, default :data:`EXTEND_Z`)."""
+    extend_z = EXTEND_Z if extend_z is None else extend_z
     islands = np.flatnonzero(noisy > ISLAND_Z * std)
     if len(islands):
         a, b = min(a, int(islands[0])), max(b, int(islands[-1]))
     for _ in range(EXTEND_BINS):
-        if a > 0 and noisy[a - 1] > EXTEND_Z * std:
+        if a > 0 and noisy[a - 1] > extend_z * std:
             a -= 1
-        if b < len(noisy) - 1 and noisy[b + 1] > EXTEND_Z * std:
+        if b < len(noisy) - 1 and noisy[b + 1] > extend_z * std:
             b += 1
     return a, b
 
@@ -252,7 +261,7 @@ def _refine_window(noisy: np.ndarray, std: float) -> Optional[tuple]:
     a, b, score = _bulk_window(noisy, REFINE_PENALTY * std)
     if score < REFINE_DETECT_Z * std:
         return None
-    return _grow(noisy, a, b, std)
+    return _grow(noisy, a, b, std, extend_z=0.0)  # a fine tail bin with any sign of records stays
 
 
 def _round_bounds(lower: float, upper: float, integer: bool, positive: bool) -> tuple:
@@ -333,7 +342,7 @@ def estimate_schema_and_count(
        histogram in which every record adds one count — a *missing* bin, the public signed
        log-scale bins (powers of two, as in Google's ApproxBounds) for values that are numbers,
        and one bin per observed level for values that are text. The column's bulk is the window
-       of bins maximising the noisy count minus one noise std per bin (Kadane), kept when it
+       of bins maximising the noisy count minus two noise stds per bin (Kadane), kept when it
        stands clearly out of the noise (:data:`DETECT_Z`); thin tails, the zeros' bin and bins
        with a clearly positive count elsewhere join it. Levels are released when their noisy count exceeds
        :func:`categorical_threshold` (a level seen in one neighbour only is released with
@@ -408,8 +417,7 @@ def estimate_schema_and_count(
     tau_level = 0.5 if exact else categorical_threshold(std_scan, threshold_delta / max(text_columns, 1))
 
     def noisy(counts: np.ndarray, std: float) -> np.ndarray:
-        counts = np.asarray(counts, np.float64)
-        return counts if exact else counts + _noise(rng, len(counts), std)
+        return _noisy_counts(rng, np.asarray(counts, np.float64), 0.0 if exact else std)
 
     # 1. Role: the public classes or event bins -> n_hat, proportions / event rate.
     class_proportions = event_rate = None
@@ -563,8 +571,8 @@ def _outward(lower: float, upper: float, integer: bool, positive: bool) -> tuple
 
 def _needed_message(std: float) -> str:
     """How small is too small, from public numbers only: a column's bulk is seen when it holds about
-    (DETECT_Z + 4) noise stds of records (a window of 4 log bins)."""
-    return (f"at this budget a column needs about {math.ceil((DETECT_Z + 4 * WINDOW_PENALTY) * std)} records in its "
+    DETECT_Z + 2 WINDOW_PENALTY noise stds of records (a window of two log bins)."""
+    return (f"at this budget a column needs about {math.ceil((DETECT_Z + 2 * WINDOW_PENALTY) * std)} records in its "
             "bulk; use a larger cohort, fewer columns, a larger --preprocessing-share or --epsilon, or give a "
             "public schema (zodc schema draft)")
 
