@@ -74,7 +74,7 @@ from zodc.models.survival import (SURVIVAL_LOSSES, SurvivalLoss, TimeScale, acce
                                   expand_soft_events, fit_score_survival,
                                   host_survival_payload, native_survival_data, native_survival_evaluate_fn,
                                   public_time_grid)
-from zodc.data.dp_schema import N_BINS, estimate_record_count, estimate_schema_and_count
+from zodc.data.dp_schema import N_BINS, estimate_record_count, estimate_schema_and_count, schema_noise_multiplier
 from zodc.privacy.accounting import RdpAccountant, additive_delta_of_event, rdp_of_event, rdp_to_epsilon
 from zodc.privacy.keys import RunKeys, resolve_seed
 from zodc.privacy.noise import GRID_BITS, noise_sampling_delta, rounded_gaussian
@@ -701,13 +701,11 @@ class Condenser(BaseEstimator):
         return self.schema if isinstance(self.schema, Schema) else Schema.from_json(self.schema)
 
     def _schema_noise(self) -> tuple[float, float]:
-        """(noise multiplier, threshold delta) of a DP schema estimate from the preprocessing share."""
+        """(noise multiplier, threshold delta) of a DP schema estimate from the preprocessing share
+        (calibrated by the PLD accountant: :func:`~zodc.data.dp_schema.schema_noise_multiplier`)."""
         threshold_delta = _THRESHOLD_DELTA_SHARE * self._delta
-        noise = calibrate_noise_multiplier(
-            self._epsilon * self.preprocessing_share, self._delta,
-            lambda s: ComposedEvent((GaussianEvent(s), AdditiveDeltaEvent(threshold_delta)))) \
-            if math.isfinite(self._epsilon) else 0.0
-        return noise, threshold_delta
+        return schema_noise_multiplier(self._epsilon * self.preprocessing_share, self._delta, threshold_delta), \
+            threshold_delta
 
     def _estimate_schema(self, frame, keys: RunKeys, ledger: Ledger, **roles):
         """The DP schema and the DP record count (post-processing of its histograms), accounted; with

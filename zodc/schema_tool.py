@@ -235,18 +235,16 @@ def draft_with_privacy(frame: pd.DataFrame, *, name: str, epsilon: float, delta:
         :meth:`~zodc.data.schema.Schema.from_json`) and the summary's lines (nothing in them but the
         DP draft itself and public structure).
     """
-    from zodc.data.dp_schema import N_BINS, estimate_schema_and_count, looks_like_identifier
+    from zodc.data.dp_schema import N_BINS, estimate_schema_and_count, looks_like_identifier, schema_noise_multiplier
     from zodc.data.schema import CategoricalColumn
     from zodc.estimator import _THRESHOLD_DELTA_SHARE
-    from zodc.privacy.calibration import calibrate_noise_multiplier
-    from zodc.privacy.events import AdditiveDeltaEvent, ComposedEvent, GaussianEvent
+    from zodc.privacy.events import AdditiveDeltaEvent
     from zodc.privacy.keys import RunKeys, resolve_seed
     from zodc.privacy.ledger import Ledger
     from zodc.privacy.noise import noise_sampling_delta
 
     threshold_delta = _THRESHOLD_DELTA_SHARE * delta
-    noise = calibrate_noise_multiplier(epsilon, delta,
-                                       lambda s: ComposedEvent((GaussianEvent(s), AdditiveDeltaEvent(threshold_delta))))
+    noise = schema_noise_multiplier(epsilon, delta, threshold_delta)
     # Kinds: declared ones are set by apply_declared_kinds (dtypes); undeclared text columns are "auto".
     schema, events, _ = estimate_schema_and_count(RunKeys(resolve_seed(seed)).generator("schema"), frame,
                                                   noise_multiplier=noise, threshold_delta=threshold_delta, name=name,

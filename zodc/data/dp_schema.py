@@ -93,6 +93,38 @@ def _noise(rng: np.random.Generator, size: int, std: float) -> np.ndarray:
     return rounded_gaussian(rng, std, (size,)).astype(np.float64)
 
 
+def schema_noise_multiplier(epsilon: float, delta: float, threshold_delta: float) -> float:
+    """The noise multiplier ``sigma`` of :func:`estimate_schema_and_count` that spends ``(epsilon,
+    delta)`` on its own, by the PLD accountant (the exact privacy curve of one Gaussian mechanism,
+    ``dp_accounting``, pessimistic discretisation), with ``threshold_delta`` of ``delta`` for the
+    levels' threshold. About 10 % less noise than calibrating by RDP (34.2 -> 31 at epsilon 0.1,
+    delta 1e-5). ``epsilon = inf``: 0 (the exact, non-private schema). Public inputs only.
+    """
+    from zodc.privacy.accounting import pld_epsilon
+    from zodc.privacy.calibration import calibrate_noise_multiplier
+    from zodc.privacy.events import ComposedEvent
+
+    if math.isinf(epsilon):
+        return 0.0
+
+    def event(s):
+        return ComposedEvent((GaussianEvent(s), AdditiveDeltaEvent(threshold_delta)))
+
+    high = calibrate_noise_multiplier(epsilon, delta, event)  # meets the target by RDP, hence by PLD too
+    low = high / 2.0
+    if pld_epsilon(event(high), delta) > epsilon:
+        return high
+    for _ in range(30):
+        middle = math.sqrt(low * high)
+        if pld_epsilon(event(middle), delta) <= epsilon:
+            high = middle
+        else:
+            low = middle
+        if high / low < 1 + 1e-4:
+            break
+    return float(high)
+
+
 def _noisy_counts(rng: Optional[np.random.Generator], counts: np.ndarray, std: float) -> np.ndarray:
     """The one place the schema's counts meet noise: ``counts + round(N(0, std^2))`` (``std = 0``: exact,
     the non-private mode). Every histogram of :func:`estimate_schema_and_count` passes here, so a test
@@ -124,7 +156,7 @@ def categorical_threshold(std: float, delta_per_column: float) -> float:
 #: The target's classes or the event bins (the record count, proportions) get their own share; the
 #: feature and time columns share the scan (public log bins and observed levels) and the refinement
 #: (bins chosen from the scan) evenly.
-SHARE_ROLE, SHARE_SCAN, SHARE_REFINE = 0.15, 0.70, 0.15
+SHARE_ROLE, SHARE_SCAN, SHARE_REFINE = 0.10, 0.75, 0.15
 #: Penalty per bin of the bulk window, in noise stds: a bin is worth including when it holds more
 #: records than twice the noise std (an empty bin beside the bulk joins with probability 2 %).
 WINDOW_PENALTY = 2.0
@@ -333,12 +365,12 @@ def estimate_schema_and_count(
     One Gaussian mechanism of noise multiplier ``sigma`` (``noise_multiplier``), spent in three
     parts whose shares of ``1 / (2 sigma^2)`` add up to one (see :data:`SHARE_ROLE`):
 
-    1. **Role** (share 0.15): the count of each target class (classification) or of the two event
+    1. **Role** (share 0.10): the count of each target class (classification) or of the two event
        values (survival). The class set is *public*: ``classes`` when given, else the target's
        distinct labels, taken as the task's definition (the report lists this assumption; a
        target with more than :data:`MAX_IMPLICIT_CLASSES` labels must declare them). Gives the
        record count ``n_hat``, the class proportions or the event rate.
-    2. **Scan** (share 0.70, split evenly over the ``c`` feature and time columns): per column one
+    2. **Scan** (share 0.75, split evenly over the ``c`` feature and time columns): per column one
        histogram in which every record adds one count — a *missing* bin, the public signed
        log-scale bins (powers of two, as in Google's ApproxBounds) for values that are numbers,
        and one bin per observed level for values that are text. The column's bulk is the window
