@@ -353,3 +353,17 @@ def test_init_clip_bounds_each_row_before_the_means(cancer):
     assert np.abs(fitted.table_).max() < 0.05
     wide = small(schema=schema, steps=1, learning_rate=1e-6, init_scale=1e-4, init_clip=1.0).fit(X, y)
     assert np.abs(wide.table_).max() > 0.2
+
+
+def test_epsilon_inf_runs_without_a_schema_on_the_exact_schema(cancer):
+    # The non-private method needs no public schema: the schema is computed exactly (min, max, every
+    # level), nothing enters the ledger for it, and the fit runs.
+    X, y, _ = cancer
+    fitted = Condenser("tree", epsilon=math.inf, steps=2, num_directions=4, random_state=1).fit(X.iloc[:, :3], y)
+    assert "WITHOUT noise" in fitted.schema_.source
+    for name in X.columns[:3]:
+        column = fitted.schema_.column(name)
+        assert column.lower <= X[name].min() and column.upper >= X[name].max()
+    assert fitted.schema_.target_column.categories == ("benign", "malignant")
+    assert not any(entry.name == "schema" for entry in fitted.ledger_.entries)
+    assert len(fitted.synthetic_) == 20

@@ -393,8 +393,8 @@ def validate_table(
         else:
             codes = category_codes(series, column.categories)
             if OTHER_LEVEL in column.categories and role != "target":  # values outside the levels are "other"
-                codes = np.where((codes < 0) & series.notna().to_numpy(), list(column.categories).index(OTHER_LEVEL),
-                                 codes)
+                present = series.notna().to_numpy() & ~_blank(series)  # a blank cell is missing, not "other"
+                codes = np.where((codes < 0) & present, list(column.categories).index(OTHER_LEVEL), codes)
             unknown = codes < 0
             if role == "target" and (unknown & series.isna().to_numpy()).any():
                 warnings.warn(f"target '{column.name}' has missing values ({_rows(unknown & series.isna().to_numpy(), frame.index)}): "
