@@ -1298,7 +1298,13 @@ class Condenser(BaseEstimator):
         }
 
     def _public_assumptions(self) -> list[str]:
-        assumptions = ["column names and their declared kinds (numeric, integer, categorical)"]
+        assumptions = ["column names and their declared kinds (numeric, integer, categorical); undeclared kinds are "
+                       "decided with DP"]
+        if self.schema is None and self.task_ == "classification":
+            assumptions.append(f"the target's classes {list(self.schema_.target_column.categories)}: the task's "
+                               "definition (declared, or the target's distinct labels), not a record's value")
+        if self.schema is None:
+            assumptions.append("a column whose name says it is an identifier is left out (a decision on the name)")
         if self.schema is not None:
             extra = (", class proportions" if self.schema_.class_proportions else "") if self.task_ == "classification" \
                 else (", time bounds, event rate" if self.schema_.event_rate is not None else ", time bounds")
