@@ -1,0 +1,128 @@
+"""Every bundled cohort's raw table as a data owner would hand it over, through the schema-less path.
+
+``load_raw(name)`` is written to a CSV and condensed with ``zodc condense --data`` and no ``--schema``:
+the CSV is read as text, every column's kind, bounds, levels and missingness are estimated with DP
+(zodc.data.dp_schema) from 10 % of epsilon = 1. At that budget a column needs roughly a thousand
+records in its bulk, so the small cohorts are refused with the staged message ("... needs about N
+records ...") and nothing is written, and the large ones are released.
+
+The outcome depends on the (secret) seed only through the DP noise; with the fixed seed below it
+was measured once per cohort (``EXPECTED``). Near the limit it is the noise's call: over seeds 0-19,
+diabetes_progression (442 rows) and gbsg2_recurrence_3y (555) keep one column in about half the runs,
+breast_cancer (569) in 2 of 20, kidney_transplant (863) is released in 12 of 20; the four large cohorts
+are released at every seed. A change to the DP schema's constants (zodc.data.dp_schema) can move these:
+measure again then. Short runs (2 steps, 4 directions, no holdout): this is about the data path, not
+the utility.
+"""
+
+import os
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from zodc.cli import main
+from zodc.data.datasets import list_datasets, load_raw, load_schema
+from zodc.data.dp_schema import looks_like_identifier
+from zodc.data.schema import CategoricalColumn, Schema
+from zodc.errors import DataError
+from zodc.estimator import Condenser
+from zodc.models.soft_labels import SAMPLE_WEIGHT_COLUMN
+
+SEED = 0  # a fixed secret seed: the DP schema's noise, hence each cohort's outcome, is reproducible
+
+# Outcome of the schema-less run at epsilon = 1 with SEED, per cohort (rows in the raw table).
+EXPECTED = {
+    "breast_cancer": "refused",         # 569 rows, 30 numeric features: no column's bulk stands out
+    "diabetes_progression": "refused",  # 442 rows, 10 features
+    "gbsg2_recurrence_3y": "refused",   # 555 rows, 8 features
+    "gbsg2": "refused",                 # 686 rows: the survival time's range is not found
+    "lung": "refused",                  # 168 rows: the survival time's range is not found
+    "kidney_transplant": "refused",     # 863 rows: the survival time's range is not found (released at some seeds)
+    "larynx": "refused",                # 90 rows: the survival time's range is not found
+    "flchain": "released",              # 7,871 rows, 8 features
+    "nwtco": "released",                # 4,028 rows, 5 features
+    "covid_testing": "released",        # 15,223 rows, 12 columns; 'test_id' is left out by its name
+    "nafld1": "released",               # 17,549 rows, 6 features
+}
+
+SHORT = ["--epsilon", "1", "--steps", "2", "--num-directions", "4", "--holdout", "0", "--quiet"]
+
+
+def _roles(name: str) -> list:
+    schema = load_schema(name)  # the bundled schema only names the roles here; its bounds are not used
+    if schema.task == "classification":
+        return ["--target", schema.target]
+    return ["--time-col", schema.time.name, "--event-col", schema.event]
+
+
+def _condense_raw(name: str, tmp_path, seed: int) -> tuple:
+    """(exit code, out path, raw table) of the schema-less run on the cohort's raw CSV."""
+    raw = load_raw(name)
+    data, out = tmp_path / f"{name}.csv", tmp_path / "synthetic.csv"
+    raw.to_csv(data, index=False)
+    code = main(["condense", "--data", str(data), *_roles(name), *SHORT, "--seed", str(seed), "--out", str(out)])
+    return code, out, raw
+
+
+def _outputs(out) -> list:
+    return [str(out), str(out.with_suffix(".report.json")), str(out.with_suffix(".schema.json")),
+            str(out.with_suffix(".owner.json"))]
+
+
+def test_every_bundled_cohort_has_an_expectation():
+    assert sorted(EXPECTED) == sorted(info.name for info in list_datasets())
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # left-out columns, clipped values: the DP schema's notes
+@pytest.mark.parametrize("name", [info.name for info in list_datasets()])
+def test_raw_cohort_without_a_schema_is_released_or_refused_as_staged(name, tmp_path, capsys):
+    code, out, raw = _condense_raw(name, tmp_path, SEED)
+    err = capsys.readouterr().err
+    if EXPECTED[name] == "refused":
+        assert code == 2, err
+        assert "needs about" in err and "records" in err, err
+        assert "Traceback" not in err
+        assert not any(os.path.exists(path) for path in _outputs(out))  # nothing written, not even the schema
+        assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+        return
+    assert code == 0, err
+    schema = Schema.from_json(str(out.with_suffix(".schema.json")))
+    released = pd.read_csv(out)
+    header = list(released.columns)
+    expected = list(schema.column_names)
+    assert header in (expected, expected + [SAMPLE_WEIGHT_COLUMN]), (header, expected)
+    assert len(released) > 0
+    assert not any(looks_like_identifier(column) for column in header)
+    assert set(header) - {SAMPLE_WEIGHT_COLUMN} <= set(raw.columns)  # no column invented, only some left out
+    roles = [c for c in _roles(name)[1::2]]
+    assert set(roles) <= set(header)  # the target / time / event are always kept
+    if name == "covid_testing":
+        assert "test_id" in raw.columns and "test_id" not in header  # named like an identifier: left out
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "bug: a schema whose every feature is a single-level categorical (0 encoded columns; what the DP schema "
+    "gives gbsg2_recurrence_3y at seed 7: only 'horTh', level 'no') is not refused: the dp_means start fails "
+    "with ConfigError '`l2_norm_clip` must be > 0 ... Got 0.0' (zodc/privacy/moments.py:82, a parameter the "
+    "user never set); with init='noise' the native backend fails with an IndexError in zodc/models/native.py "
+    "(the host backend then releases)"))
+@pytest.mark.parametrize("init, backend", [("dp_means", "host"), ("noise", "native")])
+def test_features_that_encode_to_no_column_are_refused_or_released(init, backend):
+    rng = np.random.default_rng(31)
+    n = 600
+    X = pd.DataFrame({"horTh": ["no"] * n})
+    y = pd.Series(rng.choice(["no", "yes"], n), name="recurrence_3y")
+    schema = Schema(name="one_level", task="classification", target="recurrence_3y", source="public: this test",
+                    columns=(CategoricalColumn("horTh", ("no",)), CategoricalColumn("recurrence_3y", ("no", "yes"))))
+    condenser = Condenser("tree", schema=schema, init=init, epsilon=1.0, steps=2, num_directions=4, backend=backend,
+                          random_state=31)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            condenser.fit(X, y)
+    except DataError as error:  # refused before any work, saying why (nothing to learn)
+        assert "l2_norm_clip" not in str(error)
+        return
+    assert set(condenser.synthetic_["recurrence_3y"]) == {"no", "yes"}  # or a real release
