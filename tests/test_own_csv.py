@@ -102,12 +102,6 @@ def test_raw_cohort_without_a_schema_is_released_or_refused_as_staged(name, tmp_
         assert "test_id" in raw.columns and "test_id" not in header  # named like an identifier: left out
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: a schema whose every feature is a single-level categorical (0 encoded columns; what the DP schema "
-    "gives gbsg2_recurrence_3y at seed 7: only 'horTh', level 'no') is not refused: the dp_means start fails "
-    "with ConfigError '`l2_norm_clip` must be > 0 ... Got 0.0' (zodc/privacy/moments.py:82, a parameter the "
-    "user never set); with init='noise' the native backend fails with an IndexError in zodc/models/native.py "
-    "(the host backend then releases)"))
 @pytest.mark.parametrize("init, backend", [("dp_means", "host"), ("noise", "native")])
 def test_features_that_encode_to_no_column_are_refused_or_released(init, backend):
     rng = np.random.default_rng(31)

@@ -110,6 +110,15 @@ def synthetic_event_count(event_rate: float, rows: int) -> int:
     return int(min(max(int(round(event_rate * rows)), 1), rows - 1))
 
 
+def _require_features(encoder: TableEncoder) -> None:
+    """Refuse a schema that leaves nothing to learn (every feature constant). A decision on the schema
+    (public, or DP: post-processing), never on a record."""
+    if encoder.n_encoded == 0:
+        raise DataError("the schema leaves no feature to learn: every feature column is constant (one level, or "
+                        "none). Give a schema with at least one informative column (zodc schema draft), or a larger "
+                        "cohort.")
+
+
 def _is_structured_survival(y: Any) -> bool:
     dtype = getattr(y, "dtype", None)
     return dtype is not None and getattr(dtype, "names", None) is not None
@@ -842,6 +851,7 @@ class Condenser(BaseEstimator):
         schema, proportions, record_count = self._resolve_schema(frame, target, keys, ledger)
         clean = validate_table(frame, schema, on_out_of_bounds=self.on_out_of_bounds, require_variation=False)
         encoder = TableEncoder(schema)
+        _require_features(encoder)
         encoded = encoder.encode(clean)
         X_real = np.asarray(encoded.X, np.float32)
         y_real = np.asarray(encoded.y, np.int32)
@@ -921,6 +931,7 @@ class Condenser(BaseEstimator):
         schema, event_rate, record_count = self._resolve_survival_schema(frame, time_name, event_name, keys, ledger)
         clean = validate_table(frame, schema, on_out_of_bounds=self.on_out_of_bounds, require_variation=False)
         encoder = TableEncoder(schema)
+        _require_features(encoder)
         encoded = encoder.encode(clean)
         X_real = np.asarray(encoded.X, np.float32)
         time_real = np.asarray(clean[schema.time.name], np.float64)

@@ -101,7 +101,8 @@ def test_singleton_level_release_probability_matches_threshold_delta():
     # One thresholded feature column (the target's classes are public): a level held by one record
     # passes with probability at most threshold_delta, exactly P(round(Y) > tau - 1).
     n, delta, sigma = 400, 0.3, 3.0
-    frame = pd.DataFrame({"colour": ["red"] * (n - 1) + ["rare"], "outcome": ["no", "yes"] * (n // 2)})
+    frame = pd.DataFrame({"colour": ["red"] * (n // 2) + ["blue"] * (n // 2 - 1) + ["rare"],
+                          "outcome": ["no", "yes"] * (n // 2)})
     released = [
         "rare" in estimate_schema(jax.random.key(seed), frame, target="outcome", noise_multiplier=sigma,
                                   threshold_delta=delta, kinds={"colour": "categorical"})[0].column("colour").categories

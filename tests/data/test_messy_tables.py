@@ -151,10 +151,6 @@ def test_cli_messy_csv_declared_codes_and_classes(tmp_path, capsys):
     assert set(released["sex"]) <= {"female", "male"} and set(released["stage"]) <= {"1", "2", "3", "4"}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: Condenser._resolve_schema (zodc/estimator.py) estimates the DP schema with target= only, never "
-    "classes=; a categorical y's declared categories (what CLI --classes makes) are ignored: the class set "
-    "is the observed labels, sorted (declared order lost, a declared class without records dropped)"))
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_condenser_keeps_the_declared_classes_of_a_categorical_target():
     rng = np.random.default_rng(16)

@@ -165,6 +165,9 @@ WINDOW_PENALTY = 2.0
 #: is 2.29). The refinement's finer bins hold fewer records each: its penalty is half a std per bin
 #: and its threshold 7.5 stds (over 16 bins the pure-noise 99.9 % quantile is 6.92).
 DETECT_Z, REFINE_DETECT_Z, REFINE_PENALTY = 3.0, 7.5, 0.5
+#: The refinement trims an end bin while its noisy count is below this many stds (an empty bin stops
+#: the trimming with probability 7 %: bounds a little loose rather than records clipped).
+TRIM_Z = 1.5
 #: After detection the window grows by up to EXTEND_BINS bins a side while the next bin's noisy
 #: count exceeds EXTEND_Z stds (thin tails: a little looser bounds rather than clipped records).
 EXTEND_Z, EXTEND_BINS = 1.0, 1
@@ -289,11 +292,19 @@ def _refine_edges(lower: float, upper: float, scale: str) -> np.ndarray:
 
 
 def _refine_window(noisy: np.ndarray, std: float) -> Optional[tuple]:
-    """Refinement bins ``(a, b)`` of the bulk, or None (keep the scan's bounds)."""
-    a, b, score = _bulk_window(noisy, REFINE_PENALTY * std)
+    """Refinement bins ``(a, b)``: the fine histogram trimmed from each end while a bin shows no
+    records (noisy count below :data:`TRIM_Z` stds), or None when the histogram as a whole does not
+    stand out of the noise (keep the scan's bounds). Trimming stops at the first bin with records, so
+    what it clips is at most the thin tail beyond it."""
+    _, _, score = _bulk_window(noisy, REFINE_PENALTY * std)
     if score < REFINE_DETECT_Z * std:
         return None
-    return _grow(noisy, a, b, std, extend_z=0.0)  # a fine tail bin with any sign of records stays
+    a, b = 0, len(noisy) - 1
+    while a < b and noisy[a] < TRIM_Z * std:
+        a += 1
+    while b > a and noisy[b] < TRIM_Z * std:
+        b -= 1
+    return a, b
 
 
 def _round_bounds(lower: float, upper: float, integer: bool, positive: bool) -> tuple:
@@ -435,6 +446,8 @@ def estimate_schema_and_count(
         raise DataError("give a `target` column (classification) or `time` and `event` columns (survival).")
     rng = None if exact else as_generator(key)
     check_raw_table(frame, target=target, time=time, event=event)
+    if classes is None and target is not None and isinstance(frame[target].dtype, pd.CategoricalDtype):
+        classes = list(frame[target].cat.categories)  # a categorical target's categories: declared classes
     kind_of, left_out = column_kinds(frame, kinds, target=target, time=time, event=event)
     for column in left_out:
         warnings.warn(f"column '{column}' looks like a row identifier (by its name) and is left out; declare its "
@@ -515,6 +528,11 @@ def estimate_schema_and_count(
             has_missing = refine[len(released) + 1] > (0.5 if exact else PRESENCE_Z * std_refine)
             if has_other and OTHER_LEVEL not in released:
                 released.append(OTHER_LEVEL)
+            if len(released) + int(has_missing) < 2:  # one slot: a constant, it carries nothing
+                warnings.warn(f"column '{column}': only one level could be released at this budget, so it carries no "
+                              "information and is left out (give a public schema with its levels to keep it).",
+                              UserWarning, stacklevel=2)
+                continue
             columns.append(CategoricalColumn(column, tuple(released), missing=bool(has_missing)))
             continue
         if window is None:
