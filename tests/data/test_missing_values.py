@@ -9,23 +9,15 @@ import pandas as pd
 import pytest
 
 from zodc.data import TableEncoder, validate_table
-from zodc.data.dp_schema import estimate_schema_and_count
 from zodc.data.io import apply_declared_kinds, read_table
 from zodc.data.schema import CategoricalColumn, NumericColumn, Schema
 from zodc.estimator import Condenser
-from zodc.privacy.noise import secret_generator
 
-NOISE = 0.5  # small: the tests are about the handling, not the noise
+from tests.data.test_messy_tables import estimate  # one helper for both files
 # Values outside the estimated (or public) bounds are clipped with a warning: expected here, not the subject.
 pytestmark = pytest.mark.filterwarnings("ignore:.*outside the schema bounds:UserWarning")
 
 
-def estimate(frame, seed=1, **roles):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        schema, _, count = estimate_schema_and_count(secret_generator(seed, (1,)), frame, noise_multiplier=NOISE,
-                                                     threshold_delta=1e-6, **roles)
-    return schema, [str(w.message) for w in caught], count
 
 
 def block(encoder, name):

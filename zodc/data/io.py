@@ -134,8 +134,9 @@ def json_safe(obj: Any) -> Any:
     return obj
 
 
-def write_files_atomic(contents: dict) -> None:
-    """Writes several files all or nothing: ``{path: text}``.
+def write_files_atomic(contents: dict, *, make_directories: bool = False) -> None:
+    """Writes several files all or nothing: ``{path: text or bytes}`` (``make_directories``: create
+    missing destination directories first).
 
     Every file is first written and fsynced to a temporary file beside its destination; only when
     all of them are written are they renamed into place. A failure before that leaves no file
@@ -150,10 +151,14 @@ def write_files_atomic(contents: dict) -> None:
         for path, text in contents.items():
             path = os.fspath(path)
             directory = os.path.dirname(os.path.abspath(path))
+            if make_directories:
+                os.makedirs(directory, exist_ok=True)
             if not os.path.isdir(directory):
                 raise DataError(f"cannot write '{path}': directory '{directory}' does not exist.")
-            handle = tempfile.NamedTemporaryFile(mode="w", dir=directory, prefix=f".{os.path.basename(path)}.",
-                                                 suffix=".tmp", delete=False, encoding="utf-8", newline="")
+            binary = isinstance(text, (bytes, bytearray))
+            handle = tempfile.NamedTemporaryFile(mode="wb" if binary else "w", dir=directory,
+                                                 prefix=f".{os.path.basename(path)}.", suffix=".tmp", delete=False,
+                                                 **({} if binary else {"encoding": "utf-8", "newline": ""}))
             pending.append((handle.name, path))
             with handle:
                 handle.write(text)

@@ -21,11 +21,9 @@ backend change) and every file is written atomically (a temporary file beside it
 
 from __future__ import annotations
 
-import contextlib
 import io
 import math
 import os
-import tempfile
 from typing import Any, Iterable
 
 import numpy as np
@@ -244,26 +242,10 @@ def render_plots(directory: str | os.PathLike, *, real: Any, synthetic: Any, sch
 def write_rendered(files: dict[str, bytes]) -> list[str]:
     """Writes ``{path: bytes}`` all or nothing: each to a temporary file beside it (fsynced), then
     every one renamed into place with ``os.replace``. Creates the directories. Returns the paths."""
-    pending = []
-    try:
-        for path, payload in files.items():
-            directory = os.path.dirname(os.path.abspath(path))
-            os.makedirs(directory, exist_ok=True)
-            handle = tempfile.NamedTemporaryFile(mode="wb", dir=directory, prefix=f".{os.path.basename(path)}.",
-                                                 suffix=".tmp", delete=False)
-            pending.append((handle.name, path))
-            with handle:
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
-    except BaseException:
-        for temporary, _ in pending:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
-        raise
-    for temporary, path in pending:
-        os.replace(temporary, path)
-    return [path for _, path in pending]
+    from zodc.data.io import write_files_atomic
+
+    write_files_atomic(files, make_directories=True)
+    return list(files)
 
 
 def write_plots(directory: str | os.PathLike, *, real: Any, synthetic: Any, schema: Any,
