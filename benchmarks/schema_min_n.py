@@ -54,7 +54,7 @@ def cohort(n: int, columns: int, seed: int) -> pd.DataFrame:
 
 
 def run(sizes, column_counts, seeds: int) -> dict:
-    sigma = schema_noise_multiplier(EPSILON * SHARE, DELTA, THRESHOLD_SHARE * DELTA)
+    sigma = schema_noise_multiplier(EPSILON, DELTA, THRESHOLD_SHARE * DELTA, SHARE)
     cells = []
     for columns in column_counts:
         for n in sizes:
@@ -98,7 +98,7 @@ def run(sizes, column_counts, seeds: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=20)
-    parser.add_argument("--sizes", default="500,750,1000,1500,2000,3000,5000")
+    parser.add_argument("--sizes", default="250,350,500,750,1000,1500,3000")
     parser.add_argument("--columns", default="5,10,20")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()

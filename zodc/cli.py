@@ -115,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     condense.add_argument("--time-bins", type=int, default=10,
                           help="survival: bins of the public log-time grid of the loss")
     condense.add_argument("--preprocessing-share", type=float, default=0.1,
-                          help="share of epsilon for DP preprocessing when no schema is given")
+                          help="without a schema: the DP schema's share of the budget (split in rho: it adds at "
+                          "most this share to epsilon); with one: the DP record count's share of epsilon")
     condense.add_argument("--on-out-of-bounds", default="clip", choices=["clip", "raise"])
     condense.add_argument("--holdout", type=float, default=0.3,
                           help="share of rows held out (never condensed) to measure utility; 0 condenses all rows and skips utility")

@@ -391,8 +391,11 @@ class Condenser(BaseEstimator):
         0.038 (rounds 25-26), so it is off by default.
       schema: a :class:`zodc.data.Schema`, a path to a schema JSON, or ``None`` to estimate one
         with DP from ``preprocessing_share`` of the budget.
-      preprocessing_share: share of ``epsilon`` given to DP preprocessing (schema, class
-        proportions, event rate) when something must be estimated; the rest goes to the steps.
+      preprocessing_share: without a schema, the DP schema's share of the budget, split in rho as
+        Gaussian mechanisms compose (it adds at most this share to epsilon;
+        :func:`zodc.data.dp_schema.schema_noise_multiplier`); with a public schema, the DP record
+        count (and class proportions or event rate if the schema has none) are calibrated to
+        ``epsilon * preprocessing_share`` on their own. The rest goes to the start and the steps.
       on_out_of_bounds: ``"clip"`` (warn and clip values outside the schema's bounds, record by
         record) or ``"raise"`` (refuse: a refusal one record can trigger, so a check of the data
         before a release, not a setting for the release itself).
@@ -710,10 +713,10 @@ class Condenser(BaseEstimator):
         return self.schema if isinstance(self.schema, Schema) else Schema.from_json(self.schema)
 
     def _schema_noise(self) -> tuple[float, float]:
-        """(noise multiplier, threshold delta) of a DP schema estimate from the preprocessing share
-        (calibrated by the PLD accountant: :func:`~zodc.data.dp_schema.schema_noise_multiplier`)."""
+        """(noise multiplier, threshold delta) of a DP schema estimate given the preprocessing share of the
+        budget, split in rho (:func:`~zodc.data.dp_schema.schema_noise_multiplier`)."""
         threshold_delta = _THRESHOLD_DELTA_SHARE * self._delta
-        return schema_noise_multiplier(self._epsilon * self.preprocessing_share, self._delta, threshold_delta), \
+        return schema_noise_multiplier(self._epsilon, self._delta, threshold_delta, self.preprocessing_share), \
             threshold_delta
 
     def _estimate_schema(self, frame, keys: RunKeys, ledger: Ledger, **roles):

@@ -244,7 +244,7 @@ def draft_with_privacy(frame: pd.DataFrame, *, name: str, epsilon: float, delta:
     from zodc.privacy.noise import noise_sampling_delta
 
     threshold_delta = _THRESHOLD_DELTA_SHARE * delta
-    noise = schema_noise_multiplier(epsilon, delta, threshold_delta)
+    noise = schema_noise_multiplier(epsilon, delta, threshold_delta, 1.0)  # the draft spends all of its budget
     # Kinds: declared ones are set by apply_declared_kinds (dtypes); undeclared text columns are "auto".
     schema, events, _ = estimate_schema_and_count(RunKeys(resolve_seed(seed)).generator("schema"), frame,
                                                   noise_multiplier=noise, threshold_delta=threshold_delta, name=name,

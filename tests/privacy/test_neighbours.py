@@ -417,3 +417,23 @@ def test_a_csv_without_a_schema_releases_at_epsilon_one_and_no_record_decides_a_
         year = schema.column("year")  # an offset far larger than its spread: refined inside [1024, 2048]
         assert 1024 <= year.lower <= 1995 and 2003 <= year.upper <= 2048
         assert fitted.synthetic_["creatinine"].isna().any() and not fitted.synthetic_["age"].isna().any()
+
+
+def test_the_schema_adds_at_most_its_share_of_epsilon_to_the_release():
+    # preprocessing_share = 0.1 of the budget (split in rho): the composed epsilon with the schema's
+    # events minus the composed epsilon without them is at most 0.1 * epsilon, by the accountant
+    # that calibrated the release (RDP), and the whole stays within the target.
+    from zodc.privacy.ledger import Ledger
+
+    table = _messy_cohort()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = Condenser("tree", epsilon=1.0, steps=20, num_directions=4, random_state=5).fit(
+            table.drop(columns=["outcome"]), table["outcome"])
+    without = Ledger()
+    for entry in fitted.ledger_.entries:
+        if entry.name != "schema":
+            without.add(entry.name, entry.event)
+    total, rest = fitted.ledger_.epsilon(1e-5), without.epsilon(1e-5)
+    assert total <= 1.0 + 1e-9
+    assert 0 < total - rest <= 0.1

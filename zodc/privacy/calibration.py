@@ -168,3 +168,54 @@ def gaussian_noise_for_epsilon(target_epsilon: float, target_delta: float, base_
     """
     return calibrate_noise_multiplier(target_epsilon, target_delta, GaussianEvent, base_events=base_events)
 
+
+
+def share_noise_multiplier(target_epsilon: float, target_delta: float, share: float, *,
+                           additive_delta: float = 0.0) -> float:
+    """Noise multiplier of a Gaussian mechanism given ``share`` of a release's privacy budget.
+
+    The budget is split the way Gaussian mechanisms compose, in their additive currency
+    ``rho = 1 / (2 sigma^2)`` (as zCDP budgets are split, e.g. AIM and MST's ``rho`` shares): let
+    ``sigma_total`` be the noise multiplier of the one Gaussian mechanism that alone spends the whole
+    ``(target_epsilon, target_delta)`` (PLD accountant, exact for one Gaussian, with
+    ``additive_delta`` of the delta set aside); the share gets ``sigma_total / sqrt(share)``. The
+    rest of the release, calibrated afterwards against the whole target, gets the remaining
+    ``1 - share`` of ``rho``, so this mechanism adds at most about ``share`` of the target's epsilon
+    to the composed total (epsilon of a Gaussian is concave in ``rho``; the CLI's tests check the
+    ledger). Public inputs only.
+
+    Args:
+        target_epsilon: epsilon of the whole release (``inf``: returns 0, the non-private mode).
+        target_delta: delta of the whole release, in (0, 1).
+        share: the mechanism's share of ``rho``, in (0, 1].
+        additive_delta: a part of ``target_delta`` the mechanism spends as an additive delta.
+
+    Returns:
+        sigma as a Python float.
+    """
+    import math
+
+    from zodc.privacy.accounting import pld_epsilon
+    from zodc.privacy.events import AdditiveDeltaEvent, ComposedEvent
+
+    if math.isinf(target_epsilon):
+        return 0.0
+    if not 0 < share <= 1:
+        raise ConfigError(f"`share` must be in (0, 1]. Got {share!r}.")
+
+    def event(s):
+        return ComposedEvent((GaussianEvent(s), AdditiveDeltaEvent(additive_delta))) if additive_delta else \
+            GaussianEvent(s)
+
+    high = calibrate_noise_multiplier(target_epsilon, target_delta, event)  # meets it by RDP, hence by PLD
+    low = high / 4.0
+    if pld_epsilon(event(high), target_delta) <= target_epsilon:
+        for _ in range(40):
+            middle = math.sqrt(low * high)
+            if pld_epsilon(event(middle), target_delta) <= target_epsilon:
+                high = middle
+            else:
+                low = middle
+            if high / low < 1 + 1e-4:
+                break
+    return float(high / math.sqrt(share))
