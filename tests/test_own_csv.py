@@ -48,7 +48,7 @@ EXPECTED = {
     "nafld1": "released",                # 17,549 rows, 6 features
 }
 
-SHORT = ["--epsilon", "1", "--steps", "2", "--num-directions", "4", "--holdout", "0", "--quiet"]
+SHORT = ["--epsilon", "1", "--steps", "2", "--num-directions", "4", "--holdout", "0", "--quiet", "--backend", "host"]
 
 
 def _roles(name: str) -> list:

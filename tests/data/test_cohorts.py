@@ -123,7 +123,7 @@ def test_short_fit_with_public_schema(cohort):
     frame = cohort.frame.sample(n=FIT_ROWS, random_state=test_seed(11, "subsample")).reset_index(drop=True)
     classification = schema.task == "classification"
     size = {"rows_per_class": 3} if classification else {"rows": 20}
-    estimator = Condenser("tree" if classification else "cox", epsilon=1.0, steps=3, num_directions=4, schema=schema,
+    estimator = Condenser("tree" if classification else "cox", epsilon=1.0, steps=3, num_directions=4, schema=schema, backend="host",
                           random_state=test_seed(5, "condenser"), **size)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -408,7 +408,7 @@ def test_a_csv_without_a_schema_releases_at_epsilon_one_and_no_record_decides_a_
     for frame in (table, pd.concat([table, odd], ignore_index=True)):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fitted = Condenser("tree", epsilon=1.0, steps=2, num_directions=4, random_state=3).fit(
+            fitted = Condenser("tree", epsilon=1.0, steps=2, num_directions=4, backend="host", random_state=3).fit(
                 frame.drop(columns=["outcome"]), frame["outcome"])
         schema = fitted.schema_
         assert schema.target_column.categories == ("no", "yes")
@@ -428,7 +428,7 @@ def test_the_schema_adds_at_most_its_share_of_epsilon_to_the_release():
     table = _messy_cohort()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fitted = Condenser("tree", epsilon=1.0, steps=20, num_directions=4, random_state=5).fit(
+        fitted = Condenser("tree", epsilon=1.0, steps=2, num_directions=4, backend="host", random_state=5).fit(
             table.drop(columns=["outcome"]), table["outcome"])
     without = Ledger()
     for entry in fitted.ledger_.entries:
