@@ -448,7 +448,8 @@ def condense_command(args) -> dict[str, Any]:
     report = {
         "zodc_version": __version__,
         "data": {**source, "task": task, "holdout": args.holdout, **data_roles,
-                 "schema": "public (given)" if schema is not None else "estimated with DP"},
+                 "schema": "public (given)" if schema is not None else
+                 "estimated with DP" if math.isfinite(args.epsilon) else "computed exactly (epsilon = inf: non-private)"},
         "model": {"name": model, "backend": condenser.backend_},
         "privacy": condenser.report() if search is None else search.report(),
         "hyperparameters": hyperparameters,

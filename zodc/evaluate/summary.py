@@ -193,7 +193,8 @@ def summary_lines(report: dict[str, Any], owner: dict[str, Any] | None = None, *
 
     files = [f"table {outputs.get('synthetic')}", f"report {outputs.get('report')}"]
     if outputs.get("schema"):
-        files.append(f"DP schema {outputs['schema']}")
+        exact = str((report.get("data") or {}).get("schema", "")).startswith("computed exactly")
+        files.append(f"{'exact (non-private) schema' if exact else 'DP schema'} {outputs['schema']}")
     if outputs.get("owner_only"):
         files.append(f"owner only, do not publish: {outputs['owner_only']}")
     if (owner or {}).get("plots"):
