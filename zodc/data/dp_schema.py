@@ -563,7 +563,7 @@ def estimate_schema_and_count(
     source = (
         "estimated with differential privacy from the private table (noise_multiplier="
         f"{sigma!r}, threshold_delta={threshold_delta!r}; public log-scale bins as in Google's ApproxBounds, "
-        "refined in each column's encoded units; thresholded levels); column names, roles, declared kinds and the "
+        "refined in linear bins where a column's offset exceeds its spread; thresholded levels); column names, roles, declared kinds and the "
         "target's classes treated as public structure" if not exact else
         "computed WITHOUT noise from the private table (epsilon = inf, non-private mode): exact bounds and levels"
     )
