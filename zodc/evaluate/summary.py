@@ -132,9 +132,14 @@ def _warnings(task: str, utility: dict[str, Any]) -> list[str]:
         out.append(f"WARNING: the synthetic table scores near chance ({'; '.join(near)}): a model trained on it "
                    "predicts no better than guessing.")
     reference = random_subset.get(key)
-    if reference is not None and value < reference:
+    spread = random_subset.get(f"{key}_sd") or 0.0
+    if reference is not None and value < reference - spread:
         out.append(f"WARNING: the synthetic table scores below a random real sample of the same size ({label} "
-                   f"{value:.3f} < {reference:.3f}).")
+                   f"{value:.3f} < {reference:.3f} ± {spread:.3f}): sharing a random sample of real rows would "
+                   "serve a model better (and is not private).")
+    elif reference is not None and value < reference:
+        out.append(f"Note: the synthetic table scores level with a random real sample of the same size ({label} "
+                   f"{value:.3f}, the sample {reference:.3f} ± {spread:.3f} over its draws).")
     return out
 
 
