@@ -523,6 +523,11 @@ def estimate_schema_and_count(
             warnings.warn(f"column '{column}': its range could not be told apart from the noise at this budget, so "
                           f"it is left out ({_needed_message(std_scan)}).", UserWarning, stacklevel=2)
             continue
+        if window[0] == window[1] == ZERO_BIN and not is_time:  # only zeros seen: a constant, it carries nothing
+            warnings.warn(f"column '{column}': only the value 0 stands out of the noise at this budget (its other "
+                          "values are too rare to see), so it carries no information and is left out (give a public "
+                          "schema with its bounds to keep it).", UserWarning, stacklevel=2)
+            continue
         lower, upper = float(BIN_EDGES[window[0]]), float(BIN_EDGES[window[1] + 1])
         if exact and len(finite):
             inside = finite[(finite >= lower) & (finite <= upper)]
