@@ -63,7 +63,8 @@ def main() -> None:
             for mode, base in (("schema-less CSV", ["--data", raw, *roles]), ("public schema", ["--dataset", name])):
                 for seed in range(1, args.seeds + 1):
                     row = {"cohort": name, "mode": mode, "seed": seed,
-                           **one_run([*base, "--epsilon", "1", "--seed", str(seed)], os.path.join(tmp, f"o{seed}.csv"))}
+                           **one_run([*base, "--epsilon", "1", "--seed", str(seed)],
+                                     os.path.join(tmp, f"{name}-{mode.split()[0]}-{seed}.csv"))}
                     print(json.dumps(row), flush=True)
                     results.append(row)
                     with open(args.out, "w", encoding="utf-8") as handle:
