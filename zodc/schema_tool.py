@@ -564,6 +564,7 @@ def check_table(frame: pd.DataFrame, schema) -> CheckResult:
                         f"{', '.join(map(str, frame.columns))}.")
     findings, n = [], len(frame)
     left_out = np.zeros(n, dtype=bool)
+    target_codes = None
 
     def numeric(column: NumericColumn, considered: np.ndarray, is_time: bool) -> np.ndarray:
         raw = frame[column.name]
@@ -606,6 +607,7 @@ def check_table(frame: pd.DataFrame, schema) -> CheckResult:
         codes = category_codes(series.where(pd.Series(present, index=raw.index), None), column.categories)
         unknown = present & (codes < 0)
         if is_target:
+            target_codes = codes
             findings.append(Finding(column.name, "class missing, record left out", ~present))
             findings.append(Finding(column.name, "class not among the schema's classes, record left out", unknown,
                                     detail=_examples(raw[unknown])))
@@ -620,8 +622,7 @@ def check_table(frame: pd.DataFrame, schema) -> CheckResult:
         else:
             findings.append(Finding(column.name, "missing while `missing: false`, encoded as no level", ~present))
     if schema.time is not None:
-        events = pd.to_numeric(frame[schema.event].astype(object).map(lambda v: v.strip() if isinstance(v, str) else v),
-                               errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        events = _parse_numbers(frame[schema.event])
         bad_event = ~np.isin(events, (0.0, 1.0))
         findings.append(Finding(schema.event, "event missing or not 0/1, record left out", bad_event,
                                 detail=_examples(frame[schema.event][bad_event])))
@@ -629,13 +630,9 @@ def check_table(frame: pd.DataFrame, schema) -> CheckResult:
         left_out |= bad_event | np.isnan(times)
         if not (events[~left_out] == 1).any():
             findings.append(Finding(schema.event, "no event among the records kept: condense would refuse", None))
-    if schema.target is not None:
-        target = schema.target_column
-        raw = frame[target.name]
-        labels = raw.astype(object).map(normalise_level).where(pd.Series(_present(raw), index=raw.index), None)
-        codes = category_codes(labels, target.categories)
-        if len(np.unique(codes[(codes >= 0) & ~left_out])) < 2:
-            findings.append(Finding(target.name, "fewer than 2 of the schema's classes among the records kept: "
+    if target_codes is not None:
+        if len(np.unique(target_codes[(target_codes >= 0) & ~left_out])) < 2:
+            findings.append(Finding(schema.target, "fewer than 2 of the schema's classes among the records kept: "
                                     "condense would refuse", None))
     ignored = [c for c in frame.columns if c not in schema.column_names]
     return CheckResult(schema=schema, findings=findings, ignored=ignored, left_out=left_out, n_rows=n)
