@@ -338,9 +338,10 @@ def _parse_numbers(series: pd.Series) -> np.ndarray:
 
 
 def _present(series: pd.Series) -> np.ndarray:
-    """Cells that hold something (not missing, not only whitespace)."""
-    return (series.notna().to_numpy()
-            & ~series.map(lambda v: isinstance(v, str) and not v.strip()).to_numpy(dtype=bool))
+    """Cells that hold something (not missing, not only whitespace: :func:`zodc.data.validation._blank`)."""
+    from zodc.data.validation import _blank
+
+    return series.notna().to_numpy() & ~_blank(series)
 
 
 def draft_without_privacy(frame: pd.DataFrame, *, name: str, declared: dict, classes: Optional[Sequence[Any]] = None,
