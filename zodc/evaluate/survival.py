@@ -392,39 +392,18 @@ def _report_utility(estimator: Any, synthetic: tuple, train: tuple, test: tuple,
                     grid: np.ndarray | None, censoring: tuple, accepts_nan: bool,
                     feature_names: Sequence[str] | None) -> dict[str, Any]:
     """:func:`survival_utility` with ``on_failure="report"``."""
-    from zodc.evaluate.utility import mean_over_draws, missing_value_report, shared_columns
+    from zodc.evaluate.utility import report_references
 
-    X_synthetic, X_train, X_test = (np.asarray(t[0], dtype=np.float64) for t in (synthetic, train, test))
-    keep, dropped = shared_columns({"synthetic": [X_synthetic], "full_data": [X_train],
-                                    "random_subset": [X_train[rows] for rows in subsets]}, feature_names)
-    missing = {"synthetic": np.isnan(X_synthetic).sum(), "full_data": np.isnan(X_train).sum(),
-               "test": np.isnan(X_test).sum()}
-    synthetic = (X_synthetic[:, keep],) + tuple(synthetic[1:])
-    train = (X_train[:, keep],) + tuple(train[1:])
-    test = (X_test[:, keep],) + tuple(test[1:])
-    failures: list[dict[str, str]] = []
-
-    def evaluate(table: str, rows: tuple) -> dict[str, Any]:
-        scores, failure = _evaluate_or_fail(estimator, rows, test, grid, censoring, accepts_nan)
-        if failure is not None:
-            failures.append(failure.as_dict(table))
-        return scores
-
-    synthetic_scores = evaluate("synthetic", synthetic)
-    full_scores = evaluate("full_data", train)
-    draws = [evaluate(f"random_subset (draw {i + 1} of {len(subsets)})", tuple(np.asarray(a)[rows] for a in train))
-             for i, rows in enumerate(subsets)]
-    random_scores = mean_over_draws(draws, ("c_index",) + (("integrated_brier",) if grid is not None else ()))
-    random_scores["num_draws"] = len(subsets)
-    random_scores["num_failed"] = int(sum(d["fit_failed"] for d in draws))
+    synthetic, train, test = ((np.asarray(t[0], dtype=np.float64),) + tuple(t[1:]) for t in (synthetic, train, test))
     note = ("C-index: Harrell's, higher risk = shorter survival; a fit or prediction that fails is null (see "
             "failures), never a score. random_subset: uniform real subsets of the synthetic table's size (not "
             "private), averaged over the draws that succeeded. All references use real records and are not "
             "covered by the DP guarantee.")
     if grid is not None:
         note += " integrated_brier: Graf et al. (1999) IPCW with the training split's censoring Kaplan-Meier."
-    return {"metric": "c_index", "synthetic": synthetic_scores, "full_data": full_scores,
-            "random_subset": random_scores, "test_rows": int(np.asarray(test[1]).shape[0]), "note": note,
-            "dropped_constant_columns": len(dropped),
-            "preprocessing": {"dropped_columns": dropped, "missing_values": missing_value_report(accepts_nan, missing)},
-            "failures": failures}
+    return {"metric": "c_index",
+            **report_references(lambda table, test: _evaluate_or_fail(estimator, table, test, grid, censoring,
+                                                                      accepts_nan),
+                                synthetic, train, test, subsets,
+                                ("c_index",) + (("integrated_brier",) if grid is not None else ()),
+                                accepts_nan=accepts_nan, feature_names=feature_names, note=note)}

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from sklearn.base import clone
@@ -234,6 +234,58 @@ def mean_over_draws(draws: list[dict[str, Any]], keys: Sequence[str]) -> dict[st
     return out
 
 
+def report_references(evaluate: Callable[[tuple, tuple], tuple[dict[str, Any], ReferenceFailure | None]],
+                      synthetic: tuple, train: tuple, test: tuple, subsets: Sequence[np.ndarray], keys: Sequence[str],
+                      *, accepts_nan: bool, feature_names: Sequence[str] | None, note: str) -> dict[str, Any]:
+    """The ``"report"`` rule (module docstring), alike for every task.
+
+    The encoded columns constant in any training table (``synthetic``, ``train``, ``train`` at each
+    of ``subsets``) are left out of all of them and of ``test``; ``evaluate(table, test)`` then
+    scores the synthetic table, the full data and each subset, returning ``(scores, failure)``
+    (``scores`` with ``"fit_failed"``; ``failure`` ``None`` or the :class:`ReferenceFailure`, listed
+    under the table's name).
+
+    Args:
+      evaluate: one reference's scores, as above.
+      synthetic, train, test: tuples whose first element is the encoded ``X`` (the others, e.g.
+        the labels, are kept as they are; each of ``train``'s is indexed by a subset's rows).
+      subsets: the random subsets' row indices into ``train``.
+      keys: the scores averaged over the draws (:func:`mean_over_draws`).
+      feature_names: the encoded columns' names, for the report of the columns left out.
+      note: the result's ``"note"``.
+
+    Returns:
+      ``{"synthetic", "full_data", "random_subset" (with "num_draws", "num_failed"), "test_rows",
+      "note", "dropped_constant_columns", "preprocessing", "failures"}``.
+    """
+    X_synthetic, X_train, X_test = (np.asarray(t[0]) for t in (synthetic, train, test))
+    keep, dropped = shared_columns({"synthetic": [X_synthetic], "full_data": [X_train],
+                                    "random_subset": [X_train[rows] for rows in subsets]}, feature_names)
+    missing = {"synthetic": np.isnan(X_synthetic).sum(), "full_data": np.isnan(X_train).sum(),
+               "test": np.isnan(X_test).sum()}
+    synthetic, train, test = ((X[:, keep],) + tuple(t[1:]) for X, t in
+                              ((X_synthetic, synthetic), (X_train, train), (X_test, test)))
+    failures: list[dict[str, str]] = []
+
+    def score(table: str, rows: tuple) -> dict[str, Any]:
+        scores, failure = evaluate(rows, test)
+        if failure is not None:
+            failures.append(failure.as_dict(table))
+        return scores
+
+    synthetic_scores = score("synthetic", synthetic)
+    full_scores = score("full_data", train)
+    draws = [score(f"random_subset (draw {i + 1} of {len(subsets)})", tuple(np.asarray(a)[rows] for a in train))
+             for i, rows in enumerate(subsets)]
+    random_scores = mean_over_draws(draws, keys)
+    random_scores["num_draws"] = len(subsets)
+    random_scores["num_failed"] = int(sum(d["fit_failed"] for d in draws))
+    return {"synthetic": synthetic_scores, "full_data": full_scores, "random_subset": random_scores,
+            "test_rows": int(X_test.shape[0]), "note": note, "dropped_constant_columns": len(dropped),
+            "preprocessing": {"dropped_columns": dropped, "missing_values": missing_value_report(accepts_nan, missing)},
+            "failures": failures}
+
+
 def check_on_failure(on_failure: str) -> None:
     if on_failure not in ON_FAILURE:
         raise ConfigError(f"`on_failure` must be one of {list(ON_FAILURE)}. Got {on_failure!r}.")
@@ -335,34 +387,19 @@ def classification_utility(estimator: Any, synthetic: tuple[np.ndarray, np.ndarr
         return {"synthetic": synthetic_scores, "full_data": full_scores, "random_subset": random_scores,
                 "test_rows": int(X_test.shape[0])}
 
-    keep, dropped = shared_columns({"synthetic": [X_synthetic], "full_data": [X_train],
-                                    "random_subset": [X_train[rows] for rows in subsets]}, feature_names)
-    missing = {"synthetic": np.isnan(X_synthetic).sum(), "full_data": np.isnan(X_train).sum(),
-               "test": np.isnan(X_test).sum()}
-    X_synthetic, X_train, X_test = X_synthetic[:, keep], X_train[:, keep], X_test[:, keep]
-    failures: list[dict[str, str]] = []
-
-    def score_or_fail(table: str, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> dict:
+    def evaluate(table: tuple, test: tuple) -> tuple[dict[str, Any], ReferenceFailure | None]:
+        (X, y, *weight), (X_test, y_test) = table, test
         X, X_eval = prepare_features(accepts_nan, X, X_test)
         try:
-            proba = fit_predict_proba_or_fail(estimator, X, y, X_eval, num_classes, sample_weight)
+            proba = fit_predict_proba_or_fail(estimator, X, y, X_eval, num_classes, weight[0] if weight else None)
         except ReferenceFailure as failure:
-            failures.append(failure.as_dict(table))
-            return {"auroc": None, "balanced_accuracy": None, "fit_failed": True}
-        return {**_scores(y_test, proba), "fit_failed": False}
+            return {"auroc": None, "balanced_accuracy": None, "fit_failed": True}, failure
+        return {**_scores(y_test, proba), "fit_failed": False}, None
 
-    synthetic_scores = score_or_fail("synthetic", X_synthetic, y_synthetic, weight)
-    full_scores = score_or_fail("full_data", X_train, y_train)
-    draws = [score_or_fail(f"random_subset (draw {i + 1} of {len(subsets)})", X_train[rows], y_train[rows])
-             for i, rows in enumerate(subsets)]
-    random_scores = mean_over_draws(draws, ("auroc", "balanced_accuracy"))
-    random_scores["num_draws"] = int(num_random_subsets)
-    random_scores["num_failed"] = int(sum(d["fit_failed"] for d in draws))
     note = ("AUROC (one-vs-rest macro average for more than 2 classes) and balanced accuracy; a fit or prediction "
             "that fails is null (see failures), never a score. random_subset: real subsets of the synthetic table's "
             "size, stratified by class (not private), averaged over the draws that succeeded.")
     return {"metric": "auroc", "num_classes": int(num_classes),
-            "synthetic": synthetic_scores, "full_data": full_scores, "random_subset": random_scores,
-            "test_rows": int(X_test.shape[0]), "note": note, "dropped_constant_columns": len(dropped),
-            "preprocessing": {"dropped_columns": dropped, "missing_values": missing_value_report(accepts_nan, missing)},
-            "failures": failures}
+            **report_references(evaluate, (X_synthetic, y_synthetic, weight), (X_train, y_train), (X_test, y_test),
+                                subsets, ("auroc", "balanced_accuracy"), accepts_nan=accepts_nan,
+                                feature_names=feature_names, note=note)}
