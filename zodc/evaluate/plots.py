@@ -174,22 +174,17 @@ def _columns_figure(Figure, real: Any, synthetic: Any, schema: Any) -> Any:
 
 # --------------------------------------------------------------------------- the utility
 
-_UTILITY_METRICS = {
-    "classification": (("auroc", "AUROC", 0.5), ("balanced_accuracy", "balanced accuracy", None)),
-    "survival": (("c_index", "C-index", 0.5), ("integrated_brier", "integrated Brier (lower is better)", None)),
-}
-
-
 def _utility_figure(Figure, utility: dict[str, Any], task: str) -> Any:
-    metrics = [m for m in _UTILITY_METRICS[task] if m[0] in (utility.get("full_data") or {})
+    from zodc.evaluate.summary import METRICS, chance_score
+
+    metrics = [m for m in METRICS[task] if m[0] in (utility.get("full_data") or {})
                or m[0] in (utility.get("synthetic") or {})]
     figure = Figure(figsize=(max(7.0, 4.5 * len(metrics)), 4.0), layout="constrained")
     axes = np.atleast_1d(figure.subplots(1, len(metrics), squeeze=False)).ravel()
     references = (("synthetic", "synthetic", "tab:red"), ("random_subset", "random real\nsample", "tab:gray"),
                   ("full_data", "full real\ndata", "tab:blue"))
-    for axis, (key, label, chance) in zip(axes, metrics):
-        if key == "balanced_accuracy":
-            chance = 1.0 / (utility.get("num_classes") or 2)
+    for axis, (key, label) in zip(axes, metrics):
+        chance = chance_score(key, utility)
         for position, (reference, name, color) in enumerate(references):
             scores = utility.get(reference) or {}
             value = scores.get(key)

@@ -22,10 +22,19 @@ from typing import Any
 #: A score this close to 0.5 (AUROC, C-index), or below it, is "near chance".
 CHANCE_MARGIN = 0.02
 
-_METRICS = {
-    "classification": (("auroc", "AUROC", True), ("balanced_accuracy", "balanced accuracy", True)),
-    "survival": (("c_index", "C-index", True), ("integrated_brier", "integrated Brier (lower is better)", False)),
+#: Each task's utility scores, ``(key, label)``, the first the headline (also the plots' panels).
+METRICS = {
+    "classification": (("auroc", "AUROC"), ("balanced_accuracy", "balanced accuracy")),
+    "survival": (("c_index", "C-index"), ("integrated_brier", "integrated Brier (lower is better)")),
 }
+
+
+def chance_score(key: str, utility: dict[str, Any]) -> float | None:
+    """What guessing scores on ``key``: 0.5 for AUROC and the C-index, the majority-class rate
+    (one class predicted) for balanced accuracy, ``None`` for the integrated Brier score."""
+    if key == "balanced_accuracy":
+        return 1.0 / (utility.get("num_classes") or 2)
+    return 0.5 if key in ("auroc", "c_index") else None
 
 
 def _number(value: Any, digits: int = 3) -> str:
@@ -91,7 +100,7 @@ def _utility_lines(task: str, utility: dict[str, Any], owner_path: str | None) -
     where = f"; also in {owner_path}" if owner_path else ""
     lines = [f"Utility on {utility.get('test_rows', '?')} held-out real records (computed on real records without "
              f"noise: for the data owner only, NOT covered by the privacy guarantee, never publish{where}):"]
-    for key, label, _ in _METRICS[task]:
+    for key, label in METRICS[task]:
         if key not in (utility.get("synthetic") or {}) and key not in (utility.get("full_data") or {}):
             continue
         lines.append(f"  {label}: synthetic {_reference(utility, 'synthetic', key)} | random real sample (same size) "
@@ -113,7 +122,7 @@ def _utility_lines(task: str, utility: dict[str, Any], owner_path: str | None) -
 def _warnings(task: str, utility: dict[str, Any]) -> list[str]:
     synthetic = utility.get("synthetic") or {}
     random_subset = utility.get("random_subset") or {}
-    key, label, _ = _METRICS[task][0]
+    key, label = METRICS[task][0]
     out = []
     value = synthetic.get(key)
     if value is None:
@@ -122,10 +131,10 @@ def _warnings(task: str, utility: dict[str, Any]) -> list[str]:
         out.append(f"WARNING: the model could not be fitted or scored on the synthetic table{reason}: "
                    "there is no utility to report.")
         return out
-    near = [f"{label} {value:.3f}"] if value <= 0.5 + CHANCE_MARGIN else []
+    near = [f"{label} {value:.3f}"] if value <= chance_score(key, utility) + CHANCE_MARGIN else []
     if task == "classification":
         accuracy = synthetic.get("balanced_accuracy")
-        majority = 1.0 / (utility.get("num_classes") or 2)  # what predicting one class scores
+        majority = chance_score("balanced_accuracy", utility)
         if accuracy is not None and accuracy <= majority + CHANCE_MARGIN:
             near.append(f"balanced accuracy {accuracy:.3f}, the majority-class rate is {majority:.3f}")
     if near:
