@@ -88,8 +88,8 @@ def _reference(utility: dict[str, Any], table: str, key: str) -> str:
             text += f" over {draws - failed} draws" + (f" ({failed} failed)" if failed else "")
         return text
     if value is None:
-        if scores.get("fit_failed") or _failure_of(utility, table) is not None:
-            failure = _failure_of(utility, table)
+        failure = _failure_of(utility, table)
+        if scores.get("fit_failed") or failure is not None:
             stage = "fit failed" if failure is None or failure.get("stage") == "fit" else "prediction failed"
             return stage + (f" ({failure['error']})" if failure else "")
         return "n/a"
