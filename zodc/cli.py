@@ -492,8 +492,6 @@ def _encoder_fn(condenser):
     model that accepts NaN, else a median imputation per training table); a missing category is "no
     level"; a record without a usable class, time or event is left out, and its ``weight`` with it. A
     synthetic table need not vary (no event: its fit fails and the report says so)."""
-    import pandas as pd
-
     from zodc.data.transform import TableEncoder
     from zodc.data.validation import validate_table
 
@@ -508,12 +506,10 @@ def _encoder_fn(condenser):
             warnings.simplefilter("ignore")  # out-of-bounds test rows were already reported for training
             clean = validate_table(table, schema, on_out_of_bounds="clip", require_variation=not synthetic)
             encoded = encoder.encode(clean)
-        kept = clean.index.to_numpy()
         X = np.array(encoded.X)
-        for block in numeric:
-            values = pd.to_numeric(table[block.name], errors="coerce").to_numpy(np.float64)[kept]
-            X[~np.isfinite(values), block.start] = np.nan
-        return encoded._replace(X=X), None if weight is None else np.asarray(weight, np.float64)[kept]
+        for block in numeric:  # the validated table keeps a missing (or non-finite) number as NaN
+            X[clean[block.name].isna().to_numpy(), block.start] = np.nan
+        return encoded._replace(X=X), None if weight is None else np.asarray(weight, np.float64)[clean.index.to_numpy()]
 
     columns = {column.name: column for column in schema.feature_columns}
     names = [f"x{j}" for j in range(encoder.n_encoded)]

@@ -44,7 +44,7 @@ from zodc.errors import ConfigError, DataError
 from zodc.privacy.events import AdditiveDeltaEvent, GaussianEvent
 from zodc.privacy.noise import as_generator, rounded_gaussian
 from zodc.data.schema import OTHER_LEVEL, CategoricalColumn, NumericColumn, Schema
-from zodc.data.validation import check_raw_table, column_kind
+from zodc.data.validation import check_raw_table, column_kind, normalise_text
 
 #: Log-scale bins: magnitudes 2**k for k in [MIN_EXPONENT, MAX_EXPONENT + 1].
 MIN_EXPONENT = -10
@@ -181,8 +181,7 @@ def normalise_level(value: Any) -> Any:
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return None
     if isinstance(value, str):
-        text = " ".join(value.split()).casefold()
-        return text or None
+        return normalise_text(value) or None
     return value
 
 
@@ -264,12 +263,9 @@ def _scan_window(noisy: np.ndarray, std: float, exact: bool) -> Optional[tuple]:
     return a, b, core_a, core_b
 
 
-def _refine_edges(lower: float, upper: float, scale: str) -> np.ndarray:
-    """REFINE_BINS + 1 public edges between the scan's bounds, uniform in the encoded units."""
-    unit = np.linspace(0.0, 1.0, REFINE_BINS + 1)
-    if scale == "log":
-        return lower + np.expm1(unit * math.log1p(upper - lower))
-    return lower + unit * (upper - lower)
+def _refine_edges(lower: float, upper: float) -> np.ndarray:
+    """REFINE_BINS + 1 edges, uniform between two public (scan) edges."""
+    return lower + np.linspace(0.0, 1.0, REFINE_BINS + 1) * (upper - lower)
 
 
 def _refine_window(noisy: np.ndarray, std: float) -> Optional[tuple]:
@@ -536,18 +532,17 @@ def estimate_schema_and_count(
         positive_edge = max(lower, float(BIN_EDGES[max(window[0], np.searchsorted(BIN_EDGES, 0.0) + 1)]))
         scale = "log" if lower >= 0 and upper >= positive_edge * 2.0 ** LOG_SCALE_OCTAVES and not is_time else "linear"
         lower, upper = _round_bounds(lower, upper, integer, positive=is_time)
-        edges = _refine_edges(float(BIN_EDGES[window[2]]), float(BIN_EDGES[window[3] + 1]), "linear")
-        inner = np.clip(np.searchsorted(edges, finite, side="right") - 1, 0, REFINE_BINS - 1)
+        core_lower, core_upper = float(BIN_EDGES[window[2]]), float(BIN_EDGES[window[3] + 1])
+        core_edges = _refine_edges(core_lower, core_upper)  # values outside the core count in its end bins
+        inner = np.clip(np.searchsorted(core_edges, finite, side="right") - 1, 0, REFINE_BINS - 1)
         refine = noisy(np.concatenate([[np.isnan(numbers).sum()],  # missing, or text in a numeric column
                                        np.bincount(inner, minlength=REFINE_BINS)]), std_refine)
         has_missing = (not is_time) and refine[0] > (0.5 if exact else PRESENCE_Z * std_refine)
         fine = refine[1:]
-        core_lower, core_upper = float(BIN_EDGES[window[2]]), float(BIN_EDGES[window[3] + 1])
         if not exact and ((core_lower > 0 and core_upper <= core_lower * 2.0 ** REFINE_OCTAVES)
                           or (core_upper < 0 and core_lower >= core_upper * 2.0 ** REFINE_OCTAVES)):
-            # An offset larger than the spread: the bulk within the core window, in linear bins (values
-            # outside the core count in its end bins, so those ends stay when records lie beyond).
-            core_edges = _refine_edges(core_lower, core_upper, "linear")
+            # An offset larger than the spread: the bulk within the core window, in linear bins (the
+            # end bins hold the records beyond the core, so those ends stay when records lie there).
             sub = _refine_window(fine, std_refine)
             if sub is not None:
                 lower, upper = _round_bounds(max(lower, float(core_edges[sub[0]])),

@@ -247,6 +247,12 @@ def check_raw_table(
             raise DataError(f"time column '{time}' must be numeric. Got dtype {frame[time].dtype}.")
 
 
+def normalise_text(text: str) -> str:
+    """A text level as zodc compares and releases it: surrounding and repeated whitespace removed,
+    lower-cased (``" Male"``, ``"MALE "`` and ``"male"`` are one level). Acts on one value alone."""
+    return " ".join(text.split()).casefold()
+
+
 def _blank(series: pd.Series) -> np.ndarray:
     """Cells that hold only whitespace: missing, like an empty cell."""
     return series.map(lambda v: isinstance(v, str) and not v.strip()).to_numpy(dtype=bool)
@@ -258,7 +264,7 @@ def _category_key(value: Any) -> tuple:
     if isinstance(value, (int, float, np.integer, np.floating)):
         return ("number", float(value))
     if isinstance(value, str):  # stray case and whitespace do not make a new level
-        return ("text", " ".join(value.split()).casefold())
+        return ("text", normalise_text(value))
     return ("other", value)
 
 

@@ -193,8 +193,6 @@ def share_noise_multiplier(target_epsilon: float, target_delta: float, share: fl
     Returns:
         sigma as a Python float.
     """
-    import math
-
     from zodc.privacy.accounting import pld_epsilon
     from zodc.privacy.events import AdditiveDeltaEvent, ComposedEvent
 
