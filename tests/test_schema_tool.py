@@ -214,3 +214,13 @@ def test_check_counts_the_records_validate_table_leaves_out(tmp_path):
     found = {f.what.split(",")[0]: f.count for f in result.findings if f.applies}
     assert found["event missing or not 0/1"] == 2 and found["no usable time (missing or not a number)"] == 2
     assert found["below the lower bound 1"] == 1 and found["not a number"] == 1  # the time -5; the age "old"
+
+
+def test_a_column_declared_with_two_kinds_is_refused_with_or_without_dp(tmp_path, capsys):
+    cohort = tmp_path / "c.csv"
+    pd.DataFrame({"a": [1, 2, 3, 4], "y": ["n", "y", "n", "y"]}).to_csv(cohort, index=False)
+    for extra in (["--no-dp"], ["--seed", "3"]):
+        assert run_cli("schema", "draft", "--data", cohort, "--target", "y", "--out", tmp_path / "d.json",
+                       "--categorical", "a", "--integer", "a", *extra) == 2
+        assert "declared with two kinds" in capsys.readouterr().err
+        assert not (tmp_path / "d.json").exists()

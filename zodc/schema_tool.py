@@ -161,7 +161,7 @@ def _check_out(out: str, data: str, force: bool) -> None:
 
 def draft_command(args) -> int:
     """``zodc schema draft``: writes the draft, prints a summary; returns the exit status."""
-    from zodc.data.io import apply_declared_kinds, json_safe, read_table, write_json_atomic
+    from zodc.data.io import apply_declared_kinds, check_declared_kinds, json_safe, read_table, write_json_atomic
     from zodc.data.validation import diagnostics
 
     roles = _roles(args)
@@ -189,6 +189,7 @@ def draft_command(args) -> int:
             if column is not None and column not in frame.columns:
                 raise DataError(f"{role} column {column!r} not found; columns are: "
                                 f"{', '.join(map(str, frame.columns))}.")
+        check_declared_kinds(frame, **declared)  # both paths: a column declared twice is refused
         if args.no_dp:
             document, summary = draft_without_privacy(frame, name=name, declared=declared, classes=classes,
                                                       show_private=args.diagnostics, **roles)

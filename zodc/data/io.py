@@ -173,6 +173,21 @@ def write_files_atomic(contents: dict, *, make_directories: bool = False) -> Non
         os.replace(temporary, path)
 
 
+def check_declared_kinds(frame: pd.DataFrame, *, categorical=(), integer=(), numeric=()) -> None:
+    """Refuse a declared column that the table does not have, or one declared with two kinds.
+
+    Raises:
+        DataError: naming the column(s).
+    """
+    categorical, integer, numeric = set(categorical or ()), set(integer or ()), set(numeric or ())
+    for name in sorted(categorical | integer | numeric):
+        if name not in frame.columns:
+            raise DataError(f"declared column {name!r} not found; columns are: {', '.join(map(str, frame.columns))}.")
+    twice = sorted((categorical & integer) | (categorical & numeric) | (integer & numeric))
+    if twice:
+        raise DataError(f"column(s) {twice} declared with two kinds.")
+
+
 def apply_declared_kinds(frame: pd.DataFrame, *, categorical=(), integer=(), numeric=(), classes=None,
                          target: str | None = None, time: str | None = None, event: str | None = None,
                          schema=None) -> pd.DataFrame:
@@ -206,12 +221,7 @@ def apply_declared_kinds(frame: pd.DataFrame, *, categorical=(), integer=(), num
     from zodc.data.schema import NumericColumn
 
     categorical, integer, numeric = list(categorical or ()), list(integer or ()), list(numeric or ())
-    for name in categorical + integer + numeric:
-        if name not in frame.columns:
-            raise DataError(f"declared column {name!r} not found; columns are: {', '.join(map(str, frame.columns))}.")
-    twice = sorted((set(categorical) & set(integer)) | (set(categorical) & set(numeric)) | (set(integer) & set(numeric)))
-    if twice:
-        raise DataError(f"column(s) {twice} declared with two kinds.")
+    check_declared_kinds(frame, categorical=categorical, integer=integer, numeric=numeric)
     if schema is not None:
         for column in schema.columns + ((schema.time,) if schema.time is not None else ()):
             if column.name in frame.columns:
