@@ -437,3 +437,33 @@ def test_the_schema_adds_at_most_its_share_of_epsilon_to_the_release():
     total, rest = fitted.ledger_.epsilon(1e-5), without.epsilon(1e-5)
     assert total <= 1.0 + 1e-9
     assert 0 < total - rest <= 0.1
+
+
+@pytest.mark.parametrize("odd_site", ["moon", " NORTH ", "   ", None])
+def test_a_record_with_odd_cells_changes_no_other_row_of_the_missing_aware_encoding(odd_site):
+    # The issue-22 value rules (missing kept and learned, "(other)", case and whitespace, blank
+    # cells) act on the record alone: with a schema that learns missingness and has an "(other)"
+    # level, adding one odd record leaves every other record's validated and encoded row unchanged.
+    from zodc.data.schema import OTHER_LEVEL, CategoricalColumn, NumericColumn, Schema
+
+    schema = Schema(name="cohort", task="classification",
+                    columns=(NumericColumn("age", 18.0, 100.0, missing=True), NumericColumn("marker", 0.0, 4.0),
+                             CategoricalColumn("site", ("north", "south", OTHER_LEVEL), missing=True),
+                             CategoricalColumn("outcome", ("no", "yes"))),
+                    target="outcome", source="test: public by construction")
+    frame, y = _cohort(60)
+    table = frame.assign(outcome=y)
+    table.loc[3, "age"] = np.nan  # an ordinary missing value in D too
+    odd = pd.DataFrame({"age": ["n/a"], "marker": [np.inf], "site": [odd_site], "outcome": ["YES "]}, index=[999])
+    encoder = TableEncoder(schema)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clean, clean_prime = validate_table(table, schema), validate_table(pd.concat([table, odd]), schema)
+        X, X_prime = encoder.encode(clean).X, encoder.encode(clean_prime).X
+    pd.testing.assert_frame_equal(clean_prime.drop(index=999), clean, check_dtype=False)
+    np.testing.assert_array_equal(X_prime[:-1], X)
+    assert clean_prime.loc[999, "outcome"] == "yes"  # the label normalised, the record kept
+    age = next(b for b in encoder.feature_blocks if b.name == "age")
+    assert X_prime[-1, age.start] == 0 and X_prime[-1, age.start + 1] == 1  # missing: middle + indicator
+    expected = {"moon": OTHER_LEVEL, " NORTH ": "north", "   ": None, None: None}[odd_site]
+    assert clean_prime.loc[999, "site"] == expected or (expected is None and clean_prime.loc[999, "site"] is None)
