@@ -167,9 +167,6 @@ def build_parser() -> argparse.ArgumentParser:
     from zodc.evaluate.audit import add_audit_parser
 
     add_audit_parser(sub)
-    from zodc.bench import add_bench_parser
-
-    add_bench_parser(sub)
     from zodc.schema_tool import add_schema_parser
 
     add_schema_parser(sub)
@@ -626,7 +623,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             width = max(len(r["name"]) for r in rows)
             for r in rows:
                 print(f"{r['name']:<{width}}  {r['task']:<14}  {r['rows']:>5} rows  {r['features']:>3} features  {r['description']}")
-        elif args.command in ("bench", "schema"):
+        elif args.command == "schema":
             return args.handler(args)
         elif args.command == "models":
             from zodc.models.presets import PRESETS, native_available
