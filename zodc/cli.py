@@ -40,33 +40,60 @@ def _float_or_inf(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number or 'inf'. Got {text!r}.") from None
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Every ``zodc`` parser's formatter: an option's help gets ``(default: X)`` appended when the
+    option has a default worth showing (not None, False or "") and its help does not already say what
+    the default is (a None default whose meaning the help states, e.g. "default: fresh OS entropy")."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if (action.option_strings and default is not argparse.SUPPRESS and default is not None
+                and default is not False and default != "" and "default" not in text.lower()):
+            text += " (default: %(default)s)"
+        return text
+
+
+def _use_help_formatter(parser: argparse.ArgumentParser) -> None:
+    """Sets :class:`_HelpFormatter` on ``parser`` and every (nested) subcommand's parser, including
+    those that other modules add (``zodc audit``, ``zodc schema``), so one rule shows each default."""
+    parser.formatter_class = _HelpFormatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _use_help_formatter(child)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zodc", description="Differentially private zero-order dataset "
                                      "condensation for classical clinical models.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    condense = sub.add_parser("condense", help="learn and release a small DP synthetic table",
-                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    condense = sub.add_parser("condense", help="learn and release a small DP synthetic table")
     source = condense.add_mutually_exclusive_group()
     source.add_argument("--data", help="CSV file of the private cohort")
-    source.add_argument("--dataset", help=f"a bundled dataset (see `zodc datasets`; default {DEFAULT_DATASET})")
+    source.add_argument("--dataset", help=f"a bundled dataset, see `zodc datasets` (default without --data: {DEFAULT_DATASET})")
     condense.add_argument("--target", help="class column (classification; required with --data unless the schema names it)")
     condense.add_argument("--time-col", help="survival time column (survival; with --event-col, unless the schema names them)")
     condense.add_argument("--event-col", help="survival event column, 0 = censored / 1 = event")
     condense.add_argument("--schema", help="public schema JSON (bounds, categories); without it one is estimated with DP")
-    condense.add_argument("--model", help="classification: tree (default), forest, boosting, logistic; "
-                          "survival: cox (default), survival_forest")
-    condense.add_argument("--backend", default="auto", choices=["auto", "native", "host"])
+    condense.add_argument("--model", help="model preset (see `zodc models`); classification: tree, forest, boosting, "
+                          "logistic; survival: cox, survival_forest (default: tree / cox)")
+    condense.add_argument("--backend", default="auto", choices=["auto", "native", "host"],
+                          help="where the model is fitted in the loop: native (a device kernel), host (the "
+                          "preset's host model, see --n-jobs); auto: native where the preset has one")
     condense.add_argument("--epsilon", type=_float_or_inf, default=1.0, help="target epsilon of the whole release ('inf': non-private)")
     condense.add_argument("--delta", type=float, default=1e-5, help="target delta")
-    condense.add_argument("--rows-per-class", type=int, help="classification: synthetic rows per class (default 10)")
-    condense.add_argument("--rows", type=int, help="survival: synthetic rows (default 50)")
-    condense.add_argument("--steps", type=int, default=300)
-    condense.add_argument("--num-directions", type=int, default=16)
-    condense.add_argument("--smoothing", type=float, default=0.2)
+    condense.add_argument("--rows-per-class", type=int, help="classification: synthetic rows per class (default: 10)")
+    condense.add_argument("--rows", type=int, help="survival: synthetic rows (default: 50)")
+    condense.add_argument("--steps", type=int, default=300, help="zero-order steps T")
+    condense.add_argument("--num-directions", type=int, default=16, help="random directions per step q")
+    condense.add_argument("--smoothing", type=float, default=0.2,
+                          help="perturbation radius mu of the zero-order estimate, in encoded [-1, 1] units")
     condense.add_argument("--learning-rate", type=float, default=None,
                           help="Adam's step size (default: 0.05 for classification, 0.02 for survival)")
-    condense.add_argument("--l2-norm-clip", type=_float_or_inf, default=1.0)
+    condense.add_argument("--l2-norm-clip", type=_float_or_inf, default=1.0,
+                          help="per-record clip C of the vector of loss differences ('inf': no clipping)")
     condense.add_argument("--batch-size", type=int, default=256, help="expected Poisson batch size")
     condense.add_argument("--select-features", type=int, default=None,
                           help="classification: learn only this many encoded columns, selected with DP")
@@ -81,20 +108,21 @@ def build_parser() -> argparse.ArgumentParser:
                           "means from --init-share of epsilon; auto: dp_means")
     condense.add_argument("--init-share", type=float, default=0.5, help="share of epsilon for --init dp_means")
     condense.add_argument("--init-scale", type=float, default=None,
-                          help="spread of the starting rows in encoded units (default 0.5 for noise; around "
+                          help="spread of the starting rows in encoded units (default: 0.5 for noise; around "
                           "DP means 0.1 for classification, 0.2 for survival)")
     condense.add_argument("--init-clip", type=float, default=None,
-                          help="--init dp_means clips each encoded row to L2 norm INIT_CLIP x sqrt(d) (default 0.5)")
+                          help="--init dp_means clips each encoded row to L2 norm INIT_CLIP x sqrt(d) (default: 0.5)")
     condense.add_argument("--init-centre", type=float, default=0.0, metavar="SHARE",
                           help="--init dp_means: spend SHARE of the start's budget on a DP mean of all rows and clip "
                           "the rows around it instead of the origin (same total cost; pair with a smaller "
-                          "--init-clip). Default 0")
+                          "--init-clip)")
     condense.add_argument("--soft-labels", action=argparse.BooleanOptionalAction, default=None,
                           help="classification: learn a class distribution per synthetic row; the output has K "
-                          "weighted copies of each row and a sample_weight column to pass to the model's fit "
-                          "(default: on for boosting, off otherwise). Survival: soft events, an event copy and "
-                          "a censored copy of each row, weighted (pass sample_weight as lifelines' weights_col; "
-                          "default: on where the DP start is noisy, e.g. cohorts of a few hundred at epsilon 1)")
+                          "weighted copies of each row and a sample_weight column to pass to the model's fit"
+                          ". Survival: soft events, an event copy and a censored copy of each row, weighted (pass "
+                          "sample_weight as lifelines' weights_col). Default: on for boosting, off for the other "
+                          "classifiers; survival: on where the DP start is noisy, e.g. cohorts of a few hundred at "
+                          "epsilon 1")
     condense.add_argument("--soft-label-start", type=float, default=0.9,
                           help="--soft-labels: the own-class (survival: own-status) weight every row starts at "
                           "(public, in (0, 1])")
@@ -102,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="--soft-labels: learn the weights for the first N steps, then freeze them "
                           "(0: fixed at --soft-label-start; default: learned throughout)")
     condense.add_argument("--directions", choices=["gaussian", "orthogonal", "rows", "columns"], default="gaussian",
-                          help="kind of random directions: i.i.d. Gaussian over every cell (default), orthogonal, "
+                          help="kind of random directions: i.i.d. Gaussian over every cell, orthogonal, "
                           "or one synthetic row / one column at a time (same privacy cost)")
     condense.add_argument("--subspace", type=int, default=None, metavar="R",
                           help="learn only R coordinates of the table's offset from its start, along a public "
@@ -110,14 +138,16 @@ def build_parser() -> argparse.ArgumentParser:
     condense.add_argument("--average-tail", type=float, default=0.0,
                           help="release the average of the last share of iterates (0: the last iterate)")
     condense.add_argument("--loss", choices=["balanced_linear", "cross_entropy", "brier", "discrete_nll"],
-                          help="classification: balanced_linear (default), cross_entropy, brier; "
-                          "survival: discrete_nll (default), brier (without IPCW weights)")
+                          help="classification: balanced_linear, cross_entropy, brier; survival: discrete_nll, "
+                          "brier (without IPCW weights) (default: balanced_linear / discrete_nll)")
     condense.add_argument("--time-bins", type=int, default=10,
                           help="survival: bins of the public log-time grid of the loss")
     condense.add_argument("--preprocessing-share", type=float, default=0.1,
                           help="without a schema: the DP schema's share of the budget (split in rho: it adds at "
                           "most this share to epsilon); with one: the DP record count's share of epsilon")
-    condense.add_argument("--on-out-of-bounds", default="clip", choices=["clip", "raise"])
+    condense.add_argument("--on-out-of-bounds", default="clip", choices=["clip", "raise"],
+                          help="values outside the schema's bounds: clip them (with a warning), or raise (refuse "
+                          "the run: a check of the data before a release, since one record can trigger it)")
     condense.add_argument("--holdout", type=float, default=0.3,
                           help="share of rows held out (never condensed) to measure utility; 0 condenses all rows and skips utility")
     condense.add_argument("--search", metavar="GRID",
@@ -170,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     from zodc.schema_tool import add_schema_parser
 
     add_schema_parser(sub)
+    _use_help_formatter(parser)
     return parser
 
 

@@ -514,7 +514,8 @@ def add_audit_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--model", default="tree", help="model preset of the MIA condensations")
     parser.add_argument("--no-noise", action="store_true",
                         help="remove the noise from the mechanism while still claiming epsilon (shows the audit's power)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seeds the canary audit; the membership inference uses seeds SEED, SEED+1, ...")
     parser.add_argument("--out", default=None, help="JSON path (written atomically); default: not written")
     return parser
 
