@@ -69,3 +69,63 @@ def test_help_renders(path, parser, capsys):
     for action in _options(parser):
         if action.help is not argparse.SUPPRESS:
             assert action.option_strings[0] in out
+
+
+# Retired research options of `zodc condense`: accepted for one release with a FutureWarning, hidden
+# from --help, passed to the Condenser as before.
+RETIRED = [(["--subspace", "4"], "subspace", 4), (["--init-centre", "0.25"], "init_centre", 0.25),
+           (["--soft-label-steps", "5"], "soft_label_steps", 5), (["--directions", "rows"], "directions", "rows"),
+           (["--directions", "columns"], "directions", "columns")]
+
+
+@pytest.mark.parametrize("flags, dest, value", RETIRED, ids=[" ".join(f) for f, _, _ in RETIRED])
+def test_retired_condense_options_warn_and_still_parse(flags, dest, value):
+    with pytest.warns(FutureWarning, match=r"removed .* next release.*benchmarks/.*Python API") as caught:
+        args = build_parser().parse_args(["condense", "--out", "x.csv", *flags])
+    assert getattr(args, dest) == value
+    assert len(caught) == 1 and flags[0] in str(caught[0].message)
+
+
+@pytest.mark.parametrize("flags", [[], ["--directions", "gaussian"], ["--directions", "orthogonal"]])
+def test_kept_condense_options_do_not_warn(flags, recwarn):
+    args = build_parser().parse_args(["condense", "--out", "x.csv", *flags])
+    assert not [w for w in recwarn if issubclass(w.category, FutureWarning)]
+    # The retired options keep their defaults when not given.
+    assert (args.subspace, args.init_centre, args.soft_label_steps) == (None, 0.0, None)
+
+
+def test_retired_condense_options_are_hidden_from_help(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["condense", "--help"])
+    out = capsys.readouterr().out
+    for flag in ("--subspace", "--init-centre", "--soft-label-steps"):
+        assert flag not in out
+    directions = re.search(r"--directions.*?(?=\n  --)", out, flags=re.DOTALL).group(0)
+    assert "gaussian" in directions and "orthogonal" in directions
+    assert "rows" not in directions and "columns" not in directions
+    for group in ("data:", "model:", "privacy:", "synthetic table:", "optimisation (advanced):", "output:"):
+        assert f"\n{group}\n" in out
+
+
+class _Built(Exception):
+    pass
+
+
+def test_retired_condense_options_reach_the_condenser(tmp_path, monkeypatch):
+    """The CLI passes them through as before (the Condenser warns on its own); nothing is fitted."""
+    import zodc.estimator
+    from zodc.cli import main
+
+    seen = {}
+
+    class Recorder:
+        def __init__(self, model, **params):
+            seen.update(params)
+            raise _Built
+
+    monkeypatch.setattr(zodc.estimator, "Condenser", Recorder)
+    with pytest.warns(FutureWarning), pytest.raises(_Built):
+        main(["condense", "--dataset", "breast_cancer", "--out", str(tmp_path / "x.csv"), "--seed", "1", "--quiet",
+              "--subspace", "4", "--init-centre", "0.25", "--soft-label-steps", "5", "--directions", "columns"])
+    assert (seen["subspace"], seen["init_centre"], seen["soft_label_steps"], seen["directions"]) == (4, 0.25, 5, "columns")
+    assert not (tmp_path / "x.csv").exists()

@@ -40,6 +40,27 @@ def _float_or_inf(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number or 'inf'. Got {text!r}.") from None
 
 
+_RETIRED = ("{option} is deprecated and will be removed from `zodc condense` in the next release; ablation "
+            "scripts in benchmarks/ reach it through the Python API (Condenser({param}=...)).")
+_RETIRED_DIRECTIONS = ("rows", "columns")
+
+
+class _RetiredOption(argparse.Action):
+    """Stores the option's value as a plain option would, and warns (:class:`FutureWarning`) that it is
+    retired: a research option of ``zodc condense`` kept for one release (hidden from ``--help``). With
+    ``retired``, only those values are retired (e.g. ``--directions rows``)."""
+
+    def __init__(self, option_strings, dest, retired=None, **kwargs):
+        self.retired = retired
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if self.retired is None or values in self.retired:
+            option = option_string if self.retired is None else f"{option_string} {values}"
+            warnings.warn(_RETIRED.format(option=option, param=self.dest), FutureWarning)
+        setattr(namespace, self.dest, values)
+
+
 class _HelpFormatter(argparse.HelpFormatter):
     """Every ``zodc`` parser's formatter: an option's help gets ``(default: X)`` appended when the
     option has a default worth showing (not None, False or "") and its help does not already say what
@@ -69,128 +90,146 @@ def build_parser() -> argparse.ArgumentParser:
                                      "condensation for classical clinical models.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    condense = sub.add_parser("condense", help="learn and release a small DP synthetic table")
-    source = condense.add_mutually_exclusive_group()
+    condense = sub.add_parser(
+        "condense", help="learn and release a small DP synthetic table",
+        description="Learn a small synthetic table with differential privacy and write it with its report. "
+                    "Everything is checked before any private computation starts; outputs are written at the end, "
+                    "all or nothing.")
+
+    data = condense.add_argument_group("data")
+    source = data.add_mutually_exclusive_group()
     source.add_argument("--data", help="CSV file of the private cohort")
     source.add_argument("--dataset", help=f"a bundled dataset, see `zodc datasets` (default without --data: {DEFAULT_DATASET})")
-    condense.add_argument("--target", help="class column (classification; required with --data unless the schema names it)")
-    condense.add_argument("--time-col", help="survival time column (survival; with --event-col, unless the schema names them)")
-    condense.add_argument("--event-col", help="survival event column, 0 = censored / 1 = event")
-    condense.add_argument("--schema", help="public schema JSON (bounds, categories); without it one is estimated with DP")
-    condense.add_argument("--model", help="model preset (see `zodc models`); classification: tree, forest, boosting, "
-                          "logistic; survival: cox, survival_forest (default: tree / cox)")
-    condense.add_argument("--backend", default="auto", choices=["auto", "native", "host"],
-                          help="where the model is fitted in the loop: native (a device kernel), host (the "
-                          "preset's host model, see --n-jobs); auto: native where the preset has one")
-    condense.add_argument("--epsilon", type=_float_or_inf, default=1.0, help="target epsilon of the whole release ('inf': non-private)")
-    condense.add_argument("--delta", type=float, default=1e-5, help="target delta")
-    condense.add_argument("--rows-per-class", type=int, help="classification: synthetic rows per class (default: 10)")
-    condense.add_argument("--rows", type=int, help="survival: synthetic rows (default: 50)")
-    condense.add_argument("--steps", type=int, default=300, help="zero-order steps T")
-    condense.add_argument("--num-directions", type=int, default=16, help="random directions per step q")
-    condense.add_argument("--smoothing", type=float, default=0.2,
-                          help="perturbation radius mu of the zero-order estimate, in encoded [-1, 1] units")
-    condense.add_argument("--learning-rate", type=float, default=None,
-                          help="Adam's step size (default: 0.05 for classification, 0.02 for survival)")
-    condense.add_argument("--l2-norm-clip", type=_float_or_inf, default=1.0,
-                          help="per-record clip C of the vector of loss differences ('inf': no clipping)")
-    condense.add_argument("--batch-size", type=int, default=256, help="expected Poisson batch size")
-    condense.add_argument("--select-features", type=int, default=None,
-                          help="classification: learn only this many encoded columns, selected with DP")
-    condense.add_argument("--selection-share", type=float, default=0.1,
-                          help="share of epsilon for --select-features")
-    condense.add_argument("--time-grid", default="log", choices=["log", "linear"],
-                          help="survival: spacing of the public time grid of the loss")
-    condense.add_argument("--time-init", default="center", choices=["center", "uniform"],
-                          help="survival: data-independent initial synthetic times")
-    condense.add_argument("--init", default="auto", choices=["auto", "noise", "dp_means"],
-                          help="starting table: data-independent noise, or DP per-class (survival: per-event-status) "
-                          "means from --init-share of epsilon; auto: dp_means")
-    condense.add_argument("--init-share", type=float, default=0.5, help="share of epsilon for --init dp_means")
-    condense.add_argument("--init-scale", type=float, default=None,
-                          help="spread of the starting rows in encoded units (default: 0.5 for noise; around "
-                          "DP means 0.1 for classification, 0.2 for survival)")
-    condense.add_argument("--init-clip", type=float, default=None,
-                          help="--init dp_means clips each encoded row to L2 norm INIT_CLIP x sqrt(d) (default: 0.5)")
-    condense.add_argument("--init-centre", type=float, default=0.0, metavar="SHARE",
-                          help="--init dp_means: spend SHARE of the start's budget on a DP mean of all rows and clip "
-                          "the rows around it instead of the origin (same total cost; pair with a smaller "
-                          "--init-clip)")
-    condense.add_argument("--soft-labels", action=argparse.BooleanOptionalAction, default=None,
-                          help="classification: learn a class distribution per synthetic row; the output has K "
-                          "weighted copies of each row and a sample_weight column to pass to the model's fit"
-                          ". Survival: soft events, an event copy and a censored copy of each row, weighted (pass "
-                          "sample_weight as lifelines' weights_col). Default: on for boosting, off for the other "
-                          "classifiers; survival: on where the DP start is noisy, e.g. cohorts of a few hundred at "
-                          "epsilon 1")
-    condense.add_argument("--soft-label-start", type=float, default=0.9,
-                          help="--soft-labels: the own-class (survival: own-status) weight every row starts at "
-                          "(public, in (0, 1])")
-    condense.add_argument("--soft-label-steps", type=int, default=None,
-                          help="--soft-labels: learn the weights for the first N steps, then freeze them "
-                          "(0: fixed at --soft-label-start; default: learned throughout)")
-    condense.add_argument("--directions", choices=["gaussian", "orthogonal", "rows", "columns"], default="gaussian",
-                          help="kind of random directions: i.i.d. Gaussian over every cell, orthogonal, "
-                          "or one synthetic row / one column at a time (same privacy cost)")
-    condense.add_argument("--subspace", type=int, default=None, metavar="R",
-                          help="learn only R coordinates of the table's offset from its start, along a public "
-                          "random basis (a low-dimensional parametrisation; default: every cell)")
-    condense.add_argument("--average-tail", type=float, default=0.0,
-                          help="release the average of the last share of iterates (0: the last iterate)")
-    condense.add_argument("--loss", choices=["balanced_linear", "cross_entropy", "brier", "discrete_nll"],
-                          help="classification: balanced_linear, cross_entropy, brier; survival: discrete_nll, "
-                          "brier (without IPCW weights) (default: balanced_linear / discrete_nll)")
-    condense.add_argument("--time-bins", type=int, default=10,
-                          help="survival: bins of the public log-time grid of the loss")
-    condense.add_argument("--preprocessing-share", type=float, default=0.1,
-                          help="without a schema: the DP schema's share of the budget (split in rho: it adds at "
-                          "most this share to epsilon); with one: the DP record count's share of epsilon")
-    condense.add_argument("--on-out-of-bounds", default="clip", choices=["clip", "raise"],
-                          help="values outside the schema's bounds: clip them (with a warning), or raise (refuse "
-                          "the run: a check of the data before a release, since one record can trigger it)")
-    condense.add_argument("--holdout", type=float, default=0.3,
-                          help="share of rows held out (never condensed) to measure utility; 0 condenses all rows and skips utility")
-    condense.add_argument("--search", metavar="GRID",
-                          help="private hyperparameter search: a JSON grid of Condenser parameters (inline or a file), "
-                               "e.g. '{\"learning_rate\": [0.02, 0.05]}'; every candidate condenses at a share of "
-                               "epsilon and one is chosen by the exponential mechanism, all accounted")
-    condense.add_argument("--search-repeats", type=int, default=1, metavar="K",
-                          help="runs of each --search candidate (of the given settings, without --search), each "
-                               "with its own seed: the choice also picks the best of K noisy runs")
-    condense.add_argument("--search-share", type=float, default=0.1,
-                          help="with --search: share of epsilon for choosing among the candidates")
-    condense.add_argument("--search-horizon", type=float, default=None,
-                          help="with --search, survival: one public time at which the Brier score that chooses "
-                               "compares predicted survival with the records' status (default: the loss's public "
-                               "log-time grid)")
-    condense.add_argument("--seed", type=int, default=None,
-                          help="a SECRET seed for reproducible research (default: 128 bits of fresh OS entropy, what "
-                          "a release should use). A seeded release is private only while the seed stays secret; it "
-                          "is never written to any output")
-    condense.add_argument("--classes", default="", metavar="LABELS",
-                          help="comma-separated classes of the target, in order (public: the task's definition; "
-                          "default: the target's distinct labels, taken as public). Other labels leave their record out")
-    condense.add_argument("--categorical", default="", metavar="COLS",
-                          help="comma-separated columns of a --data CSV that hold levels (e.g. integer-coded stages). "
-                          "Undeclared columns without a schema: numbers are numbers, other text is levels, and the "
-                          "column's kind is decided with DP (one record cannot tip it)")
-    condense.add_argument("--integer", default="", metavar="COLS",
-                          help="comma-separated columns of a --data CSV that hold whole numbers")
-    condense.add_argument("--numeric", default="", metavar="COLS",
-                          help="comma-separated columns of a --data CSV that hold numbers (text in them is missing)")
-    condense.add_argument("--diagnostics", action="store_true",
-                          help="let error and warning messages quote private values (examples, rows, observed "
-                          "ranges); they are NOT covered by the privacy guarantee")
-    condense.add_argument("--n-jobs", type=int, default=1, help="host worker processes (-1: all cores)")
-    condense.add_argument("--out", required=True, help="where to write the synthetic CSV")
-    condense.add_argument("--report", help="where to write the report JSON (default: OUT with .report.json)")
-    condense.add_argument("--quiet", action="store_true", help="no progress bar")
-    condense.add_argument("--json", action="store_true", help="print the full report JSON (with the owner's file) "
-                          "instead of the short summary; the report file always holds it")
-    condense.add_argument("--plots", metavar="DIR", help="write DIR/owner_columns.png (real vs synthetic distributions) "
-                          "and DIR/owner_utility.png (needs matplotlib). OWNER ONLY: computed from real records WITHOUT "
-                          "noise, they reveal the real distributions and are NOT covered by the privacy guarantee; "
-                          "never publish them")
+    data.add_argument("--target", help="class column (classification; required with --data unless the schema names it)")
+    data.add_argument("--time-col", help="survival time column (survival; with --event-col, unless the schema names them)")
+    data.add_argument("--event-col", help="survival event column, 0 = censored / 1 = event")
+    data.add_argument("--schema", help="public schema JSON (bounds, categories); without it one is estimated with DP")
+    data.add_argument("--classes", default="", metavar="LABELS",
+                      help="comma-separated classes of the target, in order (public: the task's definition; "
+                      "default: the target's distinct labels, taken as public). Other labels leave their record out")
+    data.add_argument("--categorical", default="", metavar="COLS",
+                      help="comma-separated columns of a --data CSV that hold levels (e.g. integer-coded stages). "
+                      "Undeclared columns without a schema: numbers are numbers, other text is levels, and the "
+                      "column's kind is decided with DP (one record cannot tip it)")
+    data.add_argument("--integer", default="", metavar="COLS",
+                      help="comma-separated columns of a --data CSV that hold whole numbers")
+    data.add_argument("--numeric", default="", metavar="COLS",
+                      help="comma-separated columns of a --data CSV that hold numbers (text in them is missing)")
+    data.add_argument("--on-out-of-bounds", default="clip", choices=["clip", "raise"],
+                      help="values outside the schema's bounds: clip them (with a warning), or raise (refuse "
+                      "the run: a check of the data before a release, since one record can trigger it)")
+    data.add_argument("--holdout", type=float, default=0.3,
+                      help="share of rows held out (never condensed) to measure utility; 0 condenses all rows and skips utility")
+
+    model = condense.add_argument_group("model")
+    model.add_argument("--model", help="model preset (see `zodc models`); classification: tree, forest, boosting, "
+                       "logistic; survival: cox, survival_forest (default: tree / cox)")
+    model.add_argument("--backend", default="auto", choices=["auto", "native", "host"],
+                       help="where the model is fitted in the loop: native (a device kernel), host (the "
+                       "preset's host model, see --n-jobs); auto: native where the preset has one")
+    model.add_argument("--n-jobs", type=int, default=1, help="host worker processes (-1: all cores)")
+
+    privacy = condense.add_argument_group("privacy")
+    privacy.add_argument("--epsilon", type=_float_or_inf, default=1.0, help="target epsilon of the whole release ('inf': non-private)")
+    privacy.add_argument("--delta", type=float, default=1e-5, help="target delta")
+    privacy.add_argument("--preprocessing-share", type=float, default=0.1,
+                         help="without a schema: the DP schema's share of the budget (split in rho: it adds at "
+                         "most this share to epsilon); with one: the DP record count's share of epsilon")
+    privacy.add_argument("--l2-norm-clip", type=_float_or_inf, default=1.0,
+                         help="per-record clip C of the vector of loss differences ('inf': no clipping)")
+    privacy.add_argument("--batch-size", type=int, default=256, help="expected Poisson batch size")
+    privacy.add_argument("--seed", type=int, default=None,
+                         help="a SECRET seed for reproducible research (default: 128 bits of fresh OS entropy, what "
+                         "a release should use). A seeded release is private only while the seed stays secret; it "
+                         "is never written to any output")
+
+    table = condense.add_argument_group("synthetic table")
+    table.add_argument("--rows-per-class", type=int, help="classification: synthetic rows per class (default: 10)")
+    table.add_argument("--rows", type=int, help="survival: synthetic rows (default: 50)")
+    table.add_argument("--init", default="auto", choices=["auto", "noise", "dp_means"],
+                       help="starting table: data-independent noise, or DP per-class (survival: per-event-status) "
+                       "means from --init-share of epsilon; auto: dp_means")
+    table.add_argument("--init-share", type=float, default=0.5, help="share of epsilon for --init dp_means")
+    table.add_argument("--init-scale", type=float, default=None,
+                       help="spread of the starting rows in encoded units (default: 0.5 for noise; around "
+                       "DP means 0.1 for classification, 0.2 for survival)")
+    table.add_argument("--init-clip", type=float, default=None,
+                       help="--init dp_means clips each encoded row to L2 norm INIT_CLIP x sqrt(d) (default: 0.5)")
+    table.add_argument("--time-init", default="center", choices=["center", "uniform"],
+                       help="survival: data-independent initial synthetic times")
+    table.add_argument("--soft-labels", action=argparse.BooleanOptionalAction, default=None,
+                       help="classification: learn a class distribution per synthetic row; the output has K "
+                       "weighted copies of each row and a sample_weight column to pass to the model's fit"
+                       ". Survival: soft events, an event copy and a censored copy of each row, weighted (pass "
+                       "sample_weight as lifelines' weights_col). Default: on for boosting, off for the other "
+                       "classifiers; survival: on where the DP start is noisy, e.g. cohorts of a few hundred at "
+                       "epsilon 1")
+    table.add_argument("--soft-label-start", type=float, default=0.9,
+                       help="--soft-labels: the own-class (survival: own-status) weight every row starts at "
+                       "(public, in (0, 1])")
+    table.add_argument("--select-features", type=int, default=None,
+                       help="classification: learn only this many encoded columns, selected with DP")
+    table.add_argument("--selection-share", type=float, default=0.1,
+                       help="share of epsilon for --select-features")
+
+    optimisation = condense.add_argument_group("optimisation (advanced)")
+    optimisation.add_argument("--steps", type=int, default=300, help="zero-order steps T")
+    optimisation.add_argument("--num-directions", type=int, default=16, help="random directions per step q")
+    optimisation.add_argument("--smoothing", type=float, default=0.2,
+                              help="perturbation radius mu of the zero-order estimate, in encoded [-1, 1] units")
+    optimisation.add_argument("--learning-rate", type=float, default=None,
+                              help="Adam's step size (default: 0.05 for classification, 0.02 for survival)")
+    optimisation.add_argument("--directions", choices=["gaussian", "orthogonal", *_RETIRED_DIRECTIONS],
+                              default="gaussian", metavar="{gaussian,orthogonal}",
+                              action=_RetiredOption, retired=_RETIRED_DIRECTIONS,
+                              help="kind of random directions: i.i.d. Gaussian over every cell, or orthogonal "
+                              "(same privacy cost)")
+    optimisation.add_argument("--average-tail", type=float, default=0.0,
+                              help="release the average of the last share of iterates (0: the last iterate)")
+    optimisation.add_argument("--loss", choices=["balanced_linear", "cross_entropy", "brier", "discrete_nll"],
+                              help="classification: balanced_linear, cross_entropy, brier; survival: discrete_nll, "
+                              "brier (without IPCW weights) (default: balanced_linear / discrete_nll)")
+    optimisation.add_argument("--time-bins", type=int, default=10,
+                              help="survival: bins of the public log-time grid of the loss")
+    optimisation.add_argument("--time-grid", default="log", choices=["log", "linear"],
+                              help="survival: spacing of the public time grid of the loss")
+    # Retired research options: accepted (and passed to the Condenser as before) for one release,
+    # with a FutureWarning; hidden from --help. Ablations reach them through the Python API.
+    optimisation.add_argument("--init-centre", type=float, default=0.0, metavar="SHARE", action=_RetiredOption,
+                              help=argparse.SUPPRESS)
+    optimisation.add_argument("--soft-label-steps", type=int, default=None, action=_RetiredOption,
+                              help=argparse.SUPPRESS)
+    optimisation.add_argument("--subspace", type=int, default=None, metavar="R", action=_RetiredOption,
+                              help=argparse.SUPPRESS)
+
+    search = condense.add_argument_group("private hyperparameter search")
+    search.add_argument("--search", metavar="GRID",
+                        help="private hyperparameter search: a JSON grid of Condenser parameters (inline or a file), "
+                             "e.g. '{\"learning_rate\": [0.02, 0.05]}'; every candidate condenses at a share of "
+                             "epsilon and one is chosen by the exponential mechanism, all accounted")
+    search.add_argument("--search-repeats", type=int, default=1, metavar="K",
+                        help="runs of each --search candidate (of the given settings, without --search), each "
+                             "with its own seed: the choice also picks the best of K noisy runs")
+    search.add_argument("--search-share", type=float, default=0.1,
+                        help="with --search: share of epsilon for choosing among the candidates")
+    search.add_argument("--search-horizon", type=float, default=None,
+                        help="with --search, survival: one public time at which the Brier score that chooses "
+                             "compares predicted survival with the records' status (default: the loss's public "
+                             "log-time grid)")
+
+    output = condense.add_argument_group("output")
+    output.add_argument("--out", required=True, help="where to write the synthetic CSV")
+    output.add_argument("--report", help="where to write the report JSON (default: OUT with .report.json)")
+    output.add_argument("--json", action="store_true", help="print the full report JSON (with the owner's file) "
+                        "instead of the short summary; the report file always holds it")
+    output.add_argument("--quiet", action="store_true", help="no progress bar")
+    output.add_argument("--diagnostics", action="store_true",
+                        help="let error and warning messages quote private values (examples, rows, observed "
+                        "ranges); they are NOT covered by the privacy guarantee")
+    output.add_argument("--plots", metavar="DIR", help="write DIR/owner_columns.png (real vs synthetic distributions) "
+                        "and DIR/owner_utility.png (needs matplotlib). OWNER ONLY: computed from real records WITHOUT "
+                        "noise, they reveal the real distributions and are NOT covered by the privacy guarantee; "
+                        "never publish them")
 
     sub.add_parser("datasets", help="list the bundled datasets")
     sub.add_parser("models", help="list the model presets")
