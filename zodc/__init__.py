@@ -6,7 +6,11 @@ The public API, re-exported (see the README):
 - :func:`zero_order_condenser`, :class:`StepParams`, :class:`CondenseState`, :func:`run` — the
   functional core (``init`` / ``step`` over explicit state);
 - :func:`load_dataset`, :func:`list_datasets`, :class:`Schema` — bundled cohorts and schemas;
-- :class:`PrivateSearch` — hyperparameters chosen on the private data, every candidate accounted.
+- :class:`PrivateSearch` — hyperparameters chosen on the private data, every candidate accounted;
+- :class:`DPMeans`, :class:`NoiseStart` — where the table starts (``Condenser(init=...)``);
+- :class:`SharedBudget` — the hook that composes several fits into one release.
+
+``docs/architecture.md`` maps the modules.
 """
 
 from importlib import metadata as _metadata
@@ -22,7 +26,7 @@ from zodc.errors import ConfigError, DataError, PrivacyBudgetError, SchemaError,
 __all__ = [
     "__version__", "Condenser", "CondenseState", "StepInfo", "StepParams", "ZeroOrderCondenser", "run",
     "zero_order_condenser", "load_dataset", "list_datasets", "Schema", "PrivateSearch", "ConfigError", "DataError",
-    "PrivacyBudgetError", "SchemaError", "ZodcError",
+    "PrivacyBudgetError", "SchemaError", "ZodcError", "DPMeans", "NoiseStart", "SharedBudget",
 ]
 
 
@@ -41,6 +45,14 @@ def __getattr__(name):
         from zodc.data.schema import Schema
 
         return Schema
+    if name in ("DPMeans", "NoiseStart"):
+        from zodc import start
+
+        return getattr(start, name)
+    if name == "SharedBudget":
+        from zodc.budget import SharedBudget
+
+        return SharedBudget
     if name == "PrivateSearch":
         from zodc.tuning import PrivateSearch
 

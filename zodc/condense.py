@@ -30,7 +30,9 @@ which.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import math
 from typing import Any, Callable, NamedTuple
 
 import chex
@@ -98,12 +100,125 @@ class StepInfo(NamedTuple):
     gradient_norm: jax.Array
 
 
-class ZeroOrderCondenser(NamedTuple):
-    """A pair of pure functions: ``init(key, table) -> state`` and
-    ``step(state, params, data=None, noise=None) -> (state, info)``."""
+class Asked(NamedTuple):
+    """What :meth:`ZeroOrderCondenser.ask` hands out: the ``(k, m, d)`` tables to evaluate, the
+    ``(n,)`` Poisson mask of the real records, and the ``(q, m, d)`` unit directions ``tell`` needs."""
 
-    init: Callable[[jax.Array, jax.Array], CondenseState]
-    step: Callable[..., tuple[CondenseState, StepInfo]]
+    tables: jax.Array
+    mask: jax.Array
+    directions: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class ZeroOrderCondenser:
+    """The algorithm, as a value: ``init``, ``ask`` / ``tell`` (evosax style) and ``step`` (both in one).
+
+    A frozen dataclass of its static configuration, so two condensers built from equal
+    configuration are equal and hash alike: :func:`run` compiles one program per configuration
+    through ``jax.jit``'s own cache (the condenser is a static argument), with no cache of ours.
+    For that, ``evaluate_fn`` and ``optimizer`` should be values too (the native evaluators,
+    :class:`Embedded`, :class:`Subspace`, :func:`adam` and :func:`freeze_last_column` are); a
+    closure works but compiles once per object.
+
+    ``ask(state, params) -> Asked`` draws the step's directions and Poisson mask from
+    ``fold_in(key, step)`` and perturbs the table; evaluate ``losses = evaluate_fn(asked.tables,
+    asked.mask, data)`` anywhere (inside ``jit``, or on the host outside it); then
+    ``tell(state, params, asked, losses, noise) -> (state, info)`` clips, noises, estimates the
+    gradient and updates. ``step`` is exactly ``tell(ask(...), evaluate_fn(...))``.
+    """
+
+    evaluate_fn: EvaluateFn
+    optimizer: optax.GradientTransformation
+    num_records: int
+    num_directions: int = 16
+    scheme: str = "central"
+    lower: float = -1.0
+    upper: float = 1.0
+    average_from: int | None = None
+    directions: str = "gaussian"
+
+    def __post_init__(self):
+        zo.check_scheme(self.scheme)
+        zo.check_directions(self.directions)
+        if self.num_directions < 1:
+            raise ConfigError(f"`num_directions` must be >= 1. Got {self.num_directions}.")
+        if self.num_records < 1:
+            raise ConfigError(f"`num_records` must be >= 1. Got {self.num_records}.")
+        if self.average_from is not None and self.average_from < 0:
+            raise ConfigError(f"`average_from` must be >= 0 or None. Got {self.average_from}.")
+
+    def init(self, key: jax.Array, table: jax.Array) -> CondenseState:
+        table = jnp.clip(jnp.asarray(table), self.lower, self.upper)
+        return CondenseState(table=table, opt_state=self.optimizer.init(table), key=key,
+                             step=jnp.zeros((), jnp.int32), average=table)
+
+    def _keys(self, state: CondenseState):
+        if mechanisms.is_key_pair(state.key):  # a pair of keys: directions from the first, the mask from both
+            step_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(state.key, state.step)
+            direction_key, noise_key = jax.random.split(step_keys[0])
+            mask_key = jax.vmap(lambda k: jax.random.split(k, 3)[2])(step_keys)
+        else:
+            step_key = jax.random.fold_in(state.key, state.step)
+            direction_key, mask_key, noise_key = jax.random.split(step_key, 3)
+        return direction_key, mask_key, noise_key
+
+    def ask(self, state: CondenseState, params: StepParams) -> Asked:
+        """The step's perturbed tables, Poisson mask and directions. Data independent."""
+        direction_key, mask_key, _ = self._keys(state)
+        table = state.table
+        units = zo.sample_directions(direction_key, self.num_directions, table.shape, table.dtype, self.directions)
+        tables = zo.perturb(table, units, params.smoothing, self.scheme)
+        mask = mechanisms.poisson_mask(mask_key, self.num_records, params.sampling_probability)
+        return Asked(tables=tables, mask=mask, directions=units)
+
+    def tell(self, state: CondenseState, params: StepParams, asked: Asked, losses: jax.Array,
+             noise: jax.Array | None = None) -> tuple[CondenseState, StepInfo]:
+        """Clips the per-record differences of ``losses`` (``(k, n)``), adds the noise, updates the table.
+
+        Could one record change this? Only its own row of differences, clipped to ``C``, in a sum
+        whose noise the accountant counts (DESIGN §2)."""
+        num_directions, scheme, mask, units, table = (self.num_directions, self.scheme, asked.mask, asked.directions,
+                                                      state.table)
+        differences = zo.per_record_differences(losses, num_directions, scheme)
+        differences = jnp.where(mask[:, None], differences, 0.0)
+        if noise is None:  # simulated float32 noise: research and throughput runs, never a release
+            noisy_sum = mechanisms.noisy_clipped_sum(self._keys(state)[2], differences, mask, params.l2_norm_clip,
+                                                     params.noise_multiplier)
+        else:
+            noisy_sum = mechanisms.grid_noisy_sum(differences, mask, params.l2_norm_clip, noise)
+        expected_batch = (params.sampling_probability * self.num_records if params.expected_batch_size is None
+                          else params.expected_batch_size)
+        gradient = zo.gradient_from_differences(noisy_sum / expected_batch, units, params.smoothing, scheme,
+                                                zo.direction_scale(self.directions, table.shape))
+
+        updates, opt_state = self.optimizer.update(gradient, state.opt_state, table)
+        new_table = jnp.clip(optax.apply_updates(table, updates), self.lower, self.upper)
+
+        batch_size = jnp.sum(mask)
+        denominator = jnp.maximum(batch_size, 1)
+        center_losses = jnp.mean(losses, axis=0)
+        norms = jnp.linalg.norm(differences, axis=1)
+        info = StepInfo(
+            loss=jnp.sum(jnp.where(mask, center_losses, 0.0)) / denominator,
+            batch_size=batch_size,
+            clipped_fraction=jnp.sum(mask & (norms > params.l2_norm_clip)) / denominator,
+            gradient_norm=jnp.linalg.norm(gradient),
+        )
+        new_step = state.step + 1
+        if self.average_from is None:
+            average = new_table
+        else:
+            # Iterates average_from .. new_step, uniformly; before that, track the last iterate.
+            count = (new_step - self.average_from).astype(new_table.dtype)
+            average = jnp.where(count >= 1, state.average + (new_table - state.average) / (count + 1), new_table)
+        new_state = state.replace(table=new_table, opt_state=opt_state, step=new_step, average=average)
+        return new_state, info
+
+    def step(self, state: CondenseState, params: StepParams, data: Any = None,
+             noise: jax.Array | None = None) -> tuple[CondenseState, StepInfo]:
+        """One step: ``ask``, ``evaluate_fn`` on the tables, ``tell``."""
+        asked = self.ask(state, params)
+        return self.tell(state, params, asked, self.evaluate_fn(asked.tables, asked.mask, data), noise)
 
 
 def zero_order_condenser(
@@ -133,92 +248,110 @@ def zero_order_condenser(
       average_from: if given, ``state.average`` is the uniform average of the iterates from this
         step on; otherwise it tracks the last iterate.
       directions: the kind of random directions (:func:`zodc.zo.sample_directions`):
-        ``"gaussian"``, ``"orthogonal"``, ``"rows"`` or ``"columns"``. Data independent, so any
-        kind has the same privacy cost.
+        ``"gaussian"`` (the default) or ``"orthogonal"``; ``"rows"`` and ``"columns"`` stay here for
+        ablations (they lost, ``docs/ablation.md`` round 16). Data independent, so any kind has
+        the same privacy cost.
 
     Returns:
       A :class:`ZeroOrderCondenser`.
     """
-    zo.check_scheme(scheme)
-    zo.check_directions(directions)
-    if num_directions < 1:
-        raise ConfigError(f"`num_directions` must be >= 1. Got {num_directions}.")
-    if num_records < 1:
-        raise ConfigError(f"`num_records` must be >= 1. Got {num_records}.")
-    if average_from is not None and average_from < 0:
-        raise ConfigError(f"`average_from` must be >= 0 or None. Got {average_from}.")
-
-    def init(key: jax.Array, table: jax.Array) -> CondenseState:
-        table = jnp.clip(jnp.asarray(table), lower, upper)
-        return CondenseState(table=table, opt_state=optimizer.init(table), key=key,
-                             step=jnp.zeros((), jnp.int32), average=table)
-
-    def step(state: CondenseState, params: StepParams, data: Any = None,
-             noise: jax.Array | None = None) -> tuple[CondenseState, StepInfo]:
-        if mechanisms.is_key_pair(state.key):  # a pair of keys: directions from the first, the mask from both
-            step_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(state.key, state.step)
-            direction_key, noise_key = jax.random.split(step_keys[0])
-            mask_key = jax.vmap(lambda k: jax.random.split(k, 3)[2])(step_keys)
-        else:
-            step_key = jax.random.fold_in(state.key, state.step)
-            direction_key, mask_key, noise_key = jax.random.split(step_key, 3)
-        table = state.table
-        units = zo.sample_directions(direction_key, num_directions, table.shape, table.dtype, directions)
-        tables = zo.perturb(table, units, params.smoothing, scheme)
-        mask = mechanisms.poisson_mask(mask_key, num_records, params.sampling_probability)
-
-        losses = evaluate_fn(tables, mask, data)
-        differences = zo.per_record_differences(losses, num_directions, scheme)
-        differences = jnp.where(mask[:, None], differences, 0.0)
-        if noise is None:  # simulated float32 noise: research and throughput runs, never a release
-            noisy_sum = mechanisms.noisy_clipped_sum(noise_key, differences, mask, params.l2_norm_clip,
-                                                     params.noise_multiplier)
-        else:
-            noisy_sum = mechanisms.grid_noisy_sum(differences, mask, params.l2_norm_clip, noise)
-        expected_batch = (params.sampling_probability * num_records if params.expected_batch_size is None
-                          else params.expected_batch_size)
-        gradient = zo.gradient_from_differences(noisy_sum / expected_batch, units, params.smoothing, scheme,
-                                                zo.direction_scale(directions, table.shape))
-
-        updates, opt_state = optimizer.update(gradient, state.opt_state, table)
-        new_table = jnp.clip(optax.apply_updates(table, updates), lower, upper)
-
-        batch_size = jnp.sum(mask)
-        denominator = jnp.maximum(batch_size, 1)
-        center_losses = jnp.mean(losses, axis=0)
-        norms = jnp.linalg.norm(differences, axis=1)
-        info = StepInfo(
-            loss=jnp.sum(jnp.where(mask, center_losses, 0.0)) / denominator,
-            batch_size=batch_size,
-            clipped_fraction=jnp.sum(mask & (norms > params.l2_norm_clip)) / denominator,
-            gradient_norm=jnp.linalg.norm(gradient),
-        )
-        new_step = state.step + 1
-        if average_from is None:
-            average = new_table
-        else:
-            # Iterates average_from .. new_step, uniformly; before that, track the last iterate.
-            count = (new_step - average_from).astype(new_table.dtype)
-            average = jnp.where(count >= 1, state.average + (new_table - state.average) / (count + 1), new_table)
-        new_state = state.replace(table=new_table, opt_state=opt_state, step=new_step, average=average)
-        return new_state, info
-
-    return ZeroOrderCondenser(init=init, step=step)
+    return ZeroOrderCondenser(evaluate_fn, optimizer, num_records=num_records, num_directions=num_directions,
+                              scheme=scheme, lower=lower, upper=upper, average_from=average_from,
+                              directions=directions)
 
 
-def _scan_chunk(condenser: ZeroOrderCondenser, length: int):
-    def chunk(state, params, data, noise=None):
-        return jax.lax.scan(lambda carry, step_noise: condenser.step(carry, params, data, step_noise), state, noise,
-                            length=length)
+# ---------------------------------------------------------------- composable pieces (values, so jit can cache)
+@dataclasses.dataclass(frozen=True)
+class adam:
+    """``optax.adam(learning_rate)`` as a value: equal learning rates give equal optimisers, so
+    condensers built on them share one compiled step."""
 
-    return chunk
+    learning_rate: float
+
+    def init(self, params):
+        return optax.adam(self.learning_rate).init(params)
+
+    def update(self, updates, state, params=None):
+        return optax.adam(self.learning_rate).update(updates, state, params)
 
 
-@functools.lru_cache(maxsize=32)
-def _jitted_chunk(condenser: ZeroOrderCondenser, length: int):
-    # One jitted program per (condenser, chunk length), kept across calls: a later run of the same
-    # condenser on arguments of the same shapes dispatches to the compiled program with no retrace.
-    return jax.jit(_scan_chunk(condenser, length))
+class _FreezeState(NamedTuple):
+    inner: Any
+    count: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class freeze_last_column:
+    """``optimizer``, then the updates of the table's last column zeroed from step ``after`` on (a
+    learned weight column — soft labels — learned for ``after`` steps, then frozen). A value."""
+
+    optimizer: Any
+    after: int
+
+    def init(self, params):
+        return _FreezeState(inner=self.optimizer.init(params), count=jnp.zeros((), jnp.int32))
+
+    def update(self, updates, state, params=None):
+        updates, inner = self.optimizer.update(updates, state.inner, params)
+        keep = (state.count < self.after).astype(updates.dtype)
+        return updates.at[:, -1].multiply(keep), _FreezeState(inner=inner, count=state.count + 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Embedded:
+    """``evaluate_fn`` on tables of selected columns only: they are placed into full-width tables
+    whose other columns sit at 0, the middle of their public bounds. ``data`` is ``(inner data,
+    selected column indices)`` — an argument, so the program does not depend on which columns were
+    chosen. The last ``trailing`` columns (a learned weight) pass through."""
+
+    evaluate_fn: EvaluateFn
+    num_features: int
+    trailing: int = 0
+
+    def __call__(self, tables, mask, data):
+        inner, columns = data
+        width = tables.shape[-1] - self.trailing
+        full = jnp.zeros(tables.shape[:-1] + (self.num_features,), tables.dtype).at[..., columns].set(
+            tables[..., :width])
+        full = jnp.concatenate([full, tables[..., width:]], axis=-1)
+        return self.evaluate_fn(full, mask, inner)
+
+
+def subspace_basis(key: jax.Array, dimension: int, size: int) -> jax.Array:
+    """``(r, size)`` public random basis: orthonormal rows scaled by ``sqrt(size / r)``, so a
+    Gaussian direction of the ``r`` coordinates moves each cell by ``N(0, 1)`` on average (smoothing
+    and learning rate keep their meaning). Data independent: no privacy cost."""
+    return zo.orthonormal_rows(jax.random.normal(key, (size, dimension)).T) * math.sqrt(size / dimension)
+
+
+def subspace_tables(coordinates: jax.Array, anchor: jax.Array, basis: jax.Array) -> jax.Array:
+    """Tables ``clip(anchor + reshape(theta @ basis), -1, 1)`` from coordinates ``(..., 1, r)``."""
+    offsets = jnp.tensordot(coordinates[..., 0, :], basis, axes=1)
+    return jnp.clip(anchor + offsets.reshape(coordinates.shape[:-2] + anchor.shape), -1.0, 1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Subspace:
+    """``evaluate_fn`` on ``(k, 1, r)`` coordinates of the table's offset from an anchor along a
+    public basis (an ablation: it lost, ``docs/ablation.md`` round 17). ``data`` is ``(inner data,
+    anchor (m, w), basis (r, m w))`` — arguments, so one program serves every start and basis."""
+
+    evaluate_fn: EvaluateFn
+
+    def __call__(self, coordinates, mask, data):
+        inner, anchor, basis = data
+        return self.evaluate_fn(subspace_tables(coordinates, anchor, basis), mask, inner)
+
+
+def _scan_chunk(condenser: ZeroOrderCondenser, length: int, state, params, data, noise):
+    return jax.lax.scan(lambda carry, step_noise: condenser.step(carry, params, data, step_noise), state, noise,
+                        length=length)
+
+
+# One program per (condenser, chunk length) in jit's own cache: the condenser is a static argument,
+# compared by value, so a later run of an equal condenser on arguments of the same shapes neither
+# traces nor compiles again.
+_cached_chunk = jax.jit(_scan_chunk, static_argnums=(0, 1))
 
 
 def run(condenser: ZeroOrderCondenser, state: CondenseState, params: StepParams, num_steps: int, *,
@@ -232,12 +365,12 @@ def run(condenser: ZeroOrderCondenser, state: CondenseState, params: StepParams,
     state and the stacked infos of each chunk (for progress bars). Chunking does not change the
     result: step ``t`` draws its randomness from ``fold_in(key, t)``.
 
-    With ``reuse=True`` the jitted chunk programs are kept (a bounded cache keyed by the condenser,
-    which must then be hashable, and the chunk length), so running the *same* condenser object
-    again — other seeds, other data of the same shapes — neither traces nor compiles again. Tracing
-    the step costs seconds, as much as a short run itself; the persistent compilation cache
+    With ``reuse=True`` the chunk programs are compiled through ``jax.jit``'s own cache with the
+    condenser as a static argument (compared by value), so running an *equal* condenser again —
+    other seeds, other data of the same shapes — neither traces nor compiles again. Tracing the step
+    costs seconds, as much as a short run itself; the persistent compilation cache
     (:mod:`zodc.runtime`) spares only XLA's compilation. Keep it off for a condenser that closes over
-    something heavy (a host evaluator's pool): the cache would keep it alive.
+    something heavy (a host evaluator's pool): jit's cache would keep it alive.
 
     ``noise``: ``(num_steps, q)`` int32 grid-unit noise of these steps (row ``i`` for the ``i``-th step
     run here), from :func:`zodc.privacy.noise.rounded_gaussian`; ``None`` simulates it in float32.
@@ -260,9 +393,10 @@ def run(condenser: ZeroOrderCondenser, state: CondenseState, params: StepParams,
         length = min(chunk_size, num_steps - done)
         if length not in compiled:
             if jit and reuse:
-                compiled[length] = _jitted_chunk(condenser, length)
+                compiled[length] = functools.partial(_cached_chunk, condenser, length)
             else:
-                compiled[length] = jax.jit(_scan_chunk(condenser, length)) if jit else _scan_chunk(condenser, length)
+                chunk = functools.partial(_scan_chunk, condenser, length)
+                compiled[length] = jax.jit(chunk) if jit else chunk
         chunk_noise = None if noise is None else noise[done:done + length]
         state, chunk_info = compiled[length](state, params, data, chunk_noise)
         infos.append(chunk_info)

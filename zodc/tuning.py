@@ -65,11 +65,11 @@ import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import ParameterGrid
 
-from zodc.data.transform import TableEncoder
-from zodc.data.validation import clean_quietly
 from zodc.errors import ConfigError, PrivacyBudgetError
 from zodc.privacy.events import ExponentialMechanismEvent
 from zodc.privacy.ledger import Ledger
+from zodc.budget import SharedBudget
+from zodc.tasks import get_task
 
 __all__ = ["PrivateSearch", "classification_record_scores", "survival_record_scores", "report_noisy_max"]
 
@@ -341,20 +341,15 @@ class PrivateSearch(BaseEstimator):
         joint = len(unfitted) > 1 and math.isfinite(epsilon)
         reserved = [ExponentialMechanismEvent(selection_epsilon)] if joint else []
         for i, candidate in enumerate(unfitted):
-            if joint:  # its steps: calibrated so that all so far, the choice and K - i copies of it meet the target
-                spent_before = [entry.event for c in fitted for entry in c.ledger_.entries]
-                candidate._joint_budget = (epsilon, delta, tuple(spent_before + reserved), len(unfitted) - i)
-            if shared_count is not None:
-                candidate._shared_record_count = shared_count
+            # Its steps: calibrated so that all so far, the choice and K - i copies of it meet the target.
+            spent_before = tuple(entry.event for c in fitted for entry in c.ledger_.entries) + tuple(reserved)
+            budget = SharedBudget(epsilon, delta, spent_before, len(unfitted) - i, shared_count) if joint else None
             try:
-                candidate.fit(X, y, duration_col=duration_col, event_col=event_col)
+                candidate.fit(X, y, duration_col=duration_col, event_col=event_col, budget=budget)
             except PrivacyBudgetError as error:
                 raise PrivacyBudgetError(f"candidate {i} {candidates[i]}: {error} The candidates before it and the "
                                          "choice leave too little: search fewer candidates, or give more epsilon. "
                                          "Nothing is released.") from None
-            finally:  # a later fit of this condenser on its own must not reuse the search's budget
-                candidate.__dict__.pop("_joint_budget", None)
-                candidate.__dict__.pop("_shared_record_count", None)
             if shared_count is None and any(entry.name == "record_count" for entry in candidate.ledger_.entries):
                 shared_count = candidate.record_count_
             fitted.append(candidate)
@@ -364,16 +359,15 @@ class PrivateSearch(BaseEstimator):
                 print(f"[PrivateSearch] candidate {i + 1}/{len(unfitted)} {candidates[i]}: epsilon "
                       f"{candidate.epsilon_:.4g} spent", file=sys.stderr)
 
-        task = fitted[0].task_
-        score_times = None
-        if task == "survival":
-            frame, time_name, event_name = fitted[0]._as_survival_frame(X, y, duration_col, event_col)
-            score_times = self._score_times(fitted[0], fitted[0].schema_)
-            scores = np.array([self._score_survival(c, frame, score_times) for c in fitted])
-        else:
-            frame, target = fitted[0]._as_frame(X, y)
-            weights = fitted[0].class_weights_
-            scores = np.array([self._score_classification(c, frame, target, weights) for c in fitted])
+        task = get_task(fitted[0].task_)
+        frame, roles = task.frame(X, y, {"duration_col": duration_col, "event_col": event_col},
+                                  unfitted[0]._given_schema())
+        score_times = self._score_times(fitted[0], fitted[0].schema_) if task.name == "survival" else None
+        # Classification: every candidate is scored with the first's class weights (public or DP).
+        context = score_times if task.name == "survival" else fitted[0].class_weights_
+        scores = np.array([task.score(self._scorer(c, task.name, c.schema_.n_classes if task.name ==
+                                                   "classification" else 2), c, frame, roles, context)
+                           for c in fitted])
 
         ledger = Ledger()
         for i, candidate in enumerate(fitted):
@@ -421,7 +415,7 @@ class PrivateSearch(BaseEstimator):
         candidates = [{"params": params, "epsilon_target": c.epsilon, "delta_target": c.delta,
                        "epsilon_spent": c.epsilon_, "noise_multiplier": c.noise_multiplier_}
                       for params, c in zip(self.candidates_, self.condensers_)]
-        assumptions = list(best._public_assumptions())
+        assumptions = list(best.public_assumptions())
         ledger = self.ledger_.to_dict(self.delta_)
         if self.score_times_ is not None and len(self.candidates_) > 1:
             assumptions.append("the times of the survival score: " + ", ".join(f"{t:.6g}" for t in self.score_times_))
@@ -440,10 +434,7 @@ class PrivateSearch(BaseEstimator):
                 "selection": ("exponential mechanism (exact draw from a 128-bit uniform) on monotone scores of "
                               "sensitivity 1" if len(self.candidates_) > 1 else "none (one candidate)"),
                 "selection_epsilon": self.selection_epsilon_,
-                "score": ("sum over real records of the Brier score of the survival curve, averaged over "
-                          "public times (a time where a record was censored before it scores 0)"
-                          if self.score_times_ is not None else
-                          "sum over real records of the class-weighted multi-class Brier score, 1 - B/2"),
+                "score": get_task(best.task_).score_description,
             },
             "public_assumptions": assumptions,
             "ledger": ledger,
@@ -469,33 +460,6 @@ class PrivateSearch(BaseEstimator):
                               f"Got {type(model).__name__}.")
         return clone(model)
 
-    @staticmethod
-    def _encode(frame, schema):  # out-of-bounds values were reported by the candidate's fit
-        return TableEncoder(schema).encode(clean_quietly(frame, schema))
-
-    def _score_classification(self, condenser, frame, target, class_weights) -> float:
-        """The candidate's score: the sum of :func:`classification_record_scores` over the real records.
-
-        The scoring model is fitted on the candidate's released table only; a fit that fails
-        predicts chance for every record (data independent: the same on any neighbouring dataset).
-        A record the fitted model cannot predict (raises, or non-finite) is predicted as chance
-        alone (:func:`zodc.evaluate.utility.fit_predict_proba`, record by record if the batch fails).
-
-        Could one record change this? Only by its own term, in ``[0, 1]``: the fit never sees a real
-        record, and predictions and scores are per record.
-        """
-        from zodc.evaluate.utility import fit_predict_proba
-        from zodc.models.soft_labels import split_release
-
-        schema = condenser.schema_
-        real = frame.rename(columns={target: schema.target}) if target != schema.target else frame
-        real_encoded = self._encode(real, schema)
-        table, weight = split_release(condenser.synthetic_)
-        synthetic = self._encode(table, schema)
-        proba = fit_predict_proba(self._scorer(condenser, "classification", schema.n_classes), synthetic.X,
-                                  synthetic.y, real_encoded.X, schema.n_classes, sample_weight=weight)
-        return float(classification_record_scores(proba, real_encoded.y, class_weights).sum())
-
     def _score_times(self, condenser, schema) -> np.ndarray:
         """The survival score's public times: ``horizon`` if given, else ``condenser.time_grid_``
         (``condenser`` None: only check the given ones, against ``schema``'s bounds if it is public)."""
@@ -511,41 +475,3 @@ class PrivateSearch(BaseEstimator):
             raise ConfigError(f"`horizon` must lie inside the public time bounds ({schema.time.lower}, "
                               f"{schema.time.upper}). Got {self.horizon!r}.")
         return times
-
-    def _score_survival(self, condenser, frame, times: np.ndarray) -> float:
-        """The candidate's score: the sum of :func:`survival_record_scores` over the real records.
-
-        The scoring model is fitted on the candidate's released table only; a fit that fails
-        predicts a coin flip (0.5) for every record (data independent: the same on any
-        neighbouring dataset). A record whose curve cannot be predicted or is non-finite gets the
-        coin flip alone (:func:`zodc.models.host.predict_rows`, record by record if the batch fails).
-
-        Could one record change this? Only by its own term, in ``[0, 1]``: the fit and the dropped
-        columns depend on the candidate's table only, and predictions and scores are per record.
-        """
-        from zodc.evaluate.survival import drop_constant_columns
-        from zodc.models.host import predict_rows
-        from zodc.models.soft_labels import split_release
-        from zodc.models.survival import fit_host_survival_model
-
-        schema = condenser.schema_
-        encoder = TableEncoder(schema)
-        released, weight = split_release(condenser.synthetic_)  # a soft-event release: weighted copies
-        clean_real, clean_synthetic = clean_quietly(frame, schema), clean_quietly(released, schema)
-        real, synthetic = encoder.encode(clean_real), encoder.encode(clean_synthetic)
-        time_real = np.asarray(clean_real[schema.time.name], np.float64)
-        time_synthetic = np.asarray(clean_synthetic[schema.time.name], np.float64)
-        # Encoded columns constant in the candidate's table (a level absent from it) are left out, as
-        # the CLI's utility does: lifelines cannot fit them. Which columns depends on the table only.
-        (synthetic_X,), (real_X,), _, _ = drop_constant_columns((synthetic.X,), (real.X,), (real.X,))
-        coin_flip = np.full((real_X.shape[0], times.size), 0.5)
-        try:
-            model = fit_host_survival_model(self._scorer(condenser, "survival", 2), synthetic_X,
-                                            time_synthetic, synthetic.event, sample_weight=weight)
-        except Exception:  # noqa: BLE001 - a table the model cannot fit scores as a coin flip, for everyone
-            survival = coin_flip
-        else:
-            survival = predict_rows(lambda X: model.predict_survival(X, times), real_X, (times.size,))
-            unpredicted = ~np.all(np.isfinite(survival), axis=1)  # a record it cannot predict: a coin flip, alone
-            survival[unpredicted] = coin_flip[unpredicted]
-        return float(survival_record_scores(survival, time_real, real.event, times).sum())

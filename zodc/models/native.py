@@ -6,7 +6,7 @@ losses — is one compiled, batched computation; the real records live on the de
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 from typing import Any, Callable
 
 import jax
@@ -31,12 +31,11 @@ def native_classifier_data(X: np.ndarray, y: np.ndarray, synthetic_labels: np.nd
             "labels": jnp.asarray(synthetic_labels, jnp.int32), "key": key}
 
 
-@functools.lru_cache(maxsize=64)
-def native_classifier_evaluator(model: Any, loss: Callable, *, soft_labels: bool = False,
-                                num_classes: int | None = None) -> Callable[[jax.Array, jax.Array, dict], jax.Array]:
-    """Builds ``evaluate_fn(tables (k, m, d), mask (n,), data) -> losses (k, n)`` for a native classifier.
+@dataclasses.dataclass(frozen=True)
+class NativeClassifierEvaluator:
+    """``evaluate_fn(tables (k, m, d), mask (n,), data) -> losses (k, n)`` for a native classifier.
 
-    Args:
+    Attributes:
       model: a ``zodc.kernels`` classifier (``fit(key, X, y)`` / ``predict_proba(params, X)``).
       loss: a :class:`zodc.models.losses.ClassificationLoss`.
       soft_labels: the tables' last column is the learned own-class weight
@@ -52,17 +51,22 @@ def native_classifier_evaluator(model: Any, loss: Callable, *, soft_labels: bool
     Could one record change this? Only its own losses: the fit sees the synthetic table and the
     public key only, and the prediction, the loss, the finiteness check and the mask are per record.
 
-    The same (hashable) arguments return the same function object, so a condenser built on it can
-    reuse its compiled step (:func:`zodc.condense.run` with ``reuse=True``). Only public things
-    are closed over: the model's hyperparameters and the loss (its class weights are public or DP).
+    A value (frozen, compared by its public fields: the model's hyperparameters and the loss, whose
+    class weights are public or DP), so condensers built on equal evaluators share one compiled step.
     """
 
-    if soft_labels and (num_classes is None or num_classes < 2):
-        raise ValueError(f"soft labels need num_classes >= 2. Got {num_classes!r}.")
+    model: Any
+    loss: Callable
+    soft_labels: bool = False
+    num_classes: int | None = None
 
-    bound = getattr(loss, "upper_bound", None)
+    def __post_init__(self):
+        if self.soft_labels and (self.num_classes is None or self.num_classes < 2):
+            raise ValueError(f"soft labels need num_classes >= 2. Got {self.num_classes!r}.")
 
-    def evaluate(tables: jax.Array, mask: jax.Array, data: dict) -> jax.Array:
+    def __call__(self, tables: jax.Array, mask: jax.Array, data: dict) -> jax.Array:
+        model, loss, soft_labels, num_classes = self.model, self.loss, self.soft_labels, self.num_classes
+        bound = getattr(loss, "upper_bound", None)
         num_records = data["X"].shape[0]
         sampled = (jnp.ones(num_records, bool) if mask is None
                    else jnp.broadcast_to(jnp.asarray(mask, bool), (num_records,)))
@@ -79,4 +83,8 @@ def native_classifier_evaluator(model: Any, loss: Callable, *, soft_labels: bool
 
         return jax.vmap(one_table)(tables).astype(jnp.float32)
 
-    return evaluate
+
+def native_classifier_evaluator(model: Any, loss: Callable, *, soft_labels: bool = False,
+                                num_classes: int | None = None) -> NativeClassifierEvaluator:
+    """A :class:`NativeClassifierEvaluator` (kept as the function name the core's docs use)."""
+    return NativeClassifierEvaluator(model, loss, soft_labels, num_classes)

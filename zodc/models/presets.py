@@ -34,6 +34,13 @@ class Preset:
     host_factory: Callable[[int], Any]
     native_factory: Callable[[int], Any] | None = None
 
+    # The model protocol (zodc.models.protocol.Model): the two factories.
+    def host(self, num_classes: int) -> Any:
+        return self.host_factory(num_classes)
+
+    def native(self, num_classes: int) -> Any | None:
+        return None if self.native_factory is None else self.native_factory(num_classes)
+
 
 def _tree(num_classes: int):
     from sklearn.tree import DecisionTreeClassifier

@@ -1,0 +1,187 @@
+"""The privacy budget of one fit: its ledger, the preprocessing noise, the steps' calibration.
+
+:class:`Budget` is what :class:`~zodc.Condenser` spends through: every mechanism that reads the
+real records goes into its :class:`~zodc.privacy.Ledger`, every exact-noise draw is counted (the
+samplers' total-variation slack, :func:`~zodc.privacy.noise.noise_sampling_delta`), and the steps'
+noise multiplier is the smallest that keeps the composition of *everything* at or below the target.
+The target is never exceeded: the ledger's total is checked after calibration and again after the
+sampling slack, and the fit refuses rather than release.
+
+:class:`SharedBudget` is the public hook for composing several fits into one release (what
+:class:`~zodc.tuning.PrivateSearch` does): pass one to ``Condenser.fit(..., budget=...)`` and the
+steps are calibrated so that the events spent before, plus ``copies`` copies of this fit's own
+ledger, meet the shared target instead of the fit's own ``epsilon``.
+
+Every quantity here is public: the target, the shares, the number of steps, the batch size, and the
+DP record count ``n_hat`` (already in the ledger) — never ``n``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from zodc.errors import PrivacyBudgetError
+from zodc.privacy.accounting import RdpAccountant, additive_delta_of_event, rdp_of_event, rdp_to_epsilon
+from zodc.privacy.calibration import calibrate_noise_multiplier
+from zodc.privacy.events import (AdditiveDeltaEvent, ComposedEvent, Event, GaussianEvent, PoissonSampledEvent,
+                                 SelfComposedEvent)
+from zodc.privacy.ledger import Ledger
+from zodc.privacy.noise import noise_sampling_delta
+
+# Share of delta given to thresholded category discovery when no schema is given.
+THRESHOLD_DELTA_SHARE = 0.1
+
+
+@dataclasses.dataclass(frozen=True)
+class SharedBudget:
+    """A fit that is one part of a larger release (a private search's candidate).
+
+    Attributes:
+      epsilon, delta: the whole release's target.
+      prior_events: events already spent or reserved by the other parts.
+      copies: the fit's steps are calibrated as if ``copies`` fits like it remained (this one
+        included), so the parts after it can meet the target too.
+      record_count: a DP record count another part already released (reused: post-processing),
+        or ``None`` to estimate one (then spent once for all parts: it is not copied).
+    """
+
+    epsilon: float
+    delta: float
+    prior_events: tuple = ()
+    copies: int = 1
+    record_count: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class StepMechanism:
+    """The calibrated steps: noise multiplier, clip and Poisson sampling probability."""
+
+    noise_multiplier: float
+    l2_norm_clip: float
+    sampling_probability: float
+
+
+class Budget:
+    """Spends a fit's ``(epsilon, delta)``: the ledger, the draws, the calibration of the steps."""
+
+    def __init__(self, epsilon: float, delta: float, shared: SharedBudget | None = None):
+        self.epsilon, self.delta, self.shared = float(epsilon), float(delta), shared
+        self.ledger = Ledger()
+        self.draws: list[tuple[float, int]] = []  # (scale, count) of every exact-noise draw
+        self.selection_draws = 0  # exponential-mechanism candidates drawn (feature selection)
+
+    @property
+    def private(self) -> bool:
+        return math.isfinite(self.epsilon)
+
+    def add(self, name: str, event: Event | None, description: str) -> None:
+        if event is not None:
+            self.ledger.add(name, event, description)
+
+    def draw(self, scale: float, count: int) -> None:
+        """Counts ``count`` exact Gaussian draws of std ``scale`` (grid units), for the sampler's slack."""
+        self.draws.append((scale, count))
+
+    def share_noise(self, share: float, mechanisms: int) -> float:
+        """Noise multiplier of each of ``mechanisms`` unit-sensitivity Gaussian mechanisms that
+        together spend ``share`` of epsilon (0 without privacy)."""
+        if not self.private:
+            return 0.0
+        return calibrate_noise_multiplier(self.epsilon * share, self.delta,
+                                          lambda s: ComposedEvent(tuple(GaussianEvent(s) for _ in range(mechanisms))))
+
+    def calibrate(self, *, steps: int, num_directions: int, batch_size: int, record_count: float,
+                  l2_norm_clip: float) -> StepMechanism:
+        """Calibrates ``steps`` Poisson-subsampled Gaussian steps so that everything composed meets
+        the target (or the shared target); adds them to the ledger.
+
+        ``record_count`` is the DP count ``n_hat`` (public after its mechanism), so ``p`` reveals
+        nothing beyond the ledger."""
+        sampling_probability = min(1.0, batch_size / record_count)
+        step_event = lambda sigma: SelfComposedEvent(PoissonSampledEvent(sampling_probability, GaussianEvent(sigma)),
+                                                     steps)
+        shared = self.shared if self.private else None
+        if shared is not None:
+            once, own = self._split_shared()
+            prior = tuple(shared.prior_events) + once
+            noise_multiplier = calibrate_noise_multiplier(
+                shared.epsilon, shared.delta,
+                lambda s: SelfComposedEvent(ComposedEvent(own + (step_event(s),)), shared.copies), base_events=prior)
+        elif self.private:
+            noise_multiplier = calibrate_noise_multiplier(self.epsilon, self.delta, step_event,
+                                                          base_events=[entry.event for entry in self.ledger.entries])
+        else:
+            noise_multiplier = 0.0
+        clip = l2_norm_clip if self.private else math.inf
+        self.ledger.add("zero_order_steps", step_event(noise_multiplier),
+                        f"{steps} Poisson-sampled Gaussian steps: per-record ({num_directions},) loss "
+                        f"differences clipped to L2 norm {clip}, noise std {noise_multiplier:.4g} x clip")
+        self.check()
+        return StepMechanism(float(noise_multiplier), float(clip), float(sampling_probability))
+
+    def _split_shared(self):
+        """(events spent once for every part — the record count —, this part's own events)."""
+        entries = self.ledger.entries
+        once = tuple(entry.event for entry in entries if entry.name == "record_count")
+        own = tuple(entry.event for entry in entries if entry.name != "record_count")
+        return once, own
+
+    def check(self) -> None:
+        """Refuses (PrivacyBudgetError) if the ledger exceeds the target (or the shared target)."""
+        if not self.private:
+            return
+        if self.shared is None:
+            spent = self.ledger.epsilon(self.delta)
+            if spent > self.epsilon * (1 + 1e-9):
+                raise PrivacyBudgetError(f"the ledger's epsilon {spent:.6f} exceeds the target {self.epsilon}.")
+            return
+        check = RdpAccountant()
+        for event in self.shared.prior_events:
+            check.compose(event)
+        once, own = self._split_shared()
+        for event in once:
+            check.compose(event)
+        for event in own:
+            check.compose(event, self.shared.copies)
+        spent = check.get_epsilon(self.shared.delta)
+        if spent > self.shared.epsilon * (1 + 1e-9):
+            raise PrivacyBudgetError(f"the search's epsilon {spent:.6f} exceeds its target {self.shared.epsilon}.")
+
+    def account_sampling(self) -> None:
+        """Puts the exact samplers' total-variation slack in the ledger (``AdditiveDeltaEvent``,
+        ~1e-28), then checks the target still holds. The counts are public (shapes, and a 2^30-level
+        cap per categorical column), never ``n``."""
+        if not self.private or self.epsilon > 100:
+            # (1 + e^eps) eta exceeds any delta above eps = 100, where the guarantee promises nothing
+            # anyway (e^100 ~ 1e43): such runs are near-non-private references, not releases.
+            return
+        # Feature selection: TV <= 2^-48 per candidate and draw (float64 probabilities, 128-bit uniforms).
+        delta = (noise_sampling_delta(self.epsilon, self.draws)
+                 + (1.0 + math.exp(min(self.epsilon, 700.0))) * self.selection_draws * 2.0**-48)
+        self.ledger.add("noise_sampling", AdditiveDeltaEvent(min(delta, 1.0)),
+                        "the exact samplers' total-variation distance from the ideal mechanisms (zodc.privacy.noise)")
+        if self.shared is None:
+            self.check()
+
+    def spent(self) -> float:
+        """The ledger's epsilon at ``delta`` (``inf`` without privacy)."""
+        return self.ledger.epsilon(self.delta) if self.private else math.inf
+
+    def epsilon_after_fn(self):
+        """``t -> epsilon`` spent after ``t`` steps (for the progress bar), from precomputed RDP."""
+        if not self.private:
+            return lambda t: math.inf
+        entries = list(self.ledger.entries)
+        steps_entry = next(entry for entry in entries if entry.name == "zero_order_steps")
+        pre = [entry for entry in entries if entry is not steps_entry]
+        orders = np.asarray(self.ledger.accountant().orders)
+        pre_rdp = np.zeros(len(orders))
+        for entry in pre:
+            pre_rdp = pre_rdp + rdp_of_event(entry.event, orders)
+        remaining_delta = self.delta - sum(additive_delta_of_event(entry.event) for entry in pre)
+        step_rdp = rdp_of_event(steps_entry.event.event, orders)
+        return lambda t: rdp_to_epsilon(pre_rdp + t * step_rdp, orders, remaining_delta)[0]

@@ -1,0 +1,156 @@
+"""The task protocol: everything that differs between classification and survival, in one object.
+
+:class:`~zodc.Condenser` runs one pipeline — task → budget → start → core → release — and asks
+its task for each part that depends on what is predicted:
+
+============================  ========================================================================
+``frame(X, y, roles, schema)``  the fit's arguments as one frame and the columns' roles
+``settings(params)``          task defaults (rows, learning rate, loss, the start's spread) and checks
+``prepare(...)``              the schema (public, or DP) and its public statistics, the DP record
+                              count, the encoded real records: a :class:`Problem`
+``start(...)``                the starting table (its row groups: classes, or event status)
+``evaluator(...)``            the zero-order loss: a native kernel's evaluator, or a host payload
+``release(...)``              the learned table decoded to the original columns, and fitted attributes
+``assumptions(...)``          what the report lists as public for this task
+``score(...)``                the private search's bounded per-record score of a candidate
+``utility(...)``              the owner's held-out utility (CLI): train on synthetic, test on real
+============================  ========================================================================
+
+A third task (regression, say) is one new module implementing these and one line in
+:data:`TASKS`. The shared helpers below are the parts both tasks use the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from zodc.budget import THRESHOLD_DELTA_SHARE, Budget
+from zodc.data.dp_schema import N_BINS, estimate_record_count, estimate_schema_and_count, schema_noise_multiplier
+from zodc.data.schema import Schema
+from zodc.data.transform import TableEncoder
+from zodc.data.validation import check_raw_table
+from zodc.errors import DataError
+from zodc.privacy.keys import RunKeys
+
+
+@dataclasses.dataclass
+class Problem:
+    """One fit's resolved inputs (the task fills it; nothing here is released).
+
+    Attributes:
+      frame, roles: the raw frame and its role columns (``target``; or ``time`` and ``event``).
+      schema: public or DP; encoder: its :class:`~zodc.data.transform.TableEncoder`.
+      record_count: the DP count ``n_hat`` (or exact without privacy).
+      X: ``(n, d)`` encoded real features; stats: public or DP statistics (class proportions, or
+        event rate); extra: task-specific arrays (labels, times, events).
+      num_rows: ``m``, the synthetic table's rows.
+    """
+
+    frame: pd.DataFrame
+    roles: dict
+    schema: Schema
+    encoder: TableEncoder
+    record_count: float
+    X: np.ndarray
+    num_rows: int
+    stats: dict = dataclasses.field(default_factory=dict)
+    extra: dict = dataclasses.field(default_factory=dict)
+
+
+class Task(Protocol):
+    """See the module docstring for what each method owns."""
+
+    name: str
+
+    def frame(self, X, y, roles: dict, schema: Schema | None) -> tuple[pd.DataFrame, dict]: ...
+
+    def settings(self, params: dict) -> dict: ...
+
+    def prepare(self, frame, roles, settings, keys: RunKeys, budget: Budget, schema: Schema | None) -> Problem: ...
+
+    def start(self, problem: Problem, settings, keys: RunKeys, budget: Budget): ...
+
+    def evaluator(self, problem: Problem, settings, model_key, n_jobs: int): ...
+
+    def release(self, problem: Problem, learned: np.ndarray, keys: RunKeys, settings) -> tuple[pd.DataFrame, dict]: ...
+
+    def assumptions(self, fitted: Any, given_schema: bool) -> list[str]: ...
+
+
+IDENTIFIER_ASSUMPTION = "a column whose name says it is an identifier is left out (a decision on the name)"
+
+
+def features_frame(X) -> pd.DataFrame:
+    """``X`` as a DataFrame (an array's columns named ``x0, x1, …``), a copy."""
+    if isinstance(X, pd.DataFrame):
+        return X.copy()
+    array = np.asarray(X)
+    if array.ndim != 2:
+        raise DataError(f"`X` must be 2-dimensional (n_rows, n_columns). Got shape {array.shape}.")
+    return pd.DataFrame(array, columns=[f"x{j}" for j in range(array.shape[1])])
+
+
+def require_features(encoder: TableEncoder) -> None:
+    """Refuse a schema that leaves nothing to learn (every feature constant). A decision on the schema
+    (public, or DP: post-processing), never on a record."""
+    if encoder.n_encoded == 0:
+        raise DataError("the schema leaves no feature to learn: every feature column is constant (one level, or "
+                        "none). Give a schema with at least one informative column (zodc schema draft), or a larger "
+                        "cohort.")
+
+
+def check_size(record_count: float, num_rows: int, parameter: str) -> None:
+    """Refuses a table not larger than the synthetic one — decided on the DP count ``n_hat``
+    (already in the ledger), never on ``n``: one record cannot decide it beyond what the noise allows."""
+    if record_count <= num_rows:
+        raise DataError(f"the table's DP record count ({record_count:.0f}) is not more than the synthetic table's "
+                        f"{num_rows} rows: condensing would not make it smaller. Lower `{parameter}`. (The DP "
+                        "preprocessing already run is accounted; nothing was released.)")
+
+
+def estimate_schema(frame: pd.DataFrame, keys: RunKeys, budget: Budget, share: float, **roles):
+    """The DP schema and the DP record count (post-processing of its histograms), accounted; with
+    ``epsilon=inf`` the exact schema (non-private mode, nothing in the ledger).
+
+    Could one record change this? Each histogram by one count (tests/privacy/test_neighbours.py);
+    every decision is on noisy counts (:mod:`zodc.data.dp_schema`)."""
+    check_raw_table(frame, **roles)
+    threshold_delta = THRESHOLD_DELTA_SHARE * budget.delta
+    noise = schema_noise_multiplier(budget.epsilon, budget.delta, threshold_delta, share)
+    schema, events, count = estimate_schema_and_count(keys.generator("schema"), frame, noise_multiplier=noise,
+                                                      threshold_delta=threshold_delta, name="estimated", **roles)
+    if noise > 0:
+        # Every count's noise std is at least `noise` (each part's share of the budget is < 1); a
+        # column has at most 1 + N_BINS + 2^30 scan bins and as many refinement bins.
+        budget.draw(noise, 1 + 2 * (len(frame.columns) + 1) * (1 + N_BINS + 2**30))
+    for event in events:
+        budget.add("schema", event, "DP column kinds and bounds (public log-scale bins, refined), category "
+                   "levels (thresholded), missingness, class proportions or event rate and the record count")
+    return schema, count
+
+
+def record_count(num_records: int, keys: RunKeys, budget: Budget, noise: float) -> float:
+    """A DP count of the records (``n`` is private under add/remove), accounted; exact without
+    privacy; a shared budget's count when it carries one (post-processing of a mechanism already in
+    the whole release's ledger)."""
+    if not budget.private:
+        return float(num_records)
+    if budget.shared is not None and budget.shared.record_count is not None:
+        return float(budget.shared.record_count)
+    count, event = estimate_record_count(keys.generator("record_count"), num_records, noise)
+    budget.draw(noise, 1)
+    budget.add("record_count", event, "DP count of the records: sets the sampling probability and the start's "
+               "group sizes (n is private under add/remove)")
+    return count
+
+
+def quietly(function, *args, **kwargs):
+    """``function(*args, **kwargs)`` with warnings silenced (reported once, by the fit's own validation)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return function(*args, **kwargs)
