@@ -7,12 +7,14 @@ overrides: pin the defaults a round ran with, so it reruns the same after a defa
 runs the same seeds, so each seed's split, random subset and full-data reference are shared, and
 the table reports paired differences (mean ± SE) against the baseline and the random real subset:
 
-    python benchmarks/ablation.py benchmarks/configs/ablation.json --seeds 30 --workers 16 \
-        --out benchmarks/results/ablation.json --markdown benchmarks/results/ABLATION.md
+    python -m benchmarks.ablation benchmarks/configs/ablation_round1.json --seeds 30 --workers 16 \
+        --out benchmarks/results/ablation_round1.json --markdown benchmarks/results/ablation_round1.md \
+        --rows-log benchmarks/results/ablation_round1.jsonl.gz
 
 Each seed runs exactly what ``zodc condense`` runs (70/30 stratified split; train on synthetic,
 test on the real 30 %). Jobs are (group, variant, seed-block) triples spread over ``--workers``
-processes; the JSON is written once, at the end, atomically.
+processes; the JSON is written once, at the end, atomically. A ``--rows-log`` or ``--out`` path
+ending in ``.gz`` is written gzip-compressed; ``--from-rows`` reads plain or ``.gz`` logs.
 """
 
 from __future__ import annotations
@@ -27,8 +29,11 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from seeds import run_seed  # noqa: E402  (a sibling script, not a package)
+if __package__ in (None, ""):  # run as a file: make the repository root (the `benchmarks` package) importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks.results_io import append_text, encode, read_jsonl  # noqa: E402
+from benchmarks.seeds import run_seed  # noqa: E402
 
 
 def _run_block(job: dict) -> list[dict]:
@@ -138,13 +143,11 @@ def main(argv=None) -> int:
     rows: list[dict] = []
     def log(block):
         if args.rows_log:
-            with open(args.rows_log, "a") as handle:
-                handle.writelines(json.dumps(row) + "\n" for row in block)
+            append_text(args.rows_log, "".join(json.dumps(row) + "\n" for row in block))
 
     if args.from_rows:
         for path in args.from_rows.split(","):
-            with open(path) as handle:
-                rows += [json.loads(line) for line in handle if line.strip()]
+            rows += read_jsonl(path)
     elif args.workers <= 1:
         for job in jobs:
             rows += _run_block(job)
@@ -167,7 +170,8 @@ def main(argv=None) -> int:
     payload = json_safe({"config": config, "seeds": len({row["seed"] for row in rows}), "summary": summary, "rows": rows,
                          "rows_from": args.from_rows,
                          "wall_seconds": None if args.from_rows else time.perf_counter() - started})
-    write_files_atomic({args.out: json.dumps(payload, indent=1), **({args.markdown: text} if args.markdown else {})})
+    write_files_atomic({args.out: encode(args.out, json.dumps(payload, indent=1)),
+                        **({args.markdown: text} if args.markdown else {})})
     print(text)
     return 0
 

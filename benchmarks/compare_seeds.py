@@ -1,21 +1,25 @@
 """Paired comparison of `benchmarks/seeds.py` runs against a baseline run (same seeds).
 
-    python benchmarks/compare_seeds.py benchmarks/results/sweeps/eps1_tree_base.json \
+    python -m benchmarks.compare_seeds benchmarks/results/sweeps/eps1_tree_base.json \
         benchmarks/results/sweeps/*.json --markdown benchmarks/results/sweeps/SUMMARY.md
 
 For each run: mean, median and sd of the synthetic table's score, and the paired difference
 (mean ± standard error over seeds) against the baseline and against the random real subset.
-Only seeds present in both runs are paired.
+Only seeds present in both runs are paired. Runs may be plain or ``.json.gz``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
 import numpy as np
+
+if __package__ in (None, ""):  # run as a file: make the repository root (the `benchmarks` package) importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks.results_io import read_json, stem  # noqa: E402
 
 
 def _scores(run: dict, key: str) -> dict[int, float]:
@@ -42,15 +46,15 @@ def main(argv=None) -> int:
     parser.add_argument("runs", nargs="+")
     parser.add_argument("--markdown")
     args = parser.parse_args(argv)
-    baseline = json.load(open(args.baseline))
+    baseline = read_json(args.baseline)
     lines = ["| run | overrides | ε | seeds | mean | median | sd | − baseline (± se) | − random subset (± se) | runs < 0.6 |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for path in args.runs:
-        run = json.load(open(path))
+        run = read_json(path)
         c = compare(baseline, run)
         config = run["config"]
         overrides = ", ".join(f"{k}={v}" for k, v in config.get("overrides", {}).items()) or "defaults"
-        lines.append(f"| {os.path.basename(path)[:-5]} | {overrides} | {config['epsilon']} | {c['seeds']} | {c['mean']:.3f} | "
+        lines.append(f"| {os.path.basename(stem(path))} | {overrides} | {config['epsilon']} | {c['seeds']} | {c['mean']:.3f} | "
                      f"{c['median']:.3f} | {c['sd']:.3f} | {c['minus_baseline'][0]:+.3f} ± {c['minus_baseline'][1]:.3f} | "
                      f"{c['minus_random_subset'][0]:+.3f} ± {c['minus_random_subset'][1]:.3f} | {c['below_0.6']} |")
     text = "\n".join(lines) + "\n"

@@ -3,7 +3,7 @@ and the bundled public schema, each over several seeds of ``zodc condense`` with
 (epsilon 1, holdout 0.3). Records the owner-only utility (synthetic table, random real sample of the
 same size, full real data), what the DP schema kept, and the wall time of each run.
 
-    python benchmarks/own_cohorts.py --seeds 5 --out benchmarks/results/issue22_own_cohorts.json
+    python -m benchmarks.own_cohorts --seeds 5 --out benchmarks/results/issue22_own_cohorts.json
 
 Needs the GPL cohorts extra (``pip install "zodc[cohorts]"``). Seeds 1..seeds are fixed (secret seeds in
 a release; here reproducibility).

@@ -1,7 +1,8 @@
 """Paired utility check of two versions of zodc: breast-cancer tree at epsilon 1, public schema,
 the same 30 splits (seeded ``train_test_split``), default settings otherwise.
 
-Run once per version, the older one from a git worktree put first on ``PYTHONPATH``::
+Run once per version, the older one from a git worktree put first on ``PYTHONPATH`` (as a file, not
+with ``python -m``, which would put the current checkout's ``zodc`` ahead of ``PYTHONPATH``)::
 
     git worktree add /tmp/old eb5453e
     PYTHONPATH=/tmp/old python benchmarks/paired_versions.py old 0 30   # writes /tmp/paired/old.json

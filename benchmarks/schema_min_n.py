@@ -9,7 +9,7 @@ whether it released, the share of feature columns estimated (the rest are left o
 and the share of values the estimated bounds clip. "Succeeds" at a size means every run released and
 at least 95 % of the columns were estimated on average.
 
-    python benchmarks/schema_min_n.py --seeds 20 --out benchmarks/results/schema_min_n.json
+    python -m benchmarks.schema_min_n --seeds 20 --out benchmarks/results/schema_min_n.json
 
 Seeds are fixed (0..seeds-1): reproducible, and the noise is the exact sampler's.
 """

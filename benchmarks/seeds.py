@@ -4,7 +4,7 @@ On cohorts of a few hundred rows one run's AUROC moves by 0.03-0.07 from seed to
 claim rests on >= 30 seeds and on *paired* differences (the same seed fixes the split, the random
 subset draws and the condensation's randomness for both arms).
 
-    python benchmarks/seeds.py --dataset breast_cancer --model tree --epsilon 1 --seeds 30 \
+    python -m benchmarks.seeds --dataset breast_cancer --model tree --epsilon 1 --seeds 30 \
         --out benchmarks/results/seeds_breast_cancer_tree_eps1.json
 
 Survival cohorts (``--dataset gbsg2 --model cox``) are summarised by the C-index instead of AUROC.

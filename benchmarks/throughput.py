@@ -1,7 +1,7 @@
 """Throughput of one private zero-order step: native (device) kernels vs host (scikit-learn /
 lifelines) models, measured side by side in one process.
 
-    python benchmarks/throughput.py --config benchmarks/configs/throughput.json --grid cpu \
+    python -m benchmarks.throughput --config benchmarks/configs/throughput.json --grid cpu \
         --out benchmarks/results/throughput_cpu.json --markdown benchmarks/results/throughput_cpu.md
 
 For every grid point ``(model, q, m, d, B)`` the runner builds random data — ``B`` real records
@@ -41,6 +41,9 @@ import time
 from typing import Any
 
 import numpy as np
+
+if __package__ in (None, ""):  # run as a file: make the repository root (the `benchmarks` package) importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 MODELS = ("tree", "forest", "logistic", "cox")
 SCHEMA_VERSION = 1
@@ -410,8 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.from_json:
-        with open(args.from_json) as handle:
-            result = json.load(handle)
+        from benchmarks.results_io import read_json
+
+        result = read_json(args.from_json)  # plain or .gz
     else:
         with open(args.config) as handle:
             config = json.load(handle)

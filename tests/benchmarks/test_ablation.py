@@ -1,14 +1,11 @@
-import importlib.util
+import gzip
 import json
-import os
 
 import numpy as np
 import pytest
 
-_PATH = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "ablation.py")
-_spec = importlib.util.spec_from_file_location("ablation", _PATH)
-ablation = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(ablation)
+from benchmarks import ablation
+from benchmarks.seeds import _parse
 
 CONFIG = {"title": "t", "groups": [{"name": "g", "dataset": "breast_cancer", "model": "tree", "epsilon": 1,
                                     "variants": {"base": {"init": "noise"}, "new": {"init": "dp_means"}}}]}
@@ -81,9 +78,23 @@ def test_one_real_block_runs_the_cli_protocol():
     assert row["metric"] == "auroc" and 0.0 <= row["synthetic"] <= 1.0 and row["full_data"] > 0.8
 
 
-def test_overrides_of_arguments_without_a_default_are_parsed_to_their_type():
-    import sys
+def test_compressed_rows_logs_are_read_and_extended(tmp_path):
+    # Recorded rows logs are stored as .jsonl.gz: --from-rows reads them (also when named without .gz),
+    # a --rows-log on one appends a gzip member, and an --out ending in .gz is written compressed.
+    config, log = tmp_path / "config.json", tmp_path / "rows.jsonl.gz"
+    config.write_text(json.dumps(CONFIG))
+    rows = _rows()
+    log.write_bytes(gzip.compress("".join(json.dumps(r) + "\n" for r in rows if r["seed"] < 2).encode()))
+    from benchmarks.results_io import append_text, read_jsonl
 
-    parse = sys.modules["seeds"]._parse  # the sibling script ablation.py imports
+    append_text(tmp_path / "rows.jsonl", "".join(json.dumps(r) + "\n" for r in rows if r["seed"] >= 2))
+    assert not (tmp_path / "rows.jsonl").exists() and read_jsonl(log) == rows
+    out = tmp_path / "out.json.gz"
+    assert ablation.main([str(config), "--from-rows", str(tmp_path / "rows.jsonl"), "--out", str(out)]) == 0
+    assert json.loads(gzip.decompress(out.read_bytes()))["seeds"] == 5
+
+
+def test_overrides_of_arguments_without_a_default_are_parsed_to_their_type():
+    parse = _parse  # benchmarks.seeds, which ablation runs every seed through
     assert parse("True") is True and parse("false") is False  # JSON true / false, e.g. soft_labels
     assert parse("3") == 3 and isinstance(parse("3"), int) and parse("0.7") == 0.7 and parse("log") == "log"

@@ -1,6 +1,6 @@
-"""Smoke test of the throughput runner (benchmarks/throughput.py): structure, not timings."""
+"""Smoke test of the throughput runner (benchmarks/throughput.py, python -m benchmarks.throughput): structure, not timings."""
 
-import importlib.util
+import gzip
 import json
 import math
 import pathlib
@@ -11,16 +11,11 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "benchmarks" / "configs" / "throughput.json"
 
 
-def _load_runner():
-    spec = importlib.util.spec_from_file_location("zodc_benchmark_throughput", ROOT / "benchmarks" / "throughput.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def runner():
-    return _load_runner()
+    from benchmarks import throughput
+
+    return throughput
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +62,11 @@ def test_one_point_runs_and_records_both_backends(runner, config, tmp_path):
     header = "| model | q | m | d | B | host steps/s | native steps/s | ratio | native fits/s | compile s (native / host) |"
     assert header in markdown
     assert "| tree | 2 | 8 | 3 | 16 |" in markdown
+    # --from-json re-renders a result stored compressed
+    packed, rendered = tmp_path / "throughput.json.gz", tmp_path / "again.md"
+    packed.write_bytes(gzip.compress(out.read_bytes()))
+    assert runner.main(["--from-json", str(packed), "--markdown", str(rendered)]) == 0
+    assert rendered.read_text() == runner.to_markdown(written)
 
 
 def test_over_budget_host_is_estimated_with_a_reason(runner, config, monkeypatch):

@@ -1,4 +1,5 @@
-"""Baselines of the utility benchmark: valid tables, the right sizes, calibrated and accounted noise."""
+"""Baselines of the utility benchmark (benchmarks/baselines.py): valid tables, the right sizes, calibrated and
+accounted noise. The MST tests need mbi, which is in the `bench` extra, not `test`: they skip without it."""
 
 import math
 import warnings
@@ -7,16 +8,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks import baselines
 from zodc.data.datasets import load_dataset
 from zodc.data.transform import TableEncoder
 from zodc.data.validation import validate_table
 from zodc.errors import ConfigError
-from zodc.evaluate import baselines
 from zodc.privacy.accounting import DEFAULT_ORDERS, rdp_of_event
 from zodc.privacy.calibration import gaussian_noise_for_epsilon
 from zodc.privacy.events import GaussianEvent
 
 DELTA = 1e-5
+
+
+@pytest.fixture(scope="module")
+def mbi():
+    return pytest.importorskip("mbi", reason="the MST baseline runs on mbi (Private-PGM), installed with the `bench` "
+                                              "extra (pip install -e '.[test,bench]'), not with `test` (CI)")
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +171,7 @@ def test_exponential_mechanism_recorded_with_its_zcdp_curve():
 
 
 @pytest.mark.parametrize("epsilon", [0.5, 2.0])
-def test_mst_valid_and_within_budget(diabetes, epsilon):
+def test_mst_valid_and_within_budget(mbi, diabetes, epsilon):
     schema = diabetes.schema
     result = baselines.mst(diabetes.frame, schema, 8, epsilon=epsilon, delta=DELTA, num_bins=6,
                            estimation_iters=200, random_state=0)
@@ -191,7 +198,7 @@ def test_mst_valid_and_within_budget(diabetes, epsilon):
     assert set(np.round(result.table["bmi"], 6)) <= set(np.round((edges[:-1] + edges[1:]) / 2, 6))
 
 
-def test_mst_is_reproducible_from_its_seed_and_leaves_numpy_global_state_alone(diabetes, larynx):
+def test_mst_is_reproducible_from_its_seed_and_leaves_numpy_global_state_alone(mbi, diabetes, larynx):
     # mbi samples with numpy's global random state and takes no seed: zodc seeds it from random_state.
     def table(seed, frame=diabetes.frame, schema=diabetes.schema, **size):
         size = size or {"rows_per_class": 8}
@@ -210,7 +217,7 @@ def test_mst_is_reproducible_from_its_seed_and_leaves_numpy_global_state_alone(d
     pd.testing.assert_frame_equal(table(0, **survival), table(0, **survival))
 
 
-def test_mst_non_private_recovers_strongest_dependencies(gbsg):
+def test_mst_non_private_recovers_strongest_dependencies(mbi, gbsg):
     result = baselines.mst(gbsg.frame, gbsg.schema, 10, epsilon=math.inf, num_bins=4, estimation_iters=200,
                            random_state=0)
     _check_valid(result.table, gbsg.schema, rows_per_class=10)
@@ -296,7 +303,7 @@ def test_dp_gaussian_survival_without_noise_matches_moments(larynx):
     assert abs(real - synthetic) < 0.35
 
 
-def test_mst_survival_valid_and_within_budget(larynx):
+def test_mst_survival_valid_and_within_budget(mbi, larynx):
     schema = larynx.schema
     result = baselines.mst(larynx.frame, schema, None, num_rows=30, epsilon=1.0, delta=DELTA, num_bins=4,
                            estimation_iters=100, random_state=0)
