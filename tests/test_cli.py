@@ -87,7 +87,7 @@ def test_init_options_reach_the_condenser_and_its_ledger(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert [e["name"] for e in report["privacy"]["ledger"]["entries"]] == [
         "record_count", "initialisation_centre", "initialisation", "zero_order_steps", "noise_sampling"]
-    assert report["hyperparameters"]["init_centre"] == 0.2 and report["privacy"]["epsilon"] <= 1.0
+    assert report["hyperparameters"]["start"]["centre"] == 0.2 and report["privacy"]["epsilon"] <= 1.0
     _assert_refused(tmp_path, capsys, "--dataset", "breast_cancer", "--init-centre", "1", message="init_centre")
 
 

@@ -279,7 +279,10 @@ def test_auto_soft_events_turn_on_where_the_dp_start_is_noisy():
     sigma = calibrate_noise_multiplier(0.5, 1e-5, GaussianEvent)
     n1, n0 = len(frame) * noisy.event_rate_, len(frame) * (1 - noisy.event_rate_)
     expected = sigma * 0.5 * math.sqrt(width) * math.sqrt(1 / n1 ** 2 + 1 / n0 ** 2)
-    assert noisy._start_noise(len(frame), noisy.event_rate_, width) == pytest.approx(expected)
+    from zodc.budget import Budget
+    from zodc.start import DPMeans
+
+    assert DPMeans().difference_noise(Budget(1.0, 1e-5), width, len(frame), noisy.event_rate_) == pytest.approx(expected)
     assert expected > 0.2
     assert not fit(epsilon=float("inf")).soft_labels_                 # no noise: fixed events
     assert not fit(epsilon=8.0).soft_labels_                          # enough epsilon for 90 records

@@ -114,8 +114,8 @@ def test_search_splits_the_budget_accounts_everything_and_is_reproducible(cancer
     assert search.best_condenser_ is search.condensers_[search.best_index_]
     assert search.best_params_ == search.candidates_[search.best_index_]
     pd.testing.assert_frame_equal(search.synthetic_, search.best_condenser_.synthetic_)
-    # The joint budget is the search's, for that fit only: refitting a candidate alone is a plain fit.
-    assert not any(hasattr(c, "_joint_budget") for c in search.condensers_)
+    # The joint budget is the search's, passed to that fit only: a candidate keeps no budget of its own.
+    assert not any(hasattr(c, "budget") or hasattr(c, "_joint_budget") for c in search.condensers_)
     assert search.private_scores_.shape == (2,) and np.all(search.private_scores_ > 0)
     assert np.all(search.private_scores_ <= len(X))  # a sum of per-record scores in [0, 1]
 
@@ -150,7 +150,7 @@ def test_repeats_run_each_grid_point_with_independent_seeds(cancer, monkeypatch)
     seen = []
 
     def fit(self, *args, **kwargs):
-        seen.append((self.learning_rate, self._joint_budget[3]))
+        seen.append((self.learning_rate, kwargs["budget"].copies))
         raise Stop
 
     monkeypatch.setattr(Condenser, "fit", fit)
@@ -246,7 +246,11 @@ def test_survival_search_scores_a_soft_event_table_with_its_weights():
     weighted = host_survival_function(LifelinesCoxPH(penalizer=0.1), synthetic_X, time_synthetic, synthetic.event,
                                       real_X, times, sample_weight=soft.sample_weight_)
     expected = survival_record_scores(weighted, time_real, real.event, times).sum()
-    assert search._score_survival(soft, data.frame, times) == pytest.approx(expected)
+    from zodc.tasks import get_task
+
+    scorer = LifelinesCoxPH(penalizer=0.1)
+    roles = {"time": schema.time.name, "event": schema.event}
+    assert get_task("survival").score(scorer, soft, data.frame, roles, times) == pytest.approx(expected)
     unweighted = host_survival_function(LifelinesCoxPH(penalizer=0.1), synthetic_X, time_synthetic, synthetic.event,
                                         real_X, times)
     assert abs(survival_record_scores(unweighted, time_real, real.event, times).sum() - expected) > 1e-3
@@ -270,7 +274,7 @@ def test_a_candidate_the_budget_cannot_carry_stops_the_search_with_nothing_relea
     calls = []
 
     def fit(self, *args, **kwargs):
-        calls.append(self._joint_budget[3])  # the copies each candidate reserves: K - i
+        calls.append(kwargs["budget"].copies)  # the copies each candidate reserves: K - i
         if len(calls) == 2:
             raise PrivacyBudgetError("The base events alone spend epsilon = 1.2.")
         return real_fit(self, *args, **kwargs)

@@ -289,7 +289,9 @@ def _load(args) -> tuple[Any, Any, dict[str, Any], dict[str, Any]]:
     elif args.target is not None:
         task = "classification"
     else:
-        task = _model_task(args.model) or "classification"
+        from zodc.models.protocol import model_task
+
+        task = (model_task(args.model) if args.model else None) or "classification"
     if task == "survival":
         time_col = args.time_col or (schema.time.name if schema is not None else None)
         event_col = args.event_col or (schema.event if schema is not None else None)
@@ -308,14 +310,18 @@ def _load(args) -> tuple[Any, Any, dict[str, Any], dict[str, Any]]:
     return frame, schema, roles, source
 
 
+def _start(args):
+    """``--init`` and its settings as a :class:`~zodc.start.DPMeans` or :class:`~zodc.start.NoiseStart`."""
+    from zodc.start import CLIP_PER_SQRT_D, DPMeans, NoiseStart
+
+    if args.init == "noise":
+        return NoiseStart() if args.init_scale is None else NoiseStart(scale=args.init_scale)
+    return DPMeans(share=args.init_share, scale=args.init_scale,
+                   clip=CLIP_PER_SQRT_D if args.init_clip is None else args.init_clip, centre=args.init_centre)
+
+
 def _columns(text: str) -> list[str]:
     return [name.strip() for name in (text or "").split(",") if name.strip()]
-
-
-def _model_task(model: str | None) -> str | None:
-    from zodc.models.presets import PRESETS
-
-    return PRESETS[model].task if model in PRESETS else None
 
 
 def _check_early(frame, schema, roles: dict[str, Any], on_out_of_bounds: str) -> None:
@@ -393,8 +399,9 @@ def _search_grid(text: str | None):
 def condense_command(args) -> dict[str, Any]:
     from zodc import __version__
     from zodc.data.io import json_safe, write_files_atomic
-    from zodc.estimator import DEFAULT_ROWS_PER_CLASS, DEFAULT_SURVIVAL_ROWS, Condenser
+    from zodc.estimator import Condenser
     from zodc.models.presets import get_preset
+    from zodc.tasks import get_task
 
     if not 0 <= args.holdout < 1:
         raise ZodcError(f"--holdout must be in [0, 1). Got {args.holdout}.")
@@ -416,24 +423,18 @@ def condense_command(args) -> dict[str, Any]:
         raise ZodcError("--search-share and --search-horizon go with --search or --search-repeats.")
 
     frame, schema, roles, source = _load(args)
-    task = roles["task"]
-    model = args.model or ("cox" if task == "survival" else "tree")
-    get_preset(model, task=task)  # a model for the other task is refused before any work
-    if task == "survival":
-        if args.rows_per_class is not None:
-            raise ZodcError("--rows-per-class is for classification; for survival data give --rows "
-                            f"(the synthetic table's size, default {DEFAULT_SURVIVAL_ROWS}).")
-        if args.loss in ("balanced_linear", "cross_entropy"):
-            raise ZodcError(f"--loss {args.loss} is a classification loss; survival uses discrete_nll or brier.")
-        size = {"rows": args.rows}
-    else:
-        if args.rows is not None:
-            raise ZodcError("--rows is for survival data; for classification give --rows-per-class "
-                            f"(default {DEFAULT_ROWS_PER_CLASS}).")
-        if args.loss == "discrete_nll":
-            raise ZodcError("--loss discrete_nll is a survival loss; classification uses balanced_linear, "
-                            "cross_entropy or brier.")
-        size = {"rows_per_class": args.rows_per_class}
+    task = get_task(roles["task"])
+    model = args.model or task.default_model
+    get_preset(model, task=task.name)  # a model for the other task is refused before any work
+    flags = {"rows_per_class": "--rows-per-class", "rows": "--rows"}
+    for name, flag in flags.items():
+        if name != task.row_parameter and getattr(args, name) is not None:
+            raise ZodcError(f"{flag} is for {'classification' if name == 'rows_per_class' else 'survival'}; for "
+                            f"{task.name} data give {flags[task.row_parameter]} (default {task.default_rows}).")
+    if args.loss is not None and args.loss not in task.losses:
+        raise ZodcError(f"--loss {args.loss} is a {'survival' if task.name == 'classification' else 'classification'} "
+                        f"loss; {task.name} uses {', '.join(task.losses)}.")
+    size = {task.row_parameter: getattr(args, task.row_parameter)}
     _check_early(frame, schema, roles, args.on_out_of_bounds)
     if args.data is not None:  # kinds as declared or in the schema, else decided with DP (zodc.data.io.apply_declared_kinds)
         from zodc.data.io import apply_declared_kinds
@@ -453,12 +454,15 @@ def condense_command(args) -> dict[str, Any]:
         model, epsilon=args.epsilon, delta=args.delta, **size, steps=args.steps,
         num_directions=args.num_directions, smoothing=args.smoothing, learning_rate=args.learning_rate,
         l2_norm_clip=args.l2_norm_clip, batch_size=args.batch_size, loss=args.loss, num_time_bins=args.time_bins,
-        directions=args.directions, subspace=args.subspace, average_tail=args.average_tail, select_features=args.select_features,
+        directions=args.directions, average_tail=args.average_tail, select_features=args.select_features,
         selection_share=args.selection_share, soft_labels="auto" if args.soft_labels is None else args.soft_labels,
-        soft_label_start=args.soft_label_start, soft_label_steps=args.soft_label_steps, init=args.init, init_share=args.init_share,
-        init_scale=args.init_scale, init_clip=args.init_clip, init_centre=args.init_centre, time_grid=args.time_grid, time_init=args.time_init, schema=schema,
-        preprocessing_share=args.preprocessing_share, on_out_of_bounds=args.on_out_of_bounds,
-        backend=args.backend, n_jobs=args.n_jobs, random_state=args.seed, verbose=0 if args.quiet else 1)
+        soft_label_start=args.soft_label_start, init=_start(args), time_grid=args.time_grid,
+        time_init=args.time_init, schema=schema, preprocessing_share=args.preprocessing_share,
+        on_out_of_bounds=args.on_out_of_bounds, backend=args.backend, n_jobs=args.n_jobs, random_state=args.seed,
+        verbose=0 if args.quiet else 1,
+        # Retired options (the flags warned already): passed only when given, for one release.
+        **{name: getattr(args, name) for name in ("subspace", "soft_label_steps")
+           if getattr(args, name) is not None})
     search = None
     if searching:
         from zodc.tuning import PrivateSearch
@@ -468,18 +472,15 @@ def condense_command(args) -> dict[str, Any]:
                                selection_share=args.search_share, scoring_model=model if varies_model else None,
                                horizon=args.search_horizon, random_state=args.seed, verbose=0 if args.quiet else 1)
     fitting = condenser if search is None else search
-    if task == "survival":
-        fitting.fit(train, duration_col=roles["time"], event_col=roles["event"])
-    else:
-        fitting.fit(train.drop(columns=[roles["target"]]), train[roles["target"]])
+    fit_args, fit_kwargs = task.fit_arguments(train, roles)
+    fitting.fit(*fit_args, **fit_kwargs)
     if search is not None:
         condenser = search.best_condenser_
     condense_seconds = time.perf_counter() - started
 
     utility: dict[str, Any] | None = None
     if test is not None:
-        utility = (_survival_utility if task == "survival" else _classification_utility)(
-            condenser, model, train, test, 0 if args.seed is None else args.seed)
+        utility = task.utility(condenser, model, train, test, 0 if args.seed is None else args.seed)
     plots = None
     if args.plots is not None:  # owner only (real records, no noise): rendered now, written with the other files
         from zodc.evaluate.plots import render_plots
@@ -487,34 +488,26 @@ def condense_command(args) -> dict[str, Any]:
         plots = render_plots(args.plots, real=train, synthetic=condenser.synthetic_, schema=condenser.schema_,
                              utility=utility)
 
-    hyperparameters = {k: v for k, v in condenser.get_params().items()
-                       if k not in ("schema", "optimizer", "verbose", "random_state") and not callable(v)}
+    # What ran (the fitted configuration, nothing left "auto" or None), not the constructor's arguments.
+    hyperparameters = {k: v for k, v in condenser.config_.to_dict().items()
+                       if k not in ("task", "verbose", "task_scale")}
     hyperparameters["model"] = condenser.model if isinstance(condenser.model, str) else model
-    hyperparameters["loss"] = condenser.loss_
-    # What ran, not the "auto" / None that asked for a per-task default.
+    hyperparameters["start"] = hyperparameters["init"]  # {"kind", and its settings}
+    hyperparameters["init_scale"] = hyperparameters["init"]["scale"]
     hyperparameters["init"] = condenser.init_
-    hyperparameters["init_scale"] = condenser.init_scale_
-    hyperparameters["learning_rate"] = condenser.learning_rate_
     hyperparameters["soft_labels"] = bool(condenser.soft_labels_)
-    if task == "survival":
-        hyperparameters["rows"] = condenser.num_rows_
-        del hyperparameters["rows_per_class"], hyperparameters["class_weight"]
-    else:
-        hyperparameters["rows_per_class"] = condenser.num_rows_ // condenser.schema_.n_classes
-        del hyperparameters["rows"], hyperparameters["num_time_bins"]
+    hyperparameters[task.row_parameter] = hyperparameters.pop("rows")
+    for name in task.other_settings:  # settings of the other task
+        del hyperparameters[name]
     if search is not None:  # what ran is the chosen candidate, at its share of the budget
         hyperparameters["search"] = {"grid": grid, "repeats": args.search_repeats, "chosen": search.best_params_,
                                      "chosen_index": search.best_index_, "candidates": len(search.candidates_)}
-    data_roles = {"target": roles["target"]} if task == "classification" else \
-        {"time": roles["time"], "event": roles["event"], "events_in_synthetic": int(condenser.events_.sum()),
-         "synthetic_rows": condenser.num_rows_}
-    if task == "survival" and condenser.sample_weight_ is not None:  # soft events: the event copies' total weight
-        data_roles["event_weight_in_synthetic"] = float(condenser.sample_weight_[condenser.num_rows_:].sum())
+    data_roles = task.report_roles(condenser, roles)
     # The report goes with the table: only what the guarantee covers (no n, no seed, no statistic
     # of real records). What is computed on real records without noise is the owner's alone.
     report = {
         "zodc_version": __version__,
-        "data": {**source, "task": task, "holdout": args.holdout, **data_roles,
+        "data": {**source, "task": task.name, "holdout": args.holdout, **data_roles,
                  "schema": "public (given)" if schema is not None else
                  "estimated with DP" if math.isfinite(args.epsilon) else "computed exactly (epsilon = inf: non-private)"},
         "model": {"name": model, "backend": condenser.backend_},
@@ -544,108 +537,6 @@ def condense_command(args) -> dict[str, Any]:
 
         write_rendered(plots)
     return {**report, "owner_only": owner}
-
-
-_UTILITY_NOTE = ("train on each table, test on the held-out real split; computed on real records, "
-                 "NOT covered by the privacy guarantee: for the data owner's review")
-
-
-def _encoder_fn(condenser):
-    """``encode(table, weight=None, synthetic=False) -> (EncodedTable, weight)`` for the utility, in
-    the condensed schema's encoded space; ``encode.feature_names`` names the encoded columns.
-
-    The same for every table: a numeric cell that is missing (or not a finite number) stays NaN in its
-    encoded column, for the utility's missing-value rule (:mod:`zodc.evaluate.utility`: as it is for a
-    model that accepts NaN, else a median imputation per training table); a missing category is "no
-    level"; a record without a usable class, time or event is left out, and its ``weight`` with it. A
-    synthetic table need not vary (no event: its fit fails and the report says so)."""
-    from zodc.data.transform import TableEncoder
-    from zodc.data.validation import validate_table
-
-    schema = condenser.schema_
-    encoder = TableEncoder(schema)
-    # A numeric block's value is its first column (a second one, if any, is the schema's missing indicator).
-    numeric = [block for block in encoder.feature_blocks if block.kind in ("numeric", "numeric_missing")]
-
-    def encode(table, weight=None, synthetic=False):
-        table = table.reset_index(drop=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # out-of-bounds test rows were already reported for training
-            clean = validate_table(table, schema, on_out_of_bounds="clip", require_variation=not synthetic)
-            encoded = encoder.encode(clean)
-        X = np.array(encoded.X)
-        for block in numeric:  # the validated table keeps a missing (or non-finite) number as NaN
-            X[clean[block.name].isna().to_numpy(), block.start] = np.nan
-        return encoded._replace(X=X), None if weight is None else np.asarray(weight, np.float64)[clean.index.to_numpy()]
-
-    columns = {column.name: column for column in schema.feature_columns}
-    names = [f"x{j}" for j in range(encoder.n_encoded)]
-    for block in encoder.feature_blocks:
-        column = columns[block.name]
-        slots = [*getattr(column, "categories", ()), *(["(missing)"] if getattr(column, "missing", False) else [])]
-        width = block.stop - block.start
-        for k in range(width):
-            names[block.start + k] = (
-                block.name if width == 1 or (k == 0 and block.kind == "numeric_missing")
-                else f"{block.name}=(missing)" if block.kind == "numeric_missing"
-                else f"{block.name}={slots[k]}" if block.kind == "onehot" and width == len(slots)
-                else f"{block.name}[{k}]")
-    encode.feature_names = names
-    return encode
-
-
-_MISSING_CATEGORIES = ("a missing category is the schema's (missing) level where the schema allows missing values, "
-                       "else no level (no one-hot column set); the same in every table")
-
-
-def _classification_utility(condenser, model: str, train, test, seed: int) -> dict[str, Any]:
-    """AUROC and balanced accuracy of the host reference model trained on the synthetic table, on all
-    real training rows and on random real subsets of the synthetic size; failures, dropped columns and
-    missing values are handled alike for all three and reported (:mod:`zodc.evaluate.utility`)."""
-    from zodc.evaluate.utility import classification_utility
-    from zodc.models.presets import PRESETS
-    from zodc.models.soft_labels import split_release
-
-    encode = _encoder_fn(condenser)
-    released, weight = split_release(condenser.synthetic_)
-    synthetic, weight = encode(released, weight, synthetic=True)
-    (real_train, _), (real_test, _) = encode(train), encode(test)
-    num_classes = condenser.schema_.n_classes
-    reference = PRESETS[model].host_factory(num_classes)
-    utility = classification_utility(
-        reference, (synthetic.X, synthetic.y, weight), (real_train.X, real_train.y),
-        (real_test.X, real_test.y), num_classes=num_classes, rows_per_class=condenser.num_rows_ // num_classes,
-        random_state=seed, on_failure="report", feature_names=encode.feature_names)
-    utility["note"] = _UTILITY_NOTE + ". " + utility["note"]
-    utility["preprocessing"]["missing_values"]["categories"] = _MISSING_CATEGORIES
-    return utility
-
-
-def _survival_utility(condenser, model: str, train, test, seed: int) -> dict[str, Any]:
-    """C-index (and integrated Brier score on the public grid) of the host reference model trained on
-    the synthetic table, on all real training rows and on random real subsets of the synthetic size;
-    encoded columns constant in any of these training tables are left out of all of them, and failures
-    and missing values are handled alike and reported (:mod:`zodc.evaluate.survival`)."""
-    from zodc.errors import DataError
-    from zodc.evaluate.survival import survival_utility
-    from zodc.models.soft_labels import split_release
-
-    encode = _encoder_fn(condenser)
-    released, weight = split_release(condenser.synthetic_)
-    synthetic, weight = encode(released, weight, synthetic=True)
-    tables = [synthetic, encode(train)[0], encode(test)[0]]
-    triples = [(np.asarray(t.X, np.float64), np.asarray(t.time, np.float64), np.asarray(t.event)) for t in tables]
-    if weight is not None:  # soft events: the copies' weights
-        triples[0] = triples[0] + (weight,)
-    options = {"num_rows": condenser.num_rows_, "random_state": seed, "on_failure": "report",
-               "feature_names": encode.feature_names}
-    try:
-        utility = survival_utility(model, *triples, time_grid=condenser.time_grid_, **options)
-    except DataError:  # the grid has < 2 points below the largest test time: C-index only
-        utility = survival_utility(model, *triples, **options)
-    utility["note"] = _UTILITY_NOTE + ". " + utility["note"]
-    utility["preprocessing"]["missing_values"]["categories"] = _MISSING_CATEGORIES
-    return utility
 
 
 def datasets_command() -> list[dict[str, Any]]:

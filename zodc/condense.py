@@ -38,6 +38,7 @@ from typing import Any, Callable, NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from zodc import zo
@@ -408,3 +409,36 @@ def run(condenser: ZeroOrderCondenser, state: CondenseState, params: StepParams,
     else:
         stacked = StepInfo(*(jnp.zeros((0,)) for _ in StepInfo._fields))
     return state, stacked
+
+
+def run_ask_tell(condenser: ZeroOrderCondenser, state: CondenseState, params: StepParams, num_steps: int,
+                 evaluate: Callable[[Any, Any], Any], *, noise: Any = None,
+                 on_chunk: Callable[[CondenseState, StepInfo], None] | None = None) -> tuple[CondenseState, StepInfo]:
+    """Runs ``num_steps`` steps with the evaluation outside ``jit``: ``ask`` and ``tell`` are compiled,
+    ``evaluate(tables, mask) -> losses (k, n)`` is any host function (a :class:`~zodc.models.host.HostEvaluator`
+    is one), called directly — no ``pure_callback``. ``condenser.evaluate_fn`` is not used.
+
+    The same randomness as :func:`run` (``fold_in(key, step)``) and the same arithmetic: a host model
+    condensed this way releases the same table as through the callback. ``ask`` and ``tell`` are
+    compiled for this run only (a closure over a heavy evaluator is never cached).
+    """
+    if num_steps < 0:
+        raise ConfigError(f"`steps` must be >= 0. Got {num_steps}.")
+    if noise is not None:
+        noise = jnp.asarray(noise, jnp.int32)
+        if noise.ndim != 2 or noise.shape[0] != num_steps:
+            raise ConfigError(f"`noise` must have shape (steps, num_directions) = ({num_steps}, q). Got {noise.shape}.")
+    ask = jax.jit(condenser.ask)
+    tell = jax.jit(condenser.tell)
+    infos = []
+    for t in range(num_steps):
+        asked = ask(state, params)
+        losses = jnp.asarray(evaluate(np.asarray(asked.tables), np.asarray(asked.mask)), jnp.float32)
+        state, info = tell(state, params, asked, losses, None if noise is None else noise[t])
+        info = StepInfo(*(jnp.reshape(field, (1,)) for field in info))
+        infos.append(info)
+        if on_chunk is not None:
+            on_chunk(state, info)
+    if infos:
+        return state, StepInfo(*(jnp.concatenate(parts) for parts in zip(*infos)))
+    return state, StepInfo(*(jnp.zeros((0,)) for _ in StepInfo._fields))

@@ -26,7 +26,8 @@ from sklearn.base import BaseEstimator
 
 from zodc._params import InstanceOf, Interval, Options, validate_params
 from zodc.budget import Budget, SharedBudget
-from zodc.condense import StepParams, Subspace, adam, freeze_last_column, run, subspace_basis, subspace_tables
+from zodc.condense import (StepParams, Subspace, adam, freeze_last_column, run, run_ask_tell, subspace_basis,
+                           subspace_tables)
 from zodc.condense import ZeroOrderCondenser
 from zodc.config import RunConfig
 from zodc.data.schema import Schema
@@ -298,11 +299,15 @@ class Condenser(BaseEstimator):
         spend.draw(sigma * 2.0**GRID_BITS, config.steps * config.num_directions)
         spend.account_sampling()
         progress = Progress(config.steps, spend.epsilon_after_fn(), bool(config.verbose))
-        try:  # a native evaluator is a value: its compiled steps are reused across fits (jit's cache)
+        try:
             state = condenser.init(keys.jax_keys("steps"), start)
-            state, infos = run(condenser, state, params, config.steps, data=data, noise=noise,
-                               chunk_size=25 if config.backend == "native" else 1, on_chunk=progress,
-                               reuse=host is None)
+            if host is None:  # a native evaluator is a value: its compiled steps are reused across fits (jit's cache)
+                state, infos = run(condenser, state, params, config.steps, data=data, noise=noise, chunk_size=25,
+                                   on_chunk=progress, reuse=True)
+            else:  # host models: ask / tell compiled, the fits called directly (no callback; the same table)
+                state, infos = run_ask_tell(condenser, state, params, config.steps,
+                                            lambda tables, mask: evaluate_fn(tables, mask, data), noise=noise,
+                                            on_chunk=progress)
         finally:
             if host is not None:
                 host.close()

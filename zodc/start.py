@@ -19,7 +19,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from zodc._params import Interval, validate_params
 from zodc.budget import Budget
+from zodc.errors import ConfigError
 from zodc.privacy.calibration import calibrate_noise_multiplier
 from zodc.privacy.events import GaussianEvent
 from zodc.privacy.keys import RunKeys
@@ -29,11 +31,23 @@ from zodc.privacy.noise import GRID_BITS
 CLIP_PER_SQRT_D = 0.5  # default L2 clip of each encoded row, per sqrt(width) (public)
 
 
+def _check(field: str, value, *allowed) -> None:
+    """The start's setting ``field`` against ``allowed``; the error names it as ``init_<field>``
+    (the flat name and CLI flag) and as the object's field."""
+    try:
+        validate_params({f"init_{field}": value}, {f"init_{field}": list(allowed)})
+    except ConfigError as error:
+        raise ConfigError(f"{error} (the start's `{field}`)") from None
+
+
 @dataclasses.dataclass(frozen=True)
 class NoiseStart:
     """``N(0, scale^2)`` per encoded cell, clamped to [-1, 1]: data independent, no privacy cost."""
 
     scale: float = 0.5
+
+    def __post_init__(self):
+        _check("scale", self.scale, Interval(float, 0, None, closed="neither"))
 
     def table(self, keys: RunKeys, budget: Budget, values, groups, row_groups, num_groups: int,
               group_sizes: Callable[[], np.ndarray], what: str, task_scale: float):
@@ -61,6 +75,12 @@ class DPMeans:
     scale: float | None = None
     clip: float = CLIP_PER_SQRT_D
     centre: float = 0.0
+
+    def __post_init__(self):
+        _check("share", self.share, Interval(float, 0, 1, closed="neither"))
+        _check("scale", self.scale, None, Interval(float, 0, None, closed="neither"))
+        _check("clip", self.clip, Interval(float, 0, None, closed="neither"))
+        _check("centre", self.centre, Interval(float, 0, 1, closed="left"))
 
     def sigmas(self, budget: Budget) -> tuple[float, float]:
         """Noise multipliers ``(centre, group means)``: one Gaussian mechanism's ``sigma`` at

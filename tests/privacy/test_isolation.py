@@ -17,6 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
+
+from zodc.tasks import get_task
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.neighbors import RadiusNeighborsClassifier
 
@@ -307,8 +309,10 @@ def test_search_classification_score_moves_by_the_outliers_term_only():
     frame = lambda X, y: pd.DataFrame({**{f"x{j}": X[:, j] for j in range(3)}, "y": y})  # noqa: E731
     condenser = SimpleNamespace(schema_=schema, synthetic_=frame(synthetic, labels), model="unused")
     search = PrivateSearch(scoring_model=RadiusNeighborsClassifier(radius=0.6))
-    score = search._score_classification(condenser, frame(X, y), "y", None)
-    score_prime = search._score_classification(condenser, frame(np.vstack([X, OUTLIER]), np.append(y, 1)), "y", None)
+    task, scorer = get_task("classification"), search._scorer(condenser, "classification", 2)
+    score = task.score(scorer, condenser, frame(X, y), {"target": "y"}, None)
+    score_prime = task.score(search._scorer(condenser, "classification", 2), condenser,
+                             frame(np.vstack([X, OUTLIER]), np.append(y, 1)), {"target": "y"}, None)
     assert score > 0.6 * len(y)                                        # the real records were predicted
     assert score_prime - score == pytest.approx(0.75, abs=1e-9)        # the outlier's chance term, 1 - B/2
 
@@ -331,9 +335,10 @@ def test_search_survival_score_moves_by_the_outliers_term_only(nan):
                                 synthetic_=frame(table[:, :3], SCALE.decode(table[:, 3]), synthetic_events))
     search = PrivateSearch(scoring_model=_PickySurvival(nan))
     times = np.array([100.0, 1000.0])
-    score = search._score_survival(condenser, frame(X, time, event), times)
-    score_prime = search._score_survival(condenser, frame(np.vstack([X, OUTLIER]), np.append(time, 2000.0),
-                                                          np.append(event, 1)), times)
+    task, roles = get_task("survival"), {"time": "time", "event": "event"}
+    score = task.score(search._scorer(condenser, "survival", 2), condenser, frame(X, time, event), roles, times)
+    score_prime = task.score(search._scorer(condenser, "survival", 2), condenser,
+                             frame(np.vstack([X, OUTLIER]), np.append(time, 2000.0), np.append(event, 1)), roles, times)
     # The outlier, alive at both times, gets the coin flip alone: 1 - 0.5^2 at each.
     assert score_prime - score == pytest.approx(0.75, abs=1e-9)
     coin_flip_everyone = survival_record_scores(np.full((len(time), 2), 0.5), time, event, times).sum()

@@ -35,9 +35,12 @@ LOSSES = ("balanced_linear", "cross_entropy", "brier")
 
 class Classification:
     name = "classification"
+    default_model = "tree"
+    losses = LOSSES
     learning_rate = 0.05   # Adam's default step size (ablation rounds 9-14, docs/ablation.md)
     start_scale = 0.1      # DPMeans' default spread (rounds 12-13)
-    row_parameter = "rows_per_class"
+    row_parameter, default_rows = "rows_per_class", DEFAULT_ROWS_PER_CLASS
+    other_settings = ("num_time_bins", "time_grid", "time_init")  # survival's
 
     # ---------------------------------------------------------------- arguments
     def frame(self, X, y, roles: dict, schema: Schema | None) -> tuple[pd.DataFrame, dict]:
@@ -55,6 +58,10 @@ class Classification:
         # A pandas categorical `y` keeps its categories: they are the task's public classes.
         frame[target] = y.array if isinstance(y, pd.Series) else y_values
         return frame, {"target": target}
+
+    def fit_arguments(self, frame: pd.DataFrame, roles: dict) -> tuple[tuple, dict]:
+        """``Condenser.fit``'s arguments for a frame holding the target column."""
+        return (frame.drop(columns=[roles["target"]]), frame[roles["target"]]), {}
 
     def settings(self, params: dict) -> dict:
         """Task defaults and the checks that depend on the task."""
@@ -227,3 +234,14 @@ class Classification:
         proba = fit_predict_proba(scorer, synthetic.X, synthetic.y, real_encoded.X, schema.n_classes,
                                   sample_weight=weight)
         return float(classification_record_scores(proba, real_encoded.y, context).sum())
+
+    # ---------------------------------------------------------------- the owner's held-out utility
+    def utility(self, condenser, model: str, train: pd.DataFrame, test: pd.DataFrame, seed: int) -> dict:
+        """AUROC and balanced accuracy on held-out real rows (:mod:`zodc.evaluate.heldout`): owner only."""
+        from zodc.evaluate.heldout import classification_heldout
+
+        return classification_heldout(condenser, model, train, test, seed)
+
+    def report_roles(self, condenser, roles: dict) -> dict:
+        """The report's description of the columns' roles (public: names)."""
+        return {"target": roles["target"]}

@@ -50,9 +50,12 @@ def is_structured(y) -> bool:
 
 class Survival:
     name = "survival"
+    default_model = "cox"
+    losses = SURVIVAL_LOSSES
     learning_rate = 0.02   # Adam's default step size (rounds 10-14: with the DP-means start)
     start_scale = 0.2      # DPMeans' default spread (rounds 11-13)
-    row_parameter = "rows"
+    row_parameter, default_rows = "rows", DEFAULT_ROWS
+    other_settings = ("class_weight", "select_features", "selection_share")  # classification's
 
     # ---------------------------------------------------------------- arguments
     def frame(self, X, y, roles: dict, schema: Schema | None) -> tuple[pd.DataFrame, dict]:
@@ -100,6 +103,10 @@ class Survival:
             raise DataError(f"the schema's time and event columns are {schema.time.name!r} and {schema.event!r}; "
                             f"got duration_col={duration_col!r}, event_col={event_col!r}.")
         return X.copy(), {"time": duration_col, "event": event_col}
+
+    def fit_arguments(self, frame: pd.DataFrame, roles: dict) -> tuple[tuple, dict]:
+        """``Condenser.fit``'s arguments (lifelines style) for a frame holding the time and event."""
+        return (frame,), {"duration_col": roles["time"], "event_col": roles["event"]}
 
     def settings(self, params: dict) -> dict:
         if params["rows_per_class"] is not None:
@@ -279,3 +286,19 @@ class Survival:
             unpredicted = ~np.all(np.isfinite(survival), axis=1)  # a record it cannot predict: a coin flip, alone
             survival[unpredicted] = coin_flip[unpredicted]
         return float(survival_record_scores(survival, time_real, real.event, times).sum())
+
+    # ---------------------------------------------------------------- the owner's held-out utility
+    def utility(self, condenser, model: str, train: pd.DataFrame, test: pd.DataFrame, seed: int) -> dict:
+        """C-index (and integrated Brier) on held-out real rows (:mod:`zodc.evaluate.heldout`): owner only."""
+        from zodc.evaluate.heldout import survival_heldout
+
+        return survival_heldout(condenser, model, train, test, seed)
+
+    def report_roles(self, condenser, roles: dict) -> dict:
+        """The report's roles: the columns' names and the synthetic events (public: fixed by design from a
+        public or DP rate); with soft events the event copies' total weight (post-processing)."""
+        out = {"time": roles["time"], "event": roles["event"], "events_in_synthetic": int(condenser.events_.sum()),
+               "synthetic_rows": condenser.num_rows_}
+        if condenser.sample_weight_ is not None:
+            out["event_weight_in_synthetic"] = float(condenser.sample_weight_[condenser.num_rows_:].sum())
+        return out
