@@ -165,3 +165,52 @@ def test_run_with_reuse_traces_once_across_runs():
                 data=jnp.ones((3,), jnp.float32), chunk_size=3)[0]
     assert len(traces) == 2
     np.testing.assert_array_equal(fresh.table, finals[1].table)
+
+
+def test_ask_then_tell_is_the_step():
+    from zodc.condense import adam
+
+    condenser = zero_order_condenser(quadratic_evaluate, adam(0.05), num_records=NUM_RECORDS, num_directions=4)
+    state = condenser.init(jax.random.key(4), jnp.zeros((4, 3)))
+    p = params(clip=1.0, noise=0.5, p=0.5)
+    noise = jnp.asarray(np.random.default_rng(0).integers(-999, 999, size=(4,)), jnp.int32)
+    stepped, step_info = jax.jit(condenser.step)(state, p, None, noise)
+    asked = jax.jit(condenser.ask)(state, p)
+    assert asked.tables.shape == (8, 4, 3) and asked.mask.shape == (NUM_RECORDS,) and asked.directions.shape == (4, 4, 3)
+    told, tell_info = jax.jit(condenser.tell)(state, p, asked, quadratic_evaluate(asked.tables, asked.mask), noise)
+    np.testing.assert_array_equal(told.table, stepped.table)
+    np.testing.assert_array_equal(tell_info.loss, step_info.loss)
+
+
+def test_run_ask_tell_outside_jit_equals_run():
+    from zodc.condense import adam, run_ask_tell
+
+    condenser = zero_order_condenser(quadratic_evaluate, adam(0.05), num_records=NUM_RECORDS, num_directions=4)
+    state = condenser.init(jax.random.key(5), jnp.zeros((4, 3)))
+    p = params(clip=1.0, noise=0.5, p=0.5)
+    noise = np.random.default_rng(1).integers(-999, 999, size=(6, 4)).astype(np.int32)
+    host_calls = []
+
+    def on_host(tables, mask):  # a plain numpy function, as a host evaluator is
+        host_calls.append(type(tables))
+        return np.asarray(quadratic_evaluate(jnp.asarray(tables), mask))
+
+    expected, infos = run(condenser, state, p, 6, noise=noise, chunk_size=1)
+    got, got_infos = run_ask_tell(condenser, state, p, 6, on_host, noise=noise)
+    assert host_calls == [np.ndarray] * 6
+    np.testing.assert_allclose(got.table, expected.table, rtol=1e-6, atol=1e-7)
+    assert got_infos.loss.shape == (6,)
+    np.testing.assert_allclose(got_infos.loss, infos.loss, rtol=1e-6)
+
+
+def test_equal_configurations_are_equal_condensers_and_share_a_compiled_chunk():
+    from zodc import condense
+    from zodc.condense import adam
+
+    make = lambda q: zero_order_condenser(quadratic_evaluate, adam(0.05), num_records=NUM_RECORDS, num_directions=q)
+    assert make(4) == make(4) and hash(make(4)) == hash(make(4)) and make(4) != make(5)
+    state = make(4).init(jax.random.key(0), jnp.zeros((4, 3)))
+    run(make(4), state, params(), 3, chunk_size=3, reuse=True)
+    size = condense._cached_chunk._cache_size()
+    run(make(4), state, params(noise=1.0, clip=1.0), 3, chunk_size=3, reuse=True)  # a new, equal condenser
+    assert condense._cached_chunk._cache_size() == size

@@ -55,7 +55,7 @@ class Interval:
             return f"in {left}{self.low:g}, {self.high:g}{right}"
         if self.low is not None:
             bound = f"{'>=' if self.closed in ('both', 'left') else '>'} {self.low:g}"
-            return f"{noun} {bound}" + (" (inf allowed)" if self.inf else "")
+            return (f"{noun} {bound}" if self.kind is int else bound) + (" (inf allowed)" if self.inf else "")
         if self.high is not None:
             return f"{noun} {'<=' if self.closed in ('both', 'right') else '<'} {self.high:g}"
         return noun

@@ -219,6 +219,12 @@ class Schema:
     event_rate: Optional[float] = None
     source: str = ""
 
+    def __repr__(self) -> str:
+        # Short, so an estimator's repr stays readable; the whole schema is in to_dict() / to_json().
+        role = (f"target={self.target!r}" if self.task == "classification" else
+                f"time={self.time.name if self.time is not None else None!r}, event={self.event!r}")
+        return f"Schema(name={self.name!r}, task={self.task!r}, {len(self.feature_names)} features, {role})"
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "columns", tuple(self.columns))
         if self.class_proportions is not None:
