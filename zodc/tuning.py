@@ -362,11 +362,11 @@ class PrivateSearch(BaseEstimator):
         task = get_task(fitted[0].task_)
         frame, roles = task.frame(X, y, {"duration_col": duration_col, "event_col": event_col},
                                   unfitted[0]._given_schema())
-        score_times = self._score_times(fitted[0], fitted[0].schema_) if task.name == "survival" else None
-        # Classification: every candidate is scored with the first's class weights (public or DP).
-        context = score_times if task.name == "survival" else fitted[0].class_weights_
-        scores = np.array([task.score(self._scorer(c, task.name, c.schema_.n_classes if task.name ==
-                                                   "classification" else 2), c, frame, roles, context)
+        # The score's public context, the same for every candidate: the first's class weights (public or
+        # DP), or the survival score's public times.
+        context = task.search_context(self, fitted[0])
+        score_times = context if task.name == "survival" else None
+        scores = np.array([task.score(self._scorer(c, task.name, task.num_classes(c.schema_)), c, frame, roles, context)
                            for c in fitted])
 
         ledger = Ledger()

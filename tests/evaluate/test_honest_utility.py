@@ -177,7 +177,7 @@ def test_missing_values_are_imputed_per_table_for_cox(survival_split):
 
 
 def test_the_cli_encoder_keeps_missing_numbers_as_nan_and_drops_weights_with_their_rows():
-    from zodc.cli import _encoder_fn
+    from zodc.evaluate.heldout import utility_encoder as _encoder_fn
     from zodc.data.datasets import load_dataset
 
     data = load_dataset("breast_cancer")

@@ -212,6 +212,13 @@ class Classification:
                 "public"]
 
     # ---------------------------------------------------------------- the private search's score
+    def num_classes(self, schema: Schema) -> int:
+        return schema.n_classes
+
+    def search_context(self, search, fitted):
+        """The score's public context for every candidate (see :meth:`score`)."""
+        return fitted.class_weights_
+
     score_description = "sum over real records of the class-weighted multi-class Brier score, 1 - B/2"
 
     def score(self, scorer, condenser, frame: pd.DataFrame, roles: dict, context) -> float:

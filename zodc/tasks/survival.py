@@ -249,6 +249,13 @@ class Survival:
         return out
 
     # ---------------------------------------------------------------- the private search's score
+    def num_classes(self, schema: Schema) -> int:
+        return 2  # the factories' argument (survival models ignore it)
+
+    def search_context(self, search, fitted):
+        """The score's public context for every candidate (see :meth:`score`)."""
+        return search._score_times(fitted, fitted.schema_)
+
     score_description = ("sum over real records of the Brier score of the survival curve, averaged over public times "
                          "(a time where a record was censored before it scores 0)")
 
