@@ -355,6 +355,18 @@ def _scan_chunk(condenser: ZeroOrderCondenser, length: int, state, params, data,
 _cached_chunk = jax.jit(_scan_chunk, static_argnums=(0, 1))
 
 
+def _checked_noise(noise: Any, num_steps: int):
+    """``noise`` as int32 ``(num_steps, q)`` (or ``None``); a bad count of steps or shape is named."""
+    if num_steps < 0:
+        raise ConfigError(f"`steps` must be >= 0. Got {num_steps}.")
+    if noise is None:
+        return None
+    noise = jnp.asarray(noise, jnp.int32)
+    if noise.ndim != 2 or noise.shape[0] != num_steps:
+        raise ConfigError(f"`noise` must have shape (steps, num_directions) = ({num_steps}, q). Got {noise.shape}.")
+    return noise
+
+
 def run(condenser: ZeroOrderCondenser, state: CondenseState, params: StepParams, num_steps: int, *,
         data: Any = None, noise: Any = None, chunk_size: int = 1,
         on_chunk: Callable[[CondenseState, StepInfo], None] | None = None,
@@ -379,12 +391,7 @@ def run(condenser: ZeroOrderCondenser, state: CondenseState, params: StepParams,
     Returns:
       The final state and the stacked :class:`StepInfo` of all steps (each field ``(num_steps,)``).
     """
-    if num_steps < 0:
-        raise ConfigError(f"`steps` must be >= 0. Got {num_steps}.")
-    if noise is not None:
-        noise = jnp.asarray(noise, jnp.int32)
-        if noise.ndim != 2 or noise.shape[0] != num_steps:
-            raise ConfigError(f"`noise` must have shape (steps, num_directions) = ({num_steps}, q). Got {noise.shape}.")
+    noise = _checked_noise(noise, num_steps)
     chunk_size = max(1, min(chunk_size, max(num_steps, 1)))
 
     compiled = {}
@@ -422,12 +429,7 @@ def run_ask_tell(condenser: ZeroOrderCondenser, state: CondenseState, params: St
     condensed this way releases the same table as through the callback. ``ask`` and ``tell`` are
     compiled for this run only (a closure over a heavy evaluator is never cached).
     """
-    if num_steps < 0:
-        raise ConfigError(f"`steps` must be >= 0. Got {num_steps}.")
-    if noise is not None:
-        noise = jnp.asarray(noise, jnp.int32)
-        if noise.ndim != 2 or noise.shape[0] != num_steps:
-            raise ConfigError(f"`noise` must have shape (steps, num_directions) = ({num_steps}, q). Got {noise.shape}.")
+    noise = _checked_noise(noise, num_steps)
     ask = jax.jit(condenser.ask)
     tell = jax.jit(condenser.tell)
     infos = []
