@@ -1,10 +1,13 @@
-"""The functional core: private zero-order condensation as ``init`` / ``step`` over explicit state.
+"""The functional core: private zero-order condensation as ``init`` / ``ask`` / ``tell`` over explicit state.
 
 Shaped like an optax ``GradientTransformation`` or an evosax strategy: :func:`zero_order_condenser`
-closes over what fixes shapes (number of directions, scheme, the evaluation function, the
-optimiser) and returns two pure functions. Everything one may sweep (smoothing, clip, noise,
-sampling probability) lives in a :class:`StepParams` pytree, so ``jax.vmap`` over seeds or noise
-levels works.
+returns a :class:`ZeroOrderCondenser`, a frozen dataclass of what fixes shapes (number of
+directions, scheme, the evaluation function, the optimiser) with pure ``init``, ``ask``, ``tell``
+and ``step`` (ask, evaluate, tell). Being a value, equal configurations share one compiled program
+through ``jax.jit``'s cache. Everything one may sweep (smoothing, clip, noise, sampling
+probability) lives in a :class:`StepParams` pytree, so ``jax.vmap`` over seeds or noise levels
+works. The composable pieces live here too: :class:`adam` and :class:`freeze_last_column`
+(optimisers as values), :class:`Embedded` and :class:`Subspace` (evaluators of a parametrised table).
 
 One step (DESIGN §2)::
 
@@ -23,9 +26,10 @@ losses of *every* real record (records outside the mask may be returned as anyth
 are zeroed before use). ``data`` is any pytree the evaluator needs on the device (the real records
 for a native kernel; ``None`` for a host callback whose workers hold them): passing it as an
 argument rather than closing over it keeps the real data out of the compiled program, so runs on
-different data of the same shapes share one compilation. It is either a host callback
-(``zodc.models.host``) or a native kernel (``zodc.models.native``); this module does not care
-which.
+different data of the same shapes share one compilation. It is either a native kernel
+(``zodc.models.native``) or a host evaluator (``zodc.models.host``: through a callback in
+:func:`run`, or called directly between ``ask`` and ``tell`` in :func:`run_ask_tell`); this module
+does not care which.
 """
 
 from __future__ import annotations
