@@ -304,7 +304,7 @@ class Condenser(BaseEstimator):
             if host is None:  # a native evaluator is a value: its compiled steps are reused across fits (jit's cache)
                 state, infos = run(condenser, state, params, config.steps, data=data, noise=noise, chunk_size=25,
                                    on_chunk=progress, reuse=True)
-            else:  # host models: ask / tell compiled, the fits called directly (no callback; the same table)
+            else:  # host models: ask / tell compiled, the fits called directly (no callback: the same table, plain errors)
                 state, infos = run_ask_tell(condenser, state, params, config.steps,
                                             lambda tables, mask: evaluate_fn(tables, mask, data), noise=noise,
                                             on_chunk=progress)
