@@ -196,6 +196,12 @@ class HostEvaluator:
         losses[:, indices] = np.concatenate(chunk_losses, axis=0)
         return losses
 
+    def evaluate(self, tables: Any, mask: Any, data: Any = None) -> np.ndarray:
+        """The evaluator with the core's ``evaluate_fn`` signature, for use outside ``jit``
+        (:func:`zodc.condense.run_ask_tell`): a plain call, so a failure is a plain Python error."""
+        del data
+        return self(np.asarray(tables), np.asarray(mask))
+
     def jax_fn(self) -> Callable[..., jax.Array]:
         """The evaluator as ``(tables, mask, data=None) -> losses`` callable from jitted code
         (``data`` is unused: the workers already hold the real records)."""

@@ -176,7 +176,7 @@ class Classification:
                        "soft_labels": config.soft_labels}
             host = HostEvaluator(fit_score_classifier, payload, upper_bound=loss.upper_bound,
                                  num_records=problem.X.shape[0], n_jobs=n_jobs)
-            evaluate_fn, data = host.jax_fn(), None
+            evaluate_fn, data = host.evaluate, None  # called outside jit (run_ask_tell)
         selected = extra.get("selected")
         if selected is not None:
             evaluate_fn = Embedded(evaluate_fn, problem.X.shape[1], int(config.soft_labels))

@@ -218,7 +218,7 @@ class Survival:
                                         soft_events=config.soft_labels)
         host = HostEvaluator(fit_score_survival, payload, upper_bound=extra["loss"].upper_bound,
                              num_records=problem.X.shape[0], n_jobs=n_jobs)
-        return host.jax_fn(), None, host
+        return host.evaluate, None, host  # called outside jit (run_ask_tell)
 
     # ---------------------------------------------------------------- release
     def release(self, problem: Problem, learned: np.ndarray, keys: RunKeys, config) -> tuple[pd.DataFrame, dict]:
