@@ -118,7 +118,7 @@ def test_bad_data_is_refused(cancer):
     X, y, schema = cancer
     # The class set is public (the task's definition): a single label is a task error, not a DP decision.
     with pytest.raises(DataError, match="1 distinct labels; a target needs 2"):
-        small(epsilon=50.0).fit(X.iloc[:300, :1], pd.Series(["a"] * 300, name="diagnosis"))
+        small().fit(X.iloc[:300, :1], pd.Series(["a"] * 300, name="diagnosis"))
     with_nan = X.copy()
     with_nan.iloc[3, 2] = np.nan
     with pytest.warns(UserWarning, match="has missing values"):  # that record's value, not a refusal
@@ -130,7 +130,7 @@ def test_bad_data_is_refused(cancer):
     # Free text is not refused (one record could tip a rule): no level passes the DP threshold, so
     # the column is left out of the estimated schema.
     with pytest.warns(UserWarning, match="'note': no value occurs often enough to be released"):
-        fitted = small(epsilon=50.0).fit(text, y)
+        fitted = small().fit(text, y)
     assert "note" not in fitted.schema_.column_names
 
 
@@ -221,18 +221,19 @@ def test_subspace_basis_is_orthogonal_and_scaled():
 
 
 def test_subspace_learns_along_one_public_line(cancer):
-    # With subspace=1 every step moves the table along one basis vector: tables after 3, 6 and 9
+    # With subspace=1 every step moves the table along one basis vector: tables after 25, 50 and 75
     # steps (same seed, so the same start and basis) differ by multiples of one (m x d) pattern.
+    # (Multiples of the estimator's 25-step chunk: one compiled program per configuration, not three.)
     X, y, schema = cancer
     tables = [Condenser("tree", epsilon=math.inf, steps=steps, num_directions=4, rows_per_class=3, schema=schema,
-                        subspace=1, random_state=6).fit(X, y).table_ for steps in (3, 6, 9)]
+                        subspace=1, random_state=6).fit(X, y).table_ for steps in (25, 50, 75)]
     inside = np.all([np.abs(t) < 0.999 for t in tables], axis=0)  # cells the box did not clip
     moves = np.stack([(tables[1] - tables[0])[inside], (tables[2] - tables[0])[inside]])
     singular = np.linalg.svd(moves, compute_uv=False)
     assert singular[0] > 1e-3 and singular[1] < 1e-4 * singular[0]
     # Without the subspace the same moves span more than one line.
     free = [Condenser("tree", epsilon=math.inf, steps=steps, num_directions=4, rows_per_class=3, schema=schema,
-                      random_state=6).fit(X, y).table_ for steps in (3, 6, 9)]
+                      random_state=6).fit(X, y).table_ for steps in (25, 50, 75)]
     inside = np.all([np.abs(t) < 0.999 for t in free], axis=0)
     moves = np.stack([(free[1] - free[0])[inside], (free[2] - free[0])[inside]])
     singular = np.linalg.svd(moves, compute_uv=False)
