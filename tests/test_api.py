@@ -165,3 +165,31 @@ def test_a_shared_record_count_is_reused_not_spent_again(cancer):
     assert condenser.record_count_ == 412.0
     assert "record_count" not in [entry.name for entry in condenser.ledger_.entries]
     assert not hasattr(condenser, "budget") and dataclasses.is_dataclass(shared)
+
+
+def test_a_cell_that_is_not_a_single_value_is_its_own_records_missing_value():
+    # Neighbouring tables: D' adds one record whose cell is a dict. Every other record is unchanged,
+    # the odd cell is missing, and the warning names the column only.
+    import pandas as pd
+
+    from zodc.tasks.base import features_frame
+
+    D = pd.DataFrame({"x": pd.Series([1.5, "2", 3.0], dtype=object), "z": [0.1, 0.2, 0.3]})
+    D_prime = pd.concat([D, pd.DataFrame({"x": pd.Series([{"secret": 42}], dtype=object), "z": [0.4]})],
+                        ignore_index=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clean, clean_prime = features_frame(D), features_frame(D_prime)
+    pd.testing.assert_frame_equal(clean_prime.iloc[:3], clean)
+    assert pd.isna(clean_prime.loc[3, "x"]) and clean_prime.loc[3, "z"] == 0.4
+    messages = [str(w.message) for w in caught]
+    assert any("column 'x'" in m for m in messages) and not any("42" in m or "secret" in m for m in messages)
+
+
+@pytest.mark.parametrize("X, message", [(np.empty((12, 0)), r"0 feature\(s\) \(shape=\(12, 0\)\)"),
+                                        (np.ones((12, 2)) + 1j, "Complex data not supported")])
+def test_structural_input_problems_are_refused_in_sklearns_words(X, message):
+    from zodc.errors import DataError
+
+    with pytest.raises(DataError, match=message):
+        Condenser(epsilon=float("inf"), **FAST).fit(X, np.array([0, 1] * 6))

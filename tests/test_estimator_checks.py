@@ -22,24 +22,12 @@ if parse_version(sklearn.__version__) < parse_version("1.8"):  # `xfail_strict` 
 
 QUICK = dict(backend="host", epsilon=float("inf"), steps=2, num_directions=2, rows_per_class=2, random_state=0)
 
-# check name -> why it fails on a condenser (one line each). "DEFECT" marks a real defect, reported
-# to the lead: remove the entry when it is fixed.
-EXPECTED_FAILURES = {
-    "check_estimators_nan_inf": "by design: NaN is a missing value (the schema's missingness) and inf an odd cell read as "
-                                "missing, so fit accepts both (the estimator does not declare input_tags.allow_nan)",
-    "check_fit2d_1sample": "refuses a one-row table as a one-label target, in its own words "
-                           "('has 1 distinct labels'), not sklearn's '1 sample' / '1 class'",
-    "check_complex_data": "refuses a complex target in its own words (categories must be strings, numbers or "
-                          "booleans); DEFECT: complex features are cast to real, only a numpy ComplexWarning",
-    "check_dtype_object": "DEFECT: a dict in a cell raises a bare TypeError ('unhashable type') instead of a DataError "
-                          "naming the column",
-    "check_estimators_empty_data_messages": "DEFECT: X with 0 columns is refused as 'no feature column could be estimated "
-                                            "from the noisy counts (... about 0 records ...)', not as having no column",
-    "check_estimator_sparse_tag": "DEFECT: sparse X is refused as '`X` must be 2-dimensional ... Got shape ()' "
-                                  "(np.asarray of a sparse matrix), not as sparse input being unsupported",
-    "check_estimator_sparse_array": "DEFECT: as check_estimator_sparse_tag (the message does not say 'sparse')",
-    "check_estimator_sparse_matrix": "DEFECT: as check_estimator_sparse_tag (the message does not say 'sparse')",
-}
+# check name -> why it fails on a condenser (one line each). Fixed defects the checks found: sparse X,
+# X without a column and complex X are refused with sklearn's words; a dict in a cell is one record's
+# odd cell (missing), not a TypeError; NaN is declared allowed (input_tags.allow_nan: missing values);
+# a one-row table's refusal says "one class". Nothing is expected to fail now: add an entry only with its reason.
+# The one skip is scikit-learn's own: its array-API check runs only with SCIPY_ARRAY_API=1 set.
+EXPECTED_FAILURES: dict = {}
 
 
 def _expected_failures(estimator):

@@ -147,6 +147,8 @@ class Condenser(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
+        tags.input_tags.string = True     # text columns are categorical levels
+        tags.input_tags.allow_nan = True  # a missing cell is the schema's missingness, not an error
         return tags
 
     # ------------------------------------------------------------------ configuration

@@ -452,7 +452,8 @@ def estimate_schema_and_count(
         else:
             levels = _sorted_levels({v for v in labels if v is not None})
             if not 2 <= len(levels) <= MAX_IMPLICIT_CLASSES:
-                raise DataError(f"target column '{target}' has {len(levels)} distinct labels; a target needs 2 to "
+                one = " (one class)" if len(levels) == 1 else ""
+                raise DataError(f"target column '{target}' has {len(levels)} distinct labels{one}; a target needs 2 to "
                                 f"{MAX_IMPLICIT_CLASSES} unless its classes are declared (`classes=` / --classes). "
                                 "The class set is part of the task and treated as public.")
         index = {level: k for k, level in enumerate(levels)}

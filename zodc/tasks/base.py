@@ -86,13 +86,33 @@ IDENTIFIER_ASSUMPTION = "a column whose name says it is an identifier is left ou
 
 
 def features_frame(X) -> pd.DataFrame:
-    """``X`` as a DataFrame (an array's columns named ``x0, x1, …``), a copy."""
+    """``X`` as a DataFrame (an array's columns named ``x0, x1, …``), a copy.
+
+    Refused (the table's structure, not a record's value): sparse input, no column, complex
+    columns. A cell that is not a single value (a dict, a list, …) is one record's odd cell: it is
+    read as missing, alone, with a warning that names the column and quotes nothing."""
+    if hasattr(X, "tocsr") or type(X).__module__.startswith("scipy.sparse"):
+        raise DataError("sparse `X` is not supported: pass a dense array or a DataFrame (X.toarray()).")
     if isinstance(X, pd.DataFrame):
-        return X.copy()
-    array = np.asarray(X)
-    if array.ndim != 2:
-        raise DataError(f"`X` must be 2-dimensional (n_rows, n_columns). Got shape {array.shape}.")
-    return pd.DataFrame(array, columns=[f"x{j}" for j in range(array.shape[1])])
+        frame = X.copy()
+    else:
+        array = np.asarray(X)
+        if array.ndim != 2:
+            raise DataError(f"`X` must be 2-dimensional (n_rows, n_columns). Got shape {array.shape}.")
+        frame = pd.DataFrame(array, columns=[f"x{j}" for j in range(array.shape[1])])
+    if frame.shape[1] == 0:
+        raise DataError(f"`X` has 0 feature(s) (shape=({frame.shape[0]}, 0)) while a minimum of 1 is required.")
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype.kind == "c":
+            raise DataError(f"Complex data not supported: column {name!r} of `X` is complex.")
+        if column.dtype == object:
+            odd = column.map(lambda value: isinstance(value, (dict, list, set, tuple, np.ndarray)))
+            if odd.any():
+                warnings.warn(f"column {name!r}: some cells are not single values (how many and which is private); "
+                              "read as missing.", UserWarning, stacklevel=3)
+                frame[name] = column.mask(odd, np.nan)
+    return frame
 
 
 def require_features(encoder: TableEncoder) -> None:
