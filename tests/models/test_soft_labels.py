@@ -44,18 +44,20 @@ def test_soft_labels_grade_the_leaves_of_a_native_tree():
     labels = np.array([0, 0, 1, 1], np.int32)
     rows = np.array([[-0.5, 0.0], [-0.6, 0.1], [0.5, 0.0], [0.6, 0.1]], np.float32)
 
+    model = DecisionTreeClassifier(n_classes=2, max_depth=2)
+    fit, predict_proba = jax.jit(model.fit), jax.jit(model.predict_proba)  # compiled once, not op by op
+
     def probabilities(own):
         table = np.concatenate([rows, np.full((4, 1), soft.weight_column(own), np.float32)], axis=1)
-        model = DecisionTreeClassifier(n_classes=2, max_depth=2)
-        params = model.fit(jax.random.key(0), *soft.expand(jnp.asarray(table), jnp.asarray(labels), 2, jnp))
-        return np.asarray(model.predict_proba(params, jnp.asarray(X_real)))
+        params = fit(jax.random.key(0), *soft.expand(jnp.asarray(table), jnp.asarray(labels), 2, jnp))
+        return np.asarray(predict_proba(params, jnp.asarray(X_real)))
 
     np.testing.assert_allclose(np.sort(np.unique(probabilities(1.0)[:, 1].round(6))), [0.0, 1.0])
     graded = probabilities(0.8)[:, 1]
     np.testing.assert_allclose(np.sort(np.unique(graded.round(6))), [0.2, 0.8], atol=1e-6)
     # The evaluator the condenser uses fits on the same weighted copies.
-    evaluate = native_classifier_evaluator(DecisionTreeClassifier(n_classes=2, max_depth=2),
-                                           ClassificationLoss("brier"), soft_labels=True, num_classes=2)
+    evaluate = jax.jit(native_classifier_evaluator(DecisionTreeClassifier(n_classes=2, max_depth=2),
+                                                   ClassificationLoss("brier"), soft_labels=True, num_classes=2))
     table = np.concatenate([rows, np.full((4, 1), soft.weight_column(0.8), np.float32)], axis=1)
     losses = evaluate(jnp.asarray(table)[None], jnp.ones(40, bool),
                       {"X": jnp.asarray(X_real), "y": jnp.asarray(y_real), "labels": jnp.asarray(labels),
@@ -137,8 +139,10 @@ def test_a_feature_named_like_the_weight_column_is_refused_before_any_work(cance
 
 def test_soft_label_steps_freeze_the_weights_after_a_warm_up(cancer):
     X, y, schema = cancer
+    # On the host: the freeze is the optimiser's, the same for both backends; the native tree would compile a
+    # step program for each of the six configurations below (one native run, at the end, checks it there too).
     params = dict(epsilon=float("inf"), num_directions=4, rows_per_class=3, schema=schema, soft_labels=True,
-                  random_state=0)
+                  backend="host", random_state=0)
     # 3 rows of each class; the release is block 0 (every row as class 0), then block 1
     own = lambda fitted: fitted.sample_weight_[[0, 1, 2, 9, 10, 11]]  # noqa: E731  (each row's own class)
     learned = Condenser("tree", steps=6, **params).fit(X, y)
@@ -154,6 +158,9 @@ def test_soft_label_steps_freeze_the_weights_after_a_warm_up(cancer):
     # soft_label_steps >= steps is the same as learning throughout
     np.testing.assert_array_equal(Condenser("tree", steps=6, soft_label_steps=6, **params).fit(X, y).table_,
                                   learned.table_)
+    native = Condenser("tree", steps=6, soft_label_steps=0, **{**params, "backend": "native"}).fit(X, y)
+    assert native.backend_ == "native"
+    np.testing.assert_allclose(own(native), 0.9, rtol=1e-6)                                   # frozen there too
     with pytest.raises(ConfigError, match="`soft_label_steps` must be an integer >= 0"):
         Condenser("tree", soft_label_steps=-1, schema=schema).fit(X, y)
     with pytest.raises(ConfigError, match="`soft_label_steps` cannot be combined with `subspace`"):

@@ -156,7 +156,9 @@ def test_native_step_losses_of_other_records_do_not_depend_on_one_record():
     y = (X[:, 0] > 0).astype(np.int32)
     outlier_X, outlier_y = np.full((1, d), 1.0, np.float32), np.array([0], np.int32)
     labels = np.repeat([0, 1], m // 2).astype(np.int32)
-    evaluate = native_classifier_evaluator(get_preset("tree").native_factory(2), ClassificationLoss("balanced_linear"))
+    # Jitted, as the condenser runs it (eagerly, every op of the vmapped tree fit dispatches on its own: slow).
+    evaluate = jax.jit(native_classifier_evaluator(get_preset("tree").native_factory(2),
+                                                   ClassificationLoss("balanced_linear")))
     key = jax.random.key(0)
     table = jnp.asarray(rng.uniform(-1, 1, (m, d)), jnp.float32)
     units = zo.sample_directions(jax.random.key(3), 4, table.shape, table.dtype, "gaussian")
@@ -249,8 +251,9 @@ def test_soft_label_losses_of_other_records_do_not_depend_on_one_record():
     X = rng.uniform(-1, 1, (n, d)).astype(np.float32)
     y = (X[:, 1] > 0).astype(np.int32)
     labels = np.repeat([0, 1], m // 2).astype(np.int32)
-    evaluate = native_classifier_evaluator(get_preset("boosting").native_factory(2), ClassificationLoss("balanced_linear"),
-                                           soft_labels=True, num_classes=2)
+    evaluate = jax.jit(native_classifier_evaluator(get_preset("boosting").native_factory(2),
+                                                   ClassificationLoss("balanced_linear"), soft_labels=True,
+                                                   num_classes=2))  # jitted, as the condenser runs it
     table = jnp.asarray(np.hstack([rng.uniform(-1, 1, (m, d)), np.full((m, 1), 0.8)]), jnp.float32)
     units = zo.sample_directions(jax.random.key(6), 4, table.shape, table.dtype, "gaussian")
     tables = zo.perturb(table, units, 0.2, "central")

@@ -261,6 +261,16 @@ def rdp_poisson_subsampled_gaussian(
     if not sigma >= 0.0:
         raise ConfigError(f"`noise_multiplier` must be >= 0. Got {noise_multiplier}.")
     orders = _as_orders(orders)
+    return _rdp_poisson_subsampled_gaussian(q, sigma, tuple(orders.tolist())).copy()
+
+
+# Memoised (a pure function of public numbers; callers get a copy): a fit asks for the same
+# (q, sigma) many times over — calibration, the ledger, the progress bar's epsilon, the report — and
+# one evaluation of the fractional series costs up to ~20 ms. In the survival tests 94 % of the
+# calls were repeats (3,647 calls, 215 distinct, ~45 s of the file's ~140 s).
+@functools.lru_cache(maxsize=8192)
+def _rdp_poisson_subsampled_gaussian(q: float, sigma: float, orders: tuple) -> np.ndarray:
+    orders = np.asarray(orders, dtype=np.float64)
     log_a = np.zeros_like(orders)
     # The general formulas are only evaluated where they are defined; special cases are closed form.
     if 0.0 < q < 1.0 and 0.0 < sigma < math.inf:
