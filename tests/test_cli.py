@@ -66,6 +66,7 @@ def test_condense_bundled_dataset_writes_table_and_report(tmp_path, capsys):
     assert str(tmp_path / "again.report.json") in summary
 
 
+@pytest.mark.slow
 def test_init_options_reach_the_condenser_and_its_ledger(tmp_path, capsys):
     names = {}
     for init, kind, subspace in (("dp_means", "orthogonal", 12), ("noise", "rows", None)):
@@ -219,6 +220,7 @@ def test_bad_searches_write_nothing(tmp_path, capsys):
                     "--search-share", "1.5", message="selection_share")
 
 
+@pytest.mark.slow
 def test_search_without_a_schema_accounts_each_candidates_estimate_and_writes_the_chosen_one(tmp_path, capsys):
     data = load_dataset("breast_cancer").frame[["mean radius", "mean texture", "diagnosis"]]
     source = tmp_path / "cohort.csv"

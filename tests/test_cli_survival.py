@@ -31,6 +31,7 @@ def cohort_csv(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_bundled_gbsg2_cox_native_writes_table_and_report(tmp_path, capsys):
     out = tmp_path / "synthetic.csv"
     assert run_cli("condense", "--dataset", "gbsg2", "--model", "cox", "--epsilon", "1", "--out", out,
@@ -76,6 +77,7 @@ def test_bundled_gbsg2_cox_host_backend(tmp_path, capsys):
 
 
 @pytest.mark.filterwarnings("ignore:.* outside the schema bounds")  # DP bounds clip sparse tails
+@pytest.mark.slow
 def test_csv_without_schema_estimates_one_and_the_event_rate(tmp_path, capsys, cohort_csv):
     out = tmp_path / "out.csv"
     assert run_cli("condense", "--data", cohort_csv, "--time-col", "days", "--event-col", "died", "--model", "cox",

@@ -76,6 +76,7 @@ def test_non_private_mode_with_a_schema_without_proportions_uses_the_exact_ones(
 
 
 @pytest.mark.filterwarnings("ignore:column .* outside the schema bounds")  # DP bounds clip sparse tails
+@pytest.mark.slow
 def test_no_schema_estimates_one_with_dp_and_accounts_it(cancer):
     X, y, _ = cancer
     # Few columns, generous budget: DP bounds need enough records per column (see dp_schema).

@@ -149,6 +149,7 @@ def test_subspace_and_direction_kinds_run_for_survival(gbsg2):
 
 
 @pytest.mark.filterwarnings("ignore:.* outside the schema bounds")  # DP bounds clip sparse tails
+@pytest.mark.slow
 def test_no_schema_estimates_bounds_and_event_rate_from_one_histogram(gbsg2):
     frame, _ = gbsg2
     cohort = frame[["age", "tsize", "time", "cens"]]
@@ -264,6 +265,7 @@ def test_soft_events_are_refused_for_a_model_without_weights_or_a_clashing_colum
                                                    event_col="cens")
 
 
+@pytest.mark.slow
 def test_auto_soft_events_turn_on_where_the_dp_start_is_noisy():
     larynx = load_dataset("larynx")
     frame, schema = larynx.frame, larynx.schema

@@ -109,6 +109,7 @@ def test_an_unwritable_plot_directory_is_refused_before_any_work(tmp_path):
         check_plots(tmp_path / "missing" / "plots")
 
 
+@pytest.mark.slow
 def test_condense_writes_the_owner_plots_and_prints_a_short_summary(tmp_path, capsys):
     import json
 

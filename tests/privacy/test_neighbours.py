@@ -59,6 +59,7 @@ def test_default_randomness_is_fresh_128_bit_entropy_and_paths_never_share_a_key
         pickle.dumps(keys)
 
 
+@pytest.mark.slow
 def test_a_fit_issues_each_path_once_and_keeps_no_seed(monkeypatch):
     issued = []
     original = RunKeys.__init__
