@@ -127,5 +127,5 @@ def test_retired_condense_options_reach_the_condenser(tmp_path, monkeypatch):
     with pytest.warns(FutureWarning), pytest.raises(_Built):
         main(["condense", "--dataset", "breast_cancer", "--out", str(tmp_path / "x.csv"), "--seed", "1", "--quiet",
               "--subspace", "4", "--init-centre", "0.25", "--soft-label-steps", "5", "--directions", "columns"])
-    assert (seen["subspace"], seen["init_centre"], seen["soft_label_steps"], seen["directions"]) == (4, 0.25, 5, "columns")
+    assert (seen["subspace"], seen["init"].centre, seen["soft_label_steps"], seen["directions"]) == (4, 0.25, 5, "columns")
     assert not (tmp_path / "x.csv").exists()

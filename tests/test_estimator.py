@@ -118,7 +118,7 @@ def test_unknown_model_is_named(cancer):
 def test_bad_data_is_refused(cancer):
     X, y, schema = cancer
     # The class set is public (the task's definition): a single label is a task error, not a DP decision.
-    with pytest.raises(DataError, match="1 distinct labels; a target needs 2"):
+    with pytest.raises(DataError, match=r"1 distinct labels \(one class\); a target needs 2"):
         small().fit(X.iloc[:300, :1], pd.Series(["a"] * 300, name="diagnosis"))
     with_nan = X.copy()
     with_nan.iloc[3, 2] = np.nan

@@ -238,7 +238,7 @@ def draft_with_privacy(frame: pd.DataFrame, *, name: str, epsilon: float, delta:
     """
     from zodc.data.dp_schema import N_BINS, estimate_schema_and_count, looks_like_identifier, schema_noise_multiplier
     from zodc.data.schema import CategoricalColumn
-    from zodc.estimator import _THRESHOLD_DELTA_SHARE
+    from zodc.budget import THRESHOLD_DELTA_SHARE as _THRESHOLD_DELTA_SHARE
     from zodc.privacy.events import AdditiveDeltaEvent
     from zodc.privacy.keys import RunKeys, resolve_seed
     from zodc.privacy.ledger import Ledger
