@@ -587,7 +587,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "schema":
             return args.handler(args)
         elif args.command == "models":
-            from zodc.models.presets import PRESETS, native_available
+            from zodc.models.presets import PRESETS
+            from zodc.models.protocol import native_available
 
             for preset in PRESETS.values():
                 backends = "native, host" if native_available(preset) else "host"

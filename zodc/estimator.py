@@ -41,8 +41,6 @@ from zodc.privacy.noise import GRID_BITS, rounded_gaussian
 from zodc.progress import Progress
 from zodc.start import DPMeans, NoiseStart
 from zodc.tasks import infer_task
-from zodc.tasks.classification import DEFAULT_ROWS_PER_CLASS  # noqa: F401 - re-exported for the CLI
-from zodc.tasks.survival import DEFAULT_ROWS as DEFAULT_SURVIVAL_ROWS  # noqa: F401
 from zodc.tasks.survival import synthetic_event_count  # noqa: F401 - public helper, kept importable here
 
 _unit = Interval(float, 0, 1, closed="neither")
@@ -258,7 +256,7 @@ class Condenser(BaseEstimator):
         self.sampling_probability_, self.l2_norm_clip_ = steps.sampling_probability, steps.l2_norm_clip
         self.backend_, self.soft_labels_, self.loss_ = config.backend, config.soft_labels, config.loss
         self.init_ = "dp_means" if isinstance(config.init, DPMeans) else "noise"
-        self.init_scale_ = config.to_dict()["init"]["scale"]
+        self.init_scale_ = config.task_scale if config.init.scale is None else config.init.scale
         self.learning_rate_, self.num_rows_ = config.learning_rate, problem.num_rows
         self.n_features_in_ = len(problem.schema.feature_names)
         self.feature_names_in_ = np.asarray(problem.schema.feature_names, dtype=object)

@@ -14,7 +14,8 @@ from zodc.data.datasets import load_schema
 from zodc.data.transform import TableEncoder
 from zodc.errors import ConfigError
 from zodc.models.host import HostEvaluator
-from zodc.models.presets import get_preset, native_available, resolve_backend
+from zodc.models.presets import get_preset
+from zodc.models.protocol import native_available, resolve_backend
 from zodc.models.survival import (EVENT_WEIGHT_FLOOR, LifelinesCoxPH, ScikitSurvivalModel, SurvivalLoss, TimeScale,
                                   accepts_sample_weight, as_survival_model, expand_soft_events, fit_score_survival,
                                   host_survival_function, host_survival_payload, native_survival_evaluator,

@@ -126,19 +126,6 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-def native_available(preset: Preset) -> bool:
-    """Whether the preset's native kernel is importable in this installation."""
-    if preset.native_factory is None:
-        return False
-    try:
-        preset.native_factory(2)
-    except (ImportError, AttributeError):
-        return False
-    except ConfigError:
-        return True
-    return True
-
-
 def get_preset(name: str, task: str | None = None) -> Preset:
     """Looks a preset up by name, with an error that lists the choices."""
     if name not in PRESETS:
@@ -148,18 +135,3 @@ def get_preset(name: str, task: str | None = None) -> Preset:
         choices = sorted(p.name for p in PRESETS.values() if p.task == task)
         raise ConfigError(f"model {name!r} is a {preset.task} model but the data are {task}; choose one of {choices}.")
     return preset
-
-
-def resolve_backend(preset: Preset | None, backend: str) -> str:
-    """``"auto"`` → ``"native"`` where a kernel exists, else ``"host"``."""
-    if backend not in BACKENDS:
-        raise ConfigError(f"`backend` must be one of {list(BACKENDS)}. Got {backend!r}.")
-    if preset is None:
-        if backend == "native":
-            raise ConfigError("`backend='native'` needs a named preset; a custom estimator runs on the host.")
-        return "host"
-    if backend == "auto":
-        return "native" if native_available(preset) else "host"
-    if backend == "native" and not native_available(preset):
-        raise ConfigError(f"model {preset.name!r} has no native kernel in this installation; use backend='host'.")
-    return backend

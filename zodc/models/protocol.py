@@ -98,7 +98,7 @@ def resolve_backend(model: Model, backend: str) -> str:
     """``"auto"`` → ``"native"`` where the model has a kernel in this installation, else ``"host"``."""
     if backend not in BACKENDS:
         raise ConfigError(f"`backend` must be one of {list(BACKENDS)}. Got {backend!r}.")
-    available = _native_available(model)
+    available = native_available(model)
     if backend == "auto":
         return "native" if available else "host"
     if backend == "native" and not available:
@@ -109,7 +109,8 @@ def resolve_backend(model: Model, backend: str) -> str:
     return backend
 
 
-def _native_available(model: Model) -> bool:
+def native_available(model: Model) -> bool:
+    """Whether the model has a native kernel in this installation (a missing import: no)."""
     try:
         return model.native(2) is not None
     except (ImportError, AttributeError):
@@ -118,4 +119,5 @@ def _native_available(model: Model) -> bool:
         return True
 
 
-__all__ = ["HostModel", "Model", "Preset", "accepts_weights", "as_model", "model_task", "resolve_backend"]
+__all__ = ["HostModel", "Model", "Preset", "accepts_weights", "as_model", "model_task", "native_available",
+           "resolve_backend"]

@@ -25,6 +25,7 @@ from zodc.models.host import HostEvaluator, fit_score_classifier
 from zodc.models.losses import ClassificationLoss, balanced_class_weights
 from zodc.models.native import NativeClassifierEvaluator, native_classifier_data
 from zodc.privacy.keys import RunKeys
+from zodc.start import DPMeans
 from zodc.privacy.selection import calibrate_selection_epsilon, select_features
 from zodc.tasks.base import (IDENTIFIER_ASSUMPTION, Problem, check_size, estimate_schema, features_frame, quietly, record_count,
                              require_features)
@@ -107,7 +108,6 @@ class Classification:
                             f"pass y as a Series named {schema.target!r}.")
         proportions = schema.class_proportions
         # Needed by the class-balanced loss and by the DP-means start (its divisors n_hat * proportions).
-        from zodc.start import DPMeans
         needed = proportions is None and (config.class_weight == "balanced" or isinstance(config.init, DPMeans))
         noise = budget.share_noise(config.preprocessing_share, 2 if needed else 1)
         if needed:

@@ -27,6 +27,7 @@ from zodc.models.survival import (SURVIVAL_LOSSES, SurvivalLoss, TimeScale, expa
                                   host_survival_payload, native_survival_data, native_survival_evaluate_fn,
                                   public_time_grid)
 from zodc.privacy.keys import RunKeys
+from zodc.start import DPMeans, NoiseStart
 from zodc.tasks.base import IDENTIFIER_ASSUMPTION, Problem, check_size, estimate_schema, features_frame, quietly, record_count, require_features
 
 DEFAULT_ROWS = 50
@@ -176,8 +177,6 @@ class Survival:
         event-status means exceeds 0.2 per encoded coordinate, if the model fits ``sample_weight`` and
         no column is named ``sample_weight``. Public inputs only (``n_hat`` and the event rate are
         public or DP, in the ledger)."""
-        from zodc.start import DPMeans
-
         if config.soft_labels != "auto":
             return bool(config.soft_labels)
         if problem.extra["clashing_column"] or not accepts_weights(config.model, 2):
@@ -190,8 +189,6 @@ class Survival:
     def start(self, problem: Problem, config, keys: RunKeys, budget: Budget):
         """Each event status's rows at the start (:mod:`zodc.start`); times log-uniform with
         ``time_init="uniform"`` on a noise start."""
-        from zodc.start import NoiseStart
-
         extra, rate = problem.extra, problem.stats["event_rate"]
         values = np.concatenate([problem.X, np.asarray(extra["time_scale"].encode(extra["time"]),
                                                        np.float32)[:, None]], axis=1)
