@@ -471,3 +471,39 @@ def test_a_record_with_odd_cells_changes_no_other_row_of_the_missing_aware_encod
     assert X_prime[-1, age.start] == 0 and X_prime[-1, age.start + 1] == 1  # missing: middle + indicator
     expected = {"moon": OTHER_LEVEL, " NORTH ": "north", "   ": None, None: None}[odd_site]
     assert clean_prime.loc[999, "site"] == expected or (expected is None and clean_prime.loc[999, "site"] is None)
+
+
+def test_host_ask_tell_losses_of_other_records_do_not_depend_on_one_record():
+    # The host path of Condenser (run_ask_tell): `ask` is data independent, the host evaluator is
+    # called directly between ask and tell. D' adds one outlying record: every other record's
+    # losses are unchanged (and the step's clipped sum then moves by at most C:
+    # test_the_grid_sum_moves_by_at_most_the_clip_when_one_record_is_added).
+    from sklearn.tree import DecisionTreeClassifier
+
+    from zodc.condense import StepParams, adam, zero_order_condenser
+    from zodc.models.host import HostEvaluator, fit_score_classifier
+
+    rng = np.random.default_rng(4)
+    n, d, m = 50, 3, 6
+    X = rng.uniform(-1, 1, (n, d))
+    y = (X[:, 0] > 0).astype(np.int32)
+    labels = np.repeat([0, 1], m // 2).astype(np.int32)
+    loss = ClassificationLoss("balanced_linear")
+
+    def host(X, y):
+        payload = {"estimator": DecisionTreeClassifier(max_depth=2, random_state=0), "X": X, "y": y,
+                   "synthetic_labels": labels, "num_classes": 2, "loss": loss, "soft_labels": False}
+        return HostEvaluator(fit_score_classifier, payload, upper_bound=loss.upper_bound, num_records=len(X))
+
+    params = StepParams(smoothing=jnp.float32(0.2), l2_norm_clip=jnp.float32(1.0), noise_multiplier=jnp.float32(0.0),
+                        sampling_probability=jnp.float32(1.0))
+    table = jnp.asarray(rng.uniform(-1, 1, (m, d)), jnp.float32)
+    asked = {}
+    for size in (n, n + 1):  # `ask` draws the same tables whatever the number of records
+        condenser = zero_order_condenser(None, adam(0.05), num_records=size, num_directions=4)
+        asked[size] = condenser.ask(condenser.init(jax.random.key(5), table), params)
+    np.testing.assert_array_equal(asked[n].tables, asked[n + 1].tables)
+    with host(X, y) as base, host(np.vstack([X, np.full((1, d), 1.0)]), np.append(y, 0)) as more:
+        losses = base.evaluate(asked[n].tables, asked[n].mask)
+        losses_prime = more.evaluate(asked[n + 1].tables, asked[n + 1].mask)
+    np.testing.assert_array_equal(losses, losses_prime[:, :n])
