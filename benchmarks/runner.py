@@ -20,7 +20,15 @@ table is scored by TSTR Harrell's C-index (:func:`zodc.evaluate.survival.surviva
 reference of the model: lifelines Cox for ``cox``) against the survival baselines at the same
 ``m`` rows and ``(epsilon, delta)``. What cannot run here is recorded under ``not_run`` with the
 reason: a model whose host reference is missing (``survival_forest`` without scikit-survival), a
-size ``m`` at or above the training rows, the MST baseline without ``mbi`` (the ``bench`` extra).
+size ``m`` at or above the training rows, the MST and AIM baselines without ``mbi`` (the ``bench``
+extra).
+
+Utility against the cohort size: with ``train_sizes`` (``--train-sizes 500,2000,all``) every cell
+is also run on a training part subsampled to ``n`` rows after the 70/30 split
+(:func:`subsample_train`: stratified by the target or event, seeded by the cell's seed, nested in
+``n``) before any table is built; ``n`` is a cell dimension (``train_size`` in the records, a
+column in the markdown), and the plot step draws utility against ``n`` and against epsilon per
+cohort and model (:func:`curve_plots`). A size at or above the training rows is not run (recorded).
 
 Result JSONs may be read and written gzip-compressed (``.json.gz``; :mod:`benchmarks.results_io`).
 """
@@ -75,6 +83,7 @@ def load_grid(config: dict, grid: str) -> dict:
     spec.setdefault("backend", "auto")
     spec.setdefault("condenser", {})
     spec.setdefault("baselines", ["full_data", "random_subset", "kmeans_centroids", "dp_gaussian", "mst"])
+    spec["train_sizes"] = [_train_size(n) for n in spec.get("train_sizes", ["all"])]
     spec.setdefault("baseline_options", {})
     spec.setdefault("survival_datasets", [])
     spec.setdefault("survival_models", [])
@@ -98,19 +107,85 @@ def load_grid(config: dict, grid: str) -> dict:
     return spec
 
 
+def _train_size(value: Any) -> int | str:
+    """A training-part size: ``"all"`` or an integer >= 2."""
+    if isinstance(value, str) and value.strip().lower() == "all":
+        return "all"
+    if isinstance(value, bool) or float(value) != int(float(value)) or int(float(value)) < 2:
+        raise ValueError(f"a train size is 'all' or an integer >= 2; got {value!r}.")
+    return int(float(value))
+
+
+def _size_value(train_size: Any) -> float:
+    """Sort key of a train size: ``"all"`` after every number."""
+    return math.inf if str(train_size) == "all" else float(train_size)
+
+
 def cells(spec: dict) -> list[dict]:
-    """The classification cells: one per (dataset, rows_per_class, epsilon, seed)."""
+    """The classification cells: one per (dataset, train size, rows_per_class, epsilon, seed)."""
     seeds = range(spec["first_seed"], spec["first_seed"] + spec["seeds"])
-    return [{"task": "classification", "dataset": d, "rows_per_class": k, "epsilon": e, "seed": s}
-            for d, k, e, s in itertools.product(spec["datasets"], spec["rows_per_class"], spec["epsilons"], seeds)]
+    return [{"task": "classification", "dataset": d, "train_size": n, "rows_per_class": k, "epsilon": e, "seed": s}
+            for d, n, k, e, s in itertools.product(spec["datasets"], spec.get("train_sizes", ["all"]),
+                                                   spec["rows_per_class"], spec["epsilons"], seeds)]
 
 
 def survival_cells(spec: dict) -> list[dict]:
-    """The survival cells: one per (dataset, rows, epsilon, seed), sizes not yet checked against the data."""
+    """The survival cells: one per (dataset, train size, rows, epsilon, seed), sizes not yet checked against the data."""
     seeds = range(spec["first_seed"], spec["first_seed"] + spec["survival_seeds"])
-    return [{"task": "survival", "dataset": d, "rows": m, "epsilon": e, "seed": s}
-            for d, m, e, s in itertools.product(spec["survival_datasets"], spec["survival_rows"],
-                                                spec["survival_epsilons"], seeds)]
+    return [{"task": "survival", "dataset": d, "train_size": n, "rows": m, "epsilon": e, "seed": s}
+            for d, n, m, e, s in itertools.product(spec["survival_datasets"], spec.get("train_sizes", ["all"]),
+                                                   spec["survival_rows"], spec["survival_epsilons"], seeds)]
+
+
+def subsample_train(frame, column: str, size: Any, seed: int):
+    """``size`` rows of the training part ``frame``, stratified by ``column`` (the target, or the event),
+    seeded by the cell's ``seed``; ``frame`` itself for ``"all"`` or a size >= its rows.
+
+    Each stratum gets its proportional share of ``size`` (largest remainders; at least one row of
+    every stratum present); its rows are a prefix of one seeded permutation of the stratum, so for
+    one seed a smaller subsample lies inside a larger one (nested sizes, a smoother curve) whenever
+    the shares grow with ``size``, which they do up to the rounding of one row.
+    """
+    import pandas as pd
+
+    if str(size) == "all" or int(size) >= len(frame):
+        return frame
+    size = int(size)
+    codes, _ = pd.factorize(frame[column], sort=True)
+    if (codes < 0).any():
+        raise ValueError(f"column {column!r} has missing values: cannot stratify the subsample by it.")
+    counts = np.bincount(codes)
+    exact = size * counts / counts.sum()
+    shares = np.floor(exact).astype(np.int64)
+    for g in sorted(range(counts.size), key=lambda g: (-(exact[g] - shares[g]), g))[:size - int(shares.sum())]:
+        shares[g] += 1
+    for g in np.flatnonzero((shares == 0) & (counts > 0)):   # keep every stratum (both classes)
+        donor = int(np.argmax(shares))
+        if shares[donor] > 1:
+            shares[donor] -= 1
+            shares[g] = 1
+    rng = np.random.default_rng([int(seed), 104729])
+    chosen = [rng.permutation(np.flatnonzero(codes == g))[:shares[g]] for g in range(counts.size)]
+    return frame.iloc[np.sort(np.concatenate(chosen))]
+
+
+def plan_train_sizes(planned: list[dict], spec: dict, not_run: list) -> list[dict]:
+    """``planned`` less the cells whose train size is at or above the cohort's training rows (the same
+    table as ``"all"``); each such (dataset, size) is appended to ``not_run`` with the reason."""
+    from zodc.data.datasets import load_dataset
+
+    sizes = sorted({(c["dataset"], c["train_size"]) for c in planned if str(c.get("train_size", "all")) != "all"})
+    available = {d: train_rows(len(load_dataset(d).frame), spec["holdout"]) for d in {d for d, _ in sizes}}
+    dropped = set()
+    for dataset, size in sizes:
+        if size >= available[dataset]:
+            dropped.add((dataset, size))
+            task = next(c["task"] for c in planned if c["dataset"] == dataset)
+            not_run.append({"what": f"{task} {dataset} at n = {size} training rows",
+                            "cells": sum(1 for c in planned if (c["dataset"], c.get("train_size")) == (dataset, size)),
+                            "reason": f"n = {size} >= the {available[dataset]} training rows (70 % split): the same "
+                                      "as n = all"})
+    return [c for c in planned if (c["dataset"], c.get("train_size", "all")) not in dropped]
 
 
 def survival_model_available(model: str) -> str | None:
@@ -127,9 +202,9 @@ def survival_model_available(model: str) -> str | None:
 
 
 def baseline_available(name: str) -> str | None:
-    """``None`` when the baseline can be built here, else the reason it cannot (MST needs ``mbi``)."""
-    if name == "mst" and importlib.util.find_spec("mbi") is None:
-        return "the MST baseline needs mbi (Private-PGM), not installed: pip install -e '.[bench]'"
+    """``None`` when the baseline can be built here, else the reason it cannot (MST and AIM need ``mbi``)."""
+    if name in ("mst", "aim") and importlib.util.find_spec("mbi") is None:
+        return f"the {name.upper()} baseline needs mbi (Private-PGM), not installed: pip install -e '.[bench]'"
     return None
 
 
@@ -229,10 +304,10 @@ def _baseline(name: str, train, schema, size: int, epsilon: float, delta: float,
         build = baselines.dp_gaussian_survival if survival else baselines.dp_gaussian
         return build(train, schema, size, epsilon=epsilon, delta=delta, random_state=rng,
                      **options.get("dp_gaussian", {}))
-    if name == "mst":
+    if name in ("mst", "aim"):
         per_class, total = (None, {"num_rows": size}) if survival else (size, {})
-        return baselines.mst(train, schema, per_class, **total, epsilon=epsilon, delta=delta, random_state=rng,
-                             **options.get("mst", {}))
+        return getattr(baselines, name)(train, schema, per_class, **total, epsilon=epsilon, delta=delta,
+                                        random_state=rng, **options.get(name, {}))
     raise ValueError(f"unknown baseline {name!r}; baselines are {baselines.BASELINES}.")
 
 
@@ -247,11 +322,15 @@ def run_cell(cell: dict, spec: dict, cache: dict) -> dict:
     dataset = load_dataset(cell["dataset"])
     schema, target = dataset.schema, dataset.schema.target
     seed, k, epsilon, delta = cell["seed"], cell["rows_per_class"], cell["epsilon"], spec["delta"]
+    size = cell.get("train_size", "all")
     train, test = train_test_split(dataset.frame, test_size=spec["holdout"], random_state=seed,
                                    stratify=dataset.frame[target])
+    available = int(len(train))
+    train = subsample_train(train, target, size, seed)
     evaluate_models = spec["evaluate_models"]
-    record: dict[str, Any] = {**cell, "epsilon": _json_epsilon(epsilon), "train_rows": int(len(train)),
-                              "test_rows": int(len(test)), "condensed": {}, "baselines": {}}
+    record: dict[str, Any] = {**cell, "train_size": size, "epsilon": _json_epsilon(epsilon), "train_rows": int(len(train)),
+                              "train_rows_available": available, "test_rows": int(len(test)), "condensed": {},
+                              "baselines": {}}
     for model in spec["condense_models"]:
         started = time.perf_counter()
         condenser = Condenser(model, epsilon=epsilon, delta=delta, rows_per_class=k, schema=schema,
@@ -265,7 +344,7 @@ def run_cell(cell: dict, spec: dict, cache: dict) -> dict:
     for name in spec["baselines"]:
         private = name in PRIVATE_BASELINES
         # Non-private references do not depend on epsilon (full data not on k either): build once.
-        key = (cell["dataset"], seed, name) + ((k, epsilon) if private else (() if name == "full_data" else (k,)))
+        key = (cell["dataset"], size, seed, name) + ((k, epsilon) if private else (() if name == "full_data" else (k,)))
         if key not in cache:
             started = time.perf_counter()
             result = _baseline(name, train, schema, k, epsilon, delta, seed, spec["baseline_options"])
@@ -334,11 +413,15 @@ def run_survival_cell(cell: dict, spec: dict, cache: dict, models: list[str], ev
     dataset = load_dataset(cell["dataset"])
     schema = dataset.schema
     seed, rows, epsilon, delta = cell["seed"], cell["rows"], cell["epsilon"], spec["delta"]
+    size = cell.get("train_size", "all")
     train, test = train_test_split(dataset.frame, test_size=spec["holdout"], random_state=seed,
                                    stratify=dataset.frame[schema.event])
+    available = int(len(train))
+    train = subsample_train(train, schema.event, size, seed)
     train_triple, test_triple = _survival_triple(train, schema), _survival_triple(test, schema)
-    record: dict[str, Any] = {**cell, "epsilon": _json_epsilon(epsilon), "train_rows": int(len(train)),
-                              "test_rows": int(len(test)), "condensed": {}, "baselines": {}}
+    record: dict[str, Any] = {**cell, "train_size": size, "epsilon": _json_epsilon(epsilon), "train_rows": int(len(train)),
+                              "train_rows_available": available, "test_rows": int(len(test)), "condensed": {},
+                              "baselines": {}}
     time_grid = None
     for model in models:
         started = time.perf_counter()
@@ -357,7 +440,7 @@ def run_survival_cell(cell: dict, spec: dict, cache: dict, models: list[str], ev
                                      num_rows=rows, seed=seed, time_grid=time_grid, num_random_subsets=5)}
     for name in spec["survival_baselines"]:
         private = name in PRIVATE_BASELINES
-        key = ("survival", cell["dataset"], seed, name) + ((rows, epsilon) if private else (() if name == "full_data" else (rows,)))
+        key = ("survival", cell["dataset"], size, seed, name) + ((rows, epsilon) if private else (() if name == "full_data" else (rows,)))
         if key not in cache:
             started = time.perf_counter()
             result = _baseline(name, train, schema, rows, epsilon, delta, seed, spec["survival_baseline_options"],
@@ -402,22 +485,25 @@ def summarise(records: list[dict], metric: str = "auroc") -> dict:
 
     Returns:
       ``{"utility": [...], "comparisons": [...], "transfer": [...]}``; each entry is keyed by
-      dataset, rows_per_class, epsilon (and the models involved).
+      dataset, train_size (``"all"`` for records written before it was a dimension), rows_per_class,
+      epsilon (and the models involved); utility rows also give the training rows used.
     """
     groups: dict[tuple, list[dict]] = {}
     for record in records:
         if record.get("task", "classification") != "classification":
             continue
-        groups.setdefault((record["dataset"], record["rows_per_class"], record["epsilon"]), []).append(record)
+        groups.setdefault((record["dataset"], record.get("train_size", "all"), record["rows_per_class"],
+                           record["epsilon"]), []).append(record)
     utility, comparisons, transfer = [], [], []
-    for (dataset, k, epsilon), group in groups.items():
+    for (dataset, size, k, epsilon), group in groups.items():
         group = sorted(group, key=lambda r: r["seed"])
         condense_models = list(group[0]["condensed"])
-        evaluate_models = list(next(iter(group[0]["condensed"].values()))["utility"]) if condense_models else []
+        first = next(iter(group[0]["condensed"].values()), None) or next(iter(group[0]["baselines"].values()), None)
+        evaluate_models = list(first["utility"]) if first else []
         baseline_names = list(group[0]["baselines"])
-        key = {"dataset": dataset, "rows_per_class": k, "epsilon": epsilon}
+        key = {"dataset": dataset, "train_size": size, "rows_per_class": k, "epsilon": epsilon}
         for model in evaluate_models:
-            row = dict(key, model=model, num_seeds=len(group))
+            row = dict(key, model=model, num_seeds=len(group), train_rows=int(group[0].get("train_rows", 0)))
             if model in condense_models:
                 row["condensed"] = _stats([r["condensed"][model]["utility"][model][metric] for r in group])
             for name in baseline_names:
@@ -452,21 +538,22 @@ def summarise_survival(records: list[dict], metric: str = "c_index") -> dict:
     """Survival records: mean ± sd over seeds and paired condensed-minus-baseline differences.
 
     Returns:
-      ``{"metric", "utility": [...], "comparisons": [...]}`` keyed by dataset, rows, epsilon, model.
+      ``{"metric", "utility": [...], "comparisons": [...]}`` keyed by dataset, train_size, rows, epsilon, model.
       No transfer matrix: only the condensing models that ran are evaluated (cox).
     """
     groups: dict[tuple, list[dict]] = {}
     for record in records:
         if record.get("task") == "survival":
-            groups.setdefault((record["dataset"], record["rows"], record["epsilon"]), []).append(record)
+            groups.setdefault((record["dataset"], record.get("train_size", "all"), record["rows"], record["epsilon"]),
+                              []).append(record)
     utility, comparisons = [], []
-    for (dataset, rows, epsilon), group in groups.items():
+    for (dataset, size, rows, epsilon), group in groups.items():
         group = sorted(group, key=lambda r: r["seed"])
         condense_models = list(group[0]["condensed"])
         baseline_names = list(group[0]["baselines"])
-        key = {"dataset": dataset, "rows": rows, "epsilon": epsilon}
+        key = {"dataset": dataset, "train_size": size, "rows": rows, "epsilon": epsilon}
         for model in condense_models:
-            row = dict(key, model=model, num_seeds=len(group))
+            row = dict(key, model=model, num_seeds=len(group), train_rows=int(group[0].get("train_rows", 0)))
             mine = np.array([r["condensed"][model]["utility"][model][metric] for r in group])
             row["condensed"] = _stats(list(mine))
             for name in baseline_names:
@@ -489,7 +576,17 @@ def _eps_text(epsilon) -> str:
 
 
 BASELINE_LABELS = {"full_data": "full data†", "random_subset": "random real†", "kmeans_centroids": "k-means†",
-                   "dp_gaussian": "DP Gaussian", "mst": "MST"}
+                   "dp_gaussian": "DP Gaussian", "mst": "MST", "aim": "AIM"}
+PRIVATE_TABLES = ("condensed", "dp_gaussian", "mst", "aim")
+
+
+def _varies_n(rows: list[dict]) -> bool:
+    """Whether a report needs a training-size column: some row was run on a subsample."""
+    return any(str(r.get("train_size", "all")) != "all" for r in rows)
+
+
+def _n_text(row: dict) -> str:
+    return "all" if str(row.get("train_size", "all")) == "all" else str(row["train_size"])
 
 
 def _label_provenance(result: dict) -> list[str]:
@@ -524,23 +621,29 @@ def markdown(result: dict) -> str:
     if any(r.get("task", "classification") == "classification" for r in result["records"]):
         lines += [f"TSTR {metric} on the held-out real 30 %, mean ± sd over seeds "
                   f"({result['settings']['seeds']} seeds; 70/30 stratified split per seed). † = non-private reference "
-                  "(real records; not a DP release). Private rows: the condensed table, DP Gaussian and MST all meet "
+                  "(real records; not a DP release). Private rows: the condensed table, DP Gaussian, MST and AIM all meet "
                   "the same target (ε, δ = " f"{result['settings']['delta']:g}) with their own calibrated ledgers.", ""]
     else:
-        lines += ["Private tables (condensed, DP Gaussian, MST) all meet the same target (ε, δ = "
+        lines += ["Private tables (condensed, DP Gaussian, MST, AIM) all meet the same target (ε, δ = "
                   f"{result['settings']['delta']:g}) with their own calibrated ledgers.", ""]
+    if _varies_n(result["records"]):
+        lines += ["n = training rows: the 70 % training part subsampled to n rows (stratified, seeded by the seed) before "
+                  "any table is built; all = the whole 70 %.", ""]
     lines += _label_provenance(result)
     rows = [r for r in summary["utility"] if "condensed" in r]
     baselines = [b for b in BASELINE_LABELS if rows and b in rows[0]]
+    show_n = _varies_n(rows)
+    n_head, n_rule = (" n |", "|---") if show_n else ("", "")
     for dataset in sorted({r["dataset"] for r in rows}):
         lines += [f"## {dataset}", "",
-                  "| model | k/class | ε | condensed | " + " | ".join(BASELINE_LABELS[b] for b in baselines) + " |",
-                  "|---" * (4 + len(baselines)) + "|"]
+                  "| model | k/class | ε |" + n_head + " condensed | " + " | ".join(BASELINE_LABELS[b] for b in baselines) + " |",
+                  "|---" * (4 + len(baselines)) + n_rule + "|"]
         for r in sorted((r for r in rows if r["dataset"] == dataset),
-                        key=lambda r: (r["model"], r["rows_per_class"], _float(r["epsilon"]))):
+                        key=lambda r: (r["model"], r["rows_per_class"], _float(r["epsilon"]), _size_value(r.get("train_size", "all")))):
             # A grid finished over several runs can hold fewer seeds for some cells so far.
             short = f" (n = {r['num_seeds']})" if r["num_seeds"] < result["settings"]["seeds"] else ""
-            lines.append(f"| {r['model']} | {r['rows_per_class']} | {_eps_text(r['epsilon'])} | **{_cell(r['condensed'])}**{short} | "
+            n_cell = f" {_n_text(r)} |" if show_n else ""
+            lines.append(f"| {r['model']} | {r['rows_per_class']} | {_eps_text(r['epsilon'])} |{n_cell} **{_cell(r['condensed'])}**{short} | "
                          + " | ".join(_cell(r.get(b)) for b in baselines) + " |")
         lines.append("")
     comparisons = summary["comparisons"]
@@ -548,27 +651,33 @@ def markdown(result: dict) -> str:
         lines += ["## Condensed vs each baseline (paired over seeds)", "",
                   f"Mean paired difference condensed − baseline (same split and seed), ± standard error; "
                   f"win / loss when beyond {summary['win_threshold_se']:g} SE, else tie.", "",
-                  "| dataset | model | k/class | ε | " + " | ".join(BASELINE_LABELS[b] for b in baselines) + " |",
-                  "|---" * (4 + len(baselines)) + "|"]
-        index = {(c["dataset"], c["model"], c["rows_per_class"], c["epsilon"], c["baseline"]): c for c in comparisons}
-        for dataset, model, k, epsilon in sorted({(c["dataset"], c["model"], c["rows_per_class"], c["epsilon"]) for c in comparisons},
-                                                 key=lambda t: (t[0], t[1], t[2], _float(t[3]))):
+                  "| dataset | model | k/class | ε |" + n_head + " " + " | ".join(BASELINE_LABELS[b] for b in baselines) + " |",
+                  "|---" * (4 + len(baselines)) + n_rule + "|"]
+        index = {(c["dataset"], c["model"], c["rows_per_class"], c["epsilon"], c.get("train_size", "all"), c["baseline"]): c
+                 for c in comparisons}
+        for dataset, model, k, epsilon, size in sorted(
+                {(c["dataset"], c["model"], c["rows_per_class"], c["epsilon"], c.get("train_size", "all")) for c in comparisons},
+                key=lambda t: (t[0], t[1], t[2], _float(t[3]), _size_value(t[4]))):
             cells_ = []
             for b in baselines:
-                c = index.get((dataset, model, k, epsilon, b))
+                c = index.get((dataset, model, k, epsilon, size, b))
                 se = c["se"] if c is None or not isinstance(c["se"], str) else math.inf
                 cells_.append("–" if c is None else f"{c['verdict']} ({c['mean_difference']:+.3f} ± {se:.3f})")
-            lines.append(f"| {dataset} | {model} | {k} | {_eps_text(epsilon)} | " + " | ".join(cells_) + " |")
+            n_cell = f" {_n_text({'train_size': size})} |" if show_n else ""
+            lines.append(f"| {dataset} | {model} | {k} | {_eps_text(epsilon)} |{n_cell} " + " | ".join(cells_) + " |")
         lines.append("")
     if summary["transfer"]:
         lines += ["## Cross-model transfer", "",
                   "Rows: the model the table was condensed for; columns: the model trained on it (TSTR "
                   f"{metric}). The diagonal is the headline above.", ""]
-        for dataset, k, epsilon in sorted({(t["dataset"], t["rows_per_class"], t["epsilon"]) for t in summary["transfer"]},
-                                          key=lambda t: (t[0], t[1], _float(t[2]))):
-            block = [t for t in summary["transfer"] if (t["dataset"], t["rows_per_class"], t["epsilon"]) == (dataset, k, epsilon)]
+        for dataset, k, epsilon, size in sorted(
+                {(t["dataset"], t["rows_per_class"], t["epsilon"], t.get("train_size", "all")) for t in summary["transfer"]},
+                key=lambda t: (t[0], t[1], _float(t[2]), _size_value(t[3]))):
+            block = [t for t in summary["transfer"]
+                     if (t["dataset"], t["rows_per_class"], t["epsilon"], t.get("train_size", "all")) == (dataset, k, epsilon, size)]
             targets = list(block[0]["evaluated_with"])
-            lines += [f"**{dataset}, k = {k}/class, ε = {_eps_text(epsilon)}**", "",
+            n_text = f", n = {_n_text({'train_size': size})}" if show_n else ""
+            lines += [f"**{dataset}, k = {k}/class, ε = {_eps_text(epsilon)}{n_text}**", "",
                       "| condensed with \\ evaluated with | " + " | ".join(targets) + " |", "|---" * (1 + len(targets)) + "|"]
             for t in block:
                 lines.append(f"| {t['condensed_with']} | " + " | ".join(_cell(t["evaluated_with"][m]) for m in targets) + " |")
@@ -598,29 +707,38 @@ def _survival_markdown(result: dict) -> list[str]:
         return []
     settings = result["settings"]
     baselines = [b for b in BASELINE_LABELS if b in rows[0]]
+    show_n = _varies_n(rows)
+    n_head, n_rule = (" n |", "|---") if show_n else ("", "")
+
+    def n_cell(r):
+        return f" {_n_text(r)} |" if show_n else ""
+
+    def order(r):
+        return (r["dataset"], r["model"], r["rows"], _float(r["epsilon"]), _size_value(r.get("train_size", "all")))
     lines = ["## Survival", "",
              f"TSTR C-index (Harrell's) on the held-out real 30 %, mean ± sd over seeds ({settings.get('survival_seeds')} "
              "seeds; 70/30 split stratified by the event, as `zodc condense`). The condensed table is "
              "`Condenser(model, rows=m, epsilon)` fitted on the 70 %; every table is scored with the host reference of "
              "the same model (lifelines Cox for `cox`). Baselines at the same m rows and (ε, δ); † = non-private.", "",
-             "| dataset | model | rows | ε | condensed | " + " | ".join(BASELINE_LABELS[b] for b in baselines) + " |",
-             "|---" * (5 + len(baselines)) + "|"]
-    for r in sorted(rows, key=lambda r: (r["dataset"], r["model"], r["rows"], _float(r["epsilon"]))):
-        lines.append(f"| {r['dataset']} | {r['model']} | {r['rows']} | {_eps_text(r['epsilon'])} | **{_cell(r['condensed'])}** | "
+             "| dataset | model | rows | ε |" + n_head + " condensed | " + " | ".join(BASELINE_LABELS[b] for b in baselines) + " |",
+             "|---" * (5 + len(baselines)) + n_rule + "|"]
+    for r in sorted(rows, key=order):
+        lines.append(f"| {r['dataset']} | {r['model']} | {r['rows']} | {_eps_text(r['epsilon'])} |{n_cell(r)} **{_cell(r['condensed'])}** | "
                      + " | ".join(_cell(r.get(b)) for b in baselines) + " |")
     lines += ["", "### Survival: condensed vs each baseline (paired over seeds)", "",
               f"Mean paired C-index difference condensed − baseline (same split and seed) ± standard error; win / loss "
               f"beyond {summary['win_threshold_se']:g} SE, else tie.", "",
-              "| dataset | model | rows | ε | " + " | ".join(BASELINE_LABELS[b] for b in baselines) + " |",
-              "|---" * (4 + len(baselines)) + "|"]
-    index = {(c["dataset"], c["model"], c["rows"], c["epsilon"], c["baseline"]): c for c in summary["comparisons"]}
-    for r in sorted(rows, key=lambda r: (r["dataset"], r["model"], r["rows"], _float(r["epsilon"]))):
+              "| dataset | model | rows | ε |" + n_head + " " + " | ".join(BASELINE_LABELS[b] for b in baselines) + " |",
+              "|---" * (4 + len(baselines)) + n_rule + "|"]
+    index = {(c["dataset"], c["model"], c["rows"], c["epsilon"], c.get("train_size", "all"), c["baseline"]): c
+             for c in summary["comparisons"]}
+    for r in sorted(rows, key=order):
         cells_ = []
         for b in baselines:
-            c = index.get((r["dataset"], r["model"], r["rows"], r["epsilon"], b))
+            c = index.get((r["dataset"], r["model"], r["rows"], r["epsilon"], r.get("train_size", "all"), b))
             se = math.inf if c is None or isinstance(c["se"], str) else c["se"]
             cells_.append("–" if c is None else f"{c['verdict']} ({c['mean_difference']:+.3f} ± {se:.3f})")
-        lines.append(f"| {r['dataset']} | {r['model']} | {r['rows']} | {_eps_text(r['epsilon'])} | " + " | ".join(cells_) + " |")
+        lines.append(f"| {r['dataset']} | {r['model']} | {r['rows']} | {_eps_text(r['epsilon'])} |{n_cell(r)} " + " | ".join(cells_) + " |")
     if len({r["model"] for r in rows}) < 2:
         lines += ["", "Cross-model transfer for survival: not shown — tables were condensed for one model only "
                   "(`survival_forest` needs scikit-survival, GPL-3.0, optional, and condenses slowly on the host), so "
@@ -635,11 +753,15 @@ def readme_table(result: dict, model: str | None = None) -> str:
     """One compact table for the README: condensed vs baselines, same model, every dataset and ε."""
     rows = [r for r in result["summary"]["utility"] if "condensed" in r and (model is None or r["model"] == model)]
     baselines = [b for b in BASELINE_LABELS if rows and b in rows[0]]
-    lines = ["| dataset | model | k/class | ε | condensed | " + " | ".join(BASELINE_LABELS[b] for b in baselines) + " |",
-             "|---" * (5 + len(baselines)) + "|"]
-    for r in sorted(rows, key=lambda r: (r["dataset"], r["model"], r["rows_per_class"], _float(r["epsilon"]))):
+    show_n = _varies_n(rows)
+    lines = ["| dataset | model | k/class | ε |" + (" n |" if show_n else "") + " condensed | "
+             + " | ".join(BASELINE_LABELS[b] for b in baselines) + " |",
+             "|---" * (5 + len(baselines)) + ("|---" if show_n else "") + "|"]
+    for r in sorted(rows, key=lambda r: (r["dataset"], r["model"], r["rows_per_class"], _float(r["epsilon"]),
+                                         _size_value(r.get("train_size", "all")))):
         lines.append(f"| {r['dataset']} | {r['model']} | {r['rows_per_class']} | {_eps_text(r['epsilon'])} | "
-                     f"{_cell(r['condensed'])} | " + " | ".join(_cell(r.get(b)) for b in baselines) + " |")
+                     + (f"{_n_text(r)} | " if show_n else "")
+                     + f"{_cell(r['condensed'])} | " + " | ".join(_cell(r.get(b)) for b in baselines) + " |")
     return "\n".join(lines)
 
 
@@ -652,15 +774,25 @@ def _epsilon_plot_size(block: list[dict]) -> int:
     return max(per_size, key=lambda size: (len(per_size[size]), size))
 
 
+def _largest_train_size(rows: list[dict]) -> list[dict]:
+    """The rows at each dataset's largest training size (``all`` where recorded): the plots of
+    utility against epsilon and size hold n fixed (:func:`curve_plots` draws the n dimension)."""
+    largest: dict[str, float] = {}
+    for r in rows:
+        largest[r["dataset"]] = max(largest.get(r["dataset"], -math.inf), _size_value(r.get("train_size", "all")))
+    return [r for r in rows if _size_value(r.get("train_size", "all")) == largest[r["dataset"]]]
+
+
 def plots(result: dict, directory: str, prefix: str) -> list[str]:
     """Utility vs epsilon (per dataset and model, at the size recorded at the most ε) and utility vs size
-    (at ε = 1 where recorded); PNG paths."""
+    (at ε = 1 where recorded), at the largest training size; with several training sizes also
+    :func:`curve_plots`; PNG paths."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [r for r in result["summary"]["utility"] if "condensed" in r]
+    rows = _largest_train_size([r for r in result["summary"]["utility"] if "condensed" in r])
     written = []
     names = ["condensed"] + [b for b in BASELINE_LABELS if rows and b in rows[0]]
     labels = dict(BASELINE_LABELS, condensed="condensed (zodc)")
@@ -725,12 +857,13 @@ def plots(result: dict, directory: str, prefix: str) -> list[str]:
             plt.close(fig)
             written.append(path)
     written += _survival_plots(result, directory, prefix, plt)
+    written += curve_plots(result, directory, prefix)
     return written
 
 
 def _survival_plots(result: dict, directory: str, prefix: str, plt) -> list[str]:
     """C-index vs epsilon, one panel per survival dataset (largest size, first model); PNG paths."""
-    rows = (result["summary"].get("survival") or {}).get("utility", [])
+    rows = _largest_train_size((result["summary"].get("survival") or {}).get("utility", []))
     datasets = sorted({r["dataset"] for r in rows})
     if not datasets or len({_float(r["epsilon"]) for r in rows}) < 2:
         return []
@@ -748,7 +881,7 @@ def _survival_plots(result: dict, directory: str, prefix: str, plt) -> list[str]
         for offset, name in enumerate(names):
             shift = 1 + 0.03 * (offset - len(names) / 2)  # spread the error bars a little on the log axis
             ax.errorbar([x * shift for x in xs], [r[name]["mean"] for r in block], yerr=[r[name]["sd"] for r in block],
-                        marker="o", capsize=3, label=labels[name], ls="-" if name in ("condensed", "dp_gaussian", "mst") else ":")
+                        marker="o", capsize=3, label=labels[name], ls="-" if name in PRIVATE_TABLES else ":")
         ax.set_xscale("log")
         ax.set_xticks(xs)
         ax.set_xticklabels(["∞" if math.isinf(e) else f"{e:g}" for e in epsilons])
@@ -763,6 +896,89 @@ def _survival_plots(result: dict, directory: str, prefix: str, plt) -> list[str]
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return [path]
+
+
+def curve_plots(result: dict, directory: str, prefix: str) -> list[str]:
+    """Utility against the training size n and against epsilon, one PNG each per cohort x model (and
+    size k / m where a grid has several), for every cohort recorded at two or more training sizes.
+
+    ``X_<dataset>_<model>_vs_n.png``: one panel per ε, x = training rows (log scale; ``all`` at the
+    whole 70 %), ``X_<dataset>_<model>_vs_epsilon_by_n.png``: one panel per n, x = ε. Every table
+    (condensed and each baseline) is a line with ± one standard error over seeds (sd / sqrt(seeds));
+    private tables solid, non-private references dotted. Classification: the diagonal (the table
+    condensed for the model that is evaluated) and the TSTR metric; survival: the C-index.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = dict(BASELINE_LABELS, condensed="condensed (zodc)")
+    blocks = [("classification", [r for r in result["summary"]["utility"] if "condensed" in r], "rows_per_class",
+               f"TSTR {result['summary']['metric']}", "k = {}/class")]
+    survival = result["summary"].get("survival") or {}
+    blocks.append(("survival", survival.get("utility", []), "rows", "TSTR C-index", "m = {} rows"))
+    written = []
+    for _task, rows, size_key, ylabel, size_text in blocks:
+        for dataset in sorted({r["dataset"] for r in rows}):
+            block = [r for r in rows if r["dataset"] == dataset]
+            if len({str(r.get("train_size", "all")) for r in block}) < 2:
+                continue
+            ks = sorted({r[size_key] for r in block})
+            for model, k in itertools.product(sorted({r["model"] for r in block}), ks):
+                mine = [r for r in block if r["model"] == model and r[size_key] == k]
+                if not mine:
+                    continue
+                names = ["condensed"] + [b for b in BASELINE_LABELS if b in mine[0]]
+                sizes = sorted({r.get("train_size", "all") for r in mine}, key=_size_value)
+                epsilons = sorted({_float(r["epsilon"]) for r in mine})
+                finite = [e for e in epsilons if math.isfinite(e)]
+                inf_at = max(finite) * 3 if finite else 1.0
+                suffix = f"_{k}" if len(ks) > 1 else ""
+                title = f"{dataset} — {model}, {size_text.format(k)}"
+                for across, panels, x_of, xlabel, filename in (
+                        ("n", epsilons, lambda r: r.get("train_rows") or _size_value(r.get("train_size", "all")),
+                         "training rows n", f"{prefix}_{dataset}_{model}{suffix}_vs_n.png"),
+                        ("epsilon", sizes, lambda r: inf_at if math.isinf(_float(r["epsilon"])) else _float(r["epsilon"]),
+                         "ε", f"{prefix}_{dataset}_{model}{suffix}_vs_epsilon_by_n.png")):
+                    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False, sharey=True)
+                    for ax, panel in zip(axes[0], panels):
+                        if across == "n":
+                            chosen = [r for r in mine if _float(r["epsilon"]) == panel]
+                            ax.set_title(f"{title}, ε = {_eps_text(_json_epsilon(panel))}", fontsize=9)
+                        else:
+                            chosen = [r for r in mine if str(r.get("train_size", "all")) == str(panel)]
+                            ax.set_title(f"{title}, n = {panel}", fontsize=9)
+                        chosen = sorted(chosen, key=x_of)
+                        xs = [x_of(r) for r in chosen]
+                        for offset, name in enumerate(names):
+                            pts = [(x, r[name]) for x, r in zip(xs, chosen) if name in r]
+                            if not pts:
+                                continue
+                            shift = 1 + 0.02 * (offset - len(names) / 2)  # spread the error bars on the log axis
+                            ax.errorbar([x * shift for x, _ in pts], [st["mean"] for _, st in pts],
+                                        yerr=[st["sd"] / math.sqrt(st["n"]) if st["n"] > 1 else 0.0 for _, st in pts],
+                                        marker="o", ms=3, capsize=3, label=labels[name],
+                                        ls="-" if name in PRIVATE_TABLES else ":")
+                        ax.set_xscale("log")
+                        ax.set_xticks(xs)
+                        if across == "n":
+                            ax.set_xticklabels([("all\n" if str(r.get("train_size", "all")) == "all" else "") + f"{x:g}"
+                                                for x, r in zip(xs, chosen)])
+                        else:
+                            ax.set_xticklabels(["∞" if math.isinf(_float(r["epsilon"])) else f"{_float(r['epsilon']):g}"
+                                                for r in chosen])
+                        ax.minorticks_off()
+                        ax.set_xlabel(xlabel)
+                        ax.grid(alpha=0.3)
+                    axes[0][0].set_ylabel(f"{ylabel} (± s.e.)")
+                    axes[0][-1].legend(fontsize=7, loc="lower right")
+                    fig.tight_layout()
+                    path = os.path.join(directory, filename)
+                    fig.savefig(path, dpi=110)
+                    plt.close(fig)
+                    written.append(path)
+    return written
 
 
 # --------------------------------------------------------------------------------------------- runner
@@ -815,20 +1031,21 @@ def run_utility(spec: dict, *, grid: str = "custom", out: str | None = None, max
     skip = skip or set()
     not_run: list[dict] = []
     spec = drop_unavailable_baselines(spec, not_run)
-    planned = [cell for cell in cells(spec) if _record_key(cell) not in skip]
+    planned = [cell for cell in plan_train_sizes(cells(spec), spec, not_run) if _record_key(cell) not in skip]
     result: dict[str, Any] = {
         "benchmark": "utility", "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": _machine(),
         "settings": {"grid": grid, **{k: (_jsonable([_json_epsilon(e) for e in v]) if k == "epsilons" else _jsonable(v))
                                       for k, v in spec.items()}},
-        "protocol": ("per seed: 70/30 split stratified by the target (train_test_split(random_state=seed)); condensed "
-                     "table and every baseline built from the 70 % only; each evaluation model (preset host reference) "
-                     "trained on each table and tested on the real 30 % (TSTR)."),
+        "protocol": ("per seed: 70/30 split stratified by the target (train_test_split(random_state=seed)); with a "
+                     "train size n, the 70 % subsampled to n rows (stratified by the target / event, seeded by the seed); "
+                     "condensed table and every baseline built from that training part only; each evaluation model "
+                     "(preset host reference) trained on each table and tested on the real 30 % (TSTR)."),
         "records": [], "not_run": not_run, "summary": None, "timing": {}}
     survival_planned, survival_models, survival_evaluate = _plan_survival(spec, result["not_run"])
     survival_planned = [cell for cell in survival_planned if _record_key(cell) not in skip]
-    result["settings"]["skipped_recorded"] = (len(cells(spec)) - len(planned)
-                                              + len(survival_cells(spec)) - len(survival_planned)) if skip else 0
+    result["settings"]["skipped_recorded"] = (sum(1 for c in cells(spec) if _record_key(c) in skip)
+                                              + sum(1 for c in survival_cells(spec) if _record_key(c) in skip)) if skip else 0
     planned_total = len(planned) + len(survival_planned)
     cache: dict = {}
     for index, cell in enumerate(planned):
@@ -838,7 +1055,8 @@ def run_utility(spec: dict, *, grid: str = "custom", out: str | None = None, max
             break
         record = run_cell(cell, spec, cache)
         result["records"].append(record)
-        line = (f"[{index + 1}/{len(planned)}] {cell['dataset']} k={cell['rows_per_class']} eps={_eps_text(record['epsilon'])} "
+        n_text = "" if str(cell.get("train_size", "all")) == "all" else f" n={cell['train_size']}"
+        line = (f"[{index + 1}/{len(planned)}] {cell['dataset']}{n_text} k={cell['rows_per_class']} eps={_eps_text(record['epsilon'])} "
                 f"seed={cell['seed']}: " + ", ".join(f"{m} {v['utility'][m]['auroc']:.3f} ({v['seconds']:.1f}s)"
                                                      for m, v in record["condensed"].items())
                 + " | " + ", ".join(f"{b} {v['utility'][next(iter(v['utility']))]['auroc']:.3f}"
@@ -856,7 +1074,8 @@ def run_utility(spec: dict, *, grid: str = "custom", out: str | None = None, max
             break
         record = run_survival_cell(cell, spec, cache, survival_models, survival_evaluate)
         result["records"].append(record)
-        log(f"[survival {index + 1}/{len(survival_planned)}] {cell['dataset']} m={cell['rows']} "
+        n_text = "" if str(cell.get("train_size", "all")) == "all" else f" n={cell['train_size']}"
+        log(f"[survival {index + 1}/{len(survival_planned)}] {cell['dataset']}{n_text} m={cell['rows']} "
             f"eps={_eps_text(record['epsilon'])} seed={cell['seed']}: "
             + ", ".join(f"{m} C {v['utility'][m]['c_index']:.3f} ({v['seconds']:.1f}s)" for m, v in record["condensed"].items())
             + " | " + ", ".join(f"{b} {v['utility'][next(iter(v['utility']))]['c_index']:.3f}"
@@ -900,6 +1119,7 @@ def _plan_survival(spec: dict, not_run: list) -> tuple[list[dict], list[str], li
     from zodc.data.datasets import load_dataset
 
     kept = []
+    planned = plan_train_sizes(planned, spec, not_run)
     for dataset in spec["survival_datasets"]:
         n_train = train_rows(len(load_dataset(dataset).frame), spec["holdout"])
         for rows in spec["survival_rows"]:
@@ -907,8 +1127,14 @@ def _plan_survival(spec: dict, not_run: list) -> tuple[list[dict], list[str], li
             if rows >= n_train:
                 not_run.append({"what": f"survival {dataset} at {rows} rows", "cells": len(block),
                                 "reason": f"{rows} rows >= the {n_train} training rows (70 % split): not a condensation"})
-            else:
-                kept += block
+                continue
+            for size in dict.fromkeys(c.get("train_size", "all") for c in block):
+                part = [c for c in block if c.get("train_size", "all") == size]
+                if str(size) != "all" and rows >= int(size):
+                    not_run.append({"what": f"survival {dataset} at {rows} rows, n = {size}", "cells": len(part),
+                                    "reason": f"{rows} rows >= the {size} training rows of the subsample: not a condensation"})
+                else:
+                    kept += part
     return kept, models, evaluate
 
 
@@ -940,9 +1166,11 @@ def _read_json(path: str) -> dict:
 
 
 def _record_key(record: dict) -> tuple:
-    """(task, dataset, size, epsilon, seed) of a record or of a planned cell (epsilon as a float or JSON)."""
-    return (record.get("task", "classification"), record["dataset"], record.get("rows_per_class", record.get("rows")),
-            str(_json_epsilon(_epsilon(record["epsilon"]))), record["seed"])
+    """(task, dataset, train size, size, epsilon, seed) of a record or of a planned cell (epsilon as a float or
+    JSON; a record written before train sizes existed is at ``all``)."""
+    return (record.get("task", "classification"), record["dataset"], str(record.get("train_size", "all")),
+            record.get("rows_per_class", record.get("rows")), str(_json_epsilon(_epsilon(record["epsilon"]))),
+            record["seed"])
 
 
 def merge_results(results: list[dict], replace_models: tuple[str, ...] | list[str] = ()) -> dict:
@@ -1002,6 +1230,10 @@ def add_utility_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--survival-datasets", help="comma-separated survival cohorts (overrides the grid; '' for none)")
     parser.add_argument("--survival-rows", help="comma-separated survival table sizes (overrides the grid)")
     parser.add_argument("--survival-models", help="comma-separated survival condensing models (overrides the grid)")
+    parser.add_argument("--train-sizes", help="comma-separated training-part sizes n, 'all' allowed (e.g. 500,2000,all): "
+                                              "the 70 %% subsampled to n rows (stratified, seeded by the seed) before "
+                                              "every table; a cell dimension (overrides the grid, survival too)")
+    parser.add_argument("--baselines", help="comma-separated baselines (overrides the grid, survival too; e.g. adding aim)")
     parser.add_argument("--max-seconds", type=float, help="stop starting new cells after this long")
     parser.add_argument("--skip-recorded", help="comma-separated results JSONs: cells recorded there are not run again "
                                                 "(finish a grid over several runs, then merge with --from-json)")
@@ -1047,6 +1279,17 @@ def run_command(args) -> int:
             spec["epsilons"] = spec["survival_epsilons"] = [_epsilon(e) for e in args.epsilons.split(",") if e]
         if args.seeds:
             spec["seeds"] = spec["survival_seeds"] = args.seeds
+        if args.train_sizes:
+            spec["train_sizes"] = [_train_size(n) for n in args.train_sizes.split(",") if n]
+        if args.baselines is not None:
+            from benchmarks.baselines import BASELINES
+
+            chosen = [b for b in args.baselines.split(",") if b]
+            unknown = [b for b in chosen if b not in BASELINES]
+            if unknown:
+                print(f"benchmarks.runner: unknown baselines {unknown}; baselines are {list(BASELINES)}", file=sys.stderr)
+                return 2
+            spec["baselines"] = spec["survival_baselines"] = chosen
         out = args.out
         log = None if args.quiet else (lambda message: print(message, file=sys.stderr, flush=True))
         skip = set()
