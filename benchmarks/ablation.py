@@ -36,11 +36,51 @@ from benchmarks.results_io import append_text, encode, read_jsonl  # noqa: E402
 from benchmarks.seeds import run_seed  # noqa: E402
 
 
+def _owner(path: str):
+    """``(object, attribute)`` of a dotted path: the longest importable module, then attributes
+    (``zodc.tasks.classification.Classification.start_scale_data``: the class, ``start_scale_data``)."""
+    import importlib
+
+    parts = path.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            owner = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for part in parts[cut:-1]:
+            owner = getattr(owner, part)
+        return owner, parts[-1]
+    raise ValueError(f"no module in {path!r}")
+
+
+def _patched(settings: dict):
+    """Research settings that are not options of ``zodc condense``: a key ``"@module.NAME"`` sets the
+    module-level constant ``NAME`` of ``module`` (e.g. ``"@zodc.estimator.STEP_RULE": "sgd"``) for
+    the job, restored after. Keeps losing research knobs out of the public API."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def patch():
+        saved = []
+        try:
+            for key, value in settings.items():
+                owner, name = _owner(key[1:])
+                saved.append((owner, name, getattr(owner, name)))
+                setattr(owner, name, value)
+            yield
+        finally:
+            for module, name, value in reversed(saved):
+                setattr(module, name, value)
+    return patch()
+
+
 def _run_block(job: dict) -> list[dict]:
-    """The job's seeds through ``seeds.run_seed`` (exactly ``zodc condense``), in a private folder."""
-    overrides = {key: str(value) for key, value in job["set"].items()}
+    """The job's seeds through ``seeds.run_seed`` (exactly ``zodc condense``), in a private folder;
+    ``@module.NAME`` keys patch research constants (:func:`_patched`)."""
+    overrides = {key: str(value) for key, value in job["set"].items() if not key.startswith("@")}
+    research = {key: value for key, value in job["set"].items() if key.startswith("@")}
     rows = []
-    with tempfile.TemporaryDirectory(prefix="zodc-ablation-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="zodc-ablation-") as tmp, _patched(research):
         for seed in job["seeds"]:
             started = time.perf_counter()
             row = run_seed(job["dataset"], job["model"], job["epsilon"], seed, overrides, "auto", out_dir=tmp)

@@ -66,6 +66,10 @@ class CondenseState:
       average: ``(m, d)`` uniform average of the iterates from step ``average_from`` on (the last
         iterate before that): post-processing of the private iterates, so free of privacy cost.
         Polyak & Juditsky 1992 averaging damps the DP noise the last iterate still carries.
+      anchor: ``(m, d)`` the start, centre of the trust region ``StepParams.radius`` (public or DP).
+      power: running (exponential, bias-corrected in use) mean of the squared noisy mean differences
+        ``mean_k dbar_k^2``: post-processing of the released sums, the signal-plus-noise power that
+        :attr:`ZeroOrderCondenser.shrink` compares with the public noise power.
     """
 
     table: jax.Array
@@ -73,6 +77,8 @@ class CondenseState:
     key: jax.Array
     step: jax.Array
     average: jax.Array
+    anchor: jax.Array
+    power: jax.Array
 
 
 @chex.dataclass(frozen=True)
@@ -86,6 +92,21 @@ class StepParams:
       sampling_probability: ``p``, Poisson sampling probability of each real record.
       expected_batch_size: what the noisy sum is divided by: ``p n_hat`` with ``n_hat`` public or a
         DP count (``None``: ``p n`` with the static ``num_records``, which treats ``n`` as public).
+      scale: ``(d,)`` the units of each column (a DP spread, :class:`zodc.start.DPMeans`), or
+        ``None`` (the encoded units). The loop runs in ``z = x / scale``: the directions are scaled
+        by it, so ``smoothing`` is in these units, and the optimiser's updates of ``z`` are scaled
+        back, so its step size is too. Public or DP.
+      radius: ``(d,)`` trust region: after each update every cell is projected onto ``[anchor -
+        radius, anchor + radius]`` (encoded units), so pure noise cannot carry the table away
+        from its start; ``None``: no trust region. Public or DP.
+      clip_shares: ``(n,)`` each record's share ``s_i`` in ``(0, 1]`` of the clip, when its losses
+        carry a weight (``w_y / max w`` for class weight ``w_y``): its differences are divided by
+        ``s_i``, clipped to ``C`` and multiplied by ``s_i`` — the clip acts on the unweighted scale,
+        alike for every class, and the weight is applied after it. Without this a weighted rare
+        class is clipped far more than the others and the estimate leans towards the majority
+        (round 29). A function of the record's own label and public or DP weights; its
+        contribution stays within ``s_i C <= C``, so the sensitivity is unchanged. ``None``: every
+        record's share is 1.
     """
 
     smoothing: jax.Array
@@ -93,6 +114,9 @@ class StepParams:
     noise_multiplier: jax.Array
     sampling_probability: jax.Array
     expected_batch_size: jax.Array | None = None
+    scale: jax.Array | None = None
+    radius: jax.Array | None = None
+    clip_shares: jax.Array | None = None
 
 
 class StepInfo(NamedTuple):
@@ -141,6 +165,7 @@ class ZeroOrderCondenser:
     upper: float = 1.0
     average_from: int | None = None
     directions: str = "gaussian"
+    shrink: bool = False
 
     def __post_init__(self):
         zo.check_scheme(self.scheme)
@@ -155,7 +180,8 @@ class ZeroOrderCondenser:
     def init(self, key: jax.Array, table: jax.Array) -> CondenseState:
         table = jnp.clip(jnp.asarray(table), self.lower, self.upper)
         return CondenseState(table=table, opt_state=self.optimizer.init(table), key=key,
-                             step=jnp.zeros((), jnp.int32), average=table)
+                             step=jnp.zeros((), jnp.int32), average=table, anchor=table,
+                             power=jnp.zeros((), table.dtype))
 
     def _keys(self, state: CondenseState):
         if mechanisms.is_key_pair(state.key):  # a pair of keys: directions from the first, the mask from both
@@ -172,7 +198,8 @@ class ZeroOrderCondenser:
         direction_key, mask_key, _ = self._keys(state)
         table = state.table
         units = zo.sample_directions(direction_key, self.num_directions, table.shape, table.dtype, self.directions)
-        tables = zo.perturb(table, units, params.smoothing, self.scheme)
+        moves = units if params.scale is None else units * params.scale
+        tables = zo.perturb(table, moves, params.smoothing, self.scheme)
         mask = mechanisms.poisson_mask(mask_key, self.num_records, params.sampling_probability)
         return Asked(tables=tables, mask=mask, directions=units)
 
@@ -185,6 +212,8 @@ class ZeroOrderCondenser:
         num_directions, scheme, mask, units, table = (self.num_directions, self.scheme, asked.mask, asked.directions,
                                                       state.table)
         differences = zo.per_record_differences(losses, num_directions, scheme)
+        if params.clip_shares is not None:  # the clip on the unweighted scale, then the weight (StepParams)
+            differences = clip_weighted(differences, params.l2_norm_clip, params.clip_shares)
         differences = jnp.where(mask[:, None], differences, 0.0)
         if noise is None:  # simulated float32 noise: research and throughput runs, never a release
             noisy_sum = mechanisms.noisy_clipped_sum(self._keys(state)[2], differences, mask, params.l2_norm_clip,
@@ -193,11 +222,24 @@ class ZeroOrderCondenser:
             noisy_sum = mechanisms.grid_noisy_sum(differences, mask, params.l2_norm_clip, noise)
         expected_batch = (params.sampling_probability * self.num_records if params.expected_batch_size is None
                           else params.expected_batch_size)
-        gradient = zo.gradient_from_differences(noisy_sum / expected_batch, units, params.smoothing, scheme,
+        mean_differences = noisy_sum / expected_batch
+        gradient = zo.gradient_from_differences(mean_differences, units, params.smoothing, scheme,
                                                 zo.direction_scale(self.directions, table.shape))
+        power = SHRINK_DECAY * state.power + (1.0 - SHRINK_DECAY) * jnp.mean(mean_differences**2)
+        factor = (signal_fraction(power / (1.0 - SHRINK_DECAY ** (state.step + 1).astype(power.dtype)),
+                                  params, expected_batch) if self.shrink else 1.0)
 
+        # ``gradient`` is the gradient in the loop's units z = x / scale (the directions moved x by
+        # scale * u); the optimiser's update of z is scaled back to x.
         updates, opt_state = self.optimizer.update(gradient, state.opt_state, table)
-        new_table = jnp.clip(optax.apply_updates(table, updates), self.lower, self.upper)
+        if params.scale is not None:
+            updates = updates * params.scale
+        if self.shrink:
+            updates = updates * factor
+        new_table = optax.apply_updates(table, updates)
+        if params.radius is not None:
+            new_table = jnp.clip(new_table, state.anchor - params.radius, state.anchor + params.radius)
+        new_table = jnp.clip(new_table, self.lower, self.upper)
 
         batch_size = jnp.sum(mask)
         denominator = jnp.maximum(batch_size, 1)
@@ -216,7 +258,7 @@ class ZeroOrderCondenser:
             # Iterates average_from .. new_step, uniformly; before that, track the last iterate.
             count = (new_step - self.average_from).astype(new_table.dtype)
             average = jnp.where(count >= 1, state.average + (new_table - state.average) / (count + 1), new_table)
-        new_state = state.replace(table=new_table, opt_state=opt_state, step=new_step, average=average)
+        new_state = state.replace(table=new_table, opt_state=opt_state, step=new_step, average=average, power=power)
         return new_state, info
 
     def step(self, state: CondenseState, params: StepParams, data: Any = None,
@@ -224,6 +266,31 @@ class ZeroOrderCondenser:
         """One step: ``ask``, ``evaluate_fn`` on the tables, ``tell``."""
         asked = self.ask(state, params)
         return self.tell(state, params, asked, self.evaluate_fn(asked.tables, asked.mask, data), noise)
+
+
+def clip_weighted(differences: jax.Array, l2_norm_clip, shares: jax.Array) -> jax.Array:
+    """Each record's ``(q,)`` differences divided by its share ``s_i`` in ``(0, 1]``, clipped to L2
+    norm ``C`` and multiplied by ``s_i`` (:class:`StepParams` ``clip_shares``). Could one record
+    change this? Only its own row, whose norm stays within ``s_i C <= C``: the sum's sensitivity is
+    ``C``, as with a plain clip. ``C = inf`` (the non-private reference) leaves the rows as they are."""
+    shares = shares[:, None]
+    return jnp.where(jnp.isfinite(l2_norm_clip), mechanisms.clip_rows(differences / shares, l2_norm_clip) * shares,
+                     differences)
+
+
+SHRINK_DECAY = 0.9  # the running power's decay: about the last ten steps
+
+
+def signal_fraction(power: jax.Array, params: StepParams, expected_batch) -> jax.Array:
+    """``max(0, 1 - noise power / power)``: the share of the noisy mean differences' power that is
+    signal. The noise on each ``dbar_k`` has the public variance ``(sigma C / (p n_hat))^2``, so
+    ``power - noise power`` estimates the signal's (a Wiener / James-Stein shrinkage). Pure noise
+    gives about 0, a strong signal about 1, no noise exactly 1. Post-processing of released sums
+    and public numbers: free of privacy cost."""
+    noisy = params.noise_multiplier > 0
+    noise_power = jnp.where(noisy, (params.noise_multiplier * jnp.where(noisy, params.l2_norm_clip, 0.0)
+                                    / expected_batch) ** 2, 0.0)
+    return jnp.where(noisy, jnp.clip(1.0 - noise_power / jnp.maximum(power, 1e-30), 0.0, 1.0), 1.0)
 
 
 def zero_order_condenser(
@@ -237,6 +304,7 @@ def zero_order_condenser(
     upper: float = 1.0,
     average_from: int | None = None,
     directions: str = "gaussian",
+    shrink: bool = False,
 ) -> ZeroOrderCondenser:
     """Builds the private zero-order condensation algorithm.
 
@@ -256,13 +324,17 @@ def zero_order_condenser(
         ``"gaussian"`` (the default) or ``"orthogonal"``; ``"rows"`` and ``"columns"`` stay here for
         ablations (they lost, ``docs/ablation.md`` round 16). Data independent, so any kind has
         the same privacy cost.
+      shrink: scale each update by :func:`signal_fraction` of the running power of the noisy mean
+        differences: where the released differences are mostly noise, the table barely moves
+        (Adam alone moves each cell by about its learning rate per step whatever the gradient's
+        size); with a strong signal, or no noise, the update is Adam's.
 
     Returns:
       A :class:`ZeroOrderCondenser`.
     """
     return ZeroOrderCondenser(evaluate_fn, optimizer, num_records=num_records, num_directions=num_directions,
                               scheme=scheme, lower=lower, upper=upper, average_from=average_from,
-                              directions=directions)
+                              directions=directions, shrink=shrink)
 
 
 # ---------------------------------------------------------------- composable pieces (values, so jit can cache)
@@ -278,6 +350,45 @@ class adam:
 
     def update(self, updates, state, params=None):
         return optax.adam(self.learning_rate).update(updates, state, params)
+
+
+@dataclasses.dataclass(frozen=True)
+class sgd:
+    """``optax.sgd(learning_rate)`` as a value (see :func:`noise_calibrated_rate` for a step size
+    that knows the step's noise)."""
+
+    learning_rate: float
+
+    def init(self, params):
+        return optax.sgd(self.learning_rate).init(params)
+
+    def update(self, updates, state, params=None):
+        return optax.sgd(self.learning_rate).update(updates, state, params)
+
+
+def gradient_noise_std(noise_multiplier: float, l2_norm_clip: float, expected_batch_size: float, smoothing: float,
+                       num_directions: int, scheme: str = "central") -> float:
+    """Standard deviation of the DP noise on each cell of the gradient estimate (in the loop's units).
+
+    The noisy sum of the clipped ``(q,)`` differences carries ``N(0, (sigma C)^2)`` per direction;
+    divided by ``p n_hat`` and spread over the cells by ``sum_k d_k u_k / (q h)`` (``h = 2 mu``
+    central, ``mu`` forward) with Gaussian ``u``, each cell gets noise of std ``sigma C / (p n_hat h
+    sqrt(q))``. Every input is public or DP, so this is too."""
+    step = 2.0 * smoothing if zo.check_scheme(scheme) == "central" else smoothing
+    return noise_multiplier * l2_norm_clip / (expected_batch_size * step * math.sqrt(num_directions))
+
+
+def noise_calibrated_rate(noise_multiplier: float, l2_norm_clip: float, expected_batch_size: float, smoothing: float,
+                          num_directions: int, scheme: str, steps: int, walk: float, ceiling: float) -> float:
+    """An SGD step size at which pure noise moves each cell by ``walk`` (standard deviation) over
+    ``steps`` steps: ``walk / (s sqrt(T))`` with ``s`` the gradient noise (:func:`gradient_noise_std`),
+    at most ``ceiling`` (the non-private and low-noise case). Unlike Adam, whose steps are about its
+    learning rate whatever the gradient's size, plain steps turn noise into moves as small as the
+    noise allows: a signal moves the table ``sqrt(T) |g| / s`` times further than noise does."""
+    noise = gradient_noise_std(noise_multiplier, l2_norm_clip, expected_batch_size, smoothing, num_directions, scheme)
+    if not noise > 0 or not math.isfinite(noise):
+        return float(ceiling)
+    return float(min(ceiling, walk / (noise * math.sqrt(max(steps, 1)))))
 
 
 class _FreezeState(NamedTuple):

@@ -44,6 +44,9 @@ class RunConfig:
     on_out_of_bounds: str
     n_jobs: int
     verbose: int
+    units: str = "bounds"          # "data": the loop in each column's DP spread; "bounds": the encoded [-1, 1]
+    trust_radius: float | None = None  # data units: how far (in column spreads) a cell may move from its start
+    step_rule: str = "adam"        # "adam", "sgd" (noise-calibrated) or "custom" (the user's optimizer)
     num_time_bins: int = 10
     time_grid: str = "log"
     time_init: str = "center"

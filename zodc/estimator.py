@@ -26,8 +26,8 @@ from sklearn.base import BaseEstimator
 
 from zodc._params import InstanceOf, Interval, Options, validate_params
 from zodc.budget import Budget, SharedBudget
-from zodc.condense import (StepParams, Subspace, adam, freeze_last_column, run, run_ask_tell, subspace_basis,
-                           subspace_tables)
+from zodc.condense import (StepParams, Subspace, adam, freeze_last_column, noise_calibrated_rate, run, run_ask_tell,
+                           sgd, subspace_basis, subspace_tables)
 from zodc.condense import ZeroOrderCondenser
 from zodc.config import RunConfig
 from zodc.data.schema import Schema
@@ -39,6 +39,7 @@ from zodc.models.soft_labels import weight_column
 from zodc.privacy.keys import RunKeys, resolve_seed
 from zodc.privacy.noise import GRID_BITS, rounded_gaussian
 from zodc.progress import Progress
+from zodc import start as start_module
 from zodc.start import DPMeans, NoiseStart
 from zodc.tasks import infer_task
 from zodc.tasks.survival import synthetic_event_count  # noqa: F401 - public helper, kept importable here
@@ -50,6 +51,18 @@ _count = Interval(int, 1, None)
 _DEPRECATED = {"subspace": "round 17", "soft_label_steps": "rounds 22-23", "init_centre": "rounds 24-26",
                "init_share": "use init=DPMeans(share=...)", "init_scale": "use init=DPMeans(scale=...) or NoiseStart",
                "init_clip": "use init=DPMeans(clip=...)"}
+
+
+# The loop's units and steps (rounds 28-29, docs/ablation.md). Research settings, not options: the
+# ablation scripts set them (benchmarks.ablation's "@module.NAME" keys). In the data's units
+# (zodc.start.SPREAD_SHARE > 0: lost, round 28) ``smoothing``, the start's spread, the step size and a
+# trust region are multiples of each column's DP spread; in the bounds' units (the default) the encoded [-1, 1].
+TRUST_RADIUS = 1.0     # data units: each cell stays within this many column spreads of its start
+TRUST_RADIUS_BOUNDS = None  # bounds' units: the same in encoded units (None: no trust region)
+STEP_RULE = "adam"     # "adam", or "sgd": plain steps sized from the public noise (noise_calibrated_rate)
+NOISE_WALK = 0.5       # "sgd": the random walk pure noise would make over all steps, in column spreads
+SHRINK = False         # scale each update by the signal share of the released differences (zodc.condense.signal_fraction)
+WEIGHTED_CLIP = True   # clip weighted records on the unweighted scale (zodc.condense.StepParams.clip_shares; round 29)
 
 
 def _int_or_none(value):
@@ -183,16 +196,20 @@ class Condenser(BaseEstimator):
             raise ConfigError(f"`soft_labels` needs a model whose fit accepts `sample_weight`; "
                               f"{getattr(model, 'name', type(model).__name__)!r}'s does not.")
         init = self._start()
+        units = "data" if isinstance(init, DPMeans) and start_module.SPREAD_SHARE > 0 and self.subspace is None else "bounds"
+        data = units == "data"
         return RunConfig(
             task=task.name, model=model, backend=backend, epsilon=float(self.epsilon), delta=float(self.delta),
             rows=int(own["rows"]), steps=int(self.steps), num_directions=int(self.num_directions), smoothing=float(self.smoothing),
             learning_rate=None if self.optimizer is not None else float(
-                task.learning_rate if self.learning_rate is None else self.learning_rate),
+                (task.learning_rate_data if data else task.learning_rate) if self.learning_rate is None
+                else self.learning_rate),
             l2_norm_clip=float(self.l2_norm_clip), batch_size=int(self.batch_size), loss=own["loss"],
             class_weight=self.class_weight, scheme=self.scheme, directions=self.directions,
             average_tail=float(self.average_tail), select_features=_int_or_none(self.select_features),
             selection_share=float(self.selection_share), soft_labels=own["soft_labels"],
-            soft_label_start=float(self.soft_label_start), init=init, task_scale=task.start_scale,
+            soft_label_start=float(self.soft_label_start), init=init, task_scale=task.start_scale_data if data else task.start_scale, units=units,
+            trust_radius=TRUST_RADIUS if data else TRUST_RADIUS_BOUNDS, step_rule=STEP_RULE if self.optimizer is None else "custom",
             preprocessing_share=float(self.preprocessing_share), on_out_of_bounds=self.on_out_of_bounds,
             n_jobs=self.n_jobs, verbose=int(self.verbose), num_time_bins=int(self.num_time_bins),
             time_grid=self.time_grid, time_init=self.time_init, subspace=_int_or_none(self.subspace),
@@ -283,17 +300,36 @@ class Condenser(BaseEstimator):
             evaluate_fn, data, box = Subspace(evaluate_fn), (data, anchor, basis), (-math.inf, math.inf)
             start = jnp.zeros((1, config.subspace), jnp.float32)
             decode = lambda theta: subspace_tables(theta, anchor, basis)
-        optimizer = self.optimizer if self.optimizer is not None else adam(config.learning_rate)
+        sigma = steps.noise_multiplier
+        expected_batch = steps.sampling_probability * problem.record_count
+        if self.optimizer is not None:
+            optimizer = self.optimizer
+        elif config.step_rule == "sgd":
+            optimizer = sgd(noise_calibrated_rate(sigma, steps.l2_norm_clip, expected_batch, config.smoothing,
+                                                  config.num_directions, config.scheme, config.steps, NOISE_WALK,
+                                                  config.learning_rate))
+        else:
+            optimizer = adam(config.learning_rate)
         if config.soft_labels and config.soft_label_steps is not None and config.soft_label_steps < config.steps:
             optimizer = freeze_last_column(optimizer, config.soft_label_steps)
         condenser = ZeroOrderCondenser(evaluate_fn, optimizer, num_records=num_records,
                                        num_directions=config.num_directions, scheme=config.scheme, lower=box[0],
-                                       upper=box[1], average_from=average_from, directions=config.directions)
-        sigma = steps.noise_multiplier
+                                       upper=box[1], average_from=average_from, directions=config.directions,
+                                       shrink=SHRINK)
+        scale = None
+        radius = None if config.trust_radius is None or decode is not None else jnp.full(
+            (start.shape[1],), config.trust_radius, jnp.float32)
+        if config.units == "data":  # the DP spread (in the ledger); a learned weight column keeps its own units
+            scale = np.asarray(problem.extra["spread"], np.float32)
+            scale = np.concatenate([scale, np.ones(start.shape[1] - scale.size, np.float32)])
+            radius = None if config.trust_radius is None else jnp.asarray(config.trust_radius * scale)
+            scale = jnp.asarray(scale)
         params = StepParams(smoothing=jnp.float32(config.smoothing), l2_norm_clip=jnp.float32(steps.l2_norm_clip),
                             noise_multiplier=jnp.float32(sigma),
                             sampling_probability=jnp.float32(steps.sampling_probability),
-                            expected_batch_size=jnp.float32(steps.sampling_probability * problem.record_count))
+                            expected_batch_size=jnp.float32(expected_batch), scale=scale, radius=radius,
+                            clip_shares=(jnp.asarray(problem.extra["clip_shares"]) if WEIGHTED_CLIP and
+                                         problem.extra.get("clip_shares") is not None else None))
         noise = rounded_gaussian(keys.generator("step_noise"), sigma * 2.0**GRID_BITS,
                                  (config.steps, config.num_directions)).astype(np.int32)
         spend.draw(sigma * 2.0**GRID_BITS, config.steps * config.num_directions)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -29,6 +29,44 @@ from zodc.privacy.moments import dp_group_means
 from zodc.privacy.noise import GRID_BITS
 
 CLIP_PER_SQRT_D = 0.5  # default L2 clip of each encoded row, per sqrt(width) (public)
+SPREAD_CLIP_PER_SQRT_D = 0.5  # L2 clip of each row's absolute deviations from its DP group mean, per sqrt(width)
+SPREAD_FLOOR = 0.02    # the smallest spread a column is given, in encoded units (1 % of its public range)
+NORMAL_MAD = math.sqrt(math.pi / 2.0)  # standard deviation / mean absolute deviation of a normal
+
+
+# Research (round 28, lost): the loop in the data's units. SPREAD_SHARE of the start's mechanism is spent
+# on each column's DP spread within the groups (the pooled mean absolute deviation from the DP group
+# means); the start's spread, the smoothing, the step size and a trust region are then multiples of
+# it (zodc.estimator's SMOOTHING / TRUST_RADIUS, the tasks' *_data settings). 0: the public bounds' units.
+SPREAD_SHARE = 0.0
+STRATIFIED = False     # research: each group's rows at evenly spaced normal quantiles, permuted per column
+
+
+def stratified_normal(key: jax.Array, row_groups: np.ndarray, width: int) -> jax.Array:
+    """``(m, width)`` standard-normal deviations: within each group of ``k`` rows, every column takes
+    the ``k`` quantiles ``Phi^-1((i + 1/2) / k)`` in its own random order. The rows then cover each
+    column's spread evenly (a random sample of ``k`` covers it unevenly). Data independent."""
+    from scipy.stats import norm
+
+    draws = np.zeros((len(row_groups), width), np.float32)
+    keys = jax.random.split(key, int(row_groups.max()) + 1 if len(row_groups) else 1)
+    for group in np.unique(row_groups):
+        rows = np.flatnonzero(row_groups == group)
+        levels = norm.ppf((np.arange(rows.size) + 0.5) / rows.size).astype(np.float32)
+        order = np.asarray(jax.vmap(lambda k: jax.random.permutation(k, rows.size))(
+            jax.random.split(keys[group], width)))  # (width, k)
+        draws[rows] = levels[order].T
+    return jnp.asarray(draws)
+
+
+class Start(NamedTuple):
+    """What a start hands the loop: the ``(m, width)`` table, the key of its spread, and the
+    ``(width,)`` per-column spread that sets the loop's units (``None``: the public bounds' units).
+    Every field is public or DP (in the ledger) or data independent."""
+
+    table: jax.Array
+    key: jax.Array
+    spread: np.ndarray | None
 
 
 def _check(field: str, value, *allowed) -> None:
@@ -52,7 +90,8 @@ class NoiseStart:
     def table(self, keys: RunKeys, budget: Budget, values, groups, row_groups, num_groups: int,
               group_sizes: Callable[[], np.ndarray], what: str, task_scale: float):
         key = keys.jax_keys("start_spread")[0]
-        return jnp.clip(self.scale * jax.random.normal(key, (len(row_groups), values.shape[1])), -1.0, 1.0), key
+        return Start(jnp.clip(self.scale * jax.random.normal(key, (len(row_groups), values.shape[1])), -1.0, 1.0),
+                     key, None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,15 +120,18 @@ class DPMeans:
         _check("scale", self.scale, None, Interval(float, 0, None, closed="neither"))
         _check("clip", self.clip, Interval(float, 0, None, closed="neither"))
         _check("centre", self.centre, Interval(float, 0, 1, closed="left"))
+        if self.centre + SPREAD_SHARE >= 1.0:
+            raise ConfigError(f"The start's `centre` share must leave a share for the means (< 1). "
+                              f"Got {self.centre} (and {SPREAD_SHARE} for the spread).")
 
-    def sigmas(self, budget: Budget) -> tuple[float, float]:
-        """Noise multipliers ``(centre, group means)``: one Gaussian mechanism's ``sigma`` at
-        ``share`` of epsilon, split as ``sigma / sqrt(c)`` and ``sigma / sqrt(1 - c)`` (their RDP
-        curves add up to the one mechanism's; ``(inf, sigma)`` without a centre). Public inputs."""
+    def sigmas(self, budget: Budget) -> tuple[float, float, float]:
+        """Noise multipliers ``(centre, spread, group means)``: one Gaussian mechanism's ``sigma`` at
+        ``share`` of epsilon, split as ``sigma / sqrt(c)``, ``sigma / sqrt(v)`` and ``sigma / sqrt(1 -
+        c - v)`` (their RDP curves add up to the one mechanism's; ``inf`` for a part with no share).
+        Public inputs."""
         sigma = calibrate_noise_multiplier(budget.epsilon * self.share, budget.delta, GaussianEvent)
-        if self.centre == 0.0:
-            return math.inf, sigma
-        return sigma / math.sqrt(self.centre), sigma / math.sqrt(1.0 - self.centre)
+        part = lambda share: sigma / math.sqrt(share) if share > 0 else math.inf
+        return part(self.centre), part(SPREAD_SHARE), part(1.0 - self.centre - SPREAD_SHARE)
 
     def difference_noise(self, budget: Budget, width: int, record_count: float, event_rate: float) -> float:
         """Std per encoded coordinate of the DP noise on the difference of the two group means
@@ -99,24 +141,28 @@ class DPMeans:
             return 0.0
         events = max(record_count * event_rate, 1.0)
         censored = max(record_count * (1.0 - event_rate), 1.0)
-        return self.sigmas(budget)[1] * self.clip * math.sqrt(width) * math.sqrt(1.0 / events**2 + 1.0 / censored**2)
+        return self.sigmas(budget)[2] * self.clip * math.sqrt(width) * math.sqrt(1.0 / events**2 + 1.0 / censored**2)
 
     def table(self, keys: RunKeys, budget: Budget, values, groups, row_groups, num_groups: int,
-              group_sizes: Callable[[], np.ndarray], what: str, task_scale: float):
-        """The start ``(m, width)`` and the key of its spread.
+              group_sizes: Callable[[], np.ndarray], what: str, task_scale: float) -> Start:
+        """The start: the ``(m, width)`` table, the key of its spread and the per-column spread.
 
-        Could this leak? Only through one Gaussian mechanism (:func:`~zodc.privacy.moments.dp_group_means`,
-        rows clipped to L2 norm ``clip sqrt(width)``) calibrated to ``share`` of epsilon and put in
-        the ledger; the group sizes it divides by (``group_sizes()``, called only for a private
-        start) are the DP ``n_hat`` times public or DP proportions, already in the ledger. Without
-        privacy: the exact means over the exact group sizes (the non-private reference)."""
+        Could this leak? Only through Gaussian mechanisms (:func:`~zodc.privacy.moments.dp_group_means`)
+        whose noise multipliers split one mechanism at ``share`` of epsilon (:meth:`sigmas`), each in
+        the ledger: the group means (rows clipped to L2 norm ``clip sqrt(width)``) and, with ``spread
+        > 0``, the pooled absolute deviations of the rows from their group's *DP* mean (each row's
+        ``(width,)`` vector of deviations clipped to L2 norm ``0.5 sqrt(width)``: one record moves the
+        one sum by at most that). The group sizes they divide by (``group_sizes()``, called only for
+        a private start) are the DP ``n_hat`` times public or DP proportions, already in the ledger.
+        Without privacy: the exact means and spreads over the exact group sizes (the non-private
+        reference)."""
         num_rows, width = len(row_groups), values.shape[1]
         scale = task_scale if self.scale is None else float(self.scale)
         key = keys.jax_keys("start_spread")[0]  # post-processing noise, data independent
         groups = np.asarray(groups, np.int64)
         centre = None
         if budget.private:
-            centre_sigma, sigma = self.sigmas(budget)
+            centre_sigma, spread_sigma, sigma = self.sigmas(budget)
             row_clip = self.clip * math.sqrt(width)
             sizes = group_sizes()
             if math.isfinite(centre_sigma):
@@ -129,7 +175,7 @@ class DPMeans:
                 budget.add("initialisation_centre", centre_event, f"DP mean of all encoded rows (clipped to L2 "
                            f"norm {centre_clip:.3g}), the centre the start's {what} means clip around")
         else:
-            sigma, row_clip = 0.0, math.inf
+            spread_sigma, sigma, row_clip = 0.0, 0.0, math.inf
             sizes = np.maximum(np.bincount(groups, minlength=num_groups), 1).astype(np.float64)
         means, event = dp_group_means(keys.generator("start_means"), values, groups, num_groups, sizes, row_clip,
                                       sigma, centre=centre)
@@ -137,5 +183,28 @@ class DPMeans:
         budget.add("initialisation", event, f"DP {what} means of the encoded rows (clipped to L2 norm "
                    f"{row_clip:.3g} around {'the DP centre' if centre is not None else 'the origin'}), the "
                    "synthetic table's starting point")
+        spread = None
+        if SPREAD_SHARE > 0:
+            spread = self._spread(keys, budget, values, groups, means, sizes, spread_sigma, what)
+        deviation = scale * (1.0 if spread is None else jnp.asarray(spread, jnp.float32))
         start = jnp.asarray(means[np.asarray(row_groups)], jnp.float32)
-        return jnp.clip(start + scale * jax.random.normal(key, (num_rows, width)), -1.0, 1.0), key
+        draws = (stratified_normal(key, np.asarray(row_groups), width) if STRATIFIED and spread is not None
+                 else jax.random.normal(key, (num_rows, width)))
+        table = jnp.clip(start + deviation * draws, -1.0, 1.0)
+        return Start(table, key, spread)
+
+    @staticmethod
+    def _spread(keys: RunKeys, budget: Budget, values, groups, means, sizes, sigma: float, what: str) -> np.ndarray:
+        """``(width,)`` DP spread of each column within the groups: ``sqrt(pi / 2)`` times the pooled
+        mean absolute deviation from the (already released) DP group means, floored at
+        ``SPREAD_FLOOR`` and capped at 1. One Gaussian mechanism (:meth:`table`'s docstring);
+        dividing by ``sum(sizes)`` (DP) and the floor are post-processing."""
+        width = values.shape[1]
+        deviations = np.abs(np.asarray(values, np.float64) - means[groups])
+        clip = SPREAD_CLIP_PER_SQRT_D * math.sqrt(width) if budget.private else math.inf
+        mad, event = dp_group_means(keys.generator("start_deviation"), deviations, np.zeros(len(groups), np.int64),
+                                    1, [float(np.sum(sizes))], clip, sigma)
+        budget.draw(sigma * 2.0**GRID_BITS, width)
+        budget.add("initialisation_spread", event, f"DP mean absolute deviation of the encoded rows from their {what} "
+                   f"DP means (each row's deviations clipped to L2 norm {clip:.3g}), the loop's units")
+        return np.clip(NORMAL_MAD * mad[0], SPREAD_FLOOR, 1.0)

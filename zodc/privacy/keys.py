@@ -42,6 +42,7 @@ PATHS = {
     "search": 13,             # a private search: candidates' seeds and the choice
     "holdout": 14,            # the CLI's keyed-hash holdout
     "release": 15,            # missing cells placed at release (post-processing)
+    "start_deviation": 16,    # DP spread of each column around the group means (noise)
 }
 
 

@@ -38,8 +38,10 @@ class Classification:
     name = "classification"
     default_model = "tree"
     losses = LOSSES
-    learning_rate = 0.05   # Adam's default step size (ablation rounds 9-14, docs/ablation.md)
-    start_scale = 0.1      # DPMeans' default spread (rounds 12-13)
+    learning_rate = 0.05   # Adam's default step size in the bounds' units (ablation rounds 9-14, docs/ablation.md)
+    start_scale = 0.1      # DPMeans' default spread in the bounds' units (rounds 12-13)
+    learning_rate_data = 0.1  # the same in the data's units (column spreads; round 28)
+    start_scale_data = 0.5
     row_parameter, default_rows = "rows_per_class", DEFAULT_ROWS_PER_CLASS
     other_settings = ("num_time_bins", "time_grid", "time_init")  # survival's
 
@@ -134,10 +136,11 @@ class Classification:
         selected = self._select_features(problem, config, keys, budget)
         problem.extra["selected"] = selected
         values = problem.X if selected is None else problem.X[:, selected]
-        table, _ = config.init.table(keys, budget, values, problem.extra["y"], problem.extra["labels"], K,
-                                     lambda: problem.record_count * np.asarray(proportions, np.float64), "per-class",
-                                     config.task_scale)
-        return table
+        start = config.init.table(keys, budget, values, problem.extra["y"], problem.extra["labels"], K,
+                                  lambda: problem.record_count * np.asarray(proportions, np.float64), "per-class",
+                                  config.task_scale)
+        problem.extra["spread"] = start.spread  # the loop's units: DP (in the ledger) or None
+        return start.table
 
     def _select_features(self, problem, config, keys, budget):
         """Private feature selection (or ``None``); the mechanism goes in the ledger.
@@ -166,6 +169,11 @@ class Classification:
         from zodc.condense import Embedded
 
         K, loss, extra = problem.schema.n_classes, problem.extra["loss"], problem.extra
+        # Each record's share of the clip (StepParams.clip_shares): its class weight over the largest,
+        # from its own label and the public or DP weights.
+        weights = loss.class_weights
+        extra["clip_shares"] = (None if weights is None else
+                                (np.asarray(weights, np.float32) / max(weights))[np.asarray(extra["y"])])
         host = None
         if config.backend == "native":
             evaluate_fn = NativeClassifierEvaluator(config.model.native(K), loss, config.soft_labels, K)

@@ -53,8 +53,10 @@ class Survival:
     name = "survival"
     default_model = "cox"
     losses = SURVIVAL_LOSSES
-    learning_rate = 0.02   # Adam's default step size (rounds 10-14: with the DP-means start)
-    start_scale = 0.2      # DPMeans' default spread (rounds 11-13)
+    learning_rate = 0.02   # Adam's default step size in the bounds' units (rounds 10-14: with the DP-means start)
+    start_scale = 0.2      # DPMeans' default spread in the bounds' units (rounds 11-13)
+    learning_rate_data = 0.1  # the same in the data's units (column spreads; round 28)
+    start_scale_data = 0.5
     row_parameter, default_rows = "rows", DEFAULT_ROWS
     other_settings = ("class_weight", "select_features", "selection_share")  # classification's
 
@@ -193,10 +195,11 @@ class Survival:
         values = np.concatenate([problem.X, np.asarray(extra["time_scale"].encode(extra["time"]),
                                                        np.float32)[:, None]], axis=1)
         sizes = lambda: problem.record_count * np.array([1.0 - rate, rate])
-        table, spread_key = config.init.table(keys, budget, values, extra["event"], extra["events"], 2, sizes,
-                                              "per-event-status (censored / event)", config.task_scale)
+        start = config.init.table(keys, budget, values, extra["event"], extra["events"], 2, sizes,
+                                  "per-event-status (censored / event)", config.task_scale)
+        extra["spread"], table = start.spread, start.table  # the loop's units: DP (in the ledger) or None
         if isinstance(config.init, NoiseStart) and config.time_init == "uniform":
-            column = jax.random.uniform(jax.random.fold_in(spread_key, 1), (problem.num_rows,), minval=-1.0, maxval=1.0)
+            column = jax.random.uniform(jax.random.fold_in(start.key, 1), (problem.num_rows,), minval=-1.0, maxval=1.0)
             table = table.at[:, -1].set(column)
         return table
 
