@@ -17,9 +17,9 @@ The same rules hold for every training table (:mod:`zodc.evaluate.survival` shar
   imputation fitted on each training table alone and applied to the test split with that table's
   medians (:func:`impute_median`).
 - **Failures** (``on_failure``). ``"report"``, the owner's report of ``zodc condense``: an encoded
-  column constant in *any* of the training tables compared (the synthetic table, the full data,
-  any random subset: a category level absent from a small table) is left out of all of them, and
-  listed with the reason; a fit or a prediction that fails scores ``None`` (never a number) and is
+  column constant in a training table (a category level absent from a small table; the columns a
+  feature selection did not learn) is left out of that table's fit, and listed with the tables it
+  is constant in; a fit or a prediction that fails scores ``None`` (never a number) and is
   listed under ``failures`` with the error's class and a short message whose numbers are
   redacted; the result says what was done (``preprocessing``). ``"chance"``, the default kept for
   callers that average many tables alike: a failed fit predicts the uniform distribution (AUROC
@@ -239,8 +239,9 @@ def report_references(evaluate: Callable[[tuple, tuple], tuple[dict[str, Any], R
                       *, accepts_nan: bool, feature_names: Sequence[str] | None, note: str) -> dict[str, Any]:
     """The ``"report"`` rule (module docstring), alike for every task.
 
-    The encoded columns constant in any training table (``synthetic``, ``train``, ``train`` at each
-    of ``subsets``) are left out of all of them and of ``test``; ``evaluate(table, test)`` then
+    An encoded column constant in a training table (``synthetic``, ``train``, ``train`` at each of
+    ``subsets``) is left out of that table's fit and of the test records it is scored on (each
+    table's model sees the columns that vary in it), and listed; ``evaluate(table, test)`` then
     scores the synthetic table, the full data and each subset, returning ``(scores, failure)``
     (``scores`` with ``"fit_failed"``; ``failure`` ``None`` or the :class:`ReferenceFailure`, listed
     under the table's name).
@@ -259,16 +260,18 @@ def report_references(evaluate: Callable[[tuple, tuple], tuple[dict[str, Any], R
       "note", "dropped_constant_columns", "preprocessing", "failures"}``.
     """
     X_synthetic, X_train, X_test = (np.asarray(t[0]) for t in (synthetic, train, test))
-    keep, dropped = shared_columns({"synthetic": [X_synthetic], "full_data": [X_train],
-                                    "random_subset": [X_train[rows] for rows in subsets]}, feature_names)
+    _, dropped = shared_columns({"synthetic": [X_synthetic], "full_data": [X_train],
+                                 "random_subset": [X_train[rows] for rows in subsets]}, feature_names)
     missing = {"synthetic": np.isnan(X_synthetic).sum(), "full_data": np.isnan(X_train).sum(),
                "test": np.isnan(X_test).sum()}
-    synthetic, train, test = ((X[:, keep],) + tuple(t[1:]) for X, t in
-                              ((X_synthetic, synthetic), (X_train, train), (X_test, test)))
     failures: list[dict[str, str]] = []
 
     def score(table: str, rows: tuple) -> dict[str, Any]:
-        scores, failure = evaluate(rows, test)
+        # Each table's model sees the columns that vary in that table (a column constant in a
+        # 20-row table is no reason to hide it from the full data's model, or from another table's).
+        keep = ~constant_columns(np.asarray(rows[0]))
+        rows = (np.asarray(rows[0])[:, keep],) + tuple(rows[1:])
+        scores, failure = evaluate(rows, (X_test[:, keep],) + tuple(test[1:]))
         if failure is not None:
             failures.append(failure.as_dict(table))
         return scores
