@@ -35,7 +35,8 @@ def run_seed(dataset: str, model: str, epsilon: float, seed: int, overrides: dic
             "--backend", backend, "--quiet", "--out", os.devnull + ".csv"]
     args = build_parser().parse_args(argv)
     for key, value in overrides.items():
-        setattr(args, key, type(getattr(args, key))(value) if getattr(args, key) is not None else _parse(value))
+        current = getattr(args, key)
+        setattr(args, key, _parse(value) if current is None or isinstance(current, str) else type(current)(value))
     args.out = os.path.join(out_dir or args_tmp(), f"seed{seed}.csv")
     report = condense_command(args)
     utility = report["owner_only"]["utility"]
@@ -48,10 +49,12 @@ def run_seed(dataset: str, model: str, epsilon: float, seed: int, overrides: dic
 
 
 def _parse(text: str):
-    """An override whose default is None: a boolean ("True" / "False", as JSON true / false arrive),
+    """An override whose default is None or text: None ("none"), a boolean ("True" / "False", as JSON true / false arrive),
     else int, else float, else the string."""
     if text in ("True", "False", "true", "false"):
         return text.lower() == "true"
+    if text in ("None", "none"):
+        return None
     for kind in (int, float):
         try:
             return kind(text)

@@ -150,3 +150,17 @@ def test_without_the_research_share_the_start_spends_nothing_on_the_spread():
     values, groups = np.zeros((8, 2)), np.repeat([0, 1], 4)
     start, budget = _spread(values, groups, 1.0)
     assert start.spread is None and [entry.name for entry in budget.ledger.entries] == ["initialisation"]
+
+
+def test_the_trust_radius_is_the_tasks_by_default_and_checked():
+    from sklearn.datasets import make_classification
+
+    from zodc import Condenser
+
+    X, y = make_classification(n_samples=120, n_features=3, n_informative=2, n_redundant=0, random_state=0)
+    small = dict(steps=2, num_directions=2, rows_per_class=3, random_state=0, epsilon=math.inf)
+    assert Condenser(**small).fit(X, y).config_.trust_radius == 0.5
+    assert Condenser(trust_radius=None, **small).fit(X, y).config_.trust_radius is None
+    assert Condenser(trust_radius=0.25, **small).fit(X, y).config_.to_dict()["trust_radius"] == 0.25
+    with pytest.raises(ConfigError, match="trust_radius"):
+        Condenser(trust_radius=-1.0, **small).fit(X, y)

@@ -186,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "(same privacy cost)")
     optimisation.add_argument("--average-tail", type=float, default=0.0,
                               help="release the average of the last share of iterates (0: the last iterate)")
+    optimisation.add_argument("--trust-radius", type=_radius, default="auto",
+                              help="how far (encoded units) a cell may move from its start; 'none' for no limit "
+                              "(default auto: 0.5 classification, none survival)")
     optimisation.add_argument("--loss", choices=["balanced_linear", "cross_entropy", "brier", "discrete_nll"],
                               help="classification: balanced_linear, cross_entropy, brier; survival: discrete_nll, "
                               "brier (without IPCW weights) (default: balanced_linear / discrete_nll)")
@@ -308,6 +311,16 @@ def _load(args) -> tuple[Any, Any, dict[str, Any], dict[str, Any]]:
                             "for survival give --time-col and --event-col.")
         roles = {"task": task, "target": target, "time": None, "event": None}
     return frame, schema, roles, source
+
+
+def _radius(text: str):
+    """``--trust-radius``: ``auto``, ``none`` or a positive number."""
+    if text.lower() in ("auto", "none"):
+        return None if text.lower() == "none" else "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, 'auto' or 'none'; got {text!r}") from None
 
 
 def _start(args):
@@ -454,7 +467,8 @@ def condense_command(args) -> dict[str, Any]:
         model, epsilon=args.epsilon, delta=args.delta, **size, steps=args.steps,
         num_directions=args.num_directions, smoothing=args.smoothing, learning_rate=args.learning_rate,
         l2_norm_clip=args.l2_norm_clip, batch_size=args.batch_size, loss=args.loss, num_time_bins=args.time_bins,
-        directions=args.directions, average_tail=args.average_tail, select_features=args.select_features,
+        directions=args.directions, average_tail=args.average_tail, trust_radius=args.trust_radius,
+        select_features=args.select_features,
         selection_share=args.selection_share, soft_labels="auto" if args.soft_labels is None else args.soft_labels,
         soft_label_start=args.soft_label_start, init=_start(args), time_grid=args.time_grid,
         time_init=args.time_init, schema=schema, preprocessing_share=args.preprocessing_share,

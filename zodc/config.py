@@ -45,7 +45,7 @@ class RunConfig:
     n_jobs: int
     verbose: int
     units: str = "bounds"          # "data": the loop in each column's DP spread; "bounds": the encoded [-1, 1]
-    trust_radius: float | None = None  # data units: how far (in column spreads) a cell may move from its start
+    trust_radius: float | None = None  # how far a cell may move from its start (encoded units; data units: column spreads)
     step_rule: str = "adam"        # "adam", "sgd" (noise-calibrated) or "custom" (the user's optimizer)
     num_time_bins: int = 10
     time_grid: str = "log"

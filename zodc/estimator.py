@@ -58,11 +58,14 @@ _DEPRECATED = {"subspace": "round 17", "soft_label_steps": "rounds 22-23", "init
 # (zodc.start.SPREAD_SHARE > 0: lost, round 28) ``smoothing``, the start's spread, the step size and a
 # trust region are multiples of each column's DP spread; in the bounds' units (the default) the encoded [-1, 1].
 TRUST_RADIUS = 1.0     # data units: each cell stays within this many column spreads of its start
-TRUST_RADIUS_BOUNDS = None  # bounds' units: the same in encoded units (None: no trust region)
 STEP_RULE = "adam"     # "adam", or "sgd": plain steps sized from the public noise (noise_calibrated_rate)
 NOISE_WALK = 0.5       # "sgd": the random walk pure noise would make over all steps, in column spreads
-SHRINK = False         # scale each update by the signal share of the released differences (zodc.condense.signal_fraction)
+SHRINK = False         # scale each update by the signal share of the noisy differences (condense.signal_fraction)
 WEIGHTED_CLIP = True   # clip weighted records on the unweighted scale (zodc.condense.StepParams.clip_shares; round 29)
+
+
+def _float_or_none(value):
+    return None if value is None else float(value)
 
 
 def _int_or_none(value):
@@ -91,6 +94,9 @@ class Condenser(BaseEstimator):
       class_weight: ``"balanced"`` (from public or DP proportions) or ``None``.
       scheme, directions: ``"central"``/``"forward"`` differences; ``"gaussian"``/``"orthogonal"``.
       average_tail: release the average of the last share of iterates (post-processing).
+      trust_radius: each encoded cell stays within this distance of its start (a projection after
+        every step: pure noise cannot carry the table away); ``"auto"``: the task's (0.5
+        classification, none survival; round 29); ``None``: no trust region.
       select_features, selection_share: learn only this many encoded columns, chosen by the
         exponential mechanism from ``selection_share`` of epsilon (classification).
       soft_labels, soft_label_start: learn a class (survival: event-status) weight per row;
@@ -132,6 +138,7 @@ class Condenser(BaseEstimator):
         "class_weight": [Options("balanced"), None], "scheme": [Options("central", "forward")],
         "directions": [Options("gaussian", "orthogonal", "rows", "columns")],
         "average_tail": [Interval(float, 0, 1, closed="left")], "select_features": [_count, None],
+        "trust_radius": [_positive, Options("auto"), None],
         "selection_share": [_unit], "soft_labels": [InstanceOf((bool, np.bool_), "True, False"), Options("auto")],
         "soft_label_start": [Interval(float, 0, 1, closed="right")],
         "init": [Options("auto", "noise", "dp_means"), InstanceOf((DPMeans, NoiseStart), "DPMeans(...), NoiseStart(...)")],
@@ -147,8 +154,9 @@ class Condenser(BaseEstimator):
                  num_directions=16, smoothing=0.2, learning_rate=None, optimizer=None, l2_norm_clip=1.0,
                  batch_size=256, loss=None, num_time_bins=10, time_grid="log", time_init="center",
                  class_weight="balanced", scheme="central", directions="gaussian", average_tail=0.0,
-                 select_features=None, selection_share=0.1, soft_labels="auto", soft_label_start=0.9, init="auto",
-                 schema=None, preprocessing_share=0.1, on_out_of_bounds="clip", backend="auto", n_jobs=1,
+                 trust_radius="auto", select_features=None, selection_share=0.1, soft_labels="auto",
+                 soft_label_start=0.9, init="auto", schema=None, preprocessing_share=0.1, on_out_of_bounds="clip",
+                 backend="auto", n_jobs=1,
                  random_state=None, verbose=0, subspace=None, soft_label_steps=None, init_share=None,
                  init_scale=None, init_clip=None, init_centre=None):
         for name, value in list(locals().items()):
@@ -196,11 +204,15 @@ class Condenser(BaseEstimator):
             raise ConfigError(f"`soft_labels` needs a model whose fit accepts `sample_weight`; "
                               f"{getattr(model, 'name', type(model).__name__)!r}'s does not.")
         init = self._start()
-        units = "data" if isinstance(init, DPMeans) and start_module.SPREAD_SHARE > 0 and self.subspace is None else "bounds"
+        data_units = isinstance(init, DPMeans) and start_module.SPREAD_SHARE > 0 and self.subspace is None
+        units = "data" if data_units else "bounds"
         data = units == "data"
+        trust = (TRUST_RADIUS if data else task.trust_radius if self.trust_radius == "auto"
+                 else _float_or_none(self.trust_radius))
         return RunConfig(
             task=task.name, model=model, backend=backend, epsilon=float(self.epsilon), delta=float(self.delta),
-            rows=int(own["rows"]), steps=int(self.steps), num_directions=int(self.num_directions), smoothing=float(self.smoothing),
+            rows=int(own["rows"]), steps=int(self.steps), num_directions=int(self.num_directions),
+            smoothing=float(self.smoothing),
             learning_rate=None if self.optimizer is not None else float(
                 (task.learning_rate_data if data else task.learning_rate) if self.learning_rate is None
                 else self.learning_rate),
@@ -208,8 +220,9 @@ class Condenser(BaseEstimator):
             class_weight=self.class_weight, scheme=self.scheme, directions=self.directions,
             average_tail=float(self.average_tail), select_features=_int_or_none(self.select_features),
             selection_share=float(self.selection_share), soft_labels=own["soft_labels"],
-            soft_label_start=float(self.soft_label_start), init=init, task_scale=task.start_scale_data if data else task.start_scale, units=units,
-            trust_radius=TRUST_RADIUS if data else TRUST_RADIUS_BOUNDS, step_rule=STEP_RULE if self.optimizer is None else "custom",
+            soft_label_start=float(self.soft_label_start), init=init,
+            task_scale=task.start_scale_data if data else task.start_scale, units=units, trust_radius=trust,
+            step_rule=STEP_RULE if self.optimizer is None else "custom",
             preprocessing_share=float(self.preprocessing_share), on_out_of_bounds=self.on_out_of_bounds,
             n_jobs=self.n_jobs, verbose=int(self.verbose), num_time_bins=int(self.num_time_bins),
             time_grid=self.time_grid, time_init=self.time_init, subspace=_int_or_none(self.subspace),

@@ -40,6 +40,7 @@ class Classification:
     losses = LOSSES
     learning_rate = 0.05   # Adam's default step size in the bounds' units (ablation rounds 9-14, docs/ablation.md)
     start_scale = 0.1      # DPMeans' default spread in the bounds' units (rounds 12-13)
+    trust_radius = 0.5     # how far (encoded units) a cell may move from its start (round 29)
     learning_rate_data = 0.1  # the same in the data's units (column spreads; round 28)
     start_scale_data = 0.5
     row_parameter, default_rows = "rows_per_class", DEFAULT_ROWS_PER_CLASS

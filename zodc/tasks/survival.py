@@ -55,6 +55,7 @@ class Survival:
     losses = SURVIVAL_LOSSES
     learning_rate = 0.02   # Adam's default step size in the bounds' units (rounds 10-14: with the DP-means start)
     start_scale = 0.2      # DPMeans' default spread in the bounds' units (rounds 11-13)
+    trust_radius = None     # how far (encoded units) a cell may move from its start (not measured for Cox)
     learning_rate_data = 0.1  # the same in the data's units (column spreads; round 28)
     start_scale_data = 0.5
     row_parameter, default_rows = "rows", DEFAULT_ROWS
