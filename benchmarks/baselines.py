@@ -620,6 +620,19 @@ def _exponential_mechanism(rng: np.random.Generator, scores: np.ndarray, epsilon
     return int(rng.choice(scores.size, p=probabilities / probabilities.sum()))
 
 
+def _pgm_inputs(frame: pd.DataFrame, schema: Schema, rows_per_class, num_rows, num_bins: int, random_state):
+    """What MST and AIM both start from: the checked table size, the generator, the validated
+    table and its public attributes (bins)."""
+    if schema.task == "classification":
+        if rows_per_class is not None:
+            rows_per_class = _check_rows(rows_per_class)
+    elif num_rows is None:
+        raise ConfigError("`num_rows` is required for a survival schema.")
+    if rows_per_class is None and num_rows is None:
+        raise ConfigError("give `rows_per_class` (classification) or `num_rows`.")
+    return rows_per_class, _rng(random_state), _quiet_clean(frame, schema), _attributes(schema, int(num_bins))
+
+
 def mst(frame: pd.DataFrame, schema: Schema, rows_per_class: int | None = None, *, epsilon: float,
         delta: float = 1e-5, num_bins: int = 8, num_rows: int | None = None, estimation_iters: int = 1000,
         oversample: int = 20, random_state: Any = None) -> BaselineResult:
@@ -649,16 +662,8 @@ def mst(frame: pd.DataFrame, schema: Schema, rows_per_class: int | None = None, 
     epsilon, delta = _check_budget(epsilon, delta)
     if not isinstance(num_bins, (int, np.integer)) or isinstance(num_bins, bool) or num_bins < 2:
         raise ConfigError(f"`num_bins` must be an integer >= 2. Got {num_bins!r}.")
-    if schema.task == "classification":
-        if rows_per_class is not None:
-            rows_per_class = _check_rows(rows_per_class)
-    elif num_rows is None:
-        raise ConfigError("`num_rows` is required for a survival schema.")
-    if rows_per_class is None and num_rows is None:
-        raise ConfigError("give `rows_per_class` (classification) or `num_rows`.")
-    rng = _rng(random_state)
-    clean = _quiet_clean(frame, schema)
-    attributes = _attributes(schema, int(num_bins))
+    rows_per_class, rng, clean, attributes = _pgm_inputs(frame, schema, rows_per_class, num_rows, num_bins,
+                                                         random_state)
     # A one-level categorical column carries nothing: leave it out of the model, put its level back.
     constant = [a for a in attributes if a.size == 1]
     modelled = [a for a in attributes if a.size > 1]
@@ -1156,16 +1161,8 @@ def aim(frame: pd.DataFrame, schema: Schema, rows_per_class: int | None = None, 
         raise ConfigError(f"`rounds` must be an integer >= 1 or None. Got {rounds!r}.")
     if not isinstance(max_model_size, (int, float)) or isinstance(max_model_size, bool) or not max_model_size > 0:
         raise ConfigError(f"`max_model_size` must be a number > 0 (MB). Got {max_model_size!r}.")
-    if schema.task == "classification":
-        if rows_per_class is not None:
-            rows_per_class = _check_rows(rows_per_class)
-    elif num_rows is None:
-        raise ConfigError("`num_rows` is required for a survival schema.")
-    if rows_per_class is None and num_rows is None:
-        raise ConfigError("give `rows_per_class` (classification) or `num_rows`.")
-    rng = _rng(random_state)
-    clean = _quiet_clean(frame, schema)
-    attributes = _attributes(schema, int(num_bins))
+    rows_per_class, rng, clean, attributes = _pgm_inputs(frame, schema, rows_per_class, num_rows, num_bins,
+                                                         random_state)
     constant = [a for a in attributes if a.size == 1]
     modelled = [a for a in attributes if a.size > 1]
     codes = _discretise(clean, modelled)

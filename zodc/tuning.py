@@ -212,6 +212,19 @@ def report_noisy_max(key: jax.Array, utilities: Sequence[float], epsilon: float,
 PATHS_SEARCH_CHOICE = 1  # the choice's stream under its own seed
 
 
+def _candidate_condensers(base, candidates: list[dict]) -> list:
+    """A clone of ``base`` per candidate, with its parameters set; a bad one is named."""
+    unfitted = []
+    for i, params in enumerate(candidates):
+        candidate = clone(base)
+        try:
+            candidate.set_params(**params)
+        except ValueError as error:
+            raise ConfigError(f"candidate {i} {params}: {error}") from None
+        unfitted.append(candidate)
+    return unfitted
+
+
 def _candidate_seeds(seed: int, count: int) -> list[int]:
     """Independent 128-bit secret seeds for the candidates and one for the selection (never shared)."""
     from zodc.privacy.keys import PATHS, child_seeds
@@ -648,6 +661,12 @@ class PrivateSearch(BaseEstimator):
             raise ConfigError(f"`condenser` must be a zodc Condenser. Got {type(base).__name__}.")
         return base
 
+    def _verbose(self) -> int:
+        try:
+            return int(self.verbose)
+        except (TypeError, ValueError):
+            raise ConfigError(f"`verbose` must be 0 or 1. Got {self.verbose!r}.") from None
+
     def _budget(self, num_candidates: int) -> tuple[float, float, float, float]:
         """(epsilon, delta, per-candidate epsilon, selection epsilon); raises on a bad target."""
         try:
@@ -718,21 +737,11 @@ class PrivateSearch(BaseEstimator):
         base = self._base()
         epsilon, delta, _, _ = self._budget(1)  # checks epsilon, delta and selection_share
         mean, shape = self._stopping()
-        try:
-            verbose = int(self.verbose)
-        except (TypeError, ValueError):
-            raise ConfigError(f"`verbose` must be 0 or 1. Got {self.verbose!r}.") from None
+        verbose = self._verbose()
         share = base.preprocessing_share
         if isinstance(share, bool) or not isinstance(share, (int, float, np.floating)) or not 0.0 < float(share) < 1.0:
             raise ConfigError(f"`preprocessing_share` of the condenser must be in (0, 1). Got {share!r}.")
-        unfitted = []
-        for i, params in enumerate(candidates):
-            candidate = clone(base)
-            try:
-                candidate.set_params(**params)
-            except ValueError as error:
-                raise ConfigError(f"candidate {i} {params}: {error}") from None
-            unfitted.append(candidate)
+        unfitted = _candidate_condensers(base, candidates)
         given_schema = base._given_schema()
         if self.horizon is not None:  # checked before anything is condensed (bounds too, if public)
             public_times = given_schema is not None and given_schema.time is not None
@@ -1098,21 +1107,12 @@ class PrivateSearch(BaseEstimator):
         candidates = self._candidates()
         base = self._base()
         epsilon, delta, per_candidate, selection_epsilon = self._budget(len(candidates))
-        try:
-            verbose = int(self.verbose)
-        except (TypeError, ValueError):
-            raise ConfigError(f"`verbose` must be 0 or 1. Got {self.verbose!r}.") from None
+        verbose = self._verbose()
         seed = resolve_seed(self.random_state)
         seeds = _candidate_seeds(seed, len(candidates))
-        unfitted = []
-        for i, params in enumerate(candidates):
-            candidate = clone(base)
-            try:
-                candidate.set_params(**params)
-            except ValueError as error:
-                raise ConfigError(f"candidate {i} {params}: {error}") from None
+        unfitted = _candidate_condensers(base, candidates)
+        for i, candidate in enumerate(unfitted):
             candidate.set_params(epsilon=per_candidate, delta=delta / len(candidates), random_state=seeds[i])
-            unfitted.append(candidate)
         given_schema = unfitted[0]._given_schema()
         if self.horizon is not None:  # checked before anything is condensed (bounds too, if public)
             self._score_times(None, given_schema if given_schema is not None and given_schema.time is not None else None)
