@@ -149,7 +149,7 @@ class DPMeans:
 
         Could this leak? Only through Gaussian mechanisms (:func:`~zodc.privacy.moments.dp_group_means`)
         whose noise multipliers split one mechanism at ``share`` of epsilon (:meth:`sigmas`), each in
-        the ledger: the group means (rows clipped to L2 norm ``clip sqrt(width)``) and, with ``spread
+        the ledger: the group means (rows clipped to L2 norm ``clip sqrt(width)``) and, with ``SPREAD_SHARE
         > 0``, the pooled absolute deviations of the rows from their group's *DP* mean (each row's
         ``(width,)`` vector of deviations clipped to L2 norm ``0.5 sqrt(width)``: one record moves the
         one sum by at most that). The group sizes they divide by (``group_sizes()``, called only for
