@@ -225,9 +225,11 @@ class ZeroOrderCondenser:
         mean_differences = noisy_sum / expected_batch
         gradient = zo.gradient_from_differences(mean_differences, units, params.smoothing, scheme,
                                                 zo.direction_scale(self.directions, table.shape))
-        power = SHRINK_DECAY * state.power + (1.0 - SHRINK_DECAY) * jnp.mean(mean_differences**2)
-        factor = (signal_fraction(power / (1.0 - SHRINK_DECAY ** (state.step + 1).astype(power.dtype)),
-                                  params, expected_batch) if self.shrink else 1.0)
+        power = state.power
+        if self.shrink:
+            power = SHRINK_DECAY * power + (1.0 - SHRINK_DECAY) * jnp.mean(mean_differences**2)
+            factor = signal_fraction(power / (1.0 - SHRINK_DECAY ** (state.step + 1).astype(power.dtype)),
+                                     params, expected_batch)
 
         # ``gradient`` is the gradient in the loop's units z = x / scale (the directions moved x by
         # scale * u); the optimiser's update of z is scaled back to x.

@@ -39,24 +39,6 @@ NORMAL_MAD = math.sqrt(math.pi / 2.0)  # standard deviation / mean absolute devi
 # means); the start's spread, the smoothing, the step size and a trust region are then multiples of
 # it (zodc.estimator's SMOOTHING / TRUST_RADIUS, the tasks' *_data settings). 0: the public bounds' units.
 SPREAD_SHARE = 0.0
-STRATIFIED = False     # research: each group's rows at evenly spaced normal quantiles, permuted per column
-
-
-def stratified_normal(key: jax.Array, row_groups: np.ndarray, width: int) -> jax.Array:
-    """``(m, width)`` standard-normal deviations: within each group of ``k`` rows, every column takes
-    the ``k`` quantiles ``Phi^-1((i + 1/2) / k)`` in its own random order. The rows then cover each
-    column's spread evenly (a random sample of ``k`` covers it unevenly). Data independent."""
-    from scipy.stats import norm
-
-    draws = np.zeros((len(row_groups), width), np.float32)
-    keys = jax.random.split(key, int(row_groups.max()) + 1 if len(row_groups) else 1)
-    for group in np.unique(row_groups):
-        rows = np.flatnonzero(row_groups == group)
-        levels = norm.ppf((np.arange(rows.size) + 0.5) / rows.size).astype(np.float32)
-        order = np.asarray(jax.vmap(lambda k: jax.random.permutation(k, rows.size))(
-            jax.random.split(keys[group], width)))  # (width, k)
-        draws[rows] = levels[order].T
-    return jnp.asarray(draws)
 
 
 class Start(NamedTuple):
@@ -188,9 +170,7 @@ class DPMeans:
             spread = self._spread(keys, budget, values, groups, means, sizes, spread_sigma, what)
         deviation = scale * (1.0 if spread is None else jnp.asarray(spread, jnp.float32))
         start = jnp.asarray(means[np.asarray(row_groups)], jnp.float32)
-        draws = (stratified_normal(key, np.asarray(row_groups), width) if STRATIFIED and spread is not None
-                 else jax.random.normal(key, (num_rows, width)))
-        table = jnp.clip(start + deviation * draws, -1.0, 1.0)
+        table = jnp.clip(start + deviation * jax.random.normal(key, (num_rows, width)), -1.0, 1.0)
         return Start(table, key, spread)
 
     @staticmethod

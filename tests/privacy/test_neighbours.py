@@ -507,3 +507,36 @@ def test_host_ask_tell_losses_of_other_records_do_not_depend_on_one_record():
         losses = base.evaluate(asked[n].tables, asked[n].mask)
         losses_prime = more.evaluate(asked[n + 1].tables, asked[n + 1].mask)
     np.testing.assert_array_equal(losses, losses_prime[:, :n])
+
+
+def test_a_weighted_step_sum_moves_by_at_most_the_clip_when_one_rare_class_record_is_added(monkeypatch):
+    # `tell` with class weights (StepParams.clip_shares, the classification default): D' adds one
+    # record of the rare class (the largest weight, share 1) with huge loss differences. The
+    # step's clipped sum — what the noise covers — moves by at most C, exactly as without weights,
+    # and every other record's clipped row is the same.
+    from zodc import condense
+    from zodc.condense import StepParams, adam, zero_order_condenser
+
+    rng = np.random.default_rng(8)
+    n, q, clip = 40, 4, 1.0
+    weights = np.array([1 / (2 * 0.9), 1 / (2 * 0.1)])
+    y = (np.arange(n) < 4).astype(int)                                  # 10 % rare class
+    sums = []
+    real_sum = condense.mechanisms.grid_noisy_sum
+    monkeypatch.setattr(condense.mechanisms, "grid_noisy_sum",
+                        lambda rows, mask, c, noise: sums.append(np.asarray(rows)) or real_sum(rows, mask, c, noise))
+    shared = rng.normal(0, 3, (2 * q, n)) * weights[y]                 # the same losses for the shared records
+    extra = rng.normal(0, 50, (2 * q, 1)) * weights[1]
+    for labels, losses in ((y, shared), (np.append(y, 1), np.hstack([shared, extra]))):
+        size, losses = len(labels), np.asarray(losses, np.float32)
+        shares = jnp.asarray((weights / weights.max())[labels], jnp.float32)
+        params = StepParams(smoothing=jnp.float32(0.2), l2_norm_clip=jnp.float32(clip),
+                            noise_multiplier=jnp.float32(1.0), sampling_probability=jnp.float32(1.0),
+                            expected_batch_size=jnp.float32(n), clip_shares=shares)
+        condenser = zero_order_condenser(None, adam(0.05), num_records=size, num_directions=q)
+        state = condenser.init(jax.random.key(1), jnp.zeros((4, 2)))
+        asked = condenser.ask(state, params)
+        condenser.tell(state, params, asked, jnp.asarray(losses), jnp.zeros(q, jnp.int32))
+    base, more = sums
+    np.testing.assert_array_equal(base, more[:n])                       # the other records' clipped rows
+    assert np.linalg.norm(more.sum(0) - base.sum(0)) <= clip + 1e-5
