@@ -621,8 +621,13 @@ def _exponential_mechanism(rng: np.random.Generator, scores: np.ndarray, epsilon
 
 
 def _pgm_inputs(frame: pd.DataFrame, schema: Schema, rows_per_class, num_rows, num_bins: int, random_state):
-    """What MST and AIM both start from: the checked table size, the generator, the validated
-    table and its public attributes (bins)."""
+    """What MST and AIM both start from: the checked table size, the generator, and the validated
+    table discretised on public bins — the one-level columns apart (they carry nothing: left out of
+    the model, their level put back), the others' codes, names and ``mbi.Domain``."""
+    import mbi
+
+    if not isinstance(num_bins, (int, np.integer)) or isinstance(num_bins, bool) or num_bins < 2:
+        raise ConfigError(f"`num_bins` must be an integer >= 2. Got {num_bins!r}.")
     if schema.task == "classification":
         if rows_per_class is not None:
             rows_per_class = _check_rows(rows_per_class)
@@ -630,7 +635,12 @@ def _pgm_inputs(frame: pd.DataFrame, schema: Schema, rows_per_class, num_rows, n
         raise ConfigError("`num_rows` is required for a survival schema.")
     if rows_per_class is None and num_rows is None:
         raise ConfigError("give `rows_per_class` (classification) or `num_rows`.")
-    return rows_per_class, _rng(random_state), _quiet_clean(frame, schema), _attributes(schema, int(num_bins))
+    rng, clean, attributes = _rng(random_state), _quiet_clean(frame, schema), _attributes(schema, int(num_bins))
+    constant = [a for a in attributes if a.size == 1]
+    modelled = [a for a in attributes if a.size > 1]
+    names = [a.name for a in modelled]
+    return (rows_per_class, rng, constant, modelled, _discretise(clean, modelled), names,
+            mbi.Domain(names, [a.size for a in modelled]))
 
 
 def mst(frame: pd.DataFrame, schema: Schema, rows_per_class: int | None = None, *, epsilon: float,
@@ -660,16 +670,8 @@ def mst(frame: pd.DataFrame, schema: Schema, rows_per_class: int | None = None, 
     from networkx.utils import UnionFind
 
     epsilon, delta = _check_budget(epsilon, delta)
-    if not isinstance(num_bins, (int, np.integer)) or isinstance(num_bins, bool) or num_bins < 2:
-        raise ConfigError(f"`num_bins` must be an integer >= 2. Got {num_bins!r}.")
-    rows_per_class, rng, clean, attributes = _pgm_inputs(frame, schema, rows_per_class, num_rows, num_bins,
-                                                         random_state)
-    # A one-level categorical column carries nothing: leave it out of the model, put its level back.
-    constant = [a for a in attributes if a.size == 1]
-    modelled = [a for a in attributes if a.size > 1]
-    codes = _discretise(clean, modelled)
-    names = [a.name for a in modelled]
-    domain = mbi.Domain(names, [a.size for a in modelled])
+    rows_per_class, rng, constant, modelled, codes, names, domain = _pgm_inputs(
+        frame, schema, rows_per_class, num_rows, num_bins, random_state)
     data = mbi.Dataset(codes, domain)
     num_selections = max(len(names) - 1, 0)
     private = math.isfinite(epsilon)
@@ -1151,8 +1153,6 @@ def aim(frame: pd.DataFrame, schema: Schema, rows_per_class: int | None = None, 
     import mbi
 
     epsilon, delta = _check_budget(epsilon, delta)
-    if not isinstance(num_bins, (int, np.integer)) or isinstance(num_bins, bool) or num_bins < 2:
-        raise ConfigError(f"`num_bins` must be an integer >= 2. Got {num_bins!r}.")
     for name, value in (("max_rounds", max_rounds), ("round_iters", round_iters),
                         ("estimation_iters", estimation_iters), ("oversample", oversample)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -1161,13 +1161,8 @@ def aim(frame: pd.DataFrame, schema: Schema, rows_per_class: int | None = None, 
         raise ConfigError(f"`rounds` must be an integer >= 1 or None. Got {rounds!r}.")
     if not isinstance(max_model_size, (int, float)) or isinstance(max_model_size, bool) or not max_model_size > 0:
         raise ConfigError(f"`max_model_size` must be a number > 0 (MB). Got {max_model_size!r}.")
-    rows_per_class, rng, clean, attributes = _pgm_inputs(frame, schema, rows_per_class, num_rows, num_bins,
-                                                         random_state)
-    constant = [a for a in attributes if a.size == 1]
-    modelled = [a for a in attributes if a.size > 1]
-    codes = _discretise(clean, modelled)
-    names = [a.name for a in modelled]
-    domain = mbi.Domain(names, [a.size for a in modelled])
+    rows_per_class, rng, constant, modelled, codes, names, domain = _pgm_inputs(
+        frame, schema, rows_per_class, num_rows, num_bins, random_state)
     index = {name: i for i, name in enumerate(names)}
     targets = tuple(t for t in ((schema.target,) if schema.task == "classification"
                                 else (schema.time.name, schema.event)) if t in index)

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from zodc import Condenser
-from zodc.data.datasets import load_dataset
 from zodc.errors import ConfigError
 from zodc.privacy.accounting import DEFAULT_ORDERS, additive_delta_of_event, rdp_of_event
 from zodc.privacy.events import (AdditiveDeltaEvent, ComposedEvent, GaussianEvent, PoissonSampledEvent,
@@ -18,6 +17,9 @@ from zodc.privacy.keys import PATHS
 from zodc.privacy.noise import GRID_BITS, secret_generator
 from zodc import tuning
 from zodc.tuning import PrivateSearch, draw_num_runs, random_stopping_epsilon, stopping_gamma
+
+from tests import test_tuning as tuning_tests
+from tests.test_tuning import cancer  # noqa: F401 - the shared fixture
 
 dp_event = pytest.importorskip("dp_accounting.dp_event")
 rdp_reference = pytest.importorskip("dp_accounting.rdp.rdp_privacy_accountant")
@@ -53,17 +55,8 @@ def structure(event):
     return type(event).__name__
 
 
-@pytest.fixture(scope="module")
-def cancer():
-    data = load_dataset("breast_cancer")
-    target = data.schema.target
-    return data.frame.drop(columns=[target]), data.frame[target], data.schema
-
-
 def small(schema, **overrides):
-    params = dict(steps=2, num_directions=2, rows_per_class=2, backend="host", schema=schema)
-    params.update(overrides)
-    return Condenser("tree", **params)
+    return tuning_tests.small(schema, **{"steps": 2, "num_directions": 2, "rows_per_class": 2, **overrides})
 
 
 @pytest.fixture(scope="module")
