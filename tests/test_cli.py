@@ -218,6 +218,31 @@ def test_bad_searches_write_nothing(tmp_path, capsys):
     _assert_refused(tmp_path, capsys, "--dataset", "breast_cancer", "--search-repeats", "0", message="`repeats`")
     _assert_refused(tmp_path, capsys, "--dataset", "breast_cancer", "--search", '{"learning_rate": [0.1, 0.2]}',
                     "--search-share", "1.5", message="selection_share")
+    _assert_refused(tmp_path, capsys, "--dataset", "breast_cancer", "--search-mean-runs", "3",
+                    message="--search-mean-runs goes with --search-selection random_stopping")
+    _assert_refused(tmp_path, capsys, "--dataset", "breast_cancer", "--search-selection", "random_stopping",
+                    "--search-mean-runs", "1", message="`mean_repeats`")
+
+
+def test_random_stopping_search_releases_one_run_and_keeps_the_number_of_runs_secret(tmp_path, capsys):
+    out = tmp_path / "stopped.csv"
+    loud = [flag for flag in FAST if flag != "--quiet"]  # the terminal must not count the runs either
+    assert run_cli("condense", "--dataset", "breast_cancer", "--epsilon", "1", "--seed", "3", "--search",
+                   '{"learning_rate": [0.02, 0.1]}', "--search-selection", "random_stopping", "--search-mean-runs", "2",
+                   "--out", out, *loud) == 0
+    err = capsys.readouterr().err
+    assert "[PrivateSearch] run" not in err
+    text = (tmp_path / "stopped.report.json").read_text()
+    report = json.loads(text)
+    search = report["privacy"]["search"]
+    assert search["selection"].startswith("random stopping") and search["mean_repeats"] == 2.0
+    assert report["privacy"]["epsilon"] <= 1.0
+    assert report["hyperparameters"]["search"]["selection"] == "random_stopping"
+    assert report["hyperparameters"]["search"]["mean_runs"] == 2.0
+    assert report["hyperparameters"]["learning_rate"] == search["chosen_params"]["learning_rate"]
+    for secret in ("num_runs", "run_candidates", "noisy_scores", "private_scores", "seconds"):
+        assert secret not in text                                   # nothing that counts the runs is published
+    assert len(pd.read_csv(out)) == 6
 
 
 @pytest.mark.slow

@@ -214,7 +214,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="runs of each --search candidate (of the given settings, without --search), each "
                              "with its own seed: the choice also picks the best of K noisy runs")
     search.add_argument("--search-share", type=float, default=0.1,
-                        help="with --search: share of epsilon for choosing among the candidates")
+                        help="with --search: share of epsilon for choosing among the candidates (random stopping: "
+                             "the noisy score's share of each run's budget)")
+    search.add_argument("--search-selection", choices=("exponential", "random_stopping"), default="exponential",
+                        help="exponential: every candidate condenses once at a share of epsilon, the exponential "
+                             "mechanism chooses (cost grows with the candidates); random_stopping: a secret random "
+                             "number of runs, each of a random candidate, the best by noisy score released (cost "
+                             "grows with log of --search-mean-runs, not with the candidates; Papernot & Steinke 2022)")
+    search.add_argument("--search-mean-runs", type=float, default=None, metavar="M",
+                        help="with --search-selection random_stopping: the expected number of runs (> 1; default 10)")
     search.add_argument("--search-horizon", type=float, default=None,
                         help="with --search, survival: one public time at which the Brier score that chooses "
                              "compares predicted survival with the records' status (default: the loss's public "
@@ -431,9 +439,12 @@ def condense_command(args) -> dict[str, Any]:
         raise ZodcError("--out and --report must be different files.")
 
     grid = _search_grid(args.search)
-    searching = grid is not None or args.search_repeats != 1
+    stopping = args.search_selection == "random_stopping"
+    searching = grid is not None or args.search_repeats != 1 or stopping
     if not searching and (args.search_share != 0.1 or args.search_horizon is not None):
         raise ZodcError("--search-share and --search-horizon go with --search or --search-repeats.")
+    if args.search_mean_runs is not None and not stopping:
+        raise ZodcError("--search-mean-runs goes with --search-selection random_stopping.")
 
     frame, schema, roles, source = _load(args)
     task = get_task(roles["task"])
@@ -484,7 +495,10 @@ def condense_command(args) -> dict[str, Any]:
         varies_model = grid is not None and any("model" in g for g in (grid if isinstance(grid, list) else [grid]))
         search = PrivateSearch(condenser, grid, repeats=args.search_repeats, epsilon=args.epsilon, delta=args.delta,
                                selection_share=args.search_share, scoring_model=model if varies_model else None,
-                               horizon=args.search_horizon, random_state=args.seed, verbose=0 if args.quiet else 1)
+                               horizon=args.search_horizon, random_state=args.seed,
+                               # Random stopping's number of runs is secret: no per-run lines on the terminal.
+                               verbose=0 if args.quiet or stopping else 1, selection=args.search_selection,
+                               **({"mean_repeats": args.search_mean_runs} if args.search_mean_runs is not None else {}))
     fitting = condenser if search is None else search
     fit_args, fit_kwargs = task.fit_arguments(train, roles)
     fitting.fit(*fit_args, **fit_kwargs)
@@ -516,6 +530,8 @@ def condense_command(args) -> dict[str, Any]:
     if search is not None:  # what ran is the chosen candidate, at its share of the budget
         hyperparameters["search"] = {"grid": grid, "repeats": args.search_repeats, "chosen": search.best_params_,
                                      "chosen_index": search.best_index_, "candidates": len(search.candidates_)}
+        if stopping:  # the public settings only; the number of runs stays secret
+            hyperparameters["search"].update(selection="random_stopping", mean_runs=search.mean_repeats_)
     data_roles = task.report_roles(condenser, roles)
     # The report goes with the table: only what the guarantee covers (no n, no seed, no statistic
     # of real records). What is computed on real records without noise is the owner's alone.
