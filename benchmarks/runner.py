@@ -661,7 +661,7 @@ def markdown(result: dict) -> str:
             cells_ = []
             for b in baselines:
                 c = index.get((dataset, model, k, epsilon, size, b))
-                se = c["se"] if c is None or not isinstance(c["se"], str) else math.inf
+                se = math.inf if c is None or isinstance(c["se"], str) else c["se"]  # a missing cell: "–"
                 cells_.append("–" if c is None else f"{c['verdict']} ({c['mean_difference']:+.3f} ± {se:.3f})")
             n_cell = f" {_n_text({'train_size': size})} |" if show_n else ""
             lines.append(f"| {dataset} | {model} | {k} | {_eps_text(epsilon)} |{n_cell} " + " | ".join(cells_) + " |")
@@ -1306,6 +1306,7 @@ def run_command(args) -> int:
             handle.write(markdown(result))
         if (args.plots or "").lower() != "none":
             directory = args.plots or (os.path.dirname(os.path.abspath(out)) or ".")
+            os.makedirs(directory, exist_ok=True)
             plots(result, directory, os.path.basename(root))
     else:
         print(markdown(result))

@@ -242,6 +242,35 @@ def test_markdown_marks_cells_with_fewer_seeds_than_the_grid(ci_run):
     assert "(n = " not in next(line for line in short if "| 1 |" in line)
 
 
+def test_markdown_and_plots_of_runs_with_different_baselines(ci_run, tmp_path):
+    # Runs merged with --from-json may have built different baselines (an epsilon = inf run without the
+    # private ones): a comparison that is missing for one cell is shown as "–", and the plots go to a
+    # directory that does not exist yet.
+    result, _, _, _ = ci_run
+    partial = json.loads(json.dumps(result))
+    classification = [r for r in partial["records"] if r.get("task", "classification") == "classification"]
+    # Not the first record's cell: the columns come from the runs' baselines, the gap from a later run.
+    cell = {key: classification[-1][key] for key in ("dataset", "rows_per_class", "epsilon")}
+    assert any(any(r[key] != value for key, value in cell.items()) for r in classification)
+    dropped = next(name for name in classification[-1]["baselines"] if name not in ("full_data", "random_subset"))
+    for record in classification:
+        if all(record[key] == value for key, value in cell.items()):
+            del record["baselines"][dropped]
+    partial["summary"] = runner.summarise(partial["records"])
+    partial["summary"]["survival"] = runner.summarise_survival(partial["records"])
+    lines = runner.markdown(partial).splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("## Condensed vs each baseline"))
+    rows = [line for line in lines[header:] if line.startswith(f"| {cell['dataset']} |")]
+    assert any("| – |" in line or line.endswith("| – |") for line in rows), (dropped, cell, rows)
+    directory = tmp_path / "new" / "plots"
+    out = tmp_path / "partial.json"
+    out.write_text(json.dumps(partial))
+    args = runner.build_parser().parse_args(["--from-json", str(out), "--out", str(tmp_path / "merged.json"),
+                                             "--plots", str(directory)])
+    assert runner.run_command(args) == 0
+    assert any(directory.glob("*.png"))
+
+
 def test_command_line_rerenders_from_json(ci_run, tmp_path):
     _, out, _, _ = ci_run
     markdown_path = tmp_path / "report.md"
