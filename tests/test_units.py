@@ -164,28 +164,3 @@ def test_the_trust_radius_is_the_tasks_by_default_and_checked():
     assert Condenser(trust_radius=0.25, **small).fit(X, y).config_.to_dict()["trust_radius"] == 0.25
     with pytest.raises(ConfigError, match="trust_radius"):
         Condenser(trust_radius=-1.0, **small).fit(X, y)
-
-
-def test_sampled_categories_follow_the_unshrunk_frequencies():
-    """zodc.start.sample_categories (research, round 34): a binary cell at the clip-shrunk mean of an
-    80 % level is +1 in about 80 % of rows, a one-hot block's levels come in their proportions,
-    numeric cells are untouched, and a seeded generator repeats the draw."""
-    from zodc.data.transform import FeatureBlock
-    from zodc.start import sample_categories
-
-    blocks = (FeatureBlock("age", 0, 1, "numeric"), FeatureBlock("sex", 1, 2, "binary"),
-              FeatureBlock("stage", 2, 5, "onehot"))
-    shrink, rows = 0.5, 6000
-    frequencies = np.array([0.6, 0.3, 0.1])
-    mean = np.concatenate([[0.25], [shrink * (2 * 0.8 - 1)], shrink * (2 * frequencies - 1)])
-    table = np.tile(mean, (rows, 1))
-    drawn = sample_categories(table, blocks, shrink, np.random.default_rng(0))
-    assert np.array_equal(drawn[:, 0], table[:, 0])
-    assert set(np.unique(drawn[:, 1:])) == {-1.0, 1.0}
-    assert abs((drawn[:, 1] > 0).mean() - 0.8) < 0.02
-    assert np.all((drawn[:, 2:] > 0).sum(axis=1) == 1)                     # one level per row
-    assert np.allclose((drawn[:, 2:] > 0).mean(axis=0), frequencies, atol=0.02)
-    assert np.array_equal(drawn, sample_categories(table, blocks, shrink, np.random.default_rng(0)))
-    # A block whose frequencies all clip to 0 draws its levels uniformly.
-    uniform = sample_categories(np.full((rows, 5), -1.0), blocks, shrink, np.random.default_rng(1))
-    assert np.allclose((uniform[:, 2:] > 0).mean(axis=0), 1 / 3, atol=0.02)

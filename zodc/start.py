@@ -40,44 +40,6 @@ NORMAL_MAD = math.sqrt(math.pi / 2.0)  # standard deviation / mean absolute devi
 # it (zodc.estimator's SMOOTHING / TRUST_RADIUS, the tasks' *_data settings). 0: the public bounds' units.
 SPREAD_SHARE = 0.0
 
-# Research (issue 24, round 34): draw each start row's categorical cells (binary, one-hot, missingness
-# flags) from its group's DP level frequencies instead of leaving every row at the group's mode. The
-# frequencies are the start's encoded means, unshrunk by the row clip's factor (rows of +-1 cells have
-# norm sqrt(width), so a clip of c sqrt(width) scales them by c). Post-processing of the DP means.
-SAMPLE_CATEGORIES = False
-
-
-def sample_categories(table: np.ndarray, blocks, shrink: float, rng: np.random.Generator) -> np.ndarray:
-    """Each row's categorical cells drawn from the frequencies its encoded values imply.
-
-    A binary cell ``v`` becomes +1 with probability ``clip((v / shrink + 1) / 2, 0, 1)``; a one-hot
-    block's level ``j`` is drawn with probability proportional to ``clip((v_j / shrink + 1) / 2, 0, 1)``
-    (uniform if all are 0); a missingness flag like a binary cell. Numeric cells are unchanged.
-
-    Could one record change this? Only through ``table`` (the start: DP means plus public noise);
-    ``blocks`` and ``shrink`` are public and ``rng`` is the run's secret post-processing generator,
-    so this is post-processing of the start's Gaussian mechanism.
-    """
-    out = np.array(table, np.float64)
-    rows = out.shape[0]
-    frequency = lambda v: np.clip((v / shrink + 1.0) / 2.0, 0.0, 1.0)
-    for block in blocks:
-        if block.kind == "binary":
-            out[:, block.start] = np.where(rng.random(rows) < frequency(out[:, block.start]), 1.0, -1.0)
-        elif block.kind == "numeric_missing":
-            flag = block.start + 1
-            out[:, flag] = np.where(rng.random(rows) < frequency(out[:, flag]), 1.0, -1.0)
-        elif block.kind == "onehot":
-            weights = frequency(out[:, block.start:block.stop])
-            totals = weights.sum(axis=1, keepdims=True)
-            weights = np.where(totals > 0, weights / np.where(totals > 0, totals, 1.0), 1.0 / weights.shape[1])
-            level = (rng.random((rows, 1)) > np.cumsum(weights, axis=1)).sum(axis=1)
-            level = np.minimum(level, weights.shape[1] - 1)
-            onehot = -np.ones_like(weights)
-            onehot[np.arange(rows), level] = 1.0
-            out[:, block.start:block.stop] = onehot
-    return out
-
 
 class Start(NamedTuple):
     """What a start hands the loop: the ``(m, width)`` table, the key of its spread, and the

@@ -43,7 +43,6 @@ PATHS = {
     "holdout": 14,            # the CLI's keyed-hash holdout
     "release": 15,            # missing cells placed at release (post-processing)
     "start_deviation": 16,    # DP spread of each column around the group means (noise)
-    "start_categories": 17,   # the start's categorical cells drawn from the DP means (post-processing)
 }
 
 

@@ -141,15 +141,7 @@ class Classification:
                                   lambda: problem.record_count * np.asarray(proportions, np.float64), "per-class",
                                   config.task_scale)
         problem.extra["spread"] = start.spread  # the loop's units: DP (in the ledger) or None
-        table = start.table
-        from zodc import start as starts
-
-        if starts.SAMPLE_CATEGORIES and selected is None and isinstance(config.init, starts.DPMeans):
-            shrink = config.init.clip if budget.private else 1.0  # public: the start's row clip per sqrt(width)
-            table = jnp.asarray(starts.sample_categories(np.asarray(table), problem.encoder.feature_blocks,
-                                                         min(shrink, 1.0), keys.generator("start_categories")),
-                                jnp.float32)
-        return table
+        return start.table
 
     def _select_features(self, problem, config, keys, budget):
         """Private feature selection (or ``None``); the mechanism goes in the ledger.
