@@ -27,6 +27,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.measure_once import paired  # noqa: E402
+from benchmarks.runner import release_compiled_programs  # noqa: E402
 
 
 def run_seed(dataset: str, model: str, epsilon: float, seed: int, rows_per_class: int, arms: dict,
@@ -82,6 +83,7 @@ def main(argv=None) -> int:
     arms = json.loads(args.pe)
     rows = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
+        release_compiled_programs()  # a long run of fits would otherwise exhaust the memory maps
         rows.append(run_seed(args.dataset, args.model, args.epsilon, seed, args.rows_per_class, arms,
                              not args.no_per_step))
         print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in rows[-1].items()}), flush=True)

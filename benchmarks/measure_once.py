@@ -28,6 +28,8 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from benchmarks.runner import release_compiled_programs  # noqa: E402
+
 
 def run_seed(dataset: str, model: str, epsilon: float, seed: int, proxy_rows: int, arms: tuple) -> dict:
     from benchmarks.baselines import mst
@@ -92,6 +94,7 @@ def main(argv=None) -> int:
     arms = tuple(args.arms.split(","))
     rows = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
+        release_compiled_programs()  # a long run of MST fits would otherwise exhaust the memory maps
         rows.append(run_seed(args.dataset, args.model, args.epsilon, seed, args.proxy_rows, arms))
         print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in rows[-1].items()}), flush=True)
     summary = {f"{a} - {b}": paired(rows, a, b) for a, b in [("per_step", "random_subset"),

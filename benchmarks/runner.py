@@ -1005,6 +1005,31 @@ def _machine() -> dict:
             "load_average_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
 
 
+def release_compiled_programs(threshold: float = 0.5) -> bool:
+    """Drops JAX's compiled programs when this process's memory maps pass ``threshold`` of the
+    kernel's limit; returns whether it did.
+
+    Every new table shape (a cohort, a training size n) and every Private-PGM model (MST and AIM
+    compile many small programs per cell) leaves its executables in JAX's caches, each holding
+    memory maps that are never returned; past ``vm.max_map_count`` (65,530 by default) LLVM fails
+    with "Cannot allocate memory" and the process dies (a 35-cell n_curve slice died at cell 26).
+    Clearing the caches returns them; the next cell compiles afresh. Linux only (elsewhere: no-op).
+    """
+    try:
+        with open("/proc/sys/vm/max_map_count", encoding="ascii") as handle:
+            limit = int(handle.read())
+        with open("/proc/self/maps", "rb") as handle:
+            in_use = sum(1 for _ in handle)
+    except OSError:
+        return False
+    if in_use <= threshold * limit:
+        return False
+    import jax
+
+    jax.clear_caches()
+    return True
+
+
 def _write_json(result: dict, path: str) -> None:
     """Atomically; gzip-compressed when ``path`` ends in ``.gz``."""
     from zodc.data.io import write_files_atomic, write_json_atomic
@@ -1054,6 +1079,7 @@ def run_utility(spec: dict, *, grid: str = "custom", out: str | None = None, max
                                       "reason": f"--max-seconds {max_seconds:g} reached"})
             break
         record = run_cell(cell, spec, cache)
+        release_compiled_programs()
         result["records"].append(record)
         n_text = "" if str(cell.get("train_size", "all")) == "all" else f" n={cell['train_size']}"
         line = (f"[{index + 1}/{len(planned)}] {cell['dataset']}{n_text} k={cell['rows_per_class']} eps={_eps_text(record['epsilon'])} "
@@ -1073,6 +1099,7 @@ def run_utility(spec: dict, *, grid: str = "custom", out: str | None = None, max
                                       "reason": f"--max-seconds {max_seconds:g} reached"})
             break
         record = run_survival_cell(cell, spec, cache, survival_models, survival_evaluate)
+        release_compiled_programs()
         result["records"].append(record)
         n_text = "" if str(cell.get("train_size", "all")) == "all" else f" n={cell['train_size']}"
         log(f"[survival {index + 1}/{len(survival_planned)}] {cell['dataset']}{n_text} m={cell['rows']} "

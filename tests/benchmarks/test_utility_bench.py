@@ -7,6 +7,7 @@ import gzip
 import importlib.util
 import json
 import math
+import os
 import pathlib
 import time
 
@@ -375,3 +376,19 @@ def test_survival_tstr_fits_a_soft_event_release_with_its_weights():
                                                               event_test))
     assert soft["dropped_constant_columns"] == int((~varying).sum()) and not soft["fit_failed"]
     assert soft["c_index"] != plain["c_index"]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="memory maps are counted on Linux only")
+def test_compiled_programs_are_released_past_the_threshold():
+    # A long benchmark process keeps every shape's compiled programs (and their memory maps) until it
+    # dies at vm.max_map_count; past the threshold the runner drops them between cells.
+    import jax
+    import jax.numpy as jnp
+
+    maps = lambda: sum(1 for _ in open("/proc/self/maps", "rb"))
+    for size in range(3, 9):  # a few new shapes, each compiled once
+        jax.jit(lambda x: jnp.sin(x) * 2.0 + x.sum())(jnp.ones(size)).block_until_ready()
+    assert runner.release_compiled_programs(threshold=1e9) is False
+    before = maps()
+    assert runner.release_compiled_programs(threshold=0.0) is True
+    assert maps() < before
