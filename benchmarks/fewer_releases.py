@@ -12,7 +12,6 @@ same size. The paired differences over seeds are printed and written with ``--ou
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -26,7 +25,7 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.measure_once import paired  # noqa: E402
+from benchmarks.measure_once import paired, paired_arms_parser  # noqa: E402
 from benchmarks.runner import release_compiled_programs  # noqa: E402
 
 
@@ -69,16 +68,10 @@ def run_seed(dataset: str, model: str, epsilon: float, seed: int, rows_per_class
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", required=True)
-    parser.add_argument("--model", default="tree")
-    parser.add_argument("--epsilon", type=float, default=1.0)
+    parser = paired_arms_parser(__doc__.splitlines()[0])
     parser.add_argument("--rows-per-class", type=int, default=10)
-    parser.add_argument("--seeds", type=int, default=30)
-    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--pe", default='{"pe": {}}', help="JSON {arm name: private_evolution options}")
     parser.add_argument("--no-per-step", action="store_true", help="skip the per-step condensation")
-    parser.add_argument("--out")
     args = parser.parse_args(argv)
     arms = json.loads(args.pe)
     rows = []

@@ -80,16 +80,22 @@ def paired(rows: list, a: str, b: str) -> str:
     return f"{diffs.mean():+.3f} ± {diffs.std(ddof=1) / math.sqrt(diffs.size):.3f} (n={diffs.size})"
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def paired_arms_parser(description: str) -> argparse.ArgumentParser:
+    """The options every paired-arms benchmark takes: a cohort, a model, ε, the seeds and ``--out``."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--model", default="tree")
     parser.add_argument("--epsilon", type=float, default=1.0)
     parser.add_argument("--seeds", type=int, default=30)
     parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--out")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = paired_arms_parser(__doc__.splitlines()[0])
     parser.add_argument("--proxy-rows", type=int, default=5000, help="public size of the DP proxy")
     parser.add_argument("--arms", default="per_step,measure_once")
-    parser.add_argument("--out")
     args = parser.parse_args(argv)
     arms = tuple(args.arms.split(","))
     rows = []
