@@ -231,7 +231,7 @@ def test_random_stopping_search_releases_one_run_and_keeps_the_number_of_runs_se
                    '{"learning_rate": [0.02, 0.1]}', "--search-selection", "random_stopping", "--search-mean-runs", "2",
                    "--out", out, *loud) == 0
     err = capsys.readouterr().err
-    assert "[PrivateSearch] run" not in err
+    assert "[PrivateSearch] run" not in err and "step 1/8" not in err     # no line per run, no progress bars
     text = (tmp_path / "stopped.report.json").read_text()
     report = json.loads(text)
     search = report["privacy"]["search"]

@@ -484,7 +484,7 @@ def condense_command(args) -> dict[str, Any]:
         soft_label_start=args.soft_label_start, init=_start(args), time_grid=args.time_grid,
         time_init=args.time_init, schema=schema, preprocessing_share=args.preprocessing_share,
         on_out_of_bounds=args.on_out_of_bounds, backend=args.backend, n_jobs=args.n_jobs, random_state=args.seed,
-        verbose=0 if args.quiet else 1,
+        verbose=0 if args.quiet or stopping else 1,  # random stopping: no per-run progress (the count is secret)
         # Retired options (the flags warned already): passed only when given, for one release.
         **{name: getattr(args, name) for name in ("subspace", "soft_label_steps")
            if getattr(args, name) is not None})
