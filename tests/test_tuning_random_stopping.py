@@ -127,6 +127,13 @@ def test_the_number_of_runs_comes_from_the_searchs_secret_stream(cancer, monkeyp
         assert state == expected and (mean, shape) == (4.0, 1.0)  # the default shape: geometric
 
 
+def test_a_quiet_search_prints_nothing_that_counts_the_runs(cancer, capsys):
+    X, y, schema = cancer
+    PrivateSearch(small(schema, verbose=1), GRID, epsilon=1.0, random_state=4, selection="random_stopping",
+                  mean_repeats=2.0).fit(X, y)
+    assert capsys.readouterr().err == ""    # the runs' own progress bars are off unless the search is verbose
+
+
 # ------------------------------------------------------------------ the search
 
 def test_random_stopping_meets_the_target_by_dp_accountings_oracle(searched, cancer):

@@ -777,7 +777,10 @@ class PrivateSearch(BaseEstimator):
             candidate = clone(unfitted[k])
             budget = None
             candidate.set_params(random_state=_path_seed(seed, PATHS_SEARCH_RUNS, run, 0), delta=delta,
-                                 epsilon=plan.run_epsilon if private else epsilon)
+                                 epsilon=plan.run_epsilon if private else epsilon,
+                                 # A progress bar per run would count the runs on the terminal: only in
+                                 # the search's own verbose log, which says it is private.
+                                 verbose=candidate.verbose if verbose else 0)
             if private:
                 candidate.set_params(schema=run_schema)
                 budget = SharedBudget(plan.runs[k].fit_epsilon, delta, (), 1, count)
