@@ -175,11 +175,12 @@ def private_evolution(frame: pd.DataFrame, schema: Schema, rows_per_class: int, 
         ledger.add("pe_votes", private_evolution_event(z, iterations),
                    f"{iterations} nearest-candidate vote histograms, L2 sensitivity 1")
     scales = np.geomspace(variation[0], variation[1], max(iterations - 1, 1))
+    members = {c: X[y == c] for c in classes}  # each class's records, split once (not per vote)
     table, labels = [], []
     for t in range(iterations):
         noisy = {}
         for c in classes:
-            counts = _votes(X[y == c], candidates[c])   # one vote per record: sensitivity 1 overall
+            counts = _votes(members[c], candidates[c])   # one vote per record: sensitivity 1 overall
             noisy[c] = counts + (rng.normal(0.0, z, counts.shape) if private else 0.0)
         if t == iterations - 1:
             break
