@@ -120,3 +120,35 @@ def test_without_noise_the_votes_find_the_classes(diabetes):
 def test_bad_options_are_named(diabetes, bad, match):
     with pytest.raises(ConfigError, match=match):
         pe.private_evolution(diabetes.frame, diabetes.schema, 3, epsilon=1.0, random_state=0, **bad)
+
+
+def test_the_dp_gaussian_start_moves_by_at_most_its_sensitivities(diabetes):
+    """init="dp_gaussian" reads the records through benchmarks.baselines._dp_group_moments. D and D'
+    (one record removed): without noise, one class count moves by exactly 1, the class sums and the
+    sums of squares by at most sqrt(d) in L2 (the sensitivities the noise is calibrated to); with
+    noise, the same mechanisms with the same noise are recorded for both (nothing structural moves)."""
+    from benchmarks.baselines import _dp_group_moments
+
+    _, X, y = _encoded(diabetes.frame, diabetes.schema)
+    K, d = diabetes.schema.n_classes, X.shape[1]
+    names = ("counts", "sums", "squares")
+    keep = np.arange(X.shape[0]) != 5
+
+    def exact(rows):
+        onehot = np.eye(K)[y[rows]]
+        return onehot.sum(axis=0), onehot.T @ X[rows], onehot.T @ X[rows] ** 2
+
+    (count_d, sum_d, sq_d), (count_n, sum_n, sq_n) = exact(np.arange(X.shape[0])), exact(keep)
+    assert np.abs(count_d - count_n).sum() == 1.0
+    assert np.linalg.norm(sum_d - sum_n) <= np.sqrt(d) + 1e-9
+    assert np.linalg.norm(sq_d - sq_n) <= np.sqrt(d) + 1e-9
+    # The exact counts are what the mechanism adds its noise to: at epsilon = inf it returns them.
+    moments = _dp_group_moments(X, y, K, math.inf, DELTA, "diagonal", (0.1, 0.45, 0.45), 1e-3,
+                                np.random.default_rng(0), names, "class")
+    assert np.array_equal(moments.counts, count_d)
+    assert np.allclose(moments.means, np.clip(sum_d / count_d[:, None], -1.0, 1.0))
+    ledgers = [_dp_group_moments(X[rows], y[rows], K, 1.0, DELTA, "diagonal", (0.1, 0.45, 0.45), 1e-3,
+                                 np.random.default_rng(0), names, "class")
+               for rows in (np.arange(X.shape[0]), keep)]
+    assert ledgers[0].details == ledgers[1].details
+    assert [(e.name, e.event) for e in ledgers[0].ledger.entries] == [(e.name, e.event) for e in ledgers[1].ledger.entries]
