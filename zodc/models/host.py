@@ -9,18 +9,26 @@ Why a process pool: on CPU, JAX runs callbacks one at a time, and scikit-learn's
 dominated by Python overhead that threads do not parallelise (measured while planning: a
 forkserver process pool did best, threads worse than a loop). ``forkserver`` rather than
 ``fork`` because forking a process that runs JAX's thread pools can deadlock.
+
+On a cluster: under a joblib backend that is not one of joblib's own local ones (``dask``, after
+``distributed.Client(...)``; ``ray``; any registered backend), the fits go through
+``joblib.Parallel`` on that backend instead of the pool. With dask the real records are scattered
+to every worker once per evaluator; with another backend they travel with every chunk.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import joblib
 import numpy as np
+from joblib import parallel as joblib_parallel
 
 from zodc.errors import ConfigError
 from zodc.models import soft_labels
@@ -114,6 +122,28 @@ def _fit_score_chunk(tables: np.ndarray, indices: np.ndarray) -> np.ndarray:
     return _fit_score_tables(_PAYLOAD, tables, indices)
 
 
+# joblib's own backends: they run on this machine, where the pool above is the better choice. Each
+# is one of them both when chosen and when joblib sets it itself (a Parallel's workers run nested
+# calls under threading or sequential: scikit-learn's GridSearchCV(n_jobs=...) over a condenser).
+_LOCAL_JOBLIB_BACKENDS = ("loky", "multiprocessing", "threading", "sequential")
+
+
+def _cluster_backend() -> tuple[Any, int | None] | None:
+    """The calling thread's active joblib backend and its ``n_jobs`` (``None`` where unset), or
+    ``None`` where it is one of joblib's local backends (the default included)."""
+    backend, n_jobs = joblib_parallel.get_active_backend()
+    local = {joblib_parallel.BACKENDS[name] for name in _LOCAL_JOBLIB_BACKENDS if name in joblib_parallel.BACKENDS}
+    # The exact class: a backend that extends a local one (and is a cluster's) is not local.
+    return None if type(backend) in local else (backend, n_jobs)
+
+
+def _dask_client(backend: Any) -> Any:
+    """The ``distributed.Client`` behind joblib's dask backend, or ``None`` for any other backend."""
+    distributed = sys.modules.get("distributed")  # a dask backend has imported it already
+    client = getattr(backend, "client", None)
+    return client if distributed is not None and isinstance(client, distributed.Client) else None
+
+
 def resolve_n_jobs(n_jobs: int | None) -> int:
     """``None`` → 1; ``-1`` → all cores; otherwise a positive integer."""
     if n_jobs is None:
@@ -139,11 +169,26 @@ class HostEvaluator:
         template, loss). Sent to each worker once.
       upper_bound: the loss's upper bound.
       num_records: ``n``.
-      n_jobs: worker processes; 1 fits in this process.
+      n_jobs: worker processes; 1 fits in this process. Unused on a cluster (below).
 
     The instance is a numpy function ``(tables (k, m, d), mask (n,)) -> (k, n)`` and
     :meth:`jax_fn` wraps it as a ``jax.pure_callback`` usable inside ``jit``. Use it as a context
     manager (or call :meth:`close`) to shut the pool down.
+
+    On a cluster: where a joblib backend other than joblib's local ones is active — in the thread
+    that calls the evaluator, or else in the one that built it (a :class:`~zodc.Condenser` builds
+    it inside ``fit``) — every call splits the tables into as many chunks as the backend has
+    workers and fits them through ``joblib.Parallel`` on it, e.g.::
+
+        client = distributed.Client(...)
+        with joblib.parallel_config(backend="dask"):
+            Condenser(..., backend="host").fit(X, y)
+
+    The losses are the same, bit for bit, as in this process: the same :func:`_fit_score_tables`
+    on each table. With dask the payload is scattered to every worker once per evaluator (and
+    again only if the cluster lost it); another backend sends it with every chunk. **The cluster's
+    workers receive the real records** (``payload``): the cluster, its scheduler and the links
+    between them must sit inside the data owner's trust boundary, like this machine.
     """
 
     def __init__(self, fit_score_fn: Callable, payload: dict[str, Any], *, upper_bound: float,
@@ -152,6 +197,10 @@ class HostEvaluator:
         self.num_records = int(num_records)
         self.n_jobs = resolve_n_jobs(n_jobs)
         self._pool: ProcessPoolExecutor | None = None
+        # The cluster backend active where the evaluator is built: a call from another thread (a
+        # JAX callback thread) does not see a parallel_config entered in this one (it is per thread).
+        self._cluster = _cluster_backend()
+        self._scattered: tuple[Any, Any] | None = None  # (dask client, future of the payload)
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -187,7 +236,10 @@ class HostEvaluator:
         losses = np.zeros((tables.shape[0], self.num_records), dtype=np.float32)
         if indices.size == 0:
             return losses
-        if self.n_jobs == 1:
+        cluster = _cluster_backend() or self._cluster
+        if cluster is not None:
+            chunk_losses = self._fit_on_cluster(*cluster, tables, indices)
+        elif self.n_jobs == 1:
             chunk_losses = [_fit_score_tables(self.payload, tables, indices)]
         else:
             pool = self._ensure_pool()
@@ -195,6 +247,41 @@ class HostEvaluator:
             chunk_losses = list(pool.map(_fit_score_chunk, chunks, [indices] * len(chunks)))
         losses[:, indices] = np.concatenate(chunk_losses, axis=0)
         return losses
+
+    def _remote_payload(self, backend: Any) -> Any:
+        """The payload as the cluster's tasks take it: with dask, a future of the copy scattered to
+        every worker (once per evaluator and client; again only if the cluster lost it); with any
+        other backend, the payload itself (sent with every chunk).
+
+        Could one record change this? Nothing is computed here: the records are moved whole, to
+        every worker or with every chunk, and where they go depends on the backend alone.
+        """
+        client = _dask_client(backend)
+        if client is None:
+            return self.payload
+        if self._scattered is None or self._scattered[0] is not client or self._scattered[1].status != "finished":
+            # In a list: a scattered dict would be scattered value by value. hash=False: a scatter
+            # from inside a dask task (a fit run as a task) may otherwise be cancelled (dask/distributed#3703).
+            [future] = client.scatter([self.payload], broadcast=True, hash=False)
+            self._scattered = (client, future)
+        return self._scattered[1]
+
+    def _fit_on_cluster(self, backend: Any, n_jobs: int | None, tables: np.ndarray,
+                        indices: np.ndarray) -> list[np.ndarray]:
+        """The chunks' ``(k_c, b)`` losses, fitted through ``joblib.Parallel`` on ``backend``: one
+        chunk per worker, in order.
+
+        Could one record change this? Only its own column, as in this process: each chunk is
+        :func:`_fit_score_tables` on the same tables and records, wherever it runs. The chunking
+        depends on the cluster's size alone.
+        """
+        n_jobs = -1 if n_jobs is None else n_jobs  # unset: every worker the backend has
+        workers = max(int(backend.effective_n_jobs(n_jobs)), 1)
+        chunks = [chunk for chunk in np.array_split(tables, workers) if chunk.shape[0]]
+        payload = self._remote_payload(backend)
+        # batch_size=1: each chunk is already a worker's share; auto-batching would merge chunks.
+        run = joblib.Parallel(backend=backend, n_jobs=n_jobs, batch_size=1)
+        return run(joblib.delayed(_fit_score_tables)(payload, chunk, indices) for chunk in chunks)
 
     def evaluate(self, tables: Any, mask: Any, data: Any = None) -> np.ndarray:
         """The evaluator with the core's ``evaluate_fn`` signature, for use outside ``jit``
@@ -215,6 +302,7 @@ class HostEvaluator:
         return evaluate
 
     def close(self) -> None:
+        self._scattered = None  # the cluster forgets the scattered payload once no future holds it
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
