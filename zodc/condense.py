@@ -166,6 +166,7 @@ class ZeroOrderCondenser:
     average_from: int | None = None
     directions: str = "gaussian"
     shrink: bool = False
+    record_block: int | None = None
 
     def __post_init__(self):
         zo.check_scheme(self.scheme)
@@ -176,6 +177,8 @@ class ZeroOrderCondenser:
             raise ConfigError(f"`num_records` must be >= 1. Got {self.num_records}.")
         if self.average_from is not None and self.average_from < 0:
             raise ConfigError(f"`average_from` must be >= 0 or None. Got {self.average_from}.")
+        if self.record_block is not None and (isinstance(self.record_block, bool) or self.record_block < 1):
+            raise ConfigError(f"`record_block` must be a positive integer or None. Got {self.record_block!r}.")
 
     def init(self, key: jax.Array, table: jax.Array) -> CondenseState:
         table = jnp.clip(jnp.asarray(table), self.lower, self.upper)
@@ -209,17 +212,71 @@ class ZeroOrderCondenser:
 
         Could one record change this? Only its own row of differences, clipped to ``C``, in a sum
         whose noise the accountant counts (DESIGN §2)."""
-        num_directions, scheme, mask, units, table = (self.num_directions, self.scheme, asked.mask, asked.directions,
-                                                      state.table)
-        differences = zo.per_record_differences(losses, num_directions, scheme)
-        if params.clip_shares is not None:  # the clip on the unweighted scale, then the weight (StepParams)
-            differences = clip_weighted(differences, params.l2_norm_clip, params.clip_shares)
+        return self._update(state, params, asked, self._batch_sums(params, asked.mask, losses, params.clip_shares),
+                            noise)
+
+    def _batch_sums(self, params: StepParams, mask: jax.Array, losses: jax.Array, shares) -> "BatchSums":
+        """The clipped sums and the diagnostics of the records ``losses`` scores (``(k, b)``, ``mask`` ``(b,)``,
+        ``shares`` ``(b,)`` or ``None``). Blocks of one batch add up (:meth:`BatchSums.__add__`).
+
+        Could one record change this? Only its own row's terms (:func:`mechanisms.clipped_sums`)."""
+        differences = zo.per_record_differences(losses, self.num_directions, self.scheme)
+        if shares is not None:  # the clip on the unweighted scale, then the weight (StepParams)
+            differences = clip_weighted(differences, params.l2_norm_clip, shares)
         differences = jnp.where(mask[:, None], differences, 0.0)
+        norms = jnp.linalg.norm(differences, axis=1)
+        return BatchSums(sums=mechanisms.clipped_sums(differences, mask, params.l2_norm_clip),
+                         loss=jnp.sum(jnp.where(mask, jnp.mean(losses, axis=0), 0.0)),
+                         size=jnp.sum(mask, dtype=jnp.int32),
+                         clipped=jnp.sum(mask & (norms > params.l2_norm_clip), dtype=jnp.int32))
+
+    def _blocked_sums(self, params: StepParams, asked: Asked, data: Any) -> "BatchSums":
+        """:meth:`_batch_sums` of the sampled records, ``record_block`` at a time: the sampled indices
+        are gathered in order into blocks (the last padded and masked), each block's records (every
+        leaf of ``data`` whose leading axis has length ``num_records``, and the clip shares) are
+        gathered and scored, and the blocks' sums added. Memory grows with the block, not with n;
+        time with the batch, plus an O(n) pass for the mask's indices.
+
+        The same Poisson mask, clip and integer grid sums as the unblocked step, so the released sum
+        equals it whenever each record's losses do (exactly for the tree kernels; within float
+        rounding of a dot product otherwise).
+
+        Could one record change this? Only its own row's terms: which block a record lands in moves
+        no other record's value, and the sums are exact integers in any order."""
+        n, block = self.num_records, self.record_block
+        blocks = -(-n // block)
+        count = jnp.sum(asked.mask, dtype=jnp.int32)
+        order = jnp.nonzero(asked.mask, size=blocks * block, fill_value=0)[0]
+        shares = params.clip_shares
+
+        def is_record(leaf):
+            return hasattr(leaf, "shape") and len(leaf.shape) >= 1 and leaf.shape[0] == n
+
+        def one_block(carry):
+            i, total = carry
+            indices = jax.lax.dynamic_slice(order, (i * block,), (block,))
+            valid = i * block + jnp.arange(block) < count
+            block_data = jax.tree.map(lambda leaf: leaf[indices] if is_record(leaf) else leaf, data)
+            losses = self.evaluate_fn(asked.tables, valid, block_data)
+            part = self._batch_sums(params, valid, losses, None if shares is None else shares[indices])
+            return i + 1, jax.tree.map(jnp.add, total, part)
+
+        zero = BatchSums(sums=mechanisms.ClippedSums(units=jnp.zeros(self.num_directions, jnp.int32),
+                                                     clipped=jnp.zeros(self.num_directions, asked.tables.dtype),
+                                                     exact=jnp.zeros(self.num_directions, asked.tables.dtype)),
+                         loss=jnp.zeros((), asked.tables.dtype), size=jnp.zeros((), jnp.int32),
+                         clipped=jnp.zeros((), jnp.int32))
+        return jax.lax.while_loop(lambda carry: carry[0] * block < count, one_block, (jnp.int32(0), zero))[1]
+
+    def _update(self, state: CondenseState, params: StepParams, asked: Asked, batch: "BatchSums",
+                noise: jax.Array | None) -> tuple[CondenseState, StepInfo]:
+        """The noise on the batch's clipped sum, the gradient estimate and the optimiser's update."""
+        scheme, units, table = self.scheme, asked.directions, state.table
         if noise is None:  # simulated float32 noise: research and throughput runs, never a release
-            noisy_sum = mechanisms.noisy_clipped_sum(self._keys(state)[2], differences, mask, params.l2_norm_clip,
-                                                     params.noise_multiplier)
+            noisy_sum = mechanisms.add_simulated_noise(self._keys(state)[2], batch.sums.clipped, params.l2_norm_clip,
+                                                       params.noise_multiplier)
         else:
-            noisy_sum = mechanisms.grid_noisy_sum(differences, mask, params.l2_norm_clip, noise)
+            noisy_sum = mechanisms.release_grid_sum(batch.sums, params.l2_norm_clip, noise)
         expected_batch = (params.sampling_probability * self.num_records if params.expected_batch_size is None
                           else params.expected_batch_size)
         mean_differences = noisy_sum / expected_batch
@@ -243,14 +300,11 @@ class ZeroOrderCondenser:
             new_table = jnp.clip(new_table, state.anchor - params.radius, state.anchor + params.radius)
         new_table = jnp.clip(new_table, self.lower, self.upper)
 
-        batch_size = jnp.sum(mask)
-        denominator = jnp.maximum(batch_size, 1)
-        center_losses = jnp.mean(losses, axis=0)
-        norms = jnp.linalg.norm(differences, axis=1)
+        denominator = jnp.maximum(batch.size, 1)
         info = StepInfo(
-            loss=jnp.sum(jnp.where(mask, center_losses, 0.0)) / denominator,
-            batch_size=batch_size,
-            clipped_fraction=jnp.sum(mask & (norms > params.l2_norm_clip)) / denominator,
+            loss=batch.loss / denominator,
+            batch_size=batch.size,
+            clipped_fraction=batch.clipped / denominator,
             gradient_norm=jnp.linalg.norm(gradient),
         )
         new_step = state.step + 1
@@ -265,9 +319,21 @@ class ZeroOrderCondenser:
 
     def step(self, state: CondenseState, params: StepParams, data: Any = None,
              noise: jax.Array | None = None) -> tuple[CondenseState, StepInfo]:
-        """One step: ``ask``, ``evaluate_fn`` on the tables, ``tell``."""
+        """One step: ``ask``, ``evaluate_fn`` on the tables, ``tell`` — or, with ``record_block`` below
+        ``num_records``, the sampled records scored a block at a time (:meth:`_blocked_sums`)."""
         asked = self.ask(state, params)
-        return self.tell(state, params, asked, self.evaluate_fn(asked.tables, asked.mask, data), noise)
+        if self.record_block is None or self.record_block >= self.num_records:
+            return self.tell(state, params, asked, self.evaluate_fn(asked.tables, asked.mask, data), noise)
+        return self._update(state, params, asked, self._blocked_sums(params, asked, data), noise)
+
+
+class BatchSums(NamedTuple):
+    """One batch's (or block's) clipped sums and diagnostics; a pytree, added leaf by leaf over blocks."""
+
+    sums: mechanisms.ClippedSums
+    loss: jax.Array
+    size: jax.Array
+    clipped: jax.Array
 
 
 def clip_weighted(differences: jax.Array, l2_norm_clip, shares: jax.Array) -> jax.Array:
@@ -307,6 +373,7 @@ def zero_order_condenser(
     average_from: int | None = None,
     directions: str = "gaussian",
     shrink: bool = False,
+    record_block: int | None = None,
 ) -> ZeroOrderCondenser:
     """Builds the private zero-order condensation algorithm.
 
@@ -330,13 +397,20 @@ def zero_order_condenser(
         differences: where the released differences are mostly noise, the table barely moves
         (Adam alone moves each cell by about its learning rate per step whatever the gradient's
         size); with a strong signal, or no noise, the update is Adam's.
+      record_block: score the sampled records this many at a time (``None``: all ``n`` records in
+        one evaluation, the unsampled ones masked). Each step then gathers the Poisson sample into
+        blocks, so its time grows with the batch and its memory with the block — a million-row
+        cohort costs no more per step than its batch. The per-record fields of ``data`` are the
+        leaves whose leading axis has length ``num_records`` (the native evaluators' ``X``, ``y``,
+        ``time``, ``event``); no other leaf may have that leading length. The released sums are the
+        unblocked step's (exact integer sums), given the same per-record losses.
 
     Returns:
       A :class:`ZeroOrderCondenser`.
     """
     return ZeroOrderCondenser(evaluate_fn, optimizer, num_records=num_records, num_directions=num_directions,
                               scheme=scheme, lower=lower, upper=upper, average_from=average_from,
-                              directions=directions, shrink=shrink)
+                              directions=directions, shrink=shrink, record_block=record_block)
 
 
 # ---------------------------------------------------------------- composable pieces (values, so jit can cache)

@@ -522,9 +522,9 @@ def test_a_weighted_step_sum_moves_by_at_most_the_clip_when_one_rare_class_recor
     weights = np.array([1 / (2 * 0.9), 1 / (2 * 0.1)])
     y = (np.arange(n) < 4).astype(int)                                  # 10 % rare class
     sums = []
-    real_sum = condense.mechanisms.grid_noisy_sum
-    monkeypatch.setattr(condense.mechanisms, "grid_noisy_sum",
-                        lambda rows, mask, c, noise: sums.append(np.asarray(rows)) or real_sum(rows, mask, c, noise))
+    real_sum = condense.mechanisms.clipped_sums
+    monkeypatch.setattr(condense.mechanisms, "clipped_sums",
+                        lambda rows, mask, c: sums.append(np.asarray(rows)) or real_sum(rows, mask, c))
     shared = rng.normal(0, 3, (2 * q, n)) * weights[y]                 # the same losses for the shared records
     extra = rng.normal(0, 50, (2 * q, 1)) * weights[1]
     for labels, losses in ((y, shared), (np.append(y, 1), np.hstack([shared, extra]))):

@@ -8,6 +8,8 @@ describes as ``PoissonSampledEvent(sampling_probability, GaussianEvent(noise_mul
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 
@@ -142,11 +144,16 @@ def noisy_clipped_sum(
     _check_nonnegative("noise_multiplier", noise_multiplier)
     clipped = clip_rows(values, l2_norm_clip)
     total = jnp.sum(jnp.where(mask.astype(bool)[:, None], clipped, 0.0), axis=0)
-    sigma = jnp.asarray(noise_multiplier, dtype=values.dtype)
-    clip = jnp.asarray(l2_norm_clip, dtype=values.dtype)
+    return add_simulated_noise(key, total, l2_norm_clip, noise_multiplier)
+
+
+def add_simulated_noise(key: jax.Array, total: jax.Array, l2_norm_clip, noise_multiplier) -> jax.Array:
+    """``total + N(0, (sigma C)^2 I)`` in float32 (:func:`noisy_clipped_sum`'s noise: research runs only)."""
+    sigma = jnp.asarray(noise_multiplier, dtype=total.dtype)
+    clip = jnp.asarray(l2_norm_clip, dtype=total.dtype)
     # sigma = 0 must mean "no noise" even when C = inf (0 * inf would be NaN).
     noise_std = jnp.where(sigma == 0, 0.0, sigma * clip)
-    noise = jax.random.normal(key, total.shape, dtype=values.dtype)
+    noise = jax.random.normal(key, total.shape, dtype=total.dtype)
     return total + noise_std * noise
 
 
@@ -187,14 +194,52 @@ def grid_noisy_sum(values: jax.Array, mask: jax.Array, l2_norm_clip: float | jax
     if jnp.shape(noise_units) != jnp.shape(values)[1:]:
         raise ConfigError(f"`noise_units` must have shape (q,) = {jnp.shape(values)[1:]}. Got {jnp.shape(noise_units)}.")
     _check_nonnegative("l2_norm_clip", l2_norm_clip)
+    return release_grid_sum(clipped_sums(values, mask, l2_norm_clip), l2_norm_clip, noise_units)
+
+
+class ClippedSums(NamedTuple):
+    """The sums of one batch (or one block of it) before noise; blocks add up field by field.
+
+    Attributes:
+      units: ``(q,)`` int32 sum of the rows clipped (with the grid margin) and truncated onto the grid
+        ``C 2^-GRID_BITS`` (:func:`grid_noisy_sum`): integers, so the sum is exact in any order —
+        over record blocks or devices alike.
+      clipped: ``(q,)`` float sum of the rows clipped to ``C`` (the simulated-noise path).
+      exact: ``(q,)`` float sum of the unclipped rows (``C = inf``, the non-private reference).
+    """
+
+    units: jax.Array
+    clipped: jax.Array
+    exact: jax.Array
+
+
+def clipped_sums(values: jax.Array, mask: jax.Array, l2_norm_clip) -> ClippedSums:
+    """The :class:`ClippedSums` of the sampled rows of ``values`` (``(b, q)``, ``mask`` ``(b,)``).
+
+    Could one record change this? Only its own row's terms: its clipped row (norm ``<= C``), its grid
+    row (integer norm ``<= 2^GRID_BITS``) and, without a clip, its raw row."""
+    from zodc.privacy.noise import GRID_BITS
+
     dtype = values.dtype
+    mask = jnp.asarray(mask).astype(bool)[:, None]
     clip = jnp.asarray(l2_norm_clip, dtype)
     finite = jnp.isfinite(clip)
     safe_clip = jnp.where(finite, clip, 1.0)
     grid = safe_clip * (2.0**-GRID_BITS)
-    clipped = clip_rows(values, safe_clip * _CLIP_MARGIN)
-    units = jnp.trunc(clipped / grid).astype(jnp.int32)
-    total_units = jnp.sum(jnp.where(mask[:, None], units, 0), axis=0, dtype=jnp.int32)
-    noisy = (total_units + jnp.asarray(noise_units, jnp.int32)).astype(dtype) * grid
-    exact = jnp.sum(jnp.where(mask[:, None], values, 0.0), axis=0)
-    return jnp.where(finite, noisy, exact)
+    units = jnp.trunc(clip_rows(values, safe_clip * _CLIP_MARGIN) / grid).astype(jnp.int32)
+    return ClippedSums(units=jnp.sum(jnp.where(mask, units, 0), axis=0, dtype=jnp.int32),
+                       clipped=jnp.sum(jnp.where(mask, clip_rows(values, l2_norm_clip), 0.0), axis=0),
+                       exact=jnp.sum(jnp.where(mask, values, 0.0), axis=0))
+
+
+def release_grid_sum(sums: ClippedSums, l2_norm_clip, noise_units: jax.Array) -> jax.Array:
+    """``(units + noise) C 2^-GRID_BITS``: the grid Gaussian mechanism's release (:func:`grid_noisy_sum`);
+    the exact float sum when ``C = inf``."""
+    from zodc.privacy.noise import GRID_BITS
+
+    dtype = sums.exact.dtype
+    clip = jnp.asarray(l2_norm_clip, dtype)
+    finite = jnp.isfinite(clip)
+    grid = jnp.where(finite, clip, 1.0) * (2.0**-GRID_BITS)
+    noisy = (sums.units + jnp.asarray(noise_units, jnp.int32)).astype(dtype) * grid
+    return jnp.where(finite, noisy, sums.exact)
