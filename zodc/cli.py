@@ -128,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="where the model is fitted in the loop: native (a device kernel), host (the "
                        "preset's host model, see --n-jobs); auto: native where the preset has one")
     model.add_argument("--n-jobs", type=int, default=1, help="host worker processes (-1: all cores)")
+    model.add_argument("--devices", type=int, default=None,
+                       help="native models: use the first N devices JAX sees (default: all of them; the release is "
+                            "the same on any number)")
 
     privacy = condense.add_argument_group("privacy")
     privacy.add_argument("--epsilon", type=_float_or_inf, default=1.0, help="target epsilon of the whole release ('inf': non-private)")
@@ -229,7 +232,13 @@ def build_parser() -> argparse.ArgumentParser:
                              "log-time grid)")
 
     output = condense.add_argument_group("output")
-    output.add_argument("--out", required=True, help="where to write the synthetic CSV")
+    output.add_argument("--out", help="where to write the synthetic CSV (required, except with --resume)")
+    output.add_argument("--checkpoint", metavar="DIR",
+                        help="save the run's state in DIR every few steps (owner-only files holding secrets, deleted "
+                             "when the run finishes); if the run is killed, `zodc condense --resume DIR` finishes it "
+                             "and releases what the uninterrupted run would have")
+    output.add_argument("--resume", metavar="DIR", help="finish the run checkpointed in DIR (its options are "
+                        "stored there: give no others)")
     output.add_argument("--report", help="where to write the report JSON (default: OUT with .report.json)")
     output.add_argument("--json", action="store_true", help="print the full report JSON (with the owner's file) "
                         "instead of the short summary; the report file always holds it")
@@ -417,13 +426,15 @@ def _search_grid(text: str | None):
     return grid
 
 
-def condense_command(args) -> dict[str, Any]:
+def condense_command(args, argv: Sequence[str] | None = None) -> dict[str, Any]:
     from zodc import __version__
     from zodc.data.io import json_safe, write_files_atomic
     from zodc.estimator import Condenser
     from zodc.models.presets import get_preset
     from zodc.tasks import get_task
 
+    if args.out is None:
+        raise ZodcError("--out is required (where to write the synthetic CSV), unless --resume DIR finishes a run.")
     if not 0 <= args.holdout < 1:
         raise ZodcError(f"--holdout must be in [0, 1). Got {args.holdout}.")
     report_path = args.report or _sibling(args.out, ".report.json")
@@ -445,6 +456,11 @@ def condense_command(args) -> dict[str, Any]:
         raise ZodcError("--search-share and --search-horizon go with --search or --search-repeats.")
     if args.search_mean_runs is not None and not stopping:
         raise ZodcError("--search-mean-runs goes with --search-selection random_stopping.")
+    if args.checkpoint is not None and searching:
+        raise ZodcError("--checkpoint checkpoints one run; it does not go with a private search (--search, "
+                        "--search-repeats, --search-selection).")
+    if args.devices is not None and args.devices < 1:
+        raise ZodcError(f"--devices must be at least 1. Got {args.devices}.")
 
     frame, schema, roles, source = _load(args)
     task = get_task(roles["task"])
@@ -473,7 +489,10 @@ def condense_command(args) -> dict[str, Any]:
     if args.seed is not None:
         print("zodc: a --seed was given: this release is private only while the seed stays secret (it is not written "
               "to any output).", file=sys.stderr)
-    train, test = _split(frame, args.holdout, args.seed)
+    seed = args.seed
+    if args.checkpoint is not None:  # one secret seed for the holdout and the run, kept to resume
+        seed = _checkpoint_seed(args, list(argv) if argv is not None else sys.argv[1:])
+    train, test = _split(frame, args.holdout, seed)
     condenser = Condenser(
         model, epsilon=args.epsilon, delta=args.delta, **size, steps=args.steps,
         num_directions=args.num_directions, smoothing=args.smoothing, learning_rate=args.learning_rate,
@@ -483,7 +502,8 @@ def condense_command(args) -> dict[str, Any]:
         selection_share=args.selection_share, soft_labels="auto" if args.soft_labels is None else args.soft_labels,
         soft_label_start=args.soft_label_start, init=_start(args), time_grid=args.time_grid,
         time_init=args.time_init, schema=schema, preprocessing_share=args.preprocessing_share,
-        on_out_of_bounds=args.on_out_of_bounds, backend=args.backend, n_jobs=args.n_jobs, random_state=args.seed,
+        on_out_of_bounds=args.on_out_of_bounds, backend=args.backend, n_jobs=args.n_jobs, random_state=seed,
+        devices=args.devices, checkpoint=args.checkpoint,
         verbose=0 if args.quiet or stopping else 1,  # random stopping: no per-run progress (the count is secret)
         # Retired options (the flags warned already): passed only when given, for one release.
         **{name: getattr(args, name) for name in ("subspace", "soft_label_steps")
@@ -508,7 +528,7 @@ def condense_command(args) -> dict[str, Any]:
 
     utility: dict[str, Any] | None = None
     if test is not None:
-        utility = task.utility(condenser, model, train, test, 0 if args.seed is None else args.seed)
+        utility = task.utility(condenser, model, train, test, 0 if seed is None else seed)
     plots = None
     if args.plots is not None:  # owner only (real records, no noise): rendered now, written with the other files
         from zodc.evaluate.plots import render_plots
@@ -562,6 +582,8 @@ def condense_command(args) -> dict[str, Any]:
     if schema is None:
         contents[schema_path] = json.dumps(json_safe(condenser.schema_.to_dict()), indent=2, allow_nan=False) + "\n"
     write_files_atomic(contents)
+    if args.checkpoint is not None and os.path.exists(_run_file(args.checkpoint)):  # released: its secrets go
+        os.remove(_run_file(args.checkpoint))
     if plots:
         from zodc.evaluate.plots import write_rendered
 
@@ -587,8 +609,66 @@ def _json_default(value):
     return str(value)
 
 
+RUN_FILE = "zodc-run.json"
+
+
+def _run_file(directory: str) -> str:
+    return os.path.join(directory, RUN_FILE)
+
+
+def _resumed_arguments(parser, args):
+    """``--resume DIR``: the options stored in DIR by ``--checkpoint DIR``, parsed again."""
+    given = [name for name, value in vars(args).items()
+             if name not in ("command", "resume") and value != parser_defaults(parser).get(name)]
+    if given:
+        raise ZodcError(f"--resume takes no other options (the run's are stored in its directory). Got: "
+                        f"{', '.join('--' + name.replace('_', '-') for name in sorted(given))}.")
+    path = _run_file(args.resume)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            stored = json.load(handle)
+    except FileNotFoundError:
+        raise ZodcError(f"--resume {args.resume!r}: no run to resume there ({RUN_FILE} is missing: the run finished, "
+                        "or never started with --checkpoint).") from None
+    except (OSError, json.JSONDecodeError) as error:
+        raise ZodcError(f"--resume {args.resume!r}: {RUN_FILE} cannot be read ({type(error).__name__}).") from None
+    return parser.parse_args(stored["argv"]), stored["argv"]
+
+
+def parser_defaults(parser) -> dict:
+    """The ``condense`` sub-command's defaults (to tell which options were given)."""
+    for action in parser._subparsers._group_actions:  # noqa: SLF001 - argparse has no public accessor
+        condense = action.choices["condense"]
+        return {a.dest: a.default for a in condense._actions}  # noqa: SLF001
+    return {}
+
+
+def _checkpoint_seed(args, argv: list[str]) -> int | None:
+    """The run's seed with ``--checkpoint DIR``: the user's ``--seed``, or 128 bits of fresh entropy drawn
+    once and kept (owner-only) in DIR with the run's options, so that a resumed run replays the same
+    holdout and randomness. Refuses a DIR that holds another run."""
+    from zodc.privacy.keys import FreshEntropy, resolve_seed
+
+    path = _run_file(args.checkpoint)
+    options = list(argv)
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as handle:
+            stored = json.load(handle)
+        if stored.get("argv") != options:
+            raise ZodcError(f"--checkpoint {args.checkpoint!r} holds another run's checkpoint: finish it with "
+                            f"`zodc condense --resume {args.checkpoint}`, or use another directory.")
+        seed = stored.get("seed")
+        return args.seed if seed is None else FreshEntropy(seed)
+    seed = None if args.seed is not None else FreshEntropy(resolve_seed(None))
+    from zodc.checkpoint import write_private
+
+    write_private(path, json.dumps({"argv": options, "seed": None if seed is None else int(seed)}))
+    return args.seed if seed is None else seed
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     from zodc.runtime import enable_compilation_cache
 
@@ -597,8 +677,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "condense":
             from zodc.data.validation import diagnostics
 
+            if args.resume is not None:
+                args, argv = _resumed_arguments(parser, args)
             with diagnostics(args.diagnostics):
-                report = condense_command(args)
+                report = condense_command(args, argv)
             if args.json:
                 print(json.dumps(report, indent=2, default=_json_default))
             else:  # a few lines a person reads; the full JSON is in the report file

@@ -28,7 +28,7 @@ from zodc._params import InstanceOf, Interval, Options, validate_params
 from zodc.budget import Budget, SharedBudget
 from zodc.condense import (StepParams, Subspace, adam, freeze_last_column, noise_calibrated_rate, run, run_ask_tell,
                            sgd, subspace_basis, subspace_tables)
-from zodc.condense import ZeroOrderCondenser
+from zodc.condense import StepInfo, ZeroOrderCondenser
 from zodc.config import RunConfig
 from zodc.data.schema import Schema
 from zodc.errors import ConfigError
@@ -36,7 +36,9 @@ from zodc.models.host import resolve_n_jobs
 from zodc.models.presets import get_preset
 from zodc.models.protocol import Model, accepts_weights, as_model, model_task, resolve_backend
 from zodc.models.soft_labels import weight_column
-from zodc.privacy.keys import RunKeys, resolve_seed
+from zodc.checkpoint import EVERY as CHECKPOINT_EVERY, Checkpoint, fingerprint
+from zodc.privacy.keys import FreshEntropy, RunKeys, resolve_seed
+from zodc.sharding import Sharded, device_mesh
 from zodc.privacy.noise import GRID_BITS, rounded_gaussian
 from zodc.progress import Progress
 from zodc import start as start_module
@@ -107,6 +109,12 @@ class Condenser(BaseEstimator):
       preprocessing_share: the DP schema's (or the record count's) share of the budget.
       on_out_of_bounds: ``"clip"`` or ``"raise"`` (a check before a release, not for a release).
       backend: ``"auto"``, ``"native"`` or ``"host"``; n_jobs: host worker processes.
+      devices: a native model's devices: ``None`` every device JAX sees (all processes' after
+        ``jax.distributed.initialize``), or the first this many. The perturbed tables are split
+        over them and the records too (:mod:`zodc.sharding`); the release is the same on any count.
+      checkpoint: a directory: the run saves its state there every few steps and, when it finds a
+        checkpoint of the same data and settings, resumes from it (:mod:`zodc.checkpoint`: the same
+        release as an uninterrupted run; the file holds secrets and is deleted at the end).
       random_state: ``None`` (what a release should use: OS entropy) or a **secret** int seed.
       verbose: 0 silent, 1 progress bar on stderr.
       subspace, soft_label_steps, init_share, init_scale, init_clip, init_centre: deprecated.
@@ -145,6 +153,7 @@ class Condenser(BaseEstimator):
         "schema": [InstanceOf((Schema, str, os.PathLike), "a Schema or a path"), None],
         "preprocessing_share": [_unit], "on_out_of_bounds": [Options("clip", "raise")],
         "backend": [Options("auto", "native", "host")], "verbose": [Options(0, 1, True, False)],
+        "devices": [_count, None], "checkpoint": [InstanceOf((str, os.PathLike), "a directory path"), None],
         "subspace": [_count, None], "soft_label_steps": [Interval(int, 0, None), None],
         "init_share": [_unit, None], "init_scale": [_positive, None], "init_clip": [_positive, None],
         "init_centre": [Interval(float, 0, 1, closed="left"), None],
@@ -156,7 +165,7 @@ class Condenser(BaseEstimator):
                  class_weight="balanced", scheme="central", directions="gaussian", average_tail=0.0,
                  trust_radius="auto", select_features=None, selection_share=0.1, soft_labels="auto",
                  soft_label_start=0.9, init="auto", schema=None, preprocessing_share=0.1, on_out_of_bounds="clip",
-                 backend="auto", n_jobs=1,
+                 backend="auto", n_jobs=1, devices=None, checkpoint=None,
                  random_state=None, verbose=0, subspace=None, soft_label_steps=None, init_share=None,
                  init_scale=None, init_clip=None, init_centre=None):
         for name, value in list(locals().items()):
@@ -262,9 +271,11 @@ class Condenser(BaseEstimator):
         if y is None and task.name == "classification":
             task.frame(X, y, {}, schema)  # raises: names what is missing for either task
         config = self._configure(task)
-        keys = RunKeys(resolve_seed(self.random_state))  # the seed is a secret: it is not kept
-        spend = Budget(config.epsilon, config.delta, budget)
         frame, roles = task.frame(X, y, {"duration_col": duration_col, "event_col": event_col}, schema)
+        checkpoint = self._checkpoint(frame, roles, config, budget)
+        # The seed is a secret: it is not kept (only inside an owner-only checkpoint, deleted at the end).
+        keys = RunKeys(resolve_seed(self.random_state) if checkpoint is None else checkpoint.seed)
+        spend = Budget(config.epsilon, config.delta, budget)
         problem = task.prepare(frame, roles, config, keys, spend, schema)
         config = dataclasses.replace(config, soft_labels=task.soft_events(problem, config, spend))
         start = task.start(problem, config, keys, spend)
@@ -275,7 +286,7 @@ class Condenser(BaseEstimator):
                                 batch_size=config.batch_size, record_count=problem.record_count,
                                 l2_norm_clip=config.l2_norm_clip)
         evaluate_fn, data, host = task.evaluator(problem, config, keys.jax_keys("model")[0], config.n_jobs)
-        learned, infos = self._run(config, evaluate_fn, data, host, start, problem, steps, keys, spend)
+        learned, infos = self._run(config, evaluate_fn, data, host, start, problem, steps, keys, spend, checkpoint)
         released, attributes = task.release(problem, learned, keys, config)
         for name, value in attributes.items():
             setattr(self, name, value)
@@ -291,9 +302,32 @@ class Condenser(BaseEstimator):
         self.n_features_in_ = len(problem.schema.feature_names)
         self.feature_names_in_ = np.asarray(problem.schema.feature_names, dtype=object)
         self.history_ = {name: np.asarray(value) for name, value in infos._asdict().items()}
+        if checkpoint is not None:  # finished: the checkpoint's secrets go
+            checkpoint.remove()
         return self
 
-    def _run(self, config: RunConfig, evaluate_fn, data, host, start, problem, steps, keys, spend):
+    def _checkpoint(self, frame, roles, config: RunConfig, budget) -> Checkpoint | None:
+        """The run's :class:`~zodc.checkpoint.Checkpoint`: loaded (same data and settings, else refused)
+        or started with a fresh secret seed; ``None`` without ``checkpoint``."""
+        if self.checkpoint is None:
+            return None
+        if budget is not None:
+            raise ConfigError("`checkpoint` is for one fit, not for the candidates of a private search.")
+        # Which devices and workers run the steps does not change the release: a run may resume on others.
+        settings = {key: value for key, value in config.to_dict().items() if key not in ("n_jobs", "verbose")}
+        marks = fingerprint(frame, {"settings": settings, "roles": {k: str(v) for k, v in roles.items()},
+                                    "schema": None if self.schema is None else str(self._given_schema().to_dict())})
+        checkpoint = Checkpoint(self.checkpoint)
+        if checkpoint.exists():
+            checkpoint.load(marks)
+            if self.random_state is not None and resolve_seed(self.random_state) != checkpoint.seed:
+                raise ConfigError(f"the checkpoint in {self.checkpoint!r} was made with another seed; give the same "
+                                  "`random_state` (or None) to resume, or remove it to start over.")
+        else:
+            checkpoint.start(resolve_seed(self.random_state), marks)
+        return checkpoint
+
+    def _run(self, config: RunConfig, evaluate_fn, data, host, start, problem, steps, keys, spend, checkpoint=None):
         """The core loop (:mod:`zodc.condense`) with the step noise drawn exactly on the host;
         returns the learned table ``(m, w)`` and the per-step infos.
 
@@ -325,10 +359,20 @@ class Condenser(BaseEstimator):
             optimizer = adam(config.learning_rate)
         if config.soft_labels and config.soft_label_steps is not None and config.soft_label_steps < config.steps:
             optimizer = freeze_last_column(optimizer, config.soft_label_steps)
+        block = None
+        if host is None:
+            num_tables = 2 * config.num_directions if config.scheme == "central" else config.num_directions + 1
+            mesh = device_mesh(self.devices, num_tables=num_tables)
+            if mesh.devices.size > 1:  # on one device the wrapper is the identity (tests/test_sharding.py)
+                evaluate_fn = Sharded(evaluate_fn, mesh)
+            # Score the Poisson sample in blocks once the cohort is larger than a block: a decision on the DP
+            # count and public settings (one record cannot tip it); the sums are the same either way.
+            block = record_block(steps.sampling_probability * problem.record_count)
+            block = block if problem.record_count > block else None
         condenser = ZeroOrderCondenser(evaluate_fn, optimizer, num_records=num_records,
                                        num_directions=config.num_directions, scheme=config.scheme, lower=box[0],
                                        upper=box[1], average_from=average_from, directions=config.directions,
-                                       shrink=SHRINK)
+                                       shrink=SHRINK, record_block=block)
         scale = None
         radius = None if config.trust_radius is None or decode is not None else jnp.full(
             (start.shape[1],), config.trust_radius, jnp.float32)
@@ -348,18 +392,24 @@ class Condenser(BaseEstimator):
         spend.draw(sigma * 2.0**GRID_BITS, config.steps * config.num_directions)
         spend.account_sampling()
         progress = Progress(config.steps, spend.epsilon_after_fn(), bool(config.verbose))
+        state = condenser.init(keys.jax_keys("steps"), start)
+        done, earlier = 0, []
+        if checkpoint is not None and checkpoint.state is not None:  # resume: the saved state, the same noise from there
+            state, done = checkpoint.state, checkpoint.step
+            earlier = [StepInfo(**{name: jnp.asarray(value) for name, value in checkpoint.infos.items()})]
+        on_chunk = progress if checkpoint is None else _Saving(checkpoint, progress, earlier)
         try:
-            state = condenser.init(keys.jax_keys("steps"), start)
             if host is None:  # a native evaluator is a value: its compiled steps are reused across fits (jit's cache)
-                state, infos = run(condenser, state, params, config.steps, data=data, noise=noise, chunk_size=25,
-                                   on_chunk=progress, reuse=True)
+                state, infos = run(condenser, state, params, config.steps - done, data=data, noise=noise[done:],
+                                   chunk_size=CHECKPOINT_EVERY, on_chunk=on_chunk, reuse=True)
             else:  # host models: ask / tell compiled, the fits called directly (no callback: the same table, plain errors)
-                state, infos = run_ask_tell(condenser, state, params, config.steps,
-                                            lambda tables, mask: evaluate_fn(tables, mask, data), noise=noise,
-                                            on_chunk=progress)
+                state, infos = run_ask_tell(condenser, state, params, config.steps - done,
+                                            lambda tables, mask: evaluate_fn(tables, mask, data), noise=noise[done:],
+                                            on_chunk=on_chunk)
         finally:
             if host is not None:
                 host.close()
+        infos = StepInfo(*(jnp.concatenate(parts) for parts in zip(*earlier, infos)))
         learned = state.average if decode is None else decode(state.average)
         return np.asarray(learned, dtype=np.float64), infos
 
@@ -383,7 +433,8 @@ class Condenser(BaseEstimator):
             "directions": config.directions, "subspace": config.subspace, "accountant": accountant,
             "noise": ("exact: integer sums on a grid plus rounded Gaussian noise from 256-bit uniforms, "
                       "post-processing of the Gaussian mechanism (zodc.privacy.noise)"),
-            "randomness": ("fresh 128-bit OS entropy" if self.random_state is None else
+            "randomness": ("fresh 128-bit OS entropy" if self.random_state is None or isinstance(
+                self.random_state, FreshEntropy) else
                            "a seed the user gave: private only while it stays secret"),
             "neighbouring_relation": ("add or remove one record: the number of records n is private; the sampling "
                                       "probability comes from a DP count (ledger: schema or record_count)"),
@@ -397,6 +448,33 @@ class Condenser(BaseEstimator):
 
         return ["column names and their declared kinds (numeric, integer, categorical); undeclared kinds are decided "
                 "with DP"] + get_task(self.task_).assumptions(self, self.schema is not None)
+
+
+def record_block(expected_batch: float) -> int:
+    """The block the sampled records are scored in (:class:`~zodc.condense.ZeroOrderCondenser`'s
+    ``record_block``): the power of two at least twice the expected batch (at least 256), so a
+    Poisson batch almost always fits one block. From public settings and the DP count."""
+    return max(256, 1 << max(0, math.ceil(math.log2(max(2.0 * float(expected_batch), 1.0)))))
+
+
+class _Saving:
+    """``on_chunk`` that also saves a checkpoint after each chunk (every ``CHECKPOINT_EVERY`` steps
+    at most), with the per-step diagnostics of the steps so far."""
+
+    def __init__(self, checkpoint: Checkpoint, progress, earlier: list):
+        self.checkpoint, self.progress, self.parts = checkpoint, progress, list(earlier)
+        self.last = checkpoint.step
+
+    def __call__(self, state, info) -> None:
+        self.progress(state, info)
+        self.parts.append(info)
+        step = int(state.step)
+        if step - self.last >= CHECKPOINT_EVERY:
+            joined = {name: np.concatenate([np.asarray(getattr(part, name)) for part in self.parts])
+                      for name in StepInfo._fields}
+            self.parts = [StepInfo(**{name: jnp.asarray(value) for name, value in joined.items()})]
+            self.checkpoint.save(state, joined)
+            self.last = step
 
 
 __all__ = ["Condenser", "DPMeans", "Model", "NoiseStart", "model_task"]

@@ -23,7 +23,15 @@ import numpy as np
 from zodc.errors import ConfigError
 from zodc.privacy.noise import fresh_seed, secret_generator
 
-__all__ = ["PATHS", "RunKeys", "child_seeds", "resolve_seed", "words_to_int"]
+__all__ = ["PATHS", "FreshEntropy", "RunKeys", "child_seeds", "resolve_seed", "words_to_int"]
+
+
+class FreshEntropy(int):
+    """A seed zodc drew from 128 bits of OS entropy and keeps only to resume a run (the CLI's
+    ``--checkpoint``): as private as ``random_state=None``, and reported so."""
+
+    def __repr__(self) -> str:  # a secret
+        return "FreshEntropy(...)"
 
 #: Every consumer of randomness in a run, each with its own path (never reuse a number).
 PATHS = {
