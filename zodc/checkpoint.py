@@ -78,11 +78,18 @@ def write_private(path: str, content: bytes | str) -> None:
         raise
 
 
+class _KeyBits:
+    """A JAX key array as its implementation's name and raw bits (a pickling stand-in, not a pytree)."""
+
+    def __init__(self, impl: str, bits: np.ndarray):
+        self.impl, self.bits = impl, bits
+
+
 def _to_host(tree: Any) -> Any:
     """JAX arrays (and key arrays, as their raw bits) to numpy, for pickling."""
     def leaf(value):
         if isinstance(value, jax.Array) and jax.dtypes.issubdtype(value.dtype, jax.dtypes.prng_key):
-            return ("__key__", str(jax.random.key_impl(value)), np.asarray(jax.random.key_data(value)))
+            return _KeyBits(str(jax.random.key_impl(value)), np.asarray(jax.random.key_data(value)))
         return np.asarray(value) if isinstance(value, jax.Array) else value
 
     return jax.tree.map(leaf, tree)
@@ -90,11 +97,11 @@ def _to_host(tree: Any) -> Any:
 
 def _from_host(tree: Any) -> Any:
     def leaf(value):
-        if isinstance(value, tuple) and len(value) == 3 and value[0] == "__key__":
-            return jax.random.wrap_key_data(value[2], impl=value[1])
+        if isinstance(value, _KeyBits):
+            return jax.random.wrap_key_data(value.bits, impl=value.impl)
         return jax.numpy.asarray(value) if isinstance(value, np.ndarray) else value
 
-    return jax.tree.map(leaf, tree, is_leaf=lambda v: isinstance(v, tuple) and len(v) == 3 and v[0] == "__key__")
+    return jax.tree.map(leaf, tree)
 
 
 class Checkpoint:
