@@ -609,6 +609,61 @@ def run(condenser: ZeroOrderCondenser, state: CondenseState, params: StepParams,
     return state, stacked
 
 
+def init_batch(condenser: ZeroOrderCondenser, keys: jax.Array, tables: jax.Array) -> CondenseState:
+    """The states of ``R`` independent runs: ``keys`` ``(R, ...)`` (one key, or key pair, per run) and
+    ``tables`` ``(R, m, d)`` (one start per run), stacked along a leading axis."""
+    return jax.vmap(condenser.init)(keys, tables)
+
+
+def _batch_chunk(condenser: ZeroOrderCondenser, length: int, states, params, data, noise):
+    return jax.vmap(lambda state, run_params, run_noise: _scan_chunk(condenser, length, state, run_params, data,
+                                                                      run_noise))(states, params, noise)
+
+
+_cached_batch_chunk = jax.jit(_batch_chunk, static_argnums=(0, 1))
+
+
+def run_batch(condenser: ZeroOrderCondenser, states: CondenseState, params: StepParams, num_steps: int, *,
+              data: Any = None, noise: Any = None, chunk_size: int | None = None) -> tuple[CondenseState, StepInfo]:
+    """Runs ``R`` independent condensations in one compiled program (``jax.vmap`` of :func:`run`'s scan).
+
+    Every leaf of ``states`` (:func:`init_batch`), ``params`` and ``noise`` has a leading axis of the
+    ``R`` runs: each run has its own seed, its own noise multiplier, smoothing, clip or sampling
+    probability (a :class:`StepParams` whose scalars are ``(R,)`` arrays; :func:`stack_params`), and
+    its own ``(num_steps, q)`` grid noise — ``noise`` is ``(R, num_steps, q)`` int32, or ``None`` for
+    simulated noise. The real data are shared (not batched). What fixes shapes or is static — the
+    number of rows, of directions, the optimiser's learning rate (a value in the condenser) — is one
+    per program. Run ``r`` equals :func:`run` of ``(states[r], params[r], noise[r])`` (tested).
+
+    A native evaluator only: a host callback would be called once per run, in sequence.
+
+    Returns:
+      The final states and infos, each with the leading ``R`` axis.
+    """
+    num_runs = jax.tree.leaves(states)[0].shape[0]
+    if noise is not None:
+        noise = jnp.asarray(noise, jnp.int32)
+        if noise.ndim != 3 or noise.shape[:2] != (num_runs, num_steps):
+            raise ConfigError(f"`noise` must have shape (runs, steps, q) = ({num_runs}, {num_steps}, q). "
+                              f"Got {noise.shape}.")
+    chunk_size = max(1, min(chunk_size or num_steps, max(num_steps, 1)))
+    infos, done = [], 0
+    while done < num_steps:
+        length = min(chunk_size, num_steps - done)
+        chunk_noise = None if noise is None else noise[:, done:done + length]
+        states, info = _cached_batch_chunk(condenser, length, states, params, data, chunk_noise)
+        infos.append(info)
+        done += length
+    if not infos:
+        return states, StepInfo(*(jnp.zeros((num_runs, 0)) for _ in StepInfo._fields))
+    return states, StepInfo(*(jnp.concatenate(parts, axis=1) for parts in zip(*infos)))
+
+
+def stack_params(params: list[StepParams]) -> StepParams:
+    """One :class:`StepParams` of ``R`` runs from ``R`` of them (leaves stacked on a leading axis)."""
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *params)
+
+
 def run_ask_tell(condenser: ZeroOrderCondenser, state: CondenseState, params: StepParams, num_steps: int,
                  evaluate: Callable[[Any, Any], Any], *, noise: Any = None,
                  on_chunk: Callable[[CondenseState, StepInfo], None] | None = None) -> tuple[CondenseState, StepInfo]:
