@@ -13,6 +13,9 @@ same arithmetic on one device or another (tested bit for bit, ``tests/test_shard
 
 Several hosts: start each process with :func:`jax.distributed.initialize` (see ``docs/scale.md``);
 :func:`device_mesh` then spans every process's devices, and the same program runs on all of them.
+Every process must then hold the same data and the same secret seed (:func:`shared_seed`): a process
+that drew its own would feed its devices other noise and masks, and the processes would end with
+different tables, with no error (seen with ``random_state=None`` on two processes).
 
 Could one record change this? Only its own losses: a device fits synthetic tables only, and a
 record's loss is computed on whichever device holds it, by the same per-record arithmetic. Padding
@@ -75,6 +78,24 @@ def device_mesh(devices: int | Sequence[Any] | None = None, *, num_tables: int,
     return Mesh(np.asarray(chosen, dtype=object).reshape(shape), (DIRECTIONS, RECORDS))
 
 
+def shared_seed() -> int:
+    """128 bits of fresh OS entropy drawn on process 0 and the same on every process: the
+    ``random_state`` of a run over several processes (:func:`jax.distributed.initialize`), whose
+    processes must draw the same noise and masks. ``random_state=None`` would draw other entropy in
+    each process. On one process, a fresh seed. A :class:`zodc.privacy.keys.FreshEntropy`: reported
+    as fresh entropy, not as a chosen seed. It crosses the processes' network (as their losses do)."""
+    from jax.experimental import multihost_utils
+
+    from zodc.privacy.keys import FreshEntropy, words_to_int
+    from zodc.privacy.noise import fresh_seed
+
+    seed = fresh_seed()
+    if jax.process_count() > 1:
+        words = np.array([(seed >> (32 * i)) & 0xFFFFFFFF for i in range(4)], np.uint32)
+        seed = words_to_int(np.asarray(multihost_utils.broadcast_one_to_all(words), np.uint32))
+    return FreshEntropy(seed)
+
+
 def _pad(leaf: jax.Array, size: int) -> jax.Array:
     """``leaf`` padded along its first axis to ``size`` with copies of its last entry (valid values:
     a padded record is a copy of a real one, and masked out)."""
@@ -124,4 +145,4 @@ class Sharded:
         return losses[:num_tables, :num_records]
 
 
-__all__ = ["DIRECTIONS", "RECORDS", "Sharded", "device_mesh", "mesh_shape"]
+__all__ = ["DIRECTIONS", "RECORDS", "Sharded", "device_mesh", "mesh_shape", "shared_seed"]
