@@ -155,3 +155,22 @@ def test_record_block_is_a_power_of_two_at_least_twice_the_batch():
     from zodc.estimator import record_block
 
     assert record_block(256) == 512 and record_block(257) == 1024 and record_block(3) == 256
+
+
+def test_padding_the_records_to_a_shape_bucket_changes_no_release(monkeypatch):
+    # The front door pads n to a power of two (never-sampled rows) so that runs of nearby sizes share a
+    # compiled step; the Poisson mask of the real rows is the unpadded one, so the table is the same.
+    import zodc.estimator as estimator
+    from zodc import Condenser, load_dataset
+    from zodc.privacy import mechanisms
+
+    key = jax.random.wrap_key_data(np.arange(4, dtype=np.uint32).reshape(2, 2))
+    np.testing.assert_array_equal(mechanisms.poisson_mask(key, 400, 0.3), mechanisms.poisson_mask(key, 512, 0.3)[:400])
+    data = load_dataset("breast_cancer")
+    X, y = data.frame.drop(columns="diagnosis"), data.frame["diagnosis"]
+    assert estimator.padded_records(len(X)) == 1024
+    padded = Condenser(random_state=3, schema=data.schema, steps=40).fit(X, y)
+    monkeypatch.setattr(estimator, "padded_records", lambda n: n)
+    plain = Condenser(random_state=3, schema=data.schema, steps=40).fit(X, y)
+    np.testing.assert_array_equal(padded.table_, plain.table_)
+    np.testing.assert_array_equal(padded.history_["batch_size"], plain.history_["batch_size"])

@@ -107,6 +107,11 @@ class StepParams:
         (round 29). A function of the record's own label and public or DP weights; its
         contribution stays within ``s_i C <= C``, so the sensitivity is unchanged. ``None``: every
         record's share is 1.
+      record_count: int32 ``n`` when the records are padded to ``num_records`` (a shape bucket, so
+        that runs on cohorts of nearby sizes share one compiled step): records ``n`` and after are
+        never sampled. The Poisson mask's first ``n`` entries are the unpadded mask (JAX's
+        partitionable threefry draws element ``i`` from ``i`` alone), so the padding changes no
+        release. ``None``: every record is real.
     """
 
     smoothing: jax.Array
@@ -117,6 +122,7 @@ class StepParams:
     scale: jax.Array | None = None
     radius: jax.Array | None = None
     clip_shares: jax.Array | None = None
+    record_count: jax.Array | None = None
 
 
 class StepInfo(NamedTuple):
@@ -204,6 +210,8 @@ class ZeroOrderCondenser:
         moves = units if params.scale is None else units * params.scale
         tables = zo.perturb(table, moves, params.smoothing, self.scheme)
         mask = mechanisms.poisson_mask(mask_key, self.num_records, params.sampling_probability)
+        if params.record_count is not None:  # padding records are never sampled
+            mask = mask & (jnp.arange(self.num_records) < params.record_count)
         return Asked(tables=tables, mask=mask, directions=units)
 
     def tell(self, state: CondenseState, params: StepParams, asked: Asked, losses: jax.Array,

@@ -19,6 +19,7 @@ import os
 import warnings
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -359,8 +360,15 @@ class Condenser(BaseEstimator):
             optimizer = adam(config.learning_rate)
         if config.soft_labels and config.soft_label_steps is not None and config.soft_label_steps < config.steps:
             optimizer = freeze_last_column(optimizer, config.soft_label_steps)
-        block = None
+        block, padded = None, None
         if host is None:
+            # Pad the records to a shape bucket: a run on a cohort of nearby size (another holdout, another
+            # DP split) then reuses the compiled step from the persistent cache. Padding rows are never
+            # sampled and the real rows' masks are unchanged (StepParams.record_count): the release is the
+            # same (tests/test_record_blocks.py). The bucket depends on n, which changes only shapes.
+            padded = padded_records(num_records)
+            data = pad_records(data, num_records, padded)
+            num_records, padded = padded, num_records
             num_tables = 2 * config.num_directions if config.scheme == "central" else config.num_directions + 1
             mesh = device_mesh(self.devices, num_tables=num_tables)
             if mesh.devices.size > 1:  # on one device the wrapper is the identity (tests/test_sharding.py)
@@ -373,6 +381,9 @@ class Condenser(BaseEstimator):
                                        num_directions=config.num_directions, scheme=config.scheme, lower=box[0],
                                        upper=box[1], average_from=average_from, directions=config.directions,
                                        shrink=SHRINK, record_block=block)
+        shares = problem.extra.get("clip_shares") if WEIGHTED_CLIP else None
+        if shares is not None and padded is not None:
+            shares = np.concatenate([np.asarray(shares, np.float32), np.ones(num_records - padded, np.float32)])
         scale = None
         radius = None if config.trust_radius is None or decode is not None else jnp.full(
             (start.shape[1],), config.trust_radius, jnp.float32)
@@ -385,8 +396,8 @@ class Condenser(BaseEstimator):
                             noise_multiplier=jnp.float32(sigma),
                             sampling_probability=jnp.float32(steps.sampling_probability),
                             expected_batch_size=jnp.float32(expected_batch), scale=scale, radius=radius,
-                            clip_shares=(jnp.asarray(problem.extra["clip_shares"]) if WEIGHTED_CLIP and
-                                         problem.extra.get("clip_shares") is not None else None))
+                            clip_shares=None if shares is None else jnp.asarray(shares),
+                            record_count=None if padded is None else jnp.int32(padded))
         noise = rounded_gaussian(keys.generator("step_noise"), sigma * 2.0**GRID_BITS,
                                  (config.steps, config.num_directions)).astype(np.int32)
         spend.draw(sigma * 2.0**GRID_BITS, config.steps * config.num_directions)
@@ -448,6 +459,25 @@ class Condenser(BaseEstimator):
 
         return ["column names and their declared kinds (numeric, integer, categorical); undeclared kinds are decided "
                 "with DP"] + get_task(self.task_).assumptions(self, self.schema is not None)
+
+
+def padded_records(num_records: int) -> int:
+    """The shape bucket of ``n`` records: the next power of two (at least 256)."""
+    return max(256, 1 << max(0, math.ceil(math.log2(max(num_records, 1)))))
+
+
+def pad_records(data, num_records: int, size: int):
+    """``data`` with every per-record leaf (leading axis ``num_records``) padded to ``size`` rows of
+    zeros (the padding is never sampled)."""
+    if size == num_records:
+        return data
+
+    def pad(leaf):
+        if hasattr(leaf, "shape") and len(leaf.shape) >= 1 and leaf.shape[0] == num_records:
+            return jnp.concatenate([leaf, jnp.zeros((size - num_records, *leaf.shape[1:]), leaf.dtype)])
+        return leaf
+
+    return jax.tree.map(pad, data)
 
 
 def record_block(expected_batch: float) -> int:

@@ -16,7 +16,8 @@ import numpy as np
 from zodc.models.soft_labels import expand as soft_label_expand
 
 
-def native_classifier_data(X: np.ndarray, y: np.ndarray, synthetic_labels: np.ndarray, key: jax.Array) -> dict:
+def native_classifier_data(X: np.ndarray, y: np.ndarray, synthetic_labels: np.ndarray, key: jax.Array,
+                           class_weights=None) -> dict:
     """The device pytree :func:`native_classifier_evaluator` reads: real records, labels, model key.
 
     Args:
@@ -26,9 +27,19 @@ def native_classifier_data(X: np.ndarray, y: np.ndarray, synthetic_labels: np.nd
       key: the model's randomness (forest bootstraps). The same key serves every table and every
         step — common random numbers, so a loss difference measures the table's change and not the
         forest's reshuffle (as a fixed ``random_state`` does on the host).
+      class_weights: ``(K,)`` the loss's class weights (public or DP), as data rather than in the
+        loss: each record carries its weight ``w_y`` (``"weights"``) and the largest, times the
+        unweighted loss's bound, is the bound (``"bound"``). Weights that change from run to run
+        (DP class proportions) then leave the compiled step unchanged: one program for every run
+        (the persistent compilation cache). Use with an evaluator whose loss has no class weights.
     """
-    return {"X": jnp.asarray(X, jnp.float32), "y": jnp.asarray(y, jnp.int32),
+    data = {"X": jnp.asarray(X, jnp.float32), "y": jnp.asarray(y, jnp.int32),
             "labels": jnp.asarray(synthetic_labels, jnp.int32), "key": key}
+    if class_weights is not None:
+        weights = np.asarray(class_weights, np.float32)
+        data["weights"] = jnp.asarray(weights[np.asarray(y, np.int64)])
+        data["weight_max"] = jnp.float32(weights.max())
+    return data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +78,11 @@ class NativeClassifierEvaluator:
     def __call__(self, tables: jax.Array, mask: jax.Array, data: dict) -> jax.Array:
         model, loss, soft_labels, num_classes = self.model, self.loss, self.soft_labels, self.num_classes
         bound = getattr(loss, "upper_bound", None)
+        weights = data.get("weights")  # per-record class weights as data (native_classifier_data)
+        if weights is not None:
+            if getattr(loss, "class_weights", None) is not None:
+                raise ValueError("class weights given twice: in the loss and in the data.")
+            bound = None if bound is None else bound * data["weight_max"]
         num_records = data["X"].shape[0]
         sampled = (jnp.ones(num_records, bool) if mask is None
                    else jnp.broadcast_to(jnp.asarray(mask, bool), (num_records,)))
@@ -77,6 +93,8 @@ class NativeClassifierEvaluator:
             else:
                 params = model.fit(data["key"], table, data["labels"])
             losses = loss(model.predict_proba(params, data["X"]), data["y"], xp=jnp)
+            if weights is not None:  # the weighted loss: its own weight (clipped as the loss clips, to the bound)
+                losses = losses * weights
             if bound is not None:  # a non-finite loss is that record's alone: its bound
                 losses = jnp.where(jnp.isfinite(losses), losses, jnp.asarray(bound, losses.dtype))
             return jnp.where(sampled, losses, jnp.zeros((), losses.dtype))

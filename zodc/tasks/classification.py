@@ -8,6 +8,8 @@ schema, or one DP count from the preprocessing share.
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 
 import jax.numpy as jnp
@@ -177,8 +179,10 @@ class Classification:
                                 (np.asarray(weights, np.float32) / max(weights))[np.asarray(extra["y"])])
         host = None
         if config.backend == "native":
-            evaluate_fn = NativeClassifierEvaluator(config.model.native(K), loss, config.soft_labels, K)
-            data = native_classifier_data(problem.X, extra["y"], extra["labels"], model_key)
+            # The class weights (DP or public) travel as data, so the compiled step is the same in every run.
+            evaluate_fn = NativeClassifierEvaluator(config.model.native(K), dataclasses.replace(loss, class_weights=None),
+                                                    config.soft_labels, K)
+            data = native_classifier_data(problem.X, extra["y"], extra["labels"], model_key, loss.class_weights)
         else:
             payload = {"estimator": config.model.host(K), "X": problem.X.astype(np.float64), "y": extra["y"],
                        "synthetic_labels": extra["labels"], "num_classes": K, "loss": loss,
