@@ -215,3 +215,12 @@ def test_no_child_of_zero_weight():
         assert tables.size > n_tables * 8  # the trees do grow
         for child in (2 * nodes + 1, 2 * nodes + 2):
             assert np.all(child_weight[tables, child] > 0), f"a split made a child of zero weight (draw {draw})"
+
+
+def test_the_cpu_sorting_network_is_the_stable_argsort_ties_included():
+    from zodc.kernels._common import _bitonic_order, _xla_order
+
+    rng = np.random.default_rng(0)
+    for m in (1, 2, 7, 20, 100, 130):
+        X = jnp.asarray(np.round(rng.uniform(-1, 1, (m, 5)), 1), jnp.float32)  # many ties
+        np.testing.assert_array_equal(jax.jit(_bitonic_order)(X), _xla_order(X))

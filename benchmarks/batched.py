@@ -1,0 +1,177 @@
+"""Batched runs and the tree kernel's profile, on this machine, side by side in one process.
+
+    python -m benchmarks.batched --out benchmarks/results/batched_cpu.json
+
+1. **Batched runs** (issue 25, part 4): ``R`` independent condensations (own seeds and noise) in one
+   compiled program (:func:`zodc.condense.run_batch`), against ``R = 1``: steady-state seconds per
+   step of the whole batch, fits per second (``R * 2q / step``), the speed-up per run over ``R``
+   separate runs, and compile seconds apart. Native tree, the default job's shapes (q 16, m 20,
+   d 30; 400 records at p 0.64).
+2. **The tree kernel's profile** (part 6) at the throughput headline's shapes (q 64: 128 fits of
+   m 100 x d 30; B 1,024 records): the whole vmapped fit, the per-feature sort it starts with
+   (:func:`zodc.kernels._common.feature_order`), the prediction of the B records, and scikit-learn's
+   C builder fitting and predicting the same tables in this process (one thread), per table.
+
+Compilation is excluded from every steady-state figure and reported apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+if __package__ in (None, ""):
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _timed(function, *args, repeats: int = 5):
+    """(compile-and-first-call seconds, median steady seconds) of ``function(*args)``."""
+    import jax
+
+    start = time.perf_counter()
+    jax.block_until_ready(function(*args))
+    first = time.perf_counter() - start
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(function(*args))
+        times.append(time.perf_counter() - start)
+    return first, statistics.median(times)
+
+
+def batched(runs_list, steps: int = 10, seed: int = 0) -> list[dict]:
+    import jax
+    import jax.numpy as jnp
+
+    from zodc.condense import StepParams, adam, init_batch, run_batch, stack_params, zero_order_condenser
+    from zodc.models.losses import ClassificationLoss
+    from zodc.models.native import native_classifier_data, native_classifier_evaluator
+    from zodc.models.presets import get_preset
+
+    n, d, m, q, p = 400, 30, 20, 16, 0.64
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, (n, d)).astype(np.float32)
+    y = (X[:, 0] + 0.5 * rng.normal(size=n) > 0).astype(np.int32)
+    evaluate = native_classifier_evaluator(get_preset("tree").native_factory(2), ClassificationLoss("balanced_linear"))
+    data = native_classifier_data(X, y, np.repeat([0, 1], m // 2), jax.random.key(0))
+    condenser = zero_order_condenser(evaluate, adam(0.05), num_records=n, num_directions=q)
+    rows = []
+    for runs in runs_list:
+        params = stack_params([StepParams(smoothing=jnp.float32(0.2), l2_norm_clip=jnp.float32(1.0),
+                                          noise_multiplier=jnp.float32(1.0 + r), sampling_probability=jnp.float32(p),
+                                          expected_batch_size=jnp.float32(p * n)) for r in range(runs)])
+        noise = rng.integers(-4000, 4000, (runs, steps, q)).astype(np.int32)
+        states = init_batch(condenser, jnp.stack([jax.random.key(r) for r in range(runs)]),
+                            jnp.asarray(rng.uniform(-0.5, 0.5, (runs, m, d)), jnp.float32))
+        first, steady = _timed(lambda: run_batch(condenser, states, params, steps, data=data, noise=noise)[0].table)
+        per_step = steady / steps
+        rows.append({"runs": runs, "steps": steps, "compile_and_first_seconds": first,
+                     "seconds_per_step": per_step, "fits_per_second": runs * 2 * q / per_step})
+    single = rows[0]["seconds_per_step"] / rows[0]["runs"]
+    for row in rows:
+        row["speedup_per_run_vs_separate"] = single * row["runs"] / row["seconds_per_step"]
+    return rows
+
+
+def tree_profile(q: int = 64, m: int = 100, d: int = 30, B: int = 1024, seed: int = 0) -> dict:
+    import jax
+    import jax.numpy as jnp
+    from sklearn.tree import DecisionTreeClassifier as SkTree
+    from threadpoolctl import threadpool_limits
+
+    from zodc.kernels import _common
+    from zodc.kernels.tree import DecisionTreeClassifier
+
+    rng = np.random.default_rng(seed)
+    k = 2 * q
+    tables = jnp.asarray(rng.uniform(-1, 1, (k, m, d)), jnp.float32)
+    labels = jnp.asarray(np.repeat([0, 1], m // 2), jnp.int32)
+    X = jnp.asarray(rng.uniform(-1, 1, (B, d)), jnp.float32)
+    model = DecisionTreeClassifier(2, 4)
+    key = jax.random.key(0)
+    fit = jax.jit(jax.vmap(lambda table: model.fit(key, table, labels)))
+    out = {"shape": {"fits": k, "m": m, "d": d, "B": B, "max_depth": 4}}
+    first, steady = _timed(fit, tables)
+    out["native_fit"] = {"compile_and_first_seconds": first, "seconds": steady, "fits_per_second": k / steady}
+    first, steady = _timed(jax.jit(jax.vmap(_common.feature_order)), tables)
+    out["native_sort"] = {"compile_and_first_seconds": first, "seconds": steady,
+                          "share_of_fit": steady / out["native_fit"]["seconds"]}
+    params = fit(tables)
+    first, steady = _timed(jax.jit(jax.vmap(lambda p: model.predict_proba(p, X))), params)
+    out["native_predict"] = {"compile_and_first_seconds": first, "seconds": steady}
+    host_tables, host_labels, host_X = np.asarray(tables), np.asarray(labels), np.asarray(X)
+    with threadpool_limits(1):
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            for table in host_tables:
+                SkTree(max_depth=4).fit(table, host_labels).predict_proba(host_X)
+            times.append(time.perf_counter() - start)
+    host = statistics.median(times)
+    out["sklearn_fit_predict_one_thread"] = {"seconds": host, "fits_per_second": k / host}
+    out["native_over_sklearn_one_thread"] = host / (out["native_fit"]["seconds"] + out["native_predict"]["seconds"])
+    return out
+
+
+def main(argv=None) -> int:
+    from benchmarks.throughput import machine_info
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--runs", default="1,8,32")
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--note", action="append", default=[])
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    result = {"recorded": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "machine": machine_info(1), "notes": args.note,
+              "batched": batched([int(r) for r in args.runs.split(",")], args.steps),
+              "tree_profile": tree_profile()}
+    result["total_seconds"] = time.perf_counter() - started
+    with open(args.out, "w", encoding="utf-8") as handle:
+        json.dump(result, handle, indent=1)
+    with open(os.path.splitext(args.out)[0] + ".md", "w", encoding="utf-8") as handle:
+        handle.write(to_markdown(result))
+    print(to_markdown(result))
+    return 0
+
+
+def to_markdown(result: dict) -> str:
+    machine = result["machine"]
+    lines = [f"# Batched runs and the tree kernel's profile\n",
+             f"Recorded {result['recorded']} on {machine['platform']} ({machine['cpu_count']} CPUs, JAX "
+             f"{machine['jax_version']} on {machine['jax_backend']}); load average at start "
+             f"{machine.get('load_average_start')}. Compile excluded from steady-state figures.\n"]
+    lines += [f"- {note}" for note in result.get("notes", [])]
+    lines += ["\n## Batched runs (native tree, q 16, m 20, d 30, 400 records, p 0.64)\n",
+              "| runs R | s / step (batch) | fits / s | speed-up per run vs R separate runs | compile + first s |",
+              "|---:|---:|---:|---:|---:|"]
+    for row in result["batched"]:
+        lines.append(f"| {row['runs']} | {row['seconds_per_step']:.4f} | {row['fits_per_second']:,.0f} | "
+                     f"{row['speedup_per_run_vs_separate']:.2f} | {row['compile_and_first_seconds']:.1f} |")
+    profile = result["tree_profile"]
+    shape = profile["shape"]
+    lines += [f"\n## The tree kernel at the headline shapes ({shape['fits']} fits of {shape['m']} x {shape['d']}, "
+              f"depth {shape['max_depth']}; {shape['B']} records predicted per table)\n",
+              "| part | seconds | note |", "|---|---:|---|",
+              f"| native fit (vmapped) | {profile['native_fit']['seconds']:.4f} | "
+              f"{profile['native_fit']['fits_per_second']:,.0f} fits/s |",
+              f"| of which the per-feature sort | {profile['native_sort']['seconds']:.4f} | "
+              f"{100 * profile['native_sort']['share_of_fit']:.0f} % of the fit |",
+              f"| native predict of B records, all tables | {profile['native_predict']['seconds']:.4f} | |",
+              f"| scikit-learn fit + predict, one thread, all tables | "
+              f"{profile['sklearn_fit_predict_one_thread']['seconds']:.4f} | "
+              f"{profile['sklearn_fit_predict_one_thread']['fits_per_second']:,.0f} fits/s |",
+              f"\nNative over scikit-learn on one thread: {profile['native_over_sklearn_one_thread']:.2f}x.\n"]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
