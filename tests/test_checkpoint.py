@@ -22,7 +22,7 @@ from zodc.checkpoint import FILE, Checkpoint, fingerprint
 from zodc.cli import RUN_FILE, main
 from zodc.errors import ConfigError
 
-STEPS = "600"
+STEPS = "300"
 
 
 def _zodc(*args):

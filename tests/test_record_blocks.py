@@ -143,7 +143,7 @@ def test_the_front_door_blocks_a_large_cohort_and_releases_the_same_table(monkey
     seen = []
     real = estimator.record_block
     monkeypatch.setattr(estimator, "record_block", lambda batch: seen.append(real(batch)) or seen[-1])
-    kwargs = dict(steps=30, batch_size=32, random_state=11)
+    kwargs = dict(steps=10, batch_size=32, random_state=11)
     blocked = Condenser(**kwargs).fit(X, y)
     assert seen == [256] and blocked.record_count_ > 256
     monkeypatch.setattr(estimator, "record_block", lambda batch: 10**9)  # never blocks
@@ -169,8 +169,8 @@ def test_padding_the_records_to_a_shape_bucket_changes_no_release(monkeypatch):
     data = load_dataset("breast_cancer")
     X, y = data.frame.drop(columns="diagnosis"), data.frame["diagnosis"]
     assert estimator.padded_records(len(X)) == 1024
-    padded = Condenser(random_state=3, schema=data.schema, steps=40).fit(X, y)
+    padded = Condenser(random_state=3, schema=data.schema, steps=10).fit(X, y)
     monkeypatch.setattr(estimator, "padded_records", lambda n: n)
-    plain = Condenser(random_state=3, schema=data.schema, steps=40).fit(X, y)
+    plain = Condenser(random_state=3, schema=data.schema, steps=10).fit(X, y)
     np.testing.assert_array_equal(padded.table_, plain.table_)
     np.testing.assert_array_equal(padded.history_["batch_size"], plain.history_["batch_size"])

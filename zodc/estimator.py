@@ -462,13 +462,17 @@ class Condenser(BaseEstimator):
 
 
 def padded_records(num_records: int) -> int:
-    """The shape bucket of ``n`` records: the next power of two (at least 256)."""
+    """The shape bucket of ``n`` records: the next power of two (at least 256).
+
+    Could one record change this? It can move ``n`` across a power of two, and so the shapes of the
+    compiled step — never the release: the padding rows are never sampled and the real rows' mask
+    and losses are the unpadded ones (``tests/test_record_blocks.py``)."""
     return max(256, 1 << max(0, math.ceil(math.log2(max(num_records, 1)))))
 
 
 def pad_records(data, num_records: int, size: int):
     """``data`` with every per-record leaf (leading axis ``num_records``) padded to ``size`` rows of
-    zeros (the padding is never sampled)."""
+    zeros (the padding is never sampled). Could one record change this? Only its own row."""
     if size == num_records:
         return data
 
@@ -483,7 +487,8 @@ def pad_records(data, num_records: int, size: int):
 def record_block(expected_batch: float) -> int:
     """The block the sampled records are scored in (:class:`~zodc.condense.ZeroOrderCondenser`'s
     ``record_block``): the power of two at least twice the expected batch (at least 256), so a
-    Poisson batch almost always fits one block. From public settings and the DP count."""
+    Poisson batch almost always fits one block. From public settings and the DP count: one record
+    cannot decide it beyond what the count's noise allows, and the blocks change no release."""
     return max(256, 1 << max(0, math.ceil(math.log2(max(2.0 * float(expected_batch), 1.0)))))
 
 
