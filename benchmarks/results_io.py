@@ -68,3 +68,12 @@ def stem(path: str | os.PathLike) -> str:
     if path.endswith(".gz"):
         path = path[:-3]
     return os.path.splitext(path)[0]
+
+
+def write_markdown(markdown: str | None, out: str | None, text: str) -> None:
+    """Writes ``text`` to ``markdown`` (default: ``out`` with ``.md``; neither: nothing) and prints it."""
+    path = markdown or (os.path.splitext(out)[0] + ".md" if out else None)
+    if path:
+        with open(path, "w") as handle:
+            handle.write(text)
+    print(text)

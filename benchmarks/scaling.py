@@ -512,11 +512,9 @@ def main(argv: list[str] | None = None) -> int:
             result["discussion"] = list(args.discussion)
             if args.out:
                 _write_json(args.out, result)
-    markdown = args.markdown or (os.path.splitext(args.out)[0] + ".md" if args.out else None)
-    if markdown:
-        with open(markdown, "w") as handle:
-            handle.write(to_markdown(result))
-    print(to_markdown(result))
+    from benchmarks.results_io import write_markdown
+
+    write_markdown(args.markdown, args.out, to_markdown(result))
     return 0
 
 

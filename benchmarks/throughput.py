@@ -428,11 +428,9 @@ def main(argv: list[str] | None = None) -> int:
         result = run(config, args.grid, models=models, quick=args.quick, max_seconds=args.max_seconds,
                      host_budget_seconds=args.host_budget_seconds, n_jobs=args.n_jobs, out=args.out,
                      notes=args.note)
-    markdown = args.markdown or (os.path.splitext(args.out)[0] + ".md" if args.out else None)
-    if markdown:
-        with open(markdown, "w") as handle:
-            handle.write(to_markdown(result))
-    print(to_markdown(result))
+    from benchmarks.results_io import write_markdown
+
+    write_markdown(args.markdown, args.out, to_markdown(result))
     return 0
 
 

@@ -18,6 +18,8 @@ from zodc.data import load_dataset  # noqa: E402
 from zodc.models.host import HostEvaluator, _cluster_backend, fit_score_classifier  # noqa: E402
 from zodc.models.losses import ClassificationLoss  # noqa: E402
 
+from tests.models.test_host import _problem as host_problem  # noqa: E402
+
 # How many times this process has unpickled a _Witness: on a worker, how often the payload arrived.
 _WITNESS_LOADS = [0]
 
@@ -48,14 +50,8 @@ def client():
     cluster.close()
 
 
-def _problem(seed=0, n=60, m=8, d=3, k=7):
-    rng = np.random.default_rng(seed)
-    X = rng.uniform(-1, 1, size=(n, d))
-    y = (X[:, 0] + 0.3 * rng.normal(size=n) > 0).astype(np.int64)
-    labels = np.repeat([0, 1], m // 2)
-    tables = rng.uniform(-1, 1, size=(k, m, d))
-    mask = rng.uniform(size=n) < 0.6
-    return X, y, labels, tables, mask
+def _problem(seed=0, k=7):
+    return host_problem(seed=seed, k=k)  # the host tests' seeded problem, with 7 tables (uneven chunks)
 
 
 def _evaluator(X, y, labels, loss, **extra):
