@@ -361,7 +361,7 @@ class Condenser(BaseEstimator):
         if config.soft_labels and config.soft_label_steps is not None and config.soft_label_steps < config.steps:
             optimizer = freeze_last_column(optimizer, config.soft_label_steps)
         block, padded = None, None
-        if host is None:
+        if host is None and decode is None:  # (the deprecated subspace's basis could pass for per-record data)
             # Pad the records to a shape bucket: a run on a cohort of nearby size (another holdout, another
             # DP split) then reuses the compiled step from the persistent cache. Padding rows are never
             # sampled and the real rows' masks are unchanged (StepParams.record_count): the release is the
