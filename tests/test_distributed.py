@@ -141,3 +141,41 @@ def test_shared_seed_on_one_process_is_fresh_entropy():
 
     first, second = shared_seed(), shared_seed()
     assert isinstance(first, FreshEntropy) and 0 <= first < 2**128 and first != second
+
+
+CLI = textwrap.dedent("""
+    import sys, jax
+    process_id, port = int(sys.argv[1]), sys.argv[2]
+    jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}", num_processes=2, process_id=process_id,
+                               initialization_timeout=60)
+    from zodc.cli import main
+    sys.exit(main(sys.argv[3:]))
+""")
+
+
+def test_the_cli_on_two_processes_shares_fresh_entropy_and_writes_once(tmp_path):
+    # No --seed: the processes share process 0's fresh entropy (the same holdout and noise), and only
+    # process 0 writes. Each process writes to its own directory here, so a second writer would show.
+    port = _free_port()
+    for i in range(2):
+        (tmp_path / f"p{i}").mkdir()
+    processes = [subprocess.Popen([sys.executable, "-c", CLI, str(i), str(port), "condense", "--dataset",
+                                   "breast_cancer", "--steps", "10", "--quiet", "--out",
+                                   str(tmp_path / f"p{i}" / "synthetic.csv")], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=_environment(2)) for i in range(2)]
+    outputs = []
+    try:
+        for process in processes:
+            outputs.append(process.communicate(timeout=TIMEOUT))
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    for process, (_, stderr) in zip(processes, outputs):
+        assert process.returncode == 0, stderr[-3000:]
+    assert sorted(os.listdir(tmp_path / "p0")) == ["synthetic.csv", "synthetic.owner.json", "synthetic.report.json"]
+    assert os.listdir(tmp_path / "p1") == []
+    assert "process 1 of 2 done; process 0 writes the release" in outputs[1][0]
+    report = json.loads((tmp_path / "p0" / "synthetic.report.json").read_text())
+    assert report["privacy"]["randomness"] == "fresh 128-bit OS entropy"

@@ -490,6 +490,16 @@ def condense_command(args, argv: Sequence[str] | None = None) -> dict[str, Any]:
         print("zodc: a --seed was given: this release is private only while the seed stays secret (it is not written "
               "to any output).", file=sys.stderr)
     seed = args.seed
+    import jax
+
+    if jax.process_count() > 1:  # several processes (jax.distributed.initialize): one run, one writer
+        if args.checkpoint is not None:
+            raise ZodcError("--checkpoint is for one process; a run over several processes (jax.distributed) "
+                            "cannot be checkpointed yet.")
+        if seed is None:  # process 0's fresh entropy on every process: the same holdout, noise and masks
+            from zodc.sharding import shared_seed
+
+            seed = shared_seed()
     if args.checkpoint is not None:  # one secret seed for the holdout and the run, kept to resume
         seed = _checkpoint_seed(args, list(argv) if argv is not None else sys.argv[1:])
     train, test = _split(frame, args.holdout, seed)
@@ -515,7 +525,7 @@ def condense_command(args, argv: Sequence[str] | None = None) -> dict[str, Any]:
         varies_model = grid is not None and any("model" in g for g in (grid if isinstance(grid, list) else [grid]))
         search = PrivateSearch(condenser, grid, repeats=args.search_repeats, epsilon=args.epsilon, delta=args.delta,
                                selection_share=args.search_share, scoring_model=model if varies_model else None,
-                               horizon=args.search_horizon, random_state=args.seed,
+                               horizon=args.search_horizon, random_state=seed,
                                # Random stopping's number of runs is secret: no per-run lines on the terminal.
                                verbose=0 if args.quiet or stopping else 1, selection=args.search_selection,
                                **({"mean_repeats": args.search_mean_runs} if args.search_mean_runs is not None else {}))
@@ -581,6 +591,8 @@ def condense_command(args, argv: Sequence[str] | None = None) -> dict[str, Any]:
                 owner_path: json.dumps(owner, indent=2, allow_nan=False) + "\n"}
     if schema is None:
         contents[schema_path] = json.dumps(json_safe(condenser.schema_.to_dict()), indent=2, allow_nan=False) + "\n"
+    if jax.process_index() != 0:  # every process holds the release; process 0 writes it
+        return {**report, "owner_only": owner, "written_by_process_0": True}
     write_files_atomic(contents)
     if args.checkpoint is not None and os.path.exists(_run_file(args.checkpoint)):  # released: its secrets go
         os.remove(_run_file(args.checkpoint))
@@ -681,7 +693,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args, argv = _resumed_arguments(parser, args)
             with diagnostics(args.diagnostics):
                 report = condense_command(args, argv)
-            if args.json:
+            if report.get("written_by_process_0"):
+                import jax
+
+                print(f"zodc condense: process {jax.process_index()} of {jax.process_count()} done; process 0 writes "
+                      "the release.")
+            elif args.json:
                 print(json.dumps(report, indent=2, default=_json_default))
             else:  # a few lines a person reads; the full JSON is in the report file
                 from zodc.evaluate.summary import summary_lines
