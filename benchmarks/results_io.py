@@ -77,3 +77,13 @@ def write_markdown(markdown: str | None, out: str | None, text: str) -> None:
         with open(path, "w") as handle:
             handle.write(text)
     print(text)
+
+
+def write_json_atomic(path: str, result: Any) -> None:
+    """``result`` as indented JSON at ``path`` (its directory created), replaced atomically."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    temporary = path + ".tmp"
+    with open(temporary, "w") as handle:
+        json.dump(result, handle, indent=1)
+        handle.write("\n")
+    os.replace(temporary, path)

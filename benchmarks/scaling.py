@@ -333,12 +333,9 @@ def _pair_checks(records: list[dict]) -> list[dict]:
 
 
 def _write_json(path: str, result: dict) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    temporary = path + ".tmp"
-    with open(temporary, "w") as handle:
-        json.dump(result, handle, indent=1)
-        handle.write("\n")
-    os.replace(temporary, path)
+    from benchmarks.results_io import write_json_atomic
+
+    write_json_atomic(path, result)
 
 
 def run(sizes: list[int], variants: list[str], settings: dict, *, out: str | None = None, quick: bool = False,

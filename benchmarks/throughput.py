@@ -330,12 +330,9 @@ def to_markdown(result: dict) -> str:
 
 
 def _write_json(path: str, result: dict) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    temporary = path + ".tmp"
-    with open(temporary, "w") as handle:
-        json.dump(result, handle, indent=1)
-        handle.write("\n")
-    os.replace(temporary, path)
+    from benchmarks.results_io import write_json_atomic
+
+    write_json_atomic(path, result)
 
 
 def run(config: dict, grid: str, *, models: list[str] | None = None, quick: bool = False,

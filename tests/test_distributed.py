@@ -69,7 +69,10 @@ SCRIPT = textwrap.dedent("""
                           "processes": sorted({device.process_index for device in mesh.devices.flat}),
                           "replicated": bool(result.is_fully_replicated),
                           "table": np.asarray(result).tobytes().hex()}
-        # The seed helper: process 0's fresh entropy on both (only a digest is printed: it is a secret).
+        # The seed helper: process 0's entropy on both. Each process's "fresh" draw is a fixed stand-in
+        # here (1000 + 1000 i: no unseeded draw in a test), so process 1 must end with process 0's 1000.
+        import zodc.privacy.noise
+        zodc.privacy.noise.fresh_seed = lambda: 1000 + 1000 * jax.process_index()
         out["seed_digest"] = hashlib.sha256(str(int(shared_seed())).encode()).hexdigest()
     print("RESULT " + json.dumps(out), flush=True)
 """)
@@ -89,6 +92,24 @@ def _environment(devices: int) -> dict:
             "XLA_FLAGS": f"{flags} --xla_force_host_platform_device_count={devices}".strip()}
 
 
+def _finish(processes) -> list[tuple[str, str]]:
+    """Each process's (stdout, stderr), all within TIMEOUT; a hung one (a peer that never joined) is
+    killed, all of them; each must have exited 0."""
+    deadline = time.monotonic() + TIMEOUT
+    outputs = []
+    try:
+        for process in processes:
+            outputs.append(process.communicate(timeout=max(1.0, deadline - time.monotonic())))
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    for process, (_, stderr) in zip(processes, outputs):
+        assert process.returncode == 0, stderr[-3000:]
+    return outputs
+
+
 def _result(stdout: str) -> dict:
     line = next(line for line in stdout.splitlines() if line.startswith("RESULT "))
     return json.loads(line[len("RESULT "):])
@@ -105,18 +126,7 @@ def test_two_processes_release_the_one_device_table_bit_for_bit():
                                   env=_environment(2)) for args in launches]
     processes.append(subprocess.Popen([sys.executable, "-c", SCRIPT, "single"], stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True, env=_environment(1)))
-    deadline = time.monotonic() + TIMEOUT
-    outputs = []
-    try:
-        for process in processes:
-            outputs.append(process.communicate(timeout=max(1.0, deadline - time.monotonic())))
-    finally:  # a hung process (a peer that never joined) is killed, all of them
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.communicate()
-    for process, (_, stderr) in zip(processes, outputs):
-        assert process.returncode == 0, stderr[-3000:]
+    outputs = _finish(processes)
 
     children = [_result(stdout) for stdout, _ in outputs[:2]]
     single = _result(outputs[2][0])
@@ -131,16 +141,19 @@ def test_two_processes_release_the_one_device_table_bit_for_bit():
             assert child[label]["processes"] == [0, 1], "the mesh does not span both processes"
             assert child[label]["replicated"] is True
             assert child[label]["table"] == single["table"], (label, np.abs(_table(child[label]["table"]) - one).max())
-    assert children[0]["seed_digest"] == children[1]["seed_digest"]
-    assert children[0]["seed_digest"] != hashlib.sha256(b"0").hexdigest()  # not the zeros of a failed broadcast
+    assert children[0]["seed_digest"] == children[1]["seed_digest"] == hashlib.sha256(b"1000").hexdigest()
 
 
-def test_shared_seed_on_one_process_is_fresh_entropy():
+def test_shared_seed_on_one_process_is_its_fresh_entropy(monkeypatch):
+    # One process: the seed is the process's own fresh draw (a seeded stand-in here), marked as entropy.
+    import zodc.privacy.noise
     from zodc.privacy.keys import FreshEntropy
     from zodc.sharding import shared_seed
 
+    draws = iter([7, 2**127 + 5])
+    monkeypatch.setattr(zodc.privacy.noise, "fresh_seed", lambda: next(draws))
     first, second = shared_seed(), shared_seed()
-    assert isinstance(first, FreshEntropy) and 0 <= first < 2**128 and first != second
+    assert isinstance(first, FreshEntropy) and (first, second) == (7, 2**127 + 5)
 
 
 CLI = textwrap.dedent("""
@@ -148,6 +161,8 @@ CLI = textwrap.dedent("""
     process_id, port = int(sys.argv[1]), sys.argv[2]
     jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}", num_processes=2, process_id=process_id,
                                initialization_timeout=60)
+    import zodc.privacy.noise  # each process's "fresh" entropy: a fixed stand-in (no unseeded draw in a test)
+    zodc.privacy.noise.fresh_seed = lambda: 3000 + process_id
     from zodc.cli import main
     sys.exit(main(sys.argv[3:]))
 """)
@@ -163,17 +178,7 @@ def test_the_cli_on_two_processes_shares_fresh_entropy_and_writes_once(tmp_path)
                                    "breast_cancer", "--steps", "10", "--quiet", "--out",
                                    str(tmp_path / f"p{i}" / "synthetic.csv")], stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True, env=_environment(2)) for i in range(2)]
-    outputs = []
-    try:
-        for process in processes:
-            outputs.append(process.communicate(timeout=TIMEOUT))
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.communicate()
-    for process, (_, stderr) in zip(processes, outputs):
-        assert process.returncode == 0, stderr[-3000:]
+    outputs = _finish(processes)
     assert sorted(os.listdir(tmp_path / "p0")) == ["synthetic.csv", "synthetic.owner.json", "synthetic.report.json"]
     assert os.listdir(tmp_path / "p1") == []
     assert "process 1 of 2 done; process 0 writes the release" in outputs[1][0]

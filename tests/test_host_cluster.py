@@ -116,3 +116,17 @@ def test_a_seeded_condenser_releases_the_same_table_on_the_cluster(client):
     pd.testing.assert_frame_equal(clustered.synthetic_, local.synthetic_, check_exact=True)
     for name, value in local.history_.items():
         np.testing.assert_array_equal(clustered.history_[name], value)
+
+
+def test_one_record_changes_no_other_records_losses_on_the_cluster(client):
+    # D' = D plus one record (an extreme point of the rare class), every record sampled, the fits on
+    # the cluster: the other records' losses are D's, bit for bit; the added one is within the bound.
+    X, y, labels, tables, _ = _problem()
+    loss = ClassificationLoss("balanced_linear", class_weights=(1.5, 0.75))
+    X_more, y_more = np.vstack([X, np.full((1, X.shape[1]), 5.0)]), np.append(y, 1)
+    with joblib.parallel_config(backend="dask"):
+        with _evaluator(X, y, labels, loss) as base, _evaluator(X_more, y_more, labels, loss) as more:
+            losses = base(tables, np.ones(X.shape[0], bool))
+            losses_more = more(tables, np.ones(X.shape[0] + 1, bool))
+    np.testing.assert_array_equal(losses_more[:, :-1], losses)
+    assert np.all((losses_more[:, -1] >= 0) & (losses_more[:, -1] <= loss.upper_bound))

@@ -40,7 +40,7 @@ VERSION = 1
 EVERY = 25
 
 
-def fingerprint(frame: Any, settings: dict) -> str:
+def fingerprint(frame: "pd.DataFrame", settings: dict) -> str:
     """SHA-256 of the data as given (every cell, the column names and kinds) and the public settings.
 
     Kept only inside the (secret) checkpoint, to refuse resuming on other data or settings; never
@@ -48,13 +48,8 @@ def fingerprint(frame: Any, settings: dict) -> str:
     import pandas as pd
 
     digest = hashlib.sha256()
-    if isinstance(frame, pd.DataFrame):
-        digest.update(json.dumps([[str(c), str(t)] for c, t in frame.dtypes.items()]).encode())
-        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy(np.uint64).tobytes())
-    else:
-        array = np.ascontiguousarray(np.asarray(frame))
-        digest.update(str((array.dtype.str, array.shape)).encode())
-        digest.update(array.tobytes() if array.dtype != object else pickle.dumps(array.tolist()))
+    digest.update(json.dumps([[str(c), str(t)] for c, t in frame.dtypes.items()]).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy(np.uint64).tobytes())
     digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
     return digest.hexdigest()
 

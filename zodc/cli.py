@@ -630,8 +630,9 @@ def _run_file(directory: str) -> str:
 
 def _resumed_arguments(parser, args):
     """``--resume DIR``: the options stored in DIR by ``--checkpoint DIR``, parsed again."""
+    defaults = _condense_defaults(parser)
     given = [name for name, value in vars(args).items()
-             if name not in ("command", "resume") and value != parser_defaults(parser).get(name)]
+             if name not in ("command", "resume") and value != defaults.get(name)]
     if given:
         raise ZodcError(f"--resume takes no other options (the run's are stored in its directory). Got: "
                         f"{', '.join('--' + name.replace('_', '-') for name in sorted(given))}.")
@@ -647,7 +648,7 @@ def _resumed_arguments(parser, args):
     return parser.parse_args(stored["argv"]), stored["argv"]
 
 
-def parser_defaults(parser) -> dict:
+def _condense_defaults(parser) -> dict:
     """The ``condense`` sub-command's defaults (to tell which options were given)."""
     for action in parser._subparsers._group_actions:  # noqa: SLF001 - argparse has no public accessor
         condense = action.choices["condense"]
@@ -671,11 +672,11 @@ def _checkpoint_seed(args, argv: list[str]) -> int | None:
                             f"`zodc condense --resume {args.checkpoint}`, or use another directory.")
         seed = stored.get("seed")
         return args.seed if seed is None else FreshEntropy(seed)
-    seed = None if args.seed is not None else FreshEntropy(resolve_seed(None))
     from zodc.checkpoint import write_private
 
-    write_private(path, json.dumps({"argv": options, "seed": None if seed is None else int(seed)}))
-    return args.seed if seed is None else seed
+    fresh = None if args.seed is not None else FreshEntropy(resolve_seed(None))  # a --seed is in argv already
+    write_private(path, json.dumps({"argv": options, "seed": None if fresh is None else int(fresh)}))
+    return args.seed if fresh is None else fresh
 
 
 def main(argv: Sequence[str] | None = None) -> int:

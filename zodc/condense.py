@@ -257,14 +257,11 @@ class ZeroOrderCondenser:
         order = jnp.nonzero(asked.mask, size=blocks * block, fill_value=0)[0]
         shares = params.clip_shares
 
-        def is_record(leaf):
-            return hasattr(leaf, "shape") and len(leaf.shape) >= 1 and leaf.shape[0] == n
-
         def one_block(carry):
             i, total = carry
             indices = jax.lax.dynamic_slice(order, (i * block,), (block,))
             valid = i * block + jnp.arange(block) < count
-            block_data = jax.tree.map(lambda leaf: leaf[indices] if is_record(leaf) else leaf, data)
+            block_data = jax.tree.map(lambda leaf: leaf[indices] if is_per_record(leaf, n) else leaf, data)
             losses = self.evaluate_fn(asked.tables, valid, block_data)
             part = self._batch_sums(params, valid, losses, None if shares is None else shares[indices])
             return i + 1, jax.tree.map(jnp.add, total, part)
@@ -333,6 +330,28 @@ class ZeroOrderCondenser:
         if self.record_block is None or self.record_block >= self.num_records:
             return self.tell(state, params, asked, self.evaluate_fn(asked.tables, asked.mask, data), noise)
         return self._update(state, params, asked, self._blocked_sums(params, asked, data), noise)
+
+
+def is_per_record(leaf: Any, num_records: int) -> bool:
+    """Whether ``leaf`` of an evaluator's ``data`` is a per-record field: its leading axis has length
+    ``num_records`` (the contract of ``record_block``, :mod:`zodc.sharding` and the front door's padding)."""
+    return hasattr(leaf, "shape") and len(leaf.shape) >= 1 and leaf.shape[0] == num_records
+
+
+def pad_records(data: Any, num_records: int, size: int) -> Any:
+    """``data`` with every per-record leaf padded along its first axis to ``size`` rows, copies of its
+    last row (valid values: a padded record is a copy of a real one, and is never sampled or counted).
+
+    Could one record change this? Only its own row, and the copies of it when it is the last."""
+    if size == num_records:
+        return data
+
+    def pad(leaf):
+        if not is_per_record(leaf, num_records):
+            return leaf
+        return jnp.concatenate([leaf, jnp.repeat(leaf[-1:], size - num_records, axis=0)], axis=0)
+
+    return jax.tree.map(pad, data)
 
 
 class BatchSums(NamedTuple):

@@ -19,7 +19,6 @@ import os
 import warnings
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -29,7 +28,7 @@ from zodc._params import InstanceOf, Interval, Options, validate_params
 from zodc.budget import Budget, SharedBudget
 from zodc.condense import (StepParams, Subspace, adam, freeze_last_column, noise_calibrated_rate, run, run_ask_tell,
                            sgd, subspace_basis, subspace_tables)
-from zodc.condense import StepInfo, ZeroOrderCondenser
+from zodc.condense import StepInfo, ZeroOrderCondenser, pad_records
 from zodc.config import RunConfig
 from zodc.data.schema import Schema
 from zodc.errors import ConfigError
@@ -468,20 +467,6 @@ def padded_records(num_records: int) -> int:
     compiled step — never the release: the padding rows are never sampled and the real rows' mask
     and losses are the unpadded ones (``tests/test_record_blocks.py``)."""
     return max(256, 1 << max(0, math.ceil(math.log2(max(num_records, 1)))))
-
-
-def pad_records(data, num_records: int, size: int):
-    """``data`` with every per-record leaf (leading axis ``num_records``) padded to ``size`` rows of
-    zeros (the padding is never sampled). Could one record change this? Only its own row."""
-    if size == num_records:
-        return data
-
-    def pad(leaf):
-        if hasattr(leaf, "shape") and len(leaf.shape) >= 1 and leaf.shape[0] == num_records:
-            return jnp.concatenate([leaf, jnp.zeros((size - num_records, *leaf.shape[1:]), leaf.dtype)])
-        return leaf
-
-    return jax.tree.map(pad, data)
 
 
 def record_block(expected_batch: float) -> int:

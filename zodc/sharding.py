@@ -3,10 +3,11 @@
 A step evaluates ``k = 2q`` perturbed tables on the sampled real records. :class:`Sharded` wraps a
 native evaluator in :func:`jax.shard_map` over a two-axis :class:`jax.sharding.Mesh`: the tables
 are split along ``"directions"``, the records (and every per-record field of the data) along
-``"records"``; each device fits its tables and scores its records, and the ``(k, n)`` losses come
-back sharded on both axes. The core (:mod:`zodc.condense`) then clips each record's difference
-vector and sums over records; under ``jit`` XLA lowers that sum to an all-reduce (a ``psum``) over
-the devices. The sum is of integers on the noise grid (:func:`zodc.privacy.mechanisms.clipped_sums`),
+``"records"``; each device fits its tables and scores its records. Each record's ``k`` losses are
+then gathered onto the devices that hold the record (an all-gather over ``"directions"``), so the
+core (:mod:`zodc.condense`) clips its difference vector with the 1-device arithmetic; the sum over
+records is the only reduction across devices (XLA lowers it to an all-reduce, a ``psum``), and it
+is a sum of integers on the noise grid (:func:`zodc.privacy.mechanisms.clipped_sums`),
 so its value does not depend on the order of the reduction: a run on 8 devices releases exactly
 what the same seed releases on 1 device, given the same per-record losses — and each loss is the
 same arithmetic on one device or another (tested bit for bit, ``tests/test_sharding.py``).
@@ -33,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from zodc.condense import is_per_record, pad_records
 from zodc.errors import ConfigError
 
 DIRECTIONS, RECORDS = "directions", "records"
@@ -96,15 +98,6 @@ def shared_seed() -> int:
     return FreshEntropy(seed)
 
 
-def _pad(leaf: jax.Array, size: int) -> jax.Array:
-    """``leaf`` padded along its first axis to ``size`` with copies of its last entry (valid values:
-    a padded record is a copy of a real one, and masked out)."""
-    extra = size - leaf.shape[0]
-    if extra == 0:
-        return leaf
-    return jnp.concatenate([leaf, jnp.repeat(leaf[-1:], extra, axis=0)], axis=0)
-
-
 @dataclasses.dataclass(frozen=True)
 class Sharded:
     """``evaluate_fn`` with its tables split over the mesh's ``"directions"`` axis and its records
@@ -125,16 +118,15 @@ class Sharded:
         padded_tables = -(-num_tables // directions) * directions
         padded_records = -(-num_records // records) * records
 
-        def is_record(leaf):
-            return hasattr(leaf, "shape") and len(leaf.shape) >= 1 and leaf.shape[0] == num_records
-
-        # The tables (and hence the directions) are made whole on every device before they are
-        # split, so XLA's sharding propagation keeps the gradient's sum over directions on one
-        # device, in the 1-device order: the same float32 table after every step.
-        tables = _pad(jax.lax.with_sharding_constraint(tables, NamedSharding(self.mesh, P())), padded_tables)
+        # The tables (and hence the directions) are made whole on every device before they are split,
+        # so XLA's sharding propagation keeps the gradient's sum over directions on one device, in the
+        # 1-device order (without it, tree and logistic tables differ by an ulp: tests/test_sharding.py).
+        # Padding tables are copies of the last one, dropped below.
+        whole = jax.lax.with_sharding_constraint(tables, NamedSharding(self.mesh, P()))
+        tables = pad_records(whole, num_tables, padded_tables)
         mask = jnp.concatenate([jnp.asarray(mask, bool), jnp.zeros(padded_records - num_records, bool)])
-        specs = jax.tree.map(lambda leaf: P(RECORDS) if is_record(leaf) else P(), data)
-        data = jax.tree.map(lambda leaf: _pad(leaf, padded_records) if is_record(leaf) else leaf, data)
+        specs = jax.tree.map(lambda leaf: P(RECORDS) if is_per_record(leaf, num_records) else P(), data)
+        data = pad_records(data, num_records, padded_records)
         inner = jax.shard_map(self.evaluate_fn, mesh=self.mesh, in_specs=(P(DIRECTIONS), P(RECORDS), specs),
                               out_specs=P(DIRECTIONS, RECORDS), check_vma=False)
         losses = inner(tables, mask, data)

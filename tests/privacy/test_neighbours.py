@@ -171,6 +171,35 @@ def test_native_step_losses_of_other_records_do_not_depend_on_one_record():
     assert np.array_equal(np.asarray(base), np.asarray(more)[:, :n])
 
 
+def test_native_losses_with_class_weights_as_data_depend_on_each_records_own_label_only():
+    # The front door passes the (DP) class weights as data: each record carries its own weight w_y.
+    # D' adds one rare-class record: every other record's weighted loss is D's, bit for bit; the added
+    # record's is within the bound w_max (the balanced linear loss is at most 1 before its weight).
+    rng = np.random.default_rng(12)
+    n, d, m = 60, 3, 6
+    X = rng.uniform(-1, 1, (n, d)).astype(np.float32)
+    y = (X[:, 0] > 0.5).astype(np.int32)
+    weights = (0.6, 2.5)
+    labels = np.repeat([0, 1], m // 2).astype(np.int32)
+    evaluate = jax.jit(native_classifier_evaluator(get_preset("tree").native_factory(2),
+                                                   ClassificationLoss("balanced_linear")))
+    table = jnp.asarray(rng.uniform(-1, 1, (m, d)), jnp.float32)
+    tables = zo.perturb(table, zo.sample_directions(jax.random.key(3), 4, table.shape, table.dtype, "gaussian"),
+                        0.2, "central")
+    key = jax.random.key(0)
+    base = evaluate(tables, jnp.ones(n, bool), native_classifier_data(X, y, labels, key, weights))
+    more = evaluate(tables, jnp.ones(n + 1, bool),
+                    native_classifier_data(np.vstack([X, np.full((1, d), -1.0, np.float32)]), np.append(y, 1),
+                                           labels, key, weights))
+    np.testing.assert_array_equal(np.asarray(base), np.asarray(more)[:, :n])
+    assert np.all((np.asarray(more)[:, n] >= 0) & (np.asarray(more)[:, n] <= max(weights)))
+    # The same numbers as the weights held in the loss (the old form).
+    in_loss = jax.jit(native_classifier_evaluator(get_preset("tree").native_factory(2),
+                                                  ClassificationLoss("balanced_linear", weights)))
+    np.testing.assert_array_equal(np.asarray(base), np.asarray(in_loss(tables, jnp.ones(n, bool),
+                                                                       native_classifier_data(X, y, labels, key))))
+
+
 # ---------------------------------------------------------------- nothing structural depends on one record
 
 def test_a_rare_level_is_dropped_or_kept_by_noise_never_refused():
