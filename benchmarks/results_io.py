@@ -87,3 +87,16 @@ def write_json_atomic(path: str, result: Any) -> None:
         json.dump(result, handle, indent=1)
         handle.write("\n")
     os.replace(temporary, path)
+
+
+def finish_run(result: dict, began: float, out: str | None) -> dict:
+    """A benchmark run's closing bookkeeping: total seconds since ``began`` (``time.perf_counter``),
+    the load average at the end, and the JSON written to ``out`` (when given)."""
+    import time
+
+    result["total_seconds"] = time.perf_counter() - began
+    if hasattr(os, "getloadavg"):
+        result["machine"]["load_average_end"] = list(os.getloadavg())
+    if out:
+        write_json_atomic(out, result)
+    return result

@@ -375,12 +375,9 @@ def run(sizes: list[int], variants: list[str], settings: dict, *, out: str | Non
             result["total_seconds"] = time.perf_counter() - began
             if out:
                 _write_json(out, result)
-    result["total_seconds"] = time.perf_counter() - began
-    if hasattr(os, "getloadavg"):
-        result["machine"]["load_average_end"] = list(os.getloadavg())
-    if out:
-        _write_json(out, result)
-    return result
+    from benchmarks.results_io import finish_run
+
+    return finish_run(result, began, out)
 
 
 # --------------------------------------------------------------------------- markdown

@@ -380,12 +380,9 @@ def run(config: dict, grid: str, *, models: list[str] | None = None, quick: bool
         result["total_seconds"] = time.perf_counter() - start
         if out:
             _write_json(out, result)    # partial results survive an interruption
-    result["total_seconds"] = time.perf_counter() - start
-    if hasattr(os, "getloadavg"):
-        result["machine"]["load_average_end"] = list(os.getloadavg())
-    if out:
-        _write_json(out, result)
-    return result
+    from benchmarks.results_io import finish_run
+
+    return finish_run(result, start, out)
 
 
 def build_parser() -> argparse.ArgumentParser:
