@@ -12,7 +12,16 @@
    (:func:`zodc.kernels._common.feature_order`), the prediction of the B records, and scikit-learn's
    C builder fitting and predicting the same tables in this process (one thread), per table.
 
+3. **The private search's candidates** (part 4): :class:`zodc.tuning.PrivateSearch` on breast cancer
+   (native tree, its public schema, default steps, four candidates: two step sizes x two
+   smoothings), the candidates' steps as one batched program (``zodc.estimator.BATCH``, the
+   default) against one after another (``BATCH = 1``), the same searches (seed) alternating; wall
+   seconds of the whole search (DP preprocessing, steps, scoring), the first search of each mode
+   (compiling) apart.
+
 Compilation is excluded from every steady-state figure and reported apart.
+
+    python -m benchmarks.batched --parts search --out benchmarks/results/batched_search_cpu.json
 """
 
 from __future__ import annotations
@@ -120,6 +129,36 @@ def tree_profile(q: int = 64, m: int = 100, d: int = 30, B: int = 1024, seed: in
     return out
 
 
+def search(repeats: int = 3, seed: int = 0) -> dict:
+    import zodc.estimator as estimator
+    from zodc import Condenser
+    from zodc.data.datasets import load_dataset
+    from zodc.tuning import PrivateSearch
+
+    data = load_dataset("breast_cancer")
+    X, y = data.frame.drop(columns=[data.schema.target]), data.frame[data.schema.target]
+    grid = {"learning_rate": [0.02, 0.05], "smoothing": [0.05, 0.1]}
+    default_batch = estimator.BATCH
+    modes = {"batched": default_batch, "one_after_another": 1}
+    times = {mode: [] for mode in modes}
+    for repeat in range(repeats + 1):  # the first of each mode compiles
+        for mode, size in modes.items():
+            estimator.BATCH = size
+            try:
+                start = time.perf_counter()
+                PrivateSearch(Condenser("tree", schema=data.schema), grid, random_state=seed + repeat).fit(X, y)
+                times[mode].append(time.perf_counter() - start)
+            finally:
+                estimator.BATCH = default_batch
+    out = {"dataset": "breast_cancer", "model": "tree", "candidates": 4, "grid": grid,
+           "steps": Condenser().steps, "repeats": repeats}
+    for mode in modes:
+        out[mode] = {"first_seconds": times[mode][0], "seconds": statistics.median(times[mode][1:]),
+                     "all_seconds": times[mode]}
+    out["speedup"] = out["one_after_another"]["seconds"] / out["batched"]["seconds"]
+    return out
+
+
 def main(argv=None) -> int:
     from benchmarks.throughput import machine_info
 
@@ -128,12 +167,18 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", default="1,8,32")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--note", action="append", default=[])
+    parser.add_argument("--parts", default="batched,profile,search", help="which sections to run")
     args = parser.parse_args(argv)
+    parts = set(args.parts.split(","))
     started = time.perf_counter()
     result = {"recorded": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "machine": machine_info(1), "notes": args.note,
-              "batched": batched([int(r) for r in args.runs.split(",")], args.steps),
-              "tree_profile": tree_profile()}
+              "machine": machine_info(1), "notes": args.note}
+    if "batched" in parts:
+        result["batched"] = batched([int(r) for r in args.runs.split(",")], args.steps)
+    if "profile" in parts:
+        result["tree_profile"] = tree_profile()
+    if "search" in parts:
+        result["search"] = search()
     result["total_seconds"] = time.perf_counter() - started
     with open(args.out, "w", encoding="utf-8") as handle:
         json.dump(result, handle, indent=1)
@@ -150,15 +195,36 @@ def to_markdown(result: dict) -> str:
              f"{machine['jax_version']} on {machine['jax_backend']}); load average at start "
              f"{machine.get('load_average_start')}. Compile excluded from steady-state figures.\n"]
     lines += [f"- {note}" for note in result.get("notes", [])]
-    lines += ["\n## Batched runs (native tree, q 16, m 20, d 30, 400 records, p 0.64)\n",
+    if "batched" in result:
+        lines += _batched_markdown(result)
+    if "tree_profile" in result:
+        lines += _profile_markdown(result["tree_profile"])
+    if "search" in result:
+        found = result["search"]
+        lines += [f"\n## The private search's candidates ({found['candidates']} candidates, {found['model']}, "
+                  f"{found['dataset']}, {found['steps']} steps; median of {found['repeats']} searches)\n",
+                  "| candidates' steps | s / search | first search (compiles) s |", "|---|---:|---:|",
+                  f"| one batched program | {found['batched']['seconds']:.2f} | {found['batched']['first_seconds']:.1f} |",
+                  f"| one after another | {found['one_after_another']['seconds']:.2f} | "
+                  f"{found['one_after_another']['first_seconds']:.1f} |",
+                  f"\nBatched over one after another: {found['speedup']:.2f}x (the whole search: DP preprocessing, "
+                  "steps and scoring).\n"]
+    return "\n".join(lines) + "\n"
+
+
+def _batched_markdown(result: dict) -> list[str]:
+    lines = ["\n## Batched runs (native tree, q 16, m 20, d 30, 400 records, p 0.64)\n",
               "| runs R | s / step (batch) | fits / s | speed-up per run vs R separate runs | compile + first s |",
               "|---:|---:|---:|---:|---:|"]
     for row in result["batched"]:
         lines.append(f"| {row['runs']} | {row['seconds_per_step']:.4f} | {row['fits_per_second']:,.0f} | "
                      f"{row['speedup_per_run_vs_separate']:.2f} | {row['compile_and_first_seconds']:.1f} |")
-    profile = result["tree_profile"]
+    return lines
+
+
+def _profile_markdown(profile: dict) -> list[str]:
     shape = profile["shape"]
-    lines += [f"\n## The tree kernel at the headline shapes ({shape['fits']} fits of {shape['m']} x {shape['d']}, "
+    return [f"\n## The tree kernel at the headline shapes ({shape['fits']} fits of {shape['m']} x {shape['d']}, "
               f"depth {shape['max_depth']}; {shape['B']} records predicted per table)\n",
               "| part | seconds | note |", "|---|---:|---|",
               f"| native fit (vmapped) | {profile['native_fit']['seconds']:.4f} | "
@@ -170,7 +236,6 @@ def to_markdown(result: dict) -> str:
               f"{profile['sklearn_fit_predict_one_thread']['seconds']:.4f} | "
               f"{profile['sklearn_fit_predict_one_thread']['fits_per_second']:,.0f} fits/s |",
               f"\nNative over scikit-learn on one thread: {profile['native_over_sklearn_one_thread']:.2f}x.\n"]
-    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -153,7 +153,7 @@ def test_repeats_run_each_grid_point_with_independent_seeds(cancer, monkeypatch)
         seen.append((self.learning_rate, kwargs["budget"].copies))
         raise Stop
 
-    monkeypatch.setattr(Condenser, "fit", fit)
+    monkeypatch.setattr(Condenser, "_prepare", fit)
     with pytest.raises(Stop):
         PrivateSearch(small(schema), {"learning_rate": [0.02, 0.1]}, repeats=2, random_state=0).fit(X, y)
     assert seen == [(0.02, 4)]  # the first of four candidates reserves room for all four
@@ -192,7 +192,7 @@ def test_one_candidate_gets_the_whole_budget(cancer):
 def test_bad_searches_fail_before_anything_is_condensed(cancer, grid, kwargs, match, monkeypatch):
     X, y, schema = cancer
     fits = []
-    monkeypatch.setattr(Condenser, "fit", lambda self, *a, **k: fits.append(self) or self)
+    monkeypatch.setattr(Condenser, "_prepare", lambda self, *a, **k: fits.append(self) or self)
     with pytest.raises(ConfigError, match=match):
         PrivateSearch(small(schema), grid, random_state=0, **kwargs).fit(X, y)
     assert fits == []
@@ -261,7 +261,7 @@ def test_a_bad_horizon_fails_before_anything_is_condensed(horizon, monkeypatch):
     data = load_dataset("gbsg2")
     schema = data.schema
     fits = []
-    monkeypatch.setattr(Condenser, "fit", lambda self, *a, **k: fits.append(self) or self)
+    monkeypatch.setattr(Condenser, "_prepare", lambda self, *a, **k: fits.append(self) or self)
     search = PrivateSearch(Condenser("cox", rows=12, schema=schema), {"init_scale": [0.1, 0.3]}, horizon=horizon)
     with pytest.raises(ConfigError, match="horizon"):
         search.fit(data.frame, duration_col=schema.time.name, event_col=schema.event)
@@ -270,7 +270,7 @@ def test_a_bad_horizon_fails_before_anything_is_condensed(horizon, monkeypatch):
 
 def test_a_candidate_the_budget_cannot_carry_stops_the_search_with_nothing_released(cancer, monkeypatch):
     X, y, schema = cancer
-    real_fit = Condenser.fit
+    real_fit = Condenser._prepare
     calls = []
 
     def fit(self, *args, **kwargs):
@@ -279,8 +279,69 @@ def test_a_candidate_the_budget_cannot_carry_stops_the_search_with_nothing_relea
             raise PrivacyBudgetError("The base events alone spend epsilon = 1.2.")
         return real_fit(self, *args, **kwargs)
 
-    monkeypatch.setattr(Condenser, "fit", fit)
+    monkeypatch.setattr(Condenser, "_prepare", fit)
     search = PrivateSearch(small(schema), {"learning_rate": [0.02, 0.1]}, epsilon=1.0, random_state=0)
     with pytest.raises(PrivacyBudgetError, match=r"candidate 1 \{'learning_rate': 0.1\}.*Nothing is released"):
         search.fit(X, y)
     assert calls == [2, 1] and not hasattr(search, "synthetic_")
+
+
+# ------------------------------------------------------------------ batched candidates (issue 25, part 4)
+
+def _batch_spy(monkeypatch):
+    """Counts the runs of each batched program the search starts."""
+    import zodc.estimator as estimator
+
+    sizes, real = [], estimator.run_batch
+    monkeypatch.setattr(estimator, "run_batch",
+                        lambda *args, **kwargs: sizes.append(jax.tree.leaves(args[1])[0].shape[0]) or real(*args, **kwargs))
+    return sizes
+
+
+@pytest.mark.parametrize("selection", ["exponential", "random_stopping"])
+def test_native_candidates_run_as_one_program_and_release_their_separate_tables(cancer, monkeypatch, selection):
+    # The candidates' steps (other step sizes and smoothings, their own seeds, DP class weights and noise)
+    # run as one batched program; each releases what it releases alone (estimator.BATCH = 1), within
+    # float32 rounding, with the same ledger, masks and choice.
+    import zodc.estimator as estimator
+
+    X, y, schema = cancer
+    grid = {"learning_rate": [0.02, 0.1], "smoothing": [0.05, 0.1]}
+    stopping = dict(selection="random_stopping", mean_repeats=3.0) if selection == "random_stopping" else {}
+    make = lambda: PrivateSearch(small(schema, backend="native", class_weight="balanced"), grid,  # noqa: E731
+                                 random_state=5, **stopping)
+    sizes = _batch_spy(monkeypatch)
+    batched = make().fit(X, y)
+    monkeypatch.setattr(estimator, "BATCH", 1)
+    alone = make().fit(X, y)
+    if selection == "exponential":
+        assert sizes == [4]  # one program for the four candidates; none with BATCH = 1
+        pairs = list(zip(batched.condensers_, alone.condensers_))
+    else:
+        assert batched.num_runs_ >= 2 and sizes == [batched.num_runs_]
+        assert batched.run_candidates_ == alone.run_candidates_
+        np.testing.assert_allclose(batched.noisy_scores_, alone.noisy_scores_, rtol=0, atol=1e-3)
+        pairs = [(batched.best_condenser_, alone.best_condenser_)]
+    for one, other in pairs:
+        np.testing.assert_allclose(one.table_, other.table_, rtol=0, atol=1e-5)
+        np.testing.assert_array_equal(one.history_["batch_size"], other.history_["batch_size"])
+        assert [(e.name, e.event) for e in one.ledger_.entries] == [(e.name, e.event) for e in other.ledger_.entries]
+    assert batched.best_index_ == alone.best_index_ and batched.epsilon_ == alone.epsilon_ <= 1.0
+    assert len({float(c.learning_rate_) for c, _ in pairs}) == (2 if selection == "exponential" else 1)
+
+
+def test_one_record_changes_neither_the_batches_nor_the_ledgers_structure(cancer, monkeypatch):
+    # D and D' (one record fewer): the same programs (how many candidates run together), the same
+    # mechanisms, no refusal. The grouping depends on public settings and DP outputs only.
+    X, y, schema = cancer
+    runs = []
+    for features, target in ((X, y), (X.iloc[1:], y.iloc[1:])):
+        sizes = _batch_spy(monkeypatch)
+        search = PrivateSearch(small(schema, backend="native"), {"learning_rate": [0.02, 0.1]},
+                               random_state=5).fit(features, target)
+        runs.append((list(sizes), search))
+    (sizes, search), (neighbour_sizes, neighbour) = runs
+    assert sizes == neighbour_sizes == [2]
+    assert [e.name for e in search.ledger_.entries] == [e.name for e in neighbour.ledger_.entries]
+    assert [type(e.event) for e in search.ledger_.entries] == [type(e.event) for e in neighbour.ledger_.entries]
+    assert search.epsilon_ <= 1.0 and neighbour.epsilon_ <= 1.0

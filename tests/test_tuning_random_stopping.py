@@ -113,7 +113,7 @@ def test_the_number_of_runs_comes_from_the_searchs_secret_stream(cancer, monkeyp
         raise Drawn  # stop before any data is read
 
     monkeypatch.setattr(tuning, "draw_num_runs", record)
-    monkeypatch.setattr(Condenser, "fit", lambda *a, **k: pytest.fail("J is drawn before anything is condensed"))
+    monkeypatch.setattr(Condenser, "_prepare", lambda *a, **k: pytest.fail("J is drawn before anything is condensed"))
     for seed in range(8):
         with pytest.raises(Drawn):
             PrivateSearch(small(schema), GRID, epsilon=1.0, random_state=seed, selection="random_stopping",
@@ -250,7 +250,7 @@ def test_candidates_with_different_ledgers_are_bounded_by_the_largest(cancer):
 ])
 def test_bad_random_stopping_options_name_the_parameter(cancer, kwargs, match, monkeypatch):
     X, y, schema = cancer
-    monkeypatch.setattr(Condenser, "fit", lambda *a, **k: pytest.fail("nothing may be condensed"))
+    monkeypatch.setattr(Condenser, "_prepare", lambda *a, **k: pytest.fail("nothing may be condensed"))
     kwargs = dict(kwargs)
     grid = kwargs.pop("param_grid", GRID)
     with pytest.raises(ConfigError, match=match):

@@ -107,6 +107,11 @@ class StepParams:
         (round 29). A function of the record's own label and public or DP weights; its
         contribution stays within ``s_i C <= C``, so the sensitivity is unchanged. ``None``: every
         record's share is 1.
+      learning_rate: a multiplier on the optimiser's updates: the front door builds ``adam(1.0)`` (or
+        ``sgd(1.0)``) and passes its step size here, which gives the same updates bit for bit as
+        ``adam(rate)`` (its last operation multiplies by ``-rate``; ``(-u) * rate == -(rate * u)``
+        exactly) and lets runs of different step sizes share one compiled step and one batched
+        program (:func:`run_batch`). Public. ``None``: the optimiser's own step size.
       record_count: int32 ``n`` when the records are padded to ``num_records`` (a shape bucket, so
         that runs on cohorts of nearby sizes share one compiled step): records ``n`` and after are
         never sampled. The Poisson mask's first ``n`` entries are the unpadded mask (JAX's
@@ -123,6 +128,7 @@ class StepParams:
     radius: jax.Array | None = None
     clip_shares: jax.Array | None = None
     record_count: jax.Array | None = None
+    learning_rate: jax.Array | None = None
 
 
 class StepInfo(NamedTuple):
@@ -296,6 +302,8 @@ class ZeroOrderCondenser:
         # ``gradient`` is the gradient in the loop's units z = x / scale (the directions moved x by
         # scale * u); the optimiser's update of z is scaled back to x.
         updates, opt_state = self.optimizer.update(gradient, state.opt_state, table)
+        if params.learning_rate is not None:
+            updates = updates * params.learning_rate
         if params.scale is not None:
             updates = updates * params.scale
         if self.shrink:
@@ -642,24 +650,29 @@ def init_batch(condenser: ZeroOrderCondenser, keys: jax.Array, tables: jax.Array
     return jax.vmap(condenser.init)(keys, tables)
 
 
-def _batch_chunk(condenser: ZeroOrderCondenser, length: int, states, params, data, noise):
-    return jax.vmap(lambda state, run_params, run_noise: _scan_chunk(condenser, length, state, run_params, data,
-                                                                      run_noise))(states, params, noise)
+def _batch_chunk(condenser: ZeroOrderCondenser, length: int, data_axis, states, params, data, noise):
+    return jax.vmap(lambda state, run_params, run_data, run_noise: _scan_chunk(condenser, length, state, run_params,
+                                                                                run_data, run_noise),
+                    in_axes=(0, 0, data_axis, 0))(states, params, data, noise)
 
 
-_cached_batch_chunk = jax.jit(_batch_chunk, static_argnums=(0, 1))
+_cached_batch_chunk = jax.jit(_batch_chunk, static_argnums=(0, 1, 2))
 
 
 def run_batch(condenser: ZeroOrderCondenser, states: CondenseState, params: StepParams, num_steps: int, *,
-              data: Any = None, noise: Any = None, chunk_size: int | None = None) -> tuple[CondenseState, StepInfo]:
+              data: Any = None, noise: Any = None, chunk_size: int | None = None,
+              data_axis: int | None = None) -> tuple[CondenseState, StepInfo]:
     """Runs ``R`` independent condensations in one compiled program (``jax.vmap`` of :func:`run`'s scan).
 
     Every leaf of ``states`` (:func:`init_batch`), ``params`` and ``noise`` has a leading axis of the
     ``R`` runs: each run has its own seed, its own noise multiplier, smoothing, clip or sampling
     probability (a :class:`StepParams` whose scalars are ``(R,)`` arrays; :func:`stack_params`), and
     its own ``(num_steps, q)`` grid noise — ``noise`` is ``(R, num_steps, q)`` int32, or ``None`` for
-    simulated noise. The real data are shared (not batched). What fixes shapes or is static — the
-    number of rows, of directions, the optimiser's learning rate (a value in the condenser) — is one
+    simulated noise — and its own step size when the condenser's optimiser is ``adam(1.0)`` or
+    ``sgd(1.0)`` and ``params.learning_rate`` carries it. ``data_axis=None``: the real data are
+    shared by every run; ``0``: every leaf of ``data`` has a leading axis of the ``R`` runs (runs
+    whose data differ: a private search's candidates, each with its own DP class weights and model
+    key). What fixes shapes or is static — the number of rows, of directions, the evaluator — is one
     per program. Run ``r`` equals :func:`run` of ``(states[r], params[r], noise[r])`` (tested).
 
     A native evaluator only: a host callback would be called once per run, in sequence.
@@ -678,7 +691,7 @@ def run_batch(condenser: ZeroOrderCondenser, states: CondenseState, params: Step
     while done < num_steps:
         length = min(chunk_size, num_steps - done)
         chunk_noise = None if noise is None else noise[:, done:done + length]
-        states, info = _cached_batch_chunk(condenser, length, states, params, data, chunk_noise)
+        states, info = _cached_batch_chunk(condenser, length, data_axis, states, params, data, chunk_noise)
         infos.append(info)
         done += length
     if not infos:

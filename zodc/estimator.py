@@ -19,6 +19,7 @@ import os
 import warnings
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -27,7 +28,7 @@ from sklearn.base import BaseEstimator
 from zodc._params import InstanceOf, Interval, Options, validate_params
 from zodc.budget import Budget, SharedBudget
 from zodc.condense import (StepParams, Subspace, adam, freeze_last_column, noise_calibrated_rate, run, run_ask_tell,
-                           sgd, subspace_basis, subspace_tables)
+                           run_batch, sgd, stack_params, subspace_basis, subspace_tables)
 from zodc.condense import StepInfo, ZeroOrderCondenser, pad_records
 from zodc.config import RunConfig
 from zodc.data.schema import Schema
@@ -193,10 +194,10 @@ class Condenser(BaseEstimator):
         for name, why in _DEPRECATED.items():
             if params[name] is not None:
                 warnings.warn(f"`{name}` is deprecated and will be removed in the next release ({why}).",
-                              FutureWarning, stacklevel=3)
+                              FutureWarning, stacklevel=4)
         if self.directions in ("rows", "columns"):
             warnings.warn(f"`directions={self.directions!r}` is deprecated and will be removed in the next release "
-                          "(round 16; zodc.zero_order_condenser keeps it for ablations).", FutureWarning, stacklevel=3)
+                          "(round 16; zodc.zero_order_condenser keeps it for ablations).", FutureWarning, stacklevel=4)
         if self.soft_label_steps is not None and self.subspace is not None:
             raise ConfigError("`soft_label_steps` cannot be combined with `subspace`: the learned coordinates are "
                               "then not the table's weight column.")
@@ -266,6 +267,14 @@ class Condenser(BaseEstimator):
           DataError: unusable data (named column and problem).
           PrivacyBudgetError: the target (epsilon, delta) cannot be met.
         """
+        prepared = self._prepare(X, y, duration_col=duration_col, event_col=event_col, budget=budget)
+        return self._finish(prepared, *self._steps(prepared))
+
+    def _prepare(self, X, y=None, *, duration_col=None, event_col=None, budget: SharedBudget | None = None) -> "_Prepared":
+        """The fit up to its steps: the task, every mechanism before the steps, the steps' calibration and
+        their exact noise (all in the ledger), the start, the evaluator and the core condenser. The loop
+        has not run (:meth:`_steps`, or :func:`zodc.condense.run_batch` for a private search's
+        candidates), nothing is released (:meth:`_finish`)."""
         schema = self._given_schema()
         task = infer_task(y, duration_col, event_col, schema)
         if y is None and task.name == "classification":
@@ -286,8 +295,19 @@ class Condenser(BaseEstimator):
                                 batch_size=config.batch_size, record_count=problem.record_count,
                                 l2_norm_clip=config.l2_norm_clip)
         evaluate_fn, data, host = task.evaluator(problem, config, keys.jax_keys("model")[0], config.n_jobs)
-        learned, infos = self._run(config, evaluate_fn, data, host, start, problem, steps, keys, spend, checkpoint)
-        released, attributes = task.release(problem, learned, keys, config)
+        loop = self._loop(config, evaluate_fn, data, host, start, problem, steps, keys, spend, checkpoint)
+        return _Prepared(task=task, config=config, problem=problem, keys=keys, spend=spend, steps=steps,
+                         checkpoint=checkpoint, **loop)
+
+    def _finish(self, prepared: "_Prepared", state, infos) -> "Condenser":
+        """The release from the loop's final state: decoded to the original columns (post-processing)
+        and the fitted attributes; a checkpoint's secrets removed."""
+        task, config, problem, spend, steps = (prepared.task, prepared.config, prepared.problem, prepared.spend,
+                                               prepared.steps)
+        infos = StepInfo(*(jnp.concatenate(parts) for parts in zip(*prepared.earlier, infos)))
+        learned = state.average if prepared.decode is None else prepared.decode(state.average)
+        learned = np.asarray(learned, dtype=np.float64)
+        released, attributes = task.release(problem, learned, prepared.keys, config)
         for name, value in attributes.items():
             setattr(self, name, value)
         self.synthetic_, self.config_, self.task_, self.schema_ = released, config, task.name, problem.schema
@@ -302,8 +322,8 @@ class Condenser(BaseEstimator):
         self.n_features_in_ = len(problem.schema.feature_names)
         self.feature_names_in_ = np.asarray(problem.schema.feature_names, dtype=object)
         self.history_ = {name: np.asarray(value) for name, value in infos._asdict().items()}
-        if checkpoint is not None:  # finished: the checkpoint's secrets go
-            checkpoint.remove()
+        if prepared.checkpoint is not None:  # finished: the checkpoint's secrets go
+            prepared.checkpoint.remove()
         return self
 
     def _checkpoint(self, frame, roles, config: RunConfig, budget) -> Checkpoint | None:
@@ -327,9 +347,10 @@ class Condenser(BaseEstimator):
             checkpoint.start(resolve_seed(self.random_state), marks)
         return checkpoint
 
-    def _run(self, config: RunConfig, evaluate_fn, data, host, start, problem, steps, keys, spend, checkpoint=None):
-        """The core loop (:mod:`zodc.condense`) with the step noise drawn exactly on the host;
-        returns the learned table ``(m, w)`` and the per-step infos.
+    def _loop(self, config: RunConfig, evaluate_fn, data, host, start, problem, steps, keys, spend,
+              checkpoint=None) -> dict[str, Any]:
+        """The core loop's pieces (:mod:`zodc.condense`): the condenser, its state and parameters, the
+        data, the step noise drawn exactly on the host (and spent in the ledger), the progress line.
 
         ``subspace`` (deprecated) learns ``r`` coordinates of the offset from the start along a public
         random basis: the start is already in the ledger, the basis is data independent, the steps are
@@ -349,14 +370,17 @@ class Condenser(BaseEstimator):
             decode = lambda theta: subspace_tables(theta, anchor, basis)
         sigma = steps.noise_multiplier
         expected_batch = steps.sampling_probability * problem.record_count
+        # The step size travels as data (StepParams.learning_rate, the same updates bit for bit): runs and a
+        # search's candidates of other step sizes share one compiled step.
+        rate = None
         if self.optimizer is not None:
             optimizer = self.optimizer
         elif config.step_rule == "sgd":
-            optimizer = sgd(noise_calibrated_rate(sigma, steps.l2_norm_clip, expected_batch, config.smoothing,
-                                                  config.num_directions, config.scheme, config.steps, NOISE_WALK,
-                                                  config.learning_rate))
+            optimizer, rate = sgd(1.0), noise_calibrated_rate(sigma, steps.l2_norm_clip, expected_batch,
+                                                               config.smoothing, config.num_directions, config.scheme,
+                                                               config.steps, NOISE_WALK, config.learning_rate)
         else:
-            optimizer = adam(config.learning_rate)
+            optimizer, rate = adam(1.0), config.learning_rate
         if config.soft_labels and config.soft_label_steps is not None and config.soft_label_steps < config.steps:
             optimizer = freeze_last_column(optimizer, config.soft_label_steps)
         block, padded = None, None
@@ -396,7 +420,8 @@ class Condenser(BaseEstimator):
                             sampling_probability=jnp.float32(steps.sampling_probability),
                             expected_batch_size=jnp.float32(expected_batch), scale=scale, radius=radius,
                             clip_shares=None if shares is None else jnp.asarray(shares),
-                            record_count=None if padded is None else jnp.int32(padded))
+                            record_count=None if padded is None else jnp.int32(padded),
+                            learning_rate=None if rate is None else jnp.float32(rate))
         noise = rounded_gaussian(keys.generator("step_noise"), sigma * 2.0**GRID_BITS,
                                  (config.steps, config.num_directions)).astype(np.int32)
         spend.draw(sigma * 2.0**GRID_BITS, config.steps * config.num_directions)
@@ -407,21 +432,28 @@ class Condenser(BaseEstimator):
         if checkpoint is not None and checkpoint.state is not None:  # resume: the saved state, the same noise from there
             state, done = checkpoint.state, checkpoint.step
             earlier = [StepInfo(**{name: jnp.asarray(value) for name, value in checkpoint.infos.items()})]
-        on_chunk = progress if checkpoint is None else _Saving(checkpoint, progress, earlier)
+        return {"condenser": condenser, "state": state, "params": params, "data": data, "noise": noise,
+                "host": host, "decode": decode, "done": done, "earlier": earlier, "progress": progress}
+
+    @staticmethod
+    def _steps(prepared: "_Prepared"):
+        """Runs a prepared fit's steps on its own: the final state and the per-step infos."""
+        condenser, state, params, data, host = (prepared.condenser, prepared.state, prepared.params, prepared.data,
+                                                prepared.host)
+        done, noise, progress, checkpoint = prepared.done, prepared.noise, prepared.progress, prepared.checkpoint
+        steps = prepared.config.steps
+        on_chunk = progress if checkpoint is None else _Saving(checkpoint, progress, prepared.earlier)
         try:
             if host is None:  # a native evaluator is a value: its compiled steps are reused across fits (jit's cache)
-                state, infos = run(condenser, state, params, config.steps - done, data=data, noise=noise[done:],
-                                   chunk_size=CHECKPOINT_EVERY, on_chunk=on_chunk, reuse=True)
-            else:  # host models: ask / tell compiled, the fits called directly (no callback: the same table, plain errors)
-                state, infos = run_ask_tell(condenser, state, params, config.steps - done,
-                                            lambda tables, mask: evaluate_fn(tables, mask, data), noise=noise[done:],
-                                            on_chunk=on_chunk)
+                return run(condenser, state, params, steps - done, data=data, noise=noise[done:],
+                           chunk_size=CHECKPOINT_EVERY, on_chunk=on_chunk, reuse=True)
+            # host models: ask / tell compiled, the fits called directly (no callback: the same table, plain errors)
+            return run_ask_tell(condenser, state, params, steps - done,
+                                lambda tables, mask: condenser.evaluate_fn(tables, mask, data), noise=noise[done:],
+                                on_chunk=on_chunk)
         finally:
             if host is not None:
                 host.close()
-        infos = StepInfo(*(jnp.concatenate(parts) for parts in zip(*earlier, infos)))
-        learned = state.average if decode is None else decode(state.average)
-        return np.asarray(learned, dtype=np.float64), infos
 
     # ------------------------------------------------------------------ report
     def report(self) -> dict[str, Any]:
@@ -475,6 +507,82 @@ def record_block(expected_batch: float) -> int:
     Poisson batch almost always fits one block. From public settings and the DP count: one record
     cannot decide it beyond what the count's noise allows, and the blocks change no release."""
     return max(256, 1 << max(0, math.ceil(math.log2(max(2.0 * float(expected_batch), 1.0)))))
+
+
+@dataclasses.dataclass
+class _Prepared:
+    """A fit up to its steps (:meth:`Condenser._prepare`): every mechanism is in ``spend``'s ledger and
+    the steps' exact noise is drawn; the loop has not run and nothing is released."""
+
+    task: Any
+    config: RunConfig
+    problem: Any
+    keys: RunKeys
+    spend: Budget
+    steps: Any
+    checkpoint: Checkpoint | None
+    condenser: ZeroOrderCondenser
+    state: Any
+    params: StepParams
+    data: Any
+    noise: np.ndarray
+    host: Any
+    decode: Any
+    done: int
+    earlier: list
+    progress: Progress
+
+    def batch_key(self) -> tuple | None:
+        """What must be equal for fits to run as one batched program (:func:`zodc.condense.run_batch`):
+        the core condenser (a value: evaluator, optimiser, shapes) and the shapes of the state,
+        parameters, data and noise. ``None``: this fit runs alone (a host model, a checkpointed or
+        resumed run, the deprecated subspace). Public settings and DP outputs only: the padded record
+        count is ``n``'s shape bucket, which changes only how the runs are grouped, never a release."""
+        if (self.host is not None or self.checkpoint is not None or self.decode is not None or self.done
+                or isinstance(self.condenser.evaluate_fn, Sharded)):  # (one program already spans the devices)
+            return None
+        leaves, structure = jax.tree.flatten((self.state, self.params, self.data, self.noise))
+        return self.condenser, structure, tuple((tuple(jnp.shape(leaf)), str(getattr(leaf, "dtype", type(leaf))))
+                                                for leaf in leaves)
+
+
+# At most this many fits run as one batched program (each carries its own copy of the records).
+BATCH = 8
+
+
+def fit_prepared(fits: list) -> None:
+    """Runs the steps of prepared fits and finishes them: ``fits`` is a list of ``(condenser,
+    prepared)`` from :meth:`Condenser._prepare`. Fits with equal :meth:`_Prepared.batch_key` run
+    as one program (:func:`zodc.condense.run_batch`, ``BATCH`` at a time), each with its own
+    state, parameters (noise multiplier, clip, step size...), noise and data (its DP class weights,
+    its model key); the others alone. Each batched fit releases its separate fit's table to within
+    float32 rounding (the masks and the integer sums are the same: ``tests/test_private_search.py``).
+
+    Could one record change the grouping? Only through the shape bucket of ``n``, which is the same
+    for every fit on the same records: the grouping depends on public settings and DP outputs."""
+    groups: dict = {}
+    for condenser, prepared in fits:
+        key = prepared.batch_key()
+        if key is None:
+            condenser._finish(prepared, *condenser._steps(prepared))
+        else:
+            groups.setdefault(key, []).append((condenser, prepared))
+    for members in groups.values():
+        for first in range(0, len(members), BATCH):
+            part = members[first:first + BATCH]
+            if len(part) == 1:
+                condenser, prepared = part[0]
+                condenser._finish(prepared, *condenser._steps(prepared))
+                continue
+            stack = lambda *leaves: jnp.stack(leaves)  # noqa: E731
+            runs = [prepared for _, prepared in part]
+            states, infos = run_batch(runs[0].condenser, jax.tree.map(stack, *[p.state for p in runs]),
+                                      stack_params([p.params for p in runs]), runs[0].config.steps,
+                                      data=jax.tree.map(stack, *[p.data for p in runs]),
+                                      noise=np.stack([p.noise for p in runs]), data_axis=0)
+            for r, (condenser, prepared) in enumerate(part):
+                condenser._finish(prepared, jax.tree.map(lambda leaf: leaf[r], states),
+                                  StepInfo(*(field[r] for field in infos)))
 
 
 class _Saving:

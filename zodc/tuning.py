@@ -54,6 +54,17 @@ noise multiplier grows roughly like ``sqrt(K)``), and the choice itself is noisy
 Search over two to four candidates that you expect to differ a lot (a learning rate, the table
 size, the start), not a fine grid.
 
+How the candidates run: each is *prepared* in turn (``Condenser._prepare``: its DP preprocessing, its
+steps calibrated and their exact noise drawn, so its ledger is complete before the next is
+calibrated), then the steps of up to ``zodc.estimator.BATCH`` prepared candidates with a native model
+run as one compiled program (:func:`zodc.estimator.fit_prepared`, a ``vmap`` of the loop over the
+candidates: their own seeds, noise, DP class weights, clip, smoothing and step size). What must be
+equal to share a program — the table's shape, the number of directions and of steps, the model, the
+record blocks — is public or DP, so one record cannot change how the candidates are grouped
+(``tests/test_tuning.py``); a host model's candidates, and a sharded run, run alone. Each candidate
+releases its separate fit's table within float32 rounding (its masks, integer sums and ledger are
+the same), so batching changes nothing in the guarantee.
+
 Random stopping (``selection="random_stopping"``; Papernot & Steinke 2022, arXiv:2110.03620, after
 Liu & Talwar 2019, arXiv:1811.07971): the cost does not grow with the number of candidates.
 
@@ -730,6 +741,7 @@ class PrivateSearch(BaseEstimator):
         data dependent is kept from the previews); the runs, each checked against its plan, scored
         and its score noised; the best released. A plan that cannot meet the target refuses before
         any run."""
+        from zodc.estimator import BATCH, fit_prepared
         from zodc.privacy.keys import PATHS, resolve_seed
         from zodc.privacy.noise import secret_generator
 
@@ -772,7 +784,7 @@ class PrivateSearch(BaseEstimator):
             run_schema, count, prerelease, plan = given_schema, None, Ledger(), None
 
         task = frame = roles = None
-        best, exact_scores, noisy_scores = None, [], []
+        best, exact_scores, noisy_scores, pending = None, [], [], []
         for run, k in enumerate(run_candidates):
             candidate = clone(unfitted[k])
             budget = None
@@ -786,37 +798,44 @@ class PrivateSearch(BaseEstimator):
                 budget = SharedBudget(plan.runs[k].fit_epsilon, delta, (), 1, count)
             # One run: a condensation on the real records. Could one record change it? Only through its
             # mechanisms, each in its ledger, which must be the one planned for its candidate (checked
-            # below, or nothing is released): the shared DP count (post-processing), the run's own
-            # mechanisms at the nominal epsilon, its steps at the planned noise or more.
+            # below, before its steps run, or nothing is released): the shared DP count (post-processing),
+            # the run's own mechanisms at the nominal epsilon, its steps at the planned noise or more.
             try:
-                candidate.fit(X, y, duration_col=duration_col, event_col=event_col, budget=budget)
+                prepared = candidate._prepare(X, y, duration_col=duration_col, event_col=event_col, budget=budget)
             except PrivacyBudgetError as error:
                 raise PrivacyBudgetError(f"run {run} (candidate {k} {candidates[k]}): {error} Nothing is "
                                          "released.") from None
             if private:
-                self._check_run(candidate, plan, k)
-            if task is None:
-                task = get_task(candidate.task_)
-                frame, roles = task.frame(X, y, fit_args, run_schema)
-            # The score: a sum over the real records of per-record scores in [0, 1] (moves by at most 1
-            # when one record is added or removed, given this run's table and public context), released
-            # only with Gaussian noise accounted in the run's mechanism (`_noisy_score`).
-            context = task.search_context(self, candidate)
-            exact = task.score(self._scorer(candidate, task.name, task.num_classes(candidate.schema_)), candidate,
-                               frame, roles, context)
-            noisy = _noisy_score(exact, plan.score_noise_multiplier if private else 0.0,
-                                 secret_generator(seed, (PATHS["search"], PATHS_SEARCH_RUNS, run, 1)))
-            exact_scores.append(float(exact))
-            noisy_scores.append(float(noisy))
-            # The choice: post-processing of the runs' noisy scores, ties broken by a secret uniform.
-            key = (noisy, tiebreaks[run])
-            if best is None or key > best[0]:
-                best = (key, k, candidate, context)
-            if verbose:
-                import sys
+                self._check_run(prepared.spend.ledger.entries, plan, k)
+            pending.append((run, k, candidate, prepared))
+            if len(pending) < BATCH and run < num_runs - 1 and prepared.batch_key() is not None:
+                continue
+            # The steps of up to BATCH runs as one batched program (fit_prepared), then their scores in order.
+            fit_prepared([(candidate, prepared) for _, _, candidate, prepared in pending])
+            for done, j, fitted_run, _ in pending:
+                if task is None:
+                    task = get_task(fitted_run.task_)
+                    frame, roles = task.frame(X, y, fit_args, run_schema)
+                # The score: a sum over the real records of per-record scores in [0, 1] (moves by at most 1
+                # when one record is added or removed, given this run's table and public context), released
+                # only with Gaussian noise accounted in the run's mechanism (`_noisy_score`).
+                context = task.search_context(self, fitted_run)
+                exact = task.score(self._scorer(fitted_run, task.name, task.num_classes(fitted_run.schema_)),
+                                   fitted_run, frame, roles, context)
+                noisy = _noisy_score(exact, plan.score_noise_multiplier if private else 0.0,
+                                     secret_generator(seed, (PATHS["search"], PATHS_SEARCH_RUNS, done, 1)))
+                exact_scores.append(float(exact))
+                noisy_scores.append(float(noisy))
+                # The choice: post-processing of the runs' noisy scores, ties broken by a secret uniform.
+                key = (noisy, tiebreaks[done])
+                if best is None or key > best[0]:
+                    best = (key, j, fitted_run, context)
+                if verbose:
+                    import sys
 
-                print(f"[PrivateSearch] run {run + 1} (candidate {k} {candidates[k]}) done: the number of runs is "
-                      "secret, keep this log private", file=sys.stderr)
+                    print(f"[PrivateSearch] run {done + 1} (candidate {j} {candidates[j]}) done: the number of runs "
+                          "is secret, keep this log private", file=sys.stderr)
+            pending = []
 
         (noisy, _), index, chosen, context = best
         self.__dict__.pop("condensers_", None)  # a previous exponential fit's: the other runs are not released
@@ -1019,14 +1038,13 @@ class PrivateSearch(BaseEstimator):
         return _StoppingPlan(run_epsilon, score_sigma, score_tv, tuple(runs), float(spent))
 
     @staticmethod
-    def _check_run(condenser, plan: "_StoppingPlan", k: int) -> None:
-        """Refuses (PrivacyBudgetError) a run whose ledger is not the one planned for its candidate:
-        the same mechanisms before the steps, the planned steps at a noise at least the planned one,
-        and the samplers' slack within the planned bound. Public inputs only (ledgers)."""
+    def _check_run(entries, plan: "_StoppingPlan", k: int) -> None:
+        """Refuses (PrivacyBudgetError) a run whose ledger ``entries`` are not the ones planned for its
+        candidate: the same mechanisms before the steps, the planned steps at a noise at least the
+        planned one, and the samplers' slack within the planned bound. Public inputs only (ledgers)."""
         from zodc.privacy.events import PoissonSampledEvent, SelfComposedEvent
 
         run = plan.runs[k]
-        entries = condenser.ledger_.entries
         own = tuple((entry.name, entry.event) for entry in entries if entry.name not in ("zero_order_steps",
                                                                                           "noise_sampling"))
         steps = [entry.event for entry in entries if entry.name == "zero_order_steps"]
@@ -1103,6 +1121,7 @@ class PrivateSearch(BaseEstimator):
           DataError: unusable data (as the condenser says).
           PrivacyBudgetError: a candidate's share cannot be met (fewer candidates, or more epsilon).
         """
+        from zodc.estimator import BATCH, fit_prepared
         from zodc.privacy.keys import resolve_seed
 
         if self._selection() == "random_stopping":
@@ -1124,28 +1143,35 @@ class PrivateSearch(BaseEstimator):
             raise ConfigError("the candidates condense for different models; pass `scoring_model` (the model the "
                               "release is for), so that they are scored alike.")
 
-        fitted = []
+        fitted, ledgers, pending = [], [], []
         shared_count = None  # one DP record count for every candidate (post-processing after the first's)
         joint = len(unfitted) > 1 and math.isfinite(epsilon)
         reserved = [ExponentialMechanismEvent(selection_epsilon)] if joint else []
         for i, candidate in enumerate(unfitted):
             # Its steps: calibrated so that all so far, the choice and K - i copies of it meet the target.
-            spent_before = tuple(entry.event for c in fitted for entry in c.ledger_.entries) + tuple(reserved)
+            # A candidate's ledger is complete once it is prepared (its steps' noise is drawn then), so the
+            # steps of up to BATCH candidates run afterwards as one batched program (fit_prepared).
+            spent_before = tuple(entry.event for ledger in ledgers for entry in ledger.entries) + tuple(reserved)
             budget = SharedBudget(epsilon, delta, spent_before, len(unfitted) - i, shared_count) if joint else None
             try:
-                candidate.fit(X, y, duration_col=duration_col, event_col=event_col, budget=budget)
+                prepared = candidate._prepare(X, y, duration_col=duration_col, event_col=event_col, budget=budget)
             except PrivacyBudgetError as error:
                 raise PrivacyBudgetError(f"candidate {i} {candidates[i]}: {error} The candidates before it and the "
                                          "choice leave too little: search fewer candidates, or give more epsilon. "
                                          "Nothing is released.") from None
-            if shared_count is None and any(entry.name == "record_count" for entry in candidate.ledger_.entries):
-                shared_count = candidate.record_count_
+            ledgers.append(prepared.spend.ledger)
+            if shared_count is None and any(entry.name == "record_count" for entry in prepared.spend.ledger.entries):
+                shared_count = float(prepared.problem.record_count)
             fitted.append(candidate)
+            pending.append((candidate, prepared))
+            if len(pending) == BATCH or i == len(unfitted) - 1 or prepared.batch_key() is None:
+                fit_prepared(pending)
+                pending = []
             if verbose:
                 import sys
 
                 print(f"[PrivateSearch] candidate {i + 1}/{len(unfitted)} {candidates[i]}: epsilon "
-                      f"{candidate.epsilon_:.4g} spent", file=sys.stderr)
+                      f"{prepared.spend.spent():.4g} spent", file=sys.stderr)
 
         task = get_task(fitted[0].task_)
         frame, roles = task.frame(X, y, {"duration_col": duration_col, "event_col": event_col},
