@@ -305,3 +305,24 @@ def test_auto_soft_events_turn_on_where_the_dp_start_is_noisy():
     assert not fit(model=NoWeights(), steps=1, num_directions=1).soft_labels_
     gbsg2 = load_dataset("gbsg2")                                     # 686 records: a quiet start, fixed events
     assert not small(schema=gbsg2.schema).fit(gbsg2.frame, duration_col="time", event_col="cens").soft_labels_
+
+
+def test_runs_on_other_time_bounds_share_one_compiled_step():
+    # A DP schema gives every run its own time bounds (and so its own grid): they travel as data, so the
+    # second run neither traces nor compiles the step again (jit's cache of the chunk program).
+    import dataclasses
+
+    import zodc.condense as condense
+    from zodc import Condenser
+    from zodc.data.datasets import load_dataset
+
+    data = load_dataset("gbsg2")
+    frame = data.frame
+    sizes = []
+    for upper in (3000.0, 4500.0):
+        schema = dataclasses.replace(data.schema, time=dataclasses.replace(data.schema.time, upper=upper))
+        fitted = Condenser("cox", steps=25, rows=20, num_directions=4, schema=schema, random_state=3).fit(
+            frame, duration_col=schema.time.name, event_col=schema.event)
+        sizes.append(condense._cached_chunk._cache_size())
+        assert fitted.time_grid_[-1] <= upper
+    assert sizes[1] == sizes[0]

@@ -454,3 +454,46 @@ def test_soft_event_tables_host_equals_lifelines_and_native_equals_host():
         host_survival_payload(_NoWeights(), loss, X, time, event, synthetic_events, scale, soft_events=True)
     with pytest.raises(Exception, match=r"\(k, m, 5\).*own-status weight"):
         native(jnp.asarray(tables, jnp.float32), jnp.asarray(everyone))
+
+
+# --------------------------------------------------------------------------- public bounds as data
+
+
+@pytest.mark.parametrize("scale", [TimeScale(1.0, 3650.0), TimeScale(0.5, 17.3, integer=True),
+                                   TimeScale(2.0, 40.0, integer=True), TimeScale(0.01, 0.9)])
+def test_time_scale_read_as_data_decodes_bit_for_bit(scale):
+    from zodc.models.survival import decode_from_data
+
+    encoded = jnp.asarray(np.linspace(-1.2, 1.2, 1001), jnp.float32)
+    constant = jax.jit(scale.decode)(encoded)
+    as_data = jax.jit(decode_from_data, static_argnums=2)(encoded, scale.as_data(), scale.integer)
+    np.testing.assert_array_equal(np.asarray(as_data), np.asarray(constant))
+
+
+def test_an_evaluator_reading_the_grid_and_time_scale_as_data_gives_the_same_losses_bit_for_bit():
+    # The front door's survival step: the DP grid and time bounds travel as data, so runs on other bounds
+    # share one compiled step; the losses are the constants' exactly.
+    from zodc.models.survival import native_survival_data, native_survival_evaluate_fn
+
+    cox = pytest.importorskip("zodc.kernels.cox")
+    X, time, event, synthetic_events, tables, mask = _survival_problem(seed=4, n=90, m=20, k=4)
+    model = cox.CoxPH(penalizer=0.1, ties="efron")
+    tables, mask = jnp.asarray(tables, jnp.float32), jnp.asarray(mask)
+    for scale, grid in ((TimeScale(1.0, 3650.0), public_time_grid(1.0, 3650.0, 8)),
+                        (TimeScale(3.0, 2000.0, integer=True), public_time_grid(3.0, 2000.0, 8))):
+        loss = SurvivalLoss("discrete_nll", grid)
+        constant = native_survival_evaluate_fn(model, loss, scale)
+        shared = native_survival_evaluate_fn(model, loss, scale, bounds_as_data=True)
+        data = native_survival_data(X, time, event, synthetic_events, jax.random.key(0))
+        with_bounds = native_survival_data(X, time, event, synthetic_events, jax.random.key(0), loss, scale)
+        expected = np.asarray(jax.jit(constant)(tables, mask, data))
+        np.testing.assert_array_equal(np.asarray(jax.jit(shared)(tables, mask, with_bounds)), expected)
+        assert np.mean(expected[:, np.asarray(mask)] < loss.upper_bound) > 0.5  # real fits, not the bound
+    # One program for other bounds of the same kind: the evaluators are equal values.
+    assert native_survival_evaluate_fn(model, SurvivalLoss("discrete_nll", public_time_grid(5.0, 999.0, 8)),
+                                       TimeScale(5.0, 999.0, integer=True), bounds_as_data=True) == shared
+    with pytest.raises(ConfigError, match="reads the grid"):
+        shared(tables, mask, data)
+    with pytest.raises(ConfigError, match="discrete_nll"):
+        native_survival_evaluate_fn(model, SurvivalLoss("brier", public_time_grid(1.0, 3650.0, 8)),
+                                    TimeScale(1.0, 3650.0), bounds_as_data=True)

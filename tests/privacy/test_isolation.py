@@ -28,7 +28,8 @@ from zodc.evaluate.utility import fit_predict_proba
 from zodc.models.host import HostEvaluator, fit_score_classifier, predict_rows
 from zodc.models.losses import ClassificationLoss
 from zodc.models.survival import (SurvivalLoss, TimeScale, fit_score_survival, host_survival_payload,
-                                  native_survival_evaluator, public_time_grid)
+                                  native_survival_data, native_survival_evaluate_fn, native_survival_evaluator,
+                                  public_time_grid)
 from zodc.privacy.mechanisms import clip_rows
 from zodc.tuning import PrivateSearch, classification_record_scores, survival_record_scores
 
@@ -245,8 +246,9 @@ class _LogFeatureModel:
         return jnp.exp(-params.rate * times[None, :] * jnp.exp(risk)[:, None])
 
 
-@pytest.mark.parametrize("loss_name", ["discrete_nll", "brier"])
-def test_native_survival_nonfinite_record_changes_no_other_record(loss_name):
+@pytest.mark.parametrize("loss_name, bounds_as_data", [("discrete_nll", False), ("brier", False),
+                                                      ("discrete_nll", True)])
+def test_native_survival_nonfinite_record_changes_no_other_record(loss_name, bounds_as_data):
     X, time, event, synthetic_events, tables, mask = _survival_problem(seed=3)
     outlier = np.array([-5.0, 0.0, 0.0])
     X_prime, time_prime, event_prime = np.vstack([X, outlier]), np.append(time, 100.0), np.append(event, 0)
@@ -255,6 +257,10 @@ def test_native_survival_nonfinite_record_changes_no_other_record(loss_name):
     key = jax.random.key(0)
 
     def run(X, time, event, mask):
+        if bounds_as_data:  # the front door's step: the grid and the time scale travel with the records
+            evaluate_fn = native_survival_evaluate_fn(model, loss, SCALE, bounds_as_data=True)
+            data = native_survival_data(X, time, event, synthetic_events, key, loss, SCALE)
+            return np.asarray(jax.jit(evaluate_fn)(jnp.asarray(tables), jnp.asarray(mask), data))
         evaluate = native_survival_evaluator(model, loss, X, time, event, synthetic_events, SCALE, key)
         return np.asarray(jax.jit(evaluate)(jnp.asarray(tables), jnp.asarray(mask)))
 

@@ -154,6 +154,25 @@ class TimeScale:
         """``(n,)`` encoded log-times (any real values) → ``(n,)`` times in ``[lower, upper]``."""
         return decode_log_time(encoded_time, self.lower, self.upper, self.integer)
 
+    def as_data(self) -> dict:
+        """The float32 numbers :meth:`decode` uses, as arrays (:func:`decode_from_data`): a compiled
+        step that reads them as arguments is shared by runs whose bounds differ (DP bounds)."""
+        log_lower, log_upper = math.log(self.lower), math.log(self.upper)
+        numbers = {"log_lower": log_lower, "span": log_upper - log_lower, "lower": self.lower, "upper": self.upper,
+                   "integer_lower": math.ceil(self.lower), "integer_upper": math.floor(self.upper)}
+        return {name: jnp.float32(value) for name, value in numbers.items()}
+
+
+def decode_from_data(encoded_time: jax.Array, scale: dict, integer: bool) -> jax.Array:
+    """:meth:`TimeScale.decode` with its numbers from :meth:`TimeScale.as_data`: the same float32
+    operations in the same order (Python floats enter JAX's arithmetic as float32), so the same
+    times bit for bit (``tests/test_survival.py``)."""
+    unit = (jnp.clip(jnp.asarray(encoded_time), -1.0, 1.0) + 1.0) / 2.0
+    time = jnp.clip(jnp.exp(scale["log_lower"] + unit * scale["span"]), scale["lower"], scale["upper"])
+    if integer:
+        time = jnp.clip(jnp.round(time), scale["integer_lower"], scale["integer_upper"])
+    return time
+
 
 # --------------------------------------------------------------------------- the loss
 
@@ -241,7 +260,7 @@ class SurvivalLoss:
             return -math.log(self.probability_floor)
         return self._censoring_weight_max
 
-    def __call__(self, survival: Any, time: Any, event: Any, xp: Any = np) -> Any:
+    def __call__(self, survival: Any, time: Any, event: Any, xp: Any = np, grid: Any = None) -> Any:
         """Per-record losses.
 
         Args:
@@ -249,6 +268,8 @@ class SurvivalLoss:
           time: ``(n,)`` observed times (the schema's units).
           event: ``(n,)`` event indicators, 1 = event, 0 = censored.
           xp: the array namespace, ``numpy`` or ``jax.numpy`` (same numbers).
+          grid: ``(G,)`` the grid as an array (the NLL only), in place of ``time_grid``: a compiled
+            step that reads it as an argument serves every grid of ``G`` times.
 
         Returns:
           ``(..., n)`` losses in ``[0, upper_bound]`` (NaN in, NaN out: callers charge the bound
@@ -267,7 +288,10 @@ class SurvivalLoss:
             raise ConfigError(f"`survival` must have the grid's {num_bins} values on its last axis. "
                               f"Got shape {tuple(survival.shape)}.")
         dtype = survival.dtype
-        grid = xp.asarray(np.asarray(self.time_grid), dtype=dtype)
+        if grid is not None and self.name != "discrete_nll":
+            raise ConfigError("a grid given as an array is for the 'discrete_nll' loss only (Brier's weights are "
+                              "computed from `time_grid`).")
+        grid = xp.asarray(np.asarray(self.time_grid) if grid is None else grid, dtype=dtype)
         time = xp.asarray(time).astype(dtype)
         is_event = xp.asarray(event) > 0
         # 0-based bin of each time: number of grid points strictly below t, capped at the last bin.
@@ -666,7 +690,8 @@ def fit_score_survival(payload: dict[str, Any], table: np.ndarray, indices: np.n
 
 
 def native_survival_data(X: np.ndarray, time: np.ndarray, event: np.ndarray, synthetic_events: np.ndarray,
-                         key: jax.Array) -> dict:
+                         key: jax.Array, loss: "SurvivalLoss | None" = None, time_scale: "TimeScale | None" = None
+                         ) -> dict:
     """The device pytree :func:`native_survival_evaluate_fn` reads (checked once).
 
     Could this leak? It holds the private records; they stay on the device and leave only as
@@ -680,19 +705,26 @@ def native_survival_data(X: np.ndarray, time: np.ndarray, event: np.ndarray, syn
       event: ``(n,)`` real events 0/1.
       synthetic_events: ``(m,)`` fixed synthetic events, at least one 1.
       key: the model's randomness (common random numbers across tables and steps).
+      loss, time_scale: with both, their public numbers travel as data too — ``"grid"`` ``(G,)``
+        and ``"time_scale"`` (:meth:`TimeScale.as_data`) — for an evaluator built with
+        ``bounds_as_data=True`` (:func:`native_survival_evaluate_fn`).
 
     Returns:
       ``{"X" (n, d) float32, "time" (n,) float32, "event" (n,) int32, "synthetic_events" (m,)
-      float32, "key"}``.
+      float32, "key"}``, and ``"grid"``, ``"time_scale"`` when asked.
 
     Raises:
       ConfigError / DataError: wrong shapes or values, no synthetic event.
     """
     X, time, event = _check_real(X, time, event)
     events = _check_synthetic_events(synthetic_events)
-    return {"X": jnp.asarray(X, jnp.float32), "time": jnp.asarray(time, jnp.float32),
+    data = {"X": jnp.asarray(X, jnp.float32), "time": jnp.asarray(time, jnp.float32),
             "event": jnp.asarray(event, jnp.int32), "synthetic_events": jnp.asarray(events, jnp.float32),
             "key": key}
+    if loss is not None and time_scale is not None:
+        data["grid"] = jnp.asarray(np.asarray(loss.time_grid), jnp.float32)
+        data["time_scale"] = time_scale.as_data()
+    return data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -730,6 +762,7 @@ class NativeSurvivalEvaluator:
     loss: SurvivalLoss
     time_scale: TimeScale
     soft_events: bool = False
+    bounds_as_data: bool = False
 
     def __post_init__(self):
         if not isinstance(self.loss, SurvivalLoss):
@@ -740,6 +773,9 @@ class NativeSurvivalEvaluator:
     def __call__(self, tables: jax.Array, mask: jax.Array, data: dict) -> jax.Array:
         model, loss, time_scale, soft_events = self.model, self.loss, self.time_scale, self.soft_events
         grid_values = np.asarray(loss.time_grid)
+        if self.bounds_as_data and ("grid" not in data or "time_scale" not in data):
+            raise ConfigError("this evaluator reads the grid and the time scale from `data`: build it with "
+                              "native_survival_data(..., loss=, time_scale=).")
         bound = float(loss.upper_bound)
         X, synthetic = data["X"], data["synthetic_events"]
         sampled = (jnp.ones(X.shape[0], bool) if mask is None
@@ -752,19 +788,22 @@ class NativeSurvivalEvaluator:
         if tables.shape[1] != synthetic.shape[0]:
             raise DataError(f"`tables` must have {synthetic.shape[0]} rows (one per synthetic event). "
                             f"Got {tables.shape[1]}.")
-        grid = jnp.asarray(grid_values, jnp.float32)
+        grid = data["grid"] if self.bounds_as_data else jnp.asarray(grid_values, jnp.float32)
+        decode = ((lambda encoded: decode_from_data(encoded, data["time_scale"], time_scale.integer))
+                  if self.bounds_as_data else time_scale.decode)
 
         def one_table(table):
             events, weight = synthetic, None
             if soft_events:
                 table, events, weight = expand_soft_events(table, synthetic, xp=jnp)
             features, encoded_time = table[:, :-1], table[:, -1]
-            time = time_scale.decode(encoded_time)
+            time = decode(encoded_time)
             params = (model.fit(data["key"], features, time, events) if weight is None else
                       model.fit(data["key"], features, time, events, sample_weight=weight))
             survival = model.predict_survival(params, X, grid)                    # (n, G)
             finite = jnp.isfinite(survival)
-            losses = loss(jnp.where(finite, survival, 1.0), data["time"], data["event"], xp=jnp)
+            losses = loss(jnp.where(finite, survival, 1.0), data["time"], data["event"], xp=jnp,
+                          grid=grid if self.bounds_as_data else None)
             # Per record: its own curve and loss. Convergence is the table's alone (no real record).
             ok = jnp.all(finite, axis=-1) & jnp.isfinite(losses) & jnp.asarray(params.converged, bool)
             return jnp.where(sampled, jnp.where(ok, losses, jnp.float32(bound)), jnp.float32(0.0))
@@ -773,9 +812,19 @@ class NativeSurvivalEvaluator:
 
 
 def native_survival_evaluate_fn(model: Any, loss: SurvivalLoss, time_scale: TimeScale,
-                                soft_events: bool = False) -> NativeSurvivalEvaluator:
-    """A :class:`NativeSurvivalEvaluator` (the function name the core's docs use)."""
-    return NativeSurvivalEvaluator(model, loss, time_scale, soft_events)
+                                soft_events: bool = False, bounds_as_data: bool = False) -> NativeSurvivalEvaluator:
+    """A :class:`NativeSurvivalEvaluator` (the function name the core's docs use).
+
+    ``bounds_as_data`` (the NLL loss): the grid and the time scale are read from ``data``
+    (:func:`native_survival_data` with ``loss`` and ``time_scale``), and the evaluator keeps only
+    what fixes the program — the grid's length, whether times are whole numbers — so runs whose
+    DP schema gives other time bounds share one compiled step. The same losses bit for bit."""
+    if bounds_as_data:
+        if loss.name != "discrete_nll":
+            raise ConfigError(f"`bounds_as_data` is for the 'discrete_nll' loss; the loss is {loss.name!r}.")
+        loss = dataclasses.replace(loss, time_grid=tuple(float(k) for k in range(1, loss.num_bins + 1)))
+        time_scale = TimeScale(1.0, 2.0, time_scale.integer)
+    return NativeSurvivalEvaluator(model, loss, time_scale, soft_events, bounds_as_data)
 
 
 def native_survival_evaluator(model: Any, loss: SurvivalLoss, X: np.ndarray, time: np.ndarray, event: np.ndarray,

@@ -210,10 +210,14 @@ class Survival:
         losses (the evaluators' docstrings)."""
         extra = problem.extra
         if config.backend == "native":
+            # The NLL's grid and the time scale travel as data: a DP schema's time bounds then change no
+            # compiled step, and runs on other bounds reuse it (the same losses bit for bit).
+            as_data = extra["loss"].name == "discrete_nll"
             evaluate_fn = native_survival_evaluate_fn(config.model.native(2), extra["loss"], extra["time_scale"],
-                                                      config.soft_labels)
-            return evaluate_fn, native_survival_data(problem.X, extra["time"], extra["event"], extra["events"],
-                                                     model_key), None
+                                                      config.soft_labels, bounds_as_data=as_data)
+            data = native_survival_data(problem.X, extra["time"], extra["event"], extra["events"], model_key,
+                                        *((extra["loss"], extra["time_scale"]) if as_data else ()))
+            return evaluate_fn, data, None
         payload = host_survival_payload(config.model.host(2), extra["loss"], problem.X.astype(np.float64),
                                         extra["time"], extra["event"], extra["events"], extra["time_scale"],
                                         soft_events=config.soft_labels)
