@@ -37,9 +37,10 @@ def _saved_step(directory):
         return 0
 
 
-def _kill_mid_run(args, directory, timeout=240):
-    """Starts ``zodc condense args``, kills it (SIGKILL) once a checkpoint past step 0 exists; the step."""
-    process = subprocess.Popen(_zodc(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def _kill_mid_run(args, directory, timeout=240, cwd=None):
+    """Starts ``zodc condense args`` (in ``cwd``), kills it (SIGKILL) once a checkpoint past step 0
+    exists; the step."""
+    process = subprocess.Popen(_zodc(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
@@ -62,13 +63,18 @@ def _kill_mid_run(args, directory, timeout=240):
 def killed_and_resumed(tmp_path_factory):
     root = tmp_path_factory.mktemp("resume")
     directory, out = str(root / "state"), str(root / "resumed.csv")
+    # Relative paths, started in root and resumed from elsewhere (the test's directory): they resolve
+    # from the directory the run was started in.
     args = ["condense", "--dataset", "breast_cancer", "--seed", "5", "--steps", STEPS, "--quiet",
-            "--checkpoint", directory, "--out", out]
-    step = _kill_mid_run(args, directory)
+            "--checkpoint", "state", "--out", "resumed.csv"]
+    assert os.getcwd() != str(root)
+    step = _kill_mid_run(args, directory, cwd=str(root))
     after_kill = {"outputs": sorted(os.listdir(root)), "files": sorted(os.listdir(directory)),
                   "mode": stat.S_IMODE(os.stat(os.path.join(directory, FILE)).st_mode),
                   "run_mode": stat.S_IMODE(os.stat(os.path.join(directory, RUN_FILE)).st_mode)}
+    here = os.getcwd()
     assert main(["condense", "--resume", directory]) == 0
+    assert os.getcwd() == here  # the run's directory only while it ran
     straight = str(root / "straight.csv")
     assert main(["condense", "--dataset", "breast_cancer", "--seed", "5", "--steps", STEPS, "--quiet",
                  "--out", straight]) == 0

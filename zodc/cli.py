@@ -629,7 +629,8 @@ def _run_file(directory: str) -> str:
 
 
 def _resumed_arguments(parser, args):
-    """``--resume DIR``: the options stored in DIR by ``--checkpoint DIR``, parsed again."""
+    """``--resume DIR``: the options stored in DIR by ``--checkpoint DIR``, parsed again, and the
+    directory the run was started in (its relative paths resolve from there)."""
     defaults = _condense_defaults(parser)
     given = [name for name, value in vars(args).items()
              if name not in ("command", "resume") and value != defaults.get(name)]
@@ -645,7 +646,11 @@ def _resumed_arguments(parser, args):
                         "or never started with --checkpoint).") from None
     except (OSError, json.JSONDecodeError) as error:
         raise ZodcError(f"--resume {args.resume!r}: {RUN_FILE} cannot be read ({type(error).__name__}).") from None
-    return parser.parse_args(stored["argv"]), stored["argv"]
+    started_in = stored.get("cwd")
+    if started_in is not None and not os.path.isdir(started_in):
+        raise ZodcError(f"--resume {args.resume!r}: the run was started in a directory that no longer exists; its "
+                        "relative paths resolve from there.")
+    return parser.parse_args(stored["argv"]), stored["argv"], started_in
 
 
 def _condense_defaults(parser) -> dict:
@@ -675,7 +680,8 @@ def _checkpoint_seed(args, argv: list[str]) -> int | None:
     from zodc.checkpoint import write_private
 
     fresh = None if args.seed is not None else FreshEntropy(resolve_seed(None))  # a --seed is in argv already
-    write_private(path, json.dumps({"argv": options, "seed": None if fresh is None else int(fresh)}))
+    write_private(path, json.dumps({"argv": options, "cwd": os.getcwd(),
+                                    "seed": None if fresh is None else int(fresh)}))
     return args.seed if fresh is None else fresh
 
 
@@ -690,10 +696,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "condense":
             from zodc.data.validation import diagnostics
 
-            if args.resume is not None:
-                args, argv = _resumed_arguments(parser, args)
-            with diagnostics(args.diagnostics):
-                report = condense_command(args, argv)
+            here = os.getcwd()
+            if args.resume is not None:  # in the directory the run was started in, as its paths are relative to it
+                args, argv, started_in = _resumed_arguments(parser, args)
+                os.chdir(started_in or here)
+            try:
+                with diagnostics(args.diagnostics):
+                    report = condense_command(args, argv)
+            finally:
+                os.chdir(here)
             if report.get("written_by_process_0"):
                 import jax
 
