@@ -313,8 +313,6 @@ def test_runs_on_other_time_bounds_share_one_compiled_step():
     import dataclasses
 
     import zodc.condense as condense
-    from zodc import Condenser
-    from zodc.data.datasets import load_dataset
 
     data = load_dataset("gbsg2")
     frame = data.frame
@@ -326,3 +324,24 @@ def test_runs_on_other_time_bounds_share_one_compiled_step():
         sizes.append(condense._cached_chunk._cache_size())
         assert fitted.time_grid_[-1] <= upper
     assert sizes[1] == sizes[0]
+
+
+def test_a_survival_search_runs_its_candidates_as_one_program_and_releases_their_separate_tables(monkeypatch):
+    # The candidates' data carry their own grid and time scale (nested leaves, stacked per candidate).
+    import jax
+
+    import zodc.estimator as estimator
+    from zodc import PrivateSearch
+
+    data = load_dataset("gbsg2")
+    sizes, real = [], estimator.run_batch
+    monkeypatch.setattr(estimator, "run_batch",
+                        lambda *args, **kwargs: sizes.append(jax.tree.leaves(args[1])[0].shape[0]) or real(*args, **kwargs))
+    make = lambda: PrivateSearch(Condenser("cox", steps=20, rows=20, num_directions=4, schema=data.schema),  # noqa: E731
+                                 {"learning_rate": [0.02, 0.05]}, random_state=1)
+    batched = make().fit(data.frame, duration_col="time", event_col="cens")
+    monkeypatch.setattr(estimator, "BATCH", 1)
+    alone = make().fit(data.frame, duration_col="time", event_col="cens")
+    assert sizes == [2] and batched.best_index_ == alone.best_index_
+    for one, other in zip(batched.condensers_, alone.condensers_):
+        np.testing.assert_allclose(one.table_, other.table_, rtol=0, atol=1e-4)
