@@ -556,7 +556,7 @@ def fit_prepared(fits: list) -> None:
     as one program (:func:`zodc.condense.run_batch`, ``BATCH`` at a time), each with its own
     state, parameters (noise multiplier, clip, step size...), noise and data (its DP class weights,
     its model key); the others alone. Each batched fit releases its separate fit's table to within
-    float32 rounding (the masks and the integer sums are the same: ``tests/test_private_search.py``).
+    float32 rounding (the masks and the integer sums are the same: ``tests/test_tuning.py``).
 
     Could one record change the grouping? Only through the shape bucket of ``n``, which is the same
     for every fit on the same records: the grouping depends on public settings and DP outputs."""
