@@ -347,6 +347,7 @@ def grow_tree(
     return params, leaf_index(params, X, max_depth)
 
 
+@jax.jit  # one dispatch outside jit (the bitonic network is hundreds of small ops); inlined inside it
 def feature_order(X: jax.Array) -> jax.Array:
     """Sample ids of every feature in increasing value order, ``(d, m)`` for ``X`` ``(m, d)``.
 

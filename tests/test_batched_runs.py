@@ -15,10 +15,18 @@ from zodc.models.presets import get_preset
 N, D, M, Q, STEPS = 400, 4, 6, 4, 8
 
 
+def _records(rng):
+    X = rng.uniform(-1, 1, (N, D)).astype(np.float32)
+    return X, (X[:, 0] + 0.4 * rng.normal(size=N) > 0).astype(np.int32)
+
+
+def _stack(*trees):
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
+
+
 def _setup(model):
     rng = np.random.default_rng(0)
-    X = rng.uniform(-1, 1, (N, D)).astype(np.float32)
-    y = (X[:, 0] + 0.4 * rng.normal(size=N) > 0).astype(np.int32)
+    X, y = _records(rng)
     evaluate = native_classifier_evaluator(get_preset(model).native_factory(2),
                                            ClassificationLoss("balanced_linear", (1.0, 1.0)))
     data = native_classifier_data(X, y, np.repeat([0, 1], M // 2), jax.random.key(0))
@@ -64,14 +72,16 @@ def test_batched_noise_must_have_a_run_axis():
 def test_a_step_size_carried_as_data_is_the_optimisers_own_bit_for_bit():
     # The front door builds adam(1.0) and passes the step size in StepParams.learning_rate, so runs of
     # other step sizes share one compiled step: the updates are adam(rate)'s exactly.
-    evaluate, data, params, noise, starts, keys = _setup("tree")
-    for rate in (0.05, 0.013):
-        own = zero_order_condenser(evaluate, adam(rate), num_records=N, num_directions=Q)
-        unit = zero_order_condenser(evaluate, adam(1.0), num_records=N, num_directions=Q)
-        a, _ = run(own, own.init(keys[0], starts[0]), params[0], STEPS, data=data, noise=noise[0])
-        b, _ = run(unit, unit.init(keys[0], starts[0]), params[0].replace(learning_rate=jnp.float32(rate)), STEPS,
-                   data=data, noise=noise[0])
-        np.testing.assert_array_equal(np.asarray(a.table), np.asarray(b.table))
+    # (Logistic: the optimiser is what is tested, and its step compiles in half the tree's time.)
+    evaluate, data, params, noise, starts, keys = _setup("logistic")
+    rate = 0.013
+    own = zero_order_condenser(evaluate, adam(rate), num_records=N, num_directions=Q)
+    unit = zero_order_condenser(evaluate, adam(1.0), num_records=N, num_directions=Q)
+    a, _ = run(own, own.init(keys[0], starts[0]), params[0], STEPS, data=data, noise=noise[0])
+    b, _ = run(unit, unit.init(keys[0], starts[0]), params[0].replace(learning_rate=jnp.float32(rate)), STEPS,
+               data=data, noise=noise[0])
+    np.testing.assert_array_equal(np.asarray(a.table), np.asarray(b.table))
+    assert not np.array_equal(np.asarray(a.table), np.asarray(starts[0]))  # the steps moved the table
 
 
 def _weights_as_data():
@@ -79,21 +89,20 @@ def _weights_as_data():
     return native_classifier_evaluator(get_preset("tree").native_factory(2), ClassificationLoss("balanced_linear", None))
 
 
-def _per_run_data(X, y, weights):
-    """Each run's own data (its DP class weights and model key), stacked on a leading run axis."""
-    parts = [native_classifier_data(X, y, np.repeat([0, 1], M // 2), jax.random.key(r), w) for r, w in enumerate(weights)]
-    return parts, jax.tree.map(lambda *leaves: jnp.stack(leaves), *parts)
+def _own_data_setup():
+    """``_setup("tree")``'s runs, the class weights travelling in the data (as the front door does), and
+    the records."""
+    _, _, params, noise, starts, keys = _setup("tree")
+    return _weights_as_data(), params, noise, starts, keys, _records(np.random.default_rng(0))
 
 
 def test_runs_with_their_own_data_and_step_sizes_each_equal_their_separate_run():
     # A private search's candidates: each with its own class weights and model key (data_axis=0) and
     # its own step size (adam(1.0) and StepParams.learning_rate), in one program.
-    _, _, params, noise, starts, keys = _setup("tree")
-    evaluate = _weights_as_data()
-    rng = np.random.default_rng(0)
-    X = rng.uniform(-1, 1, (N, D)).astype(np.float32)
-    y = (X[:, 0] + 0.4 * rng.normal(size=N) > 0).astype(np.int32)
-    parts, stacked = _per_run_data(X, y, [(1.0, 1.0), (0.6, 1.7), (1.2, 0.9), (1.0, 3.0)])
+    evaluate, params, noise, starts, keys, (X, y) = _own_data_setup()
+    parts = [native_classifier_data(X, y, np.repeat([0, 1], M // 2), jax.random.key(r), weights)
+             for r, weights in enumerate([(1.0, 1.0), (0.6, 1.7), (1.2, 0.9), (1.0, 3.0)])]
+    stacked = _stack(*parts)
     rates = [0.05, 0.1, 0.02, 0.2]
     params = [p.replace(learning_rate=jnp.float32(rate)) for p, rate in zip(params, rates)]
     condenser = zero_order_condenser(evaluate, adam(1.0), num_records=N, num_directions=Q)
@@ -116,11 +125,7 @@ def test_one_record_in_one_runs_data_changes_no_other_run():
     # StepParams.record_count n for D: the padding row is never sampled).
     from zodc.condense import pad_records
 
-    _, _, params, noise, starts, keys = _setup("tree")
-    evaluate = _weights_as_data()
-    rng = np.random.default_rng(0)
-    X = rng.uniform(-1, 1, (N, D)).astype(np.float32)
-    y = (X[:, 0] + 0.4 * rng.normal(size=N) > 0).astype(np.int32)
+    evaluate, params, noise, starts, keys, (X, y) = _own_data_setup()
     extra = (np.vstack([X, np.full((1, D), 0.99, np.float32)]), np.append(y, 1))
     condenser = zero_order_condenser(evaluate, adam(0.05), num_records=N + 1, num_directions=Q)
     weights = (1.0, 1.5)
@@ -129,7 +134,7 @@ def test_one_record_in_one_runs_data_changes_no_other_run():
     counts = [N, N, N, N]
     results = []
     for first in (on_d, on_neighbour):
-        stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), first, on_d, on_d, on_d)
+        stacked = _stack(first, on_d, on_d, on_d)
         run_params = stack_params([p.replace(record_count=jnp.int32(c)) for p, c in
                                    zip(params, [N + (first is on_neighbour)] + counts[1:])])
         results.append(run_batch(condenser, init_batch(condenser, keys, starts), run_params, STEPS, data=stacked,

@@ -111,8 +111,10 @@ def _finish(processes) -> list[tuple[str, str]]:
 
 
 def _result(stdout: str) -> dict:
-    line = next(line for line in stdout.splitlines() if line.startswith("RESULT "))
-    return json.loads(line[len("RESULT "):])
+    # Gloo's C++ logging shares the child's stdout and may land on the same line, before or after the
+    # result (seen in CI: "...}[Gloo] Rank 0 is connected..."): decode the one JSON object after the marker.
+    start = stdout.index("RESULT ") + len("RESULT ")
+    return json.JSONDecoder().raw_decode(stdout, start)[0]
 
 
 def _table(hex_bytes: str) -> np.ndarray:

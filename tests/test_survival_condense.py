@@ -328,15 +328,12 @@ def test_runs_on_other_time_bounds_share_one_compiled_step():
 
 def test_a_survival_search_runs_its_candidates_as_one_program_and_releases_their_separate_tables(monkeypatch):
     # The candidates' data carry their own grid and time scale (nested leaves, stacked per candidate).
-    import jax
-
     import zodc.estimator as estimator
+    from tests.test_tuning import _batch_spy
     from zodc import PrivateSearch
 
     data = load_dataset("gbsg2")
-    sizes, real = [], estimator.run_batch
-    monkeypatch.setattr(estimator, "run_batch",
-                        lambda *args, **kwargs: sizes.append(jax.tree.leaves(args[1])[0].shape[0]) or real(*args, **kwargs))
+    sizes = _batch_spy(monkeypatch)
     make = lambda: PrivateSearch(Condenser("cox", steps=20, rows=20, num_directions=4, schema=data.schema),  # noqa: E731
                                  {"learning_rate": [0.02, 0.05]}, random_state=1)
     batched = make().fit(data.frame, duration_col="time", event_col="cens")

@@ -127,15 +127,15 @@ def test_vmap_equals_loop_and_jit_equals_no_jit():
     batch = jax.vmap(model.fit, in_axes=(None, 0, 0, 0))(jax.random.key(0), X, y, weight)
     jit_fit = jax.jit(model.fit)  # one wrapper: compiled once for the four equal-shaped tables
     for table in range(4):
-        eager = model.fit(jax.random.key(0), X[table], y[table], weight[table])
         jitted = jit_fit(jax.random.key(0), X[table], y[table], weight[table])
+        # Eager (op by op, seconds per fit) for the first table only: jit equals no jit there, and the
+        # vmapped fits equal the jitted loop on every table.
+        candidates = (jitted, model.fit(jax.random.key(0), X[table], y[table], weight[table])) if table == 0 else (jitted,)
         one = jax.tree.map(lambda leaf: leaf[table], batch)
-        for candidate in (jitted, one):
+        for candidate in candidates:
             for field in dataclasses.fields(TreeParams):
-                np.testing.assert_array_equal(
-                    getattr(candidate, field.name), getattr(eager, field.name)
-                )
-        probability = model.predict_proba(eager, X_test[table])
+                np.testing.assert_array_equal(getattr(one, field.name), getattr(candidate, field.name))
+        probability = model.predict_proba(jitted, X_test[table])
         np.testing.assert_allclose(probability.sum(-1), 1.0, rtol=1e-6)
 
 
