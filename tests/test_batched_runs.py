@@ -20,10 +20,6 @@ def _records(rng):
     return X, (X[:, 0] + 0.4 * rng.normal(size=N) > 0).astype(np.int32)
 
 
-def _stack(*trees):
-    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
-
-
 def _setup(model):
     rng = np.random.default_rng(0)
     X, y = _records(rng)
@@ -103,7 +99,7 @@ def test_runs_with_their_own_data_and_step_sizes_each_equal_their_separate_run()
     evaluate, params, noise, starts, keys, (X, y) = _own_data_setup("logistic")
     parts = [native_classifier_data(X, y, np.repeat([0, 1], M // 2), jax.random.key(r), weights)
              for r, weights in enumerate([(1.0, 1.0), (0.6, 1.7), (1.2, 0.9), (1.0, 3.0)])]
-    stacked = _stack(*parts)
+    stacked = stack_params(parts)
     rates = [0.05, 0.1, 0.02, 0.2]
     params = [p.replace(learning_rate=jnp.float32(rate)) for p, rate in zip(params, rates)]
     condenser = zero_order_condenser(evaluate, adam(1.0), num_records=N, num_directions=Q)
@@ -135,7 +131,7 @@ def test_one_record_in_one_runs_data_changes_no_other_run():
     counts = [N, N, N, N]
     results = []
     for first in (on_d, on_neighbour):
-        stacked = _stack(first, on_d, on_d, on_d)
+        stacked = stack_params([first, on_d, on_d, on_d])
         run_params = stack_params([p.replace(record_count=jnp.int32(c)) for p, c in
                                    zip(params, [N + (first is on_neighbour)] + counts[1:])])
         results.append(run_batch(condenser, init_batch(condenser, keys, starts), run_params, STEPS, data=stacked,

@@ -700,7 +700,8 @@ def run_batch(condenser: ZeroOrderCondenser, states: CondenseState, params: Step
 
 
 def stack_params(params: list[StepParams]) -> StepParams:
-    """One :class:`StepParams` of ``R`` runs from ``R`` of them (leaves stacked on a leading axis)."""
+    """One :class:`StepParams` of ``R`` runs from ``R`` of them (leaves stacked on a leading axis); any
+    pytrees of equal structure alike (the runs' states, their own data)."""
     return jax.tree.map(lambda *leaves: jnp.stack(leaves), *params)
 
 

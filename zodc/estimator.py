@@ -574,11 +574,10 @@ def fit_prepared(fits: list) -> None:
                 condenser, prepared = part[0]
                 condenser._finish(prepared, *condenser._steps(prepared))
                 continue
-            stack = lambda *leaves: jnp.stack(leaves)  # noqa: E731
             runs = [prepared for _, prepared in part]
-            states, infos = run_batch(runs[0].condenser, jax.tree.map(stack, *[p.state for p in runs]),
+            states, infos = run_batch(runs[0].condenser, stack_params([p.state for p in runs]),
                                       stack_params([p.params for p in runs]), runs[0].config.steps,
-                                      data=jax.tree.map(stack, *[p.data for p in runs]),
+                                      data=stack_params([p.data for p in runs]),
                                       noise=np.stack([p.noise for p in runs]), data_axis=0)
             for r, (condenser, prepared) in enumerate(part):
                 condenser._finish(prepared, jax.tree.map(lambda leaf: leaf[r], states),
