@@ -1,0 +1,420 @@
+// zodc: level-wise CART growth on CPU, an XLA FFI custom call (jax.ffi).
+//
+// The same tree as `grow_tree` in `kernels/_common.py` (read that docstring first): every feature
+// sorted once, the samples kept grouped by node in value order, every midpoint between distinct
+// consecutive values a candidate, ties to the lowest feature and then the lowest threshold, and
+// the arithmetic of the scores in float32 in the same order of operations. Where `grow_tree`
+// scores all (position, position) pairs of a level with one dense (m, m) product (what suits an
+// accelerator), this kernel walks each node's sorted samples once with running sums: O(d m) work
+// per level instead of O(d m^2). Running sums add the samples in value order; `grow_tree`'s
+// product adds them in its own order, so the two agree bit for bit where the statistics are sums
+// of integers (unweighted fits, and weights that are multiples of a power of two), and otherwise to
+// float32 rounding of the statistics.
+//
+// One call fits a batch of tables (every leading axis of the inputs); the tables are shared out
+// over XLA's CPU thread pool. It reads only its inputs and writes only its outputs.
+//
+// Inputs:  x (..., m, d) f32, stats (..., m, K) f32 (additive per-sample statistics),
+//          pure (..., m) f32 (the target whose constancy marks a node pure; read by Friedman).
+// Outputs: feature (..., N) s32, threshold (..., N) f32, is_leaf (..., N) pred,
+//          value (..., N, K) f32 (raw node statistics), N = 2^(max_depth + 1) - 1, heap order.
+// Attributes: max_depth, min_samples_leaf, criterion (0: gini, 1: friedman_mse).
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <condition_variable>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+
+namespace {
+
+// kernels/_common.py: FEATURE_THRESHOLD and IMPURITY_EPSILON, as float32 (JAX casts the Python
+// constants to the arrays' float32).
+const float kFeatureThreshold = static_cast<float>(1e-7);
+const float kImpurityEpsilon = static_cast<float>(10 * 2.220446049250313e-16);
+
+enum Criterion : int64_t { kGini = 0, kFriedman = 1 };
+
+struct Shape {
+  int64_t m, d, k, n_nodes, max_depth, min_samples_leaf, criterion;
+};
+
+inline float Safe(float w) { return w > 0.0f ? w : 1.0f; }
+
+// `_sum_classes`: an unrolled left-to-right sum over the classes.
+inline float SumClasses(const float* v, int64_t k) {
+  float total = v[0];
+  for (int64_t c = 1; c < k; ++c) total = total + v[c];
+  return total;
+}
+
+inline float SumSquares(const float* v, int64_t k) {
+  float total = v[0] * v[0];
+  for (int64_t c = 1; c < k; ++c) total = total + v[c] * v[c];
+  return total;
+}
+
+inline float GiniImpurity(const float* s, int64_t k) {
+  const float w = SumClasses(s, k);
+  if (!(w > 0.0f)) return 0.0f;
+  const float safe = Safe(w);
+  float total = (s[0] / safe) * (s[0] / safe);
+  for (int64_t c = 1; c < k; ++c) total = total + (s[c] / safe) * (s[c] / safe);
+  return 1.0f - total;
+}
+
+// `_gini_proxy`: sum_k l_k^2 / w_l + sum_k r_k^2 / w_r.
+inline float GiniProxy(const float* l, const float* r, int64_t k) {
+  return SumSquares(l, k) / Safe(SumClasses(l, k)) + SumSquares(r, k) / Safe(SumClasses(r, k));
+}
+
+// `_friedman_proxy`: w_l w_r (mean_l - mean_r)^2 over the statistics (w, w r).
+inline float FriedmanProxy(const float* l, const float* r) {
+  const float wl = Safe(l[0]), wr = Safe(r[0]);
+  const float diff = l[1] / wl - r[1] / wr;
+  return wl * wr * diff * diff;
+}
+
+// An order-preserving integer key of a float32: -0 equals +0 (as float comparison has it), NaNs
+// sort after +inf; with the sample id in the low bits every key is distinct, so a plain sort of
+// the keys is the stable argsort.
+inline uint64_t SortKey(float value, int64_t id) {
+  if (value == 0.0f) value = 0.0f;
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  if (std::isnan(value)) bits = 0x7fc00000u;
+  bits = (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);
+  return (static_cast<uint64_t>(bits) << 32) | static_cast<uint64_t>(id);
+}
+
+// Up to this many samples, a feature is sorted by counting each value's rank (m^2 comparisons
+// that vectorise, no branches); above it by std::sort of the keys.
+constexpr int64_t kRankSortMax = 256;
+
+// The stable argsort of one column by ranks: `less[i]` counts the values below sample i's, and
+// samples of equal value take consecutive places in id order. NaNs rank as +inf. Compiled twice,
+// for AVX2 and for any x86-64 (or the target's default), chosen when the library loads.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+void RankSort(const float* column, int64_t m, float* values, int32_t* less, int32_t* seen,
+              int32_t* order) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const int64_t padded = (m + 15) & ~int64_t{15};
+  for (int64_t i = 0; i < m; ++i) {
+    const float v = column[i];
+    values[i] = std::isnan(v) ? inf : v;
+  }
+  for (int64_t i = m; i < padded; ++i) values[i] = inf;
+  for (int64_t i = 0; i < padded; ++i) less[i] = 0;
+  for (int64_t j = 0; j < m; ++j) {
+    const float v = values[j];
+    for (int64_t i = 0; i < padded; ++i) less[i] += v < values[i];
+  }
+  for (int64_t i = 0; i < m; ++i) seen[i] = 0;
+  for (int64_t i = 0; i < m; ++i) {
+    const int32_t r = less[i];
+    order[r + seen[r]++] = static_cast<int32_t>(i);
+  }
+}
+
+// Scratch reused by one worker across the tables it fits.
+struct Workspace {
+  std::vector<int32_t> order, scratch, node, node_start, node_count, node_positive, less, seen;
+  std::vector<uint64_t> keys;
+  std::vector<float> columns, values, split_stats, node_stats, split_total, pure_high, pure_low;
+  std::vector<uint8_t> positive, alive, has_split, go_right;
+  std::vector<int32_t> split_feature;
+  std::vector<float> split_threshold;
+};
+
+// The proxy of a split from its left and right split statistics (`SK` of them; 0: `k` at run time).
+template <int SK, bool kIsFriedman>
+inline float Proxy(const float* left, const float* right, int64_t k) {
+  if constexpr (kIsFriedman) {
+    return FriedmanProxy(left, right);
+  } else {
+    return GiniProxy(left, right, SK > 0 ? SK : k);
+  }
+}
+
+template <int SK, bool kIsFriedman>
+void GrowOne(const Shape& s, const float* x, const float* stats, const float* pure, int32_t* feature,
+             float* threshold, bool* is_leaf, float* value, Workspace& w) {
+  const int64_t m = s.m, d = s.d, k = s.k;
+  const int64_t split_k = SK > 0 ? SK : k;  // Criterion.split_columns
+  const int64_t half = int64_t{1} << (s.max_depth - 1);
+  const int64_t widest = int64_t{1} << s.max_depth;
+  const int64_t padded = (m + 15) & ~int64_t{15};
+  w.order.resize(d * m);
+  w.columns.resize(d * m);
+  w.scratch.resize(m);
+  w.keys.resize(m);
+  w.values.resize(padded);
+  w.less.resize(padded);
+  w.seen.resize(m);
+  w.split_stats.resize(m * split_k);
+  w.node.assign(m, 0);
+  w.positive.resize(m);
+  w.go_right.resize(m);
+  w.node_start.resize(widest + 1);
+  w.node_count.resize(widest);
+  w.node_positive.resize(widest);
+  w.node_stats.resize(widest * k);
+  w.split_total.resize(widest * split_k);
+  w.pure_high.resize(widest);
+  w.pure_low.resize(widest);
+  w.alive.assign(widest, 0);
+  w.has_split.resize(half);
+  w.split_feature.resize(half);
+  w.split_threshold.resize(half);
+  w.alive[0] = 1;
+  const float* ss = w.split_stats.data();
+
+  for (int64_t i = 0; i < m; ++i) {
+    const float* si = stats + i * k;
+    const float weight = kIsFriedman ? si[0] : SumClasses(si, k);  // Criterion.weight_fn
+    w.positive[i] = weight > 0.0f;
+    for (int64_t c = 0; c < split_k; ++c) w.split_stats[i * split_k + c] = si[c];
+    for (int64_t f = 0; f < d; ++f) w.columns[f * m + i] = x[i * d + f];
+  }
+  // feature_order: the stable argsort of every feature.
+  for (int64_t f = 0; f < d; ++f) {
+    const float* column = w.columns.data() + f * m;
+    int32_t* row = w.order.data() + f * m;
+    if (m <= kRankSortMax) {
+      RankSort(column, m, w.values.data(), w.less.data(), w.seen.data(), row);
+      continue;
+    }
+    for (int64_t i = 0; i < m; ++i) w.keys[i] = SortKey(column[i], i);
+    std::sort(w.keys.begin(), w.keys.end());
+    for (int64_t i = 0; i < m; ++i) row[i] = static_cast<int32_t>(w.keys[i] & 0xffffffffu);
+  }
+
+  for (int64_t level = 0; level <= s.max_depth; ++level) {
+    const int64_t n_level = int64_t{1} << level;
+    const int64_t heap = n_level - 1;
+    std::fill(w.node_stats.begin(), w.node_stats.begin() + n_level * k, 0.0f);
+    std::fill(w.node_count.begin(), w.node_count.begin() + n_level, 0);
+    std::fill(w.node_positive.begin(), w.node_positive.begin() + n_level, 0);
+    std::fill(w.split_total.begin(), w.split_total.begin() + n_level * split_k, 0.0f);
+    std::fill(w.pure_high.begin(), w.pure_high.begin() + n_level, -std::numeric_limits<float>::infinity());
+    std::fill(w.pure_low.begin(), w.pure_low.begin() + n_level, std::numeric_limits<float>::infinity());
+    for (int64_t i = 0; i < m; ++i) {  // segment sums in sample order
+      const int32_t n = w.node[i];
+      const float* si = stats + i * k;
+      for (int64_t c = 0; c < k; ++c) w.node_stats[n * k + c] += si[c];
+      for (int64_t c = 0; c < split_k; ++c) w.split_total[n * split_k + c] += si[c];
+      w.node_count[n] += 1;
+      w.node_positive[n] += w.positive[i];
+      if (pure != nullptr && w.positive[i]) {
+        w.pure_high[n] = std::max(w.pure_high[n], pure[i]);
+        w.pure_low[n] = std::min(w.pure_low[n], pure[i]);
+      }
+    }
+    std::memcpy(value + heap * k, w.node_stats.data(), sizeof(float) * n_level * k);
+    if (level == s.max_depth) {
+      for (int64_t n = 0; n < n_level; ++n) {
+        feature[heap + n] = 0;
+        threshold[heap + n] = 0.0f;
+        is_leaf[heap + n] = true;
+      }
+      break;
+    }
+    w.node_start[0] = 0;
+    for (int64_t n = 0; n < n_level; ++n) w.node_start[n + 1] = w.node_start[n] + w.node_count[n];
+
+    for (int64_t n = 0; n < n_level; ++n) {
+      const float* ns = w.node_stats.data() + n * k;
+      const float node_weight = kIsFriedman ? ns[0] : SumClasses(ns, k);
+      const bool is_pure = kIsFriedman ? !(w.pure_high[n] > w.pure_low[n]) : GiniImpurity(ns, k) <= kImpurityEpsilon;
+      w.has_split[n] = 0;
+      w.split_feature[n] = 0;
+      w.split_threshold[n] = 0.0f;
+      if (!(w.alive[n] && !is_pure && w.node_count[n] >= 2 * s.min_samples_leaf && node_weight > 0.0f)) continue;
+
+      const int64_t start = w.node_start[n], end = w.node_start[n + 1], count = end - start;
+      const int64_t positives = w.node_positive[n];
+      // Positions whose left side has at least min_samples_leaf samples and whose right side too.
+      const int64_t first = start + s.min_samples_leaf - 1, last = end - s.min_samples_leaf;
+      const float* total = w.split_total.data() + n * split_k;
+      float best_score = -std::numeric_limits<float>::infinity();
+      float left[SK > 0 ? SK : 64], right[SK > 0 ? SK : 64];
+      for (int64_t f = 0; f < d; ++f) {
+        const int32_t* row = w.order.data() + f * m;
+        const float* column = w.columns.data() + f * m;
+        for (int64_t c = 0; c < split_k; ++c) left[c] = 0.0f;
+        int64_t left_positive = 0;
+        float here = column[row[start]];
+        for (int64_t p = start; p < last; ++p) {
+          const int32_t i = row[p];
+          const float* si = ss + i * split_k;
+          for (int64_t c = 0; c < split_k; ++c) left[c] += si[c];
+          left_positive += w.positive[i];
+          const float next = column[row[p + 1]];
+          const float low = here;
+          here = next;
+          if (p < first || !(next - low > kFeatureThreshold)) continue;
+          if (left_positive == 0 || positives == left_positive) continue;
+          for (int64_t c = 0; c < split_k; ++c) right[c] = total[c] - left[c];
+          const float score = Proxy<SK, kIsFriedman>(left, right, split_k);
+          if (score > best_score) {
+            best_score = score;
+            float midpoint = low / 2.0f + next / 2.0f;
+            if (midpoint == next || std::isinf(midpoint)) midpoint = low;
+            w.has_split[n] = 1;
+            w.split_feature[n] = static_cast<int32_t>(f);
+            w.split_threshold[n] = midpoint;
+          }
+        }
+      }
+      (void)count;
+    }
+    for (int64_t n = 0; n < n_level; ++n) {
+      feature[heap + n] = w.split_feature[n];
+      threshold[heap + n] = w.split_threshold[n];
+      is_leaf[heap + n] = !w.has_split[n];
+    }
+    for (int64_t i = 0; i < m; ++i) {
+      const int32_t n = w.node[i];
+      w.go_right[i] = w.has_split[n] && w.columns[w.split_feature[n] * m + i] > w.split_threshold[n];
+    }
+    if (level + 1 < s.max_depth) {
+      // Stable partition of every node's group, left child first, in every feature.
+      for (int64_t f = 0; f < d; ++f) {
+        int32_t* row = w.order.data() + f * m;
+        for (int64_t n = 0; n < n_level; ++n) {
+          if (!w.has_split[n]) continue;  // every sample goes left: the group stays as it is
+          const int64_t start = w.node_start[n], end = w.node_start[n + 1];
+          int64_t lefts = start, rights = 0;
+          for (int64_t p = start; p < end; ++p) {  // branch-free: write both, advance one
+            const int32_t i = row[p];
+            const int64_t goes_right = w.go_right[i];
+            row[lefts] = i;
+            w.scratch[rights] = i;
+            lefts += 1 - goes_right;
+            rights += goes_right;
+          }
+          std::memcpy(row + lefts, w.scratch.data(), sizeof(int32_t) * rights);
+        }
+      }
+    }
+    for (int64_t i = 0; i < m; ++i) w.node[i] = 2 * w.node[i] + w.go_right[i];
+    for (int64_t n = n_level - 1; n >= 0; --n) w.alive[2 * n] = w.alive[2 * n + 1] = w.has_split[n];
+  }
+}
+
+using GrowFn = void (*)(const Shape&, const float*, const float*, const float*, int32_t*, float*, bool*, float*,
+                        Workspace&);
+
+GrowFn SelectGrow(const Shape& s) {
+  if (s.criterion == kFriedman) return GrowOne<2, true>;
+  if (s.k == 2) return GrowOne<2, false>;
+  if (s.k == 3) return GrowOne<3, false>;
+  return GrowOne<0, false>;
+}
+
+// The tables are claimed one at a time from a shared counter by the calling thread and by up to
+// `num_threads - 1` pool tasks. The caller waits only for tables already claimed, so a task that
+// starts late (or never, on a busy pool) cannot hold it up.
+struct Batch {
+  std::atomic<int64_t> next{0};
+  int64_t done = 0;
+  std::mutex mutex;
+  std::condition_variable finished;
+};
+
+}  // namespace
+
+static ffi::Error TreeFit(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> stats,
+                          ffi::Buffer<ffi::F32> pure, ffi::ResultBuffer<ffi::S32> feature,
+                          ffi::ResultBuffer<ffi::F32> threshold, ffi::ResultBuffer<ffi::PRED> is_leaf,
+                          ffi::ResultBuffer<ffi::F32> value, int64_t max_depth, int64_t min_samples_leaf,
+                          int64_t criterion, bool use_pure) {
+  const auto x_dims = x.dimensions();
+  const auto stats_dims = stats.dimensions();
+  if (x_dims.size() < 2 || stats_dims.size() != x_dims.size()) {
+    return ffi::Error::InvalidArgument("zodc_tree_fit: x must be (..., m, d) and stats (..., m, K).");
+  }
+  const size_t rank = x_dims.size();
+  Shape s;
+  s.m = x_dims[rank - 2];
+  s.d = x_dims[rank - 1];
+  s.k = stats_dims[rank - 1];
+  s.max_depth = max_depth;
+  s.min_samples_leaf = min_samples_leaf;
+  s.criterion = criterion;
+  s.n_nodes = (int64_t{2} << max_depth) - 1;
+  if (stats_dims[rank - 2] != s.m || s.m < 1 || s.d < 1 || s.k < 1 || max_depth < 1 || max_depth > 20 ||
+      (criterion != kGini && criterion != kFriedman) || (criterion == kFriedman && s.k < 2) || (criterion == kGini && s.k > 64)) {
+    return ffi::Error::InvalidArgument("zodc_tree_fit: inconsistent shapes or attributes.");
+  }
+  int64_t batch = 1;
+  for (size_t a = 0; a + 2 < rank; ++a) {
+    if (stats_dims[a] != x_dims[a]) return ffi::Error::InvalidArgument("zodc_tree_fit: batch axes differ.");
+    batch *= x_dims[a];
+  }
+  if (use_pure && static_cast<int64_t>(pure.element_count()) != batch * s.m) {
+    return ffi::Error::InvalidArgument("zodc_tree_fit: pure must be (..., m).");
+  }
+  if (batch == 0) return ffi::Error::Success();
+
+  const float* x_data = x.typed_data();
+  const float* stats_data = stats.typed_data();
+  const float* pure_data = use_pure ? pure.typed_data() : nullptr;
+  int32_t* feature_data = feature->typed_data();
+  float* threshold_data = threshold->typed_data();
+  bool* leaf_data = is_leaf->typed_data();
+  float* value_data = value->typed_data();
+
+  const GrowFn grow = SelectGrow(s);
+  auto state = std::make_shared<Batch>();
+  auto work = [=](Batch& b) {
+    Workspace workspace;
+    int64_t fitted = 0;
+    for (int64_t t = b.next.fetch_add(1); t < batch; t = b.next.fetch_add(1)) {
+      grow(s, x_data + t * s.m * s.d, stats_data + t * s.m * s.k,
+              pure_data == nullptr ? nullptr : pure_data + t * s.m, feature_data + t * s.n_nodes,
+              threshold_data + t * s.n_nodes, leaf_data + t * s.n_nodes, value_data + t * s.n_nodes * s.k,
+              workspace);
+      ++fitted;
+    }
+    if (fitted > 0) {
+      std::lock_guard<std::mutex> lock(b.mutex);
+      b.done += fitted;
+      if (b.done == batch) b.finished.notify_all();
+    }
+  };
+  const int64_t helpers = std::min<int64_t>(pool.num_threads(), batch) - 1;
+  for (int64_t h = 0; h < helpers; ++h) {
+    pool.Schedule([state, work] { work(*state); });
+  }
+  work(*state);
+  std::unique_lock<std::mutex> lock(state->mutex);
+  state->finished.wait(lock, [&] { return state->done == batch; });
+  return ffi::Error::Success();
+}
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(ZodcTreeFit, TreeFit,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::S32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::PRED>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Attr<int64_t>("max_depth")
+                                  .Attr<int64_t>("min_samples_leaf")
+                                  .Attr<int64_t>("criterion")
+                                  .Attr<bool>("use_pure"));

@@ -1,0 +1,197 @@
+"""The C++ CPU tree builder (``kernels/_tree_cpu.cc``) against the portable ``grow_tree``.
+
+The builder must grow the *same* tree: same candidates, same float32 scores, same tie-breaks.
+Where every statistic is a sum of multiples of a power of two (unweighted fits, weights in
+quarters, rounded residuals) both add exactly, whatever their order, so the trees must be equal
+bit for bit: features, thresholds, leaves and node statistics. The golden tests against
+scikit-learn (``test_tree.py``, ``test_boosting.py``) run through the builder on CPU as well.
+"""
+
+import dataclasses
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from zodc.kernels import _native
+from zodc.kernels._common import FRIEDMAN_MSE, GINI, TreeParams, grow_tree
+from zodc.kernels.tree import DecisionTreeClassifier
+
+pytestmark = pytest.mark.skipif(
+    not _native.native_tree_status()[0] and (os.environ.get(_native.DISABLE_ENV) == "0" or _native._compiler() is None),
+    reason="the CPU tree builder is switched off or there is no C++ compiler",
+)
+
+
+def assert_same_tree(reference: TreeParams, built: TreeParams):
+    for field in dataclasses.fields(TreeParams):
+        np.testing.assert_array_equal(np.asarray(getattr(built, field.name)),
+                                      np.asarray(getattr(reference, field.name)), err_msg=field.name)
+
+
+def test_the_builder_is_available_where_a_compiler_is():
+    # Where a compiler exists and nothing switched the builder off, it must build: a silent
+    # fallback would leave every other test here skipped and the CPU kernels slow.
+    available, reason = _native.native_tree_status()
+    assert available, reason
+    assert os.path.exists(reason)
+
+
+# (m, d, classes, depth, min_samples_leaf): one compilation each, 32 tables each.
+CONFIGS = [(60, 5, 3, 4, 2), (17, 3, 2, 5, 1), (120, 2, 4, 3, 6)]
+
+
+def _tables(config, seed):
+    """32 tables: ties, a constant feature, zero and fractional weights, labels outside the classes."""
+    m, d, k, _, _ = config
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(32, m, d)).astype(np.float32)
+    X[::3] = np.round(X[::3] * 2) / 2  # many equal values: ties within features and between them
+    X[::5, :, -1] = 1.0  # a constant feature
+    y = rng.integers(0, k + 1, size=(32, m))  # k: outside the classes, counts nowhere (weight 0)
+    weight = rng.integers(0, 5, size=(32, m)).astype(np.float32) / 4  # quarters: exact sums
+    weight[::2] = 1.0
+    return rng, X, y, weight
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_gini_trees_equal_grow_tree_bit_for_bit(config):
+    _, X, y, weight = _tables(config, 1)
+    _, _, k, depth, leaf = config
+    stats = jax.nn.one_hot(y, k) * weight[..., None]
+    reference = jax.jit(jax.vmap(lambda X, s: grow_tree(X, s, GINI, depth, leaf)[0]))(X, stats)
+    built = jax.jit(lambda X, s: _native.grow_tree_cpu(X, s, "gini", depth, leaf))(X, stats)
+    assert_same_tree(reference, built)
+    assert not np.asarray(built.is_leaf)[:, 0].all()  # the tables split: the comparison has content
+
+
+@pytest.mark.parametrize("config", CONFIGS[:2])
+def test_friedman_trees_equal_grow_tree_bit_for_bit(config):
+    rng, X, _, weight = _tables(config, 2)
+    _, _, _, depth, leaf = config
+    residual = np.round(rng.normal(size=weight.shape) * 4).astype(np.float32) / 4
+    stats = np.stack([weight, weight * residual, weight * residual * residual], axis=-1)
+    reference = jax.jit(jax.vmap(lambda X, s, r: grow_tree(X, s, FRIEDMAN_MSE, depth, leaf, pure=r)[0]))(
+        X, stats, residual)
+    built = jax.jit(lambda X, s, r: _native.grow_tree_cpu(X, s, "friedman_mse", depth, leaf, pure=r))(
+        X, stats, residual)
+    assert_same_tree(reference, built)
+    assert not np.asarray(built.is_leaf)[:, 0].all()
+
+
+def test_the_tree_kernel_calls_the_builder_on_cpu_and_equals_the_portable_path():
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(100, 30)).astype(np.float32)
+    y = rng.integers(0, 2, size=100).astype(np.int32)
+    model = DecisionTreeClassifier(max_depth=4)
+    fit = jax.jit(model.fit)
+    assert _native.TARGET in fit.lower(jax.random.key(0), X, y).as_text()
+    stats = jax.nn.one_hot(y, 2)
+    portable, _ = jax.jit(lambda X, s: grow_tree(X, s, GINI, 4, 1))(X, stats)
+    params = fit(jax.random.key(0), X, y)
+    np.testing.assert_array_equal(params.feature, portable.feature)
+    np.testing.assert_array_equal(params.threshold, portable.threshold)
+    np.testing.assert_array_equal(params.is_leaf, portable.is_leaf)
+
+
+def test_batch_axes_nested_vmap_and_one_table_agree():
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(2, 3, 40, 5)).astype(np.float32)
+    stats = jax.nn.one_hot(rng.integers(0, 2, size=(2, 3, 40)), 2)
+    grow = lambda X, s: _native.grow_tree_cpu(X, s, "gini", 3, 2)
+    leading = jax.jit(grow)(X, stats)
+    nested = jax.jit(jax.vmap(jax.vmap(grow)))(X, stats)
+    shared_stats = jax.jit(jax.vmap(grow, in_axes=(0, None)))(X[0], stats[0, 0])
+    for i in range(2):
+        for j in range(3):
+            one = jax.jit(grow)(X[i, j], stats[i, j])
+            for batch in (leading, nested):
+                assert_same_tree(one, jax.tree.map(lambda leaf: leaf[i, j], batch))
+    for j in range(3):
+        assert_same_tree(jax.jit(grow)(X[0, j], stats[0, 0]), jax.tree.map(lambda leaf: leaf[j], shared_stats))
+
+
+def test_non_finite_values_give_a_tree_not_a_crash():
+    # The tables zodc fits are finite; a NaN or an infinity must still give a well-formed tree.
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(50, 4)).astype(np.float32)
+    X[::7, 1] = np.nan
+    X[::5, 2] = np.inf
+    X[::9, 3] = -np.inf
+    stats = jax.nn.one_hot(rng.integers(0, 2, size=50), 2)
+    params = jax.jit(lambda X, s: _native.grow_tree_cpu(X, s, "gini", 4, 1))(X, stats)
+    feature = np.asarray(params.feature)
+    assert feature.min() >= 0 and feature.max() < 4
+    np.testing.assert_allclose(np.asarray(params.value)[0].sum(), 50.0)
+
+
+def test_larger_tables_use_the_comparison_sort_and_still_agree():
+    # Above 256 samples the builder sorts keys with std::sort instead of counting ranks.
+    rng = np.random.default_rng(5)
+    X = np.round(rng.normal(size=(2, 300, 3)) * 4).astype(np.float32) / 4
+    stats = jax.nn.one_hot(rng.integers(0, 3, size=(2, 300)), 3)
+    reference = jax.jit(jax.vmap(lambda X, s: grow_tree(X, s, GINI, 4, 3)[0]))(X, stats)
+    assert_same_tree(reference, jax.jit(lambda X, s: _native.grow_tree_cpu(X, s, "gini", 4, 3))(X, stats))
+
+
+def test_without_a_compiler_the_kernels_warn_and_fall_back_to_the_same_trees(tmp_path):
+    # A fresh process with no compiler and an empty cache: a warning names the reason, the tree
+    # kernel takes the portable path (no custom call) and grows the same tree.
+    script = (
+        "import warnings, jax, numpy as np\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    from zodc.kernels import _native\n"
+        "    from zodc.kernels.tree import DecisionTreeClassifier\n"
+        "    rng = np.random.default_rng(7)\n"
+        "    X = rng.normal(size=(100, 30)).astype(np.float32)\n"
+        "    y = rng.integers(0, 2, size=100).astype(np.int32)\n"
+        "    fit = jax.jit(DecisionTreeClassifier(max_depth=4).fit)\n"
+        "    text = fit.lower(jax.random.key(0), X, y).as_text()\n"
+        "    params = fit(jax.random.key(0), X, y)\n"
+        "print(_native.native_tree_status()[1])\n"
+        "print(any('no C++ compiler' in str(w.message) for w in caught), _native.TARGET in text)\n"
+        "print(np.asarray(params.feature).tolist(), np.asarray(params.threshold).tolist())\n"
+    )
+    env = dict(os.environ, CXX=str(tmp_path / "no-such-compiler"), ZODC_NATIVE_DIR=str(tmp_path / "cache"),
+               JAX_PLATFORMS="cpu")
+    env.pop(_native.DISABLE_ENV, None)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    reason, flags, tree = result.stdout.strip().splitlines()
+    assert "no C++ compiler" in reason
+    assert flags == "True False"
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(100, 30)).astype(np.float32)
+    y = rng.integers(0, 2, size=100).astype(np.int32)
+    params = jax.jit(DecisionTreeClassifier(max_depth=4).fit)(jax.random.key(0), X, y)
+    assert tree == f"{np.asarray(params.feature).tolist()} {np.asarray(params.threshold).tolist()}"
+    assert not (tmp_path / "cache").exists()
+
+
+def test_a_build_is_cached_and_written_atomically(tmp_path, monkeypatch):
+    compiler = _native._compiler()
+    monkeypatch.setenv(_native.DIR_ENV, str(tmp_path))
+    path = _native._build(compiler)
+    assert os.path.dirname(path) == str(tmp_path) and os.path.exists(path)
+    stamp = os.stat(path).st_mtime_ns
+    assert _native._build(compiler) == path and os.stat(path).st_mtime_ns == stamp  # found, not rebuilt
+    assert [name for name in os.listdir(tmp_path)] == [os.path.basename(path)]  # no partial files left
+
+
+def test_a_failed_build_names_the_error_and_leaves_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv(_native.DIR_ENV, str(tmp_path))
+    monkeypatch.setattr(_native, "FLAGS", _native.FLAGS + ("-DZODC_NO_SUCH_FLAG", "--no-such-option"))
+    with pytest.raises(RuntimeError, match="no-such-option"):
+        _native._build(_native._compiler())
+    assert os.listdir(tmp_path) == []
+
+
+def test_shapes_are_checked_in_the_call():
+    with pytest.raises(Exception, match="zodc_tree_fit"):
+        X = jnp.zeros((5, 3))
+        stats = jnp.zeros((4, 2))  # 4 samples of statistics for 5 rows
+        jax.block_until_ready(_native.grow_tree_cpu(X, stats, "gini", 2, 1))
