@@ -24,6 +24,8 @@ import chex
 import jax
 import jax.numpy as jnp
 
+from ._native import leaf_index_cpu, native_tree_status
+
 # scikit-learn's `FEATURE_THRESHOLD` (_splitter.pyx): values closer than this are one value.
 FEATURE_THRESHOLD = 1e-7
 # scikit-learn's `EPSILON` (_tree.pyx): a node with impurity at or below it is pure.
@@ -436,6 +438,16 @@ def leaf_index(params: TreeParams, X: jax.Array, max_depth: int) -> jax.Array:
     Returns:
         ``(n,)`` int32 node indices.
     """
+    X = jnp.asarray(X)
+    if X.dtype == jnp.float32 and native_tree_status()[0]:
+        # On CPU one C++ call routes the rows (the same comparisons); elsewhere the gathers below.
+        return jax.lax.platform_dependent(
+            params, X, cpu=lambda params, X: leaf_index_cpu(params, X, max_depth),
+            default=lambda params, X: _leaf_index(params, X, max_depth))
+    return _leaf_index(params, X, max_depth)
+
+
+def _leaf_index(params: TreeParams, X: jax.Array, max_depth: int) -> jax.Array:
     X = jnp.asarray(X)
     n = X.shape[0]
     node = jnp.zeros(n, jnp.int32)

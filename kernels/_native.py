@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 
 TARGET = "zodc_tree_fit"
+APPLY_TARGET = "zodc_tree_apply"
 DISABLE_ENV = "ZODC_NATIVE_CPU"
 DIR_ENV = "ZODC_NATIVE_DIR"
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_tree_cpu.cc")
@@ -107,6 +108,7 @@ def native_tree_status() -> tuple[bool, str]:
                 path = _build(compiler)
                 library = ctypes.cdll.LoadLibrary(path)
                 jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(library.ZodcTreeFit), platform="cpu")
+                jax.ffi.register_ffi_target(APPLY_TARGET, jax.ffi.pycapsule(library.ZodcTreeApply), platform="cpu")
                 _state["library"] = library  # keep it loaded
                 available, reason = True, path
             except (OSError, RuntimeError, AttributeError) as error:
@@ -160,3 +162,23 @@ def grow_tree_cpu(X, stats, criterion: str, max_depth: int, min_samples_leaf: in
         criterion=CRITERIA[criterion], use_pure=use_pure,
     )
     return TreeParams(feature=feature, threshold=threshold, is_leaf=is_leaf, value=value)
+
+
+def leaf_index_cpu(params, X, max_depth: int):
+    """:func:`leaf_index` from the C++ builder's library: the heap index ``(..., n)`` of the leaf
+    each row of ``X`` ``(..., n, d)`` falls in, for trees ``params`` with batch axes ``(...)``.
+
+    Batch axes of the trees and of ``X`` broadcast (``vmap`` over trees with one ``X`` passes a
+    size-1 axis, not a copy of ``X`` per tree). Could one record change this? Only its own leaf:
+    each row is routed by its own values and the tree.
+    """
+    available, reason = native_tree_status()
+    if not available:
+        raise RuntimeError(f"The CPU tree builder is not available: {reason}.")
+    X = jnp.asarray(X, jnp.float32)
+    feature, threshold, is_leaf = params.feature, params.threshold, params.is_leaf
+    batch = jnp.broadcast_shapes(feature.shape[:-1], X.shape[:-2])
+    out_type = jax.ShapeDtypeStruct(batch + X.shape[-2:-1], jnp.int32)
+    call = jax.ffi.ffi_call(APPLY_TARGET, out_type, vmap_method="expand_dims")
+    return call(feature.astype(jnp.int32), threshold.astype(jnp.float32), is_leaf.astype(jnp.bool_), X,
+                max_depth=max_depth)

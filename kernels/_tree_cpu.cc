@@ -14,6 +14,10 @@
 // One call fits a batch of tables (every leading axis of the inputs); the tables are shared out
 // over XLA's CPU thread pool. It reads only its inputs and writes only its outputs.
 //
+// A second handler, `ZodcTreeApply`, is `leaf_index`: the heap index of the leaf each row of x
+// falls in, for a batch of trees and of row sets whose leading axes broadcast against each other.
+// Each row's leaf depends on that row and the tree alone.
+//
 // Inputs:  x (..., m, d) f32, stats (..., m, K) f32 (additive per-sample statistics),
 //          pure (..., m) f32 (the target whose constancy marks a node pure; read by Friedman).
 // Outputs: feature (..., N) s32, threshold (..., N) f32, is_leaf (..., N) pred,
@@ -323,15 +327,41 @@ GrowFn SelectGrow(const Shape& s) {
   return GrowOne<0, false>;
 }
 
-// The tables are claimed one at a time from a shared counter by the calling thread and by up to
-// `num_threads - 1` pool tasks. The caller waits only for tables already claimed, so a task that
-// starts late (or never, on a busy pool) cannot hold it up.
+// Work items [0, count) are claimed one at a time from a shared counter by the calling thread and
+// by up to `num_threads - 1` pool tasks. The caller waits only for items already claimed, so a
+// task that starts late (or never, on a busy pool) cannot hold it up; a task that starts after the
+// call returned finds no item left and touches nothing but the shared counter.
 struct Batch {
   std::atomic<int64_t> next{0};
   int64_t done = 0;
   std::mutex mutex;
   std::condition_variable finished;
 };
+
+// `make_worker()` returns a callable `(int64_t item)`, one per thread (its own scratch).
+template <typename MakeWorker>
+void ParallelFor(ffi::ThreadPool& pool, int64_t count, MakeWorker make_worker) {
+  if (count <= 0) return;
+  auto state = std::make_shared<Batch>();
+  auto work = [=](Batch& b) {
+    auto worker = make_worker();
+    int64_t claimed = 0;
+    for (int64_t t = b.next.fetch_add(1); t < count; t = b.next.fetch_add(1)) {
+      worker(t);
+      ++claimed;
+    }
+    if (claimed > 0) {
+      std::lock_guard<std::mutex> lock(b.mutex);
+      b.done += claimed;
+      if (b.done == count) b.finished.notify_all();
+    }
+  };
+  const int64_t helpers = std::min<int64_t>(pool.num_threads(), count) - 1;
+  for (int64_t h = 0; h < helpers; ++h) pool.Schedule([state, work] { work(*state); });
+  work(*state);
+  std::unique_lock<std::mutex> lock(state->mutex);
+  state->finished.wait(lock, [&] { return state->done == count; });
+}
 
 }  // namespace
 
@@ -377,30 +407,14 @@ static ffi::Error TreeFit(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Bu
   float* value_data = value->typed_data();
 
   const GrowFn grow = SelectGrow(s);
-  auto state = std::make_shared<Batch>();
-  auto work = [=](Batch& b) {
-    Workspace workspace;
-    int64_t fitted = 0;
-    for (int64_t t = b.next.fetch_add(1); t < batch; t = b.next.fetch_add(1)) {
+  ParallelFor(pool, batch, [=] {
+    return [=, workspace = Workspace()](int64_t t) mutable {
       grow(s, x_data + t * s.m * s.d, stats_data + t * s.m * s.k,
-              pure_data == nullptr ? nullptr : pure_data + t * s.m, feature_data + t * s.n_nodes,
-              threshold_data + t * s.n_nodes, leaf_data + t * s.n_nodes, value_data + t * s.n_nodes * s.k,
-              workspace);
-      ++fitted;
-    }
-    if (fitted > 0) {
-      std::lock_guard<std::mutex> lock(b.mutex);
-      b.done += fitted;
-      if (b.done == batch) b.finished.notify_all();
-    }
-  };
-  const int64_t helpers = std::min<int64_t>(pool.num_threads(), batch) - 1;
-  for (int64_t h = 0; h < helpers; ++h) {
-    pool.Schedule([state, work] { work(*state); });
-  }
-  work(*state);
-  std::unique_lock<std::mutex> lock(state->mutex);
-  state->finished.wait(lock, [&] { return state->done == batch; });
+           pure_data == nullptr ? nullptr : pure_data + t * s.m, feature_data + t * s.n_nodes,
+           threshold_data + t * s.n_nodes, leaf_data + t * s.n_nodes, value_data + t * s.n_nodes * s.k,
+           workspace);
+    };
+  });
   return ffi::Error::Success();
 }
 
@@ -418,3 +432,86 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(ZodcTreeFit, TreeFit,
                                   .Attr<int64_t>("min_samples_leaf")
                                   .Attr<int64_t>("criterion")
                                   .Attr<bool>("use_pure"));
+
+// The leading (batch) axes of one operand, right-aligned against the output's: an element stride
+// per output batch axis, 0 where the operand's axis has size 1 (broadcast).
+static bool BatchStrides(ffi::Span<const int64_t> dims, size_t core, const std::vector<int64_t>& out_batch,
+                         int64_t item, std::vector<int64_t>& strides) {
+  const size_t rank = dims.size() - core;
+  if (rank > out_batch.size()) return false;
+  strides.assign(out_batch.size(), 0);
+  int64_t stride = item;
+  for (size_t a = 0; a < rank; ++a) {
+    const size_t axis = rank - 1 - a, out_axis = out_batch.size() - 1 - a;
+    if (dims[axis] != 1) {
+      if (dims[axis] != out_batch[out_axis]) return false;
+      strides[out_axis] = stride;
+    }
+    stride *= dims[axis];
+  }
+  return true;
+}
+
+static ffi::Error TreeApply(ffi::ThreadPool pool, ffi::Buffer<ffi::S32> feature, ffi::Buffer<ffi::F32> threshold,
+                            ffi::Buffer<ffi::PRED> is_leaf, ffi::Buffer<ffi::F32> x, ffi::ResultBuffer<ffi::S32> leaf,
+                            int64_t max_depth) {
+  const auto tree_dims = feature.dimensions();
+  const auto x_dims = x.dimensions();
+  const auto out_dims = leaf->dimensions();
+  if (tree_dims.size() < 1 || x_dims.size() < 2 || out_dims.size() < 1 || max_depth < 1 || max_depth > 20 ||
+      tree_dims.back() != (int64_t{2} << max_depth) - 1 || threshold.element_count() != feature.element_count() ||
+      is_leaf.element_count() != feature.element_count() || out_dims.back() != x_dims[x_dims.size() - 2]) {
+    return ffi::Error::InvalidArgument("zodc_tree_apply: inconsistent shapes or attributes.");
+  }
+  const int64_t n_nodes = tree_dims.back(), n = x_dims[x_dims.size() - 2], d = x_dims.back();
+  std::vector<int64_t> out_batch(out_dims.begin(), out_dims.end() - 1), tree_strides, x_strides;
+  if (!BatchStrides(tree_dims, 1, out_batch, n_nodes, tree_strides) ||
+      !BatchStrides(x_dims, 2, out_batch, n * d, x_strides)) {
+    return ffi::Error::InvalidArgument("zodc_tree_apply: batch axes do not broadcast.");
+  }
+  int64_t batch = 1;
+  for (int64_t size : out_batch) batch *= size;
+  const int32_t* feature_data = feature.typed_data();
+  const float* threshold_data = threshold.typed_data();
+  const bool* leaf_flags = is_leaf.typed_data();
+  const float* x_data = x.typed_data();
+  int32_t* out = leaf->typed_data();
+  // Items: (batch element, block of rows), so one tree and its rows also spread over the threads.
+  constexpr int64_t kRows = 256;
+  const int64_t blocks = (n + kRows - 1) / kRows;
+  ParallelFor(pool, batch * blocks, [=] {
+    return [=](int64_t item) {
+      const int64_t b = item / blocks, first = (item % blocks) * kRows, last = std::min(n, first + kRows);
+      int64_t tree_offset = 0, x_offset = 0, rest = b;
+      for (size_t a = out_batch.size(); a-- > 0;) {
+        const int64_t index = rest % out_batch[a];
+        rest /= out_batch[a];
+        tree_offset += index * tree_strides[a];
+        x_offset += index * x_strides[a];
+      }
+      const int32_t* f = feature_data + tree_offset;
+      const float* t = threshold_data + tree_offset;
+      const bool* stop = leaf_flags + tree_offset;
+      for (int64_t row = first; row < last; ++row) {
+        const float* xr = x_data + x_offset + row * d;
+        int32_t node = 0;
+        for (int64_t level = 0; level < max_depth && !stop[node]; ++level) {
+          const int32_t column = std::min<int32_t>(std::max<int32_t>(f[node], 0), static_cast<int32_t>(d - 1));
+          node = 2 * node + 1 + (xr[column] > t[node] ? 1 : 0);  // as jnp's clamped gather
+        }
+        out[b * n + row] = node;
+      }
+    };
+  });
+  return ffi::Error::Success();
+}
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(ZodcTreeApply, TreeApply,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::S32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::PRED>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::S32>>()
+                                  .Attr<int64_t>("max_depth"));

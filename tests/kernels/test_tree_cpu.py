@@ -195,3 +195,50 @@ def test_shapes_are_checked_in_the_call():
         X = jnp.zeros((5, 3))
         stats = jnp.zeros((4, 2))  # 4 samples of statistics for 5 rows
         jax.block_until_ready(_native.grow_tree_cpu(X, stats, "gini", 2, 1))
+
+
+def _fitted_trees(rng, n_trees=6, m=80, d=5, depth=4):
+    X = rng.normal(size=(n_trees, m, d)).astype(np.float32)
+    stats = jax.nn.one_hot(rng.integers(0, 2, size=(n_trees, m)), 2)
+    return jax.jit(lambda X, s: _native.grow_tree_cpu(X, s, "gini", depth, 1))(X, stats)
+
+
+def test_leaves_equal_the_portable_routing_for_every_batch_layout():
+    from zodc.kernels._common import _leaf_index
+
+    rng = np.random.default_rng(13)
+    trees = _fitted_trees(rng)
+    X = rng.normal(size=(300, 5)).astype(np.float32)  # more rows than one block of 256
+    X[::11, 2] = np.nan  # NaN compares False: goes left, as in jnp
+    portable = jax.jit(jax.vmap(lambda tree: _leaf_index(tree, X, 4)))(trees)
+    # Trees batched, rows shared (vmap: a size-1 axis, not a copy of X per tree).
+    shared = jax.jit(jax.vmap(lambda tree: _native.leaf_index_cpu(tree, X, 4)))(trees)
+    np.testing.assert_array_equal(shared, portable)
+    # Rows batched, one tree; both batched; nested vmaps.
+    X_batch = rng.normal(size=(6, 300, 5)).astype(np.float32)
+    one_tree = jax.tree.map(lambda leaf: leaf[2], trees)
+    np.testing.assert_array_equal(
+        jax.jit(jax.vmap(lambda rows: _native.leaf_index_cpu(one_tree, rows, 4)))(X_batch),
+        jax.vmap(lambda rows: _leaf_index(one_tree, rows, 4))(X_batch))
+    both = jax.jit(jax.vmap(lambda tree, rows: _native.leaf_index_cpu(tree, rows, 4)))(trees, X_batch)
+    np.testing.assert_array_equal(both, jax.vmap(lambda tree, rows: _leaf_index(tree, rows, 4))(trees, X_batch))
+    grid = jax.jit(jax.vmap(jax.vmap(lambda tree, rows: _native.leaf_index_cpu(tree, rows, 4), (None, 0)), (0, None)))(
+        trees, X_batch[:3])
+    assert grid.shape == (6, 3, 300)
+    np.testing.assert_array_equal(grid[4, 1], _leaf_index(jax.tree.map(lambda leaf: leaf[4], trees), X_batch[1], 4))
+    assert len(np.unique(portable)) > 4  # the rows reach many leaves: the comparison has content
+
+
+def test_one_record_changes_only_its_own_leaf():
+    # The routing reads real records: a neighbouring data set (one record replaced by an extreme
+    # one) changes that record's leaves and no other's.
+    rng = np.random.default_rng(17)
+    trees = _fitted_trees(rng)
+    X = rng.normal(size=(200, 5)).astype(np.float32)
+    X_neighbour = X.copy()
+    X_neighbour[57] = [1e30, -1e30, np.nan, np.inf, -np.inf]
+    route = jax.jit(jax.vmap(lambda tree, rows: _native.leaf_index_cpu(tree, rows, 4), (0, None)))
+    leaves, neighbour = np.asarray(route(trees, X)), np.asarray(route(trees, X_neighbour))
+    others = np.arange(200) != 57
+    np.testing.assert_array_equal(leaves[:, others], neighbour[:, others])
+    assert not np.array_equal(leaves[:, 57], neighbour[:, 57])
