@@ -2,7 +2,8 @@
 
 Equal to ``sklearn.tree.DecisionTreeClassifier(max_depth, min_samples_leaf, criterion)`` on data
 without ties between splits of equal impurity improvement; see ``kernels/_common.py`` for the
-split rules and the departures.
+split rules and the departures. On CPU it grows through the C++ builder of ``kernels/_native.py``
+(the same tree); elsewhere through ``grow_tree``.
 
 Examples:
     >>> import jax, jax.numpy as jnp
