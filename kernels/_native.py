@@ -12,7 +12,8 @@ platforms ``lax.platform_dependent`` keeps :func:`grow_tree`.
 The library is compiled once per machine with the system's C++ compiler (``$CXX``, else ``c++``)
 against the XLA FFI headers that jaxlib ships, and cached under
 ``$ZODC_NATIVE_DIR`` (else ``$XDG_CACHE_HOME/zodc/native``, else ``~/.cache/zodc/native``), keyed
-by the source, the flags, the compiler and jaxlib's version. Where it cannot be built (no
+by the source, the flags, the compiler and jaxlib's version (where that directory cannot be
+written, in a private temporary directory). Where it cannot be built (no
 compiler), or with ``ZODC_NATIVE_CPU=0``, the kernels keep :func:`grow_tree` everywhere: the same
 trees, slower; :func:`native_tree_status` says which path is in use and why.
 
@@ -73,11 +74,19 @@ def _build(compiler: str) -> str:
         b"\0".join([source, " ".join(FLAGS).encode(), version.encode(), jaxlib.__version__.encode(),
                     sys.platform.encode()])
     ).hexdigest()[:20]
+    name = f"zodc_tree_cpu_{digest}.so"
     directory = native_dir()
-    path = os.path.join(directory, f"zodc_tree_cpu_{digest}.so")
-    if os.path.exists(path):
-        return path
-    os.makedirs(directory, exist_ok=True)
+    for candidate in (directory, os.path.join(tempfile.gettempdir(), f"zodc-native-{os.getuid()}")):
+        if os.path.exists(os.path.join(candidate, name)):
+            return os.path.join(candidate, name)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        if not os.access(directory, os.W_OK):
+            raise PermissionError(directory)
+    except OSError:  # a read-only home: build in a private temporary directory instead
+        directory = candidate
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    path = os.path.join(directory, name)
     # Compile to a private name, then rename: concurrent builders (test workers) never load a
     # half-written library.
     handle, partial = tempfile.mkstemp(prefix="zodc_tree_cpu_", suffix=".so.partial", dir=directory)

@@ -242,3 +242,13 @@ def test_one_record_changes_only_its_own_leaf():
     others = np.arange(200) != 57
     np.testing.assert_array_equal(leaves[:, others], neighbour[:, others])
     assert not np.array_equal(leaves[:, 57], neighbour[:, 57])
+
+
+def test_an_unwritable_cache_directory_builds_in_a_private_temporary_one(tmp_path, monkeypatch):
+    # A regular file where the cache's parent should be: no user (root included) can create it.
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv(_native.DIR_ENV, str(tmp_path / "a-file" / "native"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(_native.tempfile, "tempdir", str(tmp_path / "tmp"))
+    path = _native._build(_native._compiler())
+    assert path.startswith(str(tmp_path / "tmp")) and os.path.exists(path)
