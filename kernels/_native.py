@@ -42,8 +42,10 @@ DISABLE_ENV = "ZODC_NATIVE_CPU"
 DIR_ENV = "ZODC_NATIVE_DIR"
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_tree_cpu.cc")
 # No FMA contraction and no fast math: the scores must round as grow_tree's float32 operations do.
-# -O2: -O3 measured no faster here; the rank sort carries its own AVX2 clone (target_clones).
-FLAGS = ("-O2", "-std=c++17", "-shared", "-fPIC", "-ffp-contract=off", "-fno-fast-math", "-pthread")
+# -O2: -O3 measured no faster here; the rank sort and the scoring carry their own AVX2 clones
+# (target_clones). -fno-trapping-math lets the scoring's selects vectorise; it changes no result.
+FLAGS = ("-O2", "-std=c++17", "-shared", "-fPIC", "-ffp-contract=off", "-fno-fast-math", "-fno-trapping-math",
+         "-pthread")
 CRITERIA = {"gini": 0, "friedman_mse": 1}
 
 _lock = threading.Lock()
@@ -133,7 +135,8 @@ def native_tree_status() -> tuple[bool, str]:
         return available, reason
 
 
-def grow_tree_cpu(X, stats, criterion: str, max_depth: int, min_samples_leaf: int, pure=None):
+def grow_tree_cpu(X, stats, criterion: str, max_depth: int, min_samples_leaf: int, pure=None, *,
+                  feature_key=None, max_features: int | None = None):
     """:func:`grow_tree`'s ``TreeParams`` (raw node statistics as ``value``) from the C++ builder.
 
     Args:
@@ -143,6 +146,13 @@ def grow_tree_cpu(X, stats, criterion: str, max_depth: int, min_samples_leaf: in
         max_depth: static depth.
         min_samples_leaf: static minimum (unweighted) samples per child.
         pure: optional ``(..., m)`` target whose constancy marks a node pure (Friedman).
+        feature_key: optional PRNG key (one tree's: no batch axes; ``vmap`` for many); with
+            ``max_features < d``, each node searches ``max_features`` random features, drawn from
+            the same bits as :func:`grow_tree` draws them, so the trees are the same.
+        max_features: features per node, with ``feature_key``.
+
+    The batch axes of the inputs broadcast against each other: under ``vmap`` an operand that is
+    not batched enters as one copy (a forest's trees share their table), not one per tree.
 
     Returns:
         ``TreeParams`` with ``feature``, ``threshold``, ``is_leaf`` ``(..., N)`` and ``value``
@@ -155,9 +165,16 @@ def grow_tree_cpu(X, stats, criterion: str, max_depth: int, min_samples_leaf: in
         raise RuntimeError(f"The CPU tree builder is not available: {reason}.")
     X = jnp.asarray(X, jnp.float32)
     stats = jnp.asarray(stats, jnp.float32)
+    d = X.shape[-1]
     use_pure = pure is not None
-    pure = jnp.zeros(X.shape[:-1], jnp.float32) if pure is None else jnp.asarray(pure, jnp.float32)
-    batch = X.shape[:-2]
+    pure = jnp.zeros((1,), jnp.float32) if pure is None else jnp.asarray(pure, jnp.float32)
+    subsample = feature_key is not None and max_features is not None and max_features < d
+    if subsample:
+        half = 2 ** (max_depth - 1)
+        draws = jax.random.bits(feature_key, (max_depth * half * d,)).reshape(max_depth, half, d)
+    else:
+        draws = jnp.zeros((1, 1, 1), jnp.uint32)
+    batch = jnp.broadcast_shapes(X.shape[:-2], stats.shape[:-2], pure.shape[:-1] if use_pure else ())
     n_nodes = 2 ** (max_depth + 1) - 1
     out_types = (
         jax.ShapeDtypeStruct(batch + (n_nodes,), jnp.int32),
@@ -165,10 +182,10 @@ def grow_tree_cpu(X, stats, criterion: str, max_depth: int, min_samples_leaf: in
         jax.ShapeDtypeStruct(batch + (n_nodes,), jnp.bool_),
         jax.ShapeDtypeStruct(batch + (n_nodes, stats.shape[-1]), jnp.float32),
     )
-    call = jax.ffi.ffi_call(TARGET, out_types, vmap_method="broadcast_all")
+    call = jax.ffi.ffi_call(TARGET, out_types, vmap_method="expand_dims")
     feature, threshold, is_leaf, value = call(
-        X, stats, pure, max_depth=max_depth, min_samples_leaf=min_samples_leaf,
-        criterion=CRITERIA[criterion], use_pure=use_pure,
+        X, stats, pure, draws, max_depth=max_depth, min_samples_leaf=min_samples_leaf,
+        criterion=CRITERIA[criterion], use_pure=use_pure, max_features=int(max_features) if subsample else 0,
     )
     return TreeParams(feature=feature, threshold=threshold, is_leaf=is_leaf, value=value)
 

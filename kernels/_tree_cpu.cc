@@ -19,10 +19,13 @@
 // Each row's leaf depends on that row and the tree alone.
 //
 // Inputs:  x (..., m, d) f32, stats (..., m, K) f32 (additive per-sample statistics),
-//          pure (..., m) f32 (the target whose constancy marks a node pure; read by Friedman).
+//          pure (..., m) f32 (the target whose constancy marks a node pure; read by Friedman),
+//          draws (..., max_depth, 2^(max_depth-1), d) u32 (per-node feature draws; read when
+//          max_features > 0). Leading (batch) axes broadcast against each other.
 // Outputs: feature (..., N) s32, threshold (..., N) f32, is_leaf (..., N) pred,
 //          value (..., N, K) f32 (raw node statistics), N = 2^(max_depth + 1) - 1, heap order.
-// Attributes: max_depth, min_samples_leaf, criterion (0: gini, 1: friedman_mse).
+// Attributes: max_depth, min_samples_leaf, criterion (0: gini, 1: friedman_mse), use_pure,
+//             max_features (0: every feature).
 
 #include <algorithm>
 #include <atomic>
@@ -50,6 +53,7 @@ enum Criterion : int64_t { kGini = 0, kFriedman = 1 };
 
 struct Shape {
   int64_t m, d, k, n_nodes, max_depth, min_samples_leaf, criterion;
+  int64_t max_features;  // features searched per node, drawn by `draws`; 0: every feature
 };
 
 inline float Safe(float w) { return w > 0.0f ? w : 1.0f; }
@@ -131,15 +135,82 @@ void RankSort(const float* column, int64_t m, float* values, int32_t* less, int3
   }
 }
 
+// The scores of a node's candidates along one feature, for two split statistics (gini on two
+// classes, Friedman): candidate p splits after the node's p-th sorted sample, with left sums
+// (l0[p], l1[p]), lp[p] positive-weight samples on the left and values v[p] <= v[p + 1]; -inf where
+// it is not a valid split. The same float32 operations in the same order as the scalar Proxy, one
+// candidate per vector lane (no FMA: -ffp-contract=off), so the same scores bit for bit.
+template <bool kIsFriedman>
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default"), optimize("O3")))
+#endif
+void ScoreTwo(int64_t count, int64_t first, const float* __restrict l0, const float* __restrict l1,
+              const int32_t* __restrict lp, const float* __restrict v, float t0, float t1, int32_t positives,
+              float* __restrict score) {
+  const float minus_inf = -std::numeric_limits<float>::infinity();
+  for (int64_t p = 0; p < count; ++p) {
+    const float left0 = l0[p], left1 = l1[p];
+    const float right0 = t0 - left0, right1 = t1 - left1;
+    float value;
+    if constexpr (kIsFriedman) {
+      const float wl = left0 > 0.0f ? left0 : 1.0f, wr = right0 > 0.0f ? right0 : 1.0f;
+      const float diff = left1 / wl - right1 / wr;
+      value = wl * wr * diff * diff;
+    } else {
+      const float wl = left0 + left1, wr = right0 + right1;
+      value = (left0 * left0 + left1 * left1) / (wl > 0.0f ? wl : 1.0f) +
+              (right0 * right0 + right1 * right1) / (wr > 0.0f ? wr : 1.0f);
+    }
+    const bool valid = (p >= first) & (v[p + 1] - v[p] > kFeatureThreshold) & (lp[p] > 0) & (lp[p] < positives);
+    score[p] = valid ? value : minus_inf;
+  }
+}
+
 // Scratch reused by one worker across the tables it fits.
 struct Workspace {
   std::vector<int32_t> order, scratch, node, node_start, node_count, node_positive, less, seen;
   std::vector<uint64_t> keys;
   std::vector<float> columns, values, split_stats, node_stats, split_total, pure_high, pure_low;
+  std::vector<float> left0, left1, sorted, score;
+  std::vector<int32_t> left_positive;
+  std::vector<uint64_t> draw_keys;
+  std::vector<uint8_t> searched;
   std::vector<uint8_t> positive, alive, has_split, go_right;
   std::vector<int32_t> split_feature;
   std::vector<float> split_threshold;
 };
+
+// The features a node searches (random forests), as `grow_tree` draws them: the `max_features`
+// largest of the node's d random draws (ties to the lower index), and the feature of the largest
+// draw among those not constant in the node (scikit-learn keeps drawing until it finds one). The
+// search then visits them in index order, so the tie-breaks stay those of the full search.
+void SearchedFeatures(const Shape& s, const uint32_t* draw, int64_t start, int64_t end, Workspace& w) {
+  const int64_t d = s.d, m = s.m;
+  for (int64_t f = 0; f < d; ++f) {
+    w.draw_keys[f] = (static_cast<uint64_t>(~draw[f]) << 32) | static_cast<uint64_t>(f);
+    w.searched[f] = 0;
+  }
+  std::partial_sort(w.draw_keys.begin(), w.draw_keys.begin() + s.max_features, w.draw_keys.end());
+  for (int64_t r = 0; r < s.max_features; ++r) w.searched[w.draw_keys[r] & 0xffffffffu] = 1;
+  int64_t fallback = 0;
+  uint32_t fallback_draw = 0;
+  bool first = true;
+  for (int64_t f = 0; f < d; ++f) {
+    const int32_t* row = w.order.data() + f * m;
+    const float* column = w.columns.data() + f * m;
+    bool non_constant = false;
+    for (int64_t p = start; p + 1 < end && !non_constant; ++p) {
+      non_constant = column[row[p + 1]] - column[row[p]] > kFeatureThreshold;
+    }
+    const uint32_t value = non_constant ? draw[f] : 0u;  // jnp.argmax(where(non_constant, draw, 0))
+    if (first || value > fallback_draw) {
+      fallback = f;
+      fallback_draw = value;
+      first = false;
+    }
+  }
+  w.searched[fallback] = 1;
+}
 
 // The proxy of a split from its left and right split statistics (`SK` of them; 0: `k` at run time).
 template <int SK, bool kIsFriedman>
@@ -152,8 +223,8 @@ inline float Proxy(const float* left, const float* right, int64_t k) {
 }
 
 template <int SK, bool kIsFriedman>
-void GrowOne(const Shape& s, const float* x, const float* stats, const float* pure, int32_t* feature,
-             float* threshold, bool* is_leaf, float* value, Workspace& w) {
+void GrowOne(const Shape& s, const float* x, const float* stats, const float* pure, const uint32_t* draws,
+             int32_t* feature, float* threshold, bool* is_leaf, float* value, Workspace& w) {
   const int64_t m = s.m, d = s.d, k = s.k;
   const int64_t split_k = SK > 0 ? SK : k;  // Criterion.split_columns
   const int64_t half = int64_t{1} << (s.max_depth - 1);
@@ -167,6 +238,13 @@ void GrowOne(const Shape& s, const float* x, const float* stats, const float* pu
   w.less.resize(padded);
   w.seen.resize(m);
   w.split_stats.resize(m * split_k);
+  w.left0.resize(m);
+  w.left1.resize(m);
+  w.sorted.resize(m);
+  w.score.resize(m);
+  w.left_positive.resize(m);
+  w.draw_keys.resize(d);
+  w.searched.assign(d, 1);
   w.node.assign(m, 0);
   w.positive.resize(m);
   w.go_right.resize(m);
@@ -247,13 +325,52 @@ void GrowOne(const Shape& s, const float* x, const float* stats, const float* pu
       if (!(w.alive[n] && !is_pure && w.node_count[n] >= 2 * s.min_samples_leaf && node_weight > 0.0f)) continue;
 
       const int64_t start = w.node_start[n], end = w.node_start[n + 1], count = end - start;
+      if (s.max_features > 0) SearchedFeatures(s, draws + (level * half + n) * d, start, end, w);
       const int64_t positives = w.node_positive[n];
       // Positions whose left side has at least min_samples_leaf samples and whose right side too.
       const int64_t first = start + s.min_samples_leaf - 1, last = end - s.min_samples_leaf;
       const float* total = w.split_total.data() + n * split_k;
       float best_score = -std::numeric_limits<float>::infinity();
+      if constexpr (SK == 2) {
+        // Prefix sums along each feature's order, then every candidate scored in vector lanes.
+        const int64_t count = last - start;
+        for (int64_t f = 0; f < d; ++f) {
+          if (!w.searched[f]) continue;
+          const int32_t* row = w.order.data() + f * m + start;
+          const float* column = w.columns.data() + f * m;
+          float a0 = 0.0f, a1 = 0.0f;
+          int32_t a_positive = 0;
+          for (int64_t p = 0; p < count; ++p) {
+            const int32_t i = row[p];
+            a0 += ss[2 * i];
+            a1 += ss[2 * i + 1];
+            a_positive += w.positive[i];
+            w.left0[p] = a0;
+            w.left1[p] = a1;
+            w.left_positive[p] = a_positive;
+            w.sorted[p] = column[i];
+          }
+          w.sorted[count] = column[row[count]];
+          ScoreTwo<kIsFriedman>(count, first - start, w.left0.data(), w.left1.data(), w.left_positive.data(),
+                                w.sorted.data(), total[0], total[1], static_cast<int32_t>(positives),
+                                w.score.data());
+          for (int64_t p = 0; p < count; ++p) {
+            if (w.score[p] > best_score) {
+              best_score = w.score[p];
+              const float low = w.sorted[p], next = w.sorted[p + 1];
+              float midpoint = low / 2.0f + next / 2.0f;
+              if (midpoint == next || std::isinf(midpoint)) midpoint = low;
+              w.has_split[n] = 1;
+              w.split_feature[n] = static_cast<int32_t>(f);
+              w.split_threshold[n] = midpoint;
+            }
+          }
+        }
+        continue;
+      }
       float left[SK > 0 ? SK : 64], right[SK > 0 ? SK : 64];
       for (int64_t f = 0; f < d; ++f) {
+        if (!w.searched[f]) continue;
         const int32_t* row = w.order.data() + f * m;
         const float* column = w.columns.data() + f * m;
         for (int64_t c = 0; c < split_k; ++c) left[c] = 0.0f;
@@ -317,8 +434,8 @@ void GrowOne(const Shape& s, const float* x, const float* stats, const float* pu
   }
 }
 
-using GrowFn = void (*)(const Shape&, const float*, const float*, const float*, int32_t*, float*, bool*, float*,
-                        Workspace&);
+using GrowFn = void (*)(const Shape&, const float*, const float*, const float*, const uint32_t*, int32_t*, float*,
+                        bool*, float*, Workspace&);
 
 GrowFn SelectGrow(const Shape& s) {
   if (s.criterion == kFriedman) return GrowOne<2, true>;
@@ -365,74 +482,6 @@ void ParallelFor(ffi::ThreadPool& pool, int64_t count, MakeWorker make_worker) {
 
 }  // namespace
 
-static ffi::Error TreeFit(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> stats,
-                          ffi::Buffer<ffi::F32> pure, ffi::ResultBuffer<ffi::S32> feature,
-                          ffi::ResultBuffer<ffi::F32> threshold, ffi::ResultBuffer<ffi::PRED> is_leaf,
-                          ffi::ResultBuffer<ffi::F32> value, int64_t max_depth, int64_t min_samples_leaf,
-                          int64_t criterion, bool use_pure) {
-  const auto x_dims = x.dimensions();
-  const auto stats_dims = stats.dimensions();
-  if (x_dims.size() < 2 || stats_dims.size() != x_dims.size()) {
-    return ffi::Error::InvalidArgument("zodc_tree_fit: x must be (..., m, d) and stats (..., m, K).");
-  }
-  const size_t rank = x_dims.size();
-  Shape s;
-  s.m = x_dims[rank - 2];
-  s.d = x_dims[rank - 1];
-  s.k = stats_dims[rank - 1];
-  s.max_depth = max_depth;
-  s.min_samples_leaf = min_samples_leaf;
-  s.criterion = criterion;
-  s.n_nodes = (int64_t{2} << max_depth) - 1;
-  if (stats_dims[rank - 2] != s.m || s.m < 1 || s.d < 1 || s.k < 1 || max_depth < 1 || max_depth > 20 ||
-      (criterion != kGini && criterion != kFriedman) || (criterion == kFriedman && s.k < 2) || (criterion == kGini && s.k > 64)) {
-    return ffi::Error::InvalidArgument("zodc_tree_fit: inconsistent shapes or attributes.");
-  }
-  int64_t batch = 1;
-  for (size_t a = 0; a + 2 < rank; ++a) {
-    if (stats_dims[a] != x_dims[a]) return ffi::Error::InvalidArgument("zodc_tree_fit: batch axes differ.");
-    batch *= x_dims[a];
-  }
-  if (use_pure && static_cast<int64_t>(pure.element_count()) != batch * s.m) {
-    return ffi::Error::InvalidArgument("zodc_tree_fit: pure must be (..., m).");
-  }
-  if (batch == 0) return ffi::Error::Success();
-
-  const float* x_data = x.typed_data();
-  const float* stats_data = stats.typed_data();
-  const float* pure_data = use_pure ? pure.typed_data() : nullptr;
-  int32_t* feature_data = feature->typed_data();
-  float* threshold_data = threshold->typed_data();
-  bool* leaf_data = is_leaf->typed_data();
-  float* value_data = value->typed_data();
-
-  const GrowFn grow = SelectGrow(s);
-  ParallelFor(pool, batch, [=] {
-    return [=, workspace = Workspace()](int64_t t) mutable {
-      grow(s, x_data + t * s.m * s.d, stats_data + t * s.m * s.k,
-           pure_data == nullptr ? nullptr : pure_data + t * s.m, feature_data + t * s.n_nodes,
-           threshold_data + t * s.n_nodes, leaf_data + t * s.n_nodes, value_data + t * s.n_nodes * s.k,
-           workspace);
-    };
-  });
-  return ffi::Error::Success();
-}
-
-XLA_FFI_DEFINE_HANDLER_SYMBOL(ZodcTreeFit, TreeFit,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::S32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::PRED>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Attr<int64_t>("max_depth")
-                                  .Attr<int64_t>("min_samples_leaf")
-                                  .Attr<int64_t>("criterion")
-                                  .Attr<bool>("use_pure"));
-
 // The leading (batch) axes of one operand, right-aligned against the output's: an element stride
 // per output batch axis, 0 where the operand's axis has size 1 (broadcast).
 static bool BatchStrides(ffi::Span<const int64_t> dims, size_t core, const std::vector<int64_t>& out_batch,
@@ -451,6 +500,98 @@ static bool BatchStrides(ffi::Span<const int64_t> dims, size_t core, const std::
   }
   return true;
 }
+
+// The flat offset of batch element `b` of one operand from its per-axis strides.
+static int64_t BatchOffset(int64_t b, const std::vector<int64_t>& out_batch, const std::vector<int64_t>& strides) {
+  int64_t offset = 0;
+  for (size_t a = out_batch.size(); a-- > 0;) {
+    offset += (b % out_batch[a]) * strides[a];
+    b /= out_batch[a];
+  }
+  return offset;
+}
+
+static ffi::Error TreeFit(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> stats,
+                          ffi::Buffer<ffi::F32> pure, ffi::Buffer<ffi::U32> draws, ffi::ResultBuffer<ffi::S32> feature,
+                          ffi::ResultBuffer<ffi::F32> threshold, ffi::ResultBuffer<ffi::PRED> is_leaf,
+                          ffi::ResultBuffer<ffi::F32> value, int64_t max_depth, int64_t min_samples_leaf,
+                          int64_t criterion, bool use_pure, int64_t max_features) {
+  const auto x_dims = x.dimensions();
+  const auto stats_dims = stats.dimensions();
+  const auto pure_dims = pure.dimensions();
+  const auto draw_dims = draws.dimensions();
+  const auto out_dims = feature->dimensions();
+  if (x_dims.size() < 2 || stats_dims.size() < 2 || out_dims.size() < 1 || max_depth < 1 || max_depth > 20) {
+    return ffi::Error::InvalidArgument("zodc_tree_fit: x must be (..., m, d) and stats (..., m, K).");
+  }
+  Shape s;
+  s.m = x_dims[x_dims.size() - 2];
+  s.d = x_dims.back();
+  s.k = stats_dims.back();
+  s.max_depth = max_depth;
+  s.min_samples_leaf = min_samples_leaf;
+  s.criterion = criterion;
+  s.n_nodes = (int64_t{2} << max_depth) - 1;
+  s.max_features = max_features;
+  const int64_t half = int64_t{1} << (max_depth - 1);
+  if (stats_dims[stats_dims.size() - 2] != s.m || s.m < 1 || s.d < 1 || s.k < 1 || out_dims.back() != s.n_nodes ||
+      (criterion != kGini && criterion != kFriedman) || (criterion == kFriedman && s.k < 2) ||
+      (criterion == kGini && s.k > 64) || max_features < 0 || max_features > s.d ||
+      (use_pure && (pure_dims.size() == 0 || pure_dims.back() != s.m)) ||
+      (max_features > 0 && (draw_dims.size() < 3 || draw_dims.back() != s.d ||
+                            draw_dims[draw_dims.size() - 2] != half ||
+                            draw_dims[draw_dims.size() - 3] != max_depth))) {
+    return ffi::Error::InvalidArgument("zodc_tree_fit: inconsistent shapes or attributes.");
+  }
+  std::vector<int64_t> out_batch(out_dims.begin(), out_dims.end() - 1), x_strides, stats_strides, pure_strides,
+      draw_strides;
+  if (!BatchStrides(x_dims, 2, out_batch, s.m * s.d, x_strides) ||
+      !BatchStrides(stats_dims, 2, out_batch, s.m * s.k, stats_strides) ||
+      (use_pure && !BatchStrides(pure_dims, 1, out_batch, s.m, pure_strides)) ||
+      (max_features > 0 && !BatchStrides(draw_dims, 3, out_batch, max_depth * half * s.d, draw_strides))) {
+    return ffi::Error::InvalidArgument("zodc_tree_fit: batch axes do not broadcast.");
+  }
+  int64_t batch = 1;
+  for (int64_t size : out_batch) batch *= size;
+
+  const float* x_data = x.typed_data();
+  const float* stats_data = stats.typed_data();
+  const float* pure_data = use_pure ? pure.typed_data() : nullptr;
+  const uint32_t* draw_data = max_features > 0 ? draws.typed_data() : nullptr;
+  int32_t* feature_data = feature->typed_data();
+  float* threshold_data = threshold->typed_data();
+  bool* leaf_data = is_leaf->typed_data();
+  float* value_data = value->typed_data();
+
+  const GrowFn grow = SelectGrow(s);
+  ParallelFor(pool, batch, [=] {
+    return [=, workspace = Workspace()](int64_t t) mutable {
+      grow(s, x_data + BatchOffset(t, out_batch, x_strides), stats_data + BatchOffset(t, out_batch, stats_strides),
+           pure_data == nullptr ? nullptr : pure_data + BatchOffset(t, out_batch, pure_strides),
+           draw_data == nullptr ? nullptr : draw_data + BatchOffset(t, out_batch, draw_strides),
+           feature_data + t * s.n_nodes, threshold_data + t * s.n_nodes, leaf_data + t * s.n_nodes,
+           value_data + t * s.n_nodes * s.k, workspace);
+    };
+  });
+  return ffi::Error::Success();
+}
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(ZodcTreeFit, TreeFit,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::U32>>()
+                                  .Ret<ffi::Buffer<ffi::S32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::PRED>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Attr<int64_t>("max_depth")
+                                  .Attr<int64_t>("min_samples_leaf")
+                                  .Attr<int64_t>("criterion")
+                                  .Attr<bool>("use_pure")
+                                  .Attr<int64_t>("max_features"));
 
 static ffi::Error TreeApply(ffi::ThreadPool pool, ffi::Buffer<ffi::S32> feature, ffi::Buffer<ffi::F32> threshold,
                             ffi::Buffer<ffi::PRED> is_leaf, ffi::Buffer<ffi::F32> x, ffi::ResultBuffer<ffi::S32> leaf,

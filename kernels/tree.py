@@ -120,10 +120,11 @@ class DecisionTreeClassifier:
                                   self.min_samples_leaf, feature_key=feature_key, max_features=max_features)
             return params
 
-        if feature_key is None and self.criterion == "gini" and native_tree_status()[0]:
+        if self.criterion == "gini" and native_tree_status()[0]:
             # On CPU the C++ builder (the same tree, O(d m) per level); elsewhere grow_tree.
             def native(X, stats):
-                return grow_tree_cpu(X, stats, "gini", self.max_depth, self.min_samples_leaf)
+                return grow_tree_cpu(X, stats, "gini", self.max_depth, self.min_samples_leaf,
+                                     feature_key=feature_key, max_features=max_features)
 
             params = jax.lax.platform_dependent(X, stats, cpu=native, default=portable)
         else:

@@ -252,3 +252,40 @@ def test_an_unwritable_cache_directory_builds_in_a_private_temporary_one(tmp_pat
     monkeypatch.setattr(_native.tempfile, "tempdir", str(tmp_path / "tmp"))
     path = _native._build(_native._compiler())
     assert path.startswith(str(tmp_path / "tmp")) and os.path.exists(path)
+
+
+@pytest.mark.parametrize("max_features", [1, 3])
+def test_random_feature_trees_equal_grow_tree_bit_for_bit(max_features):
+    # A forest's trees: per-node feature draws from the same bits, bootstrap counts as weights (whole
+    # numbers: exact sums), the table shared by the trees (vmap passes it once, not per tree).
+    rng = np.random.default_rng(19 + max_features)
+    X = rng.normal(size=(2, 60, 7)).astype(np.float32)
+    X[1] = np.round(X[1] * 2) / 2  # ties
+    X[1, :, 2] = 0.5  # a constant feature: the fallback draw matters
+    y = rng.integers(0, 2, size=(2, 60))
+    counts = rng.multinomial(60, np.full(60, 1 / 60), size=(2, 16)).astype(np.float32)  # (tables, trees, m)
+    keys = jax.random.split(jax.random.key(3), 16)
+
+    def forest(grow):
+        def one_table(X, y, counts):
+            stats = jax.nn.one_hot(y, 2)[None] * counts[..., None]  # (trees, m, 2)
+            return jax.vmap(lambda s, k: grow(X, s, k))(stats, keys)
+        return jax.jit(jax.vmap(one_table))(X, y, counts)
+
+    reference = forest(lambda X, s, k: grow_tree(X, s, GINI, 4, 1, feature_key=k, max_features=max_features)[0])
+    built = forest(lambda X, s, k: _native.grow_tree_cpu(X, s, "gini", 4, 1, feature_key=k, max_features=max_features))
+    assert_same_tree(reference, built)
+    assert len(np.unique(np.asarray(built.feature)[..., 0])) > 1  # the roots' features differ: draws at work
+
+
+def test_the_forest_kernel_grows_through_the_builder():
+    from zodc.kernels import RandomForestClassifier
+
+    rng = np.random.default_rng(23)
+    X = rng.normal(size=(50, 9)).astype(np.float32)
+    y = rng.integers(0, 2, size=50).astype(np.int32)
+    model = RandomForestClassifier(n_estimators=4, max_depth=3)
+    text = jax.jit(model.fit).lower(jax.random.key(0), X, y).as_text()
+    assert _native.TARGET in text and _native.APPLY_TARGET not in text
+    probability = jax.jit(model.predict_proba)(jax.jit(model.fit)(jax.random.key(0), X, y), X)
+    np.testing.assert_allclose(np.asarray(probability).sum(-1), 1.0, rtol=1e-6)
