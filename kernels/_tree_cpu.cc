@@ -623,13 +623,8 @@ static ffi::Error TreeApply(ffi::ThreadPool pool, ffi::Buffer<ffi::S32> feature,
   ParallelFor(pool, batch * blocks, [=] {
     return [=](int64_t item) {
       const int64_t b = item / blocks, first = (item % blocks) * kRows, last = std::min(n, first + kRows);
-      int64_t tree_offset = 0, x_offset = 0, rest = b;
-      for (size_t a = out_batch.size(); a-- > 0;) {
-        const int64_t index = rest % out_batch[a];
-        rest /= out_batch[a];
-        tree_offset += index * tree_strides[a];
-        x_offset += index * x_strides[a];
-      }
+      const int64_t tree_offset = BatchOffset(b, out_batch, tree_strides);
+      const int64_t x_offset = BatchOffset(b, out_batch, x_strides);
       const int32_t* f = feature_data + tree_offset;
       const float* t = threshold_data + tree_offset;
       const bool* stop = leaf_flags + tree_offset;

@@ -113,6 +113,10 @@ def test_batch_axes_nested_vmap_and_one_table_agree():
                 assert_same_tree(one, jax.tree.map(lambda leaf: leaf[i, j], batch))
     for j in range(3):
         assert_same_tree(jax.jit(grow)(X[0, j], stats[0, 0]), jax.tree.map(lambda leaf: leaf[j], shared_stats))
+    # Leading axes that broadcast in the call itself: three tables, one set of statistics.
+    broadcast = jax.jit(grow)(X[0], stats[0, 0])
+    assert broadcast.feature.shape == (3, 15)
+    assert_same_tree(jax.tree.map(lambda leaf: leaf[1], broadcast), jax.jit(grow)(X[0, 1], stats[0, 0]))
 
 
 def test_non_finite_values_give_a_tree_not_a_crash():
