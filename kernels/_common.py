@@ -14,7 +14,7 @@ improvement; a node with zero impurity stops. Different from scikit-learn, ties 
 equal improvement go to the lowest feature index and then the lowest threshold (scikit-learn
 visits features in a random order), and the arithmetic is float32 (scikit-learn uses float64).
 
-On CPU the tree and boosting kernels grow the same trees with a C++ builder instead
+On CPU the tree (gini), forest and boosting kernels grow the same trees with a C++ builder instead
 (``_native.py``: running sums over each node's sorted samples, O(d m) per level, where
 :func:`grow_tree`'s dense search is O(d m^2)), and :func:`leaf_index` routes rows with it.
 """

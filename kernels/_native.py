@@ -2,7 +2,7 @@
 
 :func:`grow_tree` (``_common.py``) scores every candidate split of a level with one dense
 ``(m, m)`` product: what keeps an accelerator busy, but O(d m^2) work per level, and on a CPU
-it lost to scikit-learn's C builder per fit. On CPU the tree and boosting kernels call
+it lost to scikit-learn's C builder per fit. On CPU the tree (gini), forest and boosting kernels call
 :func:`grow_tree_cpu` instead: the same tree (same candidates, same float32 scores in the same
 order of operations, same tie-breaks) from running sums over each node's sorted samples, O(d m)
 per level, as one ``jax.ffi`` call for a whole batch of tables, shared out over XLA's CPU threads.
@@ -17,8 +17,10 @@ written, in a private temporary directory). Where it cannot be built (no
 compiler), or with ``ZODC_NATIVE_CPU=0``, the kernels keep :func:`grow_tree` everywhere: the same
 trees, slower; :func:`native_tree_status` says which path is in use and why.
 
-Privacy: the builder fits the synthetic tables only (zodc scores the real records with the
-fitted trees, in JAX); it reads its inputs and writes its outputs, nothing else.
+Privacy: the builder fits the synthetic tables only. The routing call (:func:`leaf_index_cpu`)
+reads the real records when zodc scores them: each row's leaf depends on that row and the tree
+alone (``tests/kernels/test_tree_cpu.py::test_one_record_changes_only_its_own_leaf``). Both read
+their inputs and write their outputs, nothing else; no message carries a value.
 """
 
 from __future__ import annotations
