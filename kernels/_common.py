@@ -221,10 +221,7 @@ def grow_tree(
 
     subsample = feature_key is not None and max_features is not None and max_features < d
     if subsample:
-        # One flat draw of raw bits for all levels: each random call inlines a threefry kernel,
-        # and multi-dimensional float draws were measured several times costlier to compile.
-        half = 2 ** (max_depth - 1)
-        draws = jax.random.bits(feature_key, (max_depth * half * d,)).reshape(max_depth, half, d)
+        draws = feature_draws(feature_key, max_depth, d)
         slot_ids = jnp.arange(max_features, dtype=jnp.int32)
     node = jnp.zeros(m, jnp.int32)  # index of each sample's node within the current level
     alive = jnp.ones(1, bool)
@@ -351,6 +348,15 @@ def grow_tree(
         value=jnp.concatenate(values, axis=0),
     )
     return params, leaf_index(params, X, max_depth)
+
+
+def feature_draws(feature_key: jax.Array, max_depth: int, d: int) -> jax.Array:
+    """The per-node feature draws of a random-features tree, ``(max_depth, 2 ** (max_depth - 1), d)``
+    uint32: level ``l``, node ``n`` ranks its features by ``draws[l, n]`` (both builders read them)."""
+    # One flat draw of raw bits for all levels: each random call inlines a threefry kernel, and
+    # multi-dimensional float draws were measured several times costlier to compile.
+    half = 2 ** (max_depth - 1)
+    return jax.random.bits(feature_key, (max_depth * half * d,)).reshape(max_depth, half, d)
 
 
 @jax.jit  # one dispatch outside jit (the bitonic network is hundreds of small ops); inlined inside it

@@ -79,8 +79,8 @@ def _build(compiler: str) -> str:
                     sys.platform.encode()])
     ).hexdigest()[:20]
     name = f"zodc_tree_cpu_{digest}.so"
-    directory = native_dir()
-    for candidate in (directory, os.path.join(tempfile.gettempdir(), f"zodc-native-{os.getuid()}")):
+    directory, private = native_dir(), os.path.join(tempfile.gettempdir(), f"zodc-native-{os.getuid()}")
+    for candidate in (directory, private):
         if os.path.exists(os.path.join(candidate, name)):
             return os.path.join(candidate, name)
     try:
@@ -88,7 +88,7 @@ def _build(compiler: str) -> str:
         if not os.access(directory, os.W_OK):
             raise PermissionError(directory)
     except OSError:  # a read-only home: build in a private temporary directory instead
-        directory = candidate
+        directory = private
         os.makedirs(directory, mode=0o700, exist_ok=True)
     path = os.path.join(directory, name)
     # Compile to a private name, then rename: concurrent builders (test workers) never load a
@@ -128,13 +128,19 @@ def native_tree_status() -> tuple[bool, str]:
                 available, reason = False, f"the build failed: {error}"
         if not available and os.environ.get(DISABLE_ENV, "1") != "0":
             warnings.warn(
-                f"zodc: the CPU tree builder is not available ({reason}); tree and boosting kernels use "
+                f"zodc: the CPU tree builder is not available ({reason}); the tree, forest and boosting kernels use "
                 "the portable JAX builder (the same trees, slower on CPU).",
                 RuntimeWarning,
                 stacklevel=3,
             )
         _state.update(available=available, reason=reason)
         return available, reason
+
+
+def _require() -> None:
+    available, reason = native_tree_status()
+    if not available:
+        raise RuntimeError(f"The CPU tree builder is not available: {reason}.")
 
 
 def grow_tree_cpu(X, stats, criterion: str, max_depth: int, min_samples_leaf: int, pure=None, *,
@@ -160,22 +166,16 @@ def grow_tree_cpu(X, stats, criterion: str, max_depth: int, min_samples_leaf: in
         ``TreeParams`` with ``feature``, ``threshold``, ``is_leaf`` ``(..., N)`` and ``value``
         ``(..., N, K)``.
     """
-    from ._common import TreeParams
+    from ._common import TreeParams, feature_draws
 
-    available, reason = native_tree_status()
-    if not available:
-        raise RuntimeError(f"The CPU tree builder is not available: {reason}.")
+    _require()
     X = jnp.asarray(X, jnp.float32)
     stats = jnp.asarray(stats, jnp.float32)
     d = X.shape[-1]
     use_pure = pure is not None
     pure = jnp.zeros((1,), jnp.float32) if pure is None else jnp.asarray(pure, jnp.float32)
     subsample = feature_key is not None and max_features is not None and max_features < d
-    if subsample:
-        half = 2 ** (max_depth - 1)
-        draws = jax.random.bits(feature_key, (max_depth * half * d,)).reshape(max_depth, half, d)
-    else:
-        draws = jnp.zeros((1, 1, 1), jnp.uint32)
+    draws = feature_draws(feature_key, max_depth, d) if subsample else jnp.zeros((1, 1, 1), jnp.uint32)
     batch = jnp.broadcast_shapes(X.shape[:-2], stats.shape[:-2], pure.shape[:-1] if use_pure else ())
     n_nodes = 2 ** (max_depth + 1) - 1
     out_types = (
@@ -200,9 +200,7 @@ def leaf_index_cpu(params, X, max_depth: int):
     size-1 axis, not a copy of ``X`` per tree). Could one record change this? Only its own leaf:
     each row is routed by its own values and the tree.
     """
-    available, reason = native_tree_status()
-    if not available:
-        raise RuntimeError(f"The CPU tree builder is not available: {reason}.")
+    _require()
     X = jnp.asarray(X, jnp.float32)
     feature, threshold, is_leaf = params.feature, params.threshold, params.is_leaf
     batch = jnp.broadcast_shapes(feature.shape[:-1], X.shape[:-2])

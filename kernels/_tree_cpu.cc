@@ -85,13 +85,6 @@ inline float GiniProxy(const float* l, const float* r, int64_t k) {
   return SumSquares(l, k) / Safe(SumClasses(l, k)) + SumSquares(r, k) / Safe(SumClasses(r, k));
 }
 
-// `_friedman_proxy`: w_l w_r (mean_l - mean_r)^2 over the statistics (w, w r).
-inline float FriedmanProxy(const float* l, const float* r) {
-  const float wl = Safe(l[0]), wr = Safe(r[0]);
-  const float diff = l[1] / wl - r[1] / wr;
-  return wl * wr * diff * diff;
-}
-
 // An order-preserving integer key of a float32: -0 equals +0 (as float comparison has it), NaNs
 // sort after +inf; with the sample id in the low bits every key is distinct, so a plain sort of
 // the keys is the stable argsort.
@@ -138,8 +131,8 @@ void RankSort(const float* column, int64_t m, float* values, int32_t* less, int3
 // The scores of a node's candidates along one feature, for two split statistics (gini on two
 // classes, Friedman): candidate p splits after the node's p-th sorted sample, with left sums
 // (l0[p], l1[p]), lp[p] positive-weight samples on the left and values v[p] <= v[p + 1]; -inf where
-// it is not a valid split. The same float32 operations in the same order as the scalar Proxy, one
-// candidate per vector lane (no FMA: -ffp-contract=off), so the same scores bit for bit.
+// it is not a valid split. `_gini_proxy` / `_friedman_proxy`'s float32 operations in their order,
+// one candidate per vector lane (no FMA: -ffp-contract=off), so the same scores bit for bit.
 template <bool kIsFriedman>
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("avx2", "default"), optimize("O3")))
@@ -166,12 +159,26 @@ void ScoreTwo(int64_t count, int64_t first, const float* __restrict l0, const fl
   }
 }
 
+// ScoreTwo for gini on `k` classes (any k): the left sums of statistic c at left[c * stride + p].
+void ScoreMany(int64_t count, int64_t first, int64_t k, const float* left, int64_t stride, const int32_t* lp,
+               const float* v, const float* total, int32_t positives, float* score) {
+  float l[64], r[64];
+  for (int64_t p = 0; p < count; ++p) {
+    for (int64_t c = 0; c < k; ++c) {
+      l[c] = left[c * stride + p];
+      r[c] = total[c] - l[c];
+    }
+    const bool valid = p >= first && v[p + 1] - v[p] > kFeatureThreshold && lp[p] > 0 && lp[p] < positives;
+    score[p] = valid ? GiniProxy(l, r, k) : -std::numeric_limits<float>::infinity();
+  }
+}
+
 // Scratch reused by one worker across the tables it fits.
 struct Workspace {
   std::vector<int32_t> order, scratch, node, node_start, node_count, node_positive, less, seen;
   std::vector<uint64_t> keys;
   std::vector<float> columns, values, split_stats, node_stats, split_total, pure_high, pure_low;
-  std::vector<float> left0, left1, sorted, score;
+  std::vector<float> left, sorted, score;
   std::vector<int32_t> left_positive;
   std::vector<uint64_t> draw_keys;
   std::vector<uint8_t> searched;
@@ -212,16 +219,6 @@ void SearchedFeatures(const Shape& s, const uint32_t* draw, int64_t start, int64
   w.searched[fallback] = 1;
 }
 
-// The proxy of a split from its left and right split statistics (`SK` of them; 0: `k` at run time).
-template <int SK, bool kIsFriedman>
-inline float Proxy(const float* left, const float* right, int64_t k) {
-  if constexpr (kIsFriedman) {
-    return FriedmanProxy(left, right);
-  } else {
-    return GiniProxy(left, right, SK > 0 ? SK : k);
-  }
-}
-
 template <int SK, bool kIsFriedman>
 void GrowOne(const Shape& s, const float* x, const float* stats, const float* pure, const uint32_t* draws,
              int32_t* feature, float* threshold, bool* is_leaf, float* value, Workspace& w) {
@@ -238,8 +235,7 @@ void GrowOne(const Shape& s, const float* x, const float* stats, const float* pu
   w.less.resize(padded);
   w.seen.resize(m);
   w.split_stats.resize(m * split_k);
-  w.left0.resize(m);
-  w.left1.resize(m);
+  w.left.resize(split_k * m);
   w.sorted.resize(m);
   w.score.resize(m);
   w.left_positive.resize(m);
@@ -324,73 +320,43 @@ void GrowOne(const Shape& s, const float* x, const float* stats, const float* pu
       w.split_threshold[n] = 0.0f;
       if (!(w.alive[n] && !is_pure && w.node_count[n] >= 2 * s.min_samples_leaf && node_weight > 0.0f)) continue;
 
-      const int64_t start = w.node_start[n], end = w.node_start[n + 1], count = end - start;
+      const int64_t start = w.node_start[n], end = w.node_start[n + 1];
       if (s.max_features > 0) SearchedFeatures(s, draws + (level * half + n) * d, start, end, w);
       const int64_t positives = w.node_positive[n];
-      // Positions whose left side has at least min_samples_leaf samples and whose right side too.
-      const int64_t first = start + s.min_samples_leaf - 1, last = end - s.min_samples_leaf;
+      // Candidate p splits after the node's p-th sorted sample; both sides need min_samples_leaf.
+      const int64_t first = s.min_samples_leaf - 1, count = end - start - s.min_samples_leaf;
       const float* total = w.split_total.data() + n * split_k;
       float best_score = -std::numeric_limits<float>::infinity();
-      if constexpr (SK == 2) {
-        // Prefix sums along each feature's order, then every candidate scored in vector lanes.
-        const int64_t count = last - start;
-        for (int64_t f = 0; f < d; ++f) {
-          if (!w.searched[f]) continue;
-          const int32_t* row = w.order.data() + f * m + start;
-          const float* column = w.columns.data() + f * m;
-          float a0 = 0.0f, a1 = 0.0f;
-          int32_t a_positive = 0;
-          for (int64_t p = 0; p < count; ++p) {
-            const int32_t i = row[p];
-            a0 += ss[2 * i];
-            a1 += ss[2 * i + 1];
-            a_positive += w.positive[i];
-            w.left0[p] = a0;
-            w.left1[p] = a1;
-            w.left_positive[p] = a_positive;
-            w.sorted[p] = column[i];
-          }
-          w.sorted[count] = column[row[count]];
-          ScoreTwo<kIsFriedman>(count, first - start, w.left0.data(), w.left1.data(), w.left_positive.data(),
-                                w.sorted.data(), total[0], total[1], static_cast<int32_t>(positives),
-                                w.score.data());
-          for (int64_t p = 0; p < count; ++p) {
-            if (w.score[p] > best_score) {
-              best_score = w.score[p];
-              const float low = w.sorted[p], next = w.sorted[p + 1];
-              float midpoint = low / 2.0f + next / 2.0f;
-              if (midpoint == next || std::isinf(midpoint)) midpoint = low;
-              w.has_split[n] = 1;
-              w.split_feature[n] = static_cast<int32_t>(f);
-              w.split_threshold[n] = midpoint;
-            }
-          }
-        }
-        continue;
-      }
-      float left[SK > 0 ? SK : 64], right[SK > 0 ? SK : 64];
       for (int64_t f = 0; f < d; ++f) {
         if (!w.searched[f]) continue;
-        const int32_t* row = w.order.data() + f * m;
+        const int32_t* row = w.order.data() + f * m + start;
         const float* column = w.columns.data() + f * m;
-        for (int64_t c = 0; c < split_k; ++c) left[c] = 0.0f;
-        int64_t left_positive = 0;
-        float here = column[row[start]];
-        for (int64_t p = start; p < last; ++p) {
+        // Running sums along the feature's order (grow_tree's left statistics), then the scores.
+        float sums[SK > 0 ? SK : 64] = {};
+        int32_t left_positive = 0;
+        for (int64_t p = 0; p < count; ++p) {
           const int32_t i = row[p];
-          const float* si = ss + i * split_k;
-          for (int64_t c = 0; c < split_k; ++c) left[c] += si[c];
+          for (int64_t c = 0; c < split_k; ++c) {
+            sums[c] += ss[i * split_k + c];
+            w.left[c * m + p] = sums[c];
+          }
           left_positive += w.positive[i];
-          const float next = column[row[p + 1]];
-          const float low = here;
-          here = next;
-          if (p < first || !(next - low > kFeatureThreshold)) continue;
-          if (left_positive == 0 || positives == left_positive) continue;
-          for (int64_t c = 0; c < split_k; ++c) right[c] = total[c] - left[c];
-          const float score = Proxy<SK, kIsFriedman>(left, right, split_k);
-          if (score > best_score) {
-            best_score = score;
-            float midpoint = low / 2.0f + next / 2.0f;
+          w.left_positive[p] = left_positive;
+          w.sorted[p] = column[i];
+        }
+        w.sorted[count] = column[row[count]];
+        if constexpr (SK == 2) {
+          ScoreTwo<kIsFriedman>(count, first, w.left.data(), w.left.data() + m, w.left_positive.data(),
+                                w.sorted.data(), total[0], total[1], static_cast<int32_t>(positives), w.score.data());
+        } else {
+          ScoreMany(count, first, split_k, w.left.data(), m, w.left_positive.data(), w.sorted.data(), total,
+                    static_cast<int32_t>(positives), w.score.data());
+        }
+        for (int64_t p = 0; p < count; ++p) {  // strictly better: ties keep the lower feature, position
+          if (w.score[p] > best_score) {
+            best_score = w.score[p];
+            const float low = w.sorted[p], next = w.sorted[p + 1];
+            float midpoint = low / 2.0f + next / 2.0f;  // scikit-learn's, the lower value if it rounds up
             if (midpoint == next || std::isinf(midpoint)) midpoint = low;
             w.has_split[n] = 1;
             w.split_feature[n] = static_cast<int32_t>(f);
@@ -398,7 +364,6 @@ void GrowOne(const Shape& s, const float* x, const float* stats, const float* pu
           }
         }
       }
-      (void)count;
     }
     for (int64_t n = 0; n < n_level; ++n) {
       feature[heap + n] = w.split_feature[n];
