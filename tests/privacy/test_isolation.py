@@ -105,6 +105,42 @@ def test_host_classifier_outlier_changes_no_other_record(loss_name):
     assert np.linalg.norm(_clipped_sum(losses, mask)) > CLIP
 
 
+@pytest.mark.parametrize("model", ["tree", "forest", "boosting"])
+def test_native_tree_classifier_outlier_changes_no_other_record(model):
+    # The tree kernels on CPU: fits in the C++ builder, the real records routed to leaves by its
+    # second call (kernels/_native.py). D' adds one record of extreme and non-finite values; every other
+    # record's losses stay bit for bit, the added one's is its own and bounded, the clipped sum moves
+    # by at most C.
+    from zodc.kernels._native import APPLY_TARGET, native_tree_status
+    from zodc.models.native import native_classifier_data, native_classifier_evaluator
+    from zodc.models.presets import get_preset
+
+    X, y, _, labels, tables, mask = _classification_problem(seed=2)
+    loss = ClassificationLoss("balanced_linear", None)
+    evaluate = jax.jit(native_classifier_evaluator(get_preset(model).native_factory(2), loss))
+    key = jax.random.key(0)
+
+    def losses(X, y, mask):
+        data = native_classifier_data(X, y, labels, key, class_weights=(1.0, 1.7))
+        return np.asarray(evaluate(jnp.asarray(tables, jnp.float32), jnp.asarray(mask), data))
+
+    if native_tree_status()[0]:  # the path under test is the C++ routing
+        data = native_classifier_data(X, y, labels, key, class_weights=(1.0, 1.7))
+        assert APPLY_TARGET in evaluate.lower(jnp.asarray(tables, jnp.float32), jnp.asarray(mask), data).as_text()
+    before = losses(X, y, mask)
+    bound = loss.upper_bound * 1.7
+    assert np.all(np.isfinite(before)) and before[:, mask].max() > 0
+    outlier = np.array([1e30, -np.inf, np.nan])
+    for sampled in (True, False):
+        mask_prime = np.append(mask, sampled)
+        after = losses(np.vstack([X, outlier]), np.append(y, 1), mask_prime)
+        assert np.array_equal(before, after[:, :-1])  # every other record: bit for bit
+        own = after[:, -1]
+        assert np.all((own >= 0) & (own <= bound)) if sampled else np.all(own == 0)
+        moved = np.linalg.norm(_clipped_sum(after, mask_prime) - _clipped_sum(before, mask))
+        assert moved <= CLIP * (1 + 1e-6)
+
+
 def test_host_classifier_unsampled_outlier_is_never_looked_at():
     X, y, _, labels, tables, mask = _classification_problem(seed=1)
     X_prime, y_prime = np.vstack([X, OUTLIER]), np.append(y, 0)
