@@ -45,3 +45,18 @@ def test_numpy_and_jax_agree():
 def test_unknown_loss_is_named():
     with pytest.raises(ConfigError, match="`loss` must be one of"):
         ClassificationLoss("hinge")
+
+
+@pytest.mark.parametrize("xp", [np, jnp], ids=["numpy", "jax"])
+def test_linear_and_cross_entropy_read_the_true_class_alone(xp):
+    # The probability of the record's own class is gathered, not summed against a one-hot row: a
+    # non-finite probability of another class leaves the loss finite, and a label outside the
+    # classes reads probability 0 (the largest loss), as the one-hot row had it.
+    proba = np.array([[[0.25, np.nan, 0.75], [0.5, 0.5, 0.0], [0.1, 0.2, 0.7]]] * 2, np.float32)
+    y = np.array([2, 3, -1])
+    linear = ClassificationLoss("balanced_linear")
+    np.testing.assert_array_equal(np.asarray(linear(xp.asarray(proba), xp.asarray(y), xp=xp)),
+                                  np.array([[0.25, 1.0, 1.0]] * 2, np.float32))
+    ce = ClassificationLoss("cross_entropy", probability_floor=0.01)
+    np.testing.assert_allclose(np.asarray(ce(xp.asarray(proba[0]), xp.asarray(y), xp=xp)),
+                               [-np.log(0.75), -np.log(0.01), -np.log(0.01)], rtol=1e-6)

@@ -90,13 +90,16 @@ class ClassificationLoss:
           ``(..., n)`` losses, each in ``[0, upper_bound]``.
         """
         num_classes = proba.shape[-1]
-        onehot = (y[:, None] == xp.arange(num_classes)[None, :]).astype(proba.dtype)
-        p_true = xp.sum(proba * onehot, axis=-1)
+        # p_y by a gather (a label outside the classes reads 0, as a one-hot row would): one read per
+        # record, where a one-hot product and a sum over K cost XLA on CPU a reduction per record.
+        index = xp.clip(y, 0, num_classes - 1).reshape((1,) * (proba.ndim - 2) + (-1, 1))
+        p_true = xp.where((y >= 0) & (y < num_classes), xp.take_along_axis(proba, index, axis=-1)[..., 0], 0.0)
         if self.name == "balanced_linear":
             per_record = 1.0 - p_true
         elif self.name == "cross_entropy":
             per_record = -xp.log(xp.maximum(p_true, self.probability_floor))
         else:
+            onehot = (y[:, None] == xp.arange(num_classes)[None, :]).astype(proba.dtype)
             per_record = xp.sum((proba - onehot) ** 2, axis=-1)
         if self.class_weights is not None:
             weights = xp.asarray(np.asarray(self.class_weights), dtype=proba.dtype)[y]
