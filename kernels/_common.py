@@ -28,6 +28,8 @@ import chex
 import jax
 import jax.numpy as jnp
 
+from zodc import _random
+
 from ._native import leaf_index_cpu, native_tree_status
 
 # scikit-learn's `FEATURE_THRESHOLD` (_splitter.pyx): values closer than this are one value.
@@ -356,7 +358,7 @@ def feature_draws(feature_key: jax.Array, max_depth: int, d: int) -> jax.Array:
     # One flat draw of raw bits for all levels: each random call inlines a threefry kernel, and
     # multi-dimensional float draws were measured several times costlier to compile.
     half = 2 ** (max_depth - 1)
-    return jax.random.bits(feature_key, (max_depth * half * d,)).reshape(max_depth, half, d)
+    return _random.bits(feature_key, (max_depth * half * d,)).reshape(max_depth, half, d)
 
 
 @jax.jit  # one dispatch outside jit (the bitonic network is hundreds of small ops); inlined inside it

@@ -29,6 +29,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+from zodc import _random
 from zodc.errors import ConfigError
 
 SCHEMES = ("central", "forward")
@@ -78,7 +79,7 @@ def _orthogonal(key: jax.Array, num_directions: int, size: int, dtype) -> jax.Ar
     is exactly N(0, I) and the estimator stays unbiased, while the ``q`` directions never overlap.
     """
     blocks = -(-num_directions // size)
-    gaussian = jax.random.normal(key, (blocks, min(num_directions, size), size), dtype=dtype)
+    gaussian = _random.normal(key, (blocks, min(num_directions, size), size), dtype=dtype)
     one_block = lambda g: orthonormal_rows(g) * jnp.linalg.norm(g, axis=1, keepdims=True)
     return jax.vmap(one_block)(gaussian).reshape(-1, size)[:num_directions]
 
@@ -106,7 +107,7 @@ def _blocks(key: jax.Array, num_directions: int, shape: tuple, axis: int, dtype)
     which = order[jnp.arange(num_directions) % size]
     mask = jax.nn.one_hot(which, size, dtype=dtype)  # (q, size)
     mask = mask[:, :, None] if axis == 0 else mask[:, None, :]
-    return jax.random.normal(value_key, (num_directions, *shape), dtype=dtype) * mask
+    return _random.normal(value_key, (num_directions, *shape), dtype=dtype) * mask
 
 
 def sample_directions(key: jax.Array, num_directions: int, shape: tuple, dtype=jnp.float32,
@@ -130,7 +131,7 @@ def sample_directions(key: jax.Array, num_directions: int, shape: tuple, dtype=j
     """
     kind = check_directions(kind)
     if kind == "gaussian":
-        return jax.random.normal(key, (num_directions, *shape), dtype=dtype)
+        return _random.normal(key, (num_directions, *shape), dtype=dtype)
     if kind == "orthogonal":
         size = 1
         for n in shape:

@@ -13,6 +13,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from zodc import _random
 from zodc.errors import ConfigError
 
 __all__ = ["clip_rows", "grid_noisy_sum", "noisy_clipped_sum", "poisson_mask"]
@@ -67,10 +68,10 @@ def poisson_mask(key: jax.Array, num_records: int, sampling_probability: float |
         raise ConfigError(f"`sampling_probability` must be in [0, 1]. Got {float(sampling_probability)}.")
     # uniform is in [0, 1): p = 1 keeps every record and p = 0 none, exactly.
     if is_key_pair(key):
-        bits = jax.random.bits(key[0], (num_records,), jnp.uint32) ^ jax.random.bits(key[1], (num_records,), jnp.uint32)
+        bits = _random.bits(key[0], (num_records,)) ^ _random.bits(key[1], (num_records,))
         uniform = (bits >> 8).astype(jnp.float32) * jnp.float32(2.0**-24)  # exact, in [0, 1)
         return uniform < sampling_probability
-    return jax.random.uniform(key, (num_records,)) < sampling_probability
+    return _random.uniform(key, (num_records,)) < sampling_probability
 
 
 def clip_rows(values: jax.Array, l2_norm_clip: float | jax.Array) -> jax.Array:
