@@ -231,6 +231,7 @@ def test_leaves_equal_the_portable_routing_for_every_batch_layout():
     assert grid.shape == (6, 3, 300)
     np.testing.assert_array_equal(grid[4, 1], _leaf_index(jax.tree.map(lambda leaf: leaf[4], trees), X_batch[1], 4))
     assert len(np.unique(portable)) > 4  # the rows reach many leaves: the comparison has content
+    assert (np.asarray(portable) < 15).any()  # and some stop above the last level (a leaf kept, not passed)
 
 
 def test_one_record_changes_only_its_own_leaf():
