@@ -30,7 +30,7 @@ import jax.numpy as jnp
 
 from zodc import _random
 
-from ._native import leaf_index_cpu, native_tree_status
+from ._native import leaf_index_cpu, native_tree_status, on_platform
 
 # scikit-learn's `FEATURE_THRESHOLD` (_splitter.pyx): values closer than this are one value.
 FEATURE_THRESHOLD = 1e-7
@@ -370,7 +370,7 @@ def feature_order(X: jax.Array) -> jax.Array:
     where the sort was 59 % of a depth-4 fit (``benchmarks/results/batched_cpu.md``); elsewhere XLA's sort.
     """
     X = jnp.asarray(X, jnp.float32)
-    return jax.lax.platform_dependent(X, cpu=_bitonic_order, default=_xla_order)
+    return on_platform(X, cpu=_bitonic_order, default=_xla_order)
 
 
 def _xla_order(X: jax.Array) -> jax.Array:
@@ -453,7 +453,7 @@ def leaf_index(params: TreeParams, X: jax.Array, max_depth: int) -> jax.Array:
     X = jnp.asarray(X)
     if X.dtype == jnp.float32 and native_tree_status()[0]:
         # On CPU one C++ call routes the rows (the same comparisons); elsewhere the gathers below.
-        return jax.lax.platform_dependent(
+        return on_platform(
             params, X, cpu=lambda params, X: leaf_index_cpu(params, X, max_depth),
             default=lambda params, X: _leaf_index(params, X, max_depth))
     return _leaf_index(params, X, max_depth)

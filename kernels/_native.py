@@ -15,7 +15,9 @@ against the XLA FFI headers that jaxlib ships, and cached under
 by the source, the flags, the compiler and jaxlib's version (where that directory cannot be
 written, in a private temporary directory). Where it cannot be built (no
 compiler), or with ``ZODC_NATIVE_CPU=0``, the kernels keep :func:`grow_tree` everywhere: the same
-trees, slower; :func:`native_tree_status` says which path is in use and why.
+trees, slower; :func:`native_tree_status` says which path is in use and why. ``zodc condense``
+starts the build on a background thread as it starts (:func:`build_in_background`), so a first
+run compiles while it imports and prepares its data.
 
 Privacy: the builder fits the synthetic tables only. The routing call (:func:`leaf_index_cpu`)
 reads the real records when zodc scores them: each row's leaf depends on that row and the tree
@@ -91,6 +93,7 @@ def _build(compiler: str) -> str:
         directory = private
         os.makedirs(directory, mode=0o700, exist_ok=True)
     path = os.path.join(directory, name)
+    _remove_stale_partials(directory)
     # Compile to a private name, then rename: concurrent builders (test workers) never load a
     # half-written library.
     handle, partial = tempfile.mkstemp(prefix="zodc_tree_cpu_", suffix=".so.partial", dir=directory)
@@ -105,6 +108,62 @@ def _build(compiler: str) -> str:
         if os.path.exists(partial):
             os.unlink(partial)
     return path
+
+
+def cpu_only() -> bool:
+    """Whether every computation of this process lowers to the CPU: JAX's default backend is the
+    CPU, which it is only where no accelerator is available."""
+    return jax.default_backend() == "cpu"
+
+
+def on_platform(*operands, cpu, default):
+    """``lax.platform_dependent(*operands, cpu=cpu, default=default)``, tracing ``cpu`` alone where
+    the process computes on CPU only.
+
+    ``platform_dependent`` traces every branch; tracing :func:`grow_tree`'s branch cost 1.1 s per
+    new shape on the 2-core VM (a first run traces several), for a branch that can never run where
+    JAX's default backend is the CPU: there no accelerator is available, so every computation lowers
+    to the CPU. (To export a computation for another platform from such a process, set
+    ``$ZODC_NATIVE_CPU=0``: the kernels then trace the portable branch alone.)
+    """
+    if cpu_only():
+        return cpu(*operands)
+    return jax.lax.platform_dependent(*operands, cpu=cpu, default=default)
+
+
+def _remove_stale_partials(directory: str, age_seconds: float = 3600.0) -> None:
+    """Deletes half-written builds older than an hour (a process that exited while compiling)."""
+    import time
+
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for entry in names:
+        if entry.startswith("zodc_tree_cpu_") and entry.endswith(".so.partial"):
+            try:
+                if time.time() - os.path.getmtime(os.path.join(directory, entry)) > age_seconds:
+                    os.unlink(os.path.join(directory, entry))
+            except OSError:
+                pass
+
+
+def build_in_background() -> threading.Thread:
+    """Starts :func:`native_tree_status` (the build, or the cached library) on a daemon thread.
+
+    The command line calls this first, so that a first run compiles the library while it imports,
+    loads and prepares the data, rather than at its first tree; :func:`native_tree_status` (under
+    its lock) waits for the thread's result. A warning the build gives still reaches the user once.
+    """
+    def status():
+        try:
+            native_tree_status()
+        except Exception:  # noqa: BLE001 - the foreground call meets the same error and reports it
+            pass
+
+    thread = threading.Thread(target=status, name="zodc-native-build", daemon=True)
+    thread.start()
+    return thread
 
 
 def native_tree_status() -> tuple[bool, str]:

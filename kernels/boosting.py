@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from ._common import FRIEDMAN_MSE, TreeParams, check_int, feature_order, grow_tree, leaf_index
-from ._native import grow_tree_cpu, native_tree_status
+from ._native import cpu_only, grow_tree_cpu, native_tree_status, on_platform
 
 __all__ = ["BoostingParams", "GradientBoostingClassifier"]
 
@@ -107,7 +107,8 @@ class GradientBoostingClassifier:
         prior = jnp.clip(prior, _PRIOR_EPS, 1.0 - _PRIOR_EPS)
         init = jnp.log(prior) - jnp.log1p(-prior)
         n_nodes = 2 ** (self.max_depth + 1) - 1
-        order = feature_order(X)  # every stage grows on the same X: sort once, not per stage
+        # grow_tree's stages share one sort of X; the CPU builder sorts with its own rank sort.
+        order = None if native_tree_status()[0] and cpu_only() else feature_order(X)
 
         def stage(raw, _):
             probability = jax.nn.sigmoid(raw)
@@ -136,12 +137,14 @@ class GradientBoostingClassifier:
         if not native_tree_status()[0]:
             return portable(X, stats, residual, order)
 
-        def native(X, stats, residual, order):
+        def native(X, stats, residual, order=None):
             del order  # the builder sorts with its own (faster) rank sort
             tree = grow_tree_cpu(X, stats, "friedman_mse", self.max_depth, self.min_samples_leaf, pure=residual)
             return tree, leaf_index(tree, X, self.max_depth)
 
-        return jax.lax.platform_dependent(X, stats, residual, order, cpu=native, default=portable)
+        if order is None:  # cpu_only(): the one branch that can run
+            return native(X, stats, residual)
+        return on_platform(X, stats, residual, order, cpu=native, default=portable)
 
     def decision_function(self, params: BoostingParams, X: jax.Array) -> jax.Array:
         """Raw log-odds scores ``(n,)`` for ``X`` ``(n, d)``."""

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 
 from ._common import CLASSIFICATION_CRITERIA, TreeParams, check_choice, check_int, grow_tree
 from ._common import leaf_index
-from ._native import grow_tree_cpu, native_tree_status
+from ._native import grow_tree_cpu, native_tree_status, on_platform
 
 __all__ = ["DecisionTreeClassifier", "TreeParams"]
 
@@ -126,7 +126,7 @@ class DecisionTreeClassifier:
                 return grow_tree_cpu(X, stats, "gini", self.max_depth, self.min_samples_leaf,
                                      feature_key=feature_key, max_features=max_features)
 
-            params = jax.lax.platform_dependent(X, stats, cpu=native, default=portable)
+            params = on_platform(X, stats, cpu=native, default=portable)
         else:
             params = portable(X, stats)
         return params.replace(value=normalise(params.value))

@@ -689,6 +689,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    if args.command in ("condense", "audit"):  # the commands that fit trees: build the C++ library meanwhile
+        from zodc.kernels._native import build_in_background
+
+        build_in_background()
     from zodc.runtime import enable_compilation_cache
 
     enable_compilation_cache()

@@ -11,6 +11,8 @@ import dataclasses
 import os
 import subprocess
 import sys
+import time
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -294,3 +296,45 @@ def test_the_forest_kernel_grows_through_the_builder():
     assert _native.TARGET in text and _native.APPLY_TARGET not in text
     probability = jax.jit(model.predict_proba)(jax.jit(model.fit)(jax.random.key(0), X, y), X)
     np.testing.assert_allclose(np.asarray(probability).sum(-1), 1.0, rtol=1e-6)
+
+
+def test_a_cpu_only_process_traces_the_cpu_branch_alone():
+    # platform_dependent traces every branch (grow_tree's costs about a second per shape); where the
+    # CPU is the only backend, on_platform traces the CPU branch alone, since nothing lowers elsewhere.
+    assert jax.default_backend() == "cpu" and _native.cpu_only()
+
+    def never(x):
+        raise AssertionError("the default branch was traced")
+
+    jaxpr = jax.make_jaxpr(lambda x: _native.on_platform(x, cpu=lambda x: x + 1.0, default=never))(jnp.ones(3))
+    assert "platform_index" not in str(jaxpr)
+    model = DecisionTreeClassifier(max_depth=3)
+    text = str(jax.make_jaxpr(model.fit)(jax.random.key(0), jnp.ones((16, 3)), jnp.zeros(16, jnp.int32)))
+    assert "platform_index" not in text and "sort" not in text  # neither grow_tree nor its sort traced
+
+
+def test_the_background_build_settles_the_status_once(monkeypatch):
+    # The command line starts the build on a thread; the status it reaches (here: no compiler) is
+    # the one every later call returns, and its warning is given once.
+    monkeypatch.setattr(_native, "_state", {})
+    monkeypatch.setattr(_native, "_compiler", lambda: None)
+    monkeypatch.delenv(_native.DISABLE_ENV, raising=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        thread = _native.build_in_background()
+        thread.join(timeout=60)
+        assert not thread.is_alive() and thread.name == "zodc-native-build"
+        assert _native.native_tree_status() == (False, "no C++ compiler ($CXX or c++) on PATH")
+    assert sum("not available" in str(w.message) for w in caught) == 1
+
+
+def test_half_written_builds_of_exited_processes_are_removed(tmp_path):
+    stale, fresh = tmp_path / "zodc_tree_cpu_a.so.partial", tmp_path / "zodc_tree_cpu_b.so.partial"
+    other = tmp_path / "zodc_tree_cpu_0123.so"
+    for path in (stale, fresh, other):
+        path.write_bytes(b"")
+    old = time.time() - 7200
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    _native._remove_stale_partials(str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, fresh.name]  # another build may be writing b
