@@ -468,6 +468,48 @@ void ParallelFor(ffi::ThreadPool& pool, int64_t count, MakeWorker make_worker) {
   state->finished.wait(lock, [&] { return state->done == count; });
 }
 
+// The heap index of the leaf of rows [first, last) of x (row-major, d columns) in one tree. Eight
+// rows at a time, every level for each (a leaf keeps its index), so eight independent chains of
+// loads are in flight instead of one; the rest one at a time.
+void RouteRows(const int32_t* __restrict feature, const float* __restrict threshold, const bool* __restrict stop,
+               const float* __restrict x, int64_t d, int64_t max_depth, int64_t first, int64_t last,
+               int32_t* __restrict out) {
+  const int32_t last_column = static_cast<int32_t>(d - 1);
+  auto next = [&](int32_t at, const float* row) {  // as jnp's clamped gather; NaN goes left
+    const int32_t column = std::min(std::max(feature[at], 0), last_column);
+    const int32_t child = 2 * at + 1 + (row[column] > threshold[at] ? 1 : 0);
+    return stop[at] ? at : child;
+  };
+  int64_t row = first;
+  for (; row + 8 <= last; row += 8) {
+    const float* r = x + row * d;
+    int32_t n0 = 0, n1 = 0, n2 = 0, n3 = 0, n4 = 0, n5 = 0, n6 = 0, n7 = 0;
+    for (int64_t level = 0; level < max_depth; ++level) {
+      n0 = next(n0, r);
+      n1 = next(n1, r + d);
+      n2 = next(n2, r + 2 * d);
+      n3 = next(n3, r + 3 * d);
+      n4 = next(n4, r + 4 * d);
+      n5 = next(n5, r + 5 * d);
+      n6 = next(n6, r + 6 * d);
+      n7 = next(n7, r + 7 * d);
+    }
+    out[row] = n0;
+    out[row + 1] = n1;
+    out[row + 2] = n2;
+    out[row + 3] = n3;
+    out[row + 4] = n4;
+    out[row + 5] = n5;
+    out[row + 6] = n6;
+    out[row + 7] = n7;
+  }
+  for (; row < last; ++row) {
+    int32_t node = 0;
+    for (int64_t level = 0; level < max_depth; ++level) node = next(node, x + row * d);
+    out[row] = node;
+  }
+}
+
 }  // namespace
 
 // The leading (batch) axes of one operand, right-aligned against the output's: an element stride
@@ -613,35 +655,8 @@ static ffi::Error TreeApply(ffi::ThreadPool pool, ffi::Buffer<ffi::S32> feature,
       const int64_t b = item / blocks, first = (item % blocks) * kRows, last = std::min(n, first + kRows);
       const int64_t tree_offset = BatchOffset(b, out_batch, tree_strides);
       const int64_t x_offset = BatchOffset(b, out_batch, x_strides);
-      const int32_t* f = feature_data + tree_offset;
-      const float* t = threshold_data + tree_offset;
-      const bool* stop = leaf_flags + tree_offset;
-      const float* xb = x_data + x_offset;
-      const int32_t last_column = static_cast<int32_t>(d - 1);
-      // Eight rows at a time, every level for each (a leaf keeps its index): eight independent
-      // chains of loads in flight instead of one.
-      constexpr int64_t kLanes = 8;
-      int64_t row = first;
-      for (; row + kLanes <= last; row += kLanes) {
-        int32_t node[kLanes] = {};
-        for (int64_t level = 0; level < max_depth; ++level) {
-          for (int64_t r = 0; r < kLanes; ++r) {
-            const int32_t at = node[r];
-            const int32_t column = std::min(std::max(f[at], 0), last_column);  // as jnp's clamped gather
-            const int32_t child = 2 * at + 1 + (xb[(row + r) * d + column] > t[at] ? 1 : 0);
-            node[r] = stop[at] ? at : child;
-          }
-        }
-        for (int64_t r = 0; r < kLanes; ++r) out[b * n + row + r] = node[r];
-      }
-      for (; row < last; ++row) {
-        int32_t node = 0;
-        for (int64_t level = 0; level < max_depth && !stop[node]; ++level) {
-          const int32_t column = std::min(std::max(f[node], 0), last_column);
-          node = 2 * node + 1 + (xb[row * d + column] > t[node] ? 1 : 0);
-        }
-        out[b * n + row] = node;
-      }
+      RouteRows(feature_data + tree_offset, threshold_data + tree_offset, leaf_flags + tree_offset,
+                x_data + x_offset, d, max_depth, first, last, out + b * n);
     };
   });
   return ffi::Error::Success();
