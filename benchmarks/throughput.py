@@ -187,8 +187,10 @@ def _timed_step(compiled, state, params, data):
 
 
 def _measure(evaluate_fn, data, table, point, settings, *, repeats: int, budget_seconds: float,
-             estimate_seconds: float | None = None, warmup_steps: int = 1) -> dict:
-    """Compiles and times the jitted step; ``repeats`` steady-state steps, fewer if over budget."""
+             estimate_seconds: float | None = None, warmup_steps: int = 1, runners: dict | None = None,
+             name: str = "") -> dict:
+    """Compiles and times the jitted step; ``repeats`` steady-state steps, fewer if over budget.
+    With ``runners``, leaves ``runners[name] = (compiled, state, params, data)`` for paired rounds."""
     import jax
 
     step, state, params = _build_step(evaluate_fn, table, point, settings)
@@ -214,6 +216,8 @@ def _measure(evaluate_fn, data, table, point, settings, *, repeats: int, budget_
         if len(times) < planned and sum(times) + first_call + statistics.median(times) > budget_seconds:
             break
     finite = bool(np.isfinite(np.asarray(jax.device_get(state.table))).all())
+    if runners is not None:
+        runners[name] = (compiled, state, params, data)
     step_seconds = statistics.median(times)
     return {"status": "measured", "compile_seconds": compile_seconds, "first_call_seconds": warmup[0],
             "warmup_seconds_all": warmup,
@@ -235,14 +239,44 @@ def _estimate_host_step(host, fit_score_fn, table, point, n_jobs: int, fits: int
     return {"fit_seconds_in_process": per_fit, "estimated_step_seconds": per_fit * 2 * point["q"] / n_jobs}
 
 
+def _paired_rounds(runners: dict, rounds: int, native_seconds: float, host_seconds: float) -> dict:
+    """``rounds`` rounds, each a block of native steps then one host step, back to back.
+
+    On a shared machine the speed drifts by 2x over a minute (measured on the 2-core VM: the same
+    code's tree ratio read 11.9 to 20 in five runs), and the separate medians above time the two
+    backends minutes apart. A round's ratio compares them within seconds of each other; the block
+    of native steps lasts about as long as the host step. The median round is the figure to quote.
+    """
+    per_block = max(1, min(200, round(host_seconds / max(native_seconds, 1e-9))))
+    ratios, native_times, host_times = [], [], []
+    native, host = list(runners["native"]), list(runners["host"])
+    for _ in range(rounds):
+        block = []
+        for _ in range(per_block):
+            native[1], seconds = _timed_step(native[0], native[1], native[2], native[3])
+            block.append(seconds)
+        host[1], host_step = _timed_step(host[0], host[1], host[2], host[3])
+        native_step = statistics.median(block)
+        native_times.append(native_step)
+        host_times.append(host_step)
+        ratios.append(host_step / native_step)
+    return {"rounds": rounds, "native_steps_per_round": per_block, "native_step_seconds": native_times,
+            "host_step_seconds": host_times, "ratios": ratios, "ratio_median": statistics.median(ratios),
+            "ratio_min": min(ratios), "ratio_max": max(ratios)}
+
+
 def run_point(point: dict, settings: dict, *, n_jobs: int, repeats: int, host_budget_seconds: float,
-              native_budget_seconds: float) -> dict:
-    """Measures native and host for one grid point, side by side; returns the result record."""
+              native_budget_seconds: float, paired_rounds: int = 0) -> dict:
+    """Measures native and host for one grid point, side by side; returns the result record.
+
+    With ``paired_rounds`` (and a measured host), also :func:`_paired_rounds` (``record["paired"]``).
+    """
     table, (native_fn, native_data), host, fit_score_fn = _make_problem(point, settings, n_jobs)
     record = dict(point, fits_per_step=2 * point["q"])
+    runners: dict = {}
     try:
         record["native"] = _measure(native_fn, native_data, table, point, settings, repeats=repeats,
-                                    budget_seconds=native_budget_seconds)
+                                    budget_seconds=native_budget_seconds, runners=runners, name="native")
         estimate = _estimate_host_step(host, fit_score_fn, table, point, n_jobs)
         # Warm-up step + at least one steady-state step must fit in the budget.
         if 2 * estimate["estimated_step_seconds"] > host_budget_seconds:
@@ -256,7 +290,11 @@ def run_point(point: dict, settings: dict, *, n_jobs: int, repeats: int, host_bu
             record["host"] = dict(_measure(_with_data_argument(host.jax_fn()), None, table, point, settings, repeats=repeats,
                                            budget_seconds=host_budget_seconds,
                                            estimate_seconds=estimate["estimated_step_seconds"],
-                                           warmup_steps=int(settings.get("host_warmup_steps", 1))), **estimate)
+                                           warmup_steps=int(settings.get("host_warmup_steps", 1)),
+                                           runners=runners, name="host"), **estimate)
+            if paired_rounds > 0:
+                record["paired"] = _paired_rounds(runners, paired_rounds, record["native"]["step_seconds"],
+                                                  record["host"]["step_seconds"])
     finally:
         host.close()
     record["ratio"] = record["native"]["steps_per_second"] / record["host"]["steps_per_second"]
@@ -301,6 +339,13 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}g}"
 
 
+def _paired_cell(paired: dict | None) -> str:
+    if paired is None:
+        return " — |"
+    return (f" **{_fmt(paired['ratio_median'])}** ({_fmt(paired['ratio_min'])}–{_fmt(paired['ratio_max'])}, "
+            f"{paired['rounds']} rounds) |")
+
+
 def to_markdown(result: dict) -> str:
     """The results table: one row per point, with the machine and the notes above it."""
     machine = result["machine"]
@@ -312,9 +357,14 @@ def to_markdown(result: dict) -> str:
         lines.append(f"- {note}")
     lines += ["", "Ratio = native steps/s ÷ host steps/s for one full private ZO step (2q fits + scoring B "
               "records), compile excluded. `~` marks a host estimate (not measured, see JSON `host.reason`); "
-              "`*` marks fewer steady-state repeats than asked (host budget).", "",
-              "| model | q | m | d | B | host steps/s | native steps/s | ratio | native fits/s | compile s (native / host) |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "`*` marks fewer steady-state repeats than asked (host budget).", ""]
+    paired = any("paired" in record for record in result["results"])
+    if paired:
+        lines += ["Paired ratio: the median (and range) over rounds of native steps and one host step run back to "
+                  "back (`--paired-rounds`), robust to the machine's drift; quote it over the separate ratio.", ""]
+    lines += ["| model | q | m | d | B | host steps/s | native steps/s | ratio | native fits/s | compile s (native / host) |"
+              + (" paired ratio |" if paired else ""),
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if paired else "")]
     for record in result["results"]:
         native, host = record["native"], record["host"]
         mark = "~" if host["status"] != "measured" else ("*" if host.get("reduced_repeats") else "")
@@ -322,7 +372,8 @@ def to_markdown(result: dict) -> str:
         lines.append(f"| {record['model']} | {record['q']} | {record['m']} | {record['d']} | {record['B']} | "
                      f"{mark}{_fmt(host['steps_per_second'])} | {_fmt(native['steps_per_second'])} | "
                      f"{mark}{_fmt(record['ratio'])} | {_fmt(native['fits_per_second'])} | "
-                     f"{_fmt(native['compile_seconds'], 2)} / {host_compile} |")
+                     f"{_fmt(native['compile_seconds'], 2)} / {host_compile} |"
+                     + (_paired_cell(record.get("paired")) if paired else ""))
     for skipped in result.get("skipped", []):
         lines.append(f"| {skipped['model']} | {skipped['q']} | {skipped['m']} | {skipped['d']} | {skipped['B']} | "
                      f"not run: {skipped['reason']} | | | | |")
@@ -337,7 +388,7 @@ def _write_json(path: str, result: dict) -> None:
 
 def run(config: dict, grid: str, *, models: list[str] | None = None, quick: bool = False,
         max_seconds: float | None = None, host_budget_seconds: float | None = None, n_jobs: int | None = None,
-        out: str | None = None, notes: list[str] | None = None, log=print) -> dict:
+        out: str | None = None, notes: list[str] | None = None, paired_rounds: int = 0, log=print) -> dict:
     """Runs one grid and returns (and writes, if ``out``) the result dict."""
     from zodc.models.host import resolve_n_jobs
 
@@ -354,7 +405,8 @@ def run(config: dict, grid: str, *, models: list[str] | None = None, quick: bool
               "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
               "machine": machine_info(n_jobs),
               "settings": dict(settings, repeats=repeats, host_budget_seconds=host_budget,
-                               native_budget_seconds=native_budget, max_seconds=max_seconds),
+                               native_budget_seconds=native_budget, max_seconds=max_seconds,
+                               paired_rounds=paired_rounds),
               "notes": list(config.get("notes", [])) + list(notes or []),
               "results": [], "skipped": [], "total_seconds": 0.0}
     start = time.perf_counter()
@@ -367,7 +419,7 @@ def run(config: dict, grid: str, *, models: list[str] | None = None, quick: bool
             continue
         try:
             record = run_point(point, settings, n_jobs=n_jobs, repeats=repeats, host_budget_seconds=host_budget,
-                               native_budget_seconds=native_budget)
+                               native_budget_seconds=native_budget, paired_rounds=paired_rounds)
         except Exception as error:  # noqa: BLE001 - a failed point is recorded, the grid goes on
             result["skipped"].append(dict(point, reason=f"error: {type(error).__name__}: {error}"[:300]))
             log(f"{label}: ERROR {type(error).__name__}: {error}")
@@ -400,6 +452,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host-budget-seconds", type=float, help="per-point host time budget (config default)")
     parser.add_argument("--n-jobs", type=int, help="host worker processes (config default; -1 = all cores)")
     parser.add_argument("--note", action="append", default=[], help="a note recorded with the results")
+    parser.add_argument("--paired-rounds", type=int, default=0,
+                        help="after the separate medians, this many rounds of (native steps, one host step) back "
+                             "to back: the ratio within each round, robust to the machine's drift (0: none)")
     parser.add_argument("--from-json", help="only render --markdown from an existing result JSON")
     return parser
 
@@ -421,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"--models must be among {list(MODELS)}. Got {unknown}.")
         result = run(config, args.grid, models=models, quick=args.quick, max_seconds=args.max_seconds,
                      host_budget_seconds=args.host_budget_seconds, n_jobs=args.n_jobs, out=args.out,
-                     notes=args.note)
+                     notes=args.note, paired_rounds=args.paired_rounds)
     from benchmarks.results_io import write_markdown
 
     write_markdown(args.markdown, args.out, to_markdown(result))

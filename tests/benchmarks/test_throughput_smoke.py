@@ -39,7 +39,7 @@ def test_grids_express_the_issue(runner, config):
 
 def test_one_point_runs_and_records_both_backends(runner, config, tmp_path):
     out = tmp_path / "throughput.json"
-    result = runner.run(config, "smoke", quick=True, n_jobs=1, out=str(out), log=lambda *_: None)
+    result = runner.run(config, "smoke", quick=True, n_jobs=1, out=str(out), paired_rounds=2, log=lambda *_: None)
     written = json.loads(out.read_text())
     assert written["results"] == json.loads(json.dumps(result["results"]))
     assert result["skipped"] == []
@@ -57,10 +57,18 @@ def test_one_point_runs_and_records_both_backends(runner, config, tmp_path):
         assert timing["table_finite"]
     assert math.isclose(record["ratio"], record["native"]["steps_per_second"] / record["host"]["steps_per_second"])
     assert record["ratio_is_estimate"] is False
+    # Paired rounds: each round's ratio is its host step over the median of its native block.
+    paired = record["paired"]
+    assert paired["rounds"] == 2 and len(paired["ratios"]) == 2 and paired["native_steps_per_round"] >= 1
+    for ratio, host_step, native_step in zip(paired["ratios"], paired["host_step_seconds"],
+                                             paired["native_step_seconds"]):
+        assert math.isclose(ratio, host_step / native_step)
+    assert paired["ratio_min"] <= paired["ratio_median"] <= paired["ratio_max"]
 
     markdown = runner.to_markdown(result)
-    header = "| model | q | m | d | B | host steps/s | native steps/s | ratio | native fits/s | compile s (native / host) |"
-    assert header in markdown
+    header = ("| model | q | m | d | B | host steps/s | native steps/s | ratio | native fits/s | compile s (native / host) |"
+              " paired ratio |")
+    assert header in markdown and "2 rounds) |" in markdown
     assert "| tree | 2 | 8 | 3 | 16 |" in markdown
     # --from-json re-renders a result stored compressed
     packed, rendered = tmp_path / "throughput.json.gz", tmp_path / "again.md"
