@@ -89,3 +89,17 @@ def test_n_jobs_validation():
     assert resolve_n_jobs(None) == 1 and resolve_n_jobs(3) == 3 and resolve_n_jobs(-1) >= 1
     with pytest.raises(ConfigError, match="`n_jobs`"):
         resolve_n_jobs(0)
+
+
+def test_the_pool_starts_every_worker_before_the_first_step():
+    # A payload above a pipe's 64 KiB made each spawn wait for its process to read it, so the first
+    # workers finished the start-up tasks and the pool started with some of its workers, spawning
+    # one more (seconds: imports) in each later call. The start-up barrier starts all of them.
+    X, y, labels, tables, mask = _problem(n=4000, d=3)  # X alone is 96 KB
+    loss = ClassificationLoss("balanced_linear")
+    payload = _payload(DecisionTreeClassifier(max_depth=3, random_state=0), X, y, labels, loss)
+    with HostEvaluator(fit_score_classifier, payload, upper_bound=loss.upper_bound, num_records=X.shape[0],
+                       n_jobs=3) as evaluator:
+        evaluator(tables, mask)
+        assert len(evaluator.worker_pids) == 3 and 0 not in evaluator.worker_pids  # three workers, each with its payload
+        assert {process.pid for process in evaluator._pool._processes.values()} == evaluator.worker_pids

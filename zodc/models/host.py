@@ -21,6 +21,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Callable
 
@@ -37,7 +38,10 @@ from zodc.models import soft_labels
 _PAYLOAD: dict[str, Any] = {}
 
 
-def _init_worker(payload: dict[str, Any]) -> None:
+_START: dict[str, Any] = {}  # the pool's start-up barrier, set by the initializer
+
+
+def _init_worker(payload: dict[str, Any], barrier: Any = None) -> None:
     # Workers fit tiny models: one BLAS/OpenMP thread each, or n_jobs workers oversubscribe the
     # cores. numpy is already loaded here, so environment variables would come too late.
     from threadpoolctl import threadpool_limits
@@ -45,6 +49,7 @@ def _init_worker(payload: dict[str, Any]) -> None:
     threadpool_limits(1)
     _PAYLOAD.clear()
     _PAYLOAD.update(payload)
+    _START["barrier"] = barrier
 
 
 def _fit_score_tables(payload: dict[str, Any], tables: np.ndarray, indices: np.ndarray) -> np.ndarray:
@@ -113,8 +118,27 @@ def predict_rows(predict: Callable[[np.ndarray], Any], X: np.ndarray, row_shape:
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def _ready(_: int) -> bool:
-    return bool(_PAYLOAD)
+# How long a starting pool waits for all its workers before it goes on with those it has.
+_START_TIMEOUT_SECONDS = 600.0
+
+
+def _ready(_: int) -> int:
+    """A start-up task: waits until every worker holds one (the barrier), then returns its pid.
+
+    ``ProcessPoolExecutor`` (forkserver) spawns a worker for a submitted task only while no worker
+    is idle. Without the barrier, workers that started first finished these tasks while the later
+    ones were still being spawned (each spawn sends the payload; above a pipe's 64 KiB it waits for
+    the new process to read it), so the pool started with some of its workers and spawned one more
+    in each later call, each taking seconds (importing scikit-learn): the host path's "slowdown at
+    B >= 1,024" on the 16-core GPU machine, reproduced here with 8 and 16 workers.
+    """
+    barrier = _START.get("barrier")
+    if barrier is not None:
+        try:
+            barrier.wait(_START_TIMEOUT_SECONDS)
+        except threading.BrokenBarrierError:  # a worker that never started: go on with the others
+            pass
+    return os.getpid() if _PAYLOAD else 0
 
 
 def _fit_score_chunk(tables: np.ndarray, indices: np.ndarray) -> np.ndarray:
@@ -211,10 +235,12 @@ class HostEvaluator:
             saved = {name: os.environ.get(name) for name in worker_environment}
             os.environ.update(worker_environment)
             try:
+                barrier = context.Barrier(self.n_jobs)
                 self._pool = ProcessPoolExecutor(max_workers=self.n_jobs, mp_context=context,
-                                                 initializer=_init_worker, initargs=(self.payload,))
-                # Start every worker now (imports, payload) rather than inside the first steps.
-                list(self._pool.map(_ready, range(self.n_jobs)))
+                                                 initializer=_init_worker, initargs=(self.payload, barrier))
+                # Start every worker now (imports, payload) rather than inside the first steps: the
+                # barrier holds each start-up task until all n_jobs run at once (see _ready).
+                self.worker_pids = frozenset(self._pool.map(_ready, range(self.n_jobs)))
             finally:
                 for name, value in saved.items():
                     if value is None:
