@@ -27,6 +27,7 @@ their inputs and write their outputs, nothing else; no message carries a value.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import hashlib
 import os
@@ -54,6 +55,19 @@ CRITERIA = {"gini": 0, "friedman_mse": 1}
 
 _lock = threading.Lock()
 _state: dict = {}
+_in_flight: dict = {}  # the compiler running now and its output file, for _stop_build at exit
+
+
+@atexit.register
+def _stop_build() -> None:
+    """At exit, stops a build still running (a background build of a command that ended first)
+    and removes its half-written output, so nothing outlives the process."""
+    process, partial = _in_flight.get("process"), _in_flight.get("partial")
+    if process is not None and process.poll() is None:
+        process.kill()
+        process.wait()
+    if partial is not None and os.path.exists(partial):
+        os.unlink(partial)
 
 
 def native_dir() -> str:
@@ -100,9 +114,14 @@ def _build(compiler: str) -> str:
     os.close(handle)
     try:
         command = [compiler, *FLAGS, "-I", jax.ffi.include_dir(), SOURCE, "-o", partial]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _in_flight.update(process=process, partial=partial)
+        try:
+            _, stderr = process.communicate()
+        finally:
+            _in_flight.clear()
+        if process.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed:\n{stderr[-2000:]}")
         os.replace(partial, path)
     finally:
         if os.path.exists(partial):

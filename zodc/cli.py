@@ -686,13 +686,13 @@ def _checkpoint_seed(args, argv: list[str]) -> int | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
-    if args.command in ("condense", "audit"):  # the commands that fit trees: build the C++ library meanwhile
+    if argv[:1] in (["condense"], ["audit"]):  # the commands that fit trees: build the C++ library meanwhile
         from zodc.kernels._native import build_in_background
 
         build_in_background()
+    parser = build_parser()
+    args = parser.parse_args(argv)
     from zodc.runtime import enable_compilation_cache
 
     enable_compilation_cache()

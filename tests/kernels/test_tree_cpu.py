@@ -338,3 +338,21 @@ def test_half_written_builds_of_exited_processes_are_removed(tmp_path):
     os.utime(other, (old, old))
     _native._remove_stale_partials(str(tmp_path))
     assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, fresh.name]  # another build may be writing b
+
+
+def test_a_build_still_running_at_exit_is_stopped_and_leaves_nothing(tmp_path):
+    # A command that ends while its background build runs (an error in the data, say) stops the
+    # compiler and removes the half-written library: nothing outlives the process.
+    compiler = tmp_path / "slow-c++"
+    pid_file = tmp_path / "compiler.pid"
+    compiler.write_text(f"#!/bin/sh\n[ \"$1\" = --version ] && echo slow 1.0 && exit 0\necho $$ > {pid_file}\nexec sleep 60\n")
+    compiler.chmod(0o755)
+    script = ("import time\nfrom zodc.kernels import _native\n_native.build_in_background()\n"
+              f"while not __import__('os').path.exists({str(pid_file)!r}): time.sleep(0.05)\n")
+    env = dict(os.environ, CXX=str(compiler), ZODC_NATIVE_DIR=str(tmp_path / "cache"), JAX_PLATFORMS="cpu")
+    env.pop(_native.DISABLE_ENV, None)
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=120)
+    pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert list((tmp_path / "cache").iterdir()) == []
