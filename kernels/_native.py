@@ -17,7 +17,8 @@ written, in a private temporary directory). Where it cannot be built (no
 compiler), or with ``ZODC_NATIVE_CPU=0``, the kernels keep :func:`grow_tree` everywhere: the same
 trees, slower; :func:`native_tree_status` says which path is in use and why. ``zodc condense``
 starts the build on a background thread as it starts (:func:`build_in_background`), so a first
-run compiles while it imports and prepares its data.
+run compiles while it imports and prepares its data; a build still running when the process exits
+is stopped and its half-written file removed.
 
 Privacy: the builder fits the synthetic tables only. The routing call (:func:`leaf_index_cpu`)
 reads the real records when zodc scores them: each row's leaf depends on that row and the tree
