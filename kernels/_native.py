@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import warnings
 
 import jax
@@ -130,12 +131,6 @@ def _build(compiler: str) -> str:
     return path
 
 
-def cpu_only() -> bool:
-    """Whether every computation of this process lowers to the CPU: JAX's default backend is the
-    CPU, which it is only where no accelerator is available."""
-    return jax.default_backend() == "cpu"
-
-
 def on_platform(*operands, cpu, default):
     """``lax.platform_dependent(*operands, cpu=cpu, default=default)``, tracing ``cpu`` alone where
     the process computes on CPU only.
@@ -146,15 +141,13 @@ def on_platform(*operands, cpu, default):
     to the CPU. (To export a computation for another platform from such a process, set
     ``$ZODC_NATIVE_CPU=0``: the kernels then trace the portable branch alone.)
     """
-    if cpu_only():
+    if jax.default_backend() == "cpu":  # the CPU is the default only where no accelerator is available
         return cpu(*operands)
     return jax.lax.platform_dependent(*operands, cpu=cpu, default=default)
 
 
 def _remove_stale_partials(directory: str, age_seconds: float = 3600.0) -> None:
     """Deletes half-written builds older than an hour (a process that exited while compiling)."""
-    import time
-
     try:
         names = os.listdir(directory)
     except OSError:

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from ._common import FRIEDMAN_MSE, TreeParams, check_int, feature_order, grow_tree, leaf_index
-from ._native import cpu_only, grow_tree_cpu, native_tree_status, on_platform
+from ._native import grow_tree_cpu, native_tree_status, on_platform
 
 __all__ = ["BoostingParams", "GradientBoostingClassifier"]
 
@@ -107,44 +107,40 @@ class GradientBoostingClassifier:
         prior = jnp.clip(prior, _PRIOR_EPS, 1.0 - _PRIOR_EPS)
         init = jnp.log(prior) - jnp.log1p(-prior)
         n_nodes = 2 ** (self.max_depth + 1) - 1
-        # grow_tree's stages share one sort of X; the CPU builder sorts with its own rank sort.
-        order = None if native_tree_status()[0] and cpu_only() else feature_order(X)
-
-        def stage(raw, _):
-            probability = jax.nn.sigmoid(raw)
-            residual = target - probability
-            stats = jnp.stack([weight, weight * residual, weight * residual * residual], axis=1)
-            tree, leaf = self._grow(X, stats, residual, order)
-            numerator = jax.ops.segment_sum(weight * residual, leaf, n_nodes)
-            denominator = jax.ops.segment_sum(weight * probability * (1.0 - probability), leaf, n_nodes)
-            safe = jnp.abs(denominator) >= _HESSIAN_EPS
-            newton = jnp.where(safe, numerator / jnp.where(safe, denominator, 1.0), 0.0)
-            tree = tree.replace(value=newton[:, None])
-            return raw + self.learning_rate * newton[leaf], tree
-
         raw0 = jnp.full(m, init, jnp.float32)
-        _, trees = jax.lax.scan(stage, raw0, None, length=self.n_estimators)
+
+        def boost(grow):
+            """The stages, each growing its regression tree with ``grow(stats, residual)``."""
+
+            def stage(raw, _):
+                probability = jax.nn.sigmoid(raw)
+                residual = target - probability
+                stats = jnp.stack([weight, weight * residual, weight * residual * residual], axis=1)
+                tree, leaf = grow(stats, residual)
+                numerator = jax.ops.segment_sum(weight * residual, leaf, n_nodes)
+                denominator = jax.ops.segment_sum(weight * probability * (1.0 - probability), leaf, n_nodes)
+                safe = jnp.abs(denominator) >= _HESSIAN_EPS
+                newton = jnp.where(safe, numerator / jnp.where(safe, denominator, 1.0), 0.0)
+                tree = tree.replace(value=newton[:, None])
+                return raw + self.learning_rate * newton[leaf], tree
+
+            _, trees = jax.lax.scan(stage, raw0, None, length=self.n_estimators)
+            return trees
+
+        def portable(X):
+            order = feature_order(X)  # every stage grows on the same X: sort once, not per stage
+            return boost(lambda stats, residual: grow_tree(X, stats, FRIEDMAN_MSE, self.max_depth,
+                                                           self.min_samples_leaf, pure=residual, base_order=order))
+
+        def native(X):  # the C++ builder (_native.py): the same trees from running sums, its own sort
+            def grow(stats, residual):
+                tree = grow_tree_cpu(X, stats, "friedman_mse", self.max_depth, self.min_samples_leaf, pure=residual)
+                return tree, leaf_index(tree, X, self.max_depth)
+
+            return boost(grow)
+
+        trees = on_platform(X, cpu=native, default=portable) if native_tree_status()[0] else portable(X)
         return BoostingParams(init=init, trees=trees)
-
-    def _grow(self, X, stats, residual, order):
-        """One stage's regression tree and the training samples' leaves: on CPU the C++ builder
-        (``_native.py``, the same tree from running sums), elsewhere :func:`grow_tree`."""
-
-        def portable(X, stats, residual, order):
-            return grow_tree(X, stats, FRIEDMAN_MSE, self.max_depth, self.min_samples_leaf, pure=residual,
-                             base_order=order)
-
-        if not native_tree_status()[0]:
-            return portable(X, stats, residual, order)
-
-        def native(X, stats, residual, order=None):
-            del order  # the builder sorts with its own (faster) rank sort
-            tree = grow_tree_cpu(X, stats, "friedman_mse", self.max_depth, self.min_samples_leaf, pure=residual)
-            return tree, leaf_index(tree, X, self.max_depth)
-
-        if order is None:  # cpu_only(): the one branch that can run
-            return native(X, stats, residual)
-        return on_platform(X, stats, residual, order, cpu=native, default=portable)
 
     def decision_function(self, params: BoostingParams, X: jax.Array) -> jax.Array:
         """Raw log-odds scores ``(n,)`` for ``X`` ``(n, d)``."""
