@@ -78,16 +78,17 @@ def _classification_problem(seed: int = 0, n: int = 60, m: int = 8, d: int = 3):
     return X, y, synthetic, labels, _perturbed(rng, synthetic), mask
 
 
-def _classifier_losses(estimator, X, y, labels, tables, mask, loss):
+def _classifier_losses(estimator, X, y, labels, tables, mask, loss, n_jobs=1):
     payload = {"estimator": estimator, "X": X, "y": y, "synthetic_labels": labels, "num_classes": 2,
                "loss": loss, "soft_labels": False}
     with HostEvaluator(fit_score_classifier, payload, upper_bound=loss.upper_bound, num_records=X.shape[0],
-                       n_jobs=1) as evaluator:
+                       n_jobs=n_jobs) as evaluator:
         return evaluator(tables, mask)
 
 
-@pytest.mark.parametrize("loss_name", ["cross_entropy", "balanced_linear"])
-def test_host_classifier_outlier_changes_no_other_record(loss_name):
+@pytest.mark.parametrize("loss_name, n_jobs", [("cross_entropy", 1), ("balanced_linear", 1), ("balanced_linear", 2)])
+def test_host_classifier_outlier_changes_no_other_record(loss_name, n_jobs):
+    # n_jobs 2: the process pool (its start-up barrier, the payload in each worker, the tables in chunks).
     X, y, _, labels, tables, mask = _classification_problem()
     X_prime, y_prime = np.vstack([X, OUTLIER]), np.append(y, 1)
     mask_prime = np.append(mask, True)
@@ -96,8 +97,8 @@ def test_host_classifier_outlier_changes_no_other_record(loss_name):
     with pytest.raises(ValueError):
         RadiusNeighborsClassifier(radius=0.6).fit(tables[0], labels).predict_proba(X_prime[mask_prime])
     loss = ClassificationLoss(loss_name, probability_floor=0.01)
-    losses = _classifier_losses(model, X, y, labels, tables, mask, loss)
-    losses_prime = _classifier_losses(model, X_prime, y_prime, labels, tables, mask_prime, loss)
+    losses = _classifier_losses(model, X, y, labels, tables, mask, loss, n_jobs)
+    losses_prime = _classifier_losses(model, X_prime, y_prime, labels, tables, mask_prime, loss, n_jobs)
     for table in tables:                                               # D alone: the batch is predicted
         assert np.all(np.isfinite(RadiusNeighborsClassifier(radius=0.6).fit(table, labels).predict_proba(X[mask])))
     _assert_neighbours_isolated(losses, losses_prime, mask, mask_prime, loss.upper_bound)

@@ -130,3 +130,14 @@ def test_invalid_inputs_raise():
         poisson_mask(jax.random.key(0), 4, 1.5)
     with pytest.raises(ConfigError, match="values"):
         clip_rows(jnp.ones(4), 1.0)
+
+
+@pytest.mark.parametrize("num_records", [1, 2, 999, 1000])
+def test_poisson_mask_of_a_neighbour_keeps_every_other_records_draw(num_records):
+    # D' adds one record at the end: every record of D keeps its own inclusion draw (the draw of
+    # record i is the hash of counter i alone), so the added record changes no one else's sampling.
+    keys = jax.random.split(jax.random.key(13), 2)
+    for key in (keys[0], keys):  # one key, and the pair whose bits are XORed
+        mask = np.asarray(poisson_mask(key, num_records, 0.5))
+        mask_prime = np.asarray(poisson_mask(key, num_records + 1, 0.5))
+        np.testing.assert_array_equal(mask_prime[:num_records], mask)
