@@ -174,3 +174,21 @@ def test_padding_the_records_to_a_shape_bucket_changes_no_release(monkeypatch):
     plain = Condenser(random_state=3, schema=data.schema, steps=10).fit(X, y)
     np.testing.assert_array_equal(padded.table_, plain.table_)
     np.testing.assert_array_equal(padded.history_["batch_size"], plain.history_["batch_size"])
+
+
+def test_padding_concrete_records_is_padding_them_in_jax_and_traced_ones_still_pad():
+    # pad_records pads concrete arrays in numpy (eager jnp would compile programs for each n's shapes):
+    # the same rows, dtypes and array types as jnp's padding, and inside jit (tracers) it keeps jnp.
+    from zodc.condense import pad_records
+
+    rng = np.random.default_rng(0)
+    data = {"X": jnp.asarray(rng.normal(size=(5, 3)), jnp.float32), "y": np.arange(5, dtype=np.int32),
+            "key": jax.random.PRNGKey(0), "scale": jnp.float32(2.0)}
+    padded = pad_records(data, 5, 8)
+    assert isinstance(padded["X"], jax.Array) and isinstance(padded["y"], np.ndarray)
+    np.testing.assert_array_equal(np.asarray(padded["X"]), np.vstack([np.asarray(data["X"])] + [np.asarray(data["X"])[-1:]] * 3))
+    np.testing.assert_array_equal(padded["y"], [0, 1, 2, 3, 4, 4, 4, 4])
+    assert padded["X"].dtype == jnp.float32 and padded["y"].dtype == np.int32
+    assert padded["key"] is data["key"] and padded["scale"] is data["scale"]  # not per record: untouched
+    traced = jax.jit(lambda d: pad_records(d, 5, 8))({"X": data["X"]})
+    np.testing.assert_array_equal(np.asarray(traced["X"]), np.asarray(padded["X"]))

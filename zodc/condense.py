@@ -357,7 +357,12 @@ def pad_records(data: Any, num_records: int, size: int) -> Any:
     def pad(leaf):
         if not is_per_record(leaf, num_records):
             return leaf
-        return jnp.concatenate([leaf, jnp.repeat(leaf[-1:], size - num_records, axis=0)], axis=0)
+        if isinstance(leaf, jax.core.Tracer) or (isinstance(leaf, jax.Array) and not leaf.is_fully_addressable):
+            return jnp.concatenate([leaf, jnp.repeat(leaf[-1:], size - num_records, axis=0)], axis=0)
+        # Concrete arrays are padded in numpy: eagerly, jnp would compile programs for this n's shapes.
+        host = np.asarray(leaf)
+        padded = np.concatenate([host, np.repeat(host[-1:], size - num_records, axis=0)], axis=0)
+        return jnp.asarray(padded) if isinstance(leaf, jax.Array) else padded
 
     return jax.tree.map(pad, data)
 

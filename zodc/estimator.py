@@ -498,7 +498,9 @@ def padded_records(num_records: int) -> int:
     Could one record change this? It can move ``n`` across a power of two, and so the shapes of the
     compiled step — never the release: the padding rows are never sampled and the real rows' mask
     and losses are the unpadded ones (``tests/test_record_blocks.py``)."""
-    return max(256, 1 << max(0, math.ceil(math.log2(max(num_records, 1)))))
+    from zodc.runtime import shape_bucket
+
+    return shape_bucket(num_records)
 
 
 def record_block(expected_batch: float) -> int:

@@ -8,6 +8,7 @@ a cohort skips most of its start-up. Only compiled programs are cached — never
 
 from __future__ import annotations
 
+import math
 import os
 
 import jax
@@ -41,3 +42,15 @@ def enable_compilation_cache(directory: str | None = None) -> str | None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return directory
+
+
+def shape_bucket(count: int, minimum: int = 256) -> int:
+    """The shape bucket of ``count`` rows: the next power of two, at least ``minimum``.
+
+    Arrays of real records are padded to it before they enter a compiled program, so that runs over
+    cohorts of nearby size (another holdout, another DP split, a fresh seed) reuse the program from
+    the persistent cache instead of compiling their own. Could one record change this? It can move
+    ``count`` across a power of two, and so a compiled program's shapes: never a released value
+    (padding rows are masked out wherever they enter; each caller's tests check the release is the
+    unpadded one)."""
+    return max(int(minimum), 1 << max(0, math.ceil(math.log2(max(int(count), 1)))))

@@ -138,7 +138,7 @@ class DPMeans:
         a private start) are the DP ``n_hat`` times public or DP proportions, already in the ledger.
         Without privacy: the exact means and spreads over the exact group sizes (the non-private
         reference)."""
-        num_rows, width = len(row_groups), values.shape[1]
+        width = values.shape[1]
         scale = task_scale if self.scale is None else float(self.scale)
         key = keys.jax_keys("start_spread")[0]  # post-processing noise, data independent
         groups = np.asarray(groups, np.int64)
@@ -168,9 +168,8 @@ class DPMeans:
         spread = None
         if SPREAD_SHARE > 0:
             spread = self._spread(keys, budget, values, groups, means, sizes, spread_sigma, what)
-        deviation = scale * (1.0 if spread is None else jnp.asarray(spread, jnp.float32))
-        start = jnp.asarray(means[np.asarray(row_groups)], jnp.float32)
-        table = jnp.clip(start + deviation * jax.random.normal(key, (num_rows, width)), -1.0, 1.0)
+        deviation = np.float32(scale) * (np.float32(1.0) if spread is None else np.asarray(spread, np.float32))
+        table = _spread_around(means[np.asarray(row_groups)].astype(np.float32), deviation, key)
         return Start(table, key, spread)
 
     @staticmethod
@@ -188,3 +187,10 @@ class DPMeans:
         budget.add("initialisation_spread", event, f"DP mean absolute deviation of the encoded rows from their {what} "
                    f"DP means (each row's deviations clipped to L2 norm {clip:.3g}), the loop's units")
         return np.clip(NORMAL_MAD * mad[0], SPREAD_FLOOR, 1.0)
+
+
+@jax.jit
+def _spread_around(start, deviation, key):
+    """``clip(start + deviation N(0, 1), -1, 1)``: the start's rows spread around their means, as one
+    compiled program (post-processing of DP means with data-independent noise)."""
+    return jnp.clip(start + deviation * jax.random.normal(key, start.shape), -1.0, 1.0)

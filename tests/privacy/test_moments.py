@@ -99,3 +99,22 @@ def test_bad_input_is_refused_by_name(kwargs, error, match):
     args.update(kwargs)
     with pytest.raises(error, match=match):
         dp_group_means(jax.random.key(0), **args)
+
+
+def test_cohorts_of_nearby_size_share_one_compiled_sum_and_the_padding_changes_nothing(monkeypatch):
+    # The rows are padded to a shape bucket (zodc.runtime.shape_bucket) before the one compiled sum: a
+    # run on another holdout or DP split reuses the program (and the persistent cache) instead of
+    # compiling its own, and the padding rows, in no group, change no release.
+    from zodc.privacy import mechanisms, moments
+
+    values, groups = _data(n=300)
+    sizes = np.array([150.0, 150.0])
+    padded = dp_group_means(jax.random.key(3), values, groups, 2, sizes, 0.5, 1.0)[0]
+    compiled = mechanisms._grid_noisy_sum._cache_size()
+    for n in (260, 299, 400, 512):  # the same bucket of 512 rows
+        dp_group_means(jax.random.key(n), values[:n] if n <= 300 else np.vstack([values, values])[:n],
+                       groups[:n] if n <= 300 else np.tile(groups, 2)[:n], 2, sizes, 0.5, 1.0)
+    assert mechanisms._grid_noisy_sum._cache_size() == compiled
+    monkeypatch.setattr(moments, "shape_bucket", lambda n: n)
+    unpadded = dp_group_means(jax.random.key(3), values, groups, 2, sizes, 0.5, 1.0)[0]
+    np.testing.assert_array_equal(padded, unpadded)  # integer sums and the same noise: bit for bit

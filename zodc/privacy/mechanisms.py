@@ -195,6 +195,12 @@ def grid_noisy_sum(values: jax.Array, mask: jax.Array, l2_norm_clip: float | jax
     if jnp.shape(noise_units) != jnp.shape(values)[1:]:
         raise ConfigError(f"`noise_units` must have shape (q,) = {jnp.shape(values)[1:]}. Got {jnp.shape(noise_units)}.")
     _check_nonnegative("l2_norm_clip", l2_norm_clip)
+    return _grid_noisy_sum(values, mask, jnp.asarray(l2_norm_clip, values.dtype), jnp.asarray(noise_units, jnp.int32))
+
+
+@jax.jit
+def _grid_noisy_sum(values, mask, l2_norm_clip, noise_units):
+    # One compiled program (called eagerly it would be a dozen, each compiled for its own shapes).
     return release_grid_sum(clipped_sums(values, mask, l2_norm_clip), l2_norm_clip, noise_units)
 
 

@@ -9,6 +9,7 @@ small share of the budget.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -16,6 +17,7 @@ from zodc.errors import ConfigError, DataError
 from zodc.privacy.events import GaussianEvent
 from zodc.privacy.mechanisms import grid_noisy_sum
 from zodc.privacy.noise import GRID_BITS, as_generator, rounded_gaussian
+from zodc.runtime import shape_bucket
 
 __all__ = ["dp_group_means"]
 
@@ -87,10 +89,16 @@ def dp_group_means(rng: np.random.Generator, values, groups, num_groups: int, gr
         raise ConfigError(f"`centre` must be {values.shape[1]} finite numbers. Got shape {centre.shape}.")
     # Each group's sum is the project's Gaussian sum mechanism with the group as its mask; the
     # groups are disjoint, so together they are one GaussianEvent(sigma) (docstring above).
-    rows = jnp.asarray(values - centre)
+    # The rows are padded to a shape bucket (zero rows in no group, never read: grid_noisy_sum's mask),
+    # so one compiled sum serves every group and every run over a cohort of nearby size.
+    padded = shape_bucket(len(values))
+    rows = np.zeros((padded, values.shape[1]), jax.dtypes.canonicalize_dtype(np.float64))
+    rows[:len(values)] = values - centre
+    padded_groups = np.full(padded, -1, np.int64)
+    padded_groups[:len(groups)] = groups
     noise = rounded_gaussian(as_generator(rng), sigma * 2.0**GRID_BITS, (num_groups, values.shape[1])).astype(np.int32)
-    sums = np.stack([np.asarray(grid_noisy_sum(rows, jnp.asarray(groups == g), clip, jnp.asarray(noise[g])),
-                                dtype=np.float64)
+    rows = jnp.asarray(rows)
+    sums = np.stack([np.asarray(grid_noisy_sum(rows, padded_groups == g, clip, noise[g]), dtype=np.float64)
                      for g in range(num_groups)])
     means = np.clip(centre + sums / sizes[:, None], -1.0, 1.0)
     return means, (GaussianEvent(sigma) if sigma > 0 else None)
