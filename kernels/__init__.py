@@ -6,13 +6,24 @@ static shapes, so the zero-order step fits all ``2q`` perturbed tables in one co
 Each is tested against its reference (scikit-learn, lifelines) on fresh random data.
 """
 
-from zodc.kernels.boosting import BoostingParams, GradientBoostingClassifier
-from zodc.kernels.cox import CoxParams, CoxPH
-from zodc.kernels.forest import RandomForestClassifier
-from zodc.kernels.logistic import LogisticParams, LogisticRegression
-from zodc.kernels.tree import DecisionTreeClassifier, TreeParams
-
 __all__ = [
     "BoostingParams", "CoxParams", "CoxPH", "DecisionTreeClassifier", "GradientBoostingClassifier",
     "LogisticParams", "LogisticRegression", "RandomForestClassifier", "TreeParams",
 ]
+
+# Loaded on first use (PEP 562), so that ``zodc.kernels._build`` imports without JAX.
+_MODULES = {"BoostingParams": "boosting", "GradientBoostingClassifier": "boosting", "CoxParams": "cox",
+            "CoxPH": "cox", "RandomForestClassifier": "forest", "LogisticParams": "logistic",
+            "LogisticRegression": "logistic", "DecisionTreeClassifier": "tree", "TreeParams": "tree"}
+
+
+def __getattr__(name):
+    if name in _MODULES:
+        import importlib
+
+        return getattr(importlib.import_module(f"zodc.kernels.{_MODULES[name]}"), name)
+    raise AttributeError(f"module 'zodc.kernels' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

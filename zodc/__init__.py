@@ -20,7 +20,6 @@ try:
 except _metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
-from zodc.condense import CondenseState, StepInfo, StepParams, ZeroOrderCondenser, run, zero_order_condenser
 from zodc.errors import ConfigError, DataError, PrivacyBudgetError, SchemaError, ZodcError
 
 __all__ = [
@@ -30,9 +29,17 @@ __all__ = [
 ]
 
 
+_CORE = ("CondenseState", "StepInfo", "StepParams", "ZeroOrderCondenser", "run", "zero_order_condenser")
+
+
 def __getattr__(name):
-    # The front door and the data registry import scikit-learn, lifelines and pandas: load them on
-    # first use so `import zodc` (and host-callback workers) stay light.
+    # Everything but the errors loads on first use: the core imports JAX, the front door and the data
+    # registry scikit-learn, lifelines and pandas. `import zodc` stays light, so that the command line
+    # starts the C++ build before JAX loads (zodc.kernels._build) and host-callback workers start fast.
+    if name in _CORE:
+        from zodc import condense
+
+        return getattr(condense, name)
     if name == "Condenser":
         from zodc.estimator import Condenser
 
@@ -58,3 +65,7 @@ def __getattr__(name):
 
         return PrivateSearch
     raise AttributeError(f"module 'zodc' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

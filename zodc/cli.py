@@ -688,7 +688,7 @@ def _checkpoint_seed(args, argv: list[str]) -> int | None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] in (["condense"], ["audit"]):  # the commands that fit trees: build the C++ library meanwhile
-        from zodc.kernels._native import build_in_background
+        from zodc.kernels._build import build_in_background  # imports no JAX: starts before JAX loads
 
         build_in_background()
     parser = build_parser()

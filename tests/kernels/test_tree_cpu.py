@@ -19,12 +19,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from zodc.kernels import _native
+from zodc.kernels import _build, _native
 from zodc.kernels._common import FRIEDMAN_MSE, GINI, TreeParams, grow_tree
 from zodc.kernels.tree import DecisionTreeClassifier
 
 pytestmark = pytest.mark.skipif(
-    not _native.native_tree_status()[0] and (os.environ.get(_native.DISABLE_ENV) == "0" or _native._compiler() is None),
+    not _native.native_tree_status()[0] and (os.environ.get(_native.DISABLE_ENV) == "0" or _build.compiler() is None),
     reason="the CPU tree builder is switched off or there is no C++ compiler",
 )
 
@@ -179,20 +179,20 @@ def test_without_a_compiler_the_kernels_warn_and_fall_back_to_the_same_trees(tmp
 
 
 def test_a_build_is_cached_and_written_atomically(tmp_path, monkeypatch):
-    compiler = _native._compiler()
-    monkeypatch.setenv(_native.DIR_ENV, str(tmp_path))
-    path = _native._build(compiler)
+    compiler = _build.compiler()
+    monkeypatch.setenv(_build.DIR_ENV, str(tmp_path))
+    path = _build.build(compiler)
     assert os.path.dirname(path) == str(tmp_path) and os.path.exists(path)
     stamp = os.stat(path).st_mtime_ns
-    assert _native._build(compiler) == path and os.stat(path).st_mtime_ns == stamp  # found, not rebuilt
+    assert _build.build(compiler) == path and os.stat(path).st_mtime_ns == stamp  # found, not rebuilt
     assert [name for name in os.listdir(tmp_path)] == [os.path.basename(path)]  # no partial files left
 
 
 def test_a_failed_build_names_the_error_and_leaves_nothing(tmp_path, monkeypatch):
-    monkeypatch.setenv(_native.DIR_ENV, str(tmp_path))
-    monkeypatch.setattr(_native, "FLAGS", _native.FLAGS + ("-DZODC_NO_SUCH_FLAG", "--no-such-option"))
+    monkeypatch.setenv(_build.DIR_ENV, str(tmp_path))
+    monkeypatch.setattr(_build, "FLAGS", _build.FLAGS + ("-DZODC_NO_SUCH_FLAG", "--no-such-option"))
     with pytest.raises(RuntimeError, match="no-such-option"):
-        _native._build(_native._compiler())
+        _build.build(_build.compiler())
     assert os.listdir(tmp_path) == []
 
 
@@ -254,10 +254,10 @@ def test_one_record_changes_only_its_own_leaf():
 def test_an_unwritable_cache_directory_builds_in_a_private_temporary_one(tmp_path, monkeypatch):
     # A regular file where the cache's parent should be: no user (root included) can create it.
     (tmp_path / "a-file").write_text("")
-    monkeypatch.setenv(_native.DIR_ENV, str(tmp_path / "a-file" / "native"))
+    monkeypatch.setenv(_build.DIR_ENV, str(tmp_path / "a-file" / "native"))
     (tmp_path / "tmp").mkdir()
-    monkeypatch.setattr(_native.tempfile, "tempdir", str(tmp_path / "tmp"))
-    path = _native._build(_native._compiler())
+    monkeypatch.setattr(_build.tempfile, "tempdir", str(tmp_path / "tmp"))
+    path = _build.build(_build.compiler())
     assert path.startswith(str(tmp_path / "tmp")) and os.path.exists(path)
 
 
@@ -317,15 +317,48 @@ def test_the_background_build_settles_the_status_once(monkeypatch):
     # The command line starts the build on a thread; the status it reaches (here: no compiler) is
     # the one every later call returns, and its warning is given once.
     monkeypatch.setattr(_native, "_state", {})
-    monkeypatch.setattr(_native, "_compiler", lambda: None)
+    monkeypatch.setattr(_build, "compiler", lambda: None)
+    monkeypatch.setattr(_build, "_background", {})
     monkeypatch.delenv(_native.DISABLE_ENV, raising=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        thread = _native.build_in_background()
+        thread = _build.build_in_background()
         thread.join(timeout=60)
         assert not thread.is_alive() and thread.name == "zodc-native-build"
         assert _native.native_tree_status() == (False, "no C++ compiler ($CXX or c++) on PATH")
     assert sum("not available" in str(w.message) for w in caught) == 1
+
+
+def test_the_foreground_takes_the_background_build_and_reports_its_failure(tmp_path, monkeypatch):
+    # The thread only compiles; the first status call waits for it and takes its library (no second
+    # build), or reports its error, with the warning given once.
+    calls = []
+    monkeypatch.setattr(_build, "_background", {})
+    monkeypatch.setattr(_build, "build", lambda compiler: calls.append(compiler) or str(tmp_path / "lib.so"))
+    _build.build_in_background().join(timeout=60)
+    assert _build.built("c++") == str(tmp_path / "lib.so") and len(calls) == 1
+    monkeypatch.undo()
+    monkeypatch.setattr(_native, "_state", {})
+    monkeypatch.setattr(_build, "_background", {})
+    monkeypatch.setenv(_build.DIR_ENV, str(tmp_path / "cache"))
+    monkeypatch.setattr(_build, "FLAGS", _build.FLAGS + ("--no-such-option",))
+    monkeypatch.delenv(_native.DISABLE_ENV, raising=False)
+    _build.build_in_background().join(timeout=120)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        available, reason = _native.native_tree_status()
+        assert _native.native_tree_status() == (available, reason)
+    assert not available and "no-such-option" in reason
+    assert sum("not available" in str(w.message) for w in caught) == 1
+
+
+def test_the_command_line_starts_the_build_before_jax_loads():
+    # zodc, zodc.cli and zodc.kernels._build import no JAX: `zodc condense` starts compiling about a
+    # second and a half (JAX's imports) sooner.
+    script = ("import sys\nimport zodc, zodc.cli\nfrom zodc.kernels._build import build_in_background\n"
+              "print(sorted(m for m in ('jax', 'jaxlib.xla_client', 'sklearn', 'pandas') if m in sys.modules))\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120)
+    assert result.stdout.strip() == "[]"
 
 
 def test_half_written_builds_of_exited_processes_are_removed(tmp_path):
@@ -336,7 +369,7 @@ def test_half_written_builds_of_exited_processes_are_removed(tmp_path):
     old = time.time() - 7200
     os.utime(stale, (old, old))
     os.utime(other, (old, old))
-    _native._remove_stale_partials(str(tmp_path))
+    _build._remove_stale_partials(str(tmp_path))
     assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, fresh.name]  # another build may be writing b
 
 
@@ -347,7 +380,7 @@ def test_a_build_still_running_at_exit_is_stopped_and_leaves_nothing(tmp_path):
     pid_file = tmp_path / "compiler.pid"
     compiler.write_text(f"#!/bin/sh\n[ \"$1\" = --version ] && echo slow 1.0 && exit 0\necho $$ > {pid_file}\nexec sleep 60\n")
     compiler.chmod(0o755)
-    script = ("import time\nfrom zodc.kernels import _native\n_native.build_in_background()\n"
+    script = ("import time\nfrom zodc.kernels import _build\n_build.build_in_background()\n"
               f"while not __import__('os').path.exists({str(pid_file)!r}): time.sleep(0.05)\n")
     env = dict(os.environ, CXX=str(compiler), ZODC_NATIVE_DIR=str(tmp_path / "cache"), JAX_PLATFORMS="cpu")
     env.pop(_native.DISABLE_ENV, None)
