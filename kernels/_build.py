@@ -71,13 +71,13 @@ def include_dir() -> str:
     return os.path.join(root, "include")
 
 
-def build(compiler: str) -> str:
+def build(compiler_path: str) -> str:
     """Compile (or find in the cache) the library; returns its path. Raises on failure."""
     import jaxlib
 
     with open(SOURCE, "rb") as handle:
         source = handle.read()
-    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=False).stdout
+    version = subprocess.run([compiler_path, "--version"], capture_output=True, text=True, check=False).stdout
     digest = hashlib.sha256(
         b"\0".join([source, " ".join(FLAGS).encode(), version.encode(), jaxlib.__version__.encode(),
                     sys.platform.encode()])
@@ -101,7 +101,7 @@ def build(compiler: str) -> str:
     handle, partial = tempfile.mkstemp(prefix="zodc_tree_cpu_", suffix=".so.partial", dir=directory)
     os.close(handle)
     try:
-        command = [compiler, *FLAGS, "-I", include_dir(), SOURCE, "-o", partial]
+        command = [compiler_path, *FLAGS, "-I", include_dir(), SOURCE, "-o", partial]
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         _in_flight.update(process=process, partial=partial)
         try:

@@ -42,6 +42,7 @@ from zodc.privacy.keys import FreshEntropy, RunKeys, resolve_seed
 from zodc.sharding import Sharded, device_mesh
 from zodc.privacy.noise import GRID_BITS, rounded_gaussian
 from zodc.progress import Progress
+from zodc.runtime import shape_bucket
 from zodc import start as start_module
 from zodc.start import DPMeans, NoiseStart
 from zodc.tasks import infer_task
@@ -498,8 +499,6 @@ def padded_records(num_records: int) -> int:
     Could one record change this? It can move ``n`` across a power of two, and so the shapes of the
     compiled step — never the release: the padding rows are never sampled and the real rows' mask
     and losses are the unpadded ones (``tests/test_record_blocks.py``)."""
-    from zodc.runtime import shape_bucket
-
     return shape_bucket(num_records)
 
 
@@ -508,7 +507,7 @@ def record_block(expected_batch: float) -> int:
     ``record_block``): the power of two at least twice the expected batch (at least 256), so a
     Poisson batch almost always fits one block. From public settings and the DP count: one record
     cannot decide it beyond what the count's noise allows, and the blocks change no release."""
-    return max(256, 1 << max(0, math.ceil(math.log2(max(2.0 * float(expected_batch), 1.0)))))
+    return shape_bucket(math.ceil(2.0 * float(expected_batch)))
 
 
 @dataclasses.dataclass
