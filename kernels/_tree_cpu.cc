@@ -154,9 +154,10 @@ void RankSort(const float* column, int64_t m, float* values, int32_t* less, int3
 // The scores of a node's candidates along one feature, for two split statistics (gini on two
 // classes, Friedman): candidate p splits after the node's p-th sorted sample, with left sums
 // (l0[p], l1[p]), lp[p] positive-weight samples on the left and values v[p] <= v[p + 1]; -inf where
-// it is not a valid split. `_gini_proxy` / `_friedman_proxy`'s float32 operations in their order,
+// it is not a valid split. Without kCheckPositive every sample of the node has positive weight: the
+// left has p + 1 of them and the right at least one, so lp is not read. `_gini_proxy` / `_friedman_proxy`'s float32 operations in their order,
 // one candidate per vector lane (no FMA: -ffp-contract=off), so the same scores bit for bit.
-template <bool kIsFriedman>
+template <bool kIsFriedman, bool kCheckPositive>
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("avx2", "default"), optimize("O3")))
 #endif
@@ -177,7 +178,8 @@ void ScoreTwo(int64_t count, int64_t first, const float* __restrict l0, const fl
       value = (left0 * left0 + left1 * left1) / (wl > 0.0f ? wl : 1.0f) +
               (right0 * right0 + right1 * right1) / (wr > 0.0f ? wr : 1.0f);
     }
-    const bool valid = (p >= first) & (v[p + 1] - v[p] > kFeatureThreshold) & (lp[p] > 0) & (lp[p] < positives);
+    bool valid = (p >= first) & (v[p + 1] - v[p] > kFeatureThreshold);
+    if constexpr (kCheckPositive) valid = valid & (lp[p] > 0) & (lp[p] < positives);
     score[p] = valid ? value : minus_inf;
   }
 }
@@ -194,6 +196,26 @@ void ScoreMany(int64_t count, int64_t first, int64_t k, const float* left, int64
     const bool valid = p >= first && v[p + 1] - v[p] > kFeatureThreshold && lp[p] > 0 && lp[p] < positives;
     score[p] = valid ? GiniProxy(l, r, k) : -std::numeric_limits<float>::infinity();
   }
+}
+
+// The largest of `count` scores (NaNs ignored, as a comparison with one is false); -inf for none.
+// Eight lanes at a time: the candidate a strictly-greater scan keeps is the first position holding it.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+float MaxScore(int64_t count, const float* score) {
+  const float minus_inf = -std::numeric_limits<float>::infinity();
+  Floats8 best = {minus_inf, minus_inf, minus_inf, minus_inf, minus_inf, minus_inf, minus_inf, minus_inf};
+  int64_t p = 0;
+  for (; p + 8 <= count; p += 8) {
+    Floats8 v;
+    std::memcpy(&v, score + p, sizeof v);
+    best = v > best ? v : best;
+  }
+  float top = minus_inf;
+  for (int lane = 0; lane < 8; ++lane) top = best[lane] > top ? best[lane] : top;
+  for (; p < count; ++p) top = score[p] > top ? score[p] : top;
+  return top;
 }
 
 // Scratch reused by one worker across the tables it fits.
@@ -346,6 +368,7 @@ void GrowOne(const Shape& s, const float* x, const float* stats, const float* pu
       const int64_t start = w.node_start[n], end = w.node_start[n + 1];
       if (s.max_features > 0) SearchedFeatures(s, draws + (level * half + n) * d, start, end, w);
       const int64_t positives = w.node_positive[n];
+      const bool all_positive = positives == end - start;
       // Candidate p splits after the node's p-th sorted sample; both sides need min_samples_leaf.
       const int64_t first = s.min_samples_leaf - 1, count = end - start - s.min_samples_leaf;
       const float* total = w.split_total.data() + n * split_k;
@@ -354,37 +377,57 @@ void GrowOne(const Shape& s, const float* x, const float* stats, const float* pu
         if (!w.searched[f]) continue;
         const int32_t* row = w.order.data() + f * m + start;
         const float* column = w.columns.data() + f * m;
-        // Running sums along the feature's order (grow_tree's left statistics), then the scores.
+        // Running sums along the feature's order (grow_tree's left statistics), then the scores. Where
+        // every sample of the node has positive weight the left count of them is p + 1, always valid.
         float sums[SK > 0 ? SK : 64] = {};
-        int32_t left_positive = 0;
-        for (int64_t p = 0; p < count; ++p) {
-          const int32_t i = row[p];
-          for (int64_t c = 0; c < split_k; ++c) {
-            sums[c] += ss[i * split_k + c];
-            w.left[c * m + p] = sums[c];
+        if (all_positive && SK == 2) {
+          for (int64_t p = 0; p < count; ++p) {
+            const int32_t i = row[p];
+            for (int64_t c = 0; c < split_k; ++c) {
+              sums[c] += ss[i * split_k + c];
+              w.left[c * m + p] = sums[c];
+            }
+            w.sorted[p] = column[i];
           }
-          left_positive += w.positive[i];
-          w.left_positive[p] = left_positive;
-          w.sorted[p] = column[i];
+        } else {
+          int32_t left_positive = 0;
+          for (int64_t p = 0; p < count; ++p) {
+            const int32_t i = row[p];
+            for (int64_t c = 0; c < split_k; ++c) {
+              sums[c] += ss[i * split_k + c];
+              w.left[c * m + p] = sums[c];
+            }
+            left_positive += w.positive[i];
+            w.left_positive[p] = left_positive;
+            w.sorted[p] = column[i];
+          }
         }
         w.sorted[count] = column[row[count]];
         if constexpr (SK == 2) {
-          ScoreTwo<kIsFriedman>(count, first, w.left.data(), w.left.data() + m, w.left_positive.data(),
-                                w.sorted.data(), total[0], total[1], static_cast<int32_t>(positives), w.score.data());
+          if (all_positive) {
+            ScoreTwo<kIsFriedman, false>(count, first, w.left.data(), w.left.data() + m, nullptr, w.sorted.data(),
+                                         total[0], total[1], static_cast<int32_t>(positives), w.score.data());
+          } else {
+            ScoreTwo<kIsFriedman, true>(count, first, w.left.data(), w.left.data() + m, w.left_positive.data(),
+                                        w.sorted.data(), total[0], total[1], static_cast<int32_t>(positives),
+                                        w.score.data());
+          }
         } else {
           ScoreMany(count, first, split_k, w.left.data(), m, w.left_positive.data(), w.sorted.data(), total,
                     static_cast<int32_t>(positives), w.score.data());
         }
-        for (int64_t p = 0; p < count; ++p) {  // strictly better: ties keep the lower feature, position
-          if (w.score[p] > best_score) {
-            best_score = w.score[p];
-            const float low = w.sorted[p], next = w.sorted[p + 1];
-            float midpoint = low / 2.0f + next / 2.0f;  // scikit-learn's, the lower value if it rounds up
-            if (midpoint == next || std::isinf(midpoint)) midpoint = low;
-            w.has_split[n] = 1;
-            w.split_feature[n] = static_cast<int32_t>(f);
-            w.split_threshold[n] = midpoint;
-          }
+        // Strictly better: ties keep the lower feature, then the lower position.
+        const float top = MaxScore(count, w.score.data());
+        if (top > best_score) {
+          int64_t p = 0;
+          while (!(w.score[p] == top)) ++p;
+          best_score = top;
+          const float low = w.sorted[p], next = w.sorted[p + 1];
+          float midpoint = low / 2.0f + next / 2.0f;  // scikit-learn's, the lower value if it rounds up
+          if (midpoint == next || std::isinf(midpoint)) midpoint = low;
+          w.has_split[n] = 1;
+          w.split_feature[n] = static_cast<int32_t>(f);
+          w.split_threshold[n] = midpoint;
         }
       }
     }
