@@ -218,6 +218,29 @@ float MaxScore(int64_t count, const float* score) {
   return top;
 }
 
+// A node's running sums along one feature's order, candidates [0, count): the left split statistics
+// (statistic c at left[c * m + p]), with kCountPositive the left count of positive-weight samples, and
+// the samples' values in order.
+template <int SK, bool kCountPositive>
+inline void RunningSums(int64_t count, int64_t split_k, int64_t m, const int32_t* row, const float* ss,
+                        const uint8_t* positive, const float* column, float* left, int32_t* left_positive,
+                        float* sorted) {
+  float sums[SK > 0 ? SK : 64] = {};
+  int32_t positives = 0;
+  for (int64_t p = 0; p < count; ++p) {
+    const int32_t i = row[p];
+    for (int64_t c = 0; c < split_k; ++c) {
+      sums[c] += ss[i * split_k + c];
+      left[c * m + p] = sums[c];
+    }
+    if constexpr (kCountPositive) {
+      positives += positive[i];
+      left_positive[p] = positives;
+    }
+    sorted[p] = column[i];
+  }
+}
+
 // Scratch reused by one worker across the tables it fits.
 struct Workspace {
   std::vector<int32_t> order, scratch, node, node_start, node_count, node_positive, less, seen;
@@ -379,28 +402,12 @@ void GrowOne(const Shape& s, const float* x, const float* stats, const float* pu
         const float* column = w.columns.data() + f * m;
         // Running sums along the feature's order (grow_tree's left statistics), then the scores. Where
         // every sample of the node has positive weight the left count of them is p + 1, always valid.
-        float sums[SK > 0 ? SK : 64] = {};
         if (all_positive && SK == 2) {
-          for (int64_t p = 0; p < count; ++p) {
-            const int32_t i = row[p];
-            for (int64_t c = 0; c < split_k; ++c) {
-              sums[c] += ss[i * split_k + c];
-              w.left[c * m + p] = sums[c];
-            }
-            w.sorted[p] = column[i];
-          }
+          RunningSums<SK, false>(count, split_k, m, row, ss, w.positive.data(), column, w.left.data(), nullptr,
+                                 w.sorted.data());
         } else {
-          int32_t left_positive = 0;
-          for (int64_t p = 0; p < count; ++p) {
-            const int32_t i = row[p];
-            for (int64_t c = 0; c < split_k; ++c) {
-              sums[c] += ss[i * split_k + c];
-              w.left[c * m + p] = sums[c];
-            }
-            left_positive += w.positive[i];
-            w.left_positive[p] = left_positive;
-            w.sorted[p] = column[i];
-          }
+          RunningSums<SK, true>(count, split_k, m, row, ss, w.positive.data(), column, w.left.data(),
+                                w.left_positive.data(), w.sorted.data());
         }
         w.sorted[count] = column[row[count]];
         if constexpr (SK == 2) {
