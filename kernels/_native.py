@@ -7,7 +7,7 @@ it lost to scikit-learn's C builder per fit. On CPU the tree (gini), forest and 
 order of operations, same tie-breaks) from running sums over each node's sorted samples, O(d m)
 per level, as one ``jax.ffi`` call for a whole batch of tables, shared out over XLA's CPU threads.
 It runs inside ``jit``, ``vmap`` (batch axes go into the one call) and ``shard_map``; on other
-platforms ``lax.platform_dependent`` keeps :func:`grow_tree`.
+platforms :func:`on_platform` keeps :func:`grow_tree`.
 
 The library is compiled once per machine and cached (``_build.py``: the compiler, the cache
 directory, the background build the command line starts before JAX loads). Where it cannot be

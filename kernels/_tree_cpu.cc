@@ -155,8 +155,9 @@ void RankSort(const float* column, int64_t m, float* values, int32_t* less, int3
 // classes, Friedman): candidate p splits after the node's p-th sorted sample, with left sums
 // (l0[p], l1[p]), lp[p] positive-weight samples on the left and values v[p] <= v[p + 1]; -inf where
 // it is not a valid split. Without kCheckPositive every sample of the node has positive weight: the
-// left has p + 1 of them and the right at least one, so lp is not read. `_gini_proxy` / `_friedman_proxy`'s float32 operations in their order,
-// one candidate per vector lane (no FMA: -ffp-contract=off), so the same scores bit for bit.
+// left has p + 1 of them and the right at least one, so lp is not read. `_gini_proxy` /
+// `_friedman_proxy`'s float32 operations in their order, one candidate per vector lane (no FMA:
+// -ffp-contract=off), so the same scores bit for bit.
 template <bool kIsFriedman, bool kCheckPositive>
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("avx2", "default"), optimize("O3")))

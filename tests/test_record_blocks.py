@@ -186,7 +186,8 @@ def test_padding_concrete_records_is_padding_them_in_jax_and_traced_ones_still_p
             "key": jax.random.PRNGKey(0), "scale": jnp.float32(2.0)}
     padded = pad_records(data, 5, 8)
     assert isinstance(padded["X"], jax.Array) and isinstance(padded["y"], np.ndarray)
-    np.testing.assert_array_equal(np.asarray(padded["X"]), np.vstack([np.asarray(data["X"])] + [np.asarray(data["X"])[-1:]] * 3))
+    rows = np.asarray(data["X"])
+    np.testing.assert_array_equal(np.asarray(padded["X"]), np.vstack([rows] + [rows[-1:]] * 3))
     np.testing.assert_array_equal(padded["y"], [0, 1, 2, 3, 4, 4, 4, 4])
     assert padded["X"].dtype == jnp.float32 and padded["y"].dtype == np.int32
     assert padded["key"] is data["key"] and padded["scale"] is data["scale"]  # not per record: untouched
