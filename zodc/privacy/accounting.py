@@ -1,4 +1,4 @@
-"""Rényi-DP accounting of zodc's mechanisms, computed in jitted float64 JAX.
+"""Rényi-DP accounting of zodc's mechanisms, computed in float64 NumPy and SciPy.
 
 The accountant follows ``dp_accounting``'s split between *events* (what a mechanism did, see
 :mod:`zodc.privacy.events`) and *accountants* (how the events compose into an (epsilon, delta)
@@ -13,11 +13,14 @@ the add-or-remove-one-record neighbouring relation, so the accountant needs only
 
 Why float64: for small sampling probabilities the per-step RDP is ``log(1 + tiny)`` with ``tiny``
 far below float32's resolution, so a float32 accountant rounds it away and *under-reports*
-epsilon after composition over thousands of steps. The computations below therefore run with
-``jax.enable_x64(True)`` scoped to the accountant only; the rest of zodc stays float32.
+epsilon after composition over thousands of steps. The accountant therefore runs in NumPy's
+float64, on the host; the rest of zodc stays float32. (It was jitted float64 JAX until issue 25:
+compiling its programs took about 1 s in every fresh process, and an evaluation of the default
+orders cost 4-5 ms against NumPy's 2-4 ms.)
 
 The numbers agree with ``dp_accounting.rdp.RdpAccountant`` (the tests' oracle) to ~1e-12
-relative; both evaluate the fractional-order series with absolute binomial coefficients, which
+relative (the fractional orders' terms are grouped as dp_accounting groups them, so they agree to
+a few units of float64 rounding even where the RDP is 1e-13); both evaluate the fractional-order series with absolute binomial coefficients, which
 upper-bounds the exact series and is therefore conservative.
 
 For reports, :func:`pld_epsilon` also accounts the same events with ``dp_accounting``'s
@@ -32,10 +35,8 @@ import functools
 import math
 from typing import Iterable, Sequence
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import gammaln, log_ndtr, logsumexp
+from scipy.special import gammaln, log_ndtr, logsumexp
 
 from zodc.errors import ConfigError, PrivacyBudgetError
 from zodc.privacy.events import (
@@ -81,25 +82,26 @@ _MIN_ORDER_TIGHT_CONVERSION = 1.01
 
 
 # --------------------------------------------------------------------------------------------------
-# Jitted float64 kernels. They must be *called* inside `jax.enable_x64(True)` so that their inputs
-# are traced as float64; the public wrappers below do that.
+# Float64 kernels (NumPy and SciPy). Non-finite intermediate values are expected (log 0 = -inf for
+# masked terms, overflow in a non-converging series): every kernel maps them explicitly, so NumPy's
+# floating-point warnings are silenced inside them.
 # --------------------------------------------------------------------------------------------------
 
 
-def _log_comb(n: jax.Array, k: jax.Array) -> jax.Array:
+def _log_comb(n: np.ndarray, k: np.ndarray) -> np.ndarray:
     # gammaln is log|Gamma|: for fractional n and k > n + 1 this is log|binom(n, k)|, the absolute
     # coefficient dp_accounting also uses (conservative, see module docstring).
     return gammaln(n + 1.0) - gammaln(k + 1.0) - gammaln(n - k + 1.0)
 
 
-def _log_expm1(x: jax.Array) -> jax.Array:
+def _log_expm1(x: np.ndarray) -> np.ndarray:
     """log(exp(x) - 1) for x > 0, accurate both for tiny x and for x large enough to overflow exp."""
     large = x > 1.0
-    return jnp.where(large, x + jnp.log1p(-jnp.exp(-jnp.where(large, x, 1.0))), jnp.log(jnp.expm1(jnp.where(large, 1.0, x))))
+    return np.where(large, x + np.log1p(-np.exp(-np.where(large, x, 1.0))), np.log(np.expm1(np.where(large, 1.0, x))))
 
 
-@functools.partial(jax.jit, static_argnames=("max_order",))
-def _log_a_integer(q: jax.Array, sigma: jax.Array, orders: jax.Array, max_order: int) -> jax.Array:
+@np.errstate(all="ignore")
+def _log_a_integer(q: float, sigma: float, orders: np.ndarray) -> np.ndarray:
     """log A_alpha for integer orders (shape (k,)), 0 < q < 1, sigma > 0, by the exact binomial sum.
 
     A_alpha = sum_{i=0}^{alpha} binom(alpha, i) (1-q)^(alpha-i) q^i exp((i^2 - i) / (2 sigma^2))
@@ -110,87 +112,97 @@ def _log_a_integer(q: jax.Array, sigma: jax.Array, orders: jax.Array, max_order:
     log1p keeps full relative precision when q is small and A_alpha - 1 falls below float64's
     resolution around 1 (~1e-16); summing A_alpha itself, as dp_accounting does, leaves only
     round-off there. All terms are positive, so there is no cancellation.
+
+    Orders are summed in groups of similar size (up to 64, then each power of two), so the default
+    orders (11 … 63, 128 … 1024) cost some 5,000 terms rather than a (57, 1025) grid.
     """
-    i = jnp.arange(max_order + 1, dtype=orders.dtype)[None, :]  # (1, max_order + 1)
-    alpha = orders[:, None]  # (k, 1)
-    valid = (i >= 2.0) & (i <= alpha)
-    # Masked entries get a harmless i so that gammaln and log(expm1) see no poles there.
-    i_safe = jnp.where(valid, i, 2.0)
-    log_terms = (
-        _log_comb(alpha, i_safe)
-        + i_safe * jnp.log(q)
-        + (alpha - i_safe) * jnp.log1p(-q)
-        + _log_expm1((i_safe * i_safe - i_safe) / (2.0 * sigma**2))
-    )
-    log_excess = logsumexp(jnp.where(valid, log_terms, -jnp.inf), axis=1)
-    return jnp.logaddexp(0.0, log_excess)  # log(1 + excess), stable for any excess
+    log_a = np.empty_like(orders)
+    group = np.maximum(64.0, 2.0 ** np.ceil(np.log2(orders)))
+    for size in np.unique(group):
+        members = group == size
+        alpha = orders[members][:, None]  # (g, 1)
+        i = np.arange(int(size) + 1, dtype=np.float64)[None, :]  # (1, size + 1)
+        valid = (i >= 2.0) & (i <= alpha)
+        # Masked entries get a harmless i so that gammaln and log(expm1) see no poles there.
+        i_safe = np.where(valid, i, 2.0)
+        log_terms = (
+            _log_comb(alpha, i_safe)
+            + i_safe * math.log(q)
+            + (alpha - i_safe) * math.log1p(-q)
+            + _log_expm1((i_safe * i_safe - i_safe) / (2.0 * sigma**2))
+        )
+        log_excess = logsumexp(np.where(valid, log_terms, -np.inf), axis=1)
+        log_a[members] = np.logaddexp(0.0, log_excess)  # log(1 + excess), stable for any excess
+    return log_a
 
 
-def _log_erfc(x: jax.Array) -> jax.Array:
+def _log_erfc(x: np.ndarray) -> np.ndarray:
     # log erfc(x) = log 2 + log Phi(-sqrt(2) x); log_ndtr stays accurate far into the tail.
-    return jnp.log(2.0) + log_ndtr(-x * jnp.sqrt(2.0))
+    return math.log(2.0) + log_ndtr(-x * math.sqrt(2.0))
 
 
-@jax.jit
-def _log_a_fractional(q: jax.Array, sigma: jax.Array, orders: jax.Array) -> jax.Array:
+@np.errstate(all="ignore")
+def _log_a_fractional(q: float, sigma: float, orders: np.ndarray) -> np.ndarray:
     """log A_alpha for fractional orders (shape (k,)), 0 < q < 1, sigma > 0, by the series of
     Mironov, Talwar and Zhang (2019, arXiv:1908.10530, Sec. 3.3), split at z0 into two halves.
 
-    All orders advance together in one `lax.while_loop`; each order freezes once its own stopping
-    rule holds, so the result per order equals a scalar loop's.
+    Each order's series is summed term by term until both halves' terms decrease and fall e^30
+    below the running total (dp_accounting's rule); an order still running after
+    ``_MAX_SERIES_TERMS`` terms gets inf (never under-reported). The terms are evaluated a block
+    at a time for every order still running (64 terms, then twice as many each round); the running
+    sums are ``np.logaddexp.accumulate``, the same additions in the same order as a scalar loop,
+    and each order stops at its own first term meeting the rule.
     """
-    z0 = sigma**2 * jnp.log(1.0 / q - 1.0) + 0.5
-    log_q = jnp.log(q)
-    log1mq = jnp.log1p(-q)
-    neg_inf = jnp.full_like(orders, -jnp.inf)
-
-    def body(carry):
-        step, log_a0, log_a1, last_s0, last_s1, done = carry
-        i = step.astype(orders.dtype)
-        j = orders - i
-        log_coef = _log_comb(orders, i)
-        log_t0 = log_coef + i * log_q + j * log1mq
-        log_t1 = log_coef + j * log_q + i * log1mq
-        log_e0 = jnp.log(0.5) + _log_erfc((i - z0) / (jnp.sqrt(2.0) * sigma))
-        log_e1 = jnp.log(0.5) + _log_erfc((z0 - j) / (jnp.sqrt(2.0) * sigma))
-        log_s0 = log_t0 + (i * i - i) / (2.0 * sigma**2) + log_e0
-        log_s1 = log_t1 + (j * j - j) / (2.0 * sigma**2) + log_e1
-        new_a0 = jnp.logaddexp(log_a0, log_s0)
-        new_a1 = jnp.logaddexp(log_a1, log_s1)
-        total = jnp.logaddexp(new_a0, new_a1)
-        converged = (log_s0 < last_s0) & (log_s1 < last_s1) & (jnp.maximum(log_s0, log_s1) < total - _SERIES_STOP_LOG_RATIO)
-        keep = ~done  # orders that already converged keep their sums untouched
-        return (
-            step + 1,
-            jnp.where(keep, new_a0, log_a0),
-            jnp.where(keep, new_a1, log_a1),
-            jnp.where(keep, log_s0, last_s0),
-            jnp.where(keep, log_s1, last_s1),
-            done | converged,
-        )
-
-    def cond(carry):
-        step, *_, done = carry
-        return (step < _MAX_SERIES_TERMS) & ~jnp.all(done)
-
-    init = (jnp.asarray(0), neg_inf, neg_inf, neg_inf, neg_inf, jnp.zeros(orders.shape, bool))
-    _, log_a0, log_a1, _, _, done = jax.lax.while_loop(cond, body, init)
-    # An order whose series did not converge is reported as inf: never under-reported.
-    return jnp.where(done, jnp.logaddexp(log_a0, log_a1), jnp.inf)
+    z0 = sigma**2 * math.log(1.0 / q - 1.0) + 0.5
+    log_q, log1mq = math.log(q), math.log1p(-q)
+    root2_sigma = math.sqrt(2.0) * sigma
+    result = np.full_like(orders, np.inf)
+    running = np.arange(orders.size)  # orders whose series has not stopped
+    # Per running order: the sums of both halves so far and the last term of each.
+    a0 = a1 = last0 = last1 = np.full(orders.size, -np.inf)
+    start, block = 0, 64
+    while running.size and start < _MAX_SERIES_TERMS:
+        stop = min(start + block, _MAX_SERIES_TERMS)
+        i = np.arange(start, stop, dtype=np.float64)[None, :]  # (1, b)
+        alpha = orders[running][:, None]  # (r, 1)
+        j = alpha - i
+        log_coef = _log_comb(alpha, i)
+        # Grouped as dp_accounting groups them: A_alpha - 1 can be far below float64's resolution
+        # around 1, so the last bits of each term decide the result's.
+        log_e0 = math.log(0.5) + _log_erfc((i - z0) / root2_sigma)
+        log_e1 = math.log(0.5) + _log_erfc((z0 - j) / root2_sigma)
+        log_s0 = (log_coef + i * log_q + j * log1mq) + (i * i - i) / (2.0 * sigma**2) + log_e0
+        log_s1 = (log_coef + j * log_q + i * log1mq) + (j * j - j) / (2.0 * sigma**2) + log_e1
+        sum0 = np.logaddexp.accumulate(np.concatenate([a0[:, None], log_s0], axis=1), axis=1)[:, 1:]
+        sum1 = np.logaddexp.accumulate(np.concatenate([a1[:, None], log_s1], axis=1), axis=1)[:, 1:]
+        total = np.logaddexp(sum0, sum1)
+        previous0 = np.concatenate([last0[:, None], log_s0[:, :-1]], axis=1)
+        previous1 = np.concatenate([last1[:, None], log_s1[:, :-1]], axis=1)
+        stops = ((log_s0 < previous0) & (log_s1 < previous1)
+                 & (np.maximum(log_s0, log_s1) < total - _SERIES_STOP_LOG_RATIO))
+        stopped = stops.any(axis=1)
+        first = np.argmax(stops, axis=1)
+        rows = np.flatnonzero(stopped)
+        result[running[rows]] = total[rows, first[rows]]
+        going = ~stopped
+        running = running[going]
+        a0, a1, last0, last1 = sum0[going, -1], sum1[going, -1], log_s0[going, -1], log_s1[going, -1]
+        start, block = stop, 2 * block
+    return result
 
 
-@jax.jit
-def _finish_rdp(q, sigma, orders, log_a):
+def _finish_rdp(q: float, sigma: float, orders: np.ndarray, log_a: np.ndarray) -> np.ndarray:
     """RDP from log A_alpha, with the closed-form special cases (q = 0, q = 1, sigma = 0)."""
-    general = log_a / (orders - 1.0)
-    full_batch = orders / (2.0 * sigma**2)
-    rdp = jnp.where(q == 1.0, full_batch, general)
-    rdp = jnp.where((sigma == 0.0) | jnp.isinf(orders), jnp.inf, rdp)
-    return jnp.where(q == 0.0, 0.0, rdp)
+    if q == 0.0:
+        return np.zeros_like(orders)
+    if sigma == 0.0:
+        return np.full_like(orders, np.inf)
+    rdp = orders / (2.0 * sigma**2) if q == 1.0 else log_a / (orders - 1.0)
+    return np.where(np.isinf(orders), np.inf, rdp)
 
 
-@jax.jit
-def _epsilon_per_order(rdp: jax.Array, orders: jax.Array, delta: jax.Array) -> jax.Array:
+@np.errstate(all="ignore")
+def _epsilon_per_order(rdp: np.ndarray, orders: np.ndarray, delta: float) -> np.ndarray:
     """epsilon(alpha) of the tight conversion, per order (shape (k,)); delta > 0.
 
     epsilon = rdp + log(1 - 1/alpha) - log(delta * alpha) / (alpha - 1)
@@ -198,23 +210,23 @@ def _epsilon_per_order(rdp: jax.Array, orders: jax.Array, delta: jax.Array) -> j
     arXiv:2001.05990, Eq. 20). Where delta^2 > 1 - exp(-rdp) the KL bound
     delta <= sqrt(1 - exp(-KL)) already gives epsilon = 0.
     """
-    safe_orders = jnp.where(orders > _MIN_ORDER_TIGHT_CONVERSION, orders, 2.0)
-    tight = rdp + jnp.log1p(-1.0 / safe_orders) - jnp.log(delta * safe_orders) / (safe_orders - 1.0)
-    eps = jnp.where(orders > _MIN_ORDER_TIGHT_CONVERSION, tight, jnp.inf)
-    eps = jnp.where(delta**2 + jnp.expm1(-rdp) > 0.0, 0.0, eps)
+    safe_orders = np.where(orders > _MIN_ORDER_TIGHT_CONVERSION, orders, 2.0)
+    tight = rdp + np.log1p(-1.0 / safe_orders) - np.log(delta * safe_orders) / (safe_orders - 1.0)
+    eps = np.where(orders > _MIN_ORDER_TIGHT_CONVERSION, tight, np.inf)
+    eps = np.where(delta**2 + np.expm1(-rdp) > 0.0, 0.0, eps)
     # Negative RDP only comes from round-off on extreme events; dp_accounting maps it to 0 too.
-    return jnp.where(rdp < 0.0, 0.0, eps)
+    return np.where(rdp < 0.0, 0.0, eps)
 
 
-@jax.jit
-def _log_delta_per_order(rdp: jax.Array, orders: jax.Array, epsilon: jax.Array) -> jax.Array:
+@np.errstate(all="ignore")
+def _log_delta_per_order(rdp: np.ndarray, orders: np.ndarray, epsilon: float) -> np.ndarray:
     """log delta(alpha) of the tight conversion, per order (shape (k,)); same references."""
     # log(-expm1(-rdp)) rather than log1p(-exp(-rdp)): the latter is log(0) for rdp < 1e-16.
-    kl_bound = jnp.where(rdp == 0.0, -jnp.inf, 0.5 * jnp.log(-jnp.expm1(-jnp.where(rdp == 0.0, 1.0, rdp))))
-    safe_orders = jnp.where(orders > _MIN_ORDER_TIGHT_CONVERSION, orders, 2.0)
-    tight = (safe_orders - 1.0) * (rdp - epsilon + jnp.log1p(-1.0 / safe_orders)) - jnp.log(safe_orders)
-    log_delta = jnp.where(orders > _MIN_ORDER_TIGHT_CONVERSION, jnp.minimum(kl_bound, tight), kl_bound)
-    return jnp.where(rdp < 0.0, -jnp.inf, log_delta)
+    kl_bound = np.where(rdp == 0.0, -np.inf, 0.5 * np.log(-np.expm1(-np.where(rdp == 0.0, 1.0, rdp))))
+    safe_orders = np.where(orders > _MIN_ORDER_TIGHT_CONVERSION, orders, 2.0)
+    tight = (safe_orders - 1.0) * (rdp - epsilon + np.log1p(-1.0 / safe_orders)) - np.log(safe_orders)
+    log_delta = np.where(orders > _MIN_ORDER_TIGHT_CONVERSION, np.minimum(kl_bound, tight), kl_bound)
+    return np.where(rdp < 0.0, -np.inf, log_delta)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -266,8 +278,8 @@ def rdp_poisson_subsampled_gaussian(
 
 # Memoised (a pure function of public numbers; callers get a copy): a fit asks for the same
 # (q, sigma) many times over — calibration, the ledger, the progress bar's epsilon, the report — and
-# one evaluation of the fractional series costs up to ~20 ms. In the survival tests 94 % of the
-# calls were repeats (3,647 calls, 215 distinct, ~45 s of the file's ~140 s).
+# one evaluation of every default order costs 2-4 ms. In the survival tests 94 % of the
+# calls were repeats (3,647 calls, 215 distinct; ~45 s of the file's ~140 s when it was JAX).
 @functools.lru_cache(maxsize=8192)
 def _rdp_poisson_subsampled_gaussian(q: float, sigma: float, orders: tuple) -> np.ndarray:
     orders = np.asarray(orders, dtype=np.float64)
@@ -277,18 +289,13 @@ def _rdp_poisson_subsampled_gaussian(q: float, sigma: float, orders: tuple) -> n
         finite = np.isfinite(orders)
         is_integer = finite & (orders == np.floor(orders))
         is_fractional = finite & ~is_integer
-        with jax.enable_x64(True):
-            if np.any(is_integer):
-                integer_orders = orders[is_integer]
-                log_a[is_integer] = np.asarray(
-                    _log_a_integer(q, sigma, jnp.asarray(integer_orders), max_order=int(integer_orders.max()))
-                )
-            if np.any(is_fractional):
-                log_a[is_fractional] = np.asarray(_log_a_fractional(q, sigma, jnp.asarray(orders[is_fractional])))
+        if np.any(is_integer):
+            log_a[is_integer] = _log_a_integer(q, sigma, orders[is_integer])
+        if np.any(is_fractional):
+            log_a[is_fractional] = _log_a_fractional(q, sigma, orders[is_fractional])
     if sigma == math.inf:
         return np.zeros_like(orders)
-    with jax.enable_x64(True):
-        return np.asarray(_finish_rdp(q, sigma, jnp.asarray(orders), jnp.asarray(log_a)), dtype=np.float64)
+    return _finish_rdp(q, sigma, orders, log_a)
 
 
 def _check_rdp(rdp, orders) -> tuple[np.ndarray, np.ndarray]:
@@ -326,8 +333,7 @@ def rdp_to_epsilon(rdp: Sequence[float], orders: Sequence[float], delta: float) 
         raise ConfigError(f"`delta` must be in [0, 1]. Got {delta}.")
     if delta == 0.0:
         return (0.0, 0.0) if np.all(rdp == 0.0) else (math.inf, 0.0)
-    with jax.enable_x64(True):
-        eps = np.asarray(_epsilon_per_order(jnp.asarray(rdp), jnp.asarray(orders), delta))
+    eps = _epsilon_per_order(rdp, orders, delta)
     best = int(np.argmin(eps))
     return max(0.0, float(eps[best])), float(orders[best])
 
@@ -354,8 +360,7 @@ def rdp_to_delta(rdp: Sequence[float], orders: Sequence[float], epsilon: float) 
     epsilon = float(epsilon)
     if not epsilon >= 0.0:
         raise ConfigError(f"`epsilon` must be >= 0. Got {epsilon}.")
-    with jax.enable_x64(True):
-        log_delta = np.asarray(_log_delta_per_order(jnp.asarray(rdp), jnp.asarray(orders), epsilon))
+    log_delta = _log_delta_per_order(rdp, orders, epsilon)
     best = int(np.argmin(log_delta))
     return min(math.exp(float(log_delta[best])), 1.0), float(orders[best])
 
@@ -471,7 +476,7 @@ def _check_neighboring_relation(neighboring_relation) -> str:
 class RdpAccountant:
     """Composes events into an RDP curve and converts it to (epsilon, delta).
 
-    Mirrors ``dp_accounting.rdp.RdpAccountant`` for the events zodc uses, in float64 JAX.
+    Mirrors ``dp_accounting.rdp.RdpAccountant`` for the events zodc uses, in float64.
 
     Args:
         orders: RDP orders > 1, shape (k,). Defaults to :data:`DEFAULT_ORDERS`.
