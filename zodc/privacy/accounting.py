@@ -20,8 +20,9 @@ orders cost 4-5 ms against NumPy's 2-4 ms.)
 
 The numbers agree with ``dp_accounting.rdp.RdpAccountant`` (the tests' oracle) to ~1e-12
 relative (the fractional orders' terms are grouped as dp_accounting groups them, so they agree to
-a few units of float64 rounding even where the RDP is 1e-13); both evaluate the fractional-order series with absolute binomial coefficients, which
-upper-bounds the exact series and is therefore conservative.
+a few units of float64 rounding even where the RDP is 1e-13); both evaluate the fractional-order
+series with absolute binomial coefficients, which upper-bounds the exact series and is therefore
+conservative.
 
 For reports, :func:`pld_epsilon` also accounts the same events with ``dp_accounting``'s
 privacy-loss distributions (usually tighter for the Gaussian steps), and :func:`epsilon_bounds`
