@@ -71,13 +71,11 @@ inline float SumSquares(const float* v, int64_t k) {
   return total;
 }
 
+// `_gini_impurity` (scikit-learn's node impurity): 1 - sum_k s_k^2 / w^2; a pure node's is 0 exactly.
 inline float GiniImpurity(const float* s, int64_t k) {
   const float w = SumClasses(s, k);
   if (!(w > 0.0f)) return 0.0f;
-  const float safe = Safe(w);
-  float total = (s[0] / safe) * (s[0] / safe);
-  for (int64_t c = 1; c < k; ++c) total = total + (s[c] / safe) * (s[c] / safe);
-  return 1.0f - total;
+  return 1.0f - SumSquares(s, k) / (w * w);
 }
 
 // `_gini_proxy`: sum_k l_k^2 / w_l + sum_k r_k^2 / w_r.

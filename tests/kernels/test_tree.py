@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from sklearn.tree import DecisionTreeClassifier as SklearnTree
 
+from zodc.kernels._common import CLASSIFICATION_CRITERIA, grow_tree
 from zodc.kernels.tree import DecisionTreeClassifier, TreeParams
 
 from tests.seeds import RANDOMISED, test_seed
@@ -144,6 +145,27 @@ def test_pure_table_is_one_leaf():
     params = DecisionTreeClassifier(max_depth=3).fit(None, X, jnp.ones(20, jnp.int32))
     assert bool(params.is_leaf[0])
     np.testing.assert_array_equal(params.value[0], [0.0, 1.0])
+
+
+@pytest.mark.parametrize("criterion", ["gini", "entropy"])
+@pytest.mark.parametrize("count", [47, 97])  # n * (1 / n) != 1 in float32
+def test_a_pure_node_is_a_leaf_whatever_its_count(criterion, count):
+    # XLA rewrites x / broadcast(w) as x * broadcast(1 / w), and 47 * (1 / 47) is 0.99999994 in
+    # float32: an impurity computed with that division left a pure node of 47 samples impure, and
+    # grow_tree (the accelerator's path) split it, where scikit-learn and the C++ builder stop.
+    # Two pure halves of `count` rows: the root separates them and both children are leaves.
+    rng = np.random.default_rng(SEED)
+    X = rng.normal(size=(2 * count, 3)).astype(np.float32)
+    y = (np.arange(2 * count) % 2).astype(np.int32)
+    X[:, 1] = y + X[:, 1] / 10  # feature 1 separates the classes
+    stats = jax.nn.one_hot(y, 2, dtype=jnp.float32)
+    grow = jax.jit(lambda X, stats: grow_tree(X, stats, CLASSIFICATION_CRITERIA[criterion], 3, 1)[0])
+    portable = grow(jnp.asarray(X), stats)
+    kernel = jax.jit(DecisionTreeClassifier(max_depth=3, criterion=criterion).fit)(None, X, y)
+    for params in (portable, kernel):
+        assert int(params.feature[0]) == 1 and not bool(params.is_leaf[0])
+        assert bool(params.is_leaf[1]) and bool(params.is_leaf[2])
+    assert bool(grow(jnp.asarray(X[y == 1]), stats[y == 1]).is_leaf[0])  # a pure table: one leaf
 
 
 @pytest.mark.parametrize(
