@@ -23,6 +23,9 @@
 Compilation is excluded from every steady-state figure and reported apart.
 
     python -m benchmarks.batched --parts search --out benchmarks/results/batched_search_cpu.json
+
+4. **Fits per second against the tables per call** (``--parts fits``, the H100 aim of part 6): one
+   vmapped depth-4 fit of ``k`` random 100 x 30 tables, ``k`` from ``--fit-batches``.
 """
 
 from __future__ import annotations
@@ -138,6 +141,26 @@ def tree_profile(q: int = 64, m: int = 100, d: int = 30, B: int = 1024, seed: in
     return out
 
 
+def fit_scaling(batches, m: int = 100, d: int = 30, seed: int = 0) -> list[dict]:
+    """Depth-4 tree fits per second against the number of tables fitted in one call (the H100 aim:
+    >= 10^6 fits/s at m 100, d 30): one vmapped ``fit`` of ``k`` random tables, compile apart."""
+    import jax
+    import jax.numpy as jnp
+
+    from zodc.kernels.tree import DecisionTreeClassifier
+
+    model = DecisionTreeClassifier(2, 4)
+    labels = jnp.asarray(np.repeat([0, 1], m // 2), jnp.int32)
+    fit = jax.jit(jax.vmap(lambda table: model.fit(None, table, labels)))
+    rows = []
+    for k in batches:
+        tables = jnp.asarray(np.random.default_rng(seed).uniform(-1, 1, (k, m, d)), jnp.float32)
+        first, steady = _timed(fit, tables)
+        rows.append({"fits": k, "m": m, "d": d, "compile_and_first_seconds": first, "seconds": steady,
+                     "fits_per_second": k / steady})
+    return rows
+
+
 def search(repeats: int = 3, seed: int = 0) -> dict:
     import zodc.estimator as estimator
     from zodc import Condenser
@@ -176,7 +199,8 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", default="1,8,32")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--note", action="append", default=[])
-    parser.add_argument("--parts", default="batched,profile,search", help="which sections to run")
+    parser.add_argument("--parts", default="batched,profile,search", help="which sections to run (also: fits)")
+    parser.add_argument("--fit-batches", default="128,1024,4096", help="tables per call of the `fits` part")
     args = parser.parse_args(argv)
     parts = set(args.parts.split(","))
     started = time.perf_counter()
@@ -186,6 +210,8 @@ def main(argv=None) -> int:
         result["batched"] = batched([int(r) for r in args.runs.split(",")], args.steps)
     if "profile" in parts:
         result["tree_profile"] = tree_profile()
+    if "fits" in parts:
+        result["fit_scaling"] = fit_scaling([int(k) for k in args.fit_batches.split(",")])
     if "search" in parts:
         result["search"] = search()
     result["total_seconds"] = time.perf_counter() - started
@@ -208,6 +234,11 @@ def to_markdown(result: dict) -> str:
         lines += _batched_markdown(result)
     if "tree_profile" in result:
         lines += _profile_markdown(result["tree_profile"])
+    if "fit_scaling" in result:
+        lines += ["\n## Depth-4 tree fits per second against the tables per call (m 100, d 30)\n",
+                  "| tables per call | s / call | fits / s | compile + first s |", "|---:|---:|---:|---:|"]
+        lines += [f"| {row['fits']:,} | {row['seconds']:.4f} | {row['fits_per_second']:,.0f} | "
+                  f"{row['compile_and_first_seconds']:.1f} |" for row in result["fit_scaling"]]
     if "search" in result:
         found = result["search"]
         lines += [f"\n## The private search's candidates ({found['candidates']} candidates, {found['model']}, "
