@@ -4,6 +4,7 @@
 #   bash benchmarks/device_check.sh fetch   # here, with the package index: wheels into .whl/ (ignored)
 #   bash benchmarks/device_check.sh run     # there, through the device tool with carry [".whl"]
 #   bash benchmarks/device_check.sh dry     # here, on the CPU: the same steps, small, to check this script
+#                                           # (tests/test_device.py then has the CPU stand in for the GPU)
 #
 # The GPU machines' image has JAX with CUDA, scikit-learn, pandas, pytest and most of what zodc needs,
 # and no network. `fetch` downloads the rest as Python 3.12 wheels (lifelines, autograd,
@@ -59,7 +60,6 @@ case "$mode" in
   dry)
     OUT="${OUT:-$(mktemp -d)}"
     PYTHON="${PYTHON:-.venv/bin/python}"
-    export ZODC_DEVICE_TESTS_ON_CPU=1
     TESTS=(tests/test_device.py)
     GRID=(--grid smoke --quick --n-jobs 1)
     SCALING=(--sizes 2000 --variants blocked --quick)

@@ -3,11 +3,13 @@
 Where JAX's default backend is an accelerator (a GPU), each kernel runs there and, in the same
 process, on the CPU. On the accelerator the tree, forest and boosting kernels take
 ``jax.lax.platform_dependent``'s default branch (``grow_tree``'s dense search, XLA's sort, the JAX
-routing); on the CPU they call the C++ builder. Skipped where the default backend is the CPU, as in
-CI: ``benchmarks/device_check.sh`` runs this file (with ``tests/kernels``) on a lent GPU machine.
-``ZODC_DEVICE_TESTS_ON_CPU=1`` runs it with the CPU standing in for the accelerator: the stand-in
-side is traced with the C++ builder switched off, so it runs the accelerator's portable path on the
-CPU. That checks this file and the portable path's arithmetic, not a device.
+routing); on the CPU they call the C++ builder. ``benchmarks/device_check.sh`` runs this file (with
+``tests/kernels``) on a lent GPU machine.
+
+Where the CPU is the only backend, as in CI, the CPU stands in for the accelerator: the stand-in
+side is traced as a process without the C++ builder, so it runs the accelerator's portable path on
+the CPU, and the same assertions hold. (The stand-in found pure nodes that ``grow_tree`` split and
+the builder did not: ``tests/kernels/test_tree.py::test_a_pure_node_is_a_leaf_whatever_its_count``.)
 
 What must agree, and why:
 
@@ -29,7 +31,6 @@ What must agree, and why:
 from __future__ import annotations
 
 import contextlib
-import os
 
 import jax
 import jax.numpy as jnp
@@ -40,21 +41,15 @@ from zodc.kernels import (CoxPH, DecisionTreeClassifier, GradientBoostingClassif
                           RandomForestClassifier)
 from zodc.kernels import _native
 
-STAND_IN = os.environ.get("ZODC_DEVICE_TESTS_ON_CPU") == "1"
-
 
 def _devices():
-    """``(accelerator, cpu)``, or ``None`` where JAX computes on the CPU only."""
+    """``(accelerator, cpu)``; where JAX computes on the CPU only, the CPU stands in for both."""
     cpu = jax.devices("cpu")[0]
-    if STAND_IN:
-        return cpu, cpu
-    if jax.default_backend() == "cpu":
-        return None
-    return jax.devices()[0], cpu
+    return (cpu, cpu) if jax.default_backend() == "cpu" else (jax.devices()[0], cpu)
 
 
 DEVICES = _devices()
-pytestmark = pytest.mark.skipif(DEVICES is None, reason="no accelerator: JAX's default backend is the CPU")
+STAND_IN = DEVICES[0] == DEVICES[1]
 
 
 @contextlib.contextmanager
