@@ -27,13 +27,15 @@ def test_grids_express_the_issue(runner, config):
     full = runner.expand_grid(config, "full")
     assert len(full) == 3 * 3 * 2 * 2 * 4 + 4          # the issue's grid for 4 models, plus the headline
     headline = {"q": 64, "m": 100, "d": 30, "B": 1024}
-    for grid in ("full", "cpu", "headline"):
+    for grid in ("full", "cpu", "headline", "gpu"):
         points = runner.expand_grid(config, grid)
         assert len({tuple(sorted(p.items())) for p in points}) == len(points)   # no duplicates
         for model in runner.MODELS:
             assert dict(headline, model=model) in points, (grid, model)
     cpu = runner.expand_grid(config, "cpu")
     assert {p["model"] for p in cpu} == set(runner.MODELS)
+    gpu = runner.expand_grid(config, "gpu")  # the device check's: fits per second up to q = 1,024
+    assert {(p["model"], p["q"]) for p in gpu if p["q"] > 64} == {(m, q) for m in ("tree", "cox") for q in (256, 1024)}
     assert runner.expand_grid(config, "cpu", ["cox"]) == [p for p in cpu if p["model"] == "cox"]
 
 
