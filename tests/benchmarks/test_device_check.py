@@ -8,10 +8,13 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "device_check.sh"
 
 
-def test_the_script_parses_and_refuses_an_unknown_mode():
+def test_the_script_parses_and_refuses_an_unknown_mode_or_step(tmp_path):
     assert subprocess.run(["bash", "-n", str(SCRIPT)]).returncode == 0
     refused = subprocess.run(["bash", str(SCRIPT), "gpu"], capture_output=True, text=True)
     assert refused.returncode == 2 and "usage" in refused.stderr
+    refused = subprocess.run(["bash", str(SCRIPT), "dry", "benchmark"], capture_output=True, text=True,
+                             env={"OUT": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert refused.returncode == 2 and "unknown step 'benchmark'" in (tmp_path / "log.txt").read_text()
 
 
 def test_the_script_names_steps_that_exist():
