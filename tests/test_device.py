@@ -26,6 +26,10 @@ What must agree, and why:
   and with FMAs: equal to a stated tolerance.
 * **A whole condensation** (native tree): the directions' ``erfinv`` is XLA's polynomial on each
   backend, and the noise is the same grid draw; the budget spent must be the same, the tables close.
+* **Privacy on the accelerator**: the neighbouring-dataset properties of ``tests/privacy``, computed
+  there. The grid sum moves by at most the clip when one record is added (its float32 clipping keeps
+  a margin for the rounding an FMA changes) and an unsampled record changes nothing; the native
+  tree's losses of every other record are the same bit for bit when one record is added.
 """
 
 from __future__ import annotations
@@ -185,3 +189,51 @@ def test_a_native_condensation_spends_the_same_budget_and_lands_close(tmp_path):
     # The same seed: the start, the noise and the directions' bits are equal; erfinv and the
     # scores' last bits may not be, and a split that flips moves that step's estimate.
     assert (np.abs(a - c) <= 1e-3 * spread).mean() >= 0.9
+
+
+# Privacy on the accelerator: the same neighbouring-dataset properties as tests/privacy, computed there.
+
+
+def test_the_grid_sum_on_the_accelerator_moves_by_at_most_the_clip_when_one_record_is_added():
+    from zodc.privacy.mechanisms import grid_noisy_sum
+    from zodc.privacy.noise import GRID_BITS
+
+    rng = np.random.default_rng(6)
+    q, clip = 16, 1.0
+    noise = np.zeros(q, np.int32)
+    release = jax.vmap(lambda values, mask: grid_noisy_sum(values, mask, clip, noise))
+    values = rng.normal(0, 1, (20, 50, q)).astype(np.float32) * rng.uniform(0.01, 10, (20, 1, 1)).astype(np.float32)
+    extra = rng.normal(0, 100, (20, 1, q)).astype(np.float32)
+    more = np.concatenate([values, extra], axis=1)
+    without = on(DEVICES[0], release, values, np.ones((20, 50), bool), accelerator=True)
+    with_it = on(DEVICES[0], release, more, np.ones((20, 51), bool), accelerator=True)
+    unsampled = on(DEVICES[0], release, more, np.repeat([[True] * 50 + [False]], 20, 0), accelerator=True)
+    assert (np.linalg.norm(with_it - without, axis=-1) <= clip).all()  # the accountant's sensitivity
+    units = without / (clip * 2.0**-GRID_BITS)
+    np.testing.assert_array_equal(units, np.round(units))  # integer arithmetic: sums of grid units
+    np.testing.assert_array_equal(unsampled, without)  # an unsampled record changes nothing
+
+
+def test_native_losses_on_the_accelerator_of_other_records_do_not_depend_on_one_record():
+    from zodc import zo
+    from zodc.models.losses import ClassificationLoss
+    from zodc.models.native import native_classifier_data, native_classifier_evaluator
+    from zodc.models.presets import get_preset
+
+    rng = np.random.default_rng(7)
+    n, d, m = 60, 3, 6
+    X = rng.uniform(-1, 1, (n, d)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int32)
+    labels = np.repeat([0, 1], m // 2).astype(np.int32)
+    evaluate = native_classifier_evaluator(get_preset("tree").native_factory(2), ClassificationLoss("balanced_linear"))
+    table = rng.uniform(-1, 1, (m, d)).astype(np.float32)
+    tables = np.asarray(zo.perturb(table, zo.sample_directions(jax.random.key(3), 4, table.shape, table.dtype,
+                                                               "gaussian"), 0.2, "central"))
+
+    def losses(tables, X, y, mask):
+        return evaluate(tables, mask, native_classifier_data(X, y, labels, jax.random.key(0)))
+
+    base = on(DEVICES[0], losses, tables, X, y, np.ones(n, bool), accelerator=True)
+    more = on(DEVICES[0], losses, tables, np.vstack([X, np.ones((1, d), np.float32)]), np.append(y, 0),
+              np.ones(n + 1, bool), accelerator=True)
+    np.testing.assert_array_equal(base, more[:, :n])  # every other record's losses, bit for bit
