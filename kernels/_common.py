@@ -272,7 +272,8 @@ def grow_tree(
             next_all = jnp.concatenate([value_all[:, 1:], value_all[:, -1:]], axis=1)
             distinct_all = ~ends[None, :] & (next_all - value_all > FEATURE_THRESHOLD)
             in_node = (segment[None, :] == jnp.arange(n_level, dtype=jnp.int32)[:, None]).astype(jnp.float32)
-            non_constant = in_node @ distinct_all.T.astype(jnp.float32) > 0  # (n_level, d)
+            # Counts of 0/1 products (exact even in TF32); HIGHEST like every product of the kernels.
+            non_constant = jnp.matmul(in_node, distinct_all.T.astype(jnp.float32), precision="highest") > 0
             draw = draws[level, :n_level]  # (n_level, d)
             # The max_features largest draws form a uniform random subset (ranks by pairwise
             # comparison, ties to the lower index: a sort here costs more to compile than it

@@ -40,7 +40,7 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from zodc.kernels.logistic import damped_newton, float_dtype
+from zodc.kernels.logistic import damped_newton, float_dtype, matmul
 
 __all__ = ["CoxParams", "CoxPH"]
 
@@ -175,7 +175,7 @@ class CoxPH:
         penalty = 0.5 * m * jnp.asarray(self.penalizer, dtype)
 
         def objective(b):
-            return -risk.log_likelihood(Z @ b) + penalty * jnp.sum(b**2)
+            return -risk.log_likelihood(matmul(Z, b)) + penalty * jnp.sum(b**2)
 
         identity = jnp.eye(d, dtype=dtype)
 
@@ -195,7 +195,7 @@ class CoxPH:
         eigenvalues = jnp.linalg.eigvalsh(info)
         well_posed = eigenvalues[0] > jnp.sqrt(jnp.finfo(dtype).eps) * eigenvalues[-1]
         converged = converged & (well_posed | (jnp.sum(e) == 0))
-        eta = Z @ b
+        eta = matmul(Z, b)
         return CoxParams(
             coef=b / scale,
             mean=mean,
@@ -217,7 +217,7 @@ class CoxPH:
             ``(n,)`` linear predictor; higher means higher risk.
         """
         X = jnp.asarray(X, params.coef.dtype)
-        return (X - params.mean) @ params.coef
+        return matmul(X - params.mean, params.coef)
 
     def predict_cumulative_hazard(self, params: CoxParams, X: chex.Array,
                                   times: chex.Array) -> chex.Array:
@@ -324,18 +324,18 @@ class _RiskSets:
         ``B_j = sum_{i in j's group} c_i f_i``: the ``(d, d)`` risk-set sums are never formed
         per row, so the cost is two ``(d, m) @ (m, d)`` products.
         """
-        eta = Z @ b
+        eta = matmul(Z, b)
         phi, _ = self._scores(eta)
         den = self._denominator(phi)
         phi_z = phi[:, None] * Z
         numerator = self._risk_sum(phi_z) - self.fraction[:, None] * self._group_sum(
             self.event[:, None] * phi_z)
         c = self.event * self.mean_weight / den
-        gradient = Z.T @ (self.event * self.weight) - numerator.T @ c
+        gradient = matmul(Z.T, self.event * self.weight) - matmul(numerator.T, c)
         a = jnp.cumsum(c)[self.end]
         b_group = self._group_sum(c * self.fraction)
         row_weight = phi * (a - self.event * b_group)
-        neg_hessian = (Z * row_weight[:, None]).T @ Z - (numerator * (c / den)[:, None]).T @ numerator
+        neg_hessian = matmul((Z * row_weight[:, None]).T, Z) - matmul((numerator * (c / den)[:, None]).T, numerator)
         return gradient, -neg_hessian
 
     def baseline_hazard(self, eta):

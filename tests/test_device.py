@@ -237,3 +237,43 @@ def test_native_losses_on_the_accelerator_of_other_records_do_not_depend_on_one_
     more = on(DEVICES[0], losses, tables, np.vstack([X, np.ones((1, d), np.float32)]), np.append(y, 0),
               np.ones(n + 1, bool), accelerator=True)
     np.testing.assert_array_equal(base, more[:, :n])  # every other record's losses, bit for bit
+
+
+@pytest.mark.parametrize("model", ["tree", "forest", "boosting", "logistic", "cox"])
+@pytest.mark.parametrize("portable", [False, True], ids=["native", "portable"])
+def test_every_product_of_a_private_step_is_full_float32(model, portable):
+    # JAX's default precision lets an NVIDIA GPU (Ampere or later) compute float32 matmuls in TF32,
+    # 10-bit mantissas: the linear kernels' Newton steps would stop ~1e-3 away from scikit-learn's
+    # and lifelines' optimum. Every dot of a step, on the accelerator's path too, asks for HIGHEST.
+    import re
+
+    import optax
+
+    from zodc.condense import StepParams, zero_order_condenser
+    from zodc.models.losses import ClassificationLoss
+    from zodc.models.native import native_classifier_data, native_classifier_evaluator
+    from zodc.models.presets import get_preset
+    from zodc.models.survival import SurvivalLoss, TimeScale, native_survival_evaluator, public_time_grid
+
+    rng = np.random.default_rng(8)
+    n, m, d = 16, 6, 3
+    X = rng.uniform(-1, 1, (n, d)).astype(np.float32)
+    preset = get_preset(model)
+    if model == "cox":
+        time = rng.uniform(1, 100, n)
+        evaluate = native_survival_evaluator(preset.native_factory(2), SurvivalLoss("discrete_nll",
+                                             public_time_grid(1.0, 100.0, 4)), X, time, np.arange(n) % 2,
+                                             np.arange(m) % 2, TimeScale(1.0, 100.0), jax.random.key(0))
+        table, data = rng.uniform(-0.5, 0.5, (m, d + 1)).astype(np.float32), None
+    else:
+        evaluate = native_classifier_evaluator(preset.native_factory(2), ClassificationLoss("balanced_linear"))
+        table = rng.uniform(-0.5, 0.5, (m, d)).astype(np.float32)
+        data = native_classifier_data(X, np.arange(n) % 2, np.arange(m) % 2, jax.random.key(0))
+    condenser = zero_order_condenser(evaluate, optax.adam(0.05), num_records=n, num_directions=2)
+    params = StepParams(smoothing=jnp.float32(0.2), l2_norm_clip=jnp.float32(1.0),
+                        noise_multiplier=jnp.float32(1.0), sampling_probability=jnp.float32(1.0))
+    with portable_path(portable):
+        state = condenser.init(jax.random.key(1), jnp.asarray(table))
+        text = jax.jit(condenser.step).lower(state, params, data).as_text()
+    precisions = re.findall(r"dot_general .*?precision = \[(\w+), (\w+)\]", text)
+    assert precisions and set(precisions) == {("HIGHEST", "HIGHEST")}, precisions

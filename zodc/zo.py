@@ -190,7 +190,9 @@ def gradient_from_differences(mean_differences: jax.Array, directions: jax.Array
     """
     num_directions = directions.shape[0]
     step = 2.0 * smoothing if check_scheme(scheme) == "central" else smoothing
-    return scale * jnp.tensordot(mean_differences, directions, axes=1) / (num_directions * step)
+    # Full float32: JAX's default lets a recent NVIDIA GPU contract in TF32 (kernels/logistic.py: HIGHEST).
+    product = jnp.tensordot(mean_differences, directions, axes=1, precision=jax.lax.Precision.HIGHEST)
+    return scale * product / (num_directions * step)
 
 
 def estimate_gradient(key: jax.Array, objective_fn: Callable[[jax.Array], jax.Array], table: jax.Array,
