@@ -9,6 +9,11 @@ import os
 if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
 
+# As `zodc condense` does (zodc.runtime.deterministic_gpu): deterministic kernels where the tests run
+# on a GPU (benchmarks/device_check.sh), so that seeded runs repeat there; the CPU ignores it.
+if "xla_gpu_exclude_nondeterministic_ops" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ["XLA_FLAGS"] + " --xla_gpu_exclude_nondeterministic_ops=true").strip()
+
 import jax  # noqa: E402
 import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402

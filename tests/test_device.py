@@ -35,6 +35,7 @@ What must agree, and why:
 from __future__ import annotations
 
 import contextlib
+import os
 
 import jax
 import jax.numpy as jnp
@@ -277,3 +278,35 @@ def test_every_product_of_a_private_step_is_full_float32(model, portable):
         text = jax.jit(condenser.step).lower(state, params, data).as_text()
     precisions = re.findall(r"dot_general .*?precision = \[(\w+), (\w+)\]", text)
     assert precisions and set(precisions) == {("HIGHEST", "HIGHEST")}, precisions
+
+
+def test_the_command_line_asks_xla_for_deterministic_gpu_kernels(monkeypatch, capsys):
+    # Scatter-adds and some matrix products on a GPU add atomically by default, in the threads'
+    # order: the same seed could release different tables. `zodc condense` asks for deterministic
+    # kernels before JAX starts a backend, keeping a user's own flags and choice.
+    from zodc import cli, runtime
+
+    monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/tmp/somewhere")
+    monkeypatch.setenv(runtime.DISABLE_ENV, "1")  # keep the session's compilation cache
+    assert cli.main(["datasets"]) == 0
+    assert runtime.DETERMINISTIC_GPU_FLAG in os.environ["XLA_FLAGS"].split()
+    assert "--xla_dump_to=/tmp/somewhere" in os.environ["XLA_FLAGS"].split()
+    runtime.deterministic_gpu()  # idempotent
+    assert os.environ["XLA_FLAGS"].count("xla_gpu_exclude_nondeterministic_ops") == 1
+    monkeypatch.setenv("XLA_FLAGS", "--xla_gpu_exclude_nondeterministic_ops=false")
+    runtime.deterministic_gpu()  # a user's explicit choice stays
+    assert os.environ["XLA_FLAGS"] == "--xla_gpu_exclude_nondeterministic_ops=false"
+    capsys.readouterr()
+
+
+def test_a_seeded_native_condensation_repeats_bit_for_bit_on_the_accelerator():
+    # With the deterministic kernels (tests/conftest.py sets the flag as `zodc condense` does).
+    from zodc import Condenser
+    from zodc.data.datasets import load_dataset
+
+    data = load_dataset("breast_cancer")
+    X, y = data.frame.drop(columns=[data.schema.target]), data.frame[data.schema.target]
+    with jax.default_device(DEVICES[0]), portable_path(STAND_IN):
+        tables = [Condenser("tree", epsilon=1.0, steps=10, num_directions=8, rows_per_class=5, backend="native",
+                            schema=data.schema, random_state=3).fit(X, y).synthetic_ for _ in range(2)]
+    assert tables[0].equals(tables[1])

@@ -687,6 +687,9 @@ def _checkpoint_seed(args, argv: list[str]) -> int | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from zodc.runtime import deterministic_gpu  # before JAX starts a backend: seeded runs repeat on a GPU
+
+    deterministic_gpu()
     if argv[:1] in (["condense"], ["audit"]):  # the commands that fit trees: build the C++ library meanwhile
         from zodc.kernels._build import build_in_background  # imports no JAX: starts before JAX loads
 

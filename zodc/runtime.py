@@ -11,8 +11,6 @@ from __future__ import annotations
 import math
 import os
 
-import jax
-
 CACHE_ENV = "ZODC_CACHE_DIR"
 DISABLE_ENV = "ZODC_NO_COMPILATION_CACHE"
 
@@ -31,6 +29,8 @@ def enable_compilation_cache(directory: str | None = None) -> str | None:
     Returns:
       The cache directory, or ``None`` when disabled or the directory cannot be created.
     """
+    import jax  # here, not at the top: `zodc condense` imports this module before JAX (deterministic_gpu)
+
     if os.environ.get(DISABLE_ENV):
         return None
     directory = directory or default_cache_dir()
@@ -42,6 +42,27 @@ def enable_compilation_cache(directory: str | None = None) -> str | None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return directory
+
+
+DETERMINISTIC_GPU_FLAG = "--xla_gpu_exclude_nondeterministic_ops=true"
+
+
+def deterministic_gpu() -> None:
+    """Asks XLA for deterministic GPU kernels: adds ``--xla_gpu_exclude_nondeterministic_ops=true``
+    to ``$XLA_FLAGS`` unless that flag is already set there.
+
+    On a GPU, XLA computes scatter-adds (``jax.ops.segment_sum``: a tree's node statistics, class
+    weights) and some matrix products with atomic additions by default, whose float32 rounding
+    follows the threads' order: two runs of one seed could release different tables, and a
+    resumed run would not equal the uninterrupted one. The flag selects deterministic kernels. It
+    takes effect only if set before JAX starts its backends, so ``zodc condense`` calls this first;
+    a Python user who needs bit-for-bit repeatable runs on a GPU sets it the same way before the
+    first computation. The CPU backend ignores it. It changes no privacy property: the noise does
+    not depend on it.
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_gpu_exclude_nondeterministic_ops" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} {DETERMINISTIC_GPU_FLAG}".strip()
 
 
 def shape_bucket(count: int, minimum: int = 256) -> int:
