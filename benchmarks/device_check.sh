@@ -58,7 +58,7 @@ case "$mode" in
     GRID=(--grid gpu --n-jobs 16 --host-budget-seconds 5 --max-seconds 80)
     SCALING=(--sizes 100000 --variants blocked --chunk-size 250 --chunks 4 --threads 0)
     FITS=(--fit-batches 128,1024,4096,16384)
-    LIMIT=([machine]=20 [device]=90 [kernels]=120 [throughput]=100 [scaling]=50 [fits]=40)
+    LIMIT=([machine]=20 [device]=90 [kernels]=110 [throughput]=100 [scaling]=50 [fits]=50)
     ;;
   dry)
     OUT="${OUT:-$(mktemp -d)}"
