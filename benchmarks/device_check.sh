@@ -43,7 +43,9 @@ case "$mode" in
     "${PYTHON:-.venv/bin/python}" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
       --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
       --platform manylinux2014_x86_64 -d .whl "${WHEELS[@]}" || exit 1
-    grep -qx '/.whl/' .git/info/exclude || echo '/.whl/' >> .git/info/exclude  # never committed
+    exclude="$(git rev-parse --git-path info/exclude)"  # never committed (a worktree's path too)
+    mkdir -p "$(dirname "$exclude")"
+    grep -qsx '/.whl/' "$exclude" || echo '/.whl/' >> "$exclude"
     ls -l .whl
     exit 0
     ;;
