@@ -106,12 +106,13 @@ def test_host_classifier_outlier_changes_no_other_record(loss_name, n_jobs):
     assert np.linalg.norm(_clipped_sum(losses, mask)) > CLIP
 
 
-@pytest.mark.parametrize("model", ["tree", "forest", "boosting"])
+@pytest.mark.parametrize("model", ["tree", "forest", "boosting", "logistic"])
 def test_native_tree_classifier_outlier_changes_no_other_record(model):
     # The tree kernels on CPU: fits in the C++ builder, the real records routed to leaves by its
-    # second call (kernels/_native.py). D' adds one record of extreme and non-finite values; every other
-    # record's losses stay bit for bit, the added one's is its own and bounded, the clipped sum moves
-    # by at most C.
+    # second call (kernels/_native.py); logistic: each record's logit is its own row times the
+    # coefficients, one full-precision product per table (kernels.logistic.matmul). D' adds one
+    # record of extreme and non-finite values; every other record's losses stay bit for bit, the
+    # added one's is its own and bounded, the clipped sum moves by at most C.
     from zodc.kernels._native import APPLY_TARGET, native_tree_status
     from zodc.models.native import native_classifier_data, native_classifier_evaluator
     from zodc.models.presets import get_preset
@@ -125,7 +126,7 @@ def test_native_tree_classifier_outlier_changes_no_other_record(model):
         data = native_classifier_data(X, y, labels, key, class_weights=(1.0, 1.7))
         return np.asarray(evaluate(jnp.asarray(tables, jnp.float32), jnp.asarray(mask), data))
 
-    if native_tree_status()[0]:  # the path under test is the C++ routing
+    if native_tree_status()[0] and model != "logistic":  # the path under test is the C++ routing
         data = native_classifier_data(X, y, labels, key, class_weights=(1.0, 1.7))
         assert APPLY_TARGET in evaluate.lower(jnp.asarray(tables, jnp.float32), jnp.asarray(mask), data).as_text()
     before = losses(X, y, mask)
@@ -283,14 +284,19 @@ class _LogFeatureModel:
         return jnp.exp(-params.rate * times[None, :] * jnp.exp(risk)[:, None])
 
 
-@pytest.mark.parametrize("loss_name, bounds_as_data", [("discrete_nll", False), ("brier", False),
-                                                      ("discrete_nll", True)])
-def test_native_survival_nonfinite_record_changes_no_other_record(loss_name, bounds_as_data):
+@pytest.mark.parametrize("loss_name, bounds_as_data, model_name", [
+    ("discrete_nll", False, "log_feature"), ("brier", False, "log_feature"), ("discrete_nll", True, "log_feature"),
+    ("discrete_nll", True, "cox")])
+def test_native_survival_nonfinite_record_changes_no_other_record(loss_name, bounds_as_data, model_name):
+    # "cox": the real Cox kernel, whose risk scores of the real records are one full-precision
+    # product per table (kernels.logistic.matmul): each record's its own row times the coefficients.
+    from zodc.models.presets import get_preset
+
     X, time, event, synthetic_events, tables, mask = _survival_problem(seed=3)
     outlier = np.array([-5.0, 0.0, 0.0])
     X_prime, time_prime, event_prime = np.vstack([X, outlier]), np.append(time, 100.0), np.append(event, 0)
     loss = SurvivalLoss(loss_name, GRID)
-    model = _LogFeatureModel()
+    model = _LogFeatureModel() if model_name == "log_feature" else get_preset("cox").native_factory(2)
     key = jax.random.key(0)
 
     def run(X, time, event, mask):
@@ -302,13 +308,22 @@ def test_native_survival_nonfinite_record_changes_no_other_record(loss_name, bou
         return np.asarray(jax.jit(evaluate)(jnp.asarray(tables), jnp.asarray(mask)))
 
     losses = run(X, time, event, mask)
-    assert np.all(np.isfinite(losses)) and np.all(losses[:, mask] < loss.upper_bound)
+    assert np.all(np.isfinite(losses)) and np.all(losses[:, mask] <= loss.upper_bound)
+    if model_name == "log_feature":
+        assert np.all(losses[:, mask] < loss.upper_bound)  # none at the floor: the bound is the outlier's alone
     np.testing.assert_array_equal(losses[:, ~mask], 0.0)                # unsampled: 0, whatever they are
     for sampled in (True, False):
         mask_prime = np.append(mask, sampled)
         losses_prime = run(X_prime, time_prime, event_prime, mask_prime)
-        _assert_neighbours_isolated(losses, losses_prime, mask, mask_prime, loss.upper_bound,
-                                    outlier_sampled=sampled)
+        if model_name == "log_feature":  # its outlier is non-finite there: charged the bound exactly
+            _assert_neighbours_isolated(losses, losses_prime, mask, mask_prime, loss.upper_bound,
+                                        outlier_sampled=sampled)
+            continue
+        assert np.array_equal(losses, losses_prime[:, :-1])  # every other record: bit for bit
+        own = losses_prime[:, -1]
+        assert np.all((own >= 0) & (own <= np.float32(loss.upper_bound))) if sampled else np.all(own == 0)
+        moved = np.linalg.norm(_clipped_sum(losses_prime, mask_prime) - _clipped_sum(losses, mask))
+        assert moved <= CLIP * (1 + 1e-6)
 
 
 # --------------------------------------------------------------------------- the private search's scores
