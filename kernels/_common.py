@@ -103,8 +103,9 @@ def _gini_impurity(stats):
     # weight: XLA rewrites x / broadcast(w) as x * broadcast(1 / w), and 47 * (1 / 47) is 0.99999994
     # in float32, which gave a pure node of 47 samples an impurity of 1.2e-7 and split it. Here a
     # pure node's is c^2 / (c c) = 1 exactly, and the C++ builder computes the same expression.
-    weight = _safe(_class_weight(stats))
-    return jnp.where(_class_weight(stats) > 0, 1.0 - _sum_classes(stats * stats) / (weight * weight), 0.0)
+    weight = _class_weight(stats)
+    safe = _safe(weight)
+    return jnp.where(weight > 0, 1.0 - _sum_classes(stats * stats) / (safe * safe), 0.0)
 
 
 def _gini_proxy(left, right):
@@ -117,23 +118,19 @@ def _gini_proxy(left, right):
 
 
 def _neg_weighted_entropy(stats):
-    # sum_k c_k log2(c_k / w) = -w * entropy, with 0 log 0 = 0.
-    weight = _class_weight(stats)
-    positive = stats > 0
-    safe_counts = jnp.where(positive, stats, 1.0)
-    terms = jnp.where(positive, safe_counts * jnp.log2(safe_counts / _safe(weight)[..., None]), 0.0)
-    return _sum_classes(terms)
-
-
-def _entropy_impurity(stats):
-    # -sum_k (c_k / w) log2(c_k / w), with log2(c_k / w) as log2 c_k - log2 w: a pure node's is 0
-    # exactly (no division by a broadcast weight, see _gini_impurity).
+    # sum_k c_k log2(c_k / w) = -w * entropy, with 0 log 0 = 0. log2(c_k / w) as log2 c_k - log2 w,
+    # never a division by the broadcast weight: XLA rewrites x / broadcast(w) as x * broadcast(1 / w)
+    # (see _gini_impurity), which left a pure node's entropy above 0, and the node split.
     weight = _class_weight(stats)
     positive = stats > 0
     safe_counts = jnp.where(positive, stats, 1.0)
     log_share = jnp.log2(safe_counts) - jnp.log2(_safe(weight))[..., None]
-    terms = jnp.where(positive, safe_counts * log_share, 0.0)
-    return jnp.where(weight > 0, -_sum_classes(terms) / _safe(weight), 0.0)
+    return _sum_classes(jnp.where(positive, safe_counts * log_share, 0.0))
+
+
+def _entropy_impurity(stats):
+    weight = _class_weight(stats)
+    return jnp.where(weight > 0, -_neg_weighted_entropy(stats) / _safe(weight), 0.0)
 
 
 def _entropy_proxy(left, right):
