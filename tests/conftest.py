@@ -9,10 +9,11 @@ import os
 if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
 
-# As `zodc condense` does (zodc.runtime.deterministic_gpu): deterministic kernels where the tests run
-# on a GPU (benchmarks/device_check.sh), so that seeded runs repeat there; the CPU ignores it.
-if "xla_gpu_exclude_nondeterministic_ops" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (os.environ["XLA_FLAGS"] + " --xla_gpu_exclude_nondeterministic_ops=true").strip()
+# As `zodc condense` does: deterministic kernels where the tests run on a GPU
+# (benchmarks/device_check.sh), so that seeded runs repeat there; the CPU ignores the flag.
+from zodc.runtime import deterministic_gpu, enable_compilation_cache  # noqa: E402 (imports no JAX)
+
+deterministic_gpu()
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
@@ -23,8 +24,6 @@ from hypothesis import settings  # noqa: E402
 settings.register_profile("ci", derandomize=True)
 settings.register_profile("randomised", derandomize=False)
 settings.load_profile("randomised" if os.environ.get("ZODC_RANDOMISED_TESTS") == "1" else "ci")
-
-from zodc.runtime import enable_compilation_cache  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)

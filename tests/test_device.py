@@ -216,28 +216,12 @@ def test_the_grid_sum_on_the_accelerator_moves_by_at_most_the_clip_when_one_reco
 
 
 def test_native_losses_on_the_accelerator_of_other_records_do_not_depend_on_one_record():
-    from zodc import zo
-    from zodc.models.losses import ClassificationLoss
-    from zodc.models.native import native_classifier_data, native_classifier_evaluator
-    from zodc.models.presets import get_preset
+    from tests.privacy.test_neighbours import native_tree_neighbours
 
-    rng = np.random.default_rng(7)
-    n, d, m = 60, 3, 6
-    X = rng.uniform(-1, 1, (n, d)).astype(np.float32)
-    y = (X[:, 0] > 0).astype(np.int32)
-    labels = np.repeat([0, 1], m // 2).astype(np.int32)
-    evaluate = native_classifier_evaluator(get_preset("tree").native_factory(2), ClassificationLoss("balanced_linear"))
-    table = rng.uniform(-1, 1, (m, d)).astype(np.float32)
-    tables = np.asarray(zo.perturb(table, zo.sample_directions(jax.random.key(3), 4, table.shape, table.dtype,
-                                                               "gaussian"), 0.2, "central"))
-
-    def losses(tables, X, y, mask):
-        return evaluate(tables, mask, native_classifier_data(X, y, labels, jax.random.key(0)))
-
-    base = on(DEVICES[0], losses, tables, X, y, np.ones(n, bool), accelerator=True)
-    more = on(DEVICES[0], losses, tables, np.vstack([X, np.ones((1, d), np.float32)]), np.append(y, 0),
-              np.ones(n + 1, bool), accelerator=True)
-    np.testing.assert_array_equal(base, more[:, :n])  # every other record's losses, bit for bit
+    losses, tables, records, neighbour = native_tree_neighbours(seed=7)
+    base = on(DEVICES[0], losses, tables, *records, accelerator=True)
+    more = on(DEVICES[0], losses, tables, *neighbour, accelerator=True)
+    np.testing.assert_array_equal(base, more[:, :base.shape[1]])  # every other record's losses, bit for bit
 
 
 @pytest.mark.parametrize("model", ["tree", "forest", "boosting", "logistic", "cox"])

@@ -156,25 +156,33 @@ def test_the_grid_sum_moves_by_at_most_the_clip_when_one_record_is_added():
     assert np.array_equal(np.asarray(unsampled), np.asarray(without))  # an unsampled record changes nothing
 
 
-def test_native_step_losses_of_other_records_do_not_depend_on_one_record():
-    rng = np.random.default_rng(2)
-    n, d, m = 60, 3, 6
+def native_tree_neighbours(seed: int = 2, n: int = 60, d: int = 3, m: int = 6):
+    """A native tree step's losses as a function ``losses(tables, X, y, mask)`` of the records, the
+    perturbed tables, and the records of D and of D' (D plus one outlier): ``(losses, tables, D, D')``
+    with ``D = (X, y, mask)``. Also used on the accelerator (``tests/test_device.py``)."""
+    rng = np.random.default_rng(seed)
     X = rng.uniform(-1, 1, (n, d)).astype(np.float32)
     y = (X[:, 0] > 0).astype(np.int32)
-    outlier_X, outlier_y = np.full((1, d), 1.0, np.float32), np.array([0], np.int32)
     labels = np.repeat([0, 1], m // 2).astype(np.int32)
-    # Jitted, as the condenser runs it (eagerly, every op of the vmapped tree fit dispatches on its own: slow).
-    evaluate = jax.jit(native_classifier_evaluator(get_preset("tree").native_factory(2),
-                                                   ClassificationLoss("balanced_linear")))
-    key = jax.random.key(0)
+    evaluate = native_classifier_evaluator(get_preset("tree").native_factory(2), ClassificationLoss("balanced_linear"))
+
+    def losses(tables, X, y, mask):
+        return evaluate(tables, mask, native_classifier_data(X, y, labels, jax.random.key(0)))
+
     table = jnp.asarray(rng.uniform(-1, 1, (m, d)), jnp.float32)
     units = zo.sample_directions(jax.random.key(3), 4, table.shape, table.dtype, "gaussian")
-    tables = zo.perturb(table, units, 0.2, "central")
-    mask = jnp.ones(n, bool)
-    base = evaluate(tables, mask, native_classifier_data(X, y, labels, key))
-    more = evaluate(tables, jnp.ones(n + 1, bool),
-                    native_classifier_data(np.vstack([X, outlier_X]), np.append(y, outlier_y), labels, key))
-    assert np.array_equal(np.asarray(base), np.asarray(more)[:, :n])
+    tables = np.asarray(zo.perturb(table, units, 0.2, "central"))
+    outlier = np.full((1, d), 1.0, np.float32)
+    neighbour = (np.vstack([X, outlier]), np.append(y, 0).astype(np.int32), np.ones(n + 1, bool))
+    return losses, tables, (X, y, np.ones(n, bool)), neighbour
+
+
+def test_native_step_losses_of_other_records_do_not_depend_on_one_record():
+    losses, tables, records, neighbour = native_tree_neighbours()
+    # Jitted, as the condenser runs it (eagerly, every op of the vmapped tree fit dispatches on its own: slow).
+    losses = jax.jit(losses)
+    base, more = np.asarray(losses(tables, *records)), np.asarray(losses(tables, *neighbour))
+    assert np.array_equal(base, more[:, :base.shape[1]])
 
 
 def test_native_losses_with_class_weights_as_data_depend_on_each_records_own_label_only():
