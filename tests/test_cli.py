@@ -272,3 +272,33 @@ def test_search_repeats_alone_is_best_of_k_of_the_given_settings(tmp_path, capsy
     search = report["privacy"]["search"]
     assert [c["params"] for c in search["candidates"]] == [{}, {}]
     assert report["hyperparameters"]["search"]["repeats"] == 2 and report["privacy"]["epsilon"] <= 1.0
+
+
+def test_warnings_read_as_messages_once_each_and_the_format_is_restored():
+    # In a process of its own: pytest records warnings instead of printing them.
+    import subprocess
+    import sys
+
+    script = """
+import warnings
+from zodc import cli
+
+def command(argv):
+    for _ in range(2):  # the same notice from two places of the code
+        warnings.warn("column 'age' has missing values", UserWarning)
+    warnings.warn("column 'age' has missing values", UserWarning, stacklevel=2)
+    warnings.warn("an old option", FutureWarning)
+    return 0
+
+cli._main = command
+before = warnings.formatwarning
+code = cli.main([])
+assert warnings.formatwarning is before
+warnings.warn("after the command")
+raise SystemExit(code)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert lines[:2] == ["zodc: warning: column 'age' has missing values", "zodc: FutureWarning: an old option"]
+    assert "UserWarning: after the command" in lines[2]  # Python's own format again after main

@@ -685,7 +685,36 @@ def _checkpoint_seed(args, argv: list[str]) -> int | None:
     return args.seed if fresh is None else fresh
 
 
+def _warning_format():
+    """A ``warnings.formatwarning`` for the command line: ``zodc: warning: <message>``, each distinct
+    message once.
+
+    Python's default shows a warning as the file, line and source line that raised it, which tells
+    a person running the command nothing, and shows a message again when another line raises it
+    (the same missing-value notice from validating the table and from encoding it). Only
+    :func:`main` installs it, for its own duration: a library caller keeps Python's format, and
+    recorded warnings (``pytest.warns``, ``catch_warnings(record=True)``) are not formatted."""
+    seen: set = set()
+
+    def format_warning(message, category, filename, lineno, line=None) -> str:
+        text = str(message)
+        if text in seen:
+            return ""
+        seen.add(text)
+        return f"zodc: {'warning' if issubclass(category, UserWarning) else category.__name__}: {text}\n"
+
+    return format_warning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    default_format, warnings.formatwarning = warnings.formatwarning, _warning_format()
+    try:
+        return _main(argv)
+    finally:
+        warnings.formatwarning = default_format
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     from zodc.runtime import deterministic_gpu  # before JAX starts a backend: seeded runs repeat on a GPU
 

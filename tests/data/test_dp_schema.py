@@ -161,3 +161,33 @@ def test_errors():
         estimate_class_proportions(jax.random.key(0), np.array([0, 3]), 2, 1.0)
     with pytest.raises(DataError, match="0 \\(censored\\)"):
         estimate_event_rate(jax.random.key(0), np.array([0, 2]), 1.0)
+
+
+@pytest.mark.parametrize("side", [-1, 1])
+def test_a_window_of_zeros_and_noise_is_only_zeros(side):
+    # The zeros' bin with a neighbour of tiny values that joined the window on noise (2 stds) holds
+    # only zeros; a clearly occupied neighbour (an island) or any bin further out does not.
+    std, zero = 10.0, dp_schema.ZERO_BIN
+    noisy = np.zeros(dp_schema.N_BINS)
+    noisy[zero], noisy[zero + side] = 400.0, 2.1 * std
+    window = dp_schema._scan_window(noisy, std, exact=False)
+    assert sorted(window[:2]) == sorted([zero, zero + side])  # the neighbour is in the window
+    assert dp_schema._only_zeros(noisy, window, std)
+    assert dp_schema._only_zeros(noisy, (zero, zero), std)
+    noisy[zero + side] = 5 * std
+    assert not dp_schema._only_zeros(noisy, window, std)
+    assert not dp_schema._only_zeros(noisy, (zero, zero + 2), std)
+    assert not dp_schema._only_zeros(noisy, (zero - 2, zero), std)
+    # Exact mode (std 0): an occupied neighbour is data.
+    noisy[zero + side] = 1.0
+    assert not dp_schema._only_zeros(noisy, window, 0.0)
+
+
+def test_a_zero_one_column_with_unseen_ones_is_left_out_with_a_warning():
+    frame = pd.DataFrame({"flag": np.r_[np.zeros(380), np.ones(20)], "age": np.linspace(20, 80, 400),
+                          "outcome": np.tile(["a", "b"], 200)})
+    for seed in range(12):  # key 1 put [-2^-10, 0) in the window on noise: the column was kept, constant
+        with pytest.warns(UserWarning, match="only the value 0 stands out"):
+            schema, _ = estimate_schema(jax.random.key(seed), frame, target="outcome", noise_multiplier=10.0,
+                                        threshold_delta=1e-6)
+        assert "flag" not in schema.column_names

@@ -263,6 +263,20 @@ def _scan_window(noisy: np.ndarray, std: float, exact: bool) -> Optional[tuple]:
     return a, b, core_a, core_b
 
 
+def _only_zeros(noisy: np.ndarray, window: tuple, std: float) -> bool:
+    """Whether a window holds nothing but exact zeros: the zeros' bin, and at most its two neighbours
+    (values of magnitude below 2^-9) where these are not clearly occupied (:data:`ISLAND_Z`).
+
+    A neighbour joins the bulk on noise alone (above the window's penalty, or as a thin tail) a few
+    times in a hundred; without this, a 0/1 column whose ones are too rare to see was kept as a
+    constant with bounds [-2^-10, 2^-10]. Post-processing of noisy counts (exact mode: ``std`` 0, so
+    any occupied neighbour counts)."""
+    a, b = window[:2]
+    if not (ZERO_BIN - 1 <= a <= ZERO_BIN <= b <= ZERO_BIN + 1):
+        return False
+    return all(noisy[k] <= ISLAND_Z * std for k in range(a, b + 1) if k != ZERO_BIN)
+
+
 def _refine_edges(lower: float, upper: float) -> np.ndarray:
     """REFINE_BINS + 1 edges, uniform between two public (scan) edges."""
     return lower + np.linspace(0.0, 1.0, REFINE_BINS + 1) * (upper - lower)
@@ -517,10 +531,13 @@ def estimate_schema_and_count(
             if is_time:
                 raise DataError(f"time column '{column}': its range could not be told apart from the noise "
                                 f"({_needed_message(std_scan)}).")
+            text_hint = (" If it holds text, dates or codes, no level was frequent enough either: convert dates to "
+                         "numbers, merge rare levels, or declare its kind (`kinds=` / --categorical, --numeric)."
+                         if kind_of[column] == "auto" else "")
             warnings.warn(f"column '{column}': its range could not be told apart from the noise at this budget, so "
-                          f"it is left out ({_needed_message(std_scan)}).", UserWarning, stacklevel=2)
+                          f"it is left out ({_needed_message(std_scan)}).{text_hint}", UserWarning, stacklevel=2)
             continue
-        if window[0] == window[1] == ZERO_BIN and not is_time:  # only zeros seen: a constant, it carries nothing
+        if not is_time and _only_zeros(numeric_noisy, window, 0.0 if exact else std_scan):  # a constant: carries nothing
             warnings.warn(f"column '{column}': only the value 0 stands out of the noise at this budget (its other "
                           "values are too rare to see), so it carries no information and is left out (give a public "
                           "schema with its bounds to keep it).", UserWarning, stacklevel=2)
