@@ -129,6 +129,9 @@ def test_mismatched_flags_are_refused(tmp_path, capsys, cohort_csv):
                     message="event column 'dead' not found")
     _assert_refused(tmp_path, capsys, "--data", cohort_csv, "--target", "died", "--time-col", "days",
                     message="not both")
+    _assert_refused(tmp_path, capsys, "--dataset", "gbsg2", "--event-value", "2", message="--event-value goes with --data")
+    _assert_refused(tmp_path, capsys, "--data", cohort_csv, "--target", "died", "--event-value", "2",
+                    message="--event-value is for survival")
 
 
 def test_soft_events_write_weighted_copies_that_the_utility_report_uses(tmp_path, capsys):
@@ -161,3 +164,20 @@ def test_soft_events_write_weighted_copies_that_the_utility_report_uses(tmp_path
     expected = concordance_index(np.asarray(real.time, float), model.predict_risk(real.X[:, varying]),
                                  np.asarray(real.event))
     assert report["owner_only"]["utility"]["synthetic"]["c_index"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("censored, event", [(1, 2), ("alive", " Dead")])
+def test_events_coded_otherwise_are_read_with_event_value(tmp_path, capsys, censored, event):
+    # R's survival package codes 1 = censored / 2 = dead, many tables write words: with --event-value
+    # the run is the 0 / 1 run of the same seed, table for table (without it every event was left out).
+    data = load_dataset("gbsg2")
+    data.schema.to_json(tmp_path / "schema.json")
+    coded = tmp_path / "coded.csv"
+    data.frame.assign(cens=data.frame["cens"].map({0: censored, 1: event})).to_csv(coded, index=False)
+    plain = tmp_path / "plain.csv"
+    data.frame.to_csv(plain, index=False)
+    common = ["--schema", tmp_path / "schema.json", "--holdout", "0", *FAST]
+    assert run_cli("condense", "--data", plain, "--out", tmp_path / "plain_out.csv", *common) == 0
+    assert run_cli("condense", "--data", coded, "--event-value", str(event).strip().upper(),
+                   "--out", tmp_path / "coded_out.csv", *common) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "coded_out.csv"), pd.read_csv(tmp_path / "plain_out.csv"))

@@ -224,3 +224,19 @@ def test_a_column_declared_with_two_kinds_is_refused_with_or_without_dp(tmp_path
                        "--categorical", "a", "--integer", "a", *extra) == 2
         assert "declared with two kinds" in capsys.readouterr().err
         assert not (tmp_path / "d.json").exists()
+
+
+def test_a_survival_draft_reads_events_coded_otherwise_with_event_value(tmp_path, capsys):
+    rng = np.random.default_rng(11)
+    n = 3000
+    frame = pd.DataFrame({"age": rng.integers(20, 90, n), "days": rng.integers(1, 2000, n),
+                          "status": np.where(rng.random(n) < 0.3, 2, 1)})  # R's coding: 1 censored, 2 dead
+    cohort = tmp_path / "r_coded.csv"
+    frame.to_csv(cohort, index=False)
+    out = tmp_path / "draft.json"
+    assert run_cli("schema", "draft", "--data", cohort, "--time-col", "days", "--event-col", "status",
+                   "--event-value", "2", "--epsilon", "1", "--seed", 3, "--out", out) == 0
+    assert abs(Schema.from_json(out).event_rate - 0.3) < 0.05
+    assert run_cli("schema", "draft", "--data", cohort, "--target", "status", "--event-value", "2",
+                   "--out", tmp_path / "x.json") == 2
+    assert "--event-value is for survival" in capsys.readouterr().err

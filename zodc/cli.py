@@ -103,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--target", help="class column (classification; required with --data unless the schema names it)")
     data.add_argument("--time-col", help="survival time column (survival; with --event-col, unless the schema names them)")
     data.add_argument("--event-col", help="survival event column, 0 = censored / 1 = event")
+    data.add_argument("--event-value", metavar="VALUE",
+                      help="the --event-col value that means the event happened, when it is not 1 (public: the "
+                           "task's definition), e.g. 2 for R's 1 = censored / 2 = dead, or dead; every other value "
+                           "is censored, a missing one leaves its record out (with --data)")
     data.add_argument("--schema", help="public schema JSON (bounds, categories); without it one is estimated with DP")
     data.add_argument("--classes", default="", metavar="LABELS",
                       help="comma-separated classes of the target, in order (public: the task's definition; "
@@ -321,7 +325,16 @@ def _load(args) -> tuple[Any, Any, dict[str, Any], dict[str, Any]]:
             raise ZodcError(f"the schema's time and event columns are {schema.time.name!r} and {schema.event!r}; "
                             f"got --time-col {time_col!r} --event-col {event_col!r}.")
         roles = {"task": task, "target": None, "time": time_col, "event": event_col}
+        if args.event_value is not None:
+            if args.data is None:
+                raise ZodcError("--event-value goes with --data (a bundled dataset's events are coded 0 / 1).")
+            if event_col in frame.columns:  # a missing column is refused by the checks that follow
+                from zodc.data.io import event_indicator
+
+                frame = frame.assign(**{event_col: event_indicator(frame[event_col], args.event_value)})
     else:
+        if args.event_value is not None:
+            raise ZodcError("--event-value is for survival (with --time-col and --event-col).")
         target = args.target or (schema.target if schema is not None else None)
         if target is None:
             raise ZodcError("--target is required with --data (the class column), unless --schema names it; "

@@ -77,6 +77,9 @@ def add_schema_parser(subparsers) -> argparse.ArgumentParser:
     draft.add_argument("--target", help="class column (classification)")
     draft.add_argument("--time-col", help="survival time column (survival; with --event-col)")
     draft.add_argument("--event-col", help="survival event column, 0 = censored / 1 = event")
+    draft.add_argument("--event-value", metavar="VALUE",
+                       help="the --event-col value that means the event happened, when it is not 1 (as for zodc "
+                            "condense), e.g. 2 for R's 1 = censored / 2 = dead")
     draft.add_argument("--out", required=True,
                        help="where to write the schema JSON (refused if it exists, unless --force)")
     draft.add_argument("--force", action="store_true", help="overwrite an existing --out")
@@ -142,6 +145,8 @@ def _roles(args) -> dict:
         raise ConfigError("survival needs both --time-col and --event-col.")
     if not survival and args.target is None:
         raise ConfigError("give --target (the class column) or --time-col and --event-col (survival).")
+    if getattr(args, "event_value", None) is not None and not survival:
+        raise ConfigError("--event-value is for survival (with --time-col and --event-col).")
     return {"target": args.target, "time": args.time_col, "event": args.event_col}
 
 
@@ -161,7 +166,8 @@ def _check_out(out: str, data: str, force: bool) -> None:
 
 def draft_command(args) -> int:
     """``zodc schema draft``: writes the draft, prints a summary; returns the exit status."""
-    from zodc.data.io import apply_declared_kinds, check_declared_kinds, json_safe, read_table, write_json_atomic
+    from zodc.data.io import (apply_declared_kinds, check_declared_kinds, event_indicator, json_safe, read_table,
+                              write_json_atomic)
     from zodc.data.validation import diagnostics
 
     roles = _roles(args)
@@ -190,6 +196,8 @@ def draft_command(args) -> int:
                 raise DataError(f"{role} column {column!r} not found; columns are: "
                                 f"{', '.join(map(str, frame.columns))}.")
         check_declared_kinds(frame, **declared)  # both paths: a column declared twice is refused
+        if args.event_value is not None:
+            frame = frame.assign(**{roles["event"]: event_indicator(frame[roles["event"]], args.event_value)})
         if args.no_dp:
             document, summary = draft_without_privacy(frame, name=name, declared=declared, classes=classes,
                                                       show_private=args.diagnostics, **roles)

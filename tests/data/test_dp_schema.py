@@ -1,3 +1,5 @@
+import warnings
+
 import jax
 import numpy as np
 import pandas as pd
@@ -191,3 +193,22 @@ def test_a_zero_one_column_with_unseen_ones_is_left_out_with_a_warning():
             schema, _ = estimate_schema(jax.random.key(seed), frame, target="outcome", noise_multiplier=10.0,
                                         threshold_delta=1e-6)
         assert "flag" not in schema.column_names
+
+
+@pytest.mark.parametrize("codes, unseen", [((1, 2), "no censored records"), (("alive", "dead"), "no events")])
+def test_events_coded_otherwise_get_a_warning_that_names_event_value(codes, unseen):
+    rng = np.random.default_rng(5)
+    n = 600
+    frame = pd.DataFrame({"age": rng.uniform(30, 80, n), "time": rng.uniform(1, 100, n),
+                          "event": np.where(rng.random(n) < 0.4, codes[1], codes[0])})
+    frame["event"] = frame["event"].astype(object)
+    if codes == (1, 2):
+        frame["event"] = frame["event"].astype(int)
+    with pytest.warns(UserWarning, match=f"shows {unseen} .* at this budget.*--event-value"):
+        estimate_schema(jax.random.key(0), frame, time="time", event="event", noise_multiplier=1.0,
+                        threshold_delta=1e-6)
+    frame["event"] = np.where(rng.random(n) < 0.4, 1, 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        estimate_schema(jax.random.key(0), frame, time="time", event="event", noise_multiplier=1.0,
+                        threshold_delta=1e-6)

@@ -68,3 +68,32 @@ def test_json_write(tmp_path):
         write_json_atomic({}, tmp_path / "nope" / "r.json")
     with pytest.raises(DataError, match="DataFrame"):
         write_table_atomic([1, 2], tmp_path / "x.csv")
+
+
+def test_event_indicator_reads_the_declared_event_value():
+    from zodc.data.io import event_indicator
+
+    raw = pd.Series(["1", "2", " 2.0", None, "", "dead", "2", 2, 1.0, True])
+    np.testing.assert_array_equal(event_indicator(raw, "2").to_numpy(),
+                                  [0, 1, 1, np.nan, np.nan, 0, 1, 1, 0, 0])
+    words = pd.Series(["Dead", "alive", " DEAD ", None, "1"])
+    np.testing.assert_array_equal(event_indicator(words, "dead").to_numpy(), [1, 0, 1, np.nan, 0])
+    np.testing.assert_array_equal(event_indicator(pd.Series([True, False, None]), "true").to_numpy(), [1, 0, np.nan])
+    with pytest.raises(DataError, match="--event-value needs a value"):
+        event_indicator(words, "  ")
+
+
+def test_event_indicator_neighbours_differ_in_the_changed_record_only():
+    # D and D' differ in one record (an odd value, a missing one, the event value itself): the codes
+    # of every other record are the same.
+    from zodc.data.io import event_indicator
+
+    rng = np.random.default_rng(3)
+    base = pd.Series(rng.choice(["1", "2"], 50).astype(object))
+    codes = event_indicator(base, "2").to_numpy()
+    for odd in ("2", "1", "9", "dead", None, "2.0"):
+        neighbour = base.copy()
+        neighbour[17] = odd
+        changed = event_indicator(neighbour, "2").to_numpy()
+        keep = np.arange(50) != 17
+        np.testing.assert_array_equal(changed[keep], codes[keep])

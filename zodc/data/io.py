@@ -188,6 +188,52 @@ def check_declared_kinds(frame: pd.DataFrame, *, categorical=(), integer=(), num
         raise DataError(f"column(s) {twice} declared with two kinds.")
 
 
+def _as_number(value: Any) -> float | None:
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    try:
+        return float(str(value).strip())
+    except ValueError:
+        return None
+
+
+def event_indicator(series: pd.Series, event_value: Any) -> pd.Series:
+    """A survival event column recoded to 1.0 (event) / 0.0 (censored) by its declared event value.
+
+    ``event_value`` is the value that means the event happened (``--event-value``: public, the
+    task's definition, as ``--classes`` is for a target): R's ``survival`` package codes status 1 =
+    censored, 2 = event, and many tables write words. A record whose value equals it is an event,
+    one with any other value is censored, a missing value stays missing (its record is left out).
+    Numbers compare as numbers (``"2"``, ``2`` and ``2.0`` are one value), text as zodc compares
+    levels (stripped, lower case: ``" Dead"`` is ``"dead"``).
+
+    Could one record change this? Only its own value's code.
+
+    Raises:
+        DataError: an empty ``event_value``.
+    """
+    from zodc.data.dp_schema import normalise_level
+
+    wanted = normalise_level(event_value)
+    if wanted is None:
+        raise DataError("--event-value needs a value (the event column's value that means the event happened).")
+    wanted_number = _as_number(wanted)
+    wanted_text = str(wanted).lower()
+
+    def code(value):
+        level = normalise_level(value)
+        if level is None:
+            return np.nan
+        number = _as_number(level)
+        if wanted_number is not None and number is not None:
+            return float(number == wanted_number)
+        return float(str(level).lower() == wanted_text)
+
+    return series.astype(object).map(code).astype(np.float64)
+
+
 def apply_declared_kinds(frame: pd.DataFrame, *, categorical=(), integer=(), numeric=(), classes=None,
                          target: str | None = None, time: str | None = None, event: str | None = None,
                          schema=None) -> pd.DataFrame:

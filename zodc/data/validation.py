@@ -194,7 +194,9 @@ def _check_time_event(time_values: np.ndarray, event_series: pd.Series, time_nam
     unusable = ~valid_event | np.isnan(time_values)
     if unusable.any():
         warnings.warn(f"survival records without a usable time or event (missing, or an event other than 0/1 in "
-                      f"'{event_name}'; {_rows(unusable, index)}) are left out.", UserWarning, stacklevel=3)
+                      f"'{event_name}'; {_rows(unusable, index)}) are left out. If the events are coded otherwise "
+                      "(R's 1 = censored / 2 = event, or words), say which value is the event: --event-value.",
+                      UserWarning, stacklevel=3)
     events = np.where(valid_event, pd.to_numeric(event_series.where(valid_event, 0), errors="coerce")
                       .fillna(0).to_numpy(dtype=float), 0.0).astype(np.int64)
     if require_variation and events[~unusable].sum() == 0:
