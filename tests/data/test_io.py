@@ -97,3 +97,57 @@ def test_event_indicator_neighbours_differ_in_the_changed_record_only():
         changed = event_indicator(neighbour, "2").to_numpy()
         keep = np.arange(50) != 17
         np.testing.assert_array_equal(changed[keep], codes[keep])
+
+
+def _plain_frame():
+    return pd.DataFrame({"age": ["61", "47", "58"], "size, mm": ["3.5", "12.25", "1234.5"], "sex": ["f", "m", "f"]})
+
+
+@pytest.mark.parametrize("separator, decimal, encoding, newline", [
+    (",", ".", "utf-8", "\n"), (";", ",", "utf-8", "\n"), ("\t", ".", "utf-8", "\n"),
+    (";", ",", "utf-8-sig", "\r\n"), (",", ".", "cp1252", "\r\n")])
+def test_a_table_reads_the_same_whatever_excel_wrote(tmp_path, separator, decimal, encoding, newline):
+    # Excel in a locale whose decimal mark is a comma writes ";" and "3,5"; a byte-order mark,
+    # Windows line ends and Latin-1 text are common too. The separator is read from the header.
+    expected = _plain_frame()
+    written = expected.copy()
+    if decimal == ",":
+        written["size, mm"] = ["3,5", "12,25", "1.234,5"]
+    lines = [separator.join(f'"{c}"' if separator in c or "," in c else c for c in written.columns)]
+    lines += [separator.join(row) for row in written.to_numpy().tolist()]
+    path = tmp_path / "cohort.csv"
+    path.write_bytes(newline.join(lines).encode(encoding) + newline.encode())
+    pd.testing.assert_frame_equal(read_table(path, as_text=True), expected.astype("string"))
+
+
+def test_bytes_that_are_not_utf8_are_read_as_latin1_in_their_own_cell(tmp_path):
+    path = tmp_path / "mixed.csv"
+    path.write_bytes("Größe;sex\n".encode("cp1252") + "1,5;männlich\n".encode("cp1252")
+                     + "2,5;männlich\n".encode("utf-8"))
+    frame = read_table(path, as_text=True)
+    assert list(frame.columns) == ["Größe", "sex"]
+    assert frame["sex"].tolist() == ["männlich", "männlich"] and frame["Größe"].tolist() == ["1.5", "2.5"]
+
+
+def test_spreadsheets_are_refused_with_what_to_do(tmp_path):
+    (tmp_path / "cohort.xlsx").write_bytes(b"anything")
+    with pytest.raises(DataError, match="Excel workbook, not a CSV file: save it as CSV"):
+        read_table(tmp_path / "cohort.xlsx")
+    (tmp_path / "cohort.csv").write_bytes(b"PK\x03\x04rest of a zip archive")
+    with pytest.raises(DataError, match="zip archive"):
+        read_table(tmp_path / "cohort.csv")
+
+
+@pytest.mark.parametrize("odd", ["1,5", "1.234,5", "ab\xe9c", "not a number", ""])
+def test_read_table_neighbours_differ_in_the_changed_record_only(tmp_path, odd):
+    # D and D' differ in one record's cell (a decimal comma, a Latin-1 byte, text): every other cell
+    # reads the same, and so do the columns (the separator comes from the header).
+    rows = [f"{i};{i % 7},25;{'f' if i % 2 else 'm'}" for i in range(40)]
+    header = "id_code;dose;sex"
+    (tmp_path / "d.csv").write_bytes(("\n".join([header] + rows) + "\n").encode("utf-8"))
+    rows[13] = f"13;{odd};m"
+    (tmp_path / "d2.csv").write_bytes(("\n".join([header] + rows) + "\n").encode("cp1252"))
+    d, d2 = read_table(tmp_path / "d.csv", as_text=True), read_table(tmp_path / "d2.csv", as_text=True)
+    assert list(d.columns) == list(d2.columns) and d.dtypes.equals(d2.dtypes)
+    keep = d.index != 13
+    pd.testing.assert_frame_equal(d[keep], d2[keep])

@@ -8,9 +8,11 @@ a reader never sees a half-written release.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import json
 import os
+import re
 import tempfile
 from typing import Any, Iterator, Union
 
@@ -22,8 +24,63 @@ from zodc.errors import DataError
 PathLike = Union[str, os.PathLike]
 
 
+#: Files that are not text tables: their extensions, and a zip archive's first bytes (.xlsx, .ods).
+_NOT_CSV = {".xlsx": "an Excel workbook", ".xls": "an Excel workbook", ".xlsm": "an Excel workbook",
+            ".ods": "a spreadsheet", ".parquet": "a Parquet file", ".feather": "a Feather file",
+            ".sav": "an SPSS file", ".dta": "a Stata file", ".sas7bdat": "a SAS file", ".rds": "an R data file",
+            ".rdata": "an R data file"}
+_FIELD_SEPARATORS = (",", ";", "\t")
+#: A number written with a decimal comma (and optionally dots between thousands): "3,5", "-0,25",
+#: "1.234,5", "2,5e-3".
+_DECIMAL_COMMA = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d*),\d+([eE][+-]?\d+)?$")
+
+
+def _decode_cp1252(error: UnicodeDecodeError) -> tuple:
+    """Codec error handler: bytes that are not UTF-8 read as Windows-1252 (Latin-1 and Excel's
+    Western European export), those bytes alone; the rest of the file stays UTF-8."""
+    return error.object[error.start:error.end].decode("cp1252", errors="replace"), error.end
+
+
+codecs.register_error("zodc-cp1252", _decode_cp1252)
+
+
+def _field_separator(path: str) -> str:
+    """The separator of a CSV's fields, read from its header line alone: ``,``, ``;`` (Excel's CSV
+    where the decimal mark is a comma) or a tab, whichever occurs most outside quotes (ties: comma).
+    The header holds the column names, public structure: no record decides the separator."""
+    with open(path, "rb") as handle:
+        header = handle.readline().decode("utf-8", errors="zodc-cp1252")
+    unquoted = re.sub(r'"[^"]*"', "", header)
+    counts = [unquoted.count(separator) for separator in _FIELD_SEPARATORS]
+    return _FIELD_SEPARATORS[int(np.argmax(counts))] if max(counts) > 0 else ","
+
+
+def _decimal_commas_to_points(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each text cell that is a number with a decimal comma ("3,5", "1.234,5") rewritten with a
+    decimal point ("3.5", "1234.5"), cell by cell; other cells unchanged."""
+    out = frame.copy()
+    for name in out.columns:
+        column = out[name]
+        if not (pd.api.types.is_string_dtype(column) or column.dtype == object):
+            continue
+        text = column.astype("string").str.strip()
+        number = text.str.fullmatch(_DECIMAL_COMMA).fillna(False).astype(bool)
+        if number.any():
+            points = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+            out[name] = column.where(~number, points.astype(column.dtype))
+    return out
+
+
 def read_table(path: PathLike, *, as_text: bool = False) -> pd.DataFrame:
     """Read a CSV table with a header row.
+
+    The fields may be separated by commas, semicolons or tabs (read from the header line); in a
+    semicolon-separated file (Excel's CSV in locales whose decimal mark is a comma) numbers with a
+    decimal comma are read as numbers. The file is UTF-8 (with or without a byte-order mark); bytes
+    that are not UTF-8 are read as Windows-1252 (Latin-1), those bytes alone.
+
+    Could one record change this? Only its own cells: the separator comes from the header (the column
+    names, public), and a decimal comma or a non-UTF-8 byte is read in its own cell.
 
     Args:
         path: Path to a CSV file.
@@ -35,22 +92,35 @@ def read_table(path: PathLike, *, as_text: bool = False) -> pd.DataFrame:
         The table, shape ``(n, d)``.
 
     Raises:
-        DataError: The file does not exist, is a directory, is empty, has a header but no rows,
-            or cannot be parsed (the message names the path and the parser's complaint).
+        DataError: The file does not exist, is a directory, is a spreadsheet or another binary
+            format, is empty, has a header but no rows, or cannot be parsed (the message names the
+            path and the parser's complaint).
     """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise DataError(f"input table not found: '{path}'.")
     if os.path.isdir(path):
         raise DataError(f"input table '{path}' is a directory, not a CSV file.")
+    kind = _NOT_CSV.get(os.path.splitext(path)[1].lower())
+    with open(path, "rb") as handle:
+        if kind is None and handle.read(4) == b"PK\x03\x04":
+            kind = "a zip archive (a spreadsheet?)"
+    if kind is not None:
+        raise DataError(f"input table '{path}' is {kind}, not a CSV file: save it as CSV (a spreadsheet: "
+                        "File > Save As > CSV) and pass that file.")
+    separator = _field_separator(path)
     try:
-        frame = pd.read_csv(path, dtype="string" if as_text else None, skipinitialspace=as_text)
+        frame = pd.read_csv(path, sep=separator, dtype="string" if as_text else None, skipinitialspace=as_text,
+                            encoding="utf-8-sig", encoding_errors="zodc-cp1252",
+                            decimal="," if separator == ";" and not as_text else ".")
     except pd.errors.EmptyDataError:
         raise DataError(f"input table '{path}' is empty (no header, no rows).") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+    except pd.errors.ParserError as error:
         raise DataError(f"input table '{path}' cannot be parsed as CSV: {error}".strip()) from None
     if len(frame) == 0:
         raise DataError(f"input table '{path}' has a header but no rows.")
+    if separator == ";" and as_text:
+        frame = _decimal_commas_to_points(frame)
     return frame
 
 
