@@ -177,6 +177,20 @@ def test_identifier_columns_are_left_out_unless_declared():
     assert not any("'rownames'" in message for message in caught)
 
 
+@pytest.mark.parametrize("name", ["PatientID", "caseId", "Study ID", "pid", "case_no", "CaseNumber", "No.", "ID#"])
+def test_identifier_names_as_people_write_them(name):
+    from zodc.data.dp_schema import looks_like_identifier
+
+    assert looks_like_identifier(name)
+
+
+@pytest.mark.parametrize("name", ["age", "HbA1c", "BMI", "nodes", "number_of_nodes", "valid", "fluid", "grade"])
+def test_feature_names_are_not_identifiers(name):
+    from zodc.data.dp_schema import looks_like_identifier
+
+    assert not looks_like_identifier(name)
+
+
 def test_a_date_column_is_left_out_with_a_warning_naming_it():
     rng = np.random.default_rng(18)
     n = 400

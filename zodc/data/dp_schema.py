@@ -33,6 +33,7 @@ generator (a JAX key is accepted too, for tests), one stream for the whole mecha
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from typing import Any, Optional, Sequence
 
@@ -314,10 +315,13 @@ def looks_like_identifier(name: str) -> bool:
     """Whether a column's *name* says it is a row identifier (``id``, ``patient_id``, ``rownames``,
     ``Unnamed: 0``, ``seqno``, ...): such a column is left out unless its kind is declared. Reads
     the name only (public structure), never the values."""
-    text = str(name).strip().casefold().replace("-", "_").replace(".", "_").replace(" ", "_")
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", str(name).strip())  # camelCase: PatientID -> Patient_ID
+    text = re.sub(r"[-. #]", "_", words.casefold()).strip("_")
     return (text in {"id", "rownames", "row_names", "rowname", "index", "seqno", "seq_no", "row", "row_id", "mrn",
-                     "record", "record_id", "patient", "patient_id", "subject", "subject_id", "case_id", "obs"}
-            or text.endswith("_id") or text.startswith("unnamed:") or text.startswith("unnamed_"))
+                     "record", "record_id", "patient", "patient_id", "subject", "subject_id", "case_id", "obs",
+                     "pid", "ptid", "uid", "uuid", "guid", "no", "nr"}
+            or text.endswith("_id") or text.startswith("unnamed:") or text.startswith("unnamed_")
+            or re.fullmatch(r"(patient|case|record|subject|study|row|sample)_?(no|nr|number|num)", text) is not None)
 
 
 def column_kinds(frame: pd.DataFrame, kinds: Optional[dict], *, target=None, time=None, event=None) -> tuple:
