@@ -212,3 +212,23 @@ def test_events_coded_otherwise_get_a_warning_that_names_event_value(codes, unse
         warnings.simplefilter("error")
         estimate_schema(jax.random.key(0), frame, time="time", event="event", noise_multiplier=1.0,
                         threshold_delta=1e-6)
+
+
+def test_a_rare_class_read_from_the_data_is_named_in_a_warning():
+    # The class set is public (the task's definition): undeclared, a typo held by one record becomes
+    # a class and is released. The owner is told which classes are rare at this budget, by the noisy
+    # counts; declared classes, or classes that are all clearly present, give no such warning.
+    rng = np.random.default_rng(9)
+    n = 800
+    frame = pd.DataFrame({"age": rng.uniform(30, 80, n), "y": rng.choice(["no", "yes"], n)})
+    frame.loc[3, "y"] = "yse"
+    with pytest.warns(UserWarning, match=r"classes of target 'y' were read from the data.*'no', 'yes', 'yse'\. At "
+                                         r"this budget 'yse' is rare.*--classes"):
+        estimate_schema(jax.random.key(0), frame, target="y", noise_multiplier=1.0, threshold_delta=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        schema, _ = estimate_schema(jax.random.key(0), frame, target="y", classes=["no", "yes"], noise_multiplier=1.0,
+                                    threshold_delta=1e-6)
+        assert schema.target_column.categories == ("no", "yes")
+        estimate_schema(jax.random.key(0), frame[frame["y"] != "yse"], target="y", noise_multiplier=1.0,
+                        threshold_delta=1e-6)

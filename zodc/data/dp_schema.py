@@ -477,6 +477,14 @@ def estimate_schema_and_count(
         index = {level: k for k, level in enumerate(levels)}
         codes = np.array([index.get(v, -1) for v in labels], dtype=np.int64)
         counts = noisy(np.bincount(codes[codes >= 0], minlength=len(levels)), std_role)
+        rare = [level for level, count in zip(levels, counts) if count <= PRESENCE_Z * std_role]
+        if classes is None and rare and not exact:  # post-processing of the noisy counts
+            warnings.warn(f"the classes of target '{target}' were read from the data, not declared, and are released "
+                          f"with the table as the task's definition: {', '.join(repr(str(v)) for v in levels)}. At "
+                          f"this budget {', '.join(repr(str(v)) for v in rare)} {'is' if len(rare) == 1 else 'are'} "
+                          "rare: if a label is a typo, or one a few records hold that should not be published, "
+                          "declare the task's classes with --classes (records with other labels are left out).",
+                          UserWarning, stacklevel=2)
         class_proportions = tuple(float(p) for p in _proportions(counts))
         record_count = float(max(counts.sum(), 1.0))
         target_column = CategoricalColumn(target, tuple(levels))
