@@ -232,3 +232,12 @@ def test_a_rare_class_read_from_the_data_is_named_in_a_warning():
         assert schema.target_column.categories == ("no", "yes")
         estimate_schema(jax.random.key(0), frame[frame["y"] != "yse"], target="y", noise_multiplier=1.0,
                         threshold_delta=1e-6)
+
+
+def test_a_column_left_out_says_when_it_is_empty_in_many_records():
+    rng = np.random.default_rng(4)
+    n = 2000
+    frame = pd.DataFrame({"age": rng.uniform(30, 80, n), "lab": [None] * n,
+                          "y": rng.choice(["no", "yes"], n)}).astype({"lab": "string"})
+    with pytest.warns(UserWarning, match="column 'lab': its range could not be told apart.*empty in many records"):
+        estimate_schema(jax.random.key(0), frame, target="y", noise_multiplier=1.0, threshold_delta=1e-6)

@@ -552,6 +552,8 @@ def estimate_schema_and_count(
             text_hint = (" If it holds text, dates or codes, no level was frequent enough either: convert dates to "
                          "numbers, merge rare levels, or declare its kind (`kinds=` / --categorical, --numeric)."
                          if kind_of[column] == "auto" else "")
+            if scan[0] > DETECT_Z * std_scan:  # the noisy missing count: post-processing
+                text_hint = " It is empty in many records." + text_hint
             warnings.warn(f"column '{column}': its range could not be told apart from the noise at this budget, so "
                           f"it is left out ({_needed_message(std_scan)}).{text_hint}", UserWarning, stacklevel=2)
             continue
