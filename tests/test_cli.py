@@ -302,3 +302,11 @@ raise SystemExit(code)
     lines = done.stderr.splitlines()
     assert lines[:2] == ["zodc: warning: column 'age' has missing values", "zodc: FutureWarning: an old option"]
     assert "UserWarning: after the command" in lines[2]  # Python's own format again after main
+
+
+def test_replacing_a_release_warns_that_two_releases_add_up(tmp_path):
+    out = tmp_path / "synthetic.csv"
+    out.write_text("an earlier release\n")
+    with pytest.warns(UserWarning, match="exists; a finished run replaces it.*sum of their epsilons"):
+        assert run_cli("condense", "--dataset", "breast_cancer", "--out", out, *FAST) == 0
+    assert out.read_text() != "an earlier release\n"

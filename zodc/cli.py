@@ -455,6 +455,10 @@ def condense_command(args, argv: Sequence[str] | None = None) -> dict[str, Any]:
     owner_path = _sibling(args.out, ".owner.json")
     for path, flag in ((args.out, "--out"), (report_path, "--report")):
         _check_writable(path, flag)
+    if os.path.exists(args.out):
+        warnings.warn(f"--out {args.out!r} exists; a finished run replaces it. Each run on the same cohort spends its "
+                      "own budget: if the table it replaces was shared, the two releases together cost the sum of "
+                      "their epsilons.", UserWarning, stacklevel=2)
     if args.plots is not None:  # matplotlib and the directory, before any work
         from zodc.evaluate.plots import check_plots
 
