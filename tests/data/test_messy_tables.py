@@ -177,6 +177,17 @@ def test_identifier_columns_are_left_out_unless_declared():
     assert not any("'rownames'" in message for message in caught)
 
 
+def test_unnamed_columns_are_left_out_saying_they_have_no_name(tmp_path):
+    # R's write.csv row names and the empty columns a spreadsheet leaves at the right edge.
+    frame = csv_frame(tmp_path, "".join([",age,y,\n"] + [f"{i},{40 + i % 30},{'ab'[i % 2]},\n" for i in range(400)]),
+                      target="y")
+    assert [c for c in frame.columns if c.startswith("Unnamed")] == ["Unnamed: 0", "Unnamed: 3"]
+    schema, caught, _ = estimate(frame, target="y")
+    assert schema.column_names == ("age", "y")
+    for name in ("Unnamed: 0", "Unnamed: 3"):
+        assert any(f"'{name}' has no name in the header" in message for message in caught), caught
+
+
 @pytest.mark.parametrize("name", ["PatientID", "caseId", "Study ID", "pid", "case_no", "CaseNumber", "No.", "ID#"])
 def test_identifier_names_as_people_write_them(name):
     from zodc.data.dp_schema import looks_like_identifier

@@ -445,6 +445,10 @@ def estimate_schema_and_count(
         classes = list(frame[target].cat.categories)  # a categorical target's categories: declared classes
     kind_of, left_out = column_kinds(frame, kinds, target=target, time=time, event=event)
     for column in left_out:
+        if str(column).startswith("Unnamed: "):  # pandas' name for an empty header cell
+            warnings.warn(f"column '{column}' has no name in the header (row names, or an empty column a spreadsheet "
+                          "wrote) and is left out; give it a name to keep it.", UserWarning, stacklevel=2)
+            continue
         warnings.warn(f"column '{column}' looks like a row identifier (by its name) and is left out; declare its "
                       "kind to keep it.", UserWarning, stacklevel=2)
     features = [c for c in frame.columns if c in kind_of and c not in (target, time, event)]
