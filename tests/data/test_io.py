@@ -151,3 +151,11 @@ def test_read_table_neighbours_differ_in_the_changed_record_only(tmp_path, odd):
     assert list(d.columns) == list(d2.columns) and d.dtypes.equals(d2.dtypes)
     keep = d.index != 13
     pd.testing.assert_frame_equal(d[keep], d2[keep])
+
+
+def test_missing_markers_are_missing(tmp_path):
+    path = tmp_path / "uci.csv"
+    path.write_text("age,thal,ca\n63,fixed,0\n67,?,3\n?,normal,NA\n41,,N/A\n")
+    frame = read_table(path, as_text=True)
+    assert frame.isna().sum().tolist() == [1, 2, 2]
+    assert frame["thal"].dropna().tolist() == ["fixed", "normal"]

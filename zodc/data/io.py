@@ -77,7 +77,9 @@ def read_table(path: PathLike, *, as_text: bool = False) -> pd.DataFrame:
     The fields may be separated by commas, semicolons or tabs (read from the header line); in a
     semicolon-separated file (Excel's CSV in locales whose decimal mark is a comma) numbers with a
     decimal comma are read as numbers. The file is UTF-8 (with or without a byte-order mark); bytes
-    that are not UTF-8 are read as Windows-1252 (Latin-1), those bytes alone.
+    that are not UTF-8 are read as Windows-1252 (Latin-1), those bytes alone. Empty cells and
+    pandas' missing markers (``NA``, ``N/A``, ``NaN``, ``null``, ...) are missing, and so is ``?``
+    (the UCI repository's marker).
 
     Could one record change this? Only its own cells: the separator comes from the header (the column
     names, public), and a decimal comma or a non-UTF-8 byte is read in its own cell.
@@ -111,7 +113,7 @@ def read_table(path: PathLike, *, as_text: bool = False) -> pd.DataFrame:
     separator = _field_separator(path)
     try:
         frame = pd.read_csv(path, sep=separator, dtype="string" if as_text else None, skipinitialspace=as_text,
-                            encoding="utf-8-sig", encoding_errors="zodc-cp1252",
+                            encoding="utf-8-sig", encoding_errors="zodc-cp1252", na_values=["?"],
                             decimal="," if separator == ";" and not as_text else ".")
     except pd.errors.EmptyDataError:
         raise DataError(f"input table '{path}' is empty (no header, no rows).") from None
