@@ -94,9 +94,18 @@ def test_the_shares_add_up_to_one_gaussian_mechanism():
     # Each record adds one count to each histogram; with per-count stds sigma/sqrt(share_j), the
     # squared sensitivity in units of each count's noise is sum(share_j) = 1 whatever the columns:
     # together one Gaussian mechanism of noise multiplier sigma.
-    for c in (1, 5, 20):
-        total = dp_schema.SHARE_ROLE + c * (dp_schema.SHARE_SCAN / c) + c * (dp_schema.SHARE_REFINE / c)
-        assert total == pytest.approx(1.0)
+    # A survival time column weighs TIME_WEIGHT features: its counts are less noisy, the features'
+    # more, the sum the same.
+    sigma = 3.0
+    for features in (0, 1, 5, 20):
+        for has_time in (False, True):
+            role, scan, time_scan, refine, time_refine = dp_schema.noise_stds(sigma, features, has_time)
+            columns = max(features, 1) if not has_time else features
+            total = (sigma / role) ** 2 + columns * ((sigma / scan) ** 2 + (sigma / refine) ** 2)
+            if has_time:
+                total += (sigma / time_scan) ** 2 + (sigma / time_refine) ** 2
+                assert time_scan == pytest.approx(scan / dp_schema.TIME_WEIGHT ** 0.5) and time_scan < scan
+            assert total == pytest.approx(1.0), (features, has_time)
 
 
 def test_singleton_level_release_probability_matches_threshold_delta():

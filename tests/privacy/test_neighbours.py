@@ -445,6 +445,23 @@ def test_the_shares_of_the_schema_histograms_make_one_gaussian_mechanism(monkeyp
     assert sum(1.0 / std**2 for _, std in seen) == pytest.approx(1.0 / 30.0**2)
 
 
+def test_a_survival_schema_weighs_its_time_column_within_one_gaussian_mechanism(monkeypatch):
+    # The time column gets TIME_WEIGHT features' share of the scan and the refinement: less noise on
+    # its histograms, more on the features', and still one Gaussian mechanism of noise multiplier sigma.
+    from zodc.data import dp_schema
+
+    rng = np.random.default_rng(12)
+    table = _messy_cohort().drop(columns="outcome")
+    table["days"] = pd.Series(rng.gamma(2.0, 400.0, len(table)).round(1)).astype(str).astype("string")
+    table["died"] = (rng.random(len(table)) < 0.3).astype(int)
+    seen = _schema_histograms(monkeypatch, table, time="days", event="died")
+    assert sum(1.0 / std**2 for _, std in seen) == pytest.approx(1.0 / 30.0**2)
+    stds = sorted({std for _, std in seen})
+    role, feature_scan, time_scan, feature_refine, time_refine = dp_schema.noise_stds(30.0, 4, True)
+    assert set(stds) == {role, feature_scan, time_scan, feature_refine, time_refine}
+    assert time_scan < feature_scan and time_refine < feature_refine
+
+
 def test_a_csv_without_a_schema_releases_at_epsilon_one_and_no_record_decides_a_refusal():
     # The cohort a data owner brings: text cells, stray case, 20 % missing, a 5 % outcome. Both D and
     # D' (one extra record with a unique level and extreme values) release; the schema marks the

@@ -166,8 +166,30 @@ REFINE_BINS, REFINE_OCTAVES = 16, 2
 PRESENCE_Z = 2.0
 #: A numeric column whose scan window spans at least this many octaves above zero is encoded on a log scale.
 LOG_SCALE_OCTAVES = 5
+#: A survival time column's weight in the scan and the refinement, against 1 for a feature (its noise
+#: std is 1/sqrt(2) of a feature's). Without its time a survival task is refused. Raw gbsg2 as a CSV
+#: at epsilon 1, 30 seeds paired (docs/results.md, "The time column's weight";
+#: benchmarks/time_weight.py): refused 5 times at weight 1, never at 2; C-index +0.006 +- 0.012
+#: (refusals scored 0.5), kidney_transplant +0.010 +- 0.010, nafld1 -0.002 +- 0.004. Weight 4 kept
+#: too few features (gbsg2 -0.023 +- 0.015).
+TIME_WEIGHT = 2.0
 #: Without declared classes, a target with more distinct labels than this is refused (declare them).
 MAX_IMPLICIT_CLASSES = 20
+
+
+def noise_stds(sigma: float, features: int, has_time: bool) -> tuple:
+    """The noise std of each count: ``(role, feature scan, time scan, feature refine, time refine)``.
+
+    The scan's share (and the refinement's) is split over the columns by weight: a feature weighs 1
+    and a survival time column :data:`TIME_WEIGHT`, so a column's std is ``sigma / sqrt(share * w /
+    W)`` with ``W`` the total weight. Each record adds one count to each histogram, so the squared
+    sensitivity in units of each count's noise adds up to ``SHARE_ROLE + SHARE_SCAN + SHARE_REFINE
+    = 1``: one Gaussian mechanism of noise multiplier ``sigma`` whatever the weights."""
+    total = features + (TIME_WEIGHT if has_time else 0.0) or 1.0
+    scan = sigma * math.sqrt(total / SHARE_SCAN)
+    refine = sigma * math.sqrt(total / SHARE_REFINE)
+    return (sigma / math.sqrt(SHARE_ROLE), scan, scan / math.sqrt(TIME_WEIGHT), refine,
+            refine / math.sqrt(TIME_WEIGHT))
 
 
 def _python_scalar(value: Any) -> Any:
@@ -376,7 +398,8 @@ def estimate_schema_and_count(
        distinct labels, taken as the task's definition (the report lists this assumption; a
        target with more than :data:`MAX_IMPLICIT_CLASSES` labels must declare them). Gives the
        record count ``n_hat``, the class proportions or the event rate.
-    2. **Scan** (share 0.75, split evenly over the ``c`` feature and time columns): per column one
+    2. **Scan** (share 0.75, split over the ``c`` feature columns and the time, which weighs
+       :data:`TIME_WEIGHT` features; :func:`noise_stds`): per column one
        histogram in which every record adds one count — a *missing* bin, the public signed
        log-scale bins (powers of two, as in Google's ApproxBounds) for values that are numbers,
        and one bin per observed level for values that are text. The column's bulk is the window
@@ -386,7 +409,7 @@ def estimate_schema_and_count(
        :func:`categorical_threshold` (a level seen in one neighbour only is released with
        probability at most ``threshold_delta``). An ``auto`` column (undeclared, e.g. read from a
        CSV) is categorical when its released levels hold more noisy records than its numeric bulk.
-    3. **Refine** (share 0.15, split evenly): for a numeric column, :data:`REFINE_BINS` bins
+    3. **Refine** (share 0.15, split as the scan): for a numeric column, :data:`REFINE_BINS` bins
        uniform between the scan's bounds and a missing bin; where the scan's window spans at most
        :data:`REFINE_OCTAVES` octaves (an offset larger than the spread) the bounds shrink to the
        bulk (a year column's [1024, 2048] becomes [1984, 2048]); for a categorical column, its released levels, an "other" bin and a
@@ -453,12 +476,10 @@ def estimate_schema_and_count(
                       "kind to keep it.", UserWarning, stacklevel=2)
     features = [c for c in frame.columns if c in kind_of and c not in (target, time, event)]
     scanned = features + ([time] if time is not None else [])
-    c = max(len(scanned), 1)
-    std_role = sigma / math.sqrt(SHARE_ROLE)
-    std_scan = sigma * math.sqrt(c / SHARE_SCAN)
-    std_refine = sigma * math.sqrt(c / SHARE_REFINE)
+    std_role, feature_scan, time_scan, feature_refine, time_refine = noise_stds(sigma, len(features),
+                                                                                time is not None)
     text_columns = sum(kind_of[column] in ("categorical", "auto") for column in scanned)
-    tau_level = 0.5 if exact else categorical_threshold(std_scan, threshold_delta / max(text_columns, 1))
+    tau_level = 0.5 if exact else categorical_threshold(feature_scan, threshold_delta / max(text_columns, 1))
 
     def noisy(counts: np.ndarray, std: float) -> np.ndarray:
         return _noisy_counts(rng, np.asarray(counts, np.float64), 0.0 if exact else std)
@@ -510,6 +531,7 @@ def estimate_schema_and_count(
     for column in scanned:
         kind = kind_of[column]
         is_time = column == time
+        std_scan, std_refine = (time_scan, time_refine) if is_time else (feature_scan, feature_refine)
         numbers, levels = _split_values(frame[column], kind)
         missing = np.isnan(numbers) & np.array([v is None for v in levels], dtype=bool)
         finite = numbers[np.isfinite(numbers)]
@@ -596,7 +618,7 @@ def estimate_schema_and_count(
         else:
             columns.append(numeric)
     if not columns:
-        raise DataError(f"no feature column could be estimated from the noisy counts ({_needed_message(std_scan)}). "
+        raise DataError(f"no feature column could be estimated from the noisy counts ({_needed_message(feature_scan)}). "
                         "The schema's share of the budget was spent (it is in the ledger); nothing was released.")
     if target is not None:
         position = list(frame.columns).index(target)
