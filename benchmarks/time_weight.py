@@ -24,7 +24,8 @@ import warnings
 import numpy as np
 
 
-def run(cohort: str, weights: list, seeds: int) -> dict:
+def run(cohort: str, weights: list, seeds: int, extra: tuple = ()) -> dict:
+    """The paired runs; ``extra``: more ``zodc condense`` arguments (the smoke test's short runs)."""
     from zodc import cli
     from zodc.data import dp_schema
     from zodc.data.datasets import load_raw, load_schema
@@ -43,7 +44,7 @@ def run(cohort: str, weights: list, seeds: int) -> dict:
                             contextlib.redirect_stderr(io.StringIO()):
                         warnings.simplefilter("ignore")
                         code = cli.main(["condense", "--data", data, "--time-col", schema.time.name, "--event-col",
-                                         schema.event, "--seed", str(seed), "--quiet", "--out", out])
+                                         schema.event, "--seed", str(seed), "--quiet", "--out", out, *extra])
                     utility = json.load(open(out.replace(".csv", ".owner.json")))["utility"] if code == 0 else None
                     scores[weight].append(None if utility is None else utility["synthetic"]["c_index"])
                 print(json.dumps({"seed": seed, **{str(w): scores[w][-1] for w in weights}}), flush=True)

@@ -8,7 +8,8 @@ def test_one_seed_gives_the_paired_summary_and_restores_the_weight():
     from benchmarks import time_weight
 
     default = dp_schema.TIME_WEIGHT
-    summary = time_weight.run("kidney_transplant", [1.0, default], seeds=1)
+    summary = time_weight.run("kidney_transplant", [1.0, default], seeds=1,
+                              extra=("--steps", "4", "--num-directions", "4", "--backend", "host"))
     assert dp_schema.TIME_WEIGHT == default
     assert summary["cohort"] == "kidney_transplant" and summary["seeds"] == 1
     first, second = summary["weights"]["1.0"], summary["weights"][str(default)]
