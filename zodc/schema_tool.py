@@ -125,13 +125,11 @@ def _columns(text: str) -> list:
 
 
 def _warn_out(caught) -> None:
-    """Relays caught warnings to stderr, one line each, once each."""
-    seen = set()
+    """Relays caught warnings to stderr in the command line's format (``zodc.cli.main`` installs
+    it: ``zodc: warning: <message>``, each distinct message once)."""
     for warning in caught:
-        text = str(warning.message)
-        if text not in seen:
-            seen.add(text)
-            print(f"zodc: warning: {text}", file=sys.stderr)
+        sys.stderr.write(warnings.formatwarning(warning.message, warning.category, warning.filename,
+                                                warning.lineno))
 
 
 # ------------------------------------------------------------------------------------------ draft

@@ -1,4 +1,5 @@
-"""The boosting kernel against scikit-learn's GradientBoostingClassifier on fresh random data."""
+"""The boosting kernel against scikit-learn's GradientBoostingClassifier on random data of a fixed seed (fresh
+only in the opt-in ZODC_RANDOMISED_TESTS=1 run, tests/seeds.py)."""
 
 import jax
 import numpy as np

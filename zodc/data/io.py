@@ -44,13 +44,11 @@ def _decode_cp1252(error: UnicodeDecodeError) -> tuple:
 codecs.register_error("zodc-cp1252", _decode_cp1252)
 
 
-def _field_separator(path: str) -> str:
+def _field_separator(header: bytes) -> str:
     """The separator of a CSV's fields, read from its header line alone: ``,``, ``;`` (Excel's CSV
     where the decimal mark is a comma) or a tab, whichever occurs most outside quotes (ties: comma).
     The header holds the column names, public structure: no record decides the separator."""
-    with open(path, "rb") as handle:
-        header = handle.readline().decode("utf-8", errors="zodc-cp1252")
-    unquoted = re.sub(r'"[^"]*"', "", header)
+    unquoted = re.sub(r'"[^"]*"', "", header.decode("utf-8", errors="zodc-cp1252"))
     counts = [unquoted.count(separator) for separator in _FIELD_SEPARATORS]
     return _FIELD_SEPARATORS[int(np.argmax(counts))] if max(counts) > 0 else ","
 
@@ -103,14 +101,15 @@ def read_table(path: PathLike, *, as_text: bool = False) -> pd.DataFrame:
         raise DataError(f"input table not found: '{path}'.")
     if os.path.isdir(path):
         raise DataError(f"input table '{path}' is a directory, not a CSV file.")
-    kind = _NOT_CSV.get(os.path.splitext(path)[1].lower())
     with open(path, "rb") as handle:
-        if kind is None and handle.read(4) == b"PK\x03\x04":
-            kind = "a zip archive (a spreadsheet?)"
+        header = handle.readline()
+    kind = _NOT_CSV.get(os.path.splitext(path)[1].lower())
+    if kind is None and header.startswith(b"PK\x03\x04"):
+        kind = "a zip archive (a spreadsheet?)"
     if kind is not None:
         raise DataError(f"input table '{path}' is {kind}, not a CSV file: save it as CSV (a spreadsheet: "
                         "File > Save As > CSV) and pass that file.")
-    separator = _field_separator(path)
+    separator = _field_separator(header)
     try:
         frame = pd.read_csv(path, sep=separator, dtype="string" if as_text else None, skipinitialspace=as_text,
                             encoding="utf-8-sig", encoding_errors="zodc-cp1252", na_values=["?"],
