@@ -138,7 +138,7 @@ def test_spreadsheets_are_refused_with_what_to_do(tmp_path):
         read_table(tmp_path / "cohort.csv")
 
 
-@pytest.mark.parametrize("odd", ["1,5", "1.234,5", "ab\xe9c", "not a number", ""])
+@pytest.mark.parametrize("odd", ["1,5", "1.234,5", "ab\xe9c", "not a number", "", "?"])
 def test_read_table_neighbours_differ_in_the_changed_record_only(tmp_path, odd):
     # D and D' differ in one record's cell (a decimal comma, a Latin-1 byte, text): every other cell
     # reads the same, and so do the columns (the separator comes from the header).

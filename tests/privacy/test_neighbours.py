@@ -445,16 +445,40 @@ def test_the_shares_of_the_schema_histograms_make_one_gaussian_mechanism(monkeyp
     assert sum(1.0 / std**2 for _, std in seen) == pytest.approx(1.0 / 30.0**2)
 
 
+def _survival_cohort():
+    rng = np.random.default_rng(12)
+    table = _messy_cohort().drop(columns="outcome")
+    table["days"] = pd.Series(rng.gamma(2.0, 400.0, len(table)).round(1)).astype(str).astype("string")
+    table["died"] = (rng.random(len(table)) < 0.3).astype(int)
+    return table
+
+
+@pytest.mark.parametrize("odd", [
+    {"age": "1e9", "creatinine": "99999", "year": "1066", "sex": "martian", "days": "1e12", "died": 1},
+    {"age": "unknown", "creatinine": pd.NA, "year": "", "sex": pd.NA, "days": "?", "died": 2},  # no usable time/event
+    {"age": "61", "creatinine": "1.1", "year": "2000", "sex": "male", "days": "-3", "died": 0},
+])
+def test_one_survival_record_moves_each_schema_histogram_by_at_most_one_count(monkeypatch, odd):
+    # The survival DP schema (the time column weighted, TIME_WEIGHT): D and D' = D + one record give
+    # the same histograms in the same order with the same noise stds, counts apart by at most one.
+    table = _survival_cohort()
+    extra = pd.DataFrame([odd]).astype({c: "string" for c in odd if c != "died"})
+    before = _schema_histograms(monkeypatch, table, time="days", event="died")
+    after = _schema_histograms(monkeypatch, pd.concat([table, extra], ignore_index=True), time="days", event="died")
+    assert [std for _, std in before] == [std for _, std in after]
+    for (a, _), (b, _) in zip(before, after):
+        if len(b) == len(a) + 1:  # a level only the new record holds
+            assert b[-1] == 1 and np.abs(b[:-1] - a).sum() == 0
+        else:
+            assert len(a) == len(b) and np.abs(b - a).sum() <= 1
+
+
 def test_a_survival_schema_weighs_its_time_column_within_one_gaussian_mechanism(monkeypatch):
     # The time column gets TIME_WEIGHT features' share of the scan and the refinement: less noise on
     # its histograms, more on the features', and still one Gaussian mechanism of noise multiplier sigma.
     from zodc.data import dp_schema
 
-    rng = np.random.default_rng(12)
-    table = _messy_cohort().drop(columns="outcome")
-    table["days"] = pd.Series(rng.gamma(2.0, 400.0, len(table)).round(1)).astype(str).astype("string")
-    table["died"] = (rng.random(len(table)) < 0.3).astype(int)
-    seen = _schema_histograms(monkeypatch, table, time="days", event="died")
+    seen = _schema_histograms(monkeypatch, _survival_cohort(), time="days", event="died")
     assert sum(1.0 / std**2 for _, std in seen) == pytest.approx(1.0 / 30.0**2)
     stds = sorted({std for _, std in seen})
     role, feature_scan, time_scan, feature_refine, time_refine = dp_schema.noise_stds(30.0, 4, True)
