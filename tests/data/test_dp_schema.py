@@ -250,3 +250,67 @@ def test_a_column_left_out_says_when_it_is_empty_in_many_records():
                           "y": rng.choice(["no", "yes"], n)}).astype({"lab": "string"})
     with pytest.warns(UserWarning, match="column 'lab': its range could not be told apart.*empty in many records"):
         estimate_schema(jax.random.key(0), frame, target="y", noise_multiplier=1.0, threshold_delta=1e-6)
+
+
+def test_a_far_bin_joins_as_an_island_only_when_no_empty_bin_would_pass_in_a_column():
+    # A 1-7 item scale (bins [1, 2), [2, 4), [4, 8)) and a bin far below zero at 4.5 stds: at the old
+    # 4 stds it joined (bounds [-4096, 8] on statsmodels' anes96, synthetic values in the hundreds).
+    std = 40.0
+    edges = dp_schema.BIN_EDGES
+    bulk = [int(np.searchsorted(edges, v, side="right") - 1) for v in (1.0, 2.0, 4.0)]
+    far = int(np.searchsorted(edges, -4096.0, side="right") - 1)
+    noisy = np.zeros(dp_schema.N_BINS)
+    noisy[bulk] = [150.0, 200.0, 300.0]
+    noisy[far] = 4.5 * std
+    a, b = dp_schema._scan_window(noisy, std, exact=False)[:2]
+    assert (edges[a], edges[b + 1]) == (1.0, 8.0)
+    # The threshold: some one of a column's empty bins passes with probability ISLAND_PROBABILITY.
+    per_column = 1 - norm.cdf(dp_schema.ISLAND_Z) ** dp_schema.N_BINS
+    assert per_column == pytest.approx(dp_schema.ISLAND_PROBABILITY, rel=1e-3)
+    noisy[far] = dp_schema.ISLAND_Z * std + 1.0  # a second mode that stands out: it joins
+    a, b = dp_schema._scan_window(noisy, std, exact=False)[:2]
+    assert (edges[a], edges[b + 1]) == (-4096.0, 8.0)
+
+
+def test_an_item_scale_keeps_bounds_near_its_values_over_many_keys():
+    # Nine 1-7 item columns of 660 records at the CLI's budget: no key gives a bound beyond 2^6 (the
+    # window's penalty and thin-tail rules may double a bound; an island far out is what broke them).
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({f"item{j}": rng.integers(1, 8, 660).astype(float) for j in range(9)})
+    frame["outcome"] = rng.choice(["a", "b"], 660)
+    sigma = dp_schema.schema_noise_multiplier(1.0, 1e-5, 1e-6, 0.1)
+    for seed in range(40):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            schema, _ = estimate_schema(np.random.default_rng(seed), frame, target="outcome", noise_multiplier=sigma,
+                                        threshold_delta=1e-6)
+        for column in schema.columns:
+            if column.name != "outcome":
+                assert -64.0 <= column.lower and column.upper <= 64.0, (seed, column)
+
+
+def test_missing_values_are_seen_in_both_noisy_counts():
+    # The scan's and the refinement's missing counts, combined: std 0.41 of the refinement's alone.
+    std_scan, std_refine = 30.0, 67.0
+    combined = 1 / np.sqrt(1 / std_scan**2 + 1 / std_refine**2)
+    assert dp_schema._has_missing(2.1 * combined, std_scan, 2.1 * combined, std_refine)
+    assert not dp_schema._has_missing(1.9 * combined, std_scan, 1.9 * combined, std_refine)
+    assert not dp_schema._has_missing(0.0, std_scan, 2.1 * std_refine, std_refine)  # weighs both
+    assert dp_schema._has_missing(1.0, 0.0, 1.0, 0.0) and not dp_schema._has_missing(0.0, 0.0, 0.0, 0.0)  # exact
+    # A 3-feature cohort of 600 records with 10 % of one column missing: the combined rule marks it
+    # in most keys; the refinement alone (the rule before) almost never did.
+    rng = np.random.default_rng(11)
+    frame = pd.DataFrame({"a": rng.normal(50, 10, 600), "b": rng.normal(5, 1, 600), "c": rng.normal(1, 0.2, 600),
+                          "outcome": rng.choice(["x", "y"], 600)})
+    frame.loc[rng.random(600) < 0.1, "a"] = np.nan
+    sigma = dp_schema.schema_noise_multiplier(1.0, 1e-5, 1e-6, 0.1)
+    marked = {}
+    for combine in (True, False):
+        dp_schema.COMBINE_MISSING = combine
+        try:
+            marked[combine] = sum(
+                estimate_schema(np.random.default_rng(seed), frame, target="outcome", noise_multiplier=sigma,
+                                threshold_delta=1e-6)[0].column("a").missing for seed in range(20))
+        finally:
+            dp_schema.COMBINE_MISSING = True
+    assert marked[True] >= 15 and marked[False] <= 5, marked

@@ -72,7 +72,7 @@ def _shown(values: Sequence[Any]) -> str:
 
 def _rows(mask: np.ndarray, index: pd.Index) -> str:
     if not _DIAGNOSTICS:
-        return "some rows (how many and which is private; ask for diagnostics to see them)"
+        return "some rows [how many and which is private; ask for diagnostics to see them]"
     positions = np.flatnonzero(mask)
     return (f"{len(positions)} row(s) (e.g. index {_shown(index[positions[:_MAX_SHOWN]].tolist())}) "
             "[diagnostics: private values, not covered by the privacy guarantee]")

@@ -154,6 +154,14 @@ def estimate_schema(frame: pd.DataFrame, keys: RunKeys, budget: Budget, share: f
     return schema, count
 
 
+def estimated_columns(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """The frame's columns that a DP-estimated schema kept: it has already warned about each column it
+    left out (by name, or because nothing of it stood out of the noise), so validation need not
+    warn again. Structure only (the schema is post-processing)."""
+    kept = set(schema.column_names)
+    return frame[[column for column in frame.columns if column in kept]]
+
+
 def record_count(num_records: int, keys: RunKeys, budget: Budget, noise: float) -> float:
     """A DP count of the records (``n`` is private under add/remove), accounted; exact without
     privacy; a shared budget's count when it carries one (post-processing of a mechanism already in

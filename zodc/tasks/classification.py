@@ -29,8 +29,8 @@ from zodc.models.native import NativeClassifierEvaluator, native_classifier_data
 from zodc.privacy.keys import RunKeys
 from zodc.start import DPMeans
 from zodc.privacy.selection import calibrate_selection_epsilon, select_features
-from zodc.tasks.base import (IDENTIFIER_ASSUMPTION, Problem, check_size, estimate_schema, features_frame, quietly, record_count,
-                             require_features)
+from zodc.tasks.base import (IDENTIFIER_ASSUMPTION, Problem, check_size, estimate_schema, estimated_columns,
+                             features_frame, quietly, record_count, require_features)
 
 DEFAULT_ROWS_PER_CLASS = 10
 LOSSES = ("balanced_linear", "cross_entropy", "brier")
@@ -87,8 +87,10 @@ class Classification:
         if config.soft_labels and soft.SAMPLE_WEIGHT_COLUMN in frame.columns:
             raise DataError(f"the table has a column named {soft.SAMPLE_WEIGHT_COLUMN!r}, the soft-label release's "
                             "weight column: rename it, or condense without `soft_labels`.")
+        estimated = schema is None
         schema, proportions, count = self._resolve_schema(frame, roles["target"], config, keys, budget, schema)
-        clean = validate_table(frame, schema, on_out_of_bounds=config.on_out_of_bounds, require_variation=False)
+        clean = validate_table(estimated_columns(frame, schema) if estimated else frame, schema,
+                               on_out_of_bounds=config.on_out_of_bounds, require_variation=False)
         encoder = TableEncoder(schema)
         require_features(encoder)
         encoded = encoder.encode(clean)

@@ -28,7 +28,8 @@ from zodc.models.survival import (SURVIVAL_LOSSES, SurvivalLoss, TimeScale, expa
                                   public_time_grid)
 from zodc.privacy.keys import RunKeys
 from zodc.start import DPMeans, NoiseStart
-from zodc.tasks.base import IDENTIFIER_ASSUMPTION, Problem, check_size, estimate_schema, features_frame, quietly, record_count, require_features
+from zodc.tasks.base import (IDENTIFIER_ASSUMPTION, Problem, check_size, estimate_schema, estimated_columns,
+                             features_frame, quietly, record_count, require_features)
 
 DEFAULT_ROWS = 50
 # soft_labels="auto" on survival data: soft events where the noise on the DP per-event-status means'
@@ -134,8 +135,10 @@ class Survival:
         if config.soft_labels is True and soft.SAMPLE_WEIGHT_COLUMN in frame.columns:
             raise DataError(f"the table has a column named {soft.SAMPLE_WEIGHT_COLUMN!r}, the soft-event release's "
                             "weight column: rename it, or condense without `soft_labels`.")
+        estimated = schema is None
         schema, event_rate, count = self._resolve_schema(frame, roles, config, keys, budget, schema)
-        clean = validate_table(frame, schema, on_out_of_bounds=config.on_out_of_bounds, require_variation=False)
+        clean = validate_table(estimated_columns(frame, schema) if estimated else frame, schema,
+                               on_out_of_bounds=config.on_out_of_bounds, require_variation=False)
         encoder = TableEncoder(schema)
         require_features(encoder)
         encoded = encoder.encode(clean)
