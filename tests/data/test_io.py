@@ -138,7 +138,7 @@ def test_spreadsheets_are_refused_with_what_to_do(tmp_path):
         read_table(tmp_path / "cohort.csv")
 
 
-@pytest.mark.parametrize("odd", ["1,5", "1.234,5", "ab\xe9c", "not a number", "", "?"])
+@pytest.mark.parametrize("odd", ["1,5", "1.234,5", "ab\xe9c", "not a number", "", "?", "."])
 def test_read_table_neighbours_differ_in_the_changed_record_only(tmp_path, odd):
     # D and D' differ in one record's cell (a decimal comma, a Latin-1 byte, text): every other cell
     # reads the same, and so do the columns (the separator comes from the header).
@@ -155,7 +155,7 @@ def test_read_table_neighbours_differ_in_the_changed_record_only(tmp_path, odd):
 
 def test_missing_markers_are_missing(tmp_path):
     path = tmp_path / "uci.csv"
-    path.write_text("age,thal,ca\n63,fixed,0\n67,?,3\n?,normal,NA\n41,,N/A\n")
-    frame = read_table(path, as_text=True)
-    assert frame.isna().sum().tolist() == [1, 2, 2]
-    assert frame["thal"].dropna().tolist() == ["fixed", "normal"]
+    path.write_text("age,thal,ca\n63,fixed,0\n67,?,3\n?,normal,NA\n41,,N/A\n.,.,0.5\n")
+    frame = read_table(path, as_text=True)  # '?': UCI's marker; a lone '.': SAS's and Stata's
+    assert frame.isna().sum().tolist() == [2, 3, 2]
+    assert frame["thal"].dropna().tolist() == ["fixed", "normal"] and frame["ca"].iloc[4] == "0.5"

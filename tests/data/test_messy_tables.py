@@ -118,11 +118,11 @@ def test_string_target_labels_are_normalised_and_declared_classes_fix_the_order(
     assert abs(count - n) < 10
     frame.loc[0, "y"] = "unclear"  # outside the declared classes
     schema, _, _ = estimate(frame, target="y", classes=["Positive", "negative"])
-    assert schema.target_column.categories == ("positive", "negative")  # declared order, normalised
+    assert schema.target_column.categories == ("Positive", "negative")  # declared order and spelling
     with pytest.warns(UserWarning, match="not among the schema's levels: their records are left out"):
         clean = validate_table(frame, schema)
     assert len(clean) == n - 1 and 0 not in clean.index
-    assert set(clean["y"]) == {"positive", "negative"}
+    assert set(clean["y"].str.lower()) == {"positive", "negative"}
     encoded = TableEncoder(schema).encode(frame.iloc[1:])
     np.testing.assert_array_equal(encoded.y, np.where(truth.iloc[1:] == "positive", 0, 1))
 
@@ -138,16 +138,16 @@ def test_cli_messy_csv_declared_codes_and_classes(tmp_path, capsys):
     frame.to_csv(data, index=False)
     with pytest.warns(UserWarning, match="target 'outcome' has missing values"):
         code = main(["condense", "--data", str(data), "--target", "outcome", "--categorical", "stage",
-                     "--classes", "positive,negative", "--epsilon", "1", "--steps", "2", "--num-directions", "4",
+                     "--classes", "Positive,negative", "--epsilon", "1", "--steps", "2", "--num-directions", "4",
                      "--holdout", "0", "--seed", "5", "--backend", "host", "--quiet", "--out", str(out)])
     assert code == 0, capsys.readouterr().err
     schema = Schema.from_json(str(out.with_suffix(".schema.json")))
     # Declared categorical: the codes are levels (as the CSV's text); undeclared text with stray case: one level.
     assert schema.column("stage") == CategoricalColumn("stage", ("1", "2", "3", "4"))
     assert schema.column("sex") == CategoricalColumn("sex", ("female", "male"))
-    assert set(schema.target_column.categories) == {"positive", "negative"}
+    assert set(schema.target_column.categories) == {"Positive", "negative"}
     released = pd.read_csv(out, dtype=str)
-    assert set(released["outcome"]) == {"positive", "negative"}  # the normalised labels, both classes
+    assert set(released["outcome"]) == {"Positive", "negative"}  # both classes, spelled as declared
     assert set(released["sex"]) <= {"female", "male"} and set(released["stage"]) <= {"1", "2", "3", "4"}
 
 

@@ -157,7 +157,7 @@ EXTEND_Z, EXTEND_BINS = 1.0, 1
 #: indicators hold many zeros, ten empty log bins away from the ones).
 #: A bin away from the bulk window (a second mode) joins it when its noisy count exceeds this many
 #: stds: some empty bin of a column's N_BINS passes with probability ISLAND_PROBABILITY (5.2 stds).
-#: At 4 stds (3e-5 a bin, 3e-3 a column) about one run in 40 of a 9-column survey table
+#: At 4 stds (3e-5 a bin, 3e-3 a column) 32 runs in 1,000 of a 9-column survey table
 #: (statsmodels' anes96, 660 records) stretched some column's bounds by an empty bin far out: an
 #: item on a 1-7 scale got the bounds [-4096, 8], and its synthetic values were in the hundreds. An
 #: island far out costs the whole column its resolution; records beyond the bounds are clipped one
@@ -314,21 +314,26 @@ def _only_zeros(noisy: np.ndarray, window: tuple, std: float) -> bool:
 COMBINE_MISSING = True
 
 
-def _has_missing(scan_missing: float, std_scan: float, refine_missing: float, std_refine: float) -> bool:
+def _has_missing(scan_missing: float, std_scan: float, refine_missing: float, std_refine: float,
+                 text_uncounted: bool = False) -> bool:
     """Whether a column is marked ``missing``: the scan's and the refinement's noisy counts of its
     missing records, combined by inverse variance (their noise is independent), exceed
-    :data:`PRESENCE_Z` of the combined std. The two count the same records (in an undeclared column
-    read as numbers, the refinement also counts text cells, which are encoded as missing). At a
-    feature's shares (0.75 and 0.15) the combined std is 0.41 of the refinement's alone, so a column
-    needs 2.4 times fewer missing records to learn its missing indicator. Post-processing of noisy
-    counts; ``std_scan`` 0: exact mode (any missing record counts)."""
+    :data:`PRESENCE_Z` of the combined std. At a feature's shares (0.75 and 0.15) the combined std
+    is 0.41 of the refinement's alone, so a column needs 2.4 times fewer missing records to learn
+    its missing indicator. The two count the same records, except in an undeclared column read as
+    numbers (``text_uncounted``): there the refinement also counts the text cells (``<5``, ``neg``),
+    which are encoded as missing, while the scan counted them as levels; the caller adds the
+    released levels back, and the refinement's count alone also marks the column (text too rare
+    to be released would otherwise go unseen). Post-processing of noisy counts; ``std_scan`` 0:
+    exact mode (any missing record counts)."""
     if std_scan == 0:
         return refine_missing > 0.5
+    alone = refine_missing > PRESENCE_Z * std_refine
     if not COMBINE_MISSING:
-        return refine_missing > PRESENCE_Z * std_refine
+        return alone
     w_scan, w_refine = 1.0 / std_scan ** 2, 1.0 / std_refine ** 2
     estimate = (w_scan * scan_missing + w_refine * refine_missing) / (w_scan + w_refine)
-    return estimate > PRESENCE_Z / math.sqrt(w_scan + w_refine)
+    return estimate > PRESENCE_Z / math.sqrt(w_scan + w_refine) or (text_uncounted and alone)
 
 
 def _refine_edges(lower: float, upper: float) -> np.ndarray:
@@ -544,7 +549,10 @@ def estimate_schema_and_count(
                           UserWarning, stacklevel=2)
         class_proportions = tuple(float(p) for p in _proportions(counts))
         record_count = float(max(counts.sum(), 1.0))
-        target_column = CategoricalColumn(target, tuple(levels))
+        # Declared classes keep the owner's spelling (matched to the labels up to case and spaces).
+        spelled = levels if classes is None else [" ".join(c.split()) if isinstance(c, str) else _python_scalar(c)
+                                                  for c in classes]
+        target_column = CategoricalColumn(target, tuple(spelled))
     else:
         values = frame[event]
         usable = values.isin([0, 1, True, False]).to_numpy() & values.notna().to_numpy()
@@ -633,7 +641,13 @@ def estimate_schema_and_count(
         inner = np.clip(np.searchsorted(core_edges, finite, side="right") - 1, 0, REFINE_BINS - 1)
         refine = noisy(np.concatenate([[np.isnan(numbers).sum()],  # missing, or text in a numeric column
                                        np.bincount(inner, minlength=REFINE_BINS)]), std_refine)
-        has_missing = (not is_time) and _has_missing(scan[0], 0.0 if exact else std_scan, refine[0], std_refine)
+        # The refinement's missing bin also holds the text cells of an undeclared column read as
+        # numbers; the scan counted its released levels apart, so they are added to its missing count.
+        auto = kind_of[column] == "auto"
+        text_levels = kept if auto else kept[:0]
+        has_missing = (not is_time) and _has_missing(scan[0] + level_noisy[text_levels].sum(),
+                                                     0.0 if exact else std_scan * math.sqrt(1 + len(text_levels)),
+                                                     refine[0], std_refine, text_uncounted=auto)
         fine = refine[1:]
         if not exact and ((core_lower > 0 and core_upper <= core_lower * 2.0 ** REFINE_OCTAVES)
                           or (core_upper < 0 and core_lower >= core_upper * 2.0 ** REFINE_OCTAVES)):

@@ -76,8 +76,8 @@ def read_table(path: PathLike, *, as_text: bool = False) -> pd.DataFrame:
     semicolon-separated file (Excel's CSV in locales whose decimal mark is a comma) numbers with a
     decimal comma are read as numbers. The file is UTF-8 (with or without a byte-order mark); bytes
     that are not UTF-8 are read as Windows-1252 (Latin-1), those bytes alone. Empty cells and
-    pandas' missing markers (``NA``, ``N/A``, ``NaN``, ``null``, ...) are missing, and so is ``?``
-    (the UCI repository's marker).
+    pandas' missing markers (``NA``, ``N/A``, ``NaN``, ``null``, ...) are missing, and so are ``?``
+    (the UCI repository's marker) and a lone ``.`` (SAS's and Stata's).
 
     Could one record change this? Only its own cells: the separator comes from the header (the column
     names, public), and a decimal comma or a non-UTF-8 byte is read in its own cell.
@@ -112,7 +112,7 @@ def read_table(path: PathLike, *, as_text: bool = False) -> pd.DataFrame:
     separator = _field_separator(header)
     try:
         frame = pd.read_csv(path, sep=separator, dtype="string" if as_text else None, skipinitialspace=as_text,
-                            encoding="utf-8-sig", encoding_errors="zodc-cp1252", na_values=["?"],
+                            encoding="utf-8-sig", encoding_errors="zodc-cp1252", na_values=["?", "."],
                             decimal="," if separator == ";" and not as_text else ".")
     except pd.errors.EmptyDataError:
         raise DataError(f"input table '{path}' is empty (no header, no rows).") from None
@@ -352,7 +352,10 @@ def apply_declared_kinds(frame: pd.DataFrame, *, categorical=(), integer=(), num
                 levels = [normalise_level(c) for c in classes]
                 if len(set(levels)) < 2 or None in levels:
                     raise DataError(f"--classes needs at least two distinct labels. Got {list(classes)!r}.")
-                out[name] = pd.Categorical(labels, categories=levels)  # other labels: missing, record left out
+                # The owner's spelling (" ".join of its words) names each class; labels match it up to
+                # case and spaces, other labels are missing (their records are left out).
+                spelled = [" ".join(c.split()) if isinstance(c, str) else c for c in classes]
+                out[name] = pd.Categorical(labels.map(dict(zip(levels, spelled))), categories=spelled)
             else:
                 out[name] = labels.where(labels.notna(), None)
             continue
