@@ -371,13 +371,13 @@ def _check_early(frame, schema, roles: dict[str, Any], on_out_of_bounds: str) ->
     """Every check of the table that needs no budget, before any work: missing columns and roles —
     the table's structure. No refusal here reads the records' values (value problems act on their
     own record; a single class or no event is for the DP estimates to find)."""
-    from zodc.data.validation import check_raw_table, validate_table
+    from zodc.data.validation import check_raw_table, column_not_found, validate_table
     from zodc.errors import DataError
 
     for role in ("target", "time", "event"):
         name = roles[role]
         if name is not None and name not in frame.columns:
-            raise DataError(f"{role} column {name!r} not found; columns are: {', '.join(map(str, frame.columns))}.")
+            raise DataError(column_not_found(f"{role} column", name, frame.columns))
     if roles["task"] != "survival":
         return  # the classification checks run in Condenser.fit, before any private computation
     if schema is None:

@@ -191,8 +191,9 @@ def draft_command(args) -> int:
         frame = read_table(args.data, as_text=True)
         for role, column in roles.items():
             if column is not None and column not in frame.columns:
-                raise DataError(f"{role} column {column!r} not found; columns are: "
-                                f"{', '.join(map(str, frame.columns))}.")
+                from zodc.data.validation import column_not_found
+
+                raise DataError(column_not_found(f"{role} column", column, frame.columns))
         check_declared_kinds(frame, **declared)  # both paths: a column declared twice is refused
         if args.event_value is not None:
             frame = frame.assign(**{roles["event"]: event_indicator(frame[roles["event"]], args.event_value)})

@@ -53,10 +53,18 @@ def test_empty_table():
 
 def test_missing_target_names_it_and_lists_columns():
     frame = good_frame().drop(columns="outcome")
-    with pytest.raises(DataError, match=r"target column 'outcome' not found; columns are: \['age', 'sex'"):
+    with pytest.raises(DataError, match=r"target column 'outcome' not found; columns are: age, sex") as caught:
         validate_table(frame, small_schema())
+    assert "Did you mean" not in str(caught.value)
     with pytest.raises(DataError, match="target column 'label' not found; columns are:"):
         check_raw_table(good_frame(), target="label")
+
+
+@pytest.mark.parametrize("typed, near", [("Outcome", "outcome"), ("OUTCOME", "outcome"), ("outcom", "outcome"),
+                                         ("Age", "age")])
+def test_a_column_name_typed_with_another_case_or_a_typo_is_suggested(typed, near):
+    with pytest.raises(DataError, match=f"Did you mean '{near}'\\?$"):
+        check_raw_table(good_frame(), target=typed)
 
 
 def test_missing_feature_column():

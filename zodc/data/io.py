@@ -253,7 +253,9 @@ def check_declared_kinds(frame: pd.DataFrame, *, categorical=(), integer=(), num
     categorical, integer, numeric = set(categorical or ()), set(integer or ()), set(numeric or ())
     for name in sorted(categorical | integer | numeric):
         if name not in frame.columns:
-            raise DataError(f"declared column {name!r} not found; columns are: {', '.join(map(str, frame.columns))}.")
+            from zodc.data.validation import column_not_found
+
+            raise DataError(column_not_found("declared column", name, frame.columns))
     twice = sorted((categorical & integer) | (categorical & numeric) | (integer & numeric))
     if twice:
         raise DataError(f"column(s) {twice} declared with two kinds.")

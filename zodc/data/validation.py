@@ -101,9 +101,23 @@ def _require_frame(frame: Any) -> pd.DataFrame:
     return frame
 
 
+def column_not_found(what: str, name: Any, columns: Sequence[Any]) -> str:
+    """The message for a column that is not in the table: the columns there are, and the closest
+    name when one is near (``Vote`` for ``vote``, ``age_yr`` for ``age_yrs``). Column names are
+    public structure."""
+    import difflib
+
+    names = [str(c) for c in columns]
+    folded = {n.casefold(): n for n in names}
+    near = folded.get(str(name).casefold()) or next(iter(difflib.get_close_matches(str(name), names, n=1, cutoff=0.75)),
+                                                    None)
+    hint = f" Did you mean {near!r}?" if near is not None else ""
+    return f"{what} {name!r} not found; columns are: {', '.join(names)}.{hint}"
+
+
 def _require_column(frame: pd.DataFrame, name: Optional[str], role: str) -> None:
     if name is not None and name not in frame.columns:
-        raise DataError(f"{role} column '{name}' not found; columns are: {list(frame.columns)}.")
+        raise DataError(column_not_found(f"{role} column", name, frame.columns))
 
 
 def is_free_text(series: pd.Series) -> bool:

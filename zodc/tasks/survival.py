@@ -18,7 +18,7 @@ from zodc.budget import Budget
 from zodc.data.dp_schema import estimate_event_rate
 from zodc.data.schema import Schema
 from zodc.data.transform import TableEncoder
-from zodc.data.validation import validate_table
+from zodc.data.validation import column_not_found, validate_table
 from zodc.errors import ConfigError, DataError
 from zodc.models import soft_labels as soft
 from zodc.models.host import HostEvaluator
@@ -103,7 +103,7 @@ class Survival:
                             f"event_col={event_col!r}.")
         for role, name in (("duration_col", duration_col), ("event_col", event_col)):
             if name not in X.columns:
-                raise DataError(f"`{role}` {name!r} not found; columns are: {', '.join(map(str, X.columns))}.")
+                raise DataError(column_not_found(f"`{role}`", name, X.columns))
         if schema is not None and (schema.time.name, schema.event) != (duration_col, event_col):
             raise DataError(f"the schema's time and event columns are {schema.time.name!r} and {schema.event!r}; "
                             f"got duration_col={duration_col!r}, event_col={event_col!r}.")
