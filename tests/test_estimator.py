@@ -11,6 +11,7 @@ from zodc import Condenser
 from zodc.data.datasets import load_dataset
 from zodc.errors import ConfigError, DataError
 from zodc.privacy import RdpAccountant
+from zodc.privacy.accounting import calibration_pld_interval, epsilon_bounds
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,10 @@ def test_seeded_run_is_reproducible_and_within_budget(cancer):
     accountant = RdpAccountant()
     for entry in first.ledger_.entries:
         accountant.compose(entry.event)
-    assert accountant.get_epsilon(1e-5) == pytest.approx(first.epsilon_)
+    # Re-accounted: the tighter of RDP and the PLD the steps were calibrated on.
+    bounds = epsilon_bounds([entry.event for entry in first.ledger_.entries], 1e-5,
+                            value_discretization_interval=calibration_pld_interval(1.0))
+    assert bounds["epsilon"] == pytest.approx(first.epsilon_) and first.epsilon_ <= accountant.get_epsilon(1e-5)
 
 
 def test_non_private_mode_has_no_noise_and_no_clip(cancer):
@@ -269,7 +273,10 @@ def test_dp_means_start_is_accounted_and_the_release_still_meets_the_target(canc
     accountant = RdpAccountant()
     for entry in entries:
         accountant.compose(entry.event)
-    assert accountant.get_epsilon(1e-5) == pytest.approx(fitted.epsilon_)
+    # Re-accounted: the tighter of RDP and the PLD the steps were calibrated on.
+    bounds = epsilon_bounds([entry.event for entry in entries], 1e-5,
+                            value_discretization_interval=calibration_pld_interval(1.0))
+    assert bounds["epsilon"] == pytest.approx(fitted.epsilon_) and fitted.epsilon_ <= accountant.get_epsilon(1e-5)
     # Half the budget went to the start, so the steps are noisier than with a noise start.
     noise_start = small(schema=schema, init="noise").fit(X, y)
     assert [entry.name for entry in noise_start.ledger_.entries if entry.name not in ("record_count", "noise_sampling")] == ["zero_order_steps"]

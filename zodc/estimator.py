@@ -459,8 +459,10 @@ class Condenser(BaseEstimator):
     # ------------------------------------------------------------------ report
     def report(self) -> dict[str, Any]:
         """The privacy part of the release report (JSON-serialisable). ``epsilon`` is the tighter of
-        two valid bounds on the whole ledger: RDP (what calibration used, ``epsilon_rdp``) and
-        dp-accounting's PLD where it supports the ledger; ``accountant`` says which."""
+        valid bounds on the whole ledger: RDP (``epsilon_rdp``) and dp-accounting's PLD where it
+        supports the ledger (``epsilon_pld``, at its finer default interval; the fit checked the
+        coarser one its steps were calibrated on, ``epsilon_`` — the smaller of all is reported);
+        ``accountant`` says which."""
         ledger = self.ledger_.to_dict(self.delta_)
         private = math.isfinite(self.epsilon_)
         config = self.config_
@@ -469,7 +471,8 @@ class Condenser(BaseEstimator):
                        + (f"; PLD not used: {ledger['pld_note']}" if ledger.get("pld_note") else ""))
                       if private else "non-private (epsilon = inf)")
         return {
-            "epsilon": ledger["epsilon"] if private else self.epsilon_, "epsilon_rdp": self.epsilon_,
+            "epsilon": min(ledger["epsilon"], self.epsilon_) if private else self.epsilon_,
+            "epsilon_rdp": ledger["epsilon_rdp"] if private else self.epsilon_,
             "epsilon_pld": ledger["epsilon_pld"] if private else None, "delta": self.delta_,
             "noise_multiplier": self.noise_multiplier_, "sampling_probability": self.sampling_probability_,
             "steps": config.steps, "l2_norm_clip": self.l2_norm_clip_, "num_directions": config.num_directions,

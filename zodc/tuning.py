@@ -591,7 +591,8 @@ class PrivateSearch(BaseEstimator):
       best_index_, best_params_, best_condenser_: the chosen candidate.
       synthetic_: the chosen candidate's released table.
       ledger_: every candidate's mechanisms (named ``candidate_<i>.<name>``) and the selection.
-      epsilon_: total epsilon spent at ``delta_`` (<= ``epsilon``): ``ledger_`` composed by RDP.
+      epsilon_: total epsilon spent at ``delta_`` (<= ``epsilon``): ``ledger_`` composed by RDP, or
+        by the tighter of RDP and PLD where a candidate fitted alone was calibrated on the PLD.
       delta_: ``delta``.
       candidate_epsilon_, candidate_delta_: each candidate's nominal share (``(epsilon - epsilon *
         selection_share) / sqrt(K)``, ``delta / K``), at which its standalone
@@ -1200,6 +1201,8 @@ class PrivateSearch(BaseEstimator):
             best = 0
         if math.isfinite(epsilon):
             spent = ledger.epsilon(delta)
+            if spent > epsilon:  # candidates fitted alone calibrate on the PLD (below RDP): its bound too
+                spent = min(spent, ledger.bound(delta, epsilon))
             if spent > epsilon * (1.0 + 1e-9):  # cannot happen by construction; refuse rather than release
                 raise PrivacyBudgetError(f"the search spent epsilon {spent:.6g} > target {epsilon}.")
         else:
@@ -1237,7 +1240,8 @@ class PrivateSearch(BaseEstimator):
         if self.score_times_ is not None and len(self.candidates_) > 1:
             assumptions.append("the times of the survival score: " + ", ".join(f"{t:.6g}" for t in self.score_times_))
         return {
-            "epsilon": ledger["epsilon"] if finite else self.epsilon_, "epsilon_rdp": self.epsilon_,
+            "epsilon": min(ledger["epsilon"], self.epsilon_) if finite else self.epsilon_,
+            "epsilon_rdp": ledger["epsilon_rdp"] if finite else self.epsilon_,
             "epsilon_pld": ledger["epsilon_pld"] if finite else None, "delta": self.delta_,
             "accountant": (f"{ledger['accountant']} bound on the composition of every candidate's mechanisms and "
                            "the choice (each candidate's steps calibrated jointly by RDP: what came before, the "

@@ -509,8 +509,8 @@ def test_a_csv_without_a_schema_releases_at_epsilon_one_and_no_record_decides_a_
 
 def test_the_schema_adds_at_most_its_share_of_epsilon_to_the_release():
     # preprocessing_share = 0.1 of the budget (split in rho): the composed epsilon with the schema's
-    # events minus the composed epsilon without them is at most 0.1 * epsilon, by the accountant
-    # that calibrated the release (RDP), and the whole stays within the target.
+    # events minus the composed epsilon without them is at most 0.1 * epsilon, by the bound that
+    # calibrated the release (the tighter of RDP and PLD), and the whole stays within the target.
     from zodc.privacy.ledger import Ledger
 
     table = _messy_cohort()
@@ -522,8 +522,8 @@ def test_the_schema_adds_at_most_its_share_of_epsilon_to_the_release():
     for entry in fitted.ledger_.entries:
         if entry.name != "schema":
             without.add(entry.name, entry.event)
-    total, rest = fitted.ledger_.epsilon(1e-5), without.epsilon(1e-5)
-    assert total <= 1.0 + 1e-9
+    total, rest = fitted.ledger_.bound(1e-5), without.bound(1e-5)
+    assert total <= 1.0 + 1e-9 and fitted.epsilon_ == total
     assert 0 < total - rest <= 0.1
 
 

@@ -248,8 +248,9 @@ def canary_audit(epsilon: float, delta: float = 1e-5, *, canaries: int = DEFAULT
     """White-box one-run canary audit of the step mechanism at a claimed ``(epsilon, delta)``.
 
     Args:
-      epsilon, delta: the claim; ``sigma`` is calibrated by
-        :func:`zodc.privacy.calibration.calibrate_noise_multiplier` for
+      epsilon, delta: the claim; ``sigma`` is calibrated as a fit's steps are, by
+        :func:`zodc.privacy.calibration.calibrate_noise_multiplier_pld` (the tighter of RDP and
+        PLD), for
         ``SelfComposedEvent(PoissonSampledEvent(sampling_probability, GaussianEvent(sigma)), steps)``.
       canaries: ``m``.
       steps: ``T``.
@@ -266,8 +267,8 @@ def canary_audit(epsilon: float, delta: float = 1e-5, *, canaries: int = DEFAULT
       A dict: ``epsilon_claimed``, ``epsilon_lower_bound``, ``violation``, the guesses, ``max_certifiable``
       (the bound had every guess been right: the audit's ceiling) and what was run.
     """
-    from zodc.privacy.accounting import RdpAccountant
-    from zodc.privacy.calibration import calibrate_noise_multiplier
+    from zodc.privacy.accounting import CALIBRATION_PLD_DISCRETIZATION, epsilon_bounds
+    from zodc.privacy.calibration import calibrate_noise_multiplier_pld
 
     if isinstance(canaries, bool) or not isinstance(canaries, (int, np.integer)) or canaries < 2:
         raise ConfigError(f"`canaries` must be an integer >= 2. Got {canaries!r}.")
@@ -283,8 +284,9 @@ def canary_audit(epsilon: float, delta: float = 1e-5, *, canaries: int = DEFAULT
         raise ConfigError(f"`confidence` must be in (0, 1). Got {confidence}.")
     start = time.perf_counter()
     event_fn = _step_event(float(sampling_probability), int(steps))
-    sigma = calibrate_noise_multiplier(float(epsilon), float(delta), event_fn)
-    claimed = RdpAccountant().compose(event_fn(sigma)).get_epsilon(float(delta))
+    sigma = calibrate_noise_multiplier_pld(float(epsilon), float(delta), event_fn)
+    claimed = epsilon_bounds(event_fn(sigma), float(delta),
+                             value_discretization_interval=CALIBRATION_PLD_DISCRETIZATION)["epsilon"]
     used_sigma = 0.0 if no_noise else sigma
 
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0xA0D17]))

@@ -11,7 +11,8 @@ from zodc.privacy.accounting import (
     rdp_to_delta,
     rdp_to_epsilon,
 )
-from zodc.privacy.calibration import calibrate_dpsgd_noise, calibrate_noise_multiplier, gaussian_noise_for_epsilon
+from zodc.privacy.calibration import (calibrate_dpsgd_noise, calibrate_noise_multiplier, calibrate_noise_multiplier_pld,
+                                      gaussian_noise_for_epsilon)
 from zodc.privacy.events import (
     AdditiveDeltaEvent,
     ComposedEvent,
@@ -38,6 +39,7 @@ __all__ = [
     "additive_delta_of_event",
     "calibrate_dpsgd_noise",
     "calibrate_noise_multiplier",
+    "calibrate_noise_multiplier_pld",
     "clip_rows",
     "event_from_dict",
     "event_to_dict",

@@ -24,10 +24,11 @@ a few units of float64 rounding even where the RDP is 1e-13); both evaluate the 
 series with absolute binomial coefficients, which upper-bounds the exact series and is therefore
 conservative.
 
-For reports, :func:`pld_epsilon` also accounts the same events with ``dp_accounting``'s
-privacy-loss distributions (usually tighter for the Gaussian steps), and :func:`epsilon_bounds`
-reports the smaller of the two valid bounds, falling back to RDP whenever PLD is unavailable.
-Calibration and fitting use RDP only.
+:func:`pld_epsilon` also accounts the same events with ``dp_accounting``'s privacy-loss
+distributions (usually tighter for the Gaussian steps), and :func:`epsilon_bounds` gives the
+smaller of the two valid bounds, falling back to RDP whenever PLD is unavailable. A fit's steps are
+calibrated on that smaller bound (:func:`zodc.privacy.calibration.calibrate_noise_multiplier_pld`:
+RDP first, then PLD below it); a private search's joint calibration uses RDP alone.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ __all__ = [
     "NEIGHBORING_RELATION",
     "RdpAccountant",
     "additive_delta_of_event",
+    "calibration_pld_interval",
     "epsilon_bounds",
     "pld_epsilon",
     "rdp_of_event",
@@ -583,6 +585,19 @@ class RdpAccountant:
 _EVENT_CLASSES = (GaussianEvent, PoissonSampledEvent, SelfComposedEvent, ComposedEvent, AdditiveDeltaEvent,
                   ExponentialMechanismEvent)
 DEFAULT_PLD_DISCRETIZATION = 1e-4
+#: The discretisation of the PLD that calibrates and checks a fit, per unit of its target epsilon
+#: (:func:`calibration_pld_interval`). Pessimistic discretisation gives an upper bound on epsilon at
+#: any interval; at 1e-3 the default fit's ledger (300 steps at p = 0.38) evaluates in 0.04 s
+#: against 1.2 s at 1e-4, and reads 0.99991 where 1e-4 reads 0.99953.
+CALIBRATION_PLD_DISCRETIZATION = 1e-3
+
+
+def calibration_pld_interval(target_epsilon: float) -> float:
+    """The PLD discretisation that calibrates and checks a fit of target ``target_epsilon``:
+    :data:`CALIBRATION_PLD_DISCRETIZATION` per unit of epsilon above 1 (the same relative precision,
+    and a near-non-private run at epsilon 1000 costs what one at 1 does, not a minute)."""
+    return CALIBRATION_PLD_DISCRETIZATION * max(1.0, float(target_epsilon)) if math.isfinite(target_epsilon) \
+        else CALIBRATION_PLD_DISCRETIZATION
 """``value_discretization_interval`` of the PLD accountant (``dp_accounting``'s default)."""
 
 

@@ -16,7 +16,8 @@ from zodc.errors import ConfigError, PrivacyBudgetError
 from zodc.privacy.accounting import DEFAULT_ORDERS, RdpAccountant
 from zodc.privacy.events import Event, GaussianEvent, PoissonSampledEvent, SelfComposedEvent
 
-__all__ = ["calibrate_dpsgd_noise", "calibrate_noise_multiplier", "gaussian_noise_for_epsilon"]
+__all__ = ["calibrate_dpsgd_noise", "calibrate_noise_multiplier", "calibrate_noise_multiplier_pld",
+           "gaussian_noise_for_epsilon"]
 
 # Beyond this sigma the composition is as good as sigma = inf; failing to meet the target there
 # means the base events leave (almost) no room, which is reported instead of searching forever.
@@ -114,6 +115,80 @@ def calibrate_noise_multiplier(
     return float(high)
 
 
+def calibrate_noise_multiplier_pld(
+    target_epsilon: float,
+    target_delta: float,
+    event_fn: Callable[[float], Event],
+    *,
+    base_events: Sequence[Event] = (),
+    tolerance: float = 1e-3,
+) -> float:
+    """Smallest noise multiplier sigma whose composition meets the target by the tighter of two valid
+    accountants: RDP (:func:`calibrate_noise_multiplier`, an upper end) and ``dp_accounting``'s PLD
+    with pessimistic discretisation at
+    :func:`~zodc.privacy.accounting.calibration_pld_interval` (an upper bound on epsilon:
+    :func:`~zodc.privacy.accounting.pld_epsilon`), by bisection over log sigma below RDP's answer.
+
+    For the default fit (300 Poisson-sampled steps at p = 0.38 after a DP schema and start) the steps'
+    sigma drops from 34.2 (RDP) to 30.1, about 12 % less noise for the same (epsilon, delta): the
+    PLD tracks the whole privacy-loss distribution where RDP's conversion loses about 8 % of epsilon.
+    A few PLD evaluations of 0.04-0.1 s (regula falsi). Where the PLD cannot be computed
+    (dp-accounting missing, an event it cannot represent) the answer is RDP's.
+
+    Args and Raises: as :func:`calibrate_noise_multiplier` (``tolerance``: relative precision of
+    sigma below RDP's answer).
+
+    Returns:
+        sigma as a Python float (0.0 when ``target_epsilon`` is infinite); ``epsilon_bounds`` of
+        the composition at it is at most ``target_epsilon``.
+    """
+    from zodc.privacy.accounting import calibration_pld_interval, pld_epsilon
+
+    high = calibrate_noise_multiplier(target_epsilon, target_delta, event_fn, base_events=base_events)
+    if high == 0.0:
+        return 0.0
+    base_events, interval = tuple(base_events), calibration_pld_interval(target_epsilon)
+
+    def gap(sigma: float) -> float:
+        """log(PLD epsilon / target): <= 0 where sigma meets the target (inf without a PLD)."""
+        try:
+            spent = pld_epsilon(base_events + (event_fn(sigma),), target_delta, interval)
+        except Exception:  # noqa: BLE001 - no PLD: RDP's answer stands
+            return math.inf
+        return math.log(spent / target_epsilon) if math.isfinite(spent) and spent > 0 else math.inf
+
+    # Regula falsi (Illinois) on log sigma: epsilon is smooth and decreasing in sigma, close to a
+    # power law, so 3-5 PLD evaluations reach the tolerance where bisection took 10.
+    g_high = gap(high)
+    if g_high > 0:
+        return float(high)
+    low = high * math.exp(-1.2 * g_high - 0.02)  # past the power-law guess: the target's far side
+    g_low = gap(low)
+    while g_low <= 0:
+        high, g_high = low, g_low
+        low = high * 0.8
+        if low < 1e-6:
+            return float(high)
+        g_low = gap(low)
+    side = 0
+    for _ in range(60):
+        if high / low <= 1 + tolerance:
+            break
+        x_low, x_high = math.log(low), math.log(high)
+        middle = math.exp(x_high - g_high * (x_high - x_low) / (g_high - g_low))
+        middle = min(max(middle, low * (1 + tolerance / 4)), high / (1 + tolerance / 4))
+        g_middle = gap(middle)
+        if g_middle <= 0:
+            high, g_high = middle, g_middle
+            g_low = g_low / 2 if side == -1 else g_low
+            side = -1
+        else:
+            low, g_low = middle, g_middle
+            g_high = g_high / 2 if side == 1 else g_high
+            side = 1
+    return float(high)
+
+
 def calibrate_dpsgd_noise(
     target_epsilon: float,
     target_delta: float,
@@ -178,7 +253,7 @@ def share_noise_multiplier(target_epsilon: float, target_delta: float, share: fl
     The budget is split the way Gaussian mechanisms compose, in their additive currency
     ``rho = 1 / (2 sigma^2)`` (as zCDP budgets are split, e.g. AIM and MST's ``rho`` shares): let
     ``sigma_total`` be the noise multiplier of the one Gaussian mechanism that alone spends the whole
-    ``(target_epsilon, target_delta)`` (PLD accountant, exact for one Gaussian, with
+    ``(target_epsilon, target_delta)`` (exact for one Gaussian, :func:`gaussian_delta`, with
     ``additive_delta`` of the delta set aside); the share gets ``sigma_total / sqrt(share)``. The
     rest of the release, calibrated afterwards against the whole target, gets the remaining
     ``1 - share`` of ``rho``, so this mechanism adds at most about ``share`` of the target's epsilon
@@ -201,26 +276,45 @@ def share_noise_multiplier(target_epsilon: float, target_delta: float, share: fl
     return _share_noise_multiplier(target_epsilon, target_delta, share, additive_delta)
 
 
-# Memoised: a pure function of public numbers, and its bisection makes ~15 PLD evaluations (2 s at
-# epsilon 1, over 30 s at epsilon 50), so a second fit at the same budget need not redo them.
+def gaussian_delta(epsilon: float, sigma: float) -> float:
+    """The exact ``delta(epsilon)`` of one Gaussian mechanism of sensitivity 1 and noise std ``sigma``:
+    ``Phi(1/(2 sigma) - epsilon sigma) - e^epsilon Phi(-1/(2 sigma) - epsilon sigma)`` (Balle and Wang,
+    2018, "Improving the Gaussian mechanism for differential privacy", Theorem 8; the privacy
+    profile that dp-accounting's PLD reproduces for one Gaussian). Computed from ``log Phi``, so the
+    second term does not overflow at large epsilon (its exponent is at most 0)."""
+    from scipy.special import log_ndtr
+
+    a, b = 0.5 / sigma - epsilon * sigma, -0.5 / sigma - epsilon * sigma
+    return float(math.exp(log_ndtr(a)) - math.exp(epsilon + log_ndtr(b)))
+
+
+#: Relative margin on the exact sigma, so that accountants' float rounding (dp-accounting's PLD
+#: reads 1 + 7e-13 of the target at the exact sigma) never puts the share above its epsilon.
+_EXACT_MARGIN = 1e-6
+
+
 @functools.lru_cache(maxsize=64)
 def _share_noise_multiplier(target_epsilon: float, target_delta: float, share: float, additive_delta: float) -> float:
-    from zodc.privacy.accounting import pld_epsilon
-    from zodc.privacy.events import AdditiveDeltaEvent, ComposedEvent
-
-    def event(s):
-        return ComposedEvent((GaussianEvent(s), AdditiveDeltaEvent(additive_delta))) if additive_delta else \
-            GaussianEvent(s)
-
-    high = calibrate_noise_multiplier(target_epsilon, target_delta, event)  # meets it by RDP, hence by PLD
-    low = high / 4.0
-    if pld_epsilon(event(high), target_delta) <= target_epsilon:
-        for _ in range(40):
-            middle = math.sqrt(low * high)
-            if pld_epsilon(event(middle), target_delta) <= target_epsilon:
-                high = middle
-            else:
-                low = middle
-            if high / low < 1 + 1e-4:
-                break
-    return float(high / math.sqrt(share))
+    """The exact noise multiplier of the one Gaussian mechanism spending ``(target_epsilon,
+    target_delta - additive_delta)`` (:func:`gaussian_delta` is decreasing in sigma: bisection over
+    log sigma to float64's resolution, about 0.2 ms), times ``1 + _EXACT_MARGIN``, over
+    ``sqrt(share)``. It replaced a bisection over dp-accounting's PLD (15 evaluations: 2-4 s in
+    every schema-less run) whose answer it matches to 1e-4 (its tolerance); the tests check it
+    against the PLD accountant."""
+    gaussian_part = target_delta - additive_delta
+    if not gaussian_part > 0:
+        raise PrivacyBudgetError(f"the additive delta {additive_delta:g} leaves nothing of delta = {target_delta:g} "
+                                 "for the Gaussian mechanism.")
+    low, high = 1e-6, _MAX_NOISE_MULTIPLIER
+    if gaussian_delta(target_epsilon, high) > gaussian_part:
+        raise PrivacyBudgetError(f"No noise multiplier up to {_MAX_NOISE_MULTIPLIER:g} meets target_epsilon = "
+                                 f"{target_epsilon:g} at delta = {gaussian_part:g}.")
+    for _ in range(200):
+        middle = math.sqrt(low * high)
+        if gaussian_delta(target_epsilon, middle) <= gaussian_part:
+            high = middle
+        else:
+            low = middle
+        if high / low < 1 + 1e-12:
+            break
+    return float(high * (1 + _EXACT_MARGIN) / math.sqrt(share))

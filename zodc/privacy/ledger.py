@@ -158,8 +158,18 @@ class Ledger:
         return accountant
 
     def epsilon(self, delta: float) -> float:
-        """Total epsilon of all entries at ``delta``."""
+        """Total epsilon of all entries at ``delta``, by RDP."""
         return self.accountant().get_epsilon(delta)
+
+    def bound(self, delta: float, target_epsilon: float = 1.0) -> float:
+        """The guarantee a fit checks and reports: the smaller of the RDP and PLD epsilons of all
+        entries at ``delta`` (both valid upper bounds; the PLD at
+        :func:`~zodc.privacy.accounting.calibration_pld_interval` of ``target_epsilon``, the
+        interval the steps were calibrated on; RDP alone where the PLD cannot be computed)."""
+        from zodc.privacy.accounting import calibration_pld_interval
+
+        return float(epsilon_bounds([entry.event for entry in self._entries], delta, self._orders,
+                                    calibration_pld_interval(target_epsilon))["epsilon"])
 
     def to_dict(self, delta: float) -> dict[str, Any]:
         """JSON-serialisable account of all entries and their composition at ``delta``.
@@ -168,8 +178,8 @@ class Ledger:
         ``dp_accounting``; see :func:`zodc.privacy.accounting.epsilon_bounds`): both are valid
         upper bounds, so ``epsilon`` is the smaller and ``accountant`` says which one gave it. When
         PLD cannot be computed, ``epsilon`` is RDP's and ``pld_note`` says why. The PLD takes up to
-        a second or so for hundreds of subsampled steps; it is cached per (events, delta) and is
-        computed only here, never while fitting or calibrating (those use :meth:`epsilon`, RDP).
+        a second or so for hundreds of subsampled steps at its finer default interval; it is cached
+        per (events, delta). Fitting checks :meth:`bound` (the PLD at a coarser interval).
 
         Returns:
             ``{"accountant": "PLD" or "RDP", "neighboring_relation", "orders", "delta", "epsilon",
