@@ -298,8 +298,8 @@ def _share_noise_multiplier(target_epsilon: float, target_delta: float, share: f
     """The exact noise multiplier of the one Gaussian mechanism spending ``(target_epsilon,
     target_delta - additive_delta)`` (:func:`gaussian_delta` is decreasing in sigma: bisection over
     log sigma to float64's resolution, about 0.2 ms), times ``1 + _EXACT_MARGIN``, over
-    ``sqrt(share)``. It replaced a bisection over dp-accounting's PLD (15 evaluations: 2-4 s in
-    every schema-less run) whose answer it matches to 1e-4 (its tolerance); the tests check it
+    ``sqrt(share)``. It replaced a bisection over dp-accounting's PLD (15 evaluations, about 0.6 s
+    of every schema-less run) whose answer it matches to 1e-4 (its tolerance); the tests check it
     against the PLD accountant."""
     gaussian_part = target_delta - additive_delta
     if not gaussian_part > 0:
