@@ -242,6 +242,13 @@ def test_a_rare_class_read_from_the_data_is_named_in_a_warning():
         assert schema.target_column.categories == ("no", "yes")
         estimate_schema(jax.random.key(0), frame[frame["y"] != "yse"], target="y", noise_multiplier=1.0,
                         threshold_delta=1e-6)
+    # Every class rare (a cohort small for its budget, sklearn's wine at epsilon 1): not a typo.
+    small = frame[frame["y"] != "yse"].iloc[:60].assign(age=lambda f: f["age"].round())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(DataError, match="no feature column"):
+            estimate_schema(jax.random.key(0), small, target="y", noise_multiplier=10.0, threshold_delta=1e-6)
+    assert not any("is rare" in str(w.message) or "are rare" in str(w.message) for w in caught)
 
 
 def test_a_column_left_out_says_when_it_is_empty_in_many_records():
@@ -342,3 +349,21 @@ def test_declared_classes_keep_their_spelling_and_match_labels_up_to_case():
     read, _ = estimate_schema(np.random.default_rng(0), frame, target="vote", noise_multiplier=0.0,
                               threshold_delta=1e-6)  # undeclared: the normalised labels
     assert read.column("vote").categories == ("clinton", "dole")
+
+
+def test_columns_left_out_for_one_reason_are_named_in_one_warning():
+    # A small cohort loses many columns because nothing of them stands out of the noise: one warning
+    # names them all (and which are mostly empty); the kept column is not in it.
+    rng = np.random.default_rng(8)
+    n = 400
+    frame = pd.DataFrame({"age": rng.uniform(30, 80, n), "lab": [None] * n,
+                          **{f"x{j}": rng.normal(0, 1, n) * 10.0 ** rng.uniform(-3, 3, n) for j in range(3)},
+                          "y": rng.choice(["no", "yes"], n)}).astype({"lab": "string"})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        schema, _ = estimate_schema(np.random.default_rng(0), frame, target="y", noise_multiplier=5.0,
+                                    threshold_delta=1e-6)
+    unseen = [str(w.message) for w in caught if "could not be told apart" in str(w.message)]
+    assert len(unseen) == 1 and unseen[0].startswith("4 columns ('lab', 'x0', 'x1', 'x2'): their ranges")
+    assert "Empty in many records: 'lab'." in unseen[0] and "'age'" not in unseen[0]
+    assert [c.name for c in schema.columns] == ["age", "y"]

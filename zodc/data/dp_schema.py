@@ -540,7 +540,9 @@ def estimate_schema_and_count(
         codes = np.array([index.get(v, -1) for v in labels], dtype=np.int64)
         counts = noisy(np.bincount(codes[codes >= 0], minlength=len(levels)), std_role)
         rare = [level for level, count in zip(levels, counts) if count <= PRESENCE_Z * std_role]
-        if classes is None and rare and not exact:  # post-processing of the noisy counts
+        # Post-processing of the noisy counts. When every class is rare the cohort is small for the
+        # budget (the schema says so next), not a typo among common classes.
+        if classes is None and rare and len(rare) < len(levels) and not exact:
             warnings.warn(f"the classes of target '{target}' were read from the data, not declared, and are released "
                           f"with the table as the task's definition: {', '.join(repr(str(v)) for v in levels)}. At "
                           f"this budget {', '.join(repr(str(v)) for v in rare)} {'is' if len(rare) == 1 else 'are'} "
@@ -567,7 +569,7 @@ def estimate_schema_and_count(
         record_count = float(max(counts.sum(), 1.0))
 
     # 2. Scan and 3. refine, column by column (each record adds one count to each histogram).
-    columns, time_column = [], None
+    columns, time_column, unseen = [], None, []
     for column in scanned:
         kind = kind_of[column]
         is_time = column == time
@@ -613,15 +615,11 @@ def estimate_schema_and_count(
             continue
         if window is None:
             if is_time:
+                _warn_unseen(unseen, feature_scan)
                 raise DataError(f"time column '{column}': its range could not be told apart from the noise "
                                 f"({_needed_message(std_scan)}).")
-            text_hint = (" If it holds text, dates or codes, no level was frequent enough either: convert dates to "
-                         "numbers, merge rare levels, or declare its kind (`kinds=` / --categorical, --numeric)."
-                         if kind_of[column] == "auto" else "")
-            if scan[0] > DETECT_Z * std_scan:  # the noisy missing count: post-processing
-                text_hint = " It is empty in many records." + text_hint
-            warnings.warn(f"column '{column}': its range could not be told apart from the noise at this budget, so "
-                          f"it is left out ({_needed_message(std_scan)}).{text_hint}", UserWarning, stacklevel=2)
+            # The noisy missing count says whether it is mostly empty: post-processing.
+            unseen.append((column, bool(scan[0] > DETECT_Z * std_scan), kind_of[column] == "auto"))
             continue
         if not is_time and _only_zeros(numeric_noisy, window, 0.0 if exact else std_scan):  # a constant: carries nothing
             warnings.warn(f"column '{column}': only the value 0 stands out of the noise at this budget (its other "
@@ -666,6 +664,7 @@ def estimate_schema_and_count(
     if not columns:
         raise DataError(f"no feature column could be estimated from the noisy counts ({_needed_message(feature_scan)}). "
                         "The schema's share of the budget was spent (it is in the ledger); nothing was released.")
+    _warn_unseen(unseen, feature_scan)
     if target is not None:
         position = list(frame.columns).index(target)
         before = sum(1 for c in frame.columns[:position] if c in {col.name for col in columns})
@@ -690,6 +689,30 @@ def estimate_schema_and_count(
     )
     events = [] if exact else [GaussianEvent(sigma), AdditiveDeltaEvent(float(threshold_delta))]
     return schema, events, record_count
+
+
+def _warn_unseen(unseen: list, std: float) -> None:
+    """One warning for the feature columns left out because nothing of them stood out of the noise
+    (``unseen``: ``(name, mostly empty, undeclared)`` each), naming them all: a small cohort loses many
+    columns for one reason, and says so once. Post-processing of noisy counts."""
+    if not unseen:
+        return
+    names = [name for name, _, _ in unseen]
+    empty = [name for name, is_empty, _ in unseen if is_empty]
+    if len(names) == 1:
+        head = f"column '{names[0]}': its range could not be told apart from the noise at this budget, so it is left out"
+    else:
+        head = (f"{len(names)} columns ({', '.join(repr(str(n)) for n in names)}): their ranges could not be told "
+                "apart from the noise at this budget, so they are left out")
+    hint = ""
+    if empty:
+        hint += (" It is empty in many records." if len(names) == 1 else
+                 f" Empty in many records: {', '.join(repr(str(n)) for n in empty)}.")
+    if any(auto for _, _, auto in unseen):
+        hint += (f" If {'it' if len(names) == 1 else 'a column'} holds text, dates or codes, no level was frequent "
+                 "enough either: convert dates to numbers, merge rare levels, or declare its kind (`kinds=` / "
+                 "--categorical, --numeric).")
+    warnings.warn(f"{head} ({_needed_message(std)}).{hint}", UserWarning, stacklevel=3)
 
 
 def _round_significant(value: float, up: bool) -> float:
