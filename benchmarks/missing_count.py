@@ -19,14 +19,13 @@ Results: ``docs/results.md``, "Which columns are marked missing".
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import os
 import tempfile
-import warnings
 
 import numpy as np
+
+from benchmarks.paired_rules import condense_quietly, paired
 
 RULES = {"refine": False, "combined": True}
 
@@ -55,7 +54,6 @@ def holed(cohort: str, holes: float, informative: bool = False):
 
 def run(cohort: str, seeds: int, holes: float = 0.1, extra: tuple = (), informative: bool = False) -> dict:
     """The paired runs; ``extra``: more ``zodc condense`` arguments (the smoke test's short runs)."""
-    from zodc import cli
     from zodc.data import dp_schema
 
     schema, raw = holed(cohort, holes, informative)
@@ -71,11 +69,8 @@ def run(cohort: str, seeds: int, holes: float = 0.1, extra: tuple = (), informat
             for seed in range(seeds):
                 for rule, combine in RULES.items():
                     dp_schema.COMBINE_MISSING = combine
-                    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-                            contextlib.redirect_stderr(io.StringIO()):
-                        warnings.simplefilter("ignore")
-                        code = cli.main(["condense", "--data", data, *roles, "--seed", str(seed), "--quiet",
-                                         "--out", out, *extra])
+                    code = condense_quietly(["--data", data, *roles, "--seed", str(seed), "--quiet", "--out", out,
+                                             *extra])
                     if code == 0:
                         utility = json.load(open(out.replace(".csv", ".owner.json")))["utility"]
                         columns = json.load(open(out.replace(".csv", ".schema.json")))["columns"]
@@ -87,18 +82,12 @@ def run(cohort: str, seeds: int, holes: float = 0.1, extra: tuple = (), informat
                 print(json.dumps({"seed": seed, **{r: [scores[r][-1], marked[r][-1]] for r in RULES}}), flush=True)
         finally:
             dp_schema.COMBINE_MISSING = default
-    base = np.array([0.5 if s is None else s for s in scores["refine"]])
     summary = {"cohort": cohort, "seeds": seeds, "holes": holes, "informative": informative, "metric": metric,
                "rules": {}}
     for rule in RULES:
-        values = np.array([0.5 if s is None else s for s in scores[rule]])
-        difference = values - base
-        summary["rules"][rule] = {
-            "refused": int(sum(s is None for s in scores[rule])),
-            "columns_marked_missing_mean": round(float(np.mean([m for m in marked[rule] if m is not None] or [0])), 2),
-            f"{metric}_mean": round(float(values.mean()), 4),
-            "paired_difference": round(float(difference.mean()), 4),
-            "standard_error": round(float(difference.std(ddof=1) / np.sqrt(seeds)), 4) if seeds > 1 else None}
+        done = [m for m in marked[rule] if m is not None]
+        summary["rules"][rule] = {"columns_marked_missing_mean": round(float(np.mean(done or [0])), 2),
+                                  **paired(scores[rule], scores["refine"], metric)}
     return summary
 
 

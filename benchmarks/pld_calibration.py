@@ -15,21 +15,20 @@ Seeds are fixed (0..seeds-1). Results: ``docs/results.md``, "Calibrating the ste
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import os
 import tempfile
-import warnings
 
 import numpy as np
+
+from benchmarks.paired_rules import condense_quietly, paired
 
 RULES = {"rdp": False, "pld": True}
 
 
 def run(cohort: str, seeds: int, extra: tuple = ()) -> dict:
     """The paired runs; ``extra``: more ``zodc condense`` arguments (the smoke test's short runs)."""
-    from zodc import budget, cli
+    from zodc import budget
     from zodc.data.datasets import load_schema
 
     metric = "auroc" if load_schema(cohort).task == "classification" else "c_index"
@@ -41,11 +40,7 @@ def run(cohort: str, seeds: int, extra: tuple = ()) -> dict:
             for seed in range(seeds):
                 for rule, pld in RULES.items():
                     budget.PLD_CALIBRATION = pld
-                    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-                            contextlib.redirect_stderr(io.StringIO()):
-                        warnings.simplefilter("ignore")
-                        code = cli.main(["condense", "--dataset", cohort, "--seed", str(seed), "--quiet",
-                                         "--out", out, *extra])
+                    code = condense_quietly(["--dataset", cohort, "--seed", str(seed), "--quiet", "--out", out, *extra])
                     if code != 0:
                         rows[rule].append(None)
                         continue
@@ -56,18 +51,14 @@ def run(cohort: str, seeds: int, extra: tuple = ()) -> dict:
                 print(json.dumps({"seed": seed, **{rule: rows[rule][-1] for rule in RULES}}), flush=True)
         finally:
             budget.PLD_CALIBRATION = default
-    scores = {rule: np.array([0.5 if r is None else r["score"] for r in rows[rule]]) for rule in RULES}
     summary = {"cohort": cohort, "seeds": seeds, "metric": metric, "rules": {}}
     for rule in RULES:
         done = [r for r in rows[rule] if r is not None]
-        difference = scores[rule] - scores["rdp"]
         summary["rules"][rule] = {
-            "refused": len(rows[rule]) - len(done),
             "sigma_mean": round(float(np.mean([r["sigma"] for r in done])), 3) if done else None,
             "epsilon_max": round(float(max(r["epsilon"] for r in done)), 5) if done else None,
-            f"{metric}_mean": round(float(scores[rule].mean()), 4),
-            "paired_difference": round(float(difference.mean()), 4),
-            "standard_error": round(float(difference.std(ddof=1) / np.sqrt(seeds)), 4) if seeds > 1 else None}
+            **paired([None if r is None else r["score"] for r in rows[rule]],
+                     [None if r is None else r["score"] for r in rows["rdp"]], metric)}
     return summary
 
 

@@ -14,19 +14,15 @@ Seeds are fixed (0..seeds-1). Results: ``docs/results.md``, "The time column's w
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import os
 import tempfile
-import warnings
 
-import numpy as np
+from benchmarks.paired_rules import condense_quietly, paired
 
 
 def run(cohort: str, weights: list, seeds: int, extra: tuple = ()) -> dict:
     """The paired runs; ``extra``: more ``zodc condense`` arguments (the smoke test's short runs)."""
-    from zodc import cli
     from zodc.data import dp_schema
     from zodc.data.datasets import load_raw, load_schema
 
@@ -40,25 +36,16 @@ def run(cohort: str, weights: list, seeds: int, extra: tuple = ()) -> dict:
             for seed in range(seeds):
                 for weight in weights:
                     dp_schema.TIME_WEIGHT = weight
-                    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-                            contextlib.redirect_stderr(io.StringIO()):
-                        warnings.simplefilter("ignore")
-                        code = cli.main(["condense", "--data", data, "--time-col", schema.time.name, "--event-col",
-                                         schema.event, "--seed", str(seed), "--quiet", "--out", out, *extra])
+                    code = condense_quietly(["--data", data, "--time-col", schema.time.name, "--event-col",
+                                             schema.event, "--seed", str(seed), "--quiet", "--out", out, *extra])
                     utility = json.load(open(out.replace(".csv", ".owner.json")))["utility"] if code == 0 else None
                     scores[weight].append(None if utility is None else utility["synthetic"]["c_index"])
                 print(json.dumps({"seed": seed, **{str(w): scores[w][-1] for w in weights}}), flush=True)
         finally:
             dp_schema.TIME_WEIGHT = default
-    base = np.array([0.5 if s is None else s for s in scores[weights[0]]])
     summary = {"cohort": cohort, "seeds": seeds, "weights": {}}
     for weight in weights:
-        values = np.array([0.5 if s is None else s for s in scores[weight]])
-        difference = values - base
-        summary["weights"][str(weight)] = {
-            "refused": int(sum(s is None for s in scores[weight])), "c_index_mean": round(float(values.mean()), 4),
-            "paired_difference": round(float(difference.mean()), 4),
-            "standard_error": round(float(difference.std(ddof=1) / np.sqrt(seeds)), 4) if seeds > 1 else None}
+        summary["weights"][str(weight)] = paired(scores[weight], scores[weights[0]], "c_index")
     return summary
 
 

@@ -1,0 +1,38 @@
+"""What the paired-rule benchmarks share (``time_weight``, ``missing_count``, ``pld_calibration``):
+one quiet ``zodc condense`` run, and the paired summary of a score against the first rule.
+
+Each of them runs the command once per rule and seed with the same seed for every rule, so the runs
+differ only by the rule; a refusal is scored 0.5 (nothing released, no model).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+
+import numpy as np
+
+
+def condense_quietly(arguments: list) -> int:
+    """``zodc condense ARGUMENTS``, its output and warnings swallowed; the exit code."""
+    from zodc import cli
+
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+            contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        return cli.main(["condense", *arguments])
+
+
+def scored(values: list) -> np.ndarray:
+    """The scores with a refusal (None) as 0.5."""
+    return np.array([0.5 if value is None else value for value in values], dtype=float)
+
+
+def paired(values: list, base: list, metric: str) -> dict:
+    """Refusals, the mean score and the paired difference against ``base`` with its standard error."""
+    scores, difference = scored(values), scored(values) - scored(base)
+    return {"refused": int(sum(value is None for value in values)), f"{metric}_mean": round(float(scores.mean()), 4),
+            "paired_difference": round(float(difference.mean()), 4),
+            "standard_error": round(float(difference.std(ddof=1) / np.sqrt(len(values))), 4) if len(values) > 1
+            else None}
