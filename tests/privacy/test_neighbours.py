@@ -243,6 +243,22 @@ def test_a_column_kind_is_declared_so_one_record_cannot_flip_it():
     assert declared[0] == declared[1] == np.int64
 
 
+@pytest.mark.parametrize("odd", ["  POSITIVE ", "maybe", None, "Negative"])
+def test_declared_classes_map_each_label_alone(odd):
+    # --classes names the classes in the owner's spelling; a label matches up to case and spaces.
+    # D and D' differ in one record's label: only that record's class (or its absence) differs, and
+    # the categories are the declared ones either way.
+    frame, _ = _cohort(40)
+    labels = np.where(np.arange(40) % 2 == 0, "positive", "negative").astype(object)
+    d = frame.assign(outcome=labels)
+    d2 = d.assign(outcome=d["outcome"].where(d.index != 7, odd))
+    mapped = [apply_declared_kinds(t, categorical=["site"], classes=["Positive", "negative"],
+                                   target="outcome")["outcome"] for t in (d, d2)]
+    assert list(mapped[0].cat.categories) == list(mapped[1].cat.categories) == ["Positive", "negative"]
+    keep = d.index != 7
+    assert mapped[0][keep].astype(object).equals(mapped[1][keep].astype(object))
+
+
 def test_the_holdout_side_of_a_record_depends_on_that_record_alone():
     frame, y = _cohort(500)
     table = frame.assign(outcome=y)
