@@ -181,3 +181,28 @@ def test_events_coded_otherwise_are_read_with_event_value(tmp_path, capsys, cens
     assert run_cli("condense", "--data", coded, "--event-value", str(event).strip().upper(),
                    "--out", tmp_path / "coded_out.csv", *common) == 0
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "coded_out.csv"), pd.read_csv(tmp_path / "plain_out.csv"))
+
+
+def test_logical_events_and_a_cohort_without_events(tmp_path, capsys):
+    # R writes a logical status as TRUE / FALSE: read as 1 / 0 without --event-value, the same table
+    # as the 0 / 1 run of the same seed. A held-out side without any event cannot be scored: the
+    # release is written anyway (it must not depend on that), and the owner's file says why.
+    data = load_dataset("gbsg2")
+    data.schema.to_json(tmp_path / "schema.json")
+    logical = tmp_path / "logical.csv"
+    data.frame.assign(cens=data.frame["cens"].map({0: "FALSE", 1: "true"})).to_csv(logical, index=False)
+    plain = tmp_path / "plain.csv"
+    data.frame.to_csv(plain, index=False)
+    common = ["--schema", tmp_path / "schema.json", *FAST]
+    assert run_cli("condense", "--data", plain, "--out", tmp_path / "plain_out.csv", *common) == 0
+    assert run_cli("condense", "--data", logical, "--out", tmp_path / "logical_out.csv", *common) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "logical_out.csv"), pd.read_csv(tmp_path / "plain_out.csv"))
+    capsys.readouterr()
+    none = tmp_path / "none.csv"
+    data.frame.assign(cens=0).to_csv(none, index=False)
+    assert run_cli("condense", "--data", none, "--out", tmp_path / "none_out.csv", *common) == 0
+    printed = capsys.readouterr().out
+    assert "Utility: not computed on the real records: event column 'cens' has no events" in printed
+    owner = json.loads((tmp_path / "none_out.owner.json").read_text())
+    assert owner["utility"] is None and "no events" in owner["utility_not_computed"]
+    assert len(pd.read_csv(tmp_path / "none_out.csv")) > 0

@@ -442,6 +442,7 @@ def _search_grid(text: str | None):
 def condense_command(args, argv: Sequence[str] | None = None) -> dict[str, Any]:
     from zodc import __version__
     from zodc.data.io import json_safe, write_files_atomic
+    from zodc.errors import DataError
     from zodc.estimator import Condenser
     from zodc.models.presets import get_preset
     from zodc.tasks import get_task
@@ -554,8 +555,14 @@ def condense_command(args, argv: Sequence[str] | None = None) -> dict[str, Any]:
     condense_seconds = time.perf_counter() - started
 
     utility: dict[str, Any] | None = None
+    utility_error = None
     if test is not None:
-        utility = task.utility(condenser, model, train, test, 0 if seed is None else seed)
+        try:
+            utility = task.utility(condenser, model, train, test, 0 if seed is None else seed)
+        except DataError as error:
+            # The owner's report reads the real records as they are (no event, or one class, among
+            # them): the release must not depend on it, so it is written without the report.
+            utility_error = str(error)
     plots = None
     if args.plots is not None:  # owner only (real records, no noise): rendered now, written with the other files
         from zodc.evaluate.plots import render_plots
@@ -598,6 +605,8 @@ def condense_command(args, argv: Sequence[str] | None = None) -> dict[str, Any]:
                      "owner's review. Do not publish.",
              "rows_condensed": int(len(train)), "rows_held_out": 0 if test is None else int(len(test)),
              "utility": utility, "timing": {"condense_seconds": round(condense_seconds, 3)}}
+    if utility_error is not None:
+        owner["utility_not_computed"] = utility_error
     if plots:
         owner["plots"] = [os.path.abspath(path) for path in plots]
     # All computation is done. Serialise everything first (a value JSON cannot hold fails here,

@@ -259,6 +259,18 @@ def test_declared_classes_map_each_label_alone(odd):
     assert mapped[0][keep].astype(object).equals(mapped[1][keep].astype(object))
 
 
+@pytest.mark.parametrize("odd", ["TRUE", "false", "maybe", None, "2"])
+def test_an_event_column_reads_each_value_alone(odd):
+    # Logicals (TRUE / false) are 1 / 0 and other values missing, record by record: D and D' differ
+    # in one record's event, and only that record's value differs.
+    frame = pd.DataFrame({"days": np.arange(1.0, 41.0), "died": np.where(np.arange(40) % 3 == 0, "TRUE", "FALSE")})
+    d2 = frame.assign(died=frame["died"].where(frame.index != 11, odd))
+    read = [apply_declared_kinds(t, time="days", event="died")["died"] for t in (frame, d2)]
+    assert read[0].dtype == read[1].dtype
+    keep = frame.index != 11
+    assert read[0][keep].equals(read[1][keep]) and set(read[0].unique()) == {0.0, 1.0}
+
+
 def test_the_holdout_side_of_a_record_depends_on_that_record_alone():
     frame, y = _cohort(500)
     table = frame.assign(outcome=y)

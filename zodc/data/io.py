@@ -272,6 +272,10 @@ def _as_number(value: Any) -> float | None:
         return None
 
 
+#: Text an event column may hold for a logical (R writes TRUE / FALSE, Python True / False).
+_LOGICAL = {"true": 1, "false": 0}
+
+
 def event_indicator(series: pd.Series, event_value: Any) -> pd.Series:
     """A survival event column recoded to 1.0 (event) / 0.0 (censored) by its declared event value.
 
@@ -320,7 +324,8 @@ def apply_declared_kinds(frame: pd.DataFrame, *, categorical=(), integer=(), num
     * without one: the ``categorical`` columns hold levels, ``integer`` columns whole numbers (each
       value rounded on its own), ``numeric`` columns numbers; the target holds labels (a pandas
       categorical with the declared ``classes``, the task's public classes, when given); the time
-      is a number and the event a 0/1 number; every other column is left as text (pandas'
+      is a number and the event a 0/1 number (``TRUE`` / ``false``, as R and Python write logicals,
+      are 1 / 0); every other column is left as text (pandas'
       ``string`` dtype), which the DP schema reads as ``auto``: numbers are numbers, other text is
       levels, and the column's kind is decided from the noisy counts
       (:func:`zodc.data.dp_schema.estimate_schema_and_count`).
@@ -368,13 +373,18 @@ def apply_declared_kinds(frame: pd.DataFrame, *, categorical=(), integer=(), num
             if schema is None:
                 out[name] = series.astype("string")  # auto: decided with DP
             continue
-        numbers = pd.to_numeric(series.astype(object).map(lambda v: v.strip() if isinstance(v, str) else v),
-                                errors="coerce")
+        cells = series.astype(object).map(lambda v: v.strip() if isinstance(v, str) else v)
+        if name == event:  # R's and Python's logicals, record by record: TRUE is the event
+            cells = cells.map(lambda v: _LOGICAL.get(v.lower(), v) if isinstance(v, str) else v)
+        numbers = pd.to_numeric(cells, errors="coerce")
         if (numbers.isna() & series.notna()).any():
-            warnings.warn(f"column {name!r} holds values that are not numbers: they are treated as missing. If the "
+            warnings.warn(f"event column {name!r} holds values other than 0/1 and true/false: their records are left "
+                          "out. If the events are coded otherwise (R's 1 = censored / 2 = event, or words), say which "
+                          "value is the event: --event-value." if name == event else
+                          f"column {name!r} holds values that are not numbers: they are treated as missing. If the "
                           f"column holds levels, declare it with --categorical {name}.", UserWarning, stacklevel=2)
-        if name == event:
-            out[name] = numbers
+        if name == event:  # float64 whatever the values (a missing one would otherwise change the dtype)
+            out[name] = numbers.astype(np.float64)
         elif name in integer:
             out[name] = numbers.round().astype("Int64") if numbers.isna().any() else numbers.round().astype(np.int64)
         else:

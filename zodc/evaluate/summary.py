@@ -202,6 +202,9 @@ def summary_lines(report: dict[str, Any], owner: dict[str, Any] | None = None, *
     if utility:
         lines += _utility_lines(task, utility, outputs.get("owner_only"))
         lines += _warnings(task, utility)
+    elif (owner or {}).get("utility_not_computed"):
+        lines.append(f"Utility: not computed on the real records: {owner['utility_not_computed'].rstrip('.')}. The "
+                     "release does not depend on it.")
     elif owner is not None:
         lines.append("Utility: not measured (--holdout 0: every record was condensed, none held out).")
 
