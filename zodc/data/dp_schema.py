@@ -320,11 +320,11 @@ def _has_missing(scan_missing: float, std_scan: float, refine_missing: float, st
     missing records, combined by inverse variance (their noise is independent), exceed
     :data:`PRESENCE_Z` of the combined std. At a feature's shares (0.75 and 0.15) the combined std
     is 0.41 of the refinement's alone, so a column needs 2.4 times fewer missing records to learn
-    its missing indicator. The two count the same records, except in an undeclared column read as
-    numbers (``text_uncounted``): there the refinement also counts the text cells (``<5``, ``neg``),
-    which are encoded as missing, while the scan counted them as levels; the caller adds the
-    released levels back, and the refinement's count alone also marks the column (text too rare
-    to be released would otherwise go unseen). Post-processing of noisy counts; ``std_scan`` 0:
+    its missing indicator. The two count the same records, except in an undeclared column
+    (``text_uncounted``): read as numbers, the refinement also counts its text cells (``<5``,
+    ``neg``), which are encoded as missing, while the scan counted them as levels (the caller adds
+    the released levels back); read as levels, it also counts its number cells. There the
+    refinement's count alone also marks the column. Post-processing of noisy counts; ``std_scan`` 0:
     exact mode (any missing record counts)."""
     if std_scan == 0:
         return refine_missing > 0.5
@@ -603,7 +603,10 @@ def estimate_schema_and_count(
             codes = np.array([index.get(v, len(released) if v is not None else len(released) + 1) for v in levels])
             refine = noisy(np.bincount(codes, minlength=len(released) + 2), std_refine)
             has_other = refine[len(released)] > (0.5 if exact else PRESENCE_Z * std_refine)
-            has_missing = _has_missing(scan[0], 0.0 if exact else std_scan, refine[len(released) + 1], std_refine)
+            # In an undeclared column read as levels, the refinement's missing bin also holds its number
+            # cells, which the scan counted in its numeric bins: the refinement's count alone marks it too.
+            has_missing = _has_missing(scan[0], 0.0 if exact else std_scan, refine[len(released) + 1], std_refine,
+                                       text_uncounted=kind_of[column] == "auto")
             if has_other and OTHER_LEVEL not in released:
                 released.append(OTHER_LEVEL)
             if len(released) + int(has_missing) < 2:  # one slot: a constant, it carries nothing
