@@ -348,7 +348,8 @@ def is_per_record(leaf: Any, num_records: int) -> bool:
 
 def pad_records(data: Any, num_records: int, size: int) -> Any:
     """``data`` with every per-record leaf padded along its first axis to ``size`` rows, copies of its
-    last row (valid values: a padded record is a copy of a real one, and is never sampled or counted).
+    last row (valid values: a padded record is a copy of a real one, and is never sampled or counted);
+    zeros where there is no record at all (a table with no usable record still runs, never sampling).
 
     Could one record change this? Only its own row, and the copies of it when it is the last."""
     if size == num_records:
@@ -361,7 +362,8 @@ def pad_records(data: Any, num_records: int, size: int) -> Any:
             return jnp.concatenate([leaf, jnp.repeat(leaf[-1:], size - num_records, axis=0)], axis=0)
         # Concrete arrays are padded in numpy: eagerly, jnp would compile programs for this n's shapes.
         host = np.asarray(leaf)
-        padded = np.concatenate([host, np.repeat(host[-1:], size - num_records, axis=0)], axis=0)
+        last = host[-1:] if num_records else np.zeros((1,) + host.shape[1:], host.dtype)  # no record at all
+        padded = np.concatenate([host, np.repeat(last, size - num_records, axis=0)], axis=0)
         return jnp.asarray(padded) if isinstance(leaf, jax.Array) else padded
 
     return jax.tree.map(pad, data)

@@ -401,6 +401,9 @@ class Condenser(BaseEstimator):
             # count and public settings (one record cannot tip it); the sums are the same either way.
             block = record_block(steps.sampling_probability * problem.record_count)
             block = block if problem.record_count > block else None
+        elif num_records == 0:  # no usable record: one placeholder row that the mask never samples
+            data = pad_records(data, 0, 1)
+            num_records, padded = 1, 0
         condenser = ZeroOrderCondenser(evaluate_fn, optimizer, num_records=num_records,
                                        num_directions=config.num_directions, scheme=config.scheme, lower=box[0],
                                        upper=box[1], average_from=average_from, directions=config.directions,

@@ -652,3 +652,37 @@ def test_a_weighted_step_sum_moves_by_at_most_the_clip_when_one_rare_class_recor
     base, more = sums
     np.testing.assert_array_equal(base, more[:n])                       # the other records' clipped rows
     assert np.linalg.norm(more.sum(0) - base.sum(0)) <= clip + 1e-5
+
+
+@pytest.mark.parametrize("task, backend", [("classification", "host"), ("survival", "native")])
+def test_one_usable_record_or_none_releases_alike(tmp_path, task, backend):
+    # Every record but one has an unusable class (or event): D keeps that one, D' makes it unusable
+    # too. With none left the run used to refuse ("the table is empty"), so whether anything was
+    # released told whether the record was there. Now both release: the same columns and rows, the
+    # same mechanisms in the ledger (a placeholder row that the mask never samples stands in).
+    from zodc.cli import main
+    from zodc.data.datasets import load_raw, load_schema
+
+    name = "breast_cancer" if task == "classification" else "gbsg2"
+    schema, raw = load_schema(name), load_raw(name).iloc[:60].copy()
+    schema.to_json(tmp_path / "schema.json")
+    if task == "classification":
+        column, unusable, roles = schema.target, "unknown", ["--target", schema.target]
+    else:
+        column, unusable, roles = schema.event, "maybe", ["--time-col", schema.time.name, "--event-col", schema.event]
+    raw[column] = raw[column].astype(object).where(raw.index == 0, unusable)
+    reports = []
+    for label, table in (("d", raw), ("d2", raw.assign(**{column: unusable}))):
+        table.to_csv(tmp_path / f"{label}.csv", index=False)
+        out = tmp_path / f"{label}_out.csv"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            code = main(["condense", "--data", str(tmp_path / f"{label}.csv"), *roles, "--schema",
+                         str(tmp_path / "schema.json"), "--epsilon", "1", "--steps", "3", "--num-directions", "4",
+                         "--holdout", "0", "--backend", backend, "--seed", "4", "--quiet", "--out", str(out)])
+        assert code == 0
+        reports.append((pd.read_csv(out), json.loads(out.with_suffix(".report.json").read_text())))
+    (d, report), (d2, report2) = reports
+    assert list(d.columns) == list(d2.columns) and d.shape == d2.shape
+    names = [[e["name"] for e in r["privacy"]["ledger"]["entries"]] for r in (report, report2)]
+    assert names[0] == names[1]

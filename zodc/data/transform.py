@@ -218,7 +218,8 @@ class TableEncoder:
         Raises:
             DataError: see ``validate_table``.
         """
-        clean = validate_table(frame, self.schema, on_out_of_bounds=on_out_of_bounds, require_variation=False)
+        clean = validate_table(frame, self.schema, on_out_of_bounds=on_out_of_bounds, require_variation=False,
+                               allow_empty=True)
         n = len(clean)
         parts = []
         for block in self._blocks:

@@ -88,10 +88,10 @@ def check_min_rows(n: int, needed: int, *, what: str = "the table") -> None:
         raise DataError(f"{what} needs at least {needed} rows. Got {n}.")
 
 
-def _require_frame(frame: Any) -> pd.DataFrame:
+def _require_frame(frame: Any, allow_empty: bool = False) -> pd.DataFrame:
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"expected a pandas DataFrame. Got {type(frame).__name__}.")
-    if len(frame) == 0:
+    if len(frame) == 0 and not allow_empty:
         raise DataError("the table is empty (0 rows).")
     if frame.shape[1] == 0:
         raise DataError("the table has no columns.")
@@ -352,6 +352,7 @@ def validate_table(
     *,
     on_out_of_bounds: str = "clip",
     require_variation: bool = True,
+    allow_empty: bool = False,
 ) -> pd.DataFrame:
     """Check ``frame`` against ``schema`` and return a clean copy.
 
@@ -386,7 +387,7 @@ def validate_table(
         raise DataError(f"`on_out_of_bounds` must be 'clip' or 'raise'. Got {on_out_of_bounds!r}.")
     if not isinstance(schema, Schema):
         raise DataError(f"`schema` must be a zodc Schema. Got {type(schema).__name__}.")
-    frame = _require_frame(frame)
+    frame = _require_frame(frame, allow_empty)
     _require_column(frame, schema.target, "target")
     if schema.time is not None:
         _require_column(frame, schema.time.name, "time")

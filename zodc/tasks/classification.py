@@ -190,7 +190,7 @@ class Classification:
                        "synthetic_labels": extra["labels"], "num_classes": K, "loss": loss,
                        "soft_labels": config.soft_labels}
             host = HostEvaluator(fit_score_classifier, payload, upper_bound=loss.upper_bound,
-                                 num_records=problem.X.shape[0], n_jobs=n_jobs)
+                                 num_records=max(problem.X.shape[0], 1), n_jobs=n_jobs)
             evaluate_fn, data = host.evaluate, None  # called outside jit (run_ask_tell)
         selected = extra.get("selected")
         if selected is not None:

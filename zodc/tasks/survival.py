@@ -225,7 +225,7 @@ class Survival:
                                         extra["time"], extra["event"], extra["events"], extra["time_scale"],
                                         soft_events=config.soft_labels)
         host = HostEvaluator(fit_score_survival, payload, upper_bound=extra["loss"].upper_bound,
-                             num_records=problem.X.shape[0], n_jobs=n_jobs)
+                             num_records=max(problem.X.shape[0], 1), n_jobs=n_jobs)
         return host.evaluate, None, host  # called outside jit (run_ask_tell)
 
     # ---------------------------------------------------------------- release
