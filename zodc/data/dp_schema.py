@@ -217,6 +217,12 @@ def normalise_level(value: Any) -> Any:
     return value
 
 
+def declared_spelling(classes: Sequence[Any]) -> list:
+    """Declared classes as released: the owner's spelling, its words joined by one space (labels
+    match them up to case and spaces, :func:`normalise_level`). Public: the task's definition."""
+    return [" ".join(c.split()) if isinstance(c, str) else _python_scalar(c) for c in classes]
+
+
 def _sorted_levels(levels: Sequence[Any]) -> list:
     try:
         return sorted(levels)
@@ -552,9 +558,7 @@ def estimate_schema_and_count(
         class_proportions = tuple(float(p) for p in _proportions(counts))
         record_count = float(max(counts.sum(), 1.0))
         # Declared classes keep the owner's spelling (matched to the labels up to case and spaces).
-        spelled = levels if classes is None else [" ".join(c.split()) if isinstance(c, str) else _python_scalar(c)
-                                                  for c in classes]
-        target_column = CategoricalColumn(target, tuple(spelled))
+        target_column = CategoricalColumn(target, tuple(levels if classes is None else declared_spelling(classes)))
     else:
         values = frame[event]
         usable = values.isin([0, 1, True, False]).to_numpy() & values.notna().to_numpy()

@@ -341,7 +341,7 @@ def apply_declared_kinds(frame: pd.DataFrame, *, categorical=(), integer=(), num
     """
     import warnings
 
-    from zodc.data.dp_schema import normalise_level
+    from zodc.data.dp_schema import declared_spelling, normalise_level
     from zodc.data.schema import NumericColumn
 
     categorical, integer, numeric = list(categorical or ()), list(integer or ()), list(numeric or ())
@@ -361,7 +361,7 @@ def apply_declared_kinds(frame: pd.DataFrame, *, categorical=(), integer=(), num
                     raise DataError(f"--classes needs at least two distinct labels. Got {list(classes)!r}.")
                 # The owner's spelling (" ".join of its words) names each class; labels match it up to
                 # case and spaces, other labels are missing (their records are left out).
-                spelled = [" ".join(c.split()) if isinstance(c, str) else c for c in classes]
+                spelled = declared_spelling(classes)
                 out[name] = pd.Categorical(labels.map(dict(zip(levels, spelled))), categories=spelled)
             else:
                 out[name] = labels.where(labels.notna(), None)

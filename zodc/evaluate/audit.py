@@ -267,7 +267,7 @@ def canary_audit(epsilon: float, delta: float = 1e-5, *, canaries: int = DEFAULT
       A dict: ``epsilon_claimed``, ``epsilon_lower_bound``, ``violation``, the guesses, ``max_certifiable``
       (the bound had every guess been right: the audit's ceiling) and what was run.
     """
-    from zodc.privacy.accounting import CALIBRATION_PLD_DISCRETIZATION, epsilon_bounds
+    from zodc.privacy.accounting import calibration_pld_interval, epsilon_bounds
     from zodc.privacy.calibration import calibrate_noise_multiplier_pld
 
     if isinstance(canaries, bool) or not isinstance(canaries, (int, np.integer)) or canaries < 2:
@@ -286,7 +286,7 @@ def canary_audit(epsilon: float, delta: float = 1e-5, *, canaries: int = DEFAULT
     event_fn = _step_event(float(sampling_probability), int(steps))
     sigma = calibrate_noise_multiplier_pld(float(epsilon), float(delta), event_fn)
     claimed = epsilon_bounds(event_fn(sigma), float(delta),
-                             value_discretization_interval=CALIBRATION_PLD_DISCRETIZATION)["epsilon"]
+                             value_discretization_interval=calibration_pld_interval(float(epsilon)))["epsilon"]
     used_sigma = 0.0 if no_noise else sigma
 
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0xA0D17]))
