@@ -686,3 +686,41 @@ def test_one_usable_record_or_none_releases_alike(tmp_path, task, backend):
     assert list(d.columns) == list(d2.columns) and d.shape == d2.shape
     names = [[e["name"] for e in r["privacy"]["ledger"]["entries"]] for r in (report, report2)]
     assert names[0] == names[1]
+
+
+def test_a_held_out_event_does_not_decide_whether_the_table_is_released(tmp_path):
+    # D's held-out side has one event, D' (the same record censored) none: the owner's report cannot
+    # score D' (no event among the real records). It used to raise, and nothing was released; now
+    # both release the same kind of table, and only the owner's file says the report is missing.
+    from zodc.cli import main
+    from zodc.data.datasets import load_raw, load_schema
+
+    schema, raw = load_schema("gbsg2"), load_raw("gbsg2").iloc[:120].copy()
+    schema.to_json(tmp_path / "schema.json")
+    # A record's side is a keyed hash of its own values as the command reads them: where each
+    # record falls with an event.
+    from zodc.data.io import read_table
+
+    raw.assign(**{schema.event: 1}).to_csv(tmp_path / "all.csv", index=False)
+    read = apply_declared_kinds(read_table(tmp_path / "all.csv", as_text=True), schema=schema,
+                                time=schema.time.name, event=schema.event)
+    side = holdout_mask(read, 0.3, holdout_key(4))
+    record = np.flatnonzero(side)[0]
+    events = (~side & (np.arange(len(raw)) % 2 == 0)) | (np.arange(len(raw)) == record)
+    d = raw.assign(**{schema.event: events.astype(int)})  # held out with an event: that record alone
+    d2 = d.drop(index=d.index[record])  # D': without it (add / remove one record)
+    outcomes = []
+    for label, table in (("d", d), ("d2", d2)):
+        table.to_csv(tmp_path / f"{label}.csv", index=False)
+        out = tmp_path / f"{label}_out.csv"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            code = main(["condense", "--data", str(tmp_path / f"{label}.csv"), "--time-col", schema.time.name,
+                         "--event-col", schema.event, "--schema", str(tmp_path / "schema.json"), "--epsilon", "1",
+                         "--steps", "3", "--num-directions", "4", "--rows", "20", "--backend", "host", "--seed", "4",
+                         "--quiet", "--out", str(out)])
+        assert code == 0
+        owner = json.loads(out.with_suffix(".owner.json").read_text())
+        outcomes.append((pd.read_csv(out).shape, owner.get("utility_not_computed")))
+    assert outcomes[0][0] == outcomes[1][0]
+    assert outcomes[0][1] is None and "no events" in outcomes[1][1]
