@@ -367,3 +367,64 @@ def test_columns_left_out_for_one_reason_are_named_in_one_warning():
     assert len(unseen) == 1 and unseen[0].startswith("4 columns ('lab', 'x0', 'x1', 'x2'): their ranges")
     assert "Empty in many records: 'lab'." in unseen[0] and "'age'" not in unseen[0]
     assert [c.name for c in schema.columns] == ["age", "y"]
+
+
+def _colon_like(n=1300, seed=3):
+    """A 0/1 column whose ones are its bulk (the zeros join by their own bin) and an age spread over
+    nine refinement bins, among eight filler columns: colon's noise at the CLI's budget."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"sex": (rng.random(n) < 0.52).astype(float),
+                          "age": np.clip(rng.normal(60, 12, n), 18, 85).round()})
+    for j in range(8):
+        frame[f"x{j}"] = rng.normal(100, 10, n).round(1)
+    frame["outcome"] = rng.choice(["a", "b"], n)
+    return frame
+
+
+@pytest.mark.parametrize("rule", ["cumulative", "before"])
+def test_the_refinement_clips_no_share_of_the_bulk(rule):
+    # colon (R's survival package, 1,300 training records) lost its zeros in 'sex' (bounds [1, 1.25])
+    # and 57 % of its ages ([56, 68]) at epsilon 1: the refinement's end bins held the records beyond
+    # its core, and each bin was trimmed alone while its noisy count was under 1.5 stds (110 records).
+    frame = _colon_like()
+    sigma = dp_schema.schema_noise_multiplier(1.0, 1e-5, 1e-6, 0.1)
+    default, dp_schema.REFINE_TRIM = dp_schema.REFINE_TRIM, rule
+    try:
+        schemas = []
+        for seed in range(12):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                schemas.append(estimate_schema(np.random.default_rng(seed), frame, target="outcome",
+                                               noise_multiplier=sigma, threshold_delta=1e-6)[0])
+    finally:
+        dp_schema.REFINE_TRIM = default
+    age = frame["age"].to_numpy()
+    lost_zeros = sum(s.column("sex").lower > 0 for s in schemas)
+    clipped = [np.mean((age < s.column("age").lower) | (age > s.column("age").upper)) for s in schemas]
+    if rule == "cumulative":
+        assert lost_zeros == 0 and max(clipped) < 0.05, (lost_zeros, clipped)
+    else:  # the rule before, kept for the benchmark: what the test would have caught
+        assert lost_zeros >= 6 and max(clipped) > 0.2, (lost_zeros, clipped)
+
+
+def test_the_refinement_still_trims_a_concentrated_column_and_keeps_a_grown_end_with_records():
+    std = 10.0
+    year = np.zeros(dp_schema.REFINE_BINS + 2)
+    year[-2] = 1000.0  # every record in the core's last bin (1984-2048 of [1024, 2048])
+    assert dp_schema._refine_window(year, std) == (len(year) - 2, len(year) - 2)
+    year[-1] = 500.0  # records above the core (the window grew there): that end is kept
+    assert dp_schema._refine_window(year, std) == (len(year) - 2, len(year) - 1)
+    flat = np.full(dp_schema.REFINE_BINS + 2, 80.0)  # a flat bulk: every bin holds records
+    assert dp_schema._refine_window(flat, 10.0) == (0, len(flat) - 1)
+    # No bin stands REFINE_PEAK_Z stds out (too flat for its noise): the scan's bounds, untrimmed.
+    assert dp_schema._refine_window(flat * 0 + 50.0, 10.0) is None
+    # A tail of 12 bins, each under 1.5 stds (20 records, std 15) but together 4 % of the records,
+    # stops the trimming when their sum stands out (after 7 bins), not after the last of them.
+    tail = np.zeros(dp_schema.REFINE_BINS + 2)
+    tail[:12], tail[12:] = 20.0, [900.0, 1200.0, 1500.0, 1200.0, 600.0, 0.0]
+    assert dp_schema._refine_window(tail, 15.0) == (7, len(tail) - 2)
+    dp_schema.REFINE_TRIM = "before"
+    try:  # each bin alone: the whole tail went
+        assert dp_schema._refine_window(tail, 15.0) == (12, len(tail) - 2)
+    finally:
+        dp_schema.REFINE_TRIM = "cumulative"
