@@ -648,7 +648,7 @@ def estimate_schema_and_count(
             if not len(kept):
                 warnings.warn(f"column '{column}': no value occurs often enough to be released at this budget (an "
                               "identifier, a date, free text, or levels too rare); it is left out. Merge rare levels, "
-                              "convert dates to numbers, or give a public schema (zodc schema draft).",
+                              "convert dates to numbers, or give a public schema (zodc schema draft --no-dp).",
                               UserWarning, stacklevel=2)
                 continue
             released = _sorted_levels([_python_scalar(uniques[j]) for j in kept])
@@ -803,7 +803,8 @@ def _needed_message(std: float) -> str:
     DETECT_Z + 2 WINDOW_PENALTY noise stds of records (a window of two log bins)."""
     return (f"at this budget a column needs about {math.ceil((DETECT_Z + 2 * WINDOW_PENALTY) * std)} records in its "
             "bulk; use a larger cohort, fewer columns, a larger --preprocessing-share or --epsilon, or give a "
-            "public schema (zodc schema draft)")
+            "public schema: `zodc schema draft --no-dp` writes one for you to complete with bounds from your "
+            "data dictionary, spending no budget")
 
 
 def estimate_class_proportions(key: Any, y: Any, n_classes: int, noise_multiplier: float) -> tuple:

@@ -120,7 +120,7 @@ def require_features(encoder: TableEncoder) -> None:
     (public, or DP: post-processing), never on a record."""
     if encoder.n_encoded == 0:
         raise DataError("the schema leaves no feature to learn: every feature column is constant (one level, or "
-                        "none). Give a schema with at least one informative column (zodc schema draft), or a larger "
+                        "none). Give a schema with at least one informative column (zodc schema draft --no-dp), or a larger "
                         "cohort.")
 
 
