@@ -289,8 +289,13 @@ def draft_with_privacy(frame: pd.DataFrame, *, name: str, epsilon: float, delta:
                               "kind decided with DP (numbers vs levels, from the noisy counts)")
             if entry["kind"] == "numeric":
                 origin["bounds"] = f"bounds estimated with DP ({note})"
-                origin["integer"] = ("whole numbers: declared (--integer)" if entry["integer"] else
-                                     "not declared whole numbers (declare --integer to round)")
+                declared_kind = _declared_kind(column, declared)
+                origin["integer"] = (
+                    "whole numbers: declared (--integer)" if entry["integer"] and declared_kind == "integer" else
+                    f"whole numbers: estimated with DP (the noisy counts of whole and fractional values; {note})"
+                    if entry["integer"] else
+                    "declared numeric (--numeric): not rounded" if declared_kind == "numeric" else
+                    "not whole numbers by the noisy counts (declare --integer to round)")
                 if entry.get("scale") == "log":
                     origin["scale"] = "log scale chosen from the DP bounds (they span many octaves)"
             else:

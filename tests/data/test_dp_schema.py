@@ -38,8 +38,9 @@ def test_bounds_levels_and_proportions_on_a_large_sample():
         values = frame[name]
         inside = ((values >= column.lower) & (values <= column.upper)).mean()
         assert inside >= 0.99, (name, column, inside)
-        # Not absurdly loose either: within one log bin of the data's range.
-        assert column.upper <= 2 * max(abs(values.max()), 1) and column.lower >= -2 * max(abs(values.min()), 1)
+        # Not absurdly loose either: within two log bins of the data's range (the data's own bin, and
+        # at most EXTEND_BINS = 1 empty neighbour joined on noise).
+        assert column.upper <= 4 * max(abs(values.max()), 1) and column.lower >= -4 * max(abs(values.min()), 1)
     assert schema.column("count").integer and not schema.column("weight").integer
     assert 0 <= schema.column("count").lower <= 2  # the zeros' bin and [1, 2) hold ~n/1000 each
     assert schema.column("site").categories == ("a", "b", "c")  # the single-record level is not released
@@ -101,10 +102,11 @@ def test_the_shares_add_up_to_one_gaussian_mechanism():
     for features in (0, 1, 5, 20):
         for has_time in (False, True):
             role, scan, time_scan, refine, time_refine = dp_schema.noise_stds(sigma, features, has_time)
+            whole, time_whole = dp_schema.whole_stds(sigma, features, has_time)
             columns = max(features, 1) if not has_time else features
-            total = (sigma / role) ** 2 + columns * ((sigma / scan) ** 2 + (sigma / refine) ** 2)
+            total = (sigma / role) ** 2 + columns * ((sigma / scan) ** 2 + (sigma / refine) ** 2 + (sigma / whole) ** 2)
             if has_time:
-                total += (sigma / time_scan) ** 2 + (sigma / time_refine) ** 2
+                total += (sigma / time_scan) ** 2 + (sigma / time_refine) ** 2 + (sigma / time_whole) ** 2
                 assert time_scan == pytest.approx(scan / dp_schema.TIME_WEIGHT ** 0.5) and time_scan < scan
             assert total == pytest.approx(1.0), (features, has_time)
 
@@ -428,3 +430,38 @@ def test_the_refinement_still_trims_a_concentrated_column_and_keeps_a_grown_end_
         assert dp_schema._refine_window(tail, 15.0) == (12, len(tail) - 2)
     finally:
         dp_schema.REFINE_TRIM = "cumulative"
+
+
+def test_whole_number_columns_are_found_from_their_noisy_counts():
+    # A CSV read as text (kinds undeclared): visits and a 0/1 flag hold whole numbers, weight
+    # fractions. At the CLI's budget on 3,000 records the whole-number counts mark the first two
+    # (released rounded, as a declared --integer column is), never the fractions; a column
+    # declared numeric stays as declared; the exact mode reads every value.
+    rng = np.random.default_rng(8)
+    n = 3000
+    frame = pd.DataFrame({"visits": rng.poisson(6.0, n) + 1, "flag": (rng.random(n) < 0.4).astype(int),
+                          "weight": rng.normal(70.0, 12.0, n).round(2), "ward": rng.integers(1, 9, n)}).astype(str)
+    frame = frame.astype("string").assign(outcome=rng.choice(["a", "b"], n))
+    sigma = dp_schema.schema_noise_multiplier(1.0, 1e-5, 1e-6, 0.1)
+    marked = {name: 0 for name in ("visits", "flag", "weight", "ward")}
+    for seed in range(10):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            schema, _ = estimate_schema(np.random.default_rng(seed), frame, target="outcome", noise_multiplier=sigma,
+                                        threshold_delta=1e-6, kinds={"ward": "numeric"})
+        for name in marked:
+            if name in schema.column_names:
+                column = schema.column(name)
+                marked[name] += column.integer
+                if column.integer:  # whole bounds, at least two whole numbers inside
+                    assert column.lower == int(column.lower) and column.upper >= column.lower + 1
+    assert marked["visits"] == 10 and marked["flag"] >= 9 and marked["weight"] == 0 and marked["ward"] == 0, marked
+    exact, _ = estimate_schema(None, frame, target="outcome", noise_multiplier=0, threshold_delta=1e-6)
+    assert [exact.column(c).integer for c in ("visits", "flag", "weight", "ward")] == [True, True, False, True]
+    # The rule itself: the whole values must outnumber the fractions by WHOLE_Z stds of the
+    # difference, and the bounds must hold two whole numbers (rounding never makes a constant).
+    std = 10.0
+    edge = dp_schema.WHOLE_Z * np.sqrt(2.0) * std
+    assert dp_schema._is_whole(np.array([edge + 1, 0.0]), std, 0.0, 10.0)
+    assert not dp_schema._is_whole(np.array([edge - 1, 0.0]), std, 0.0, 10.0)
+    assert not dp_schema._is_whole(np.array([1e6, 0.0]), std, 0.6875, 1.719)

@@ -510,7 +510,7 @@ def test_a_survival_schema_weighs_its_time_column_within_one_gaussian_mechanism(
     assert sum(1.0 / std**2 for _, std in seen) == pytest.approx(1.0 / 30.0**2)
     stds = sorted({std for _, std in seen})
     role, feature_scan, time_scan, feature_refine, time_refine = dp_schema.noise_stds(30.0, 4, True)
-    assert set(stds) == {role, feature_scan, time_scan, feature_refine, time_refine}
+    assert set(stds) == {role, feature_scan, time_scan, feature_refine, time_refine, *dp_schema.whole_stds(30.0, 4, True)}
     assert time_scan < feature_scan and time_refine < feature_refine
 
 

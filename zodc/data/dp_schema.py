@@ -136,9 +136,18 @@ def categorical_threshold(std: float, delta_per_column: float) -> float:
 #: (Gaussian mechanisms compose exactly: noise multipliers sigma_i with sum 1/sigma_i^2 = 1/sigma^2
 #: are, together, the Gaussian mechanism of noise multiplier sigma; Dong, Roth & Su 2019).
 #: The target's classes or the event bins (the record count, proportions) get their own share; the
-#: feature and time columns share the scan (public log bins and observed levels) and the refinement
-#: (bins chosen from the scan) evenly.
-SHARE_ROLE, SHARE_SCAN, SHARE_REFINE = 0.10, 0.75, 0.15
+#: feature and time columns share the scan (public log bins and observed levels), the refinement
+#: (bins chosen from the scan) and the whole-number counts evenly.
+SHARE_ROLE, SHARE_SCAN, SHARE_REFINE, SHARE_WHOLE = 0.10, 0.75, 0.10, 0.05
+#: A numeric column is released as whole numbers (``integer``) when the noisy count of its whole
+#: values exceeds that of its fractional ones by this many stds of the difference (a column of
+#: fractions passes with probability below 2e-4 wherever the scan sees it), and its bounds hold at
+#: least two whole numbers (rounding never makes it a constant).
+WHOLE_Z = 3.0
+#: Whether the whole-number counts decide ``integer`` (False: only a declared kind or dtype does, the
+#: rule before; the counts are drawn either way, so paired runs share their noise;
+#: ``benchmarks/whole_numbers.py``).
+ESTIMATE_WHOLE = True
 #: Penalty per bin of the bulk window, in noise stds: a bin is worth including when it holds more
 #: records than twice the noise std (an empty bin beside the bulk joins with probability 2 %).
 WINDOW_PENALTY = 2.0
@@ -187,18 +196,38 @@ MAX_IMPLICIT_CLASSES = 20
 
 
 def noise_stds(sigma: float, features: int, has_time: bool) -> tuple:
-    """The noise std of each count: ``(role, feature scan, time scan, feature refine, time refine)``.
+    """The noise std of each count: ``(role, feature scan, time scan, feature refine, time refine)``;
+    the whole-number counts' are :func:`whole_stds`.
 
-    The scan's share (and the refinement's) is split over the columns by weight: a feature weighs 1
-    and a survival time column :data:`TIME_WEIGHT`, so a column's std is ``sigma / sqrt(share * w /
-    W)`` with ``W`` the total weight. Each record adds one count to each histogram, so the squared
-    sensitivity in units of each count's noise adds up to ``SHARE_ROLE + SHARE_SCAN + SHARE_REFINE
-    = 1``: one Gaussian mechanism of noise multiplier ``sigma`` whatever the weights."""
+    The scan's share (and the refinement's, and the whole-number counts') is split over the columns
+    by weight: a feature weighs 1 and a survival time column :data:`TIME_WEIGHT`, so a column's std
+    is ``sigma / sqrt(share * w / W)`` with ``W`` the total weight. Each record adds one count to
+    each histogram, so the squared sensitivity in units of each count's noise adds up to
+    ``SHARE_ROLE + SHARE_SCAN + SHARE_REFINE + SHARE_WHOLE = 1``: one Gaussian mechanism of noise
+    multiplier ``sigma`` whatever the weights."""
     total = features + (TIME_WEIGHT if has_time else 0.0) or 1.0
     scan = sigma * math.sqrt(total / SHARE_SCAN)
     refine = sigma * math.sqrt(total / SHARE_REFINE)
     return (sigma / math.sqrt(SHARE_ROLE), scan, scan / math.sqrt(TIME_WEIGHT), refine,
             refine / math.sqrt(TIME_WEIGHT))
+
+
+def whole_stds(sigma: float, features: int, has_time: bool) -> tuple:
+    """The noise std of the whole-number counts: ``(feature, time)`` (see :func:`noise_stds`)."""
+    total = features + (TIME_WEIGHT if has_time else 0.0) or 1.0
+    whole = sigma * math.sqrt(total / SHARE_WHOLE)
+    return whole, whole / math.sqrt(TIME_WEIGHT)
+
+
+def _is_whole(noisy: np.ndarray, std: float, lower: float, upper: float) -> bool:
+    """Whether a numeric column is released as whole numbers, from its noisy counts of whole and
+    fractional values (:data:`WHOLE_Z`) and its bounds (at least two whole numbers inside).
+    Post-processing of noisy counts; ``std`` 0: exact mode (every value whole)."""
+    if math.ceil(lower) >= math.floor(upper):
+        return False
+    if std == 0:
+        return bool(noisy[0] > 0 and noisy[1] == 0)
+    return bool(noisy[0] - noisy[1] > WHOLE_Z * math.sqrt(2.0) * std)
 
 
 def _python_scalar(value: Any) -> Any:
@@ -324,8 +353,9 @@ def _has_missing(scan_missing: float, std_scan: float, refine_missing: float, st
                  text_uncounted: bool = False) -> bool:
     """Whether a column is marked ``missing``: the scan's and the refinement's noisy counts of its
     missing records, combined by inverse variance (their noise is independent), exceed
-    :data:`PRESENCE_Z` of the combined std. At a feature's shares (0.75 and 0.15) the combined std
-    is 0.41 of the refinement's alone, so a column needs 2.4 times fewer missing records to learn
+    :data:`PRESENCE_Z` of the combined std. At a feature's shares (0.75 and 0.10) the combined std
+    is 0.42 of the refinement's alone at the share it had before (0.15), so a column needs 2.4
+    times fewer missing records to learn
     its missing indicator. The two count the same records, except in an undeclared column
     (``text_uncounted``): read as numbers, the refinement also counts its text cells (``<5``,
     ``neg``), which are encoded as missing, while the scan counted them as levels (the caller adds
@@ -478,7 +508,7 @@ def estimate_schema_and_count(
 ) -> tuple:
     """Estimate a schema (kinds, bounds, levels, missingness, class proportions / event rate) with DP.
 
-    One Gaussian mechanism of noise multiplier ``sigma`` (``noise_multiplier``), spent in three
+    One Gaussian mechanism of noise multiplier ``sigma`` (``noise_multiplier``), spent in four
     parts whose shares of ``1 / (2 sigma^2)`` add up to one (see :data:`SHARE_ROLE`):
 
     1. **Role** (share 0.10): the count of each target class (classification) or of the two event
@@ -497,15 +527,22 @@ def estimate_schema_and_count(
        :func:`categorical_threshold` (a level seen in one neighbour only is released with
        probability at most ``threshold_delta``). An ``auto`` column (undeclared, e.g. read from a
        CSV) is categorical when its released levels hold more noisy records than its numeric bulk.
-    3. **Refine** (share 0.15, split as the scan): for a numeric column, :data:`REFINE_BINS` bins
+    3. **Refine** (share 0.10, split as the scan): for a numeric column, :data:`REFINE_BINS` bins
        uniform within the scan's core window, a bin for the records below it and one for those
        above it (where the window grew: the zeros, a thin tail, an island), and a missing bin;
        where the core spans at most :data:`REFINE_OCTAVES` octaves (an offset larger than the
        spread) the bounds shrink to the bulk (a year column's [1024, 2048] becomes [1984, 2048]),
-       trimming only ends that look empty (:func:`_refine_window`); for a categorical column, its released levels, an "other" bin and a
-       missing bin: rare values land in an :data:`~zodc.data.schema.OTHER_LEVEL` level when that
-       bin is clearly non-empty. Either way the column is marked ``missing`` when its missing records
-       stand out: the scan's and the refinement's missing counts, combined (:func:`_has_missing`).
+       trimming only ends that look empty (:func:`_refine_window`); for a categorical column, its
+       released levels, an "other" bin and a missing bin: rare values land in an
+       :data:`~zodc.data.schema.OTHER_LEVEL` level when that bin is clearly non-empty. Either way
+       the column is marked ``missing`` when its missing records stand out: the scan's and the
+       refinement's missing counts, combined (:func:`_has_missing`).
+    4. **Whole numbers** (share 0.05, split as the scan): per column, the count of its whole values
+       and of its fractional ones. A numeric column is released as whole numbers (``integer``:
+       rounded, as a declared ``integer`` column is) when the whole values outnumber the others by
+       :data:`WHOLE_Z` stds of the difference and its bounds hold two whole numbers
+       (:func:`_is_whole`). Only where the kind is decided with DP too (``auto``: text read from a
+       CSV, undeclared; and such a time column): a declared kind or a typed frame's dtype says it.
 
     A numeric column whose scan window spans :data:`LOG_SCALE_OCTAVES` octaves or more above zero
     (right-skewed lab values) is encoded on a log scale. A column with no detectable bulk and no
@@ -569,6 +606,7 @@ def estimate_schema_and_count(
     scanned = features + ([time] if time is not None else [])
     std_role, feature_scan, time_scan, feature_refine, time_refine = noise_stds(sigma, len(features),
                                                                                 time is not None)
+    feature_whole, time_whole = whole_stds(sigma, len(features), time is not None)
     text_columns = sum(kind_of[column] in ("categorical", "auto") for column in scanned)
     tau_level = 0.5 if exact else categorical_threshold(feature_scan, threshold_delta / max(text_columns, 1))
 
@@ -637,6 +675,9 @@ def estimate_schema_and_count(
                                      np.bincount(bin_index(finite), minlength=N_BINS) if kind != "categorical"
                                      else np.zeros(N_BINS),
                                      np.bincount(level_codes[level_codes >= 0], minlength=len(uniques))]), std_scan)
+        # Whole and fractional values (each finite value adds one count to one of the two).
+        whole = noisy(np.array([np.sum(finite == np.round(finite)), np.sum(finite != np.round(finite))]),
+                      0.0 if exact else (time_whole if is_time else feature_whole))
         numeric_noisy, level_noisy = scan[1:1 + N_BINS], scan[1 + N_BINS:]
         window = None if kind == "categorical" else _scan_window(
             numeric_noisy if not is_time else np.where(BIN_EDGES[:-1] >= 0, numeric_noisy, -np.inf), std_scan, exact)
@@ -686,7 +727,11 @@ def estimate_schema_and_count(
         if exact and len(finite):
             inside = finite[(finite >= lower) & (finite <= upper)]
             lower, upper = float(inside.min()), float(inside.max())
-        integer = kind == "integer"
+        # Whole numbers are decided with DP where the kind is (text read from a CSV, undeclared):
+        # a declared kind, or a typed frame's dtype, says it already (public structure).
+        decided = column_kind(frame[column]) == "auto" and (is_time or kind_of[column] == "auto")
+        integer = kind == "integer" or (ESTIMATE_WHOLE and decided and _is_whole(
+            whole, 0.0 if exact else (time_whole if is_time else feature_whole), lower, upper))
         positive_edge = max(lower, float(BIN_EDGES[max(window[0], np.searchsorted(BIN_EDGES, 0.0) + 1)]))
         scale = "log" if lower >= 0 and upper >= positive_edge * 2.0 ** LOG_SCALE_OCTAVES and not is_time else "linear"
         lower, upper = _round_bounds(lower, upper, integer, positive=is_time)
@@ -737,7 +782,7 @@ def estimate_schema_and_count(
     source = (
         "estimated with differential privacy from the private table (noise_multiplier="
         f"{sigma!r}, threshold_delta={threshold_delta!r}; public log-scale bins as in Google's ApproxBounds, "
-        "refined in linear bins where a column's offset exceeds its spread; thresholded levels); column names, roles, declared kinds and the "
+        "refined in linear bins where a column's offset exceeds its spread; whole numbers from noisy counts; thresholded levels); column names, roles, declared kinds and the "
         "target's classes treated as public structure" if not exact else
         "computed WITHOUT noise from the private table (epsilon = inf, non-private mode): exact bounds and levels"
     )

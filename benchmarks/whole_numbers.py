@@ -1,0 +1,80 @@
+"""Whether the DP schema finds whole-number columns (``zodc.data.dp_schema.ESTIMATE_WHOLE``).
+
+A bundled cohort's raw table is written as a CSV and condensed as a data owner would run it
+(``zodc condense --data cohort.csv``: no schema, epsilon 1, the default model, steps and holdout),
+once per rule and seed, the same seed for both rules (the whole-number counts are drawn under both,
+so the runs share their noise). Per run: released or refused, the number of columns the DP schema
+marks ``integer`` (released rounded), and the synthetic table's AUROC (classification) or C-index
+(survival) on the held-out real records; a refusal is scored 0.5. One line of JSON per seed, then
+the paired summary.
+
+    python -m benchmarks.whole_numbers --cohort gbsg2 --seeds 30
+
+Rules: ``before`` (``integer`` only where declared, or by a typed frame's dtype) and ``counted``
+(also where the noisy whole-number counts say so). Seeds are fixed (0..seeds-1). Results:
+``docs/results.md``, "Whole numbers".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+
+import numpy as np
+
+from benchmarks.paired_rules import condense_quietly, paired
+
+RULES = {"before": False, "counted": True}
+
+
+def run(cohort: str, seeds: int, extra: tuple = ()) -> dict:
+    """The paired runs; ``extra``: more ``zodc condense`` arguments (the smoke test's short runs)."""
+    from zodc.data import dp_schema
+    from zodc.data.datasets import load_raw, load_schema
+
+    schema = load_schema(cohort)
+    roles = (["--target", schema.target] if schema.task == "classification"
+             else ["--time-col", schema.time.name, "--event-col", schema.event])
+    metric = "auroc" if schema.task == "classification" else "c_index"
+    default = dp_schema.ESTIMATE_WHOLE
+    scores, marked = {rule: [] for rule in RULES}, {rule: [] for rule in RULES}
+    with tempfile.TemporaryDirectory() as directory:
+        data, out = os.path.join(directory, f"{cohort}.csv"), os.path.join(directory, "synthetic.csv")
+        load_raw(cohort).to_csv(data, index=False)
+        try:
+            for seed in range(seeds):
+                for rule, counted in RULES.items():
+                    dp_schema.ESTIMATE_WHOLE = counted
+                    code = condense_quietly(["--data", data, *roles, "--seed", str(seed), "--quiet", "--out", out,
+                                             *extra])
+                    utility = json.load(open(out.replace(".csv", ".owner.json")))["utility"] if code == 0 else None
+                    scores[rule].append(utility["synthetic"][metric] if utility else None)
+                    if code == 0:
+                        estimated = json.load(open(out.replace(".csv", ".schema.json")))
+                        numeric = estimated["columns"] + ([estimated["time"]] if estimated.get("time") else [])
+                        marked[rule].append(sum(bool(c.get("integer")) for c in numeric))
+                    else:
+                        marked[rule].append(None)
+                print(json.dumps({"seed": seed, **{r: [scores[r][-1], marked[r][-1]] for r in RULES}}), flush=True)
+        finally:
+            dp_schema.ESTIMATE_WHOLE = default
+    summary = {"cohort": cohort, "seeds": seeds, "metric": metric, "rules": {}}
+    for rule in RULES:
+        done = [m for m in marked[rule] if m is not None]
+        summary["rules"][rule] = {"columns_marked_integer_mean": round(float(np.mean(done or [0])), 2),
+                                  **paired(scores[rule], scores["before"], metric)}
+    return summary
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cohort", default="gbsg2")
+    parser.add_argument("--seeds", type=int, default=30)
+    args = parser.parse_args(argv)
+    print(json.dumps(run(args.cohort, args.seeds), indent=1))
+
+
+if __name__ == "__main__":
+    main()
