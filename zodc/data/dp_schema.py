@@ -542,7 +542,8 @@ def estimate_schema_and_count(
        rounded, as a declared ``integer`` column is) when the whole values outnumber the others by
        :data:`WHOLE_Z` stds of the difference and its bounds hold two whole numbers
        (:func:`_is_whole`). Only where the kind is decided with DP too (``auto``: text read from a
-       CSV, undeclared; and such a time column): a declared kind or a typed frame's dtype says it.
+       CSV, undeclared): a declared kind or a typed frame's dtype says it (the time column's dtype
+       is numeric; its counts are drawn all the same, so every column's histograms are alike).
 
     A numeric column whose scan window spans :data:`LOG_SCALE_OCTAVES` octaves or more above zero
     (right-skewed lab values) is encoded on a log scale. A column with no detectable bulk and no
@@ -728,9 +729,8 @@ def estimate_schema_and_count(
             inside = finite[(finite >= lower) & (finite <= upper)]
             lower, upper = float(inside.min()), float(inside.max())
         # Whole numbers are decided with DP where the kind is (text read from a CSV, undeclared):
-        # a declared kind, or a typed frame's dtype, says it already (public structure).
-        decided = column_kind(frame[column]) == "auto" and (is_time or kind_of[column] == "auto")
-        integer = kind == "integer" or (ESTIMATE_WHOLE and decided and _is_whole(
+        # a declared kind, or a typed frame's dtype (the time column's is numeric), says it already.
+        integer = kind == "integer" or (ESTIMATE_WHOLE and kind_of[column] == "auto" and _is_whole(
             whole, 0.0 if exact else (time_whole if is_time else feature_whole), lower, upper))
         positive_edge = max(lower, float(BIN_EDGES[max(window[0], np.searchsorted(BIN_EDGES, 0.0) + 1)]))
         scale = "log" if lower >= 0 and upper >= positive_edge * 2.0 ** LOG_SCALE_OCTAVES and not is_time else "linear"
