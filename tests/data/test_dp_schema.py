@@ -455,6 +455,9 @@ def test_whole_number_columns_are_found_from_their_noisy_counts():
                 marked[name] += column.integer
                 if column.integer:  # whole bounds, at least two whole numbers inside
                     assert column.lower == int(column.lower) and column.upper >= column.lower + 1
+                if name == "flag" and column.integer:  # the whole numbers of its bins [0, 2) (or [0, 4),
+                    # a neighbour joined on noise): never the edge 2 (or 4) that rounding outward gave
+                    assert column.lower == 0.0 and column.upper in (1.0, 3.0), column
     assert marked["visits"] == 10 and marked["flag"] >= 9 and marked["weight"] == 0 and marked["ward"] == 0, marked
     exact, _ = estimate_schema(None, frame, target="outcome", noise_multiplier=0, threshold_delta=1e-6)
     assert [exact.column(c).integer for c in ("visits", "flag", "weight", "ward")] == [True, True, False, True]
@@ -465,3 +468,8 @@ def test_whole_number_columns_are_found_from_their_noisy_counts():
     assert dp_schema._is_whole(np.array([edge + 1, 0.0]), std, 0.0, 10.0)
     assert not dp_schema._is_whole(np.array([edge - 1, 0.0]), std, 0.0, 10.0)
     assert not dp_schema._is_whole(np.array([1e6, 0.0]), std, 0.6875, 1.719)
+    assert not dp_schema._is_whole(np.array([1e6, 0.0]), std, 1.0, 2.0)  # the bin [1, 2) holds only 1
+    # The bounds are the first and last whole numbers of the bins (whose upper edge holds no value).
+    assert dp_schema._whole_inside(0.0, 2.0) == (0.0, 1.0)
+    assert dp_schema._whole_inside(-2.0**-10, 8.0) == (0.0, 7.0)  # tiny negatives joined on noise
+    assert dp_schema._whole_inside(1984.0, 2048.0) == (1984.0, 2047.0)

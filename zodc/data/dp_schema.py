@@ -221,13 +221,21 @@ def whole_stds(sigma: float, features: int, has_time: bool) -> tuple:
 
 def _is_whole(noisy: np.ndarray, std: float, lower: float, upper: float) -> bool:
     """Whether a numeric column is released as whole numbers, from its noisy counts of whole and
-    fractional values (:data:`WHOLE_Z`) and its bounds (at least two whole numbers inside).
-    Post-processing of noisy counts; ``std`` 0: exact mode (every value whole)."""
-    if math.ceil(lower) >= math.floor(upper):
-        return False
+    fractional values (:data:`WHOLE_Z`) and its bounds (at least two whole numbers inside
+    ``[lower, upper)``, :func:`_whole_inside`). Post-processing of noisy counts; ``std`` 0: exact
+    mode (every value whole; ``upper`` is the largest value, inside)."""
     if std == 0:
-        return bool(noisy[0] > 0 and noisy[1] == 0)
-    return bool(noisy[0] - noisy[1] > WHOLE_Z * math.sqrt(2.0) * std)
+        return bool(noisy[0] > 0 and noisy[1] == 0 and math.ceil(lower) < math.floor(upper))
+    low, high = _whole_inside(lower, upper)
+    return bool(high > low and noisy[0] - noisy[1] > WHOLE_Z * math.sqrt(2.0) * std)
+
+
+def _whole_inside(lower: float, upper: float) -> tuple:
+    """The first and last whole numbers of the bins ``[lower, upper)`` (a window of bins, whose upper
+    edge holds no value): a 0/1 column's ``[0, 2)`` is ``[0, 1]``, and a count's ``[-2^-10, 8)``
+    (a bin of tiny negatives joined on noise) is ``[0, 7]``, where rounding outward gave ``[0, 2]``
+    and ``[-1, 8]``, values the column never holds."""
+    return float(math.ceil(lower)), float(math.ceil(upper) - 1)
 
 
 def _python_scalar(value: Any) -> Any:
@@ -734,7 +742,9 @@ def estimate_schema_and_count(
             whole, 0.0 if exact else (time_whole if is_time else feature_whole), lower, upper))
         positive_edge = max(lower, float(BIN_EDGES[max(window[0], np.searchsorted(BIN_EDGES, 0.0) + 1)]))
         scale = "log" if lower >= 0 and upper >= positive_edge * 2.0 ** LOG_SCALE_OCTAVES and not is_time else "linear"
-        lower, upper = _round_bounds(lower, upper, integer, positive=is_time)
+        # Whole bounds come last (_whole_inside): until then they are bin edges, the upper one
+        # holding no value. The exact mode's are the values themselves.
+        lower, upper = _round_bounds(lower, upper, integer and exact, positive=is_time)
         core_lower, core_upper = float(BIN_EDGES[window[2]]), float(BIN_EDGES[window[3] + 1])
         core_edges = _refine_edges(core_lower, core_upper)
         if REFINE_TRIM == "before":  # the records beyond the core in its end bins (two unused bins
@@ -758,13 +768,16 @@ def estimate_schema_and_count(
             sub = _refine_window(fine, std_refine)
             if sub is not None and REFINE_TRIM == "before":
                 lower, upper = _round_bounds(max(lower, float(core_edges[sub[0]])),
-                                             min(upper, float(core_edges[sub[1] + 1])), integer, positive=is_time)
+                                             min(upper, float(core_edges[sub[1] + 1])), False, positive=is_time)
             elif sub is not None:
                 # The outer bins stand for what the window grew beyond the core (the zeros' bin, a
                 # thin tail, an island): kept when their records are, trimmed like any end bin.
                 lower = lower if sub[0] == 0 else max(lower, float(core_edges[sub[0] - 1]))
                 upper = upper if sub[1] == REFINE_BINS + 1 else min(upper, float(core_edges[sub[1]]))
-                lower, upper = _round_bounds(lower, upper, integer, positive=is_time)
+                lower, upper = _round_bounds(lower, upper, False, positive=is_time)
+        if integer and not exact:
+            lower, upper = _whole_inside(lower, upper)
+            upper = max(upper, lower + 1.0)  # a declared integer column of one whole number: as before
         lower, upper = _outward(lower, upper, integer, is_time)
         numeric = NumericColumn(column, lower, upper, integer=integer, scale=scale, missing=bool(has_missing))
         if is_time:
