@@ -97,6 +97,59 @@ def test_decoding_releases_missing_cells_at_the_indicator_rate():
         assert abs(share - rate) < 4.5 * np.sqrt(rate * (1 - rate) / n), (name, share)
 
 
+def test_a_column_with_a_missing_rate_releases_that_share_in_the_rows_of_highest_indicator():
+    schema = public_schema(NumericColumn("chol", 100.0, 300.0, missing=True, missing_rate=0.25),
+                           NumericColumn("visits", 0.0, 10.0, integer=True, missing=True))
+    encoder = TableEncoder(schema)
+    rng = np.random.default_rng(24)
+    indicator = rng.uniform(-1.0, 1.0, 40)
+    X = np.column_stack([np.zeros(40), indicator, np.zeros(40), np.full(40, -1.0)])
+    released = encoder.decode(X, rng=np.random.default_rng(3))
+    gaps = released["chol"].isna().to_numpy()
+    assert gaps.sum() == 10  # 25 % of 40 rows, whatever the indicators' own rate (about 50 % here)
+    assert indicator[gaps].min() > indicator[~gaps].max()  # the rows the model learned as most likely missing
+    assert not released["visits"].isna().any()  # no rate: drawn from its indicators (all -1: none)
+    assert encoder.decode(X)["chol"].isna().sum() == (indicator > 0).sum()  # the round trip keeps v > 0
+    ties = encoder.decode(np.column_stack([np.zeros(40), np.zeros(40), np.zeros(40), np.full(40, -1.0)]),
+                          rng=np.random.default_rng(4))
+    assert ties["chol"].isna().sum() == 10  # equal indicators: which rows is the generator's draw
+    with pytest.raises(Exception, match="missing_rate"):
+        NumericColumn("chol", 100.0, 300.0, missing_rate=0.1)  # needs missing: true
+    with pytest.raises(Exception, match="missing_rate"):
+        NumericColumn("chol", 100.0, 300.0, missing=True, missing_rate=1.5)
+    again = Schema.from_json(schema.to_dict())
+    assert again.column("chol").missing_rate == 0.25 and again.column("visits").missing_rate is None
+
+
+def test_the_dp_schema_estimates_a_missing_rate_and_a_complete_column_releases_almost_no_gaps():
+    # 3,000 records: chol 20 % missing, age and bmi complete. The DP rate of chol is its noisy
+    # count less two stds, over the DP record count; a complete column that the noise marks
+    # missing (2 % of columns) gets a rate near 0, not the 2-3 stds that marked it.
+    from zodc.data import dp_schema
+
+    frame, missing = with_missing_numbers(3000, seed=26)
+    frame["bmi"] = np.random.default_rng(27).normal(27.0, 4.0, 3000)
+    sigma = dp_schema.schema_noise_multiplier(1.0, 1e-5, 1e-6, 0.1)  # the CLI's budget: epsilon 1, 10 %
+    rates = []
+    for seed in range(10):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            schema, _, _ = dp_schema.estimate_schema_and_count(np.random.default_rng(seed), frame, target="y",
+                                                               noise_multiplier=sigma, threshold_delta=1e-6)
+        rates.append(schema.column("chol").missing_rate)
+        for name in ("age", "bmi"):
+            column = schema.column(name)
+            assert (column.missing_rate is None) == (not column.missing)
+            assert column.missing_rate is None or column.missing_rate < 0.03, (seed, column)
+    assert all(0.12 <= rate <= 0.21 for rate in rates), rates
+    std = 10.0
+    assert dp_schema._missing_rate(0.0, std, 0.0, std, 1000.0) == 0.0
+    combined = std / np.sqrt(2.0)
+    assert dp_schema._missing_rate(500.0, std, 500.0, std, 1000.0) == pytest.approx(
+        (500.0 - dp_schema.PRESENCE_Z * combined) / 1000.0)
+    assert dp_schema._missing_rate(7.0, 0.0, 7.0, 0.0, 100.0) == 0.07  # exact mode
+
+
 def test_categorical_missing_values_get_a_slot_that_decodes_to_an_empty_cell():
     rng = np.random.default_rng(24)
     n = 500
@@ -135,9 +188,10 @@ def test_condensation_releases_missing_cells_at_about_the_real_rate():
     released = condenser.synthetic_
     assert len(released) == 100
     share = released["chol"].isna().mean()
-    # The start puts each row's indicator at its class's DP mean (about -0.6, i.e. 20 % missing), 3 steps move
-    # it little, and the release draws each cell's missingness: 100 draws, plus the DP means' noise.
-    assert 0.05 <= share <= 0.45, share
+    # The release has the DP schema's missing rate of chol (its noisy count less two stds, over the DP
+    # record count: about 0.18 of the real 0.20), in the rows whose learned indicator is highest.
+    assert share == round(schema.column("chol").missing_rate * 100) / 100, share
+    assert 0.14 <= share <= 0.21, share
     assert not released[["age", "y"]].isna().any().any()
 
 

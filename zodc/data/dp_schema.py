@@ -380,6 +380,21 @@ def _has_missing(scan_missing: float, std_scan: float, refine_missing: float, st
     return estimate > PRESENCE_Z / math.sqrt(w_scan + w_refine) or (text_uncounted and alone)
 
 
+def _missing_rate(scan_missing: float, std_scan: float, refine_missing: float, std_refine: float,
+                  record_count: float) -> float:
+    """The share of a column's records that are missing, released with a column marked ``missing``
+    (``NumericColumn.missing_rate``): the two noisy missing counts combined as in
+    :func:`_has_missing`, less :data:`PRESENCE_Z` of their std (a column marked on noise alone, with
+    no missing value, gets a share near 0 rather than the 2-3 stds that marked it), over the DP
+    record count. Post-processing of noisy counts; ``std_scan`` 0: exact mode."""
+    if std_scan == 0:
+        return float(min(max(refine_missing / max(record_count, 1.0), 0.0), 1.0))
+    w_scan, w_refine = 1.0 / std_scan ** 2, 1.0 / std_refine ** 2
+    estimate = (w_scan * scan_missing + w_refine * refine_missing) / (w_scan + w_refine)
+    count = estimate - PRESENCE_Z / math.sqrt(w_scan + w_refine)
+    return float(min(max(count / max(record_count, 1.0), 0.0), 1.0))
+
+
 def _refine_edges(lower: float, upper: float) -> np.ndarray:
     """REFINE_BINS + 1 edges, uniform between two public (scan) edges."""
     return lower + np.linspace(0.0, 1.0, REFINE_BINS + 1) * (upper - lower)
@@ -758,9 +773,9 @@ def estimate_schema_and_count(
         # numbers; the scan counted its released levels apart, so they are added to its missing count.
         auto = kind_of[column] == "auto"
         text_levels = kept if auto else kept[:0]
-        has_missing = (not is_time) and _has_missing(scan[0] + level_noisy[text_levels].sum(),
-                                                     0.0 if exact else std_scan * math.sqrt(1 + len(text_levels)),
-                                                     refine[0], std_refine, text_uncounted=auto)
+        missing_counts = (scan[0] + level_noisy[text_levels].sum(),
+                          0.0 if exact else std_scan * math.sqrt(1 + len(text_levels)), refine[0], std_refine)
+        has_missing = (not is_time) and _has_missing(*missing_counts, text_uncounted=auto)
         fine = refine[1:] if REFINE_TRIM != "before" else refine[1:1 + REFINE_BINS]
         if not exact and ((core_lower > 0 and core_upper <= core_lower * 2.0 ** REFINE_OCTAVES)
                           or (core_upper < 0 and core_lower >= core_upper * 2.0 ** REFINE_OCTAVES)):
@@ -779,7 +794,8 @@ def estimate_schema_and_count(
             lower, upper = _whole_inside(lower, upper)
             upper = max(upper, lower + 1.0)  # a declared integer column of one whole number: as before
         lower, upper = _outward(lower, upper, integer, is_time)
-        numeric = NumericColumn(column, lower, upper, integer=integer, scale=scale, missing=bool(has_missing))
+        numeric = NumericColumn(column, lower, upper, integer=integer, scale=scale, missing=bool(has_missing),
+                                missing_rate=_missing_rate(*missing_counts, record_count) if has_missing else None)
         if is_time:
             time_column = numeric
         else:

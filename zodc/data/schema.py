@@ -58,6 +58,12 @@ class NumericColumn:
             missing-indicator column beside the value, and the released table has missing cells
             where the learned indicator says so. ``False`` (default): a missing value is encoded at
             the middle of the bounds and the release has none.
+        missing_rate: With ``missing``, the share of records whose value is missing, when known
+            (the DP schema estimates it from its noisy counts; a public schema may state it): the
+            release has that share of missing cells (rounded), in the rows whose learned indicator
+            is highest (:meth:`~zodc.data.transform.TableEncoder.decode` with a generator). ``None`` (default): each row's cell is missing as its learned indicator
+            says, which drifts where the indicator does not move the loss (a column with few
+            missing values had 15-25 % of its cells empty).
     """
 
     name: str
@@ -66,6 +72,7 @@ class NumericColumn:
     integer: bool = False
     scale: str = "linear"
     missing: bool = False
+    missing_rate: Optional[float] = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -89,6 +96,13 @@ class NumericColumn:
             )
         if self.scale not in NUMERIC_SCALES:
             raise SchemaError(f"column '{self.name}': `scale` must be one of {list(NUMERIC_SCALES)}. Got {self.scale!r}.")
+        if self.missing_rate is not None:
+            rate = self.missing_rate
+            if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate <= 1.0:
+                raise SchemaError(f"column '{self.name}': `missing_rate` must be a number in [0, 1]. Got {rate!r}.")
+            if not self.missing:
+                raise SchemaError(f"column '{self.name}': `missing_rate` needs `missing: true`.")
+            object.__setattr__(self, "missing_rate", float(rate))
 
     def to_unit(self, values: Any) -> np.ndarray:
         """Raw values → ``[0, 1]`` (the encoding before the shift to ``[-1, 1]``), clipped to the bounds."""
@@ -112,6 +126,8 @@ class NumericColumn:
             out["scale"] = self.scale
         if self.missing:
             out["missing"] = True
+        if self.missing_rate is not None:
+            out["missing_rate"] = self.missing_rate
         return out
 
 
@@ -169,7 +185,7 @@ def _column_from_dict(entry: Mapping[str, Any]) -> Column:
         raise SchemaError(f"each column must be a JSON object. Got {entry!r}.")
     name = entry.get("name", "<unnamed>")
     kind = entry.get("kind")
-    known = {"kind", "name", "lower", "upper", "integer", "scale", "missing", "categories", "origin"}
+    known = {"kind", "name", "lower", "upper", "integer", "scale", "missing", "missing_rate", "categories", "origin"}
     unknown = sorted(set(entry) - known)
     if unknown:
         raise SchemaError(f"column '{name}': unknown field(s) {unknown}.")
@@ -182,6 +198,7 @@ def _column_from_dict(entry: Mapping[str, Any]) -> Column:
             return NumericColumn(
                 name=entry["name"], lower=entry["lower"], upper=entry["upper"], integer=entry.get("integer", False),
                 scale=entry.get("scale", "linear"), missing=entry.get("missing", False),
+                missing_rate=entry.get("missing_rate"),
             )
         if kind == "categorical":
             return CategoricalColumn(name=entry["name"], categories=tuple(entry["categories"]),

@@ -33,6 +33,11 @@ from zodc.data.schema import NumericColumn, Schema
 from zodc.data.validation import category_codes, levels_array, validate_table
 
 
+
+#: Whether the release honours a column's ``missing_rate`` (False: each cell drawn from its learned
+#: indicator, the rule before; kept for the paired benchmark, ``benchmarks/missing_rate.py``).
+USE_MISSING_RATE = True
+
 class EncodedTable(NamedTuple):
     """A table in model space.
 
@@ -279,7 +284,9 @@ class TableEncoder:
             rng: How a learned missing indicator ``v`` in ``[-1, 1]`` becomes a missing cell: with a
                 generator, missing with probability ``(v + 1) / 2`` (so a column whose indicators sit
                 at ``-0.66`` is missing in about 17 % of rows, as it was learned); without, missing
-                where ``v > 0``. Post-processing of the table either way.
+                where ``v > 0``. With a generator, a column with a ``missing_rate`` has that share of
+                its cells missing (rounded), in the rows of highest ``v`` (ties in the generator's
+                order). Post-processing of the table either way.
 
         Returns:
             DataFrame with columns in schema order: numeric values within bounds (int64 for integer
@@ -299,7 +306,13 @@ class TableEncoder:
             if block.kind == "numeric_missing" and rng is not None:
                 encoded = encoded.copy()
                 share = (np.clip(encoded[:, 1], -1.0, 1.0) + 1.0) / 2.0
-                encoded[:, 1] = np.where(rng.random(n) < share, 1.0, -1.0)
+                draws = rng.random(n)
+                if column.missing_rate is not None and USE_MISSING_RATE:  # that share, highest indicators first
+                    first = np.lexsort((draws, -share))[:int(round(column.missing_rate * n))]
+                    encoded[:, 1] = -1.0
+                    encoded[first, 1] = 1.0
+                else:
+                    encoded[:, 1] = np.where(draws < share, 1.0, -1.0)
             decoded = self._decode_block(block, encoded)
             if isinstance(column, NumericColumn):
                 gaps = np.isnan(decoded)

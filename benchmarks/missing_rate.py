@@ -1,0 +1,90 @@
+"""How many cells of the release are empty (``zodc.data.transform.USE_MISSING_RATE``).
+
+A bundled cohort's raw table (with ``--holes`` of the records blanked in its first three feature
+columns, completely at random, as :mod:`benchmarks.missing_count` does; 0: as it is) is written as a
+CSV and condensed as a data owner would run it (``zodc condense --data cohort.csv``: no schema,
+epsilon 1, the default model, steps and holdout), once per rule and seed, the same seed for both
+rules (the runs differ only at the release). Per run: for each numeric column the DP schema marks
+``missing``, the share of empty cells in the released table against the share in the real table
+(the mean absolute gap over those columns), and the synthetic table's AUROC or C-index on the
+held-out real records; a refusal is scored 0.5. One line of JSON per seed, then the paired summary.
+
+    python -m benchmarks.missing_rate --cohort flchain --seeds 30
+    python -m benchmarks.missing_rate --cohort kidney_transplant --holes 0.1 --seeds 30
+
+Rules: ``indicator`` (each cell drawn from its learned indicator, the rule before) and ``rate``
+(the DP schema's ``missing_rate`` of the column, in the rows of highest indicator). Seeds are fixed
+(0..seeds-1). Results: ``docs/results.md``, "How many cells are empty".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.paired_rules import condense_quietly, paired
+
+RULES = {"indicator": False, "rate": True}
+
+
+def run(cohort: str, seeds: int, holes: float = 0.0, extra: tuple = ()) -> dict:
+    """The paired runs; ``extra``: more ``zodc condense`` arguments (the smoke test's short runs)."""
+    from benchmarks.missing_count import holed
+    from zodc.data import transform
+    from zodc.data.datasets import load_raw, load_schema
+
+    schema, raw = holed(cohort, holes) if holes > 0 else (load_schema(cohort), load_raw(cohort))
+    roles = (["--target", schema.target] if schema.task == "classification"
+             else ["--time-col", schema.time.name, "--event-col", schema.event])
+    metric = "auroc" if schema.task == "classification" else "c_index"
+    default = transform.USE_MISSING_RATE
+    scores, gaps = {rule: [] for rule in RULES}, {rule: [] for rule in RULES}
+    with tempfile.TemporaryDirectory() as directory:
+        data, out = os.path.join(directory, f"{cohort}.csv"), os.path.join(directory, "synthetic.csv")
+        raw.to_csv(data, index=False)
+        real = pd.read_csv(data)
+        try:
+            for seed in range(seeds):
+                for rule, use_rate in RULES.items():
+                    transform.USE_MISSING_RATE = use_rate
+                    code = condense_quietly(["--data", data, *roles, "--seed", str(seed), "--quiet", "--out", out,
+                                             *extra])
+                    utility = json.load(open(out.replace(".csv", ".owner.json")))["utility"] if code == 0 else None
+                    scores[rule].append(utility["synthetic"][metric] if utility else None)
+                    gap = None
+                    if code == 0:
+                        released = pd.read_csv(out)
+                        marked = [c["name"] for c in json.load(open(out.replace(".csv", ".schema.json")))["columns"]
+                                  if c.get("missing") and c["kind"] == "numeric"]
+                        if marked:
+                            gap = float(np.mean([abs(released[c].isna().mean() - real[c].isna().mean())
+                                                 for c in marked]))
+                    gaps[rule].append(gap)
+                print(json.dumps({"seed": seed, **{r: [scores[r][-1], gaps[r][-1]] for r in RULES}}), flush=True)
+        finally:
+            transform.USE_MISSING_RATE = default
+    summary = {"cohort": cohort, "seeds": seeds, "holes": holes, "metric": metric, "rules": {}}
+    for rule in RULES:
+        done = [g for g in gaps[rule] if g is not None]
+        summary["rules"][rule] = {"runs_with_a_marked_column": len(done),
+                                  "empty_share_gap_mean": round(float(np.mean(done)), 4) if done else None,
+                                  **paired(scores[rule], scores["indicator"], metric)}
+    return summary
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cohort", default="flchain")
+    parser.add_argument("--seeds", type=int, default=30)
+    parser.add_argument("--holes", type=float, default=0.0, help="share of records blanked in three columns")
+    args = parser.parse_args(argv)
+    print(json.dumps(run(args.cohort, args.seeds, args.holes), indent=1))
+
+
+if __name__ == "__main__":
+    main()
