@@ -141,8 +141,8 @@ def categorical_threshold(std: float, delta_per_column: float) -> float:
 SHARE_ROLE, SHARE_SCAN, SHARE_REFINE, SHARE_WHOLE = 0.10, 0.75, 0.10, 0.05
 #: A numeric column is released as whole numbers (``integer``) when the noisy count of its whole
 #: values exceeds that of its fractional ones by this many stds of the difference (a column of
-#: fractions passes with probability below 2e-4 wherever the scan sees it), and its bounds hold at
-#: least two whole numbers (rounding never makes it a constant).
+#: fractions that the scan sees, 7 scan stds of records or more, passes with probability about
+#: 1e-5), and its bounds hold at least two whole numbers (rounding never makes it a constant).
 WHOLE_Z = 3.0
 #: Whether the whole-number counts decide ``integer`` (False: only a declared kind or dtype does, the
 #: rule before; the counts are drawn either way, so paired runs share their noise;
@@ -559,7 +559,8 @@ def estimate_schema_and_count(
        released levels, an "other" bin and a missing bin: rare values land in an
        :data:`~zodc.data.schema.OTHER_LEVEL` level when that bin is clearly non-empty. Either way
        the column is marked ``missing`` when its missing records stand out: the scan's and the
-       refinement's missing counts, combined (:func:`_has_missing`).
+       refinement's missing counts, combined (:func:`_has_missing`); a numeric column so marked
+       gets the share of its records that are missing (``missing_rate``, :func:`_missing_rate`).
     4. **Whole numbers** (share 0.05, split as the scan): per column, the count of its whole values
        and of its fractional ones. A numeric column is released as whole numbers (``integer``:
        rounded, as a declared ``integer`` column is) when the whole values outnumber the others by
