@@ -27,7 +27,7 @@ import tempfile
 import numpy as np
 import pandas as pd
 
-from benchmarks.paired_rules import condense_quietly, paired
+from benchmarks.paired_rules import condense_scored, paired, roles_and_metric
 
 RULES = {"indicator": False, "rate": True}
 
@@ -39,9 +39,7 @@ def run(cohort: str, seeds: int, holes: float = 0.0, extra: tuple = ()) -> dict:
     from zodc.data.datasets import load_raw, load_schema
 
     schema, raw = holed(cohort, holes) if holes > 0 else (load_schema(cohort), load_raw(cohort))
-    roles = (["--target", schema.target] if schema.task == "classification"
-             else ["--time-col", schema.time.name, "--event-col", schema.event])
-    metric = "auroc" if schema.task == "classification" else "c_index"
+    roles, metric = roles_and_metric(schema)
     default = transform.USE_MISSING_RATE
     scores, gaps = {rule: [] for rule in RULES}, {rule: [] for rule in RULES}
     with tempfile.TemporaryDirectory() as directory:
@@ -52,10 +50,8 @@ def run(cohort: str, seeds: int, holes: float = 0.0, extra: tuple = ()) -> dict:
             for seed in range(seeds):
                 for rule, use_rate in RULES.items():
                     transform.USE_MISSING_RATE = use_rate
-                    code = condense_quietly(["--data", data, *roles, "--seed", str(seed), "--quiet", "--out", out,
-                                             *extra])
-                    utility = json.load(open(out.replace(".csv", ".owner.json")))["utility"] if code == 0 else None
-                    scores[rule].append(utility["synthetic"][metric] if utility else None)
+                    code, score = condense_scored(data, roles, seed, out, metric, extra)
+                    scores[rule].append(score)
                     gap = None
                     if code == 0:
                         released = pd.read_csv(out)

@@ -1,5 +1,6 @@
-"""What the paired-rule benchmarks share (``time_weight``, ``missing_count``, ``pld_calibration``):
-one quiet ``zodc condense`` run, and the paired summary of a score against the first rule.
+"""What the paired-rule benchmarks share (``time_weight``, ``missing_count``, ``pld_calibration``,
+``refine_trim``, ``whole_numbers``, ``missing_rate``): one quiet ``zodc condense`` run (and its score),
+and the paired summary of a score against the first rule.
 
 Each of them runs the command once per rule and seed with the same seed for every rule, so the runs
 differ only by the rule; a refusal is scored 0.5 (nothing released, no model).
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import warnings
 
 import numpy as np
@@ -36,3 +38,22 @@ def paired(values: list, base: list, metric: str) -> dict:
             "paired_difference": round(float(difference.mean()), 4),
             "standard_error": round(float(difference.std(ddof=1) / np.sqrt(len(values))), 4) if len(values) > 1
             else None}
+
+
+def roles_and_metric(schema) -> tuple:
+    """``(zodc condense role arguments, utility metric)`` of a bundled cohort's schema."""
+    if schema.task == "classification":
+        return ["--target", schema.target], "auroc"
+    return ["--time-col", schema.time.name, "--event-col", schema.event], "c_index"
+
+
+def condense_scored(data: str, roles: list, seed: int, out: str, metric: str, extra: tuple = ()) -> tuple:
+    """``(exit code, the synthetic table's utility on the held-out records or None)`` of one quiet
+    ``zodc condense --data DATA ROLES --seed SEED --out OUT EXTRA`` (None: refused, or a report
+    that could not be computed)."""
+    code = condense_quietly(["--data", data, *roles, "--seed", str(seed), "--quiet", "--out", out, *extra])
+    if code != 0:
+        return code, None
+    with open(out.replace(".csv", ".owner.json")) as owner:
+        utility = json.load(owner)["utility"]
+    return code, (utility["synthetic"][metric] if utility else None)

@@ -31,7 +31,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from benchmarks.paired_rules import condense_quietly, paired
+from benchmarks.paired_rules import condense_scored, paired, roles_and_metric
 
 RULES = ("before", "cumulative")
 BOUNDS_COHORTS = ("breast_cancer", "diabetes_progression", "gbsg2_recurrence_3y", "gbsg2", "kidney_transplant",
@@ -113,10 +113,7 @@ def run(cohort: str, seeds: int, extra: tuple = ()) -> dict:
     from zodc.data import dp_schema
     from zodc.data.datasets import load_raw, load_schema
 
-    schema = load_schema(cohort)
-    roles = (["--target", schema.target] if schema.task == "classification"
-             else ["--time-col", schema.time.name, "--event-col", schema.event])
-    metric = "auroc" if schema.task == "classification" else "c_index"
+    roles, metric = roles_and_metric(load_schema(cohort))
     default, scores = dp_schema.REFINE_TRIM, {rule: [] for rule in RULES}
     with tempfile.TemporaryDirectory() as directory:
         data, out = os.path.join(directory, f"{cohort}.csv"), os.path.join(directory, "synthetic.csv")
@@ -125,10 +122,7 @@ def run(cohort: str, seeds: int, extra: tuple = ()) -> dict:
             for seed in range(seeds):
                 for rule in RULES:
                     dp_schema.REFINE_TRIM = rule
-                    code = condense_quietly(["--data", data, *roles, "--seed", str(seed), "--quiet", "--out", out,
-                                             *extra])
-                    utility = json.load(open(out.replace(".csv", ".owner.json")))["utility"] if code == 0 else None
-                    scores[rule].append(utility["synthetic"][metric] if utility else None)
+                    scores[rule].append(condense_scored(data, roles, seed, out, metric, extra)[1])
                 print(json.dumps({"seed": seed, **{rule: scores[rule][-1] for rule in RULES}}), flush=True)
         finally:
             dp_schema.REFINE_TRIM = default

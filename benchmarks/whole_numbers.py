@@ -24,7 +24,7 @@ import tempfile
 
 import numpy as np
 
-from benchmarks.paired_rules import condense_quietly, paired
+from benchmarks.paired_rules import condense_scored, paired, roles_and_metric
 
 RULES = {"before": False, "counted": True}
 
@@ -34,10 +34,7 @@ def run(cohort: str, seeds: int, extra: tuple = ()) -> dict:
     from zodc.data import dp_schema
     from zodc.data.datasets import load_raw, load_schema
 
-    schema = load_schema(cohort)
-    roles = (["--target", schema.target] if schema.task == "classification"
-             else ["--time-col", schema.time.name, "--event-col", schema.event])
-    metric = "auroc" if schema.task == "classification" else "c_index"
+    roles, metric = roles_and_metric(load_schema(cohort))
     default = dp_schema.ESTIMATE_WHOLE
     scores, marked = {rule: [] for rule in RULES}, {rule: [] for rule in RULES}
     with tempfile.TemporaryDirectory() as directory:
@@ -47,10 +44,8 @@ def run(cohort: str, seeds: int, extra: tuple = ()) -> dict:
             for seed in range(seeds):
                 for rule, counted in RULES.items():
                     dp_schema.ESTIMATE_WHOLE = counted
-                    code = condense_quietly(["--data", data, *roles, "--seed", str(seed), "--quiet", "--out", out,
-                                             *extra])
-                    utility = json.load(open(out.replace(".csv", ".owner.json")))["utility"] if code == 0 else None
-                    scores[rule].append(utility["synthetic"][metric] if utility else None)
+                    code, score = condense_scored(data, roles, seed, out, metric, extra)
+                    scores[rule].append(score)
                     if code == 0:
                         estimated = json.load(open(out.replace(".csv", ".schema.json")))
                         numeric = estimated["columns"] + ([estimated["time"]] if estimated.get("time") else [])
