@@ -193,3 +193,17 @@ def test_structural_input_problems_are_refused_in_sklearns_words(X, message):
 
     with pytest.raises(DataError, match=message):
         Condenser(epsilon=float("inf"), **FAST).fit(X, np.array([0, 1] * 6))
+
+
+def test_a_table_no_larger_than_the_synthetic_one_is_refused_with_its_classes_named():
+    from zodc.errors import DataError
+    from zodc.tasks.base import check_size
+
+    check_size(171.0, 170, "rows_per_class", classes=17)  # larger: condensed
+    with pytest.raises(DataError, match=r"170 rows \(17 classes x 10\).*a measurement rather than a class"):
+        check_size(107.0, 170, "rows_per_class", classes=17)
+    with pytest.raises(DataError, match=r"synthetic table's 20 rows \(2 classes x 10\): condensing") as caught:
+        check_size(20.0, 20, "rows_per_class", classes=2)
+    assert "measurement" not in str(caught.value)
+    with pytest.raises(DataError, match=r"synthetic table's 50 rows: condensing"):  # survival: rows, no classes
+        check_size(30.0, 50, "rows")

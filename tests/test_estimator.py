@@ -128,7 +128,7 @@ def test_bad_data_is_refused(cancer):
     with_nan.iloc[3, 2] = np.nan
     with pytest.warns(UserWarning, match="has missing values"):  # that record's value, not a refusal
         small(schema=schema).fit(with_nan, y)
-    with pytest.raises(DataError, match="not more than the synthetic table"):
+    with pytest.raises(DataError, match=r"not more than the synthetic table's 600 rows \(2 classes x 300\)"):
         small(schema=schema, rows_per_class=300).fit(X, y)
     text = X[["mean radius"]].copy()
     text["note"] = [f"patient {i}" for i in range(len(text))]

@@ -124,12 +124,16 @@ def require_features(encoder: TableEncoder) -> None:
                         "cohort.")
 
 
-def check_size(record_count: float, num_rows: int, parameter: str) -> None:
+def check_size(record_count: float, num_rows: int, parameter: str, classes: int = None) -> None:
     """Refuses a table not larger than the synthetic one — decided on the DP count ``n_hat``
-    (already in the ledger), never on ``n``: one record cannot decide it beyond what the noise allows."""
+    (already in the ledger), never on ``n``: one record cannot decide it beyond what the noise allows.
+    ``classes``: the target's number of classes (public), named when the rows are per class."""
     if record_count <= num_rows:
+        rows = (f"{num_rows} rows ({classes} classes x {num_rows // classes})" if classes else f"{num_rows} rows")
+        many = (" If the target is a measurement rather than a class, it is the wrong column: its distinct values "
+                "became classes." if classes and classes > 10 else "")
         raise DataError(f"the table's DP record count ({record_count:.0f}) is not more than the synthetic table's "
-                        f"{num_rows} rows: condensing would not make it smaller. Lower `{parameter}`. (The DP "
+                        f"{rows}: condensing would not make it smaller. Lower `{parameter}`.{many} (The DP "
                         "preprocessing already run is accounted; nothing was released.)")
 
 

@@ -95,7 +95,7 @@ class Classification:
         require_features(encoder)
         encoded = encoder.encode(clean)
         num_rows = config.rows * schema.n_classes
-        check_size(count, num_rows, "rows_per_class")
+        check_size(count, num_rows, "rows_per_class", classes=schema.n_classes)
         weights = tuple(balanced_class_weights(proportions)) if config.class_weight == "balanced" else None
         return Problem(frame, roles, schema, encoder, count, np.asarray(encoded.X, np.float32), num_rows,
                        stats={"proportions": proportions, "class_weights": weights},
