@@ -225,7 +225,7 @@ def main(argv=None) -> int:
 
 def to_markdown(result: dict) -> str:
     machine = result["machine"]
-    lines = [f"# Batched runs and the tree kernel's profile\n",
+    lines = ["# Batched runs and the tree kernel's profile\n",
              f"Recorded {result['recorded']} on {machine['platform']} ({machine['cpu_count']} CPUs, JAX "
              f"{machine['jax_version']} on {machine['jax_backend']}); load average at start "
              f"{machine.get('load_average_start')}. Compile excluded from steady-state figures.\n"]

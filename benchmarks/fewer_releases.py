@@ -13,7 +13,6 @@ same size. The paired differences over seeds are printed and written with ``--ou
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 import time

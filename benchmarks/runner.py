@@ -695,8 +695,8 @@ def markdown(result: dict) -> str:
                       f"{count} x {cores} CPU cores, JAX {backend}" for (cores, backend), count in machines.items())
                      + " (the wall clock is the longest run's; per-item means are the first run's)"]
                     if len(machines) > 1 else []),
-                  f"- mean seconds per condensation: " + ", ".join(f"{m} {s:.1f}" for m, s in timing.get("seconds_per_condense", {}).items()),
-                  f"- mean seconds per baseline build: " + ", ".join(f"{m} {s:.2f}" for m, s in timing.get("seconds_per_baseline", {}).items()), ""]
+                  "- mean seconds per condensation: " + ", ".join(f"{m} {s:.1f}" for m, s in timing.get("seconds_per_condense", {}).items()),
+                  "- mean seconds per baseline build: " + ", ".join(f"{m} {s:.2f}" for m, s in timing.get("seconds_per_baseline", {}).items()), ""]
     return "\n".join(lines)
 
 

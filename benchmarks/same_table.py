@@ -7,7 +7,6 @@ Issue 23: all twelve cases and a CLI run (zodc condense --data diab.csv --target
 --epsilon 1 --steps 10 --seed 13) were identical at 09f4621 and after the redesign.
 """
 import sys, json, warnings, hashlib
-import numpy as np, pandas as pd
 warnings.simplefilter("ignore")
 from zodc import Condenser, load_dataset
 from sklearn.tree import DecisionTreeClassifier

@@ -27,12 +27,15 @@ import json
 import os
 import pickle
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
 
 from zodc.errors import ConfigError
+
+if TYPE_CHECKING:  # the annotation only; pandas is imported where it is used
+    import pandas as pd
 
 FILE = "zodc-checkpoint.pkl"
 VERSION = 1

@@ -184,8 +184,6 @@ def grid_noisy_sum(values: jax.Array, mask: jax.Array, l2_norm_clip: float | jax
     Returns:
       ``(q,)`` float32 noisy sum.
     """
-    from zodc.privacy.noise import GRID_BITS
-
     values = jnp.asarray(values)
     mask = jnp.asarray(mask).astype(bool)
     if jnp.ndim(values) != 2 or jnp.shape(mask) != jnp.shape(values)[:1]:
