@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 
 import numpy as np
 import pandas as pd
 
-from benchmarks.paired_rules import condense_scored, paired, roles_and_metric
+from benchmarks.paired_rules import paired, paired_runs, roles_and_metric
 
 RULES = {"indicator": False, "rate": True}
 
@@ -40,30 +38,17 @@ def run(cohort: str, seeds: int, holes: float = 0.0, extra: tuple = ()) -> dict:
 
     schema, raw = holed(cohort, holes) if holes > 0 else (load_schema(cohort), load_raw(cohort))
     roles, metric = roles_and_metric(schema)
-    default = transform.USE_MISSING_RATE
-    scores, gaps = {rule: [] for rule in RULES}, {rule: [] for rule in RULES}
-    with tempfile.TemporaryDirectory() as directory:
-        data, out = os.path.join(directory, f"{cohort}.csv"), os.path.join(directory, "synthetic.csv")
-        raw.to_csv(data, index=False)
-        real = pd.read_csv(data)
-        try:
-            for seed in range(seeds):
-                for rule, use_rate in RULES.items():
-                    transform.USE_MISSING_RATE = use_rate
-                    code, score = condense_scored(data, roles, seed, out, metric, extra)
-                    scores[rule].append(score)
-                    gap = None
-                    if code == 0:
-                        released = pd.read_csv(out)
-                        marked = [c["name"] for c in json.load(open(out.replace(".csv", ".schema.json")))["columns"]
-                                  if c.get("missing") and c["kind"] == "numeric"]
-                        if marked:
-                            gap = float(np.mean([abs(released[c].isna().mean() - real[c].isna().mean())
-                                                 for c in marked]))
-                    gaps[rule].append(gap)
-                print(json.dumps({"seed": seed, **{r: [scores[r][-1], gaps[r][-1]] for r in RULES}}), flush=True)
-        finally:
-            transform.USE_MISSING_RATE = default
+    def empty_share_gap(out: str):
+        """The mean absolute gap between the released and the real share of empty cells over the
+        numeric columns marked missing (None when there is none)."""
+        with open(out.replace(".csv", ".schema.json")) as file:
+            marked = [c["name"] for c in json.load(file)["columns"] if c.get("missing") and c["kind"] == "numeric"]
+        released = pd.read_csv(out)
+        return float(np.mean([abs(released[c].isna().mean() - raw[c].isna().mean()) for c in marked])) \
+            if marked else None
+
+    scores, gaps = paired_runs(raw, roles, metric, seeds, transform, "USE_MISSING_RATE", RULES, extra=extra,
+                               measure=empty_share_gap)
     summary = {"cohort": cohort, "seeds": seeds, "holes": holes, "metric": metric, "rules": {}}
     for rule in RULES:
         done = [g for g in gaps[rule] if g is not None]

@@ -1,6 +1,6 @@
 """What the paired-rule benchmarks share (``time_weight``, ``missing_count``, ``pld_calibration``,
-``refine_trim``, ``whole_numbers``, ``missing_rate``): one quiet ``zodc condense`` run (and its score),
-and the paired summary of a score against the first rule.
+``refine_trim``, ``whole_numbers``, ``missing_rate``): one quiet ``zodc condense`` run (and its
+score), the loop of paired runs, and the paired summary of a score against the first rule.
 
 Each of them runs the command once per rule and seed with the same seed for every rule, so the runs
 differ only by the rule; a refusal is scored 0.5 (nothing released, no model).
@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import tempfile
 import warnings
 
 import numpy as np
@@ -57,3 +59,30 @@ def condense_scored(data: str, roles: list, seed: int, out: str, metric: str, ex
     with open(out.replace(".csv", ".owner.json")) as owner:
         utility = json.load(owner)["utility"]
     return code, (utility["synthetic"][metric] if utility else None)
+
+
+def paired_runs(table, roles: list, metric: str, seeds: int, module, name: str, rules: dict, *,
+                extra: tuple = (), measure=None) -> tuple:
+    """``table`` written as a CSV and condensed at every seed under every rule, in order, with the same
+    seed: ``module.name`` set to the rule's value (``rules``: ``{label: value}``; restored after),
+    then :func:`condense_scored`, then ``measure(out)`` (the released files' path) when it released.
+    One JSON line per seed (``label: score``, or ``[score, measure]``). Returns ``(scores,
+    measures)``, each ``{label: [per seed]}`` (None where refused)."""
+    scores, measures = {label: [] for label in rules}, {label: [] for label in rules}
+    default = getattr(module, name)
+    with tempfile.TemporaryDirectory() as directory:
+        data, out = os.path.join(directory, "cohort.csv"), os.path.join(directory, "synthetic.csv")
+        table.to_csv(data, index=False)
+        try:
+            for seed in range(seeds):
+                for label, value in rules.items():
+                    setattr(module, name, value)
+                    code, score = condense_scored(data, roles, seed, out, metric, extra)
+                    scores[label].append(score)
+                    measures[label].append(measure(out) if measure is not None and code == 0 else None)
+                line = {label: ([scores[label][-1], measures[label][-1]] if measure is not None else scores[label][-1])
+                        for label in rules}
+                print(json.dumps({"seed": seed, **line}), flush=True)
+        finally:
+            setattr(module, name, default)
+    return scores, measures

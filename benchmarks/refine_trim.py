@@ -31,7 +31,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from benchmarks.paired_rules import condense_scored, paired, roles_and_metric
+from benchmarks.paired_rules import paired, paired_runs, roles_and_metric
 
 RULES = ("before", "cumulative")
 BOUNDS_COHORTS = ("breast_cancer", "diabetes_progression", "gbsg2_recurrence_3y", "gbsg2", "kidney_transplant",
@@ -114,18 +114,8 @@ def run(cohort: str, seeds: int, extra: tuple = ()) -> dict:
     from zodc.data.datasets import load_raw, load_schema
 
     roles, metric = roles_and_metric(load_schema(cohort))
-    default, scores = dp_schema.REFINE_TRIM, {rule: [] for rule in RULES}
-    with tempfile.TemporaryDirectory() as directory:
-        data, out = os.path.join(directory, f"{cohort}.csv"), os.path.join(directory, "synthetic.csv")
-        load_raw(cohort).to_csv(data, index=False)
-        try:
-            for seed in range(seeds):
-                for rule in RULES:
-                    dp_schema.REFINE_TRIM = rule
-                    scores[rule].append(condense_scored(data, roles, seed, out, metric, extra)[1])
-                print(json.dumps({"seed": seed, **{rule: scores[rule][-1] for rule in RULES}}), flush=True)
-        finally:
-            dp_schema.REFINE_TRIM = default
+    scores, _ = paired_runs(load_raw(cohort), roles, metric, seeds, dp_schema, "REFINE_TRIM",
+                            {rule: rule for rule in RULES}, extra=extra)
     return {"cohort": cohort, "seeds": seeds, "metric": metric,
             "rules": {rule: paired(scores[rule], scores["before"], metric) for rule in RULES}}
 

@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 
 import numpy as np
 
-from benchmarks.paired_rules import condense_scored, paired, roles_and_metric
+from benchmarks.paired_rules import paired, paired_runs, roles_and_metric
 
 RULES = {"before": False, "counted": True}
 
@@ -35,26 +33,13 @@ def run(cohort: str, seeds: int, extra: tuple = ()) -> dict:
     from zodc.data.datasets import load_raw, load_schema
 
     roles, metric = roles_and_metric(load_schema(cohort))
-    default = dp_schema.ESTIMATE_WHOLE
-    scores, marked = {rule: [] for rule in RULES}, {rule: [] for rule in RULES}
-    with tempfile.TemporaryDirectory() as directory:
-        data, out = os.path.join(directory, f"{cohort}.csv"), os.path.join(directory, "synthetic.csv")
-        load_raw(cohort).to_csv(data, index=False)
-        try:
-            for seed in range(seeds):
-                for rule, counted in RULES.items():
-                    dp_schema.ESTIMATE_WHOLE = counted
-                    code, score = condense_scored(data, roles, seed, out, metric, extra)
-                    scores[rule].append(score)
-                    if code == 0:
-                        estimated = json.load(open(out.replace(".csv", ".schema.json")))
-                        numeric = estimated["columns"] + ([estimated["time"]] if estimated.get("time") else [])
-                        marked[rule].append(sum(bool(c.get("integer")) for c in numeric))
-                    else:
-                        marked[rule].append(None)
-                print(json.dumps({"seed": seed, **{r: [scores[r][-1], marked[r][-1]] for r in RULES}}), flush=True)
-        finally:
-            dp_schema.ESTIMATE_WHOLE = default
+    def integer_columns(out: str) -> int:
+        with open(out.replace(".csv", ".schema.json")) as file:
+            estimated = json.load(file)
+        return sum(bool(c.get("integer")) for c in estimated["columns"] + [estimated.get("time") or {}])
+
+    scores, marked = paired_runs(load_raw(cohort), roles, metric, seeds, dp_schema, "ESTIMATE_WHOLE", RULES,
+                                 extra=extra, measure=integer_columns)
     summary = {"cohort": cohort, "seeds": seeds, "metric": metric, "rules": {}}
     for rule in RULES:
         done = [m for m in marked[rule] if m is not None]

@@ -195,6 +195,11 @@ TIME_WEIGHT = 2.0
 MAX_IMPLICIT_CLASSES = 20
 
 
+def _total_weight(features: int, has_time: bool) -> float:
+    """``W``, the columns' total weight in a share: a feature weighs 1, a time column :data:`TIME_WEIGHT`."""
+    return features + (TIME_WEIGHT if has_time else 0.0) or 1.0
+
+
 def noise_stds(sigma: float, features: int, has_time: bool) -> tuple:
     """The noise std of each count: ``(role, feature scan, time scan, feature refine, time refine)``;
     the whole-number counts' are :func:`whole_stds`.
@@ -205,7 +210,7 @@ def noise_stds(sigma: float, features: int, has_time: bool) -> tuple:
     each histogram, so the squared sensitivity in units of each count's noise adds up to
     ``SHARE_ROLE + SHARE_SCAN + SHARE_REFINE + SHARE_WHOLE = 1``: one Gaussian mechanism of noise
     multiplier ``sigma`` whatever the weights."""
-    total = features + (TIME_WEIGHT if has_time else 0.0) or 1.0
+    total = _total_weight(features, has_time)
     scan = sigma * math.sqrt(total / SHARE_SCAN)
     refine = sigma * math.sqrt(total / SHARE_REFINE)
     return (sigma / math.sqrt(SHARE_ROLE), scan, scan / math.sqrt(TIME_WEIGHT), refine,
@@ -214,8 +219,7 @@ def noise_stds(sigma: float, features: int, has_time: bool) -> tuple:
 
 def whole_stds(sigma: float, features: int, has_time: bool) -> tuple:
     """The noise std of the whole-number counts: ``(feature, time)`` (see :func:`noise_stds`)."""
-    total = features + (TIME_WEIGHT if has_time else 0.0) or 1.0
-    whole = sigma * math.sqrt(total / SHARE_WHOLE)
+    whole = sigma * math.sqrt(_total_weight(features, has_time) / SHARE_WHOLE)
     return whole, whole / math.sqrt(TIME_WEIGHT)
 
 
@@ -361,23 +365,28 @@ def _has_missing(scan_missing: float, std_scan: float, refine_missing: float, st
                  text_uncounted: bool = False) -> bool:
     """Whether a column is marked ``missing``: the scan's and the refinement's noisy counts of its
     missing records, combined by inverse variance (their noise is independent), exceed
-    :data:`PRESENCE_Z` of the combined std. At a feature's shares (0.75 and 0.10) the combined std
-    is 0.42 of the refinement's alone at the share it had before (0.15), so a column needs 2.4
-    times fewer missing records to learn
-    its missing indicator. The two count the same records, except in an undeclared column
-    (``text_uncounted``): read as numbers, the refinement also counts its text cells (``<5``,
-    ``neg``), which are encoded as missing, while the scan counted them as levels (the caller adds
-    the released levels back); read as levels, it also counts its number cells. There the
-    refinement's count alone also marks the column. Post-processing of noisy counts; ``std_scan`` 0:
-    exact mode (any missing record counts)."""
+    :data:`PRESENCE_Z` of the combined std (:func:`_combined_missing`). At a feature's shares (0.75
+    and 0.10) the combined std is 0.42 of the refinement's alone at the share it had before (0.15),
+    so a column needs 2.4 times fewer missing records to learn its missing indicator. The two count
+    the same records, except in an undeclared column (``text_uncounted``): read as numbers, the
+    refinement also counts its text cells (``<5``, ``neg``), which are encoded as missing, while
+    the scan counted them as levels (the caller adds the released levels back); read as levels, it
+    also counts its number cells. There the refinement's count alone also marks the column.
+    Post-processing of noisy counts; ``std_scan`` 0: exact mode (any missing record counts)."""
     if std_scan == 0:
         return refine_missing > 0.5
     alone = refine_missing > PRESENCE_Z * std_refine
     if not COMBINE_MISSING:
         return alone
+    estimate, std = _combined_missing(scan_missing, std_scan, refine_missing, std_refine)
+    return estimate > PRESENCE_Z * std or (text_uncounted and alone)
+
+
+def _combined_missing(scan_missing: float, std_scan: float, refine_missing: float, std_refine: float) -> tuple:
+    """``(estimate, std)``: a column's two noisy missing counts (independent noise, the same records)
+    combined by inverse variance. Post-processing of noisy counts."""
     w_scan, w_refine = 1.0 / std_scan ** 2, 1.0 / std_refine ** 2
-    estimate = (w_scan * scan_missing + w_refine * refine_missing) / (w_scan + w_refine)
-    return estimate > PRESENCE_Z / math.sqrt(w_scan + w_refine) or (text_uncounted and alone)
+    return (w_scan * scan_missing + w_refine * refine_missing) / (w_scan + w_refine), 1.0 / math.sqrt(w_scan + w_refine)
 
 
 def _missing_rate(scan_missing: float, std_scan: float, refine_missing: float, std_refine: float,
@@ -389,10 +398,8 @@ def _missing_rate(scan_missing: float, std_scan: float, refine_missing: float, s
     record count. Post-processing of noisy counts; ``std_scan`` 0: exact mode."""
     if std_scan == 0:
         return float(min(max(refine_missing / max(record_count, 1.0), 0.0), 1.0))
-    w_scan, w_refine = 1.0 / std_scan ** 2, 1.0 / std_refine ** 2
-    estimate = (w_scan * scan_missing + w_refine * refine_missing) / (w_scan + w_refine)
-    count = estimate - PRESENCE_Z / math.sqrt(w_scan + w_refine)
-    return float(min(max(count / max(record_count, 1.0), 0.0), 1.0))
+    estimate, std = _combined_missing(scan_missing, std_scan, refine_missing, std_refine)
+    return float(min(max((estimate - PRESENCE_Z * std) / max(record_count, 1.0), 0.0), 1.0))
 
 
 def _refine_edges(lower: float, upper: float) -> np.ndarray:
@@ -444,7 +451,7 @@ def _refine_window(noisy: np.ndarray, std: float) -> Optional[tuple]:
         return a, b
     if noisy.max() < REFINE_PEAK_Z * std:
         return None
-    allowed = TRIM_SHARE * max(float(np.clip(noisy, 0.0, None).sum()), 0.0)
+    allowed = TRIM_SHARE * float(np.clip(noisy, 0.0, None).sum())
     peak = TRIM_PEAK * float(noisy.max())
 
     def trimmed(order) -> int:
@@ -701,7 +708,8 @@ def estimate_schema_and_count(
                                      else np.zeros(N_BINS),
                                      np.bincount(level_codes[level_codes >= 0], minlength=len(uniques))]), std_scan)
         # Whole and fractional values (each finite value adds one count to one of the two).
-        whole = noisy(np.array([np.sum(finite == np.round(finite)), np.sum(finite != np.round(finite))]),
+        whole_values = int(np.sum(finite == np.round(finite)))
+        whole = noisy(np.array([whole_values, len(finite) - whole_values]),
                       0.0 if exact else (time_whole if is_time else feature_whole))
         numeric_noisy, level_noisy = scan[1:1 + N_BINS], scan[1 + N_BINS:]
         window = None if kind == "categorical" else _scan_window(
@@ -812,8 +820,9 @@ def estimate_schema_and_count(
     source = (
         "estimated with differential privacy from the private table (noise_multiplier="
         f"{sigma!r}, threshold_delta={threshold_delta!r}; public log-scale bins as in Google's ApproxBounds, "
-        "refined in linear bins where a column's offset exceeds its spread; whole numbers from noisy counts; thresholded levels); column names, roles, declared kinds and the "
-        "target's classes treated as public structure" if not exact else
+        "refined in linear bins where a column's offset exceeds its spread; whole numbers from noisy counts; "
+        "thresholded levels); column names, roles, declared kinds and the target's classes treated as public "
+        "structure" if not exact else
         "computed WITHOUT noise from the private table (epsilon = inf, non-private mode): exact bounds and levels"
     )
     schema = Schema(

@@ -61,9 +61,10 @@ class NumericColumn:
         missing_rate: With ``missing``, the share of records whose value is missing, when known
             (the DP schema estimates it from its noisy counts; a public schema may state it): the
             release has that share of missing cells (rounded), in the rows whose learned indicator
-            is highest (:meth:`~zodc.data.transform.TableEncoder.decode` with a generator). ``None`` (default): each row's cell is missing as its learned indicator
-            says, which drifts where the indicator does not move the loss (a column with few
-            missing values had 15-25 % of its cells empty).
+            is highest (:meth:`~zodc.data.transform.TableEncoder.decode` with a generator).
+            ``None`` (default): each row's cell is missing as its learned indicator says, which
+            drifts where the indicator does not move the loss (a column with few missing values had
+            15-25 % of its cells empty).
     """
 
     name: str

@@ -33,10 +33,10 @@ from zodc.data.schema import NumericColumn, Schema
 from zodc.data.validation import category_codes, levels_array, validate_table
 
 
-
 #: Whether the release honours a column's ``missing_rate`` (False: each cell drawn from its learned
 #: indicator, the rule before; kept for the paired benchmark, ``benchmarks/missing_rate.py``).
 USE_MISSING_RATE = True
+
 
 class EncodedTable(NamedTuple):
     """A table in model space.

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from typing import Any, Protocol
+from typing import Any, Optional, Protocol
 
 import numpy as np
 import pandas as pd
@@ -120,11 +120,11 @@ def require_features(encoder: TableEncoder) -> None:
     (public, or DP: post-processing), never on a record."""
     if encoder.n_encoded == 0:
         raise DataError("the schema leaves no feature to learn: every feature column is constant (one level, or "
-                        "none). Give a schema with at least one informative column (zodc schema draft --no-dp), or a larger "
-                        "cohort.")
+                        "none). Give a schema with at least one informative column (zodc schema draft --no-dp), or a "
+                        "larger cohort.")
 
 
-def check_size(record_count: float, num_rows: int, parameter: str, classes: int = None) -> None:
+def check_size(record_count: float, num_rows: int, parameter: str, classes: Optional[int] = None) -> None:
     """Refuses a table not larger than the synthetic one — decided on the DP count ``n_hat``
     (already in the ledger), never on ``n``: one record cannot decide it beyond what the noise allows.
     ``classes``: the target's number of classes (public), named when the rows are per class."""
