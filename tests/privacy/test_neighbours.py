@@ -467,6 +467,31 @@ def test_one_record_moves_each_schema_histogram_by_at_most_one_count_and_changes
             assert len(a) == len(b) and np.abs(b - a).sum() <= 1
 
 
+def test_one_record_adds_one_whole_or_fractional_count_and_lands_in_the_refinements_outer_bins(monkeypatch):
+    # The whole-number counts (2 bins a column) and the refinement's bins below and above its core:
+    # D' = D + one record with an age far above its core, a fractional creatinine and a year below
+    # its core. Each of those histograms moves by at most one count; the whole-number counts by
+    # one for each of the record's 3 numbers; the record's age lands in the refinement's bin above
+    # the core and its year in the bin below, not in the core's end bins. Nothing else differs.
+    from zodc.data import dp_schema
+
+    table = _messy_cohort()
+    odd = pd.DataFrame([{"age": "1e9", "creatinine": "0.123456", "year": "500", "sex": "male",
+                         "outcome": "no"}]).astype("string")
+    before = _schema_histograms(monkeypatch, table, target="outcome")
+    after = _schema_histograms(monkeypatch, pd.concat([table, odd], ignore_index=True), target="outcome")
+    assert [(len(a), std) for a, std in before] == [(len(b), std) for b, std in after]
+    whole_std = dp_schema.whole_stds(30.0, 4, False)[0]
+    refine_std = dp_schema.noise_stds(30.0, 4, False)[3]
+    whole = [(a, b) for (a, std), (b, _) in zip(before, after) if std == whole_std]
+    assert len(whole) == 4 and all(len(a) == 2 and np.abs(b - a).sum() <= 1 for a, b in whole)
+    assert sum(np.abs(b - a).sum() for a, b in whole) == 3  # age, creatinine, year: one count each
+    assert [int(b[1] - a[1]) for a, b in whole] == [0, 1, 0, 0]  # the fractional creatinine
+    outer = [np.flatnonzero(b - a).tolist() for (a, std), (b, _) in zip(before, after)
+             if std == refine_std and len(a) == dp_schema.REFINE_BINS + 3]
+    assert outer[0] == [dp_schema.REFINE_BINS + 2] and outer[2] == [1], outer  # above age's core, below year's
+
+
 def test_the_shares_of_the_schema_histograms_make_one_gaussian_mechanism(monkeypatch):
     # sum over histograms of (sensitivity / std)^2 = 1 / sigma^2: the ledger's GaussianEvent(sigma) is exact.
     seen = _schema_histograms(monkeypatch, _messy_cohort(), target="outcome")
