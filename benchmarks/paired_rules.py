@@ -64,25 +64,29 @@ def condense_scored(data: str, roles: list, seed: int, out: str, metric: str, ex
 def paired_runs(table, roles: list, metric: str, seeds: int, module, name: str, rules: dict, *,
                 extra: tuple = (), measure=None) -> tuple:
     """``table`` written as a CSV and condensed at every seed under every rule, in order, with the same
-    seed: ``module.name`` set to the rule's value (``rules``: ``{label: value}``; restored after),
-    then :func:`condense_scored`, then ``measure(out)`` (the released files' path) when it released.
+    seed: ``module.name`` set to the rule's value (``rules``: ``{label: value}``; restored after) — or,
+    with ``module`` None, the rule's value (a tuple) appended to the arguments —, then
+    :func:`condense_scored`, then ``measure(out)`` (the released files' path) when it released.
     One JSON line per seed (``label: score``, or ``[score, measure]``). Returns ``(scores,
     measures)``, each ``{label: [per seed]}`` (None where refused)."""
     scores, measures = {label: [] for label in rules}, {label: [] for label in rules}
-    default = getattr(module, name)
+    default = getattr(module, name) if module is not None else None
     with tempfile.TemporaryDirectory() as directory:
         data, out = os.path.join(directory, "cohort.csv"), os.path.join(directory, "synthetic.csv")
         table.to_csv(data, index=False)
         try:
             for seed in range(seeds):
                 for label, value in rules.items():
-                    setattr(module, name, value)
-                    code, score = condense_scored(data, roles, seed, out, metric, extra)
+                    if module is not None:
+                        setattr(module, name, value)
+                    code, score = condense_scored(data, roles, seed, out, metric,
+                                                  tuple(extra) + (tuple(value) if module is None else ()))
                     scores[label].append(score)
                     measures[label].append(measure(out) if measure is not None and code == 0 else None)
                 line = {label: ([scores[label][-1], measures[label][-1]] if measure is not None else scores[label][-1])
                         for label in rules}
                 print(json.dumps({"seed": seed, **line}), flush=True)
         finally:
-            setattr(module, name, default)
+            if module is not None:
+                setattr(module, name, default)
     return scores, measures

@@ -4,8 +4,8 @@ Two measures, each paired (the same seeds, the same noise for every rule: the ru
 number of noisy counts):
 
 * ``--bounds``: the estimated schema alone, as a schema-less ``zodc condense`` estimates it (a
-  bundled cohort's raw table written as a CSV and read back, 70 % of its rows, epsilon 1 at the
-  default 10 % share; :mod:`benchmarks.schema_min_n`'s synthetic cohorts too), once per rule and
+  bundled cohort's raw table written as a CSV and read back, 70 % of its rows, epsilon 1 at a
+  10 % share, the default before ``auto``; :mod:`benchmarks.schema_min_n`'s synthetic cohorts too), once per rule and
   seed. Per numeric column and run: the share of its values outside the bounds (clipped) and
   ``log2`` of the bounds' width over the values' 0.5-99.5 % range (looseness).
 * otherwise: ``zodc condense --data cohort.csv`` (no schema, epsilon 1, the default model, steps

@@ -3,13 +3,15 @@
 For 5, 10 and 20 feature columns and cohort sizes from 500 to 5,000, draws synthetic cohorts with the
 kinds of columns clinical tables have (an age, a right-skewed lab value with 10 % missing, a year, a
 3-level category with stray case, a small count) and a 5 % outcome, runs
-:func:`zodc.data.dp_schema.estimate_schema_and_count` at the default budget of a schema-less run
-(10 % of epsilon = 1, delta = 1e-5, calibrated as :class:`zodc.Condenser` does), and records per run:
+:func:`zodc.data.dp_schema.estimate_schema_and_count` at the budget of a schema-less run (epsilon = 1,
+delta = 1e-5, calibrated as :class:`zodc.Condenser` does; ``--share``: the schema's share, default
+``auto`` as zodc's, :func:`zodc.data.dp_schema.auto_share`, or a number), and records per run:
 whether it released, the share of feature columns estimated (the rest are left out with a warning),
 and the share of values the estimated bounds clip. "Succeeds" at a size means every run released and
 at least 95 % of the columns were estimated on average.
 
-    python -m benchmarks.schema_min_n --seeds 20 --out benchmarks/results/schema_min_n.json
+    python -m benchmarks.schema_min_n --seeds 20 --share auto --out benchmarks/results/schema_min_n_auto.json
+    python -m benchmarks.schema_min_n --seeds 20 --share 0.1 --out benchmarks/results/schema_min_n.json
 
 Seeds are fixed (0..seeds-1): reproducible, and the noise is the exact sampler's.
 """
@@ -24,11 +26,11 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from zodc.data.dp_schema import estimate_schema_and_count, schema_noise_multiplier
+from zodc.data.dp_schema import auto_share, estimate_schema_and_count, schema_noise_multiplier
 from zodc.data.schema import NumericColumn
 from zodc.privacy.noise import secret_generator
 
-EPSILON, DELTA, SHARE, THRESHOLD_SHARE = 1.0, 1e-5, 0.1, 0.1
+EPSILON, DELTA, THRESHOLD_SHARE = 1.0, 1e-5, 0.1
 
 
 def cohort(n: int, columns: int, seed: int) -> pd.DataFrame:
@@ -53,10 +55,11 @@ def cohort(n: int, columns: int, seed: int) -> pd.DataFrame:
     return frame
 
 
-def run(sizes, column_counts, seeds: int) -> dict:
-    sigma = schema_noise_multiplier(EPSILON, DELTA, THRESHOLD_SHARE * DELTA, SHARE)
+def run(sizes, column_counts, seeds: int, share="auto") -> dict:
     cells = []
     for columns in column_counts:
+        shared = auto_share(columns, False) if share == "auto" else float(share)
+        sigma = schema_noise_multiplier(EPSILON, DELTA, THRESHOLD_SHARE * DELTA, shared)
         for n in sizes:
             released, estimated, clipped, seconds = 0, [], [], []
             for seed in range(seeds):
@@ -79,7 +82,8 @@ def run(sizes, column_counts, seeds: int) -> dict:
                     if isinstance(column, NumericColumn):
                         values = pd.to_numeric(frame[column.name], errors="coerce").dropna().to_numpy(float)
                         clipped.append(float(((values < column.lower) | (values > column.upper)).mean()))
-            cell = {"columns": columns, "n": n, "runs": seeds, "released": released,
+            cell = {"columns": columns, "schema_share": shared, "noise_multiplier": sigma, "n": n, "runs": seeds,
+                    "released": released,
                     "columns_estimated": float(np.mean(estimated)),
                     "clipped_median": float(np.median(clipped)) if clipped else None,
                     "clipped_p90": float(np.quantile(clipped, 0.9)) if clipped else None,
@@ -91,18 +95,19 @@ def run(sizes, column_counts, seeds: int) -> dict:
     for columns in column_counts:
         ok = [c["n"] for c in cells if c["columns"] == columns and c["succeeds"]]
         smallest[str(columns)] = min(ok) if ok else None
-    return {"epsilon": EPSILON, "delta": DELTA, "schema_share": SHARE, "noise_multiplier": sigma,
-            "cells": cells, "smallest_n": smallest}
+    return {"epsilon": EPSILON, "delta": DELTA, "schema_share": share, "cells": cells, "smallest_n": smallest}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--sizes", default="250,350,500,750,1000,1500,3000")
-    parser.add_argument("--columns", default="5,10,20")
+    parser.add_argument("--columns", default="5,10,20,30")
+    parser.add_argument("--share", default="auto", help="the schema's share of the budget: a number, or 'auto'")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    result = run([int(v) for v in args.sizes.split(",")], [int(v) for v in args.columns.split(",")], args.seeds)
+    result = run([int(v) for v in args.sizes.split(",")], [int(v) for v in args.columns.split(",")], args.seeds,
+                 args.share)
     print("smallest n:", result["smallest_n"])
     if args.out:
         with open(args.out, "w", encoding="utf-8") as handle:

@@ -151,6 +151,16 @@ def test_missing_output_directory_is_refused_before_any_work(tmp_path, capsys):
     assert code == 2 and "does not exist" in capsys.readouterr().err
 
 
+def test_the_preprocessing_share_is_a_number_or_auto(capsys):
+    from zodc.cli import build_parser
+
+    parse = lambda *extra: build_parser().parse_args(["condense", "--dataset", "breast_cancer", *extra])
+    assert parse().preprocessing_share == "auto" and parse("--preprocessing-share", "0.3").preprocessing_share == 0.3
+    with pytest.raises(SystemExit) as exit_info:
+        parse("--preprocessing-share", "lots")
+    assert exit_info.value.code == 2 and "expected a number in (0, 1) or 'auto'. Got 'lots'" in capsys.readouterr().err
+
+
 def test_bench_is_not_a_zodc_command(capsys):
     # Benchmarks live outside the package (python -m benchmarks.runner; tests/benchmarks/).
     with pytest.raises(SystemExit) as exit_info:

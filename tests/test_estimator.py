@@ -106,6 +106,8 @@ def test_no_schema_estimates_one_with_dp_and_accounts_it(cancer):
     ("subspace", 0, "`subspace` must be an integer >= 1"),
     ("subspace", 2.5, "`subspace`"),
     ("subspace", 10_000, "`subspace` must be at most the learnable table's 180 cells"),
+    ("preprocessing_share", "most", "`preprocessing_share` must be"),
+    ("preprocessing_share", 1.0, "`preprocessing_share` must be"),
 ])
 def test_bad_hyperparameters_are_named(cancer, param, value, match):
     X, y, schema = cancer

@@ -40,6 +40,15 @@ def _float_or_inf(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number or 'inf'. Got {text!r}.") from None
 
 
+def _share_or_auto(text: str):
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1) or 'auto'. Got {text!r}.") from None
+
+
 _RETIRED = ("{option} is deprecated and will be removed from `zodc condense` in the next release; ablation "
             "scripts in benchmarks/ reach it through the Python API (Condenser({param}=...)).")
 _RETIRED_DIRECTIONS = ("rows", "columns")
@@ -139,9 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     privacy = condense.add_argument_group("privacy")
     privacy.add_argument("--epsilon", type=_float_or_inf, default=1.0, help="target epsilon of the whole release ('inf': non-private)")
     privacy.add_argument("--delta", type=float, default=1e-5, help="target delta")
-    privacy.add_argument("--preprocessing-share", type=float, default=0.1,
+    privacy.add_argument("--preprocessing-share", type=_share_or_auto, default="auto",
                          help="without a schema: the DP schema's share of the budget (split in rho: it adds at "
-                         "most this share to epsilon); with one: the DP record count's share of epsilon")
+                         "most this share to epsilon; 'auto': 2%% per column, within 10-50%%); with one: the DP "
+                         "record count's share of epsilon ('auto': 10%%)")
     privacy.add_argument("--l2-norm-clip", type=_float_or_inf, default=1.0,
                          help="per-record clip C of the vector of loss differences ('inf': no clipping)")
     privacy.add_argument("--batch-size", type=int, default=256, help="expected Poisson batch size")

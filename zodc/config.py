@@ -40,7 +40,7 @@ class RunConfig:
     soft_label_start: float
     init: DPMeans | NoiseStart
     task_scale: float              # the start's default spread for this task
-    preprocessing_share: float
+    preprocessing_share: float | str    # a share, or "auto" (zodc.data.dp_schema.schema_share)
     on_out_of_bounds: str
     n_jobs: int
     verbose: int

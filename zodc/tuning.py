@@ -752,8 +752,9 @@ class PrivateSearch(BaseEstimator):
         mean, shape = self._stopping()
         verbose = self._verbose()
         share = base.preprocessing_share
-        if isinstance(share, bool) or not isinstance(share, (int, float, np.floating)) or not 0.0 < float(share) < 1.0:
-            raise ConfigError(f"`preprocessing_share` of the condenser must be in (0, 1). Got {share!r}.")
+        if share != "auto" and (isinstance(share, bool) or not isinstance(share, (int, float, np.floating))
+                                or not 0.0 < float(share) < 1.0):
+            raise ConfigError(f"`preprocessing_share` of the condenser must be in (0, 1) or 'auto'. Got {share!r}.")
         unfitted = _candidate_condensers(base, candidates)
         given_schema = base._given_schema()
         if self.horizon is not None:  # checked before anything is condensed (bounds too, if public)
@@ -887,17 +888,18 @@ class PrivateSearch(BaseEstimator):
         from zodc.privacy.keys import RunKeys
         from zodc.tasks import infer_task
         from zodc.tasks.base import estimate_schema, record_count
+        from zodc.data.dp_schema import count_share
 
         given = base._given_schema()
         task = infer_task(y, fit_args["duration_col"], fit_args["event_col"], given)
         frame, roles = task.frame(X, y, fit_args, given)
         spend = Budget(epsilon, delta)
         keys = RunKeys(_path_seed(seed, PATHS_SEARCH_PRERELEASE))
-        share = float(base.preprocessing_share)
+        share = base.preprocessing_share
         if given is None:
             schema, count = estimate_schema(frame, keys, spend, share, **roles)
         else:
-            schema, count = given, record_count(len(frame), keys, spend, spend.share_noise(share, 1))
+            schema, count = given, record_count(len(frame), keys, spend, spend.share_noise(count_share(share), 1))
         spend.account_sampling()
         return schema, float(count), spend.ledger
 

@@ -111,6 +111,39 @@ def test_the_shares_add_up_to_one_gaussian_mechanism():
             assert total == pytest.approx(1.0), (features, has_time)
 
 
+def test_the_auto_share_grows_with_the_columns_weight_within_its_bounds():
+    # 2 % of the budget per unit of the scanned columns' weight (a time column weighs TIME_WEIGHT),
+    # never below 10 % or above 50 %: the scan's noise std per column, sigma_1 * sqrt(W / (0.75 s)),
+    # is then the same for 5 to 25 columns.
+    assert dp_schema.auto_share(3, False) == dp_schema.auto_share(0, True) == 0.1
+    assert dp_schema.auto_share(8, True) == pytest.approx(0.2) and dp_schema.auto_share(20, False) == pytest.approx(0.4)
+    assert dp_schema.auto_share(30, False) == dp_schema.auto_share(200, True) == 0.5
+    sigma_1 = dp_schema.schema_noise_multiplier(1.0, 1e-5, 1e-6, 1.0)
+    stds = [dp_schema.noise_stds(dp_schema.schema_noise_multiplier(1.0, 1e-5, 1e-6, dp_schema.auto_share(f, False)),
+                                 f, False)[1] for f in (5, 12, 25)]
+    assert stds == pytest.approx([sigma_1 * (1 / (dp_schema.SHARE_SCAN * dp_schema.AUTO_SHARE_PER_WEIGHT)) ** 0.5] * 3,
+                                 rel=1e-5)
+
+
+def test_the_schema_share_reads_the_columns_names_and_roles_only():
+    # "auto" counts the columns the scan will read: every column but the roles and those named like
+    # identifiers; the values, their types and the number of rows do not enter. A number passes as it is.
+    names = [f"x{k}" for k in range(29)]
+    numbers = pd.DataFrame(np.arange(29 * 4, dtype=float).reshape(4, 29), columns=names).assign(
+        patient_id=[1, 2, 3, 4], y=["a", "b", "a", "b"])
+    text = numbers.astype(str).iloc[:1].astype("string").assign(x0="n/a")
+    for frame in (numbers, text):
+        assert dp_schema.schema_share("auto", frame, target="y") == pytest.approx(dp_schema.auto_share(29, False))
+        assert dp_schema.schema_share(0.2, frame, target="y") == 0.2
+        # declared, the identifier is scanned too
+        assert dp_schema.schema_share("auto", frame, kinds={"patient_id": "integer"}, target="y") == pytest.approx(
+            dp_schema.auto_share(30, False))
+    survival = numbers.drop(columns=["y"]).assign(time=1.0, event=1)
+    assert dp_schema.schema_share("auto", survival, time="time", event="event") == pytest.approx(
+        dp_schema.auto_share(29, True))
+    assert dp_schema.count_share("auto") == dp_schema.AUTO_SHARE_MIN and dp_schema.count_share(0.3) == 0.3
+
+
 def test_singleton_level_release_probability_matches_threshold_delta():
     # One thresholded feature column (the target's classes are public): a level held by one record
     # passes with probability at most threshold_delta, exactly P(round(Y) > tau - 1).

@@ -580,6 +580,40 @@ def test_the_schema_adds_at_most_its_share_of_epsilon_to_the_release():
     assert 0 < total - rest <= 0.1
 
 
+def test_the_schema_share_of_a_wide_table_is_the_same_for_neighbours_and_spent_as_stated():
+    # preprocessing_share="auto" on a 30-column CSV: the DP schema gets 2 % per column, at most 50 %,
+    # decided on the column names alone. D and D' = D + one record with text in every cell (and a
+    # target label of its own) both release, with the same schema mechanism in the ledger, and the
+    # schema adds at most its share of epsilon (the bound that calibrated the release). The classes
+    # are declared (a categorical target), so the new record's label "maybe" is left out, not a class.
+    from zodc.data.dp_schema import auto_share, schema_noise_multiplier
+    from zodc.privacy.events import GaussianEvent
+    from zodc.privacy.ledger import Ledger
+
+    rng = np.random.default_rng(4)
+    n, d = 1500, 30
+    values = rng.normal(0, 1, (n, d))
+    frame = pd.DataFrame(np.round(50 + 10 * values, 1), columns=[f"marker {k}" for k in range(d)]).astype(str)
+    frame["outcome"] = np.where(values[:, 0] + rng.normal(0, 1, n) > 1, "yes", "no")
+    odd = pd.DataFrame([{**{f"marker {k}": "see notes" for k in range(d)}, "outcome": "maybe"}])
+    expected = GaussianEvent(schema_noise_multiplier(1.0, 1e-5, 1e-6, auto_share(d, False)))
+    for table in (frame, pd.concat([frame, odd], ignore_index=True)):
+        table = table.astype("string")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fitted = Condenser("tree", epsilon=1.0, steps=2, num_directions=4, backend="host", random_state=6).fit(
+                table.drop(columns=["outcome"]), table["outcome"].astype(pd.CategoricalDtype(["no", "yes"])))
+        schema_events = [entry.event for entry in fitted.ledger_.entries if entry.name == "schema"]
+        assert expected in schema_events and auto_share(d, False) == 0.5
+        assert len(fitted.schema_.columns) - 1 >= 25  # most of the 30 columns stand out at 50 %
+        without = Ledger()
+        for entry in fitted.ledger_.entries:
+            if entry.name != "schema":
+                without.add(entry.name, entry.event)
+        total = fitted.ledger_.bound(1e-5)
+        assert total <= 1.0 + 1e-9 and 0 < total - without.bound(1e-5) <= 0.5
+
+
 @pytest.mark.parametrize("odd_site", ["moon", " NORTH ", "   ", None])
 def test_a_record_with_odd_cells_changes_no_other_row_of_the_missing_aware_encoding(odd_site):
     # The issue-22 value rules (missing kept and learned, "(other)", case and whitespace, blank

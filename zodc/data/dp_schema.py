@@ -193,11 +193,48 @@ LOG_SCALE_OCTAVES = 5
 TIME_WEIGHT = 2.0
 #: Without declared classes, a target with more distinct labels than this is refused (declare them).
 MAX_IMPLICIT_CLASSES = 20
+#: ``preprocessing_share="auto"`` without a schema: the DP schema's share of the budget is
+#: AUTO_SHARE_PER_WEIGHT per unit of the scanned columns' weight ``W`` (:func:`_total_weight`: a
+#: feature 1, a survival time :data:`TIME_WEIGHT`), within [AUTO_SHARE_MIN, AUTO_SHARE_MAX]. A
+#: column's scan noise is ``sigma_1 * sqrt(W / (SHARE_SCAN * share))`` (``sigma_1``: the whole
+#: budget's), so a share in proportion to ``W`` keeps the records a column needs to be seen the same
+#: however many columns the table has, from 5 to 25 (at a fixed 10 %, a 30-column table's noise per
+#: count was 2.4 times a 5-column table's). With a schema, "auto" is AUTO_SHARE_MIN (the DP record
+#: count). Tuned on the bundled cohorts as CSVs, 30 seeds paired (docs/results.md, "The
+#: schema's share of the budget"; benchmarks/preprocessing_share.py).
+AUTO_SHARE_PER_WEIGHT, AUTO_SHARE_MIN, AUTO_SHARE_MAX = 0.02, 0.1, 0.5
 
 
 def _total_weight(features: int, has_time: bool) -> float:
     """``W``, the columns' total weight in a share: a feature weighs 1, a time column :data:`TIME_WEIGHT`."""
     return features + (TIME_WEIGHT if has_time else 0.0) or 1.0
+
+
+def auto_share(features: int, has_time: bool) -> float:
+    """The DP schema's share of the budget for ``preprocessing_share="auto"``, from the number of
+    feature columns it scans and whether a survival time is scanned too (:data:`AUTO_SHARE_PER_WEIGHT`).
+    Public inputs only."""
+    weight = _total_weight(features, has_time)
+    return float(min(AUTO_SHARE_MAX, max(AUTO_SHARE_MIN, AUTO_SHARE_PER_WEIGHT * weight)))
+
+
+def schema_share(share: Any, frame: pd.DataFrame, *, kinds: Optional[dict] = None, target=None, time=None,
+                 event=None) -> float:
+    """``share`` as a number: as given, or for ``"auto"`` :func:`auto_share` of the columns
+    :func:`estimate_schema_and_count` will scan (the table's columns less the roles and those left out
+    by their names). Could one record change this? No: column names, roles and dtypes only (public
+    structure), never a value or the number of rows."""
+    if share != "auto":
+        return float(share)
+    kind_of, _ = column_kinds(frame, kinds, target=target, time=time, event=event)
+    features = sum(column not in (target, time, event) for column in kind_of)
+    return auto_share(features, time is not None)
+
+
+def count_share(share: Any) -> float:
+    """``share`` as a number where a public schema is given (the DP record count, and the class
+    proportions or event rate it lacks): as given, or :data:`AUTO_SHARE_MIN` for ``"auto"``."""
+    return AUTO_SHARE_MIN if share == "auto" else float(share)
 
 
 def noise_stds(sigma: float, features: int, has_time: bool) -> tuple:

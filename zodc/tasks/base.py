@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 
 from zodc.budget import THRESHOLD_DELTA_SHARE, Budget
-from zodc.data.dp_schema import N_BINS, estimate_record_count, estimate_schema_and_count, schema_noise_multiplier
+from zodc.data.dp_schema import (N_BINS, estimate_record_count, estimate_schema_and_count, schema_noise_multiplier,
+                                 schema_share)
 from zodc.data.schema import Schema
 from zodc.data.transform import TableEncoder
 from zodc.data.validation import check_raw_table
@@ -137,14 +138,17 @@ def check_size(record_count: float, num_rows: int, parameter: str, classes: Opti
                         "preprocessing already run is accounted; nothing was released.)")
 
 
-def estimate_schema(frame: pd.DataFrame, keys: RunKeys, budget: Budget, share: float, **roles):
+def estimate_schema(frame: pd.DataFrame, keys: RunKeys, budget: Budget, share, **roles):
     """The DP schema and the DP record count (post-processing of its histograms), accounted; with
-    ``epsilon=inf`` the exact schema (non-private mode, nothing in the ledger).
+    ``epsilon=inf`` the exact schema (non-private mode, nothing in the ledger). ``share``: a number, or
+    ``"auto"`` (:func:`zodc.data.dp_schema.schema_share`: from the number of columns).
 
     Could one record change this? Each histogram by one count (tests/privacy/test_neighbours.py);
-    every decision is on noisy counts (:mod:`zodc.data.dp_schema`)."""
+    every decision is on noisy counts (:mod:`zodc.data.dp_schema`); the share is decided on the
+    columns' names, roles and dtypes."""
     check_raw_table(frame, **roles)
     threshold_delta = THRESHOLD_DELTA_SHARE * budget.delta
+    share = schema_share(share, frame, **roles)
     noise = schema_noise_multiplier(budget.epsilon, budget.delta, threshold_delta, share)
     schema, events, count = estimate_schema_and_count(keys.generator("schema"), frame, noise_multiplier=noise,
                                                       threshold_delta=threshold_delta, name="estimated", **roles)
@@ -153,8 +157,9 @@ def estimate_schema(frame: pd.DataFrame, keys: RunKeys, budget: Budget, share: f
         # column has at most 1 + N_BINS + 2^30 scan bins and as many refinement bins.
         budget.draw(noise, 1 + 2 * (len(frame.columns) + 1) * (1 + N_BINS + 2**30))
     for event in events:
-        budget.add("schema", event, "DP column kinds and bounds (public log-scale bins, refined), category "
-                   "levels (thresholded), missingness, class proportions or event rate and the record count")
+        budget.add("schema", event, f"DP column kinds and bounds (public log-scale bins, refined), category "
+                   f"levels (thresholded), missingness, class proportions or event rate and the record count "
+                   f"({share:.3g} of the budget)")
     return schema, count
 
 

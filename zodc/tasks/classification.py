@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from zodc.budget import Budget
-from zodc.data.dp_schema import estimate_class_proportions
+from zodc.data.dp_schema import count_share, estimate_class_proportions
 from zodc.data.schema import Schema
 from zodc.data.transform import TableEncoder
 from zodc.data.validation import validate_table
@@ -116,7 +116,7 @@ class Classification:
         proportions = schema.class_proportions
         # Needed by the class-balanced loss and by the DP-means start (its divisors n_hat * proportions).
         needed = proportions is None and (config.class_weight == "balanced" or isinstance(config.init, DPMeans))
-        noise = budget.share_noise(config.preprocessing_share, 2 if needed else 1)
+        noise = budget.share_noise(count_share(config.preprocessing_share), 2 if needed else 1)
         if needed:
             encoded_y = TableEncoder(schema).encode(quietly(validate_table, frame, schema, on_out_of_bounds="clip",
                                                             require_variation=False)).y

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from zodc.budget import Budget
-from zodc.data.dp_schema import estimate_event_rate
+from zodc.data.dp_schema import count_share, estimate_event_rate
 from zodc.data.schema import Schema
 from zodc.data.transform import TableEncoder
 from zodc.data.validation import column_not_found, validate_table
@@ -163,10 +163,11 @@ class Survival:
             return schema, float(schema.event_rate), count
         if schema.task != "survival":
             raise DataError(f"schema {schema.name!r} is for {schema.task}; the data given are for survival.")
+        share = count_share(config.preprocessing_share)
         if schema.event_rate is not None:
             return schema, float(schema.event_rate), record_count(len(frame), keys, budget,
-                                                                  budget.share_noise(config.preprocessing_share, 1))
-        noise = budget.share_noise(config.preprocessing_share, 2)
+                                                                  budget.share_noise(share, 1))
+        noise = budget.share_noise(share, 2)
         events = quietly(validate_table, frame, schema, on_out_of_bounds="clip",
                          require_variation=False)[schema.event].to_numpy()
         if budget.private:
