@@ -77,7 +77,7 @@ def test_init_options_reach_the_condenser_and_its_ledger(tmp_path, capsys):
                        "--directions", kind, *extra, "--out", out, "--json", *FAST) == 0
         report = json.loads(capsys.readouterr().out)
         names[init] = [e["name"] for e in report["privacy"]["ledger"]["entries"]
-                       if e["name"] not in ("record_count", "noise_sampling")]
+                       if e["name"] not in ("record_count", "noise_sampling", "adaptive_steps")]
         assert report["privacy"]["epsilon"] <= 1.0
         assert report["hyperparameters"]["directions"] == report["privacy"]["directions"] == kind
         assert report["hyperparameters"]["subspace"] == report["privacy"]["subspace"] == subspace
@@ -88,7 +88,8 @@ def test_init_options_reach_the_condenser_and_its_ledger(tmp_path, capsys):
                    "--out", out, "--json", *FAST) == 0
     report = json.loads(capsys.readouterr().out)
     assert [e["name"] for e in report["privacy"]["ledger"]["entries"]] == [
-        "record_count", "initialisation_centre", "initialisation", "zero_order_steps", "noise_sampling"]
+        "record_count", "initialisation_centre", "initialisation", "adaptive_steps", "zero_order_steps",
+        "noise_sampling"]
     assert report["hyperparameters"]["start"]["centre"] == 0.2 and report["privacy"]["epsilon"] <= 1.0
     _assert_refused(tmp_path, capsys, "--dataset", "breast_cancer", "--init-centre", "1", message="init_centre")
 

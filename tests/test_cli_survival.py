@@ -48,7 +48,7 @@ def test_bundled_gbsg2_cox_native_writes_table_and_report(tmp_path, capsys):
     assert report["owner_only"]["utility"]["full_data"]["c_index"] > 0.6  # Cox on 480 real gbsg2 rows
     privacy = report["privacy"]
     assert privacy["epsilon"] <= 1.0
-    assert [e["name"] for e in privacy["ledger"]["entries"] if e["name"] not in ("record_count", "noise_sampling")] == ["event_rate", "initialisation", "zero_order_steps"]
+    assert [e["name"] for e in privacy["ledger"]["entries"] if e["name"] not in ("record_count", "noise_sampling", "adaptive_steps")] == ["event_rate", "initialisation", "zero_order_steps"]
     assert report["hyperparameters"]["rows"] == 20 and report["hyperparameters"]["loss"] == "discrete_nll"
     assert "rows_per_class" not in report["hyperparameters"]
     # The report says what ran: the survival defaults, not "auto" / None.
@@ -85,7 +85,8 @@ def test_csv_without_schema_estimates_one_and_the_event_rate(tmp_path, capsys, c
     report = json.loads(capsys.readouterr().out)
     assert report["data"]["schema"] == "estimated with DP"
     assert [e["name"] for e in report["privacy"]["ledger"]["entries"]] == ["schema", "schema", "initialisation",
-                                                                        "zero_order_steps", "noise_sampling"]
+                                                                        "adaptive_steps", "zero_order_steps",
+                                                                        "noise_sampling"]
     schema = json.loads((tmp_path / "out.schema.json").read_text())
     assert schema["time"]["name"] == "days" and schema["event"] == "died" and 0 < schema["event_rate"] < 1
     table = pd.read_csv(out)

@@ -47,14 +47,18 @@ def test_seeded_run_is_reproducible_and_within_budget(cancer):
     # re-accounts to epsilon_.
     ledger = first.ledger_.to_dict(first.delta_)
     json.dumps(ledger)
-    assert [entry.name for entry in first.ledger_.entries if entry.name not in ("record_count", "noise_sampling")] == ["initialisation", "zero_order_steps"]
+    assert [entry.name for entry in first.ledger_.entries if entry.name not in ("record_count", "noise_sampling")] == [
+        "initialisation", "adaptive_steps", "zero_order_steps"]
     accountant = RdpAccountant()
     for entry in first.ledger_.entries:
         accountant.compose(entry.event)
-    # Re-accounted: the tighter of RDP and the PLD the steps were calibrated on.
+    # Re-accounted: the tighter of RDP and the PLD the steps were calibrated on; the guarantee is the
+    # larger of that and the bound through the steps' reference Gaussian (their p came from a DP count).
     bounds = epsilon_bounds([entry.event for entry in first.ledger_.entries], 1e-5,
                             value_discretization_interval=calibration_pld_interval(1.0))
-    assert bounds["epsilon"] == pytest.approx(first.epsilon_) and first.epsilon_ <= accountant.get_epsilon(1e-5)
+    assert first.epsilon_ == pytest.approx(max(bounds["epsilon"], first.steps_reference_["epsilon"]))
+    assert bounds["epsilon"] <= first.epsilon_ <= 1.0 and bounds["epsilon"] <= accountant.get_epsilon(1e-5)
+    assert first.report()["epsilon"] >= first.steps_reference_["epsilon"]
 
 
 def test_non_private_mode_has_no_noise_and_no_clip(cancer):
@@ -66,7 +70,7 @@ def test_non_private_mode_has_no_noise_and_no_clip(cancer):
 def test_schema_without_proportions_spends_and_accounts_a_dp_count(cancer):
     X, y, schema = cancer
     fitted = small(schema=schema.replace(class_proportions=None)).fit(X, y)
-    names = [entry.name for entry in fitted.ledger_.entries if entry.name not in ("record_count", "noise_sampling")]
+    names = [entry.name for entry in fitted.ledger_.entries if entry.name not in ("record_count", "noise_sampling", "adaptive_steps")]
     assert names == ["class_proportions", "initialisation", "zero_order_steps"]
     assert fitted.epsilon_ <= 1.0
     assert sum(fitted.class_weights_[i] * p for i, p in enumerate(np.bincount(fitted.labels_) / 6)) > 0
@@ -75,7 +79,7 @@ def test_schema_without_proportions_spends_and_accounts_a_dp_count(cancer):
 def test_non_private_mode_with_a_schema_without_proportions_uses_the_exact_ones(cancer):
     X, y, schema = cancer
     fitted = small(schema=schema.replace(class_proportions=None), epsilon=math.inf).fit(X, y)
-    assert [entry.name for entry in fitted.ledger_.entries if entry.name not in ("record_count", "noise_sampling")] == ["zero_order_steps"]
+    assert [entry.name for entry in fitted.ledger_.entries if entry.name not in ("record_count", "noise_sampling", "adaptive_steps")] == ["zero_order_steps"]
     np.testing.assert_allclose(fitted.class_weights_, [569 / (2 * 212), 569 / (2 * 357)])
 
 
@@ -86,7 +90,7 @@ def test_no_schema_estimates_one_with_dp_and_accounts_it(cancer):
     # Few columns, generous budget: DP bounds need enough records per column (see dp_schema).
     columns = ["mean radius", "mean texture", "mean smoothness"]
     fitted = small(epsilon=8.0, schema=None).fit(X[columns], y)
-    assert [entry.name for entry in fitted.ledger_.entries if entry.name not in ("record_count", "noise_sampling")] == ["schema", "schema", "initialisation", "zero_order_steps"]
+    assert [entry.name for entry in fitted.ledger_.entries if entry.name not in ("record_count", "noise_sampling", "adaptive_steps")] == ["schema", "schema", "initialisation", "zero_order_steps"]
     assert fitted.epsilon_ <= 8.0
     estimated = fitted.schema_.column("mean radius")
     assert estimated.lower <= X["mean radius"].quantile(0.05) and estimated.upper >= X["mean radius"].quantile(0.95)
@@ -270,18 +274,20 @@ def test_dp_means_start_is_accounted_and_the_release_still_meets_the_target(canc
     fitted = small(schema=schema).fit(X, y)  # classification default: init="auto" -> "dp_means"
     assert fitted.init_ == "dp_means" and fitted.learning_rate_ == 0.05 and fitted.init_scale_ == 0.1
     entries = fitted.ledger_.entries
-    assert [entry.name for entry in entries if entry.name not in ("record_count", "noise_sampling")] == ["initialisation", "zero_order_steps"]
+    assert [entry.name for entry in entries if entry.name not in ("record_count", "noise_sampling", "adaptive_steps")] == ["initialisation", "zero_order_steps"]
     assert 0.99 <= fitted.epsilon_ <= 1.0
     accountant = RdpAccountant()
     for entry in entries:
         accountant.compose(entry.event)
-    # Re-accounted: the tighter of RDP and the PLD the steps were calibrated on.
+    # Re-accounted: the tighter of RDP and the PLD the steps were calibrated on, below the guarantee
+    # through the steps' reference Gaussian.
     bounds = epsilon_bounds([entry.event for entry in entries], 1e-5,
                             value_discretization_interval=calibration_pld_interval(1.0))
-    assert bounds["epsilon"] == pytest.approx(fitted.epsilon_) and fitted.epsilon_ <= accountant.get_epsilon(1e-5)
+    assert fitted.epsilon_ == pytest.approx(max(bounds["epsilon"], fitted.steps_reference_["epsilon"]))
+    assert bounds["epsilon"] <= accountant.get_epsilon(1e-5)
     # Half the budget went to the start, so the steps are noisier than with a noise start.
     noise_start = small(schema=schema, init="noise").fit(X, y)
-    assert [entry.name for entry in noise_start.ledger_.entries if entry.name not in ("record_count", "noise_sampling")] == ["zero_order_steps"]
+    assert [entry.name for entry in noise_start.ledger_.entries if entry.name not in ("record_count", "noise_sampling", "adaptive_steps")] == ["zero_order_steps"]
     assert fitted.noise_multiplier_ > noise_start.noise_multiplier_
 
 
@@ -297,7 +303,7 @@ def test_non_private_dp_means_start_sits_at_the_exact_class_means(cancer):
         expected = real[np.asarray(encoded.y) == label].mean(axis=0)
         # decoding rounds integer columns: compare in encoded units, loosely
         np.testing.assert_allclose(fitted.table_[fitted.labels_ == label].mean(axis=0), expected, atol=0.02)
-    assert [entry.name for entry in fitted.ledger_.entries if entry.name not in ("record_count", "noise_sampling")] == ["zero_order_steps"]
+    assert [entry.name for entry in fitted.ledger_.entries if entry.name not in ("record_count", "noise_sampling", "adaptive_steps")] == ["zero_order_steps"]
 
 
 def test_bad_init_parameters_are_refused_by_name(cancer):
@@ -322,7 +328,7 @@ def test_a_dp_centre_splits_the_start_at_the_same_cost(cancer):
     X, y, schema = cancer
     one = small(schema=schema).fit(X, y)
     two = small(schema=schema, init_centre=0.2, init_clip=0.3).fit(X, y)
-    assert [entry.name for entry in two.ledger_.entries if entry.name not in ("record_count", "noise_sampling")] == ["initialisation_centre", "initialisation",
+    assert [entry.name for entry in two.ledger_.entries if entry.name not in ("record_count", "noise_sampling", "adaptive_steps")] == ["initialisation_centre", "initialisation",
                                                              "zero_order_steps"]
     named = lambda model: {entry.name: entry.event for entry in model.ledger_.entries}
     sigma = named(one)["initialisation"].noise_multiplier
@@ -333,7 +339,7 @@ def test_a_dp_centre_splits_the_start_at_the_same_cost(cancer):
     assert not np.allclose(two.table_, one.table_)
     # Without noise there is nothing to centre: the exact means, one entry fewer.
     exact = small(schema=schema, epsilon=math.inf, init_centre=0.2).fit(X, y)
-    assert [entry.name for entry in exact.ledger_.entries if entry.name not in ("record_count", "noise_sampling")] == ["zero_order_steps"]
+    assert [entry.name for entry in exact.ledger_.entries if entry.name not in ("record_count", "noise_sampling", "adaptive_steps")] == ["zero_order_steps"]
 
 
 def test_a_centre_lets_a_small_clip_keep_the_class_means(cancer):

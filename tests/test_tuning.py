@@ -84,7 +84,7 @@ def test_search_splits_the_budget_accounts_everything_and_is_reproducible(cancer
     # Independent seeds per candidate (shared noise would void the composition).
     assert len({c.random_state for c in search.condensers_}) == 2
     names = [entry.name for entry in search.ledger_.entries
-             if entry.name.split(".")[-1] not in ("record_count", "noise_sampling")]
+             if entry.name.split(".")[-1] not in ("record_count", "noise_sampling", "adaptive_steps")]
     assert names == ["candidate_0.initialisation", "candidate_0.zero_order_steps", "candidate_1.initialisation",
                      "candidate_1.zero_order_steps", "selection"]
     assert search.ledger_.entries[-1].event == ExponentialMechanismEvent(0.2)

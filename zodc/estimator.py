@@ -320,6 +320,8 @@ class Condenser(BaseEstimator):
         self.synthetic_, self.config_, self.task_, self.schema_ = released, config, task.name, problem.schema
         self.ledger_, self.delta_, self.record_count_ = spend.ledger, config.delta, float(problem.record_count)
         self.epsilon_ = spend.spent()
+        self.steps_reference_ = None if spend.reference is None else {
+            **spend.reference, "epsilon": spend.reference_epsilon()}
         self.noise_multiplier_ = steps.noise_multiplier
         self.sampling_probability_, self.l2_norm_clip_ = steps.sampling_probability, steps.l2_norm_clip
         self.backend_, self.soft_labels_, self.loss_ = config.backend, config.soft_labels, config.loss
@@ -471,7 +473,9 @@ class Condenser(BaseEstimator):
         valid bounds on the whole ledger: RDP (``epsilon_rdp``) and dp-accounting's PLD where it
         supports the ledger (``epsilon_pld``, at its finer default interval; the fit checked the
         coarser one its steps were calibrated on, ``epsilon_`` — the smaller of all is reported);
-        ``accountant`` says which."""
+        ``accountant`` says which. Where the steps were calibrated against a reference Gaussian
+        (``steps_reference``: their sampling probability comes from a DP count), ``epsilon`` is at
+        least the bound through it, the one the adaptive composition proves."""
         ledger = self.ledger_.to_dict(self.delta_)
         private = math.isfinite(self.epsilon_)
         config = self.config_
@@ -480,7 +484,9 @@ class Condenser(BaseEstimator):
                        + (f"; PLD not used: {ledger['pld_note']}" if ledger.get("pld_note") else ""))
                       if private else "non-private (epsilon = inf)")
         return {
-            "epsilon": min(ledger["epsilon"], self.epsilon_) if private else self.epsilon_,
+            "epsilon": max(min(ledger["epsilon"], self.epsilon_), (getattr(self, "steps_reference_", None) or {})
+                           .get("epsilon", 0.0)) if private else self.epsilon_,
+            "steps_reference": getattr(self, "steps_reference_", None),
             "epsilon_rdp": ledger["epsilon_rdp"] if private else self.epsilon_,
             "epsilon_pld": ledger["epsilon_pld"] if private else None, "delta": self.delta_,
             "noise_multiplier": self.noise_multiplier_, "sampling_probability": self.sampling_probability_,

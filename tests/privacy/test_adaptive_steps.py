@@ -1,0 +1,97 @@
+"""The steps' sampling probability comes from a DP count: every probability the count can give is
+calibrated under one Gaussian trade-off function fixed before the count (zodc.privacy.calibration.
+calibrate_dominated_steps), so the adaptive composition theorem of f-DP applies. Checked against
+dp-accounting's PLD as the oracle, at a finer discretisation than the calibration's."""
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from dp_accounting.pld import privacy_loss_distribution as pld_lib
+from dp_accounting.privacy_accountant import NeighboringRelation
+from scipy.stats import norm
+
+from zodc import Condenser
+from zodc.privacy.calibration import (DOMINATION_SLACK, calibrate_dominated_steps, calibrate_noise_multiplier_pld,
+                                      gaussian_delta)
+from zodc.privacy.events import AdditiveDeltaEvent, GaussianEvent, PoissonSampledEvent, SelfComposedEvent
+
+EPSILON, DELTA, STEPS = 1.0, 1e-5, 300
+BASE = (GaussianEvent(11.872), AdditiveDeltaEvent(1e-6))  # a schema's mechanism and its threshold delta
+
+
+def _profile(sigma, p, grid, steps=STEPS):
+    pld = pld_lib.from_gaussian_mechanism(standard_deviation=sigma, sampling_prob=p, value_discretization_interval=1e-4,
+                                          neighboring_relation=NeighboringRelation.ADD_OR_REMOVE_ONE)
+    return np.asarray(pld.self_compose(steps).get_delta_for_epsilon(list(grid)))
+
+
+@pytest.fixture(scope="module")
+def branches():
+    out = {}
+    for p in (0.25, 0.5, 1.0):
+        own = calibrate_noise_multiplier_pld(
+            EPSILON, DELTA, lambda s: SelfComposedEvent(PoissonSampledEvent(p, GaussianEvent(s)), STEPS),
+            base_events=BASE)
+        out[p] = (own, *calibrate_dominated_steps(EPSILON, DELTA, STEPS, p, base_events=BASE, start=own))
+    return out
+
+
+def test_every_branch_lies_under_one_reference_gaussian_fixed_before_the_count(branches):
+    # The reference is the same for every sampling probability (it depends on the target and the
+    # mechanisms before the steps only); each branch's whole profile, both directions, lies under it
+    # plus the slack, and a 1 % smaller sigma does not: the calibration is the smallest, about 1 % above
+    # the branch's own calibration.
+    grid = np.linspace(0.0, 6.0, 601)
+    references = {reference for _, _, reference, _ in branches.values()}
+    assert len(references) == 1
+    reference = references.pop()
+    bound = np.array([gaussian_delta(float(e), reference) for e in grid]) + DOMINATION_SLACK * DELTA
+    for p, (own, sigma, _, slack) in branches.items():
+        assert slack == DOMINATION_SLACK * DELTA
+        assert np.all(_profile(sigma, p, grid) <= bound), p
+        assert np.any(_profile(sigma / 1.01, p, grid) > bound), p
+        assert 1.0 < sigma / own < 1.02, (p, sigma / own)
+
+
+def test_the_adaptive_composition_meets_delta_whatever_branch_each_output_picks(branches):
+    # The adaptive bound: E over the first mechanism's privacy loss L of the largest branch profile at
+    # epsilon - L (the hockey-stick divergence of the joint output, with the branch chosen from the
+    # first output at will), plus the additive deltas, is at most delta. The first mechanism here is
+    # the schema's Gaussian (its loss L ~ N(mu^2/2, mu^2), mu = 1/sigma).
+    mu = 1.0 / BASE[0].noise_multiplier
+    losses = np.linspace(mu * mu / 2 - 10 * mu, mu * mu / 2 + 10 * mu, 2001)
+    weights = norm.pdf(losses, mu * mu / 2, mu)
+    weights /= weights.sum()
+    epsilons = np.sort(EPSILON - losses)
+    envelope = np.max([_profile(sigma, p, epsilons) for p, (_, sigma, _, _) in branches.items()], axis=0)
+    adaptive = float(np.dot(weights, envelope[::-1])) + BASE[1].delta
+    assert adaptive <= DELTA * (1 - DOMINATION_SLACK), adaptive
+
+
+def test_neighbours_with_different_counts_share_the_reference_and_stay_within_the_target():
+    # D and D' = D + one record: the DP counts (so p and the steps' sigma) differ; the reference Gaussian
+    # and the slack in the ledger do not, and both releases state the guarantee through it.
+    rng = np.random.default_rng(8)
+    frame = pd.DataFrame({"x": rng.normal(0, 1, 400).round(2), "z": rng.normal(0, 1, 400).round(2)})
+    frame["y"] = np.where(frame["x"] + rng.normal(0, 1, 400) > 0, "yes", "no")
+    odd = pd.DataFrame([{"x": 40.0, "z": -40.0, "y": "yes"}])
+    fits = []
+    for table in (frame, pd.concat([frame, odd], ignore_index=True)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fits.append(Condenser("tree", epsilon=1.0, steps=20, num_directions=4, backend="host", batch_size=64,
+                                  random_state=2).fit(table[["x", "z"]], table["y"]))
+    first, second = fits
+    assert first.sampling_probability_ != second.sampling_probability_
+    assert first.noise_multiplier_ != second.noise_multiplier_
+    for fitted in fits:
+        reference = fitted.steps_reference_
+        assert reference["noise_multiplier"] == first.steps_reference_["noise_multiplier"]
+        assert reference["slack"] == DOMINATION_SLACK * 1e-5
+        assert [e.event for e in fitted.ledger_.entries if e.name == "adaptive_steps"] == [
+            AdditiveDeltaEvent(reference["slack"])]
+        assert fitted.ledger_.bound(1e-5) <= fitted.epsilon_ == max(fitted.ledger_.bound(1e-5), reference["epsilon"])
+        assert fitted.epsilon_ <= 1.0 and math.isclose(fitted.report()["epsilon"], fitted.epsilon_, rel_tol=0.02)
