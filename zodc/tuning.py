@@ -1205,6 +1205,8 @@ class PrivateSearch(BaseEstimator):
             spent = ledger.epsilon(delta)
             if spent > epsilon:  # candidates fitted alone calibrate on the PLD (below RDP): its bound too
                 spent = min(spent, ledger.bound(delta, epsilon))
+            if len(fitted) == 1:  # one fit alone: the whole ledger is its own, and so is the guarantee (its
+                spent = fitted[0].epsilon_  # steps held under a reference Gaussian: the larger of two bounds)
             if spent > epsilon * (1.0 + 1e-9):  # cannot happen by construction; refuse rather than release
                 raise PrivacyBudgetError(f"the search spent epsilon {spent:.6g} > target {epsilon}.")
         else:
@@ -1242,7 +1244,8 @@ class PrivateSearch(BaseEstimator):
         if self.score_times_ is not None and len(self.candidates_) > 1:
             assumptions.append("the times of the survival score: " + ", ".join(f"{t:.6g}" for t in self.score_times_))
         return {
-            "epsilon": min(ledger["epsilon"], self.epsilon_) if finite else self.epsilon_,
+            "epsilon": (self.epsilon_ if len(self.condensers_) == 1 else min(ledger["epsilon"], self.epsilon_))
+            if finite else self.epsilon_,
             "epsilon_rdp": ledger["epsilon_rdp"] if finite else self.epsilon_,
             "epsilon_pld": ledger["epsilon_pld"] if finite else None, "delta": self.delta_,
             "accountant": (f"{ledger['accountant']} bound on the composition of every candidate's mechanisms and "
