@@ -196,7 +196,7 @@ def calibrate_noise_multiplier_pld(
 DOMINATION_SLACK = 1e-3
 #: The grid of epsilon' on which a profile is compared, per unit of the target epsilon (at least 1):
 #: its step, and its end (where the steps' profile must be below the slack).
-DOMINATION_STEP, DOMINATION_END = 2e-3, 12.0
+DOMINATION_STEP, DOMINATION_END = 2e-3, 4.0
 
 
 def reference_noise_multiplier(target_epsilon: float, target_delta: float, base_events: Sequence[Event] = (),
@@ -227,12 +227,20 @@ def reference_noise_multiplier(target_epsilon: float, target_delta: float, base_
     return float(high)
 
 
-def _profile_gap(steps: int, sampling_probability: float, sigma: float, reference: float, slack: float,
-                 grid) -> float:
+def _gaussian_profile(grid, sigma: float):
+    """:func:`gaussian_delta` over a numpy grid of epsilons (the same formula, vectorised)."""
+    import numpy as np
+    from scipy.special import log_ndtr
+
+    a, b = 0.5 / sigma - grid * sigma, -0.5 / sigma - grid * sigma
+    return np.exp(log_ndtr(a)) - np.exp(grid + log_ndtr(b))
+
+
+def _profile_gap(steps: int, sampling_probability: float, sigma: float, theirs, slack: float, grid) -> float:
     """``max`` over the grid of ``delta_steps(e_i) - delta_G(e_{i+1}) - slack`` and of
     ``delta_steps(e_last) - slack``, with ``delta_steps`` the pessimistic PLD's profile of ``steps``
     Poisson-sampled Gaussians (the larger of its two directions: add and remove) and ``delta_G`` the
-    reference Gaussian's (:func:`gaussian_delta`): <= 0 means dominated at every epsilon' >= 0."""
+    reference Gaussian's at ``grid[1:]`` (``theirs``): <= 0 means dominated at every epsilon' >= 0."""
     import numpy as np
     from dp_accounting.pld import privacy_loss_distribution as pld_lib
     from dp_accounting.privacy_accountant import NeighboringRelation
@@ -241,7 +249,6 @@ def _profile_gap(steps: int, sampling_probability: float, sigma: float, referenc
         standard_deviation=sigma, sampling_prob=sampling_probability, value_discretization_interval=grid[1] / 2,
         neighboring_relation=NeighboringRelation.ADD_OR_REMOVE_ONE).self_compose(steps)
     ours = np.asarray(pld.get_delta_for_epsilon(list(grid)), np.float64)
-    theirs = np.array([gaussian_delta(float(e), reference) for e in grid[1:]])
     return float(max(np.max(ours[:-1] - theirs - slack), ours[-1] - slack))
 
 
@@ -265,8 +272,8 @@ def calibrate_dominated_steps(target_epsilon: float, target_delta: float, steps:
     Whatever ``p`` the count gives, the release's delta at the target epsilon is then at most the
     reference composed with the mechanisms before, plus ``eta``: ``target_delta * (1 -
     DOMINATION_SLACK)``. The last ``eta`` is kept back for the exact samplers' slack. The cost is
-    about 1 % more noise than calibrating the branch alone (:func:`calibrate_noise_multiplier_pld`,
-    which is a good ``start``). A few PLD evaluations of about 0.05 s each.
+    0.6-1 % more noise than calibrating the branch alone at 300 steps (:func:`calibrate_noise_multiplier_pld`,
+    which is a good ``start``), 5 % at 2 steps. Five to ten PLD evaluations of 0.02-0.1 s each.
 
     Returns:
         ``(sigma, s, eta)``: the steps' noise multiplier, the reference's, and the slack.
@@ -277,15 +284,23 @@ def calibrate_dominated_steps(target_epsilon: float, target_delta: float, steps:
     scale = max(1.0, float(target_epsilon))
     grid = np.arange(0.0, DOMINATION_END * scale + 1e-12, DOMINATION_STEP * scale)
     slack = DOMINATION_SLACK * target_delta
-    dominated = lambda sigma: _profile_gap(steps, sampling_probability, sigma, reference, slack, grid) <= 0
-    high = max(float(start), 1e-3)
-    while not dominated(high):
-        high *= 1.02
-        if high > _MAX_NOISE_MULTIPLIER:
-            raise PrivacyBudgetError("no noise multiplier makes the steps meet the reference Gaussian.")
-    low = high / 1.02
-    while dominated(low):
-        high, low = low, low / 1.02
+    theirs = _gaussian_profile(grid[1:], reference)
+    dominated = lambda sigma: _profile_gap(steps, sampling_probability, sigma, theirs, slack, grid) <= 0
+    # The answer is usually within 1 % above the branch's own calibration (``start``): bracket it from
+    # there, the step growing geometrically, then bisect.
+    step, point = 1.006, max(float(start), 1e-6)
+    if dominated(point):
+        high, low = point, point / step
+        while dominated(low):
+            high, step = low, step * step
+            low = high / step
+    else:
+        low, high = point, point * step
+        while not dominated(high):
+            low, step = high, step * step
+            high = low * step
+            if high > _MAX_NOISE_MULTIPLIER:
+                raise PrivacyBudgetError("no noise multiplier makes the steps meet the reference Gaussian.")
     while high / low > 1 + tolerance:
         middle = math.sqrt(low * high)
         low, high = (low, middle) if dominated(middle) else (middle, high)
