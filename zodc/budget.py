@@ -38,11 +38,6 @@ THRESHOLD_DELTA_SHARE = 0.1
 #: alone (the rule before; kept for the paired benchmark, benchmarks/pld_calibration.py). A private
 #: search's joint calibration uses RDP either way.
 PLD_CALIBRATION = True
-#: Whether a fit's steps are calibrated so that every sampling probability the DP count could give is
-#: dominated by one Gaussian fixed before the count (True; :func:`~zodc.privacy.calibration.
-#: calibrate_dominated_steps`), or for the probability it gave alone (False: the rule before, whose
-#: proof took ``p`` as fixed in advance; about 1 % less noise).
-DOMINATED_STEPS = True
 #: Above this epsilon a run is a near-non-private reference, not a release (e^100 ~ 1e43: the guarantee
 #: promises nothing): its steps keep the branch's own calibration and no samplers' slack is counted.
 NEAR_NON_PRIVATE = 100.0
@@ -128,7 +123,8 @@ class Budget:
             base = [entry.event for entry in self.ledger.entries]
             calibrate = calibrate_noise_multiplier_pld if PLD_CALIBRATION else calibrate_noise_multiplier
             noise_multiplier = calibrate(self.epsilon, self.delta, step_event, base_events=base)
-            if PLD_CALIBRATION and DOMINATED_STEPS and self.epsilon <= NEAR_NON_PRIVATE:
+            if PLD_CALIBRATION and self.epsilon <= NEAR_NON_PRIVATE:
+                # p came from the DP count: hold every p it could give under one Gaussian fixed before it.
                 noise_multiplier, reference, slack = calibrate_dominated_steps(
                     self.epsilon, self.delta, steps, sampling_probability, base_events=base, start=noise_multiplier)
                 self.reference = {"noise_multiplier": reference, "slack": slack}

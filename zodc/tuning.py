@@ -1202,11 +1202,12 @@ class PrivateSearch(BaseEstimator):
         else:
             best = 0
         if math.isfinite(epsilon):
-            spent = ledger.epsilon(delta)
-            if spent > epsilon:  # candidates fitted alone calibrate on the PLD (below RDP): its bound too
-                spent = min(spent, ledger.bound(delta, epsilon))
             if len(fitted) == 1:  # one fit alone: the whole ledger is its own, and so is the guarantee (its
                 spent = fitted[0].epsilon_  # steps held under a reference Gaussian: the larger of two bounds)
+            else:
+                spent = ledger.epsilon(delta)
+                if spent > epsilon:  # candidates fitted alone calibrate on the PLD (below RDP): its bound too
+                    spent = min(spent, ledger.bound(delta, epsilon))
             if spent > epsilon * (1.0 + 1e-9):  # cannot happen by construction; refuse rather than release
                 raise PrivacyBudgetError(f"the search spent epsilon {spent:.6g} > target {epsilon}.")
         else:

@@ -71,9 +71,16 @@ def test_the_adaptive_composition_meets_delta_whatever_branch_each_output_picks(
     assert adaptive <= DELTA * (1 - DOMINATION_SLACK), adaptive
 
 
-def test_neighbours_with_different_counts_share_the_reference_and_stay_within_the_target():
-    # D and D' = D + one record: the DP counts (so p and the steps' sigma) differ; the reference Gaussian
-    # and the slack in the ledger do not, and both releases state the guarantee through it.
+@pytest.mark.parametrize("public_schema", [False, True])
+def test_neighbours_with_different_counts_share_the_reference_and_stay_within_the_target(public_schema):
+    # D and D' = D + one record: the DP counts (the schema's, or with a public schema the record
+    # count's), so p and the steps' sigma, differ; the reference Gaussian and the slack in the ledger
+    # do not, and both releases state the guarantee through it.
+    from zodc.data.schema import CategoricalColumn, NumericColumn, Schema
+
+    schema = Schema(name="public", task="classification", target="y", source="test: public by construction",
+                    columns=(NumericColumn("x", -4.0, 4.0), NumericColumn("z", -4.0, 4.0),
+                             CategoricalColumn("y", ("no", "yes")))) if public_schema else None
     rng = np.random.default_rng(8)
     frame = pd.DataFrame({"x": rng.normal(0, 1, 400).round(2), "z": rng.normal(0, 1, 400).round(2)})
     frame["y"] = np.where(frame["x"] + rng.normal(0, 1, 400) > 0, "yes", "no")
@@ -83,7 +90,7 @@ def test_neighbours_with_different_counts_share_the_reference_and_stay_within_th
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fits.append(Condenser("tree", epsilon=1.0, steps=20, num_directions=4, backend="host", batch_size=64,
-                                  random_state=2).fit(table[["x", "z"]], table["y"]))
+                                  schema=schema, random_state=2).fit(table[["x", "z"]], table["y"]))
     first, second = fits
     assert first.sampling_probability_ != second.sampling_probability_
     assert first.noise_multiplier_ != second.noise_multiplier_

@@ -227,26 +227,19 @@ def reference_noise_multiplier(target_epsilon: float, target_delta: float, base_
     return float(high)
 
 
-def _gaussian_profile(grid, sigma: float):
-    """:func:`gaussian_delta` over a numpy grid of epsilons (the same formula, vectorised)."""
-    import numpy as np
-    from scipy.special import log_ndtr
-
-    a, b = 0.5 / sigma - grid * sigma, -0.5 / sigma - grid * sigma
-    return np.exp(log_ndtr(a)) - np.exp(grid + log_ndtr(b))
-
-
-def _profile_gap(steps: int, sampling_probability: float, sigma: float, theirs, slack: float, grid) -> float:
+def _profile_gap(steps: int, sampling_probability: float, sigma: float, theirs, slack: float, grid,
+                 interval: float) -> float:
     """``max`` over the grid of ``delta_steps(e_i) - delta_G(e_{i+1}) - slack`` and of
     ``delta_steps(e_last) - slack``, with ``delta_steps`` the pessimistic PLD's profile of ``steps``
     Poisson-sampled Gaussians (the larger of its two directions: add and remove) and ``delta_G`` the
-    reference Gaussian's at ``grid[1:]`` (``theirs``): <= 0 means dominated at every epsilon' >= 0."""
+    reference Gaussian's at ``grid[1:]`` (``theirs``): <= 0 means dominated at every epsilon' >= 0.
+    ``interval``: the PLD's discretisation (the calibration's)."""
     import numpy as np
     from dp_accounting.pld import privacy_loss_distribution as pld_lib
     from dp_accounting.privacy_accountant import NeighboringRelation
 
     pld = pld_lib.from_gaussian_mechanism(
-        standard_deviation=sigma, sampling_prob=sampling_probability, value_discretization_interval=grid[1] / 2,
+        standard_deviation=sigma, sampling_prob=sampling_probability, value_discretization_interval=interval,
         neighboring_relation=NeighboringRelation.ADD_OR_REMOVE_ONE).self_compose(steps)
     ours = np.asarray(pld.get_delta_for_epsilon(list(grid)), np.float64)
     return float(max(np.max(ours[:-1] - theirs - slack), ours[-1] - slack))
@@ -280,12 +273,15 @@ def calibrate_dominated_steps(target_epsilon: float, target_delta: float, steps:
     """
     import numpy as np
 
+    from zodc.privacy.accounting import calibration_pld_interval
+
     reference = reference_noise_multiplier(target_epsilon, target_delta, base_events)
     scale = max(1.0, float(target_epsilon))
     grid = np.arange(0.0, DOMINATION_END * scale + 1e-12, DOMINATION_STEP * scale)
     slack = DOMINATION_SLACK * target_delta
-    theirs = _gaussian_profile(grid[1:], reference)
-    dominated = lambda sigma: _profile_gap(steps, sampling_probability, sigma, theirs, slack, grid) <= 0
+    theirs = np.array([gaussian_delta(float(e), reference) for e in grid[1:]])  # once: the reference is fixed
+    interval = calibration_pld_interval(target_epsilon)
+    dominated = lambda sigma: _profile_gap(steps, sampling_probability, sigma, theirs, slack, grid, interval) <= 0
     # The answer is usually within 1 % above the branch's own calibration (``start``): bracket it from
     # there, the step growing geometrically, then bisect.
     step, point = 1.006, max(float(start), 1e-6)
