@@ -1,4 +1,4 @@
-"""What the paired-rule benchmarks share (``time_weight``, ``missing_count``, ``pld_calibration``,
+"""What the paired-rule benchmarks share (``time_weight``, ``missing_count``, ``pld_calibration`` (removed),
 ``refine_trim``, ``whole_numbers``, ``missing_rate``): one quiet ``zodc condense`` run (and its
 score), the loop of paired runs, and the paired summary of a score against the first rule.
 

@@ -9,7 +9,7 @@ from zodc import Condenser
 from zodc.data.datasets import load_dataset
 from zodc.errors import ConfigError, PrivacyBudgetError
 from zodc.privacy import RdpAccountant
-from zodc.privacy.calibration import calibrate_noise_multiplier
+from zodc.privacy.calibration import calibrate_noise_multiplier, filter_order
 from zodc.privacy.events import ExponentialMechanismEvent, GaussianEvent
 from zodc.tuning import PrivateSearch, classification_record_scores, report_noisy_max, survival_record_scores
 
@@ -89,8 +89,10 @@ def test_search_splits_the_budget_accounts_everything_and_is_reproducible(cancer
                      "candidate_1.zero_order_steps", "selection"]
     assert search.ledger_.entries[-1].event == ExponentialMechanismEvent(0.2)
     # The oracle: every mechanism composed by a fresh accountant meets the target, and the joint
-    # calibration uses it up (the last candidate's steps meet it exactly).
-    accountant = RdpAccountant()
+    # calibration uses it up (the last candidate's steps meet it exactly), at the one order fixed
+    # before the data (a Rényi filter: a candidate's p comes from the DP count).
+    assert search.rdp_order_ == filter_order(1.0, 1e-5) and search.report()["rdp_order"] == search.rdp_order_
+    accountant = RdpAccountant((search.rdp_order_,))
     for condenser in search.condensers_:
         for entry in condenser.ledger_.entries:
             accountant.compose(entry.event)
@@ -344,3 +346,6 @@ def test_one_record_changes_neither_the_batches_nor_the_ledgers_structure(cancer
     assert [e.name for e in search.ledger_.entries] == [e.name for e in neighbour.ledger_.entries]
     assert [type(e.event) for e in search.ledger_.entries] == [type(e.event) for e in neighbour.ledger_.entries]
     assert search.epsilon_ <= 1.0 and neighbour.epsilon_ <= 1.0
+    # Held at one order fixed before the data (the counts differ, so p and each candidate's noise do).
+    assert search.rdp_order_ == neighbour.rdp_order_ == filter_order(1.0, 1e-5)
+    assert search.condensers_[0].record_count_ - neighbour.condensers_[0].record_count_ == 1.0

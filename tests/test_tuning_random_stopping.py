@@ -151,9 +151,17 @@ def test_random_stopping_meets_the_target_by_dp_accountings_oracle(searched, can
         oracle.compose(to_dp(event))
     oracle.compose(dp_event.RepeatAndSelectDpEvent(to_dp(search.base_events_[0]), 2.0, 1.0))
     additive = sum(additive_delta_of_event(event) for event in prerelease)
-    total = oracle.get_epsilon(1e-5 - additive)
+    # Converted at the one order the search fixed before the pre-release (a run's curve depends on the
+    # DP count, so the composition holds at a fixed order; dp-accounting's curve, read at that order).
+    order = search.rdp_order_
+    at = list(oracle._orders).index(order)
+    total = rdp_reference.compute_epsilon(oracle._orders[at:at + 1], oracle._rdp[at:at + 1], 1e-5 - additive)[0]
     assert total <= 1.0 * (1 + 1e-9)
     assert search.epsilon_ == pytest.approx(total, rel=1e-6) and 0.99 <= search.epsilon_ <= 1.0
+    assert search.report()["rdp_order"] == order
+    # The order is the best one of the Gaussian plan, which depends on public settings and the
+    # pre-release's events only: a branch's own best order would give it a smaller epsilon.
+    assert oracle.get_epsilon(1e-5 - additive) <= total
     # The base mechanism: the released run's own ledger (its steps at least as noisy as planned), then
     # its noisy score.
     best = search.best_condenser_
@@ -192,6 +200,7 @@ def test_one_record_changes_nothing_structural(searched, cancer):
     # The same mechanisms: the DP count moves by the record (the same noise), and only what depends
     # on it (the sampling probability, so the steps' calibrated noise) moves with it.
     assert search.record_count_ - neighbour.record_count_ == 1.0
+    assert neighbour.rdp_order_ == search.rdp_order_  # fixed before the count: the same for both
     assert [e.name for e in neighbour.ledger_.entries] == [e.name for e in search.ledger_.entries]
     assert [structure(e) for e in neighbour.base_events_] == [structure(e) for e in search.base_events_]
     assert neighbour.candidate_epsilon_ == search.candidate_epsilon_

@@ -26,7 +26,7 @@ import numpy as np
 from zodc.errors import PrivacyBudgetError
 from zodc.privacy.accounting import RdpAccountant, additive_delta_of_event, rdp_of_event, rdp_to_epsilon
 from zodc.privacy.calibration import (calibrate_dominated_steps, calibrate_noise_multiplier,
-                                      calibrate_noise_multiplier_pld)
+                                      calibrate_noise_multiplier_pld, filter_order)
 from zodc.privacy.events import (AdditiveDeltaEvent, ComposedEvent, Event, GaussianEvent, PoissonSampledEvent,
                                  SelfComposedEvent)
 from zodc.privacy.ledger import Ledger
@@ -34,10 +34,6 @@ from zodc.privacy.noise import noise_sampling_delta
 
 # Share of delta given to thresholded category discovery when no schema is given.
 THRESHOLD_DELTA_SHARE = 0.1
-#: Whether a fit's steps are calibrated on the tighter of the RDP and PLD bounds (True) or on RDP
-#: alone (the rule before; kept for the paired benchmark, benchmarks/pld_calibration.py). A private
-#: search's joint calibration uses RDP either way.
-PLD_CALIBRATION = True
 #: Above this epsilon a run is a near-non-private reference, not a release (e^100 ~ 1e43: the guarantee
 #: promises nothing): its steps keep the branch's own calibration and no samplers' slack is counted.
 NEAR_NON_PRIVATE = 100.0
@@ -54,6 +50,11 @@ class SharedBudget:
         included), so the parts after it can meet the target too.
       record_count: a DP record count another part already released (reused: post-processing),
         or ``None`` to estimate one (then spent once for all parts: it is not copied).
+      order: the one RDP order every part is calibrated and checked at, the same for all parts of the
+        release and fixed before any data are read (``None``: :func:`~zodc.privacy.calibration.filter_order`
+        of ``epsilon`` and ``delta``, which is). A part's parameters depend on DP outputs before it (its
+        sampling probability on the DP count, its noise on what the parts before it spent): RDP
+        composes such parts at a fixed order (a Rényi filter), not each at its own best one.
     """
 
     epsilon: float
@@ -61,6 +62,12 @@ class SharedBudget:
     prior_events: tuple = ()
     copies: int = 1
     record_count: float | None = None
+    order: float | None = None
+
+    @property
+    def orders(self) -> tuple:
+        """The one order the parts are held at, as a tuple for the RDP accountant."""
+        return (float(self.order) if self.order is not None else filter_order(self.epsilon, self.delta),)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,12 +125,12 @@ class Budget:
             prior = tuple(shared.prior_events) + once
             noise_multiplier = calibrate_noise_multiplier(
                 shared.epsilon, shared.delta,
-                lambda s: SelfComposedEvent(ComposedEvent(own + (step_event(s),)), shared.copies), base_events=prior)
+                lambda s: SelfComposedEvent(ComposedEvent(own + (step_event(s),)), shared.copies), base_events=prior,
+                orders=shared.orders)
         elif self.private:
             base = [entry.event for entry in self.ledger.entries]
-            calibrate = calibrate_noise_multiplier_pld if PLD_CALIBRATION else calibrate_noise_multiplier
-            noise_multiplier = calibrate(self.epsilon, self.delta, step_event, base_events=base)
-            if PLD_CALIBRATION and self.epsilon <= NEAR_NON_PRIVATE:
+            noise_multiplier = calibrate_noise_multiplier_pld(self.epsilon, self.delta, step_event, base_events=base)
+            if self.epsilon <= NEAR_NON_PRIVATE:
                 # p came from the DP count: hold every p it could give under one Gaussian fixed before it.
                 noise_multiplier, reference, slack = calibrate_dominated_steps(
                     self.epsilon, self.delta, steps, sampling_probability, base_events=base, start=noise_multiplier)
@@ -157,7 +164,7 @@ class Budget:
             if spent > self.epsilon * (1 + 1e-9):
                 raise PrivacyBudgetError(f"the ledger's epsilon {spent:.6f} exceeds the target {self.epsilon}.")
             return
-        check = RdpAccountant()
+        check = RdpAccountant(self.shared.orders)
         for event in self.shared.prior_events:
             check.compose(event)
         once, own = self._split_shared()

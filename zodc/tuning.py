@@ -15,7 +15,12 @@ does exactly that:
    ledger compose to ``(epsilon, delta)``. The last candidate meets the target exactly; the earlier
    ones leave room for the later ones as if these were alike (a later one that is not adapts its
    own noise to what is left). Under RDP, ``K`` alike candidates cost about ``sqrt(K)`` times one,
-   not ``K`` times, so each gets more than ``1/K`` of the budget;
+   not ``K`` times, so each gets more than ``1/K`` of the budget. All of this is at **one RDP order**,
+   fixed before any data are read (:func:`zodc.privacy.calibration.filter_order`): a candidate's
+   sampling probability ``B / n_hat`` comes from a DP count and its noise from what the candidates
+   before it spent, and RDP composes mechanisms whose parameters depend on earlier outputs only at
+   an order fixed in advance (a Rényi filter, Feldman & Zrnic 2021, arXiv:2008.11193). Each branch
+   converting at its own best order, as the search did before, is not covered by any theorem;
 2. each candidate's released table is scored on the real records by a **sum of bounded per-record
    scores** (below), so that adding or removing one record moves every candidate's score by at
    most 1, in the same direction;
@@ -88,7 +93,9 @@ Liu & Talwar 2019, arXiv:1811.07971): the cost does not grow with the number of 
    other runs' tables or scores (``num_runs_``, ``run_candidates_``, ``noisy_scores_`` are kept for
    the data owner, like ``private_scores_``: never publish them). The running time grows with ``J``:
    keep it private too.
-4. **Accounting**: the pre-release composed with random stopping of ``M``, by RDP
+4. **Accounting**: the pre-release composed with random stopping of ``M``, by RDP converted at one
+   order fixed before the pre-release (``M``'s RDP curve depends on ``n_hat`` through its steps, so
+   the composition holds at a fixed order, as in a Rényi filter; :meth:`PrivateSearch._plan_stopping`)
    (:func:`repeat_and_select_rdp`: Theorem 2, Theorem 6 for Poisson; the same numbers as
    ``dp_accounting``'s ``RepeatAndSelectDpEvent``, which the tests use as the oracle), plus the
    exact samplers' slack (``E[J]`` runs' total variation, and ``J``'s own). The steps are
@@ -120,7 +127,8 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import ParameterGrid
 
 from zodc.errors import ConfigError, PrivacyBudgetError
-from zodc.privacy.accounting import additive_delta_of_event
+from zodc.privacy.accounting import RdpAccountant, additive_delta_of_event
+from zodc.privacy.calibration import filter_order
 from zodc.privacy.events import ComposedEvent, ExponentialMechanismEvent, GaussianEvent
 from zodc.privacy.ledger import Ledger
 from zodc.privacy.noise import GRID_BITS
@@ -381,15 +389,21 @@ def random_stopping_epsilon(base_rdp: Sequence[float], mean: float, shape: float
                              delta, additive_delta)
 
 
-def _stopping_epsilon(prior_rdp, prior_additive, base_rdp, orders, mean, shape, delta, additive_delta) -> float:
+def _stopping_epsilon(prior_rdp, prior_additive, base_rdp, orders, mean, shape, delta, additive_delta,
+                      at: int | None = None, with_order: bool = False):
+    """Epsilon of the pre-release composed with random stopping; ``at``: converted at ``orders[at]``
+    alone (the search's fixed order) instead of the best order; ``with_order``: ``(epsilon, order)``."""
     from zodc.privacy.accounting import rdp_to_epsilon
 
     remaining = float(delta) - float(prior_additive) - float(additive_delta)
     if not remaining > 0.0:
         raise PrivacyBudgetError(f"the additive deltas ({prior_additive + additive_delta:.3g}) reach "
                                  f"delta = {delta:g}.")
-    total = prior_rdp + repeat_and_select_rdp(base_rdp, orders, mean, shape)
-    return rdp_to_epsilon(total, orders, remaining)[0]
+    total = prior_rdp + repeat_and_select_rdp(base_rdp, orders, mean, shape)  # every order: Theorem 2's min
+    if at is not None:
+        total, orders = total[at:at + 1], orders[at:at + 1]
+    epsilon, order = rdp_to_epsilon(total, orders, remaining)
+    return (epsilon, order) if with_order else epsilon
 
 
 def _path_seed(seed: int, *path: int) -> int:
@@ -486,6 +500,7 @@ class _StoppingPlan:
     score_tv: float
     runs: tuple
     epsilon: float
+    order: float = math.nan
 
     def base_event(self, k: int) -> ComposedEvent:
         """Candidate ``k``'s base mechanism: its mechanisms, its steps at the planned noise, the noisy score."""
@@ -549,7 +564,8 @@ class PrivateSearch(BaseEstimator):
     per-record scores in ``[0, 1]``: Brier for classification, Brier over public times for
     survival), and the exponential mechanism at ``epsilon * selection_share`` picks one. The
     candidates' steps are calibrated jointly so that every mechanism, composed by RDP in
-    ``ledger_``, meets ``(epsilon, delta)``. See the module docstring for the privacy argument.
+    ``ledger_`` at one order fixed before the data are read (``rdp_order_``), meets ``(epsilon,
+    delta)``. See the module docstring for the privacy argument.
 
     Args:
       condenser: the unfitted :class:`~zodc.estimator.Condenser` every candidate starts from (its
@@ -591,8 +607,11 @@ class PrivateSearch(BaseEstimator):
       best_index_, best_params_, best_condenser_: the chosen candidate.
       synthetic_: the chosen candidate's released table.
       ledger_: every candidate's mechanisms (named ``candidate_<i>.<name>``) and the selection.
-      epsilon_: total epsilon spent at ``delta_`` (<= ``epsilon``): ``ledger_`` composed by RDP, or
-        by the tighter of RDP and PLD where a candidate fitted alone was calibrated on the PLD.
+      epsilon_: total epsilon spent at ``delta_`` (<= ``epsilon``): ``ledger_`` composed by RDP at
+        ``rdp_order_``; with one candidate, its fit's own guarantee.
+      rdp_order_: the one RDP order the candidates and the choice are held at, fixed before any data
+        are read (:func:`~zodc.privacy.calibration.filter_order`); ``None`` with one candidate or
+        without privacy.
       delta_: ``delta``.
       candidate_epsilon_, candidate_delta_: each candidate's nominal share (``(epsilon - epsilon *
         selection_share) / sqrt(K)``, ``delta / K``), at which its standalone
@@ -797,7 +816,7 @@ class PrivateSearch(BaseEstimator):
                                  verbose=candidate.verbose if verbose else 0)
             if private:
                 candidate.set_params(schema=run_schema)
-                budget = SharedBudget(plan.runs[k].fit_epsilon, delta, (), 1, count)
+                budget = SharedBudget(plan.runs[k].fit_epsilon, delta, (), 1, count, plan.order)
             # One run: a condensation on the real records. Could one record change it? Only through its
             # mechanisms, each in its ledger, which must be the one planned for its candidate (checked
             # below, before its steps run, or nothing is released): the shared DP count (post-processing),
@@ -852,6 +871,7 @@ class PrivateSearch(BaseEstimator):
         self.best_score_ = float(noisy)
         self.ledger_ = ledger
         self.epsilon_ = float(plan.epsilon) if private else math.inf
+        self.rdp_order_ = plan.order if private else None
         self.delta_ = delta
         self.candidate_epsilon_ = float(plan.run_epsilon) if private else math.inf
         self.candidate_delta_ = delta
@@ -944,7 +964,12 @@ class PrivateSearch(BaseEstimator):
     def _plan_stopping(self, unfitted, X, y, fit_args, run_schema, count, prerelease, epsilon, delta, mean, shape,
                        seed) -> "_StoppingPlan":
         """Calibrates the runs so that the pre-release composed with random stopping of the base
-        mechanism meets ``(epsilon, delta)`` by RDP.
+        mechanism meets ``(epsilon, delta)`` by RDP, converted at one order: the best order of the
+        Gaussian plan of 1. below (public settings and the pre-release's events only). A run's RDP
+        curve depends on the DP count ``n_hat`` (its sampling probability and noise), so the
+        composition holds at an order fixed before the count, not at each curve's own best (a Rényi
+        filter, Feldman & Zrnic 2021; random stopping's own bound still takes its inner minimum over
+        every order, per curve).
 
         1. The runs' nominal budget ``run_epsilon``: the epsilon at ``delta`` of the one Gaussian
            mechanism whose random stopping, after the pre-release, meets the target. Each run's
@@ -982,9 +1007,9 @@ class PrivateSearch(BaseEstimator):
         # delta (zodc.privacy.noise.noise_sampling_delta). Above epsilon 100 Budget skips it: so do we.
         slack = 0.0 if epsilon > 100 else 1.0 + math.exp(epsilon)
 
-        def total(base_rdp, tv):
+        def total(base_rdp, tv, at=None):
             return _stopping_epsilon(prior_rdp, prior_additive, base_rdp, orders, mean, shape, delta,
-                                     slack * (expected * tv + STOPPING_SAMPLER_TV))
+                                     slack * (expected * tv + STOPPING_SAMPLER_TV), at=at)
 
         try:
             gaussian = _smallest(lambda s: total(rdp_of_event(GaussianEvent(s), orders), 0.0), epsilon)
@@ -992,6 +1017,12 @@ class PrivateSearch(BaseEstimator):
             raise PrivacyBudgetError(f"random stopping cannot meet the target after the pre-release: {error} Give "
                                      "more epsilon, or a smaller `mean_repeats`. Nothing is released.") from None
         run_epsilon = RdpAccountant(orders).compose(GaussianEvent(gaussian)).get_epsilon(delta)
+        # The one order everything below is converted at: the best of that Gaussian plan, a function of
+        # public settings and the pre-release's events only (the runs' RDP curves depend on n_hat).
+        order = _stopping_epsilon(prior_rdp, prior_additive, rdp_of_event(GaussianEvent(gaussian), orders), orders,
+                                  mean, shape, delta, slack * STOPPING_SAMPLER_TV, with_order=True)[1]
+        at = int(np.flatnonzero(orders == order)[0])
+        held = lambda base_rdp, tv: total(base_rdp, tv, at)
         # The score's share of that mechanism in RDP's currency (rho = 1 / (2 sigma^2) adds up), as the
         # zCDP budgets of AIM and MST are split: a share of epsilon would cost a small-epsilon Gaussian's
         # delta conversion (sigma 55 instead of 24 at epsilon 1, mean_repeats 2).
@@ -1020,25 +1051,25 @@ class PrivateSearch(BaseEstimator):
         for plan in runs:
             if plan.signature not in alone:
                 try:
-                    alone[plan.signature] = _smallest(lambda s, p=plan: total(curve(p, s), p.tv), epsilon)
+                    alone[plan.signature] = _smallest(lambda s, p=plan: held(curve(p, s), p.tv), epsilon)
                 except PrivacyBudgetError as error:
                     raise PrivacyBudgetError(f"random stopping cannot meet the target: {error} Nothing is "
                                              "released.") from None
         tv = max(plan.tv for plan in runs)
         distinct = {plan.signature: plan for plan in runs}
-        mixture = lambda t: total(np.max([curve(p, t * alone[key]) for key, p in distinct.items()], axis=0), tv)
+        mixture = lambda t: held(np.max([curve(p, t * alone[key]) for key, p in distinct.items()], axis=0), tv)
         factor = 1.0 if mixture(1.0) <= epsilon else _smallest(mixture, epsilon, low=1.0)
         for index, plan in enumerate(runs):
             sigma = factor * alone[plan.signature]
-            fit = RdpAccountant(orders)
+            fit = RdpAccountant((order,))  # the fit calibrates at the same order (SharedBudget.order)
             for _, event in plan.own:
                 fit.compose(event)
             fit.compose(plan.steps_event(sigma * (1.0 + 1e-6)))
             runs[index] = dataclasses.replace(plan, noise_multiplier=sigma, fit_epsilon=fit.get_epsilon(delta))
-        spent = total(np.max([curve(plan, plan.noise_multiplier) for plan in runs], axis=0), tv)
+        spent = held(np.max([curve(plan, plan.noise_multiplier) for plan in runs], axis=0), tv)
         if spent > epsilon * (1.0 + 1e-9):  # cannot happen by construction; refuse rather than release
             raise PrivacyBudgetError(f"the random-stopping plan spends epsilon {spent:.6g} > target {epsilon}.")
-        return _StoppingPlan(run_epsilon, score_sigma, score_tv, tuple(runs), float(spent))
+        return _StoppingPlan(run_epsilon, score_sigma, score_tv, tuple(runs), float(spent), float(order))
 
     @staticmethod
     def _check_run(entries, plan: "_StoppingPlan", k: int) -> None:
@@ -1087,10 +1118,12 @@ class PrivateSearch(BaseEstimator):
                                                       self.base_events_ or [None] * len(self.candidates_))]
         return {
             "epsilon": self.epsilon_, "epsilon_rdp": self.epsilon_, "epsilon_pld": None, "delta": self.delta_,
-            "accountant": ("RDP: what was released once before the runs (ledger) composed with random stopping of one "
-                           "run (Papernot & Steinke 2022, arXiv:2110.03620, Theorem 2; Theorem 6 for Poisson), one run "
-                           "bounded at every order by the largest of its candidates' base mechanisms" if finite else
-                           "non-private (epsilon = inf)"),
+            "rdp_order": self.rdp_order_,
+            "accountant": ("RDP at one order fixed before the pre-release (a Rényi filter: a run's curve depends on "
+                           "the DP count): what was released once before the runs (ledger) composed with random "
+                           "stopping of one run (Papernot & Steinke 2022, arXiv:2110.03620, Theorem 2; Theorem 6 for "
+                           "Poisson), one run bounded at every order by the largest of its candidates' base mechanisms"
+                           if finite else "non-private (epsilon = inf)"),
             "neighbouring_relation": ("add or remove one record: n is private; every run uses one DP record count "
                                       "(or one DP schema), released once before the runs"),
             "search": {
@@ -1150,12 +1183,15 @@ class PrivateSearch(BaseEstimator):
         shared_count = None  # one DP record count for every candidate (post-processing after the first's)
         joint = len(unfitted) > 1 and math.isfinite(epsilon)
         reserved = [ExponentialMechanismEvent(selection_epsilon)] if joint else []
+        # Every candidate is held at one RDP order, fixed here before any data are read: a candidate's
+        # sampling probability comes from a DP count and its noise from what the ones before it spent.
+        order = filter_order(epsilon, delta) if joint else None
         for i, candidate in enumerate(unfitted):
             # Its steps: calibrated so that all so far, the choice and K - i copies of it meet the target.
             # A candidate's ledger is complete once it is prepared (its steps' noise is drawn then), so the
             # steps of up to BATCH candidates run afterwards as one batched program (fit_prepared).
             spent_before = tuple(entry.event for ledger in ledgers for entry in ledger.entries) + tuple(reserved)
-            budget = SharedBudget(epsilon, delta, spent_before, len(unfitted) - i, shared_count) if joint else None
+            budget = SharedBudget(epsilon, delta, spent_before, len(unfitted) - i, shared_count, order) if joint else None
             try:
                 prepared = candidate._prepare(X, y, duration_col=duration_col, event_col=event_col, budget=budget)
             except PrivacyBudgetError as error:
@@ -1204,10 +1240,11 @@ class PrivateSearch(BaseEstimator):
         if math.isfinite(epsilon):
             if len(fitted) == 1:  # one fit alone: the whole ledger is its own, and so is the guarantee (its
                 spent = fitted[0].epsilon_  # steps held under a reference Gaussian: the larger of two bounds)
-            else:
-                spent = ledger.epsilon(delta)
-                if spent > epsilon:  # candidates fitted alone calibrate on the PLD (below RDP): its bound too
-                    spent = min(spent, ledger.bound(delta, epsilon))
+            else:  # the Rényi filter's guarantee: the whole ledger at the one order fixed before the data
+                filtered = RdpAccountant((order,))
+                for entry in ledger.entries:
+                    filtered.compose(entry.event)
+                spent = filtered.get_epsilon(delta)
             if spent > epsilon * (1.0 + 1e-9):  # cannot happen by construction; refuse rather than release
                 raise PrivacyBudgetError(f"the search spent epsilon {spent:.6g} > target {epsilon}.")
         else:
@@ -1225,6 +1262,7 @@ class PrivateSearch(BaseEstimator):
         self.candidate_epsilon_ = float(per_candidate)
         self.candidate_delta_ = delta / len(candidates)
         self.selection_epsilon_ = float(selection_epsilon) if len(fitted) > 1 else 0.0
+        self.rdp_order_ = order
         self.score_times_ = score_times
         self.private_scores_ = scores
         self.selection_ = "exponential"
@@ -1244,15 +1282,25 @@ class PrivateSearch(BaseEstimator):
         ledger = self.ledger_.to_dict(self.delta_)
         if self.score_times_ is not None and len(self.candidates_) > 1:
             assumptions.append("the times of the survival score: " + ", ".join(f"{t:.6g}" for t in self.score_times_))
+        order = getattr(self, "rdp_order_", None)
+        if not finite:
+            accountant = "non-private (epsilon = inf)"
+        elif order is None:
+            accountant = ledger["accountant"]
+        else:
+            accountant = (f"RDP at order {order:g} alone, fixed before the data were read (a Rényi filter, Feldman & "
+                          "Zrnic 2021: a candidate's sampling probability comes from a DP count and its noise from "
+                          "what the ones before it spent): every candidate's mechanisms and the choice, each "
+                          "candidate's steps calibrated so that what came before, the choice and K - i copies of "
+                          "itself meet the target at that order")
         return {
-            "epsilon": (self.epsilon_ if len(self.condensers_) == 1 else min(ledger["epsilon"], self.epsilon_))
-            if finite else self.epsilon_,
-            "epsilon_rdp": ledger["epsilon_rdp"] if finite else self.epsilon_,
-            "epsilon_pld": ledger["epsilon_pld"] if finite else None, "delta": self.delta_,
-            "accountant": (f"{ledger['accountant']} bound on the composition of every candidate's mechanisms and "
-                           "the choice (each candidate's steps calibrated jointly by RDP: what came before, the "
-                           "choice and K - i copies of itself meet the target)" if finite else
-                           "non-private (epsilon = inf)"),
+            "epsilon": self.epsilon_,
+            # Held at one order, the release has no other bound: a branch's own best order or its PLD
+            # is not a guarantee when the candidates were chosen adaptively.
+            "epsilon_rdp": ledger["epsilon_rdp"] if finite and order is None else self.epsilon_,
+            "epsilon_pld": ledger["epsilon_pld"] if finite and order is None else None, "delta": self.delta_,
+            "rdp_order": order,
+            "accountant": accountant,
             "neighbouring_relation": ("add or remove one record: n is private; the candidates share one DP record "
                                       "count (or each estimates a DP schema)"),
             "search": {

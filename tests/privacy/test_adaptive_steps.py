@@ -1,7 +1,11 @@
 """The steps' sampling probability comes from a DP count: every probability the count can give is
 calibrated under one Gaussian trade-off function fixed before the count (zodc.privacy.calibration.
 calibrate_dominated_steps), so the adaptive composition theorem of f-DP applies. Checked against
-dp-accounting's PLD as the oracle, at a finer discretisation than the calibration's."""
+dp-accounting's PLD as the oracle, at a finer discretisation than the calibration's.
+
+A release of several parts (a private search's candidates, zodc.budget.SharedBudget) is held at one
+RDP order fixed before the count instead (a Rényi filter, zodc.privacy.calibration.filter_order):
+checked against dp-accounting's RDP accountant."""
 
 import math
 import warnings
@@ -13,10 +17,16 @@ from dp_accounting.pld import privacy_loss_distribution as pld_lib
 from dp_accounting.privacy_accountant import NeighboringRelation
 from scipy.stats import norm
 
+from dp_accounting import dp_event
+from dp_accounting.rdp import rdp_privacy_accountant as rdp_reference
+
 from zodc import Condenser
-from zodc.privacy.calibration import (DOMINATION_SLACK, calibrate_dominated_steps, calibrate_noise_multiplier_pld,
-                                      gaussian_delta)
-from zodc.privacy.events import AdditiveDeltaEvent, GaussianEvent, PoissonSampledEvent, SelfComposedEvent
+from zodc.budget import Budget, SharedBudget
+from zodc.privacy.accounting import DEFAULT_ORDERS
+from zodc.privacy.calibration import (DOMINATION_SLACK, calibrate_dominated_steps, calibrate_noise_multiplier,
+                                      calibrate_noise_multiplier_pld, filter_order, gaussian_delta)
+from zodc.privacy.events import (AdditiveDeltaEvent, ExponentialMechanismEvent, GaussianEvent, PoissonSampledEvent,
+                                 SelfComposedEvent)
 
 EPSILON, DELTA, STEPS = 1.0, 1e-5, 300
 BASE = (GaussianEvent(11.872), AdditiveDeltaEvent(1e-6))  # a schema's mechanism and its threshold delta
@@ -102,3 +112,52 @@ def test_neighbours_with_different_counts_share_the_reference_and_stay_within_th
             AdditiveDeltaEvent(reference["slack"])]
         assert fitted.ledger_.bound(1e-5) <= fitted.epsilon_ == max(fitted.ledger_.bound(1e-5), reference["epsilon"])
         assert fitted.epsilon_ <= 1.0 and math.isclose(fitted.report()["epsilon"], fitted.epsilon_, rel_tol=0.02)
+
+
+def _search_part(p: float) -> tuple:
+    """The first of two candidates of a search, its steps calibrated through ``SharedBudget`` (the
+    search's code path) after a DP count of sigma 11.872, with the choice's exponential mechanism
+    reserved: ``(the steps' noise multiplier, the order it was held at)``."""
+    shared = SharedBudget(EPSILON, DELTA, prior_events=(ExponentialMechanismEvent(0.1),), copies=2)
+    budget = Budget(EPSILON, DELTA, shared)
+    budget.add("record_count", GaussianEvent(11.872), "the DP count")
+    steps = budget.calibrate(steps=STEPS, num_directions=8, batch_size=256, record_count=256 / p, l2_norm_clip=1.0)
+    assert steps.sampling_probability == pytest.approx(p)
+    return steps.noise_multiplier, shared.orders[0]
+
+
+def _oracle_rdp(events, orders):
+    accountant = rdp_reference.RdpAccountant(list(orders))
+    for event in events:
+        accountant.compose(event)
+    return accountant._rdp
+
+
+def test_a_searchs_branches_are_held_at_one_order_and_their_envelope_meets_the_target():
+    # Small sampling probabilities (a large cohort), where the steps' RDP curves bend: the candidates
+    # calibrated at each branch's own best order (the rule before) leave the envelope of the branches
+    # (what the adaptive composition has to bound, the branch picked from the count) above the target;
+    # held at one order fixed before the count, it meets it. dp-accounting's RDP accountant is the oracle.
+    ps = (0.005, 0.01, 0.02)
+    order = filter_order(EPSILON, DELTA)
+    parts = {p: _search_part(p) for p in ps}
+    assert {held for _, held in parts.values()} == {order}  # one order, whatever the count
+
+    def envelope(sigmas, orders):
+        # The count, and the choice's exponential mechanism as zCDP (epsilon^2 / 8, as the ledger has it).
+        base = _oracle_rdp([dp_event.GaussianDpEvent(11.872), dp_event.ZCDpEvent(0.1**2 / 8)], orders)
+        steps = [_oracle_rdp([dp_event.SelfComposedDpEvent(dp_event.PoissonSampledDpEvent(
+            p, dp_event.GaussianDpEvent(sigma)), STEPS)], orders) for p, sigma in sigmas.items()]
+        return base + 2 * np.max(steps, axis=0)  # two alike candidates, each its branch's worst
+
+    held = envelope({p: sigma for p, (sigma, _) in parts.items()}, [order])
+    assert rdp_reference.compute_epsilon([order], held, DELTA)[0] <= EPSILON * (1 + 1e-9)
+    # Each branch alone at its own best order (the rule before): the envelope exceeds the target.
+    own = {p: calibrate_noise_multiplier(
+        EPSILON, DELTA, lambda s, p=p: SelfComposedEvent(SelfComposedEvent(PoissonSampledEvent(p, GaussianEvent(s)),
+                                                                           STEPS), 2),
+        base_events=(GaussianEvent(11.872), ExponentialMechanismEvent(0.1))) for p in ps}
+    loose = envelope(own, DEFAULT_ORDERS)
+    assert rdp_reference.compute_epsilon(list(DEFAULT_ORDERS), loose, DELTA)[0] > 1.05 * EPSILON
+    # The price of the fixed order: none at p = 0.02, about a fifth more noise at p = 0.005.
+    assert parts[0.02][0] / own[0.02] < 1.01 and 1.1 < parts[0.005][0] / own[0.005] < 1.3

@@ -17,7 +17,7 @@ from zodc.privacy.accounting import DEFAULT_ORDERS, RdpAccountant
 from zodc.privacy.events import Event, GaussianEvent, PoissonSampledEvent, SelfComposedEvent
 
 __all__ = ["calibrate_dominated_steps", "calibrate_dpsgd_noise", "calibrate_noise_multiplier",
-           "calibrate_noise_multiplier_pld",
+           "calibrate_noise_multiplier_pld", "filter_order",
            "gaussian_noise_for_epsilon"]
 
 # Beyond this sigma the composition is as good as sigma = inf; failing to meet the target there
@@ -114,6 +114,32 @@ def calibrate_noise_multiplier(
         else:
             low = middle
     return float(high)
+
+
+def filter_order(target_epsilon: float, target_delta: float, orders: Sequence[float] = DEFAULT_ORDERS) -> float:
+    """The one RDP order at which a release whose parts are chosen adaptively is held (a Rényi filter).
+
+    When a mechanism's parameters depend on an earlier DP output (a private search's steps: their
+    sampling probability ``B / n_hat`` and their noise come from the DP count, and each candidate's
+    noise from what the candidates before it spent), RDP composes them only at an order fixed in
+    advance: if at that order every branch's RDP sums to at most ``rho``, the release is
+    ``(order, rho)``-RDP (Feldman & Zrnic 2021, "Individual privacy accounting via a Rényi filter",
+    arXiv:2008.11193). Each branch converting at its own best order, as before, is not covered.
+
+    The order is the best one of the single Gaussian mechanism that meets ``(target_epsilon,
+    target_delta)``: public, fixed before any data are read. Gaussian mechanisms, the exponential
+    mechanism (as zCDP) and their compositions have RDP linear in the order, so this is also the best
+    order of any number of them calibrated to the target together. Poisson-sampled steps (300, two
+    candidates) at ``p >= 0.02`` need at most 0.2 % more noise at it than at their own best order at
+    epsilon 0.5-1 (2.4 % at epsilon 4); at small ``p`` their curve bends and the best order falls:
+    21 % more at ``p = 0.005`` and 32 % at ``p = 0.001`` (epsilon 1; 17 % and 25 % at epsilon 4).
+    No fixed order serves both ends (order 14 at epsilon 1: 5 % at ``p >= 0.1``, 16 % at 0.001).
+
+    Returns:
+        the order, one of ``orders``.
+    """
+    sigma = calibrate_noise_multiplier(target_epsilon, target_delta, GaussianEvent, orders=orders)
+    return float(RdpAccountant(orders).compose(GaussianEvent(sigma)).get_epsilon_and_order(target_delta)[1])
 
 
 def calibrate_noise_multiplier_pld(
