@@ -25,8 +25,9 @@ import numpy as np
 
 from zodc.errors import PrivacyBudgetError
 from zodc.privacy.accounting import RdpAccountant, additive_delta_of_event, rdp_of_event, rdp_to_epsilon
-from zodc.privacy.calibration import (calibrate_dominated_steps, calibrate_noise_multiplier,
-                                      calibrate_noise_multiplier_pld, filter_order)
+from zodc.privacy.calibration import (DOMINATION_SLACK, WINDOW_TAIL, adaptive_step_rules, calibrate_dominated_steps,
+                                      calibrate_noise_multiplier, calibrate_noise_multiplier_pld, count_half_width,
+                                      filter_order, window_sampling_probability)
 from zodc.privacy.events import (AdditiveDeltaEvent, ComposedEvent, Event, GaussianEvent, PoissonSampledEvent,
                                  SelfComposedEvent)
 from zodc.privacy.ledger import Ledger
@@ -87,7 +88,10 @@ class Budget:
         self.ledger = Ledger()
         self.draws: list[tuple[float, int]] = []  # (scale, count) of every exact-noise draw
         self.selection_draws = 0  # exponential-mechanism candidates drawn (feature selection)
-        self.reference: dict | None = None  # the steps' dominating Gaussian (calibrate_dominated_steps)
+        self.reference: dict | None = None  # what holds the steps whatever the count (_hold_adaptive_steps)
+        #: The DP count's noise, ``(std per term, terms)``, set where the count is made (public): the
+        #: window rule of the steps needs it. ``None``: the reference Gaussian alone holds them.
+        self.count_spread: tuple[float, int] | None = None
 
     @property
     def private(self) -> bool:
@@ -130,15 +134,9 @@ class Budget:
         elif self.private:
             base = [entry.event for entry in self.ledger.entries]
             noise_multiplier = calibrate_noise_multiplier_pld(self.epsilon, self.delta, step_event, base_events=base)
-            if self.epsilon <= NEAR_NON_PRIVATE:
-                # p came from the DP count: hold every p it could give under one Gaussian fixed before it.
-                noise_multiplier, reference, slack = calibrate_dominated_steps(
-                    self.epsilon, self.delta, steps, sampling_probability, base_events=base, start=noise_multiplier)
-                self.reference = {"noise_multiplier": reference, "slack": slack}
-                self.ledger.add("adaptive_steps", AdditiveDeltaEvent(slack),
-                                "the steps' sampling probability comes from the DP count: at every epsilon' their "
-                                f"privacy profile, whatever the count, is at most a Gaussian mechanism's (noise "
-                                f"multiplier {reference:.4g}, fixed before the count) plus this delta")
+            if self.epsilon <= NEAR_NON_PRIVATE:  # p came from the DP count: held whatever the count
+                noise_multiplier = self._hold_adaptive_steps(steps, batch_size, record_count, sampling_probability,
+                                                             base, noise_multiplier)
         else:
             noise_multiplier = 0.0
         clip = l2_norm_clip if self.private else math.inf
@@ -147,6 +145,61 @@ class Budget:
                         f"differences clipped to L2 norm {clip}, noise std {noise_multiplier:.4g} x clip")
         self.check()
         return StepMechanism(float(noise_multiplier), float(clip), float(sampling_probability))
+
+    def _hold_adaptive_steps(self, steps: int, batch_size: int, record_count: float, sampling_probability: float,
+                             base: list, start: float) -> float:
+        """The steps' noise multiplier when ``p = B / n_hat`` and the noise come from the DP count
+        ``n_hat``: the steps are chosen adaptively, and the proof needs every count to be held by one
+        argument fixed in advance (docs/reference.md, "The steps' sampling probability"). Two rules:
+
+        * **gaussian** (:func:`~zodc.privacy.calibration.calibrate_dominated_steps`): at every
+          epsilon' the steps' privacy profile is at most a reference Gaussian's, fixed before the count,
+          plus ``eta = DOMINATION_SLACK delta``. Cheap where the steps are nearly Gaussian (``p`` not
+          small), 15-20 % more noise at ``p`` of 0.003 and below;
+        * **window**: for records ``n`` the count lands within ``h`` of them but with probability
+          ``tail`` (:func:`~zodc.privacy.calibration.count_half_width`); the steps are calibrated alone
+          at ``B / (n_hat - 2 h)``, at least the ``p`` of every count in the window, and run at ``B /
+          n_hat``, at most it. Then every branch in the window is dominated (its ``p`` smaller, its
+          noise larger) by one mechanism that meets the target, and the rest costs ``tail``. Cheap
+          where ``h`` is small against ``n_hat`` (large cohorts).
+
+        Which rule holds (:func:`~zodc.privacy.calibration.adaptive_step_rules`) is decided on ``n_hat``
+        with a band, as wide as a window, in which both hold. The ledger's ``adaptive_steps`` holds
+        ``eta + tail``; the calibrations keep ``2 eta + tail`` back (the last ``eta`` for the exact
+        samplers' slack). Could one record change this? Through ``n_hat`` only (the DP count), which
+        every rule is made to be robust to."""
+        slack = DOMINATION_SLACK * self.delta
+        tail = WINDOW_TAIL * self.delta if self.count_spread is not None else 0.0
+        rules, half_width = ("gaussian",), None
+        if self.count_spread is not None:
+            half_width = count_half_width(*self.count_spread, tail)
+            rules = adaptive_step_rules(record_count, half_width)
+        held = tuple(base) + ((AdditiveDeltaEvent(tail),) if tail else ())
+        reference: dict = {"rules": list(rules), "slack": slack, "tail": tail, "half_width": half_width}
+        sigmas = []
+        if "gaussian" in rules:
+            sigma, gaussian, _ = calibrate_dominated_steps(self.epsilon, self.delta, steps, sampling_probability,
+                                                           base_events=held, start=start)
+            reference["noise_multiplier"] = gaussian
+            sigmas.append(sigma)
+        if "window" in rules:
+            inflated = window_sampling_probability(batch_size, record_count, half_width)
+            sigmas.append(calibrate_noise_multiplier_pld(
+                self.epsilon, self.delta, lambda s: SelfComposedEvent(PoissonSampledEvent(inflated, GaussianEvent(s)),
+                                                                      steps),
+                base_events=held + (AdditiveDeltaEvent(2 * slack),)))
+            reference["sampling_probability"] = inflated
+        self.reference = reference
+        held_by = " and ".join(
+            ([f"at every epsilon' at most a Gaussian mechanism's (noise multiplier {reference['noise_multiplier']:.4g}, "
+              "fixed before the count) plus a slack"] if "gaussian" in rules else [])
+            + ([f"calibrated at sampling probability {reference.get('sampling_probability', 0):.4g}, at least that of "
+                f"every record count within {half_width:.4g} of the DP count"] if "window" in rules else []))
+        self.ledger.add("adaptive_steps", AdditiveDeltaEvent(slack + tail),
+                        f"the steps' sampling probability comes from the DP count: whatever the count, they are "
+                        f"{held_by}; this delta holds the slack" + (" and the chance the count lands farther than "
+                                                                    "that from the records" if tail else ""))
+        return max(sigmas)
 
     def _split_shared(self):
         """(events spent once for every part — the record count —, this part's own events)."""
@@ -206,15 +259,25 @@ class Budget:
         return bound if self.reference is None else max(bound, self.reference_epsilon())
 
     def reference_epsilon(self) -> float:
-        """Epsilon at ``delta`` of every entry but the steps, composed with the reference Gaussian that
-        dominates the steps (the ``adaptive_steps`` entry holds the slack), by the PLD at the
-        calibration's interval: the guarantee of the release as the adaptive composition theorem gives
-        it (:func:`~zodc.privacy.calibration.calibrate_dominated_steps`)."""
+        """Epsilon at ``delta`` of every entry but the steps, composed with what holds the steps
+        whatever the count (:meth:`_hold_adaptive_steps`; the ``adaptive_steps`` entry holds the
+        slack and the window's tail): the reference Gaussian, or the steps at the window's sampling
+        probability, the larger where both hold; by the PLD at the calibration's interval. The
+        guarantee of the release as the adaptive argument gives it."""
         from zodc.privacy.accounting import calibration_pld_interval, pld_epsilon
 
         events = tuple(entry.event for entry in self.ledger.entries if entry.name != "zero_order_steps")
-        return float(pld_epsilon(events + (GaussianEvent(self.reference["noise_multiplier"]),), self.delta,
-                                 calibration_pld_interval(self.epsilon)))
+        steps = next(entry.event for entry in self.ledger.entries if entry.name == "zero_order_steps")
+        interval = calibration_pld_interval(self.epsilon)
+        bounds = []
+        if "noise_multiplier" in self.reference:
+            bounds.append(pld_epsilon(events + (GaussianEvent(self.reference["noise_multiplier"]),), self.delta,
+                                      interval))
+        if "sampling_probability" in self.reference:
+            inner = steps.event.event
+            window = SelfComposedEvent(PoissonSampledEvent(self.reference["sampling_probability"], inner), steps.count)
+            bounds.append(pld_epsilon(events + (window,), self.delta, interval))
+        return float(max(bounds))
 
     def epsilon_after_fn(self):
         """``t -> epsilon`` spent after ``t`` steps (for the progress bar): RDP's after ``t`` steps,

@@ -132,6 +132,8 @@ class Condenser(BaseEstimator):
       config_: the :class:`~zodc.config.RunConfig` that ran; task_, schema_, ledger_, backend_.
       epsilon_, delta_: the guarantee (``epsilon_ <= epsilon``); record_count_: the DP ``n_hat``.
       noise_multiplier_, sampling_probability_, l2_norm_clip_: the step mechanism.
+      steps_reference_: what holds the steps whatever the DP count gave (their rules: a reference
+        Gaussian, a window of counts, or both) and the guarantee through it; ``None`` without privacy.
       table_: the table in encoded units; labels_ / events_, event_rate_, time_grid_: per task.
       soft_labels_, sample_weight_, init_, init_scale_, learning_rate_, loss_, num_rows_.
       history_: per-step diagnostics computed from private data: NOT covered by the guarantee.
@@ -473,9 +475,10 @@ class Condenser(BaseEstimator):
         valid bounds on the whole ledger: RDP (``epsilon_rdp``) and dp-accounting's PLD where it
         supports the ledger (``epsilon_pld``, at its finer default interval; the fit checked the
         coarser one its steps were calibrated on, ``epsilon_`` — the smaller of all is reported);
-        ``accountant`` says which. Where the steps were calibrated against a reference Gaussian
-        (``steps_reference``: their sampling probability comes from a DP count), ``epsilon`` is at
-        least the bound through it, the one the adaptive composition proves."""
+        ``accountant`` says which. The steps' sampling probability comes from a DP count, so they are
+        held whatever the count (``steps_reference``: the rules, a reference Gaussian or a window of
+        counts, :meth:`zodc.budget.Budget._hold_adaptive_steps`); ``epsilon`` is at least the bound
+        through them, the one the adaptive argument proves."""
         ledger = self.ledger_.to_dict(self.delta_)
         private = math.isfinite(self.epsilon_)
         config = self.config_

@@ -23,8 +23,9 @@ from dp_accounting.rdp import rdp_privacy_accountant as rdp_reference
 from zodc import Condenser
 from zodc.budget import Budget, SharedBudget
 from zodc.privacy.accounting import DEFAULT_ORDERS
-from zodc.privacy.calibration import (DOMINATION_SLACK, calibrate_dominated_steps, calibrate_noise_multiplier,
-                                      calibrate_noise_multiplier_pld, filter_order, gaussian_delta)
+from zodc.privacy.calibration import (DOMINATION_SLACK, WINDOW_START, WINDOW_TAIL, adaptive_step_rules,
+                                      calibrate_dominated_steps, calibrate_noise_multiplier,
+                                      calibrate_noise_multiplier_pld, count_half_width, filter_order, gaussian_delta)
 from zodc.privacy.events import (AdditiveDeltaEvent, ExponentialMechanismEvent, GaussianEvent, PoissonSampledEvent,
                                  SelfComposedEvent)
 
@@ -107,11 +108,49 @@ def test_neighbours_with_different_counts_share_the_reference_and_stay_within_th
     for fitted in fits:
         reference = fitted.steps_reference_
         assert reference["noise_multiplier"] == first.steps_reference_["noise_multiplier"]
-        assert reference["slack"] == DOMINATION_SLACK * 1e-5
+        assert reference["slack"] == DOMINATION_SLACK * 1e-5 and reference["tail"] == WINDOW_TAIL * 1e-5
+        assert reference["rules"] == ["gaussian"]  # 400 records: far below the window rule's start
         assert [e.event for e in fitted.ledger_.entries if e.name == "adaptive_steps"] == [
-            AdditiveDeltaEvent(reference["slack"])]
+            AdditiveDeltaEvent(reference["slack"] + reference["tail"])]
         assert fitted.ledger_.bound(1e-5) <= fitted.epsilon_ == max(fitted.ledger_.bound(1e-5), reference["epsilon"])
         assert fitted.epsilon_ <= 1.0 and math.isclose(fitted.report()["epsilon"], fitted.epsilon_, rel_tol=0.02)
+
+
+@pytest.mark.parametrize("public_schema", [False, True])
+def test_neighbours_in_a_large_cohort_are_held_by_the_window_rule(public_schema):
+    # 20,000 records (D) and D' = D + one odd record: past the window rule's start for either count
+    # (a DP schema's role counts, or the record count). Both release; the window's half-width and tail
+    # are the same for both (public: the count's noise and the public classes), the steps' p and noise
+    # differ, each calibrated at a p above its own, and the ledger holds the slack and the tail.
+    from zodc.data.schema import CategoricalColumn, NumericColumn, Schema
+
+    schema = Schema(name="public", task="classification", target="y", source="test: public by construction",
+                    columns=(NumericColumn("x", -4.0, 4.0), NumericColumn("z", -4.0, 4.0),
+                             CategoricalColumn("y", ("no", "yes")))) if public_schema else None
+    rng = np.random.default_rng(9)
+    rows = 20_000
+    frame = pd.DataFrame({"x": rng.normal(0, 1, rows).round(2), "z": rng.normal(0, 1, rows).round(2)})
+    frame["y"] = np.where(frame["x"] + rng.normal(0, 1, rows) > 0, "yes", "no")
+    odd = pd.DataFrame([{"x": 40.0, "z": -40.0, "y": "yes"}])
+    fits = []
+    for table in (frame, pd.concat([frame, odd], ignore_index=True)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fits.append(Condenser("tree", epsilon=1.0, steps=10, num_directions=4, backend="host", batch_size=64,
+                                  schema=schema, random_state=2).fit(table[["x", "z"]], table["y"]))
+    first, second = fits
+    assert first.sampling_probability_ != second.sampling_probability_
+    assert first.noise_multiplier_ != second.noise_multiplier_
+    for fitted in fits:
+        reference = fitted.steps_reference_
+        assert reference["rules"] == ["window"] and "noise_multiplier" not in reference
+        assert reference["half_width"] == first.steps_reference_["half_width"]
+        assert reference["tail"] == WINDOW_TAIL * 1e-5 and reference["slack"] == DOMINATION_SLACK * 1e-5
+        assert reference["sampling_probability"] > fitted.sampling_probability_
+        assert [e.event for e in fitted.ledger_.entries if e.name == "adaptive_steps"] == [
+            AdditiveDeltaEvent(reference["slack"] + reference["tail"])]
+        assert fitted.ledger_.bound(1e-5) <= fitted.epsilon_ == max(fitted.ledger_.bound(1e-5), reference["epsilon"])
+        assert fitted.epsilon_ <= 1.0
 
 
 def _search_part(p: float) -> tuple:
@@ -161,3 +200,90 @@ def test_a_searchs_branches_are_held_at_one_order_and_their_envelope_meets_the_t
     assert rdp_reference.compute_epsilon(list(DEFAULT_ORDERS), loose, DELTA)[0] > 1.05 * EPSILON
     # The price of the fixed order: none at p = 0.02, about a fifth more noise at p = 0.005.
     assert parts[0.02][0] / own[0.02] < 1.01 and 1.1 < parts[0.005][0] / own[0.005] < 1.3
+
+
+# ------------------------------------------------------------------ the window rule (large cohorts)
+
+@pytest.mark.parametrize("std, terms", [(3.0, 1), (3.0, 2), (2.0, 5)])
+def test_the_count_lands_outside_the_window_with_probability_at_most_the_tail(std, terms):
+    # The exact law of the sum of `terms` rounded Gaussians (the count's noise, or a DP schema's role
+    # counts'): beyond the half-width less the clamp's 1, at most the tail; and the bound is not loose
+    # by much (two stds closer in, far more than the tail lies outside).
+    tail = 1e-6
+    half_width = count_half_width(std, terms, tail)
+    support = np.arange(-int(60 * std), int(60 * std) + 1)
+    pmf = norm.cdf(support + 0.5, scale=std) - norm.cdf(support - 0.5, scale=std)
+    law = pmf
+    for _ in range(terms - 1):
+        law = np.convolve(law, pmf)
+    values = np.arange(len(law)) - len(law) // 2
+    assert law[np.abs(values) > half_width - 1].sum() <= tail
+    assert law[np.abs(values) > half_width - 1 - 2 * std * math.sqrt(terms)].sum() > 100 * tail
+
+
+def test_every_window_of_counts_lies_where_one_rule_holds_throughout():
+    # The rules switch on the DP count with a band, as wide as a window, in which both hold: whatever
+    # the records n, every count in [n - h, n + h] shares one rule, which the proof for that n uses.
+    half_width = 97.3
+    start = WINDOW_START * half_width
+    for n in np.arange(start - 3 * half_width, start + 5 * half_width, 0.5):
+        rules = [set(adaptive_step_rules(x, half_width)) for x in np.linspace(n - half_width, n + half_width, 401)]
+        assert set.intersection(*rules), n
+    assert adaptive_step_rules(start - 1, half_width) == ("gaussian",)
+    assert adaptive_step_rules(start + half_width, half_width) == ("gaussian", "window")
+    assert adaptive_step_rules(start + 2 * half_width, half_width) == ("window",)
+
+
+def _held_steps(record_count: float, count_std: float):
+    """A single fit's steps after a DP record count of noise ``count_std``: ``(steps, budget)``."""
+    budget = Budget(EPSILON, DELTA)
+    budget.add("record_count", GaussianEvent(count_std), "the DP count")
+    budget.count_spread = (count_std, 1)
+    steps = budget.calibrate(steps=STEPS, num_directions=8, batch_size=256, record_count=record_count,
+                             l2_norm_clip=1.0)
+    return steps, budget
+
+
+def test_the_window_rule_meets_delta_for_every_count_the_records_can_give():
+    # n = 200,000 records: the count n_hat ~ n + N(0, 11.9^2) picks the steps' p = B / n_hat and noise.
+    # The adaptive bound, as in the Gaussian rule's test (the hockey-stick divergence of the joint
+    # output, each count's own branch), with the window cut into four bins, each held by its worst
+    # corner (its largest p and its smallest noise), in both neighbouring directions, plus the chance
+    # the count leaves the window: at most delta less the slack. dp-accounting's PLD is the oracle.
+    count_std, n = 11.872, 200_000
+    half_width = count_half_width(count_std, 1, WINDOW_TAIL * DELTA)
+    edges = np.linspace(n - half_width, n + half_width, 5)
+    fits = [_held_steps(edge, count_std) for edge in edges]
+    assert all(budget.reference["rules"] == ["window"] for _, budget in fits)
+    # Far less noise than the reference Gaussian alone would need at this p.
+    gaussian = calibrate_dominated_steps(EPSILON, DELTA, STEPS, 256 / n, base_events=(GaussianEvent(count_std),))[0]
+    assert fits[2][0].noise_multiplier < 0.9 * gaussian
+    adaptive = {}
+    for side in (+1, -1):  # D' = D plus one record, or less one
+        total = 2 * norm.sf(half_width / count_std)  # the count outside the window
+        for low, high, (_, _), (steps_high, _) in zip(edges[:-1], edges[1:], fits[:-1], fits[1:]):
+            x = np.linspace(low, high, 401)
+            weights = norm.pdf(x, n, count_std) * (x[1] - x[0])
+            loss = (-2 * side * (x - n) + 1) / (2 * count_std**2)  # log p_D(x) / p_D'(x)
+            order = np.argsort(EPSILON - loss)  # the PLD takes ascending epsilons
+            worst = _profile(steps_high.noise_multiplier, 256 / low, (EPSILON - loss)[order])
+            total += float(np.dot(weights[order], worst))
+        adaptive[side] = total
+    assert max(adaptive.values()) <= DELTA * (1 - DOMINATION_SLACK), adaptive
+    assert min(adaptive.values()) > 0.5 * DELTA  # the bound is not vacuous: the target is spent
+
+
+def test_a_count_in_the_band_gets_the_larger_noise_of_both_rules():
+    count_std = 11.872
+    half_width = count_half_width(count_std, 1, WINDOW_TAIL * DELTA)
+    steps, budget = _held_steps(WINDOW_START * half_width + half_width, count_std)
+    reference = budget.reference
+    assert reference["rules"] == ["gaussian", "window"]
+    p = steps.sampling_probability
+    gaussian = calibrate_dominated_steps(EPSILON, DELTA, STEPS, p, base_events=(
+        GaussianEvent(count_std), AdditiveDeltaEvent(WINDOW_TAIL * DELTA)))[0]
+    assert steps.noise_multiplier >= gaussian * (1 - 2e-3)  # the Gaussian rule's (to its tolerance)
+    assert reference["sampling_probability"] > p  # and the window's, calibrated at a larger p
+    budget.account_sampling()
+    assert budget.spent() <= EPSILON and budget.spent() == max(budget.ledger.bound(DELTA),
+                                                               budget.reference_epsilon())

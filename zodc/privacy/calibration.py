@@ -17,7 +17,7 @@ from zodc.privacy.accounting import DEFAULT_ORDERS, RdpAccountant
 from zodc.privacy.events import Event, GaussianEvent, PoissonSampledEvent, SelfComposedEvent
 
 __all__ = ["calibrate_dominated_steps", "calibrate_dpsgd_noise", "calibrate_noise_multiplier",
-           "calibrate_noise_multiplier_pld", "filter_order",
+           "calibrate_noise_multiplier_pld", "count_half_width", "filter_order",
            "gaussian_noise_for_epsilon"]
 
 # Beyond this sigma the composition is as good as sigma = inf; failing to meet the target there
@@ -269,6 +269,48 @@ def _profile_gap(steps: int, sampling_probability: float, sigma: float, theirs, 
         neighboring_relation=NeighboringRelation.ADD_OR_REMOVE_ONE).self_compose(steps)
     ours = np.asarray(pld.get_delta_for_epsilon(list(grid)), np.float64)
     return float(max(np.max(ours[:-1] - theirs - slack), ours[-1] - slack))
+
+
+#: The probability, per unit of the target delta, that the DP count lands farther than the window's
+#: half-width from the records it counts (:func:`count_half_width`); it is added to delta.
+WINDOW_TAIL = 1e-3
+#: Counts at least this many half-widths use the window rule (:func:`adaptive_step_rules`): below it,
+#: inflating ``p`` by ``n_hat / (n_hat - 2 h)`` would cost more noise than the reference Gaussian does.
+WINDOW_START = 50.0
+
+
+def count_half_width(std: float, terms: int, tail: float) -> float:
+    """The half-width ``h`` of the window in which the DP count ``n_hat`` lies, whatever the records,
+    but with probability at most ``tail``: ``n_hat = max(c + Z_1 + ... + Z_terms, 1)``, with ``c`` the
+    records counted and ``Z_i = round(N(0, std^2))`` independent (the record count: one term; a DP
+    schema: one per class or event value, its role counts' noise). ``|sum Z_i| <= |sum N_i| + terms /
+    2`` and ``sum N_i ~ N(0, terms std^2)``; the clamp at 1 moves at most 1. So ``h = k sqrt(terms) std
+    + terms / 2 + 1`` with ``2 Phi(-k) = tail``. Public inputs only: the count's noise and its number
+    of terms (the public class set)."""
+    from scipy.stats import norm
+
+    return float(norm.isf(tail / 2.0) * math.sqrt(terms) * std + terms / 2.0 + 1.0)
+
+
+def adaptive_step_rules(record_count: float, half_width: float) -> tuple:
+    """Which rules hold the steps, from the DP count ``n_hat`` and the window's half-width ``h``:
+    ``("gaussian",)`` below ``N0 = WINDOW_START h``, ``("window",)`` from ``N0 + 2 h``, and both between
+    (the steps' noise the larger of the two). The band is as wide as a window, so that every window
+    of counts ``[n - h, n + h]`` lies where one rule holds throughout (docs/reference.md). A function
+    of the DP count and public settings only."""
+    start = WINDOW_START * half_width
+    if record_count < start:
+        return ("gaussian",)
+    if record_count < start + 2.0 * half_width:
+        return ("gaussian", "window")
+    return ("window",)
+
+
+def window_sampling_probability(batch_size: float, record_count: float, half_width: float) -> float:
+    """The sampling probability the window rule calibrates the steps at: ``B / (n_hat - 2 h)``, at
+    least the largest ``B / n`` of every record count ``n`` whose window holds ``n_hat``."""
+    room = record_count - 2.0 * half_width
+    return 1.0 if room <= batch_size else float(batch_size / room)
 
 
 def calibrate_dominated_steps(target_epsilon: float, target_delta: float, steps: int, sampling_probability: float,

@@ -23,6 +23,7 @@ A third task (regression, say) is one new module implementing these and one line
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 from typing import Any, Optional, Protocol
 
@@ -30,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from zodc.budget import THRESHOLD_DELTA_SHARE, Budget
-from zodc.data.dp_schema import (N_BINS, estimate_record_count, estimate_schema_and_count, schema_noise_multiplier,
+from zodc.data.dp_schema import (N_BINS, SHARE_ROLE, estimate_record_count, estimate_schema_and_count, schema_noise_multiplier,
                                  schema_share)
 from zodc.data.schema import Schema
 from zodc.data.transform import TableEncoder
@@ -156,6 +157,9 @@ def estimate_schema(frame: pd.DataFrame, keys: RunKeys, budget: Budget, share, *
         # Every count's noise std is at least `noise` (each part's share of the budget is < 1); a
         # column has at most 1 + N_BINS + 2^30 scan bins and as many refinement bins.
         budget.draw(noise, 1 + 2 * (len(frame.columns) + 1) * (1 + N_BINS + 2**30))
+    if noise > 0:  # n_hat is the sum of the role counts: one per public class, or two event values
+        terms = len(schema.class_proportions) if schema.class_proportions is not None else 2
+        budget.count_spread = (noise / math.sqrt(SHARE_ROLE), terms)
     for event in events:
         budget.add("schema", event, f"DP column kinds and bounds (public log-scale bins, refined), category "
                    f"levels (thresholded), missingness, class proportions or event rate and the record count "
@@ -180,6 +184,7 @@ def record_count(num_records: int, keys: RunKeys, budget: Budget, noise: float) 
     if budget.shared is not None and budget.shared.record_count is not None:
         return float(budget.shared.record_count)
     count, event = estimate_record_count(keys.generator("record_count"), num_records, noise)
+    budget.count_spread = (float(noise), 1)
     budget.draw(noise, 1)
     budget.add("record_count", event, "DP count of the records: sets the sampling probability and the start's "
                "group sizes (n is private under add/remove)")
