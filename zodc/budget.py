@@ -133,10 +133,12 @@ class Budget:
                 orders=shared.orders)
         elif self.private:
             base = [entry.event for entry in self.ledger.entries]
-            noise_multiplier = calibrate_noise_multiplier_pld(self.epsilon, self.delta, step_event, base_events=base)
             if self.epsilon <= NEAR_NON_PRIVATE:  # p came from the DP count: held whatever the count
                 noise_multiplier = self._hold_adaptive_steps(steps, batch_size, record_count, sampling_probability,
-                                                             base, noise_multiplier)
+                                                             base, step_event)
+            else:
+                noise_multiplier = calibrate_noise_multiplier_pld(self.epsilon, self.delta, step_event,
+                                                                  base_events=base)
         else:
             noise_multiplier = 0.0
         clip = l2_norm_clip if self.private else math.inf
@@ -147,7 +149,7 @@ class Budget:
         return StepMechanism(float(noise_multiplier), float(clip), float(sampling_probability))
 
     def _hold_adaptive_steps(self, steps: int, batch_size: int, record_count: float, sampling_probability: float,
-                             base: list, start: float) -> float:
+                             base: list, step_event) -> float:
         """The steps' noise multiplier when ``p = B / n_hat`` and the noise come from the DP count
         ``n_hat``: the steps are chosen adaptively, and the proof needs every count to be held by one
         argument fixed in advance (docs/reference.md, "The steps' sampling probability"). Two rules:
@@ -177,12 +179,13 @@ class Budget:
         held = tuple(base) + ((AdditiveDeltaEvent(tail),) if tail else ())
         reference: dict = {"rules": list(rules), "slack": slack, "tail": tail, "half_width": half_width}
         sigmas = []
-        if "gaussian" in rules:
+        if "gaussian" in rules:  # bracketed from the branch's own calibration, usually within 1 % below
+            start = calibrate_noise_multiplier_pld(self.epsilon, self.delta, step_event, base_events=base)
             sigma, gaussian, _ = calibrate_dominated_steps(self.epsilon, self.delta, steps, sampling_probability,
                                                            base_events=held, start=start)
             reference["noise_multiplier"] = gaussian
             sigmas.append(sigma)
-        if "window" in rules:
+        if "window" in rules:  # the branch alone, at the window's largest p
             inflated = window_sampling_probability(batch_size, record_count, half_width)
             sigmas.append(calibrate_noise_multiplier_pld(
                 self.epsilon, self.delta, lambda s: SelfComposedEvent(PoissonSampledEvent(inflated, GaussianEvent(s)),
