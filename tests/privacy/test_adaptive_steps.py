@@ -82,53 +82,15 @@ def test_the_adaptive_composition_meets_delta_whatever_branch_each_output_picks(
     assert adaptive <= DELTA * (1 - DOMINATION_SLACK), adaptive
 
 
-@pytest.mark.parametrize("public_schema", [False, True])
-def test_neighbours_with_different_counts_share_the_reference_and_stay_within_the_target(public_schema):
-    # D and D' = D + one record: the DP counts (the schema's, or with a public schema the record
-    # count's), so p and the steps' sigma, differ; the reference Gaussian and the slack in the ledger
-    # do not, and both releases state the guarantee through it.
+def _neighbour_fits(public_schema: bool, rows: int, seed: int, steps: int) -> list:
+    """Fits on D (``rows`` records, two features, a binary target) and D' = D + one odd record, with
+    a public schema or none: the two releases."""
     from zodc.data.schema import CategoricalColumn, NumericColumn, Schema
 
     schema = Schema(name="public", task="classification", target="y", source="test: public by construction",
                     columns=(NumericColumn("x", -4.0, 4.0), NumericColumn("z", -4.0, 4.0),
                              CategoricalColumn("y", ("no", "yes")))) if public_schema else None
-    rng = np.random.default_rng(8)
-    frame = pd.DataFrame({"x": rng.normal(0, 1, 400).round(2), "z": rng.normal(0, 1, 400).round(2)})
-    frame["y"] = np.where(frame["x"] + rng.normal(0, 1, 400) > 0, "yes", "no")
-    odd = pd.DataFrame([{"x": 40.0, "z": -40.0, "y": "yes"}])
-    fits = []
-    for table in (frame, pd.concat([frame, odd], ignore_index=True)):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fits.append(Condenser("tree", epsilon=1.0, steps=20, num_directions=4, backend="host", batch_size=64,
-                                  schema=schema, random_state=2).fit(table[["x", "z"]], table["y"]))
-    first, second = fits
-    assert first.sampling_probability_ != second.sampling_probability_
-    assert first.noise_multiplier_ != second.noise_multiplier_
-    for fitted in fits:
-        reference = fitted.steps_reference_
-        assert reference["noise_multiplier"] == first.steps_reference_["noise_multiplier"]
-        assert reference["slack"] == DOMINATION_SLACK * 1e-5 and reference["tail"] == WINDOW_TAIL * 1e-5
-        assert reference["rules"] == ["gaussian"]  # 400 records: far below the window rule's start
-        assert [e.event for e in fitted.ledger_.entries if e.name == "adaptive_steps"] == [
-            AdditiveDeltaEvent(reference["slack"] + reference["tail"])]
-        assert fitted.ledger_.bound(1e-5) <= fitted.epsilon_ == max(fitted.ledger_.bound(1e-5), reference["epsilon"])
-        assert fitted.epsilon_ <= 1.0 and math.isclose(fitted.report()["epsilon"], fitted.epsilon_, rel_tol=0.02)
-
-
-@pytest.mark.parametrize("public_schema", [False, True])
-def test_neighbours_in_a_large_cohort_are_held_by_the_window_rule(public_schema):
-    # 20,000 records (D) and D' = D + one odd record: past the window rule's start for either count
-    # (a DP schema's role counts, or the record count). Both release; the window's half-width and tail
-    # are the same for both (public: the count's noise and the public classes), the steps' p and noise
-    # differ, each calibrated at a p above its own, and the ledger holds the slack and the tail.
-    from zodc.data.schema import CategoricalColumn, NumericColumn, Schema
-
-    schema = Schema(name="public", task="classification", target="y", source="test: public by construction",
-                    columns=(NumericColumn("x", -4.0, 4.0), NumericColumn("z", -4.0, 4.0),
-                             CategoricalColumn("y", ("no", "yes")))) if public_schema else None
-    rng = np.random.default_rng(9)
-    rows = 20_000
+    rng = np.random.default_rng(seed)
     frame = pd.DataFrame({"x": rng.normal(0, 1, rows).round(2), "z": rng.normal(0, 1, rows).round(2)})
     frame["y"] = np.where(frame["x"] + rng.normal(0, 1, rows) > 0, "yes", "no")
     odd = pd.DataFrame([{"x": 40.0, "z": -40.0, "y": "yes"}])
@@ -136,21 +98,46 @@ def test_neighbours_in_a_large_cohort_are_held_by_the_window_rule(public_schema)
     for table in (frame, pd.concat([frame, odd], ignore_index=True)):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fits.append(Condenser("tree", epsilon=1.0, steps=10, num_directions=4, backend="host", batch_size=64,
+            fits.append(Condenser("tree", epsilon=1.0, steps=steps, num_directions=4, backend="host", batch_size=64,
                                   schema=schema, random_state=2).fit(table[["x", "z"]], table["y"]))
     first, second = fits
     assert first.sampling_probability_ != second.sampling_probability_
     assert first.noise_multiplier_ != second.noise_multiplier_
-    for fitted in fits:
+    for fitted in fits:  # what every release holds: the slack and the tail, and its guarantee through them
         reference = fitted.steps_reference_
-        assert reference["rules"] == ["window"] and "noise_multiplier" not in reference
-        assert reference["half_width"] == first.steps_reference_["half_width"]
-        assert reference["tail"] == WINDOW_TAIL * 1e-5 and reference["slack"] == DOMINATION_SLACK * 1e-5
-        assert reference["sampling_probability"] > fitted.sampling_probability_
+        assert reference["slack"] == DOMINATION_SLACK * 1e-5 and reference["tail"] == WINDOW_TAIL * 1e-5
         assert [e.event for e in fitted.ledger_.entries if e.name == "adaptive_steps"] == [
             AdditiveDeltaEvent(reference["slack"] + reference["tail"])]
         assert fitted.ledger_.bound(1e-5) <= fitted.epsilon_ == max(fitted.ledger_.bound(1e-5), reference["epsilon"])
         assert fitted.epsilon_ <= 1.0
+    return fits
+
+
+@pytest.mark.parametrize("public_schema", [False, True])
+def test_neighbours_with_different_counts_share_the_reference_and_stay_within_the_target(public_schema):
+    # D and D' = D + one record: the DP counts (the schema's, or with a public schema the record
+    # count's), so p and the steps' sigma, differ; the reference Gaussian and the slack in the ledger
+    # do not, and both releases state the guarantee through it.
+    fits = _neighbour_fits(public_schema, rows=400, seed=8, steps=20)
+    for fitted in fits:
+        reference = fitted.steps_reference_
+        assert reference["noise_multiplier"] == fits[0].steps_reference_["noise_multiplier"]
+        assert reference["rules"] == ["gaussian"]  # 400 records: far below the window rule's start
+        assert math.isclose(fitted.report()["epsilon"], fitted.epsilon_, rel_tol=0.02)
+
+
+@pytest.mark.parametrize("public_schema", [False, True])
+def test_neighbours_in_a_large_cohort_are_held_by_the_window_rule(public_schema):
+    # 20,000 records (D) and D' = D + one odd record: past the window rule's start for either count
+    # (a DP schema's role counts, or the record count). Both release; the window's half-width is the
+    # same for both (public: the count's noise and the public classes), the steps' p and noise
+    # differ, each calibrated at a p above its own.
+    fits = _neighbour_fits(public_schema, rows=20_000, seed=9, steps=10)
+    for fitted in fits:
+        reference = fitted.steps_reference_
+        assert reference["rules"] == ["window"] and "noise_multiplier" not in reference
+        assert reference["half_width"] == fits[0].steps_reference_["half_width"]
+        assert reference["sampling_probability"] > fitted.sampling_probability_
 
 
 def _search_part(p: float) -> tuple:
