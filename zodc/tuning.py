@@ -132,7 +132,7 @@ from zodc.privacy.calibration import filter_order
 from zodc.privacy.events import ComposedEvent, ExponentialMechanismEvent, GaussianEvent
 from zodc.privacy.ledger import Ledger
 from zodc.privacy.noise import GRID_BITS
-from zodc.budget import SharedBudget
+from zodc.budget import NEAR_NON_PRIVATE, SharedBudget
 from zodc.tasks import get_task
 
 __all__ = ["PrivateSearch", "classification_record_scores", "draw_num_runs", "random_stopping_epsilon",
@@ -995,7 +995,7 @@ class PrivateSearch(BaseEstimator):
         Raises:
           PrivacyBudgetError: the target cannot be met (before any run).
         """
-        from zodc.privacy.accounting import DEFAULT_ORDERS, RdpAccountant, rdp_of_event
+        from zodc.privacy.accounting import DEFAULT_ORDERS, rdp_of_event
         from zodc.privacy.noise import sampling_tv_bound
 
         orders = np.asarray(DEFAULT_ORDERS, np.float64)
@@ -1004,8 +1004,8 @@ class PrivateSearch(BaseEstimator):
         expected = mean if math.isinf(shape) else max(mean, stopping_mean(stopping_gamma(mean, shape), shape))
         # The samplers' slack: the implementation is within TV E[J] max_k tau_k + tau_J of the ideal
         # random stopping (each run's draws coupled to the ideal ones), which adds (1 + e^eps) times that to
-        # delta (zodc.privacy.noise.noise_sampling_delta). Above epsilon 100 Budget skips it: so do we.
-        slack = 0.0 if epsilon > 100 else 1.0 + math.exp(epsilon)
+        # delta (zodc.privacy.noise.noise_sampling_delta). Above NEAR_NON_PRIVATE Budget skips it: so do we.
+        slack = 0.0 if epsilon > NEAR_NON_PRIVATE else 1.0 + math.exp(epsilon)
 
         def total(base_rdp, tv, at=None):
             return _stopping_epsilon(prior_rdp, prior_additive, base_rdp, orders, mean, shape, delta,

@@ -83,13 +83,16 @@ def test_the_role_counts_get_their_share_of_the_budget():
     rng = np.random.default_rng(2)
     frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n), "time": rng.uniform(1, 10, n),
                           "event": np.arange(n) % 2})
-    rates = [
-        estimate_schema(jax.random.key(seed), frame, time="time", event="event", noise_multiplier=sigma,
-                        threshold_delta=1e-6)[0].event_rate
-        for seed in range(200)
-    ]
+    runs = [dp_schema.estimate_schema_and_count(jax.random.key(seed), frame, time="time", event="event",
+                                                noise_multiplier=sigma, threshold_delta=1e-6) for seed in range(200)]
+    rates = [schema.event_rate for schema, _, _ in runs]
     expected = sigma / np.sqrt(dp_schema.SHARE_ROLE) * np.sqrt(2) / (2 * n)
     assert np.std(rates) == pytest.approx(expected, rel=0.2)
+    # The record count is the sum of the two event counts: the spread the window rule of the steps
+    # takes (zodc.privacy.calibration.count_half_width) says so.
+    std, terms = dp_schema.record_count_spread(sigma, runs[0][0])
+    assert (std, terms) == (dp_schema.noise_stds(sigma, 2, True)[0], 2)
+    assert np.std([count - n for _, _, count in runs]) == pytest.approx(std * np.sqrt(terms), rel=0.2)
 
 
 def test_the_shares_add_up_to_one_gaussian_mechanism():

@@ -250,8 +250,21 @@ def noise_stds(sigma: float, features: int, has_time: bool) -> tuple:
     total = _total_weight(features, has_time)
     scan = sigma * math.sqrt(total / SHARE_SCAN)
     refine = sigma * math.sqrt(total / SHARE_REFINE)
-    return (sigma / math.sqrt(SHARE_ROLE), scan, scan / math.sqrt(TIME_WEIGHT), refine,
-            refine / math.sqrt(TIME_WEIGHT))
+    return (_role_std(sigma), scan, scan / math.sqrt(TIME_WEIGHT), refine, refine / math.sqrt(TIME_WEIGHT))
+
+
+def _role_std(sigma: float) -> float:
+    """The noise std of each role count (a class's, or an event value's): :data:`SHARE_ROLE` of ``rho``."""
+    return sigma / math.sqrt(SHARE_ROLE)
+
+
+def record_count_spread(sigma: float, schema: Schema) -> tuple:
+    """The noise of the DP record count :func:`estimate_schema_and_count` returns, as
+    :func:`zodc.privacy.calibration.count_half_width` takes it: ``(std per term, terms)``. ``n_hat``
+    is the sum of the role counts, one per public class (classification) or one per event value
+    (two, survival), each of std :func:`_role_std`. Public: the noise multiplier and the class set."""
+    terms = len(schema.class_proportions) if schema.class_proportions is not None else 2
+    return _role_std(sigma), terms
 
 
 def whole_stds(sigma: float, features: int, has_time: bool) -> tuple:

@@ -23,7 +23,6 @@ A third task (regression, say) is one new module implementing these and one line
 from __future__ import annotations
 
 import dataclasses
-import math
 import warnings
 from typing import Any, Optional, Protocol
 
@@ -31,8 +30,8 @@ import numpy as np
 import pandas as pd
 
 from zodc.budget import THRESHOLD_DELTA_SHARE, Budget
-from zodc.data.dp_schema import (N_BINS, SHARE_ROLE, estimate_record_count, estimate_schema_and_count, schema_noise_multiplier,
-                                 schema_share)
+from zodc.data.dp_schema import (N_BINS, estimate_record_count, estimate_schema_and_count, record_count_spread,
+                                 schema_noise_multiplier, schema_share)
 from zodc.data.schema import Schema
 from zodc.data.transform import TableEncoder
 from zodc.data.validation import check_raw_table
@@ -157,9 +156,8 @@ def estimate_schema(frame: pd.DataFrame, keys: RunKeys, budget: Budget, share, *
         # Every count's noise std is at least `noise` (each part's share of the budget is < 1); a
         # column has at most 1 + N_BINS + 2^30 scan bins and as many refinement bins.
         budget.draw(noise, 1 + 2 * (len(frame.columns) + 1) * (1 + N_BINS + 2**30))
-    if noise > 0:  # n_hat is the sum of the role counts: one per public class, or two event values
-        terms = len(schema.class_proportions) if schema.class_proportions is not None else 2
-        budget.count_spread = (noise / math.sqrt(SHARE_ROLE), terms)
+    if noise > 0:
+        budget.count_spread = record_count_spread(noise, schema)
     for event in events:
         budget.add("schema", event, f"DP column kinds and bounds (public log-scale bins, refined), category "
                    f"levels (thresholded), missingness, class proportions or event rate and the record count "
