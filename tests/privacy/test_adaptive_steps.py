@@ -140,6 +140,29 @@ def test_neighbours_in_a_large_cohort_are_held_by_the_window_rule(public_schema)
         assert reference["sampling_probability"] > fitted.sampling_probability_
 
 
+@pytest.mark.parametrize("public_schema", [False, True])
+def test_neighbours_in_the_band_are_held_by_both_rules(public_schema):
+    # D with a record count in the middle of the band [50 h, 52 h), D' = D + one record: both counts
+    # land in the band, both releases hold both rules (the noise the larger), with the same reference
+    # Gaussian and half-width. h from public settings: the count's noise and the public classes.
+    from zodc.budget import THRESHOLD_DELTA_SHARE
+    from zodc.data.dp_schema import SHARE_ROLE, auto_share, count_share, schema_noise_multiplier
+
+    if public_schema:  # the schema has no class proportions: the count shares its budget with them
+        spread = (Budget(1.0, 1e-5).share_noise(count_share("auto"), 2), 1)
+    else:
+        noise = schema_noise_multiplier(1.0, 1e-5, THRESHOLD_DELTA_SHARE * 1e-5, auto_share(2, False))
+        spread = (noise / math.sqrt(SHARE_ROLE), 2)
+    half_width = count_half_width(*spread, WINDOW_TAIL * 1e-5)
+    fits = _neighbour_fits(public_schema, rows=int((WINDOW_START + 1) * half_width), seed=10, steps=10)
+    for fitted in fits:
+        reference = fitted.steps_reference_
+        assert reference["rules"] == ["gaussian", "window"]
+        assert reference["half_width"] == pytest.approx(half_width)
+        assert reference["noise_multiplier"] == fits[0].steps_reference_["noise_multiplier"]
+        assert reference["sampling_probability"] > fitted.sampling_probability_
+
+
 def _search_part(p: float) -> tuple:
     """The first of two candidates of a search, its steps calibrated through ``SharedBudget`` (the
     search's code path) after a DP count of sigma 11.872, with the choice's exponential mechanism
