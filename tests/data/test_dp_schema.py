@@ -509,3 +509,29 @@ def test_whole_number_columns_are_found_from_their_noisy_counts():
     assert dp_schema._whole_inside(0.0, 2.0) == (0.0, 1.0)
     assert dp_schema._whole_inside(-2.0**-10, 8.0) == (0.0, 7.0)  # tiny negatives joined on noise
     assert dp_schema._whole_inside(1984.0, 2048.0) == (1984.0, 2047.0)
+
+
+def test_a_column_of_numbers_and_a_frequent_top_code_is_read_as_numbers_and_names_the_remedy():
+    # A CSV's "children" column holds 0, 1, 2 and the top code "3+" (about a third of the records,
+    # as mlmRev's Contraception has it): the numbers outweigh the text, so the column is read as
+    # numbers; the warning names the released level (over the threshold: a DP output) and how to
+    # declare the column categorical. A rare typo ("x", 2 records) stays under the threshold: no
+    # such warning names it.
+    rng = np.random.default_rng(3)
+    n = 2000
+    children = rng.choice(["0", "1", "2", "3+"], n, p=[0.3, 0.2, 0.15, 0.35])
+    frame = pd.DataFrame({"children": children, "age": rng.normal(30, 6, n).round(1).astype(str)}).astype("string")
+    frame.loc[:1, "age"] = "x"
+    frame = frame.assign(outcome=rng.choice(["a", "b"], n))
+    sigma = dp_schema.schema_noise_multiplier(1.0, 1e-5, 1e-6, 0.1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        schema, _ = estimate_schema(np.random.default_rng(0), frame, target="outcome", noise_multiplier=sigma,
+                                    threshold_delta=1e-6, kinds={"children": "auto", "age": "auto"})
+    assert isinstance(schema.column("children"), NumericColumn)
+    mixed = [str(w.message) for w in caught if "frequent enough to release" in str(w.message)]
+    assert len(mixed) == 1 and "'children'" in mixed[0] and "'3+'" in mixed[0], mixed
+    assert "--categorical children" in mixed[0]
+    declared, _ = estimate_schema(np.random.default_rng(0), frame, target="outcome", noise_multiplier=sigma,
+                                  threshold_delta=1e-6, kinds={"children": "categorical", "age": "auto"})
+    assert "3+" in declared.column("children").categories

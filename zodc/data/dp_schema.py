@@ -768,6 +768,12 @@ def estimate_schema_and_count(
         if kind == "auto" and not is_time:
             numeric_mass = numeric_noisy[window[0]:window[1] + 1].sum() if window is not None else -math.inf
             kind = "categorical" if len(kept) and level_noisy[kept].sum() > numeric_mass else "numeric"
+            if kind == "numeric" and len(kept):  # levels over the threshold: released with DP, so they may be named
+                shown = ", ".join(repr(str(uniques[j])) for j in kept[:5]) + (", ..." if len(kept) > 5 else "")
+                warnings.warn(f"column '{column}' holds numbers and text values frequent enough to release ({shown}): "
+                              "it is read as numbers and the text as missing. If the column holds levels (a top code "
+                              f"such as '3+', words), declare it categorical: --categorical {column} on the command "
+                              "line, a 'category' or object dtype in Python.", UserWarning, stacklevel=2)
         if kind == "categorical" and not is_time:
             if not len(kept):
                 warnings.warn(f"column '{column}': no value occurs often enough to be released at this budget (an "

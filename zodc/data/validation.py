@@ -174,7 +174,9 @@ def _as_numeric(series: pd.Series, name: str) -> np.ndarray:
         bad = converted.isna().to_numpy() & series.notna().to_numpy()
         if bad.any():
             warnings.warn(f"column '{name}' has values that are not numbers ({_shown(pd.unique(series[bad]))}; "
-                          f"{_rows(bad, series.index)}): they are treated as missing.", UserWarning, stacklevel=3)
+                          f"{_rows(bad, series.index)}): they are treated as missing. If the column holds levels, declare "
+                          "it categorical (--categorical on the command line, a 'category' or object dtype in "
+                          "Python).", UserWarning, stacklevel=3)
         values = converted.to_numpy(dtype=float, na_value=np.nan)
     values = np.array(values, dtype=np.float64)
     values[~np.isfinite(values)] = np.nan
