@@ -30,8 +30,9 @@ def _report(tmp_path, task="classification"):
                    "preprocessing": {"dropped_columns": [], "missing_values": {"missing_cells": {}}}, "failures": []}
     else:
         utility = {"metric": "c_index", "test_rows": 90,
-                   "synthetic": {"c_index": 0.66, "fit_failed": False},
-                   "random_subset": {"c_index": 0.61, "c_index_sd": 0.03, "num_draws": 5, "num_failed": 0},
+                   "synthetic": {"c_index": 0.66, "integrated_brier": 0.12, "fit_failed": False},
+                   "random_subset": {"c_index": 0.61, "c_index_sd": 0.03, "integrated_brier": 0.11,
+                                     "integrated_brier_sd": 0.02, "num_draws": 5, "num_failed": 0},
                    "full_data": {"c_index": 0.71, "fit_failed": False},
                    "preprocessing": {"dropped_columns": [], "missing_values": {"missing_cells": {}}}, "failures": []}
     owner = {"rows_condensed": 280, "utility": utility}
@@ -118,6 +119,23 @@ def test_survival_names_the_c_index_and_dropped_columns_and_missing_values(tmp_p
     assert "near chance (C-index 0.510)" in text
     assert "1 encoded column(s) constant in a training table left out of every fit (tgrade=I)" in text
     assert "median-imputed per training table" in text
+
+
+def test_survival_curves_worse_than_the_random_sample_are_warned_about_apart_from_the_ranking(tmp_path):
+    # Ecdat's UnempDur (no schema, epsilon 1): the C-index on a par with a random real sample of the
+    # table's size, the integrated Brier score well above it. Within the sample's spread: no warning.
+    report, owner = _report(tmp_path, task="survival")
+    owner["utility"]["synthetic"].update(c_index=0.88, integrated_brier=0.19)
+    owner["utility"]["random_subset"].update(c_index=0.89, c_index_sd=0.015, integrated_brier=0.112,
+                                             integrated_brier_sd=0.018)
+    text = _text(report, owner)
+    assert ("WARNING: the synthetic table's survival curves are further from the real outcomes than a random real "
+            "sample's (integrated Brier 0.190 > 0.112 ± 0.018") in text
+    assert "scores below a random real sample" not in text  # the ranking is level (within the spread)
+    owner["utility"]["synthetic"]["integrated_brier"] = 0.125
+    assert "survival curves" not in _text(report, owner)
+    owner["utility"]["synthetic"]["integrated_brier"] = None  # not measured: nothing said
+    assert "survival curves" not in _text(report, owner)
 
 
 def test_without_a_holdout_the_utility_is_said_to_be_unmeasured(tmp_path):

@@ -3,8 +3,10 @@
 :func:`summary_lines` condenses the report (the privacy spent, the release) and the owner's file
 (the utility) into about ten lines: epsilon and delta spent and the accountant, the rows and
 columns released, the utility of the synthetic table next to a random real sample of its size and
-the full real data (AUROC and balanced accuracy, or the C-index), where the files are, and a plain
-warning when the synthetic table scores near chance or below the random real sample. A reference
+the full real data (AUROC and balanced accuracy, or the C-index and the integrated Brier score),
+where the files are, and a plain warning when the synthetic table scores near chance or below the
+random real sample (for survival also when its curves' integrated Brier score is worse than the
+sample's: the C-index reads the ranking only). A reference
 whose fit failed reads "fit failed", never a number.
 
 Could this leak? The utility lines are computed on real records without noise: like the owner's
@@ -149,6 +151,13 @@ def _warnings(task: str, utility: dict[str, Any]) -> list[str]:
     elif reference is not None and value < reference:
         out.append(f"Note: the synthetic table scores level with a random real sample of the same size ({label} "
                    f"{value:.3f}, the sample {reference:.3f} ± {spread:.3f} over its draws).")
+    if task == "survival":  # the curves' calibration, apart from the ranking the C-index reads
+        brier, sample = synthetic.get("integrated_brier"), random_subset.get("integrated_brier")
+        sample_spread = random_subset.get("integrated_brier_sd") or 0.0
+        if brier is not None and sample is not None and brier > sample + sample_spread:
+            out.append(f"WARNING: the synthetic table's survival curves are further from the real outcomes than a "
+                       f"random real sample's (integrated Brier {brier:.3f} > {sample:.3f} ± {sample_spread:.3f}; "
+                       "lower is better): its risk ranking may serve, its predicted survival probabilities less so.")
     return out
 
 
