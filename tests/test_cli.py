@@ -265,7 +265,7 @@ def test_random_stopping_search_releases_one_run_and_keeps_the_number_of_runs_se
 
 
 @pytest.mark.slow
-def test_search_without_a_schema_accounts_each_candidates_estimate_and_writes_the_chosen_one(tmp_path, capsys):
+def test_search_without_a_schema_accounts_its_one_dp_schema_and_writes_it(tmp_path, capsys):
     data = load_dataset("breast_cancer").frame[["mean radius", "mean texture", "diagnosis"]]
     source = tmp_path / "cohort.csv"
     data.to_csv(source, index=False)
@@ -276,7 +276,9 @@ def test_search_without_a_schema_accounts_each_candidates_estimate_and_writes_th
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     names = [e["name"] for e in report["privacy"]["ledger"]["entries"]]
-    assert "candidate_0.schema" in names and "candidate_1.schema" in names and names[-1] == "selection"
+    # One DP schema, released before the candidates and used by both (none estimates its own).
+    assert names[0] == "prerelease.schema" and names[-1] == "selection"
+    assert not any(name.endswith(".schema") and name.startswith("candidate_") for name in names)
     assert report["privacy"]["epsilon"] <= 8.0
     schema = json.loads((tmp_path / "out.schema.json").read_text())
     assert {c["name"] for c in schema["columns"]} == {"mean radius", "mean texture", "diagnosis"}

@@ -349,3 +349,38 @@ def test_one_record_changes_neither_the_batches_nor_the_ledgers_structure(cancer
     # Held at one order fixed before the data (the counts differ, so p and each candidate's noise do).
     assert search.rdp_order_ == neighbour.rdp_order_ == filter_order(1.0, 1e-5)
     assert search.condensers_[0].record_count_ - neighbour.condensers_[0].record_count_ == 1.0
+
+
+def test_without_a_schema_one_dp_schema_is_released_before_the_candidates_for_all_of_them():
+    # A CSV-like table and no schema: the search estimates one DP schema (its histograms give the
+    # record count) before the candidates, at the condenser's preprocessing share, and every
+    # candidate condenses with it as post-processing; no candidate estimates its own. D and D' (one
+    # record fewer): the same ledger structure, the same order, counts one apart, no refusal; the
+    # whole ledger meets the target at the order fixed before the data (dp-accounting-free oracle:
+    # zodc's RDP accountant at that order alone, as the search states it).
+    rng = np.random.default_rng(12)
+    n = 3000
+    frame = pd.DataFrame({"x": rng.normal(0, 1, n).round(2), "z": rng.normal(0, 1, n).round(2)})
+    target = pd.Series(np.where(frame["x"] + rng.normal(0, 1, n) > 0, "yes", "no"), name="y")
+    searches = []
+    for features, labels in ((frame, target), (frame.iloc[1:], target.iloc[1:])):
+        searches.append(PrivateSearch(small(None), {"learning_rate": [0.02, 0.1]}, epsilon=1.0,
+                                      random_state=4).fit(features, labels))
+    search, neighbour = searches
+    names = [e.name for e in search.ledger_.entries]
+    assert names[:2] == ["prerelease.schema", "prerelease.schema"] and "prerelease.noise_sampling" in names
+    assert not any(name.startswith("candidate_") and name.endswith(".schema") for name in names)
+    assert names == [e.name for e in neighbour.ledger_.entries]
+    assert [type(e.event) for e in search.ledger_.entries] == [type(e.event) for e in neighbour.ledger_.entries]
+    for s in searches:
+        assert all(c.schema_ is s.prerelease_schema_ for c in s.condensers_)
+        assert s.prerelease_schema_.column_names == ("x", "z", "y")
+        held = RdpAccountant((s.rdp_order_,))
+        for entry in s.ledger_.entries:
+            held.compose(entry.event)
+        assert held.get_epsilon(1e-5) == pytest.approx(s.epsilon_) and s.epsilon_ <= 1.0
+        report = s.report()
+        assert "one DP schema, released once before them" in report["neighbouring_relation"]
+        assert not any("given as public" in a for a in report["public_assumptions"])
+    assert search.rdp_order_ == neighbour.rdp_order_ == filter_order(1.0, 1e-5)
+    assert search.condensers_[0].record_count_ - neighbour.condensers_[0].record_count_ == 1.0

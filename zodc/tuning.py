@@ -6,8 +6,12 @@ choice as one more mechanism (docs/results.md, "Choosing hyperparameters private
 does exactly that:
 
 1. the budget is composed by RDP, not split: ``epsilon_s = selection_share * epsilon`` is reserved
-   for the choice; each of the ``K`` candidates calibrates its standalone mechanisms (a DP schema,
-   class proportions, the DP-means start) at a nominal share ``(epsilon - epsilon_s) / sqrt(K)``
+   for the choice; without a public schema, one DP schema is released before the candidates (at
+   the condenser's ``preprocessing_share`` of epsilon, ``ledger_``: ``prerelease.*``, as random
+   stopping does) and every candidate uses it as post-processing: K schemas of their own would cost
+   about as much under RDP, each ``sqrt(K)`` times noisier, and would differ between the
+   candidates; each of the ``K`` candidates calibrates its standalone mechanisms (class
+   proportions where the schema has none, the DP-means start) at a nominal share ``(epsilon - epsilon_s) / sqrt(K)``
    and ``delta / K`` (about what each of ``K`` alike Gaussian mechanisms can have when RDP composes
    them to ``epsilon - epsilon_s``; a ``1/K`` share would leave the start twice as noisy as the
    steps need for ``K = 2``), and its steps **jointly**: candidate ``i``'s noise is the smallest for which
@@ -406,6 +410,13 @@ def _stopping_epsilon(prior_rdp, prior_additive, base_rdp, orders, mean, shape, 
     return (epsilon, order) if with_order else epsilon
 
 
+def _check_preprocessing_share(share: Any) -> None:
+    """The condenser's ``preprocessing_share``, which a search's pre-release spends: in (0, 1) or 'auto'."""
+    if share != "auto" and (isinstance(share, bool) or not isinstance(share, (int, float, np.floating))
+                            or not 0.0 < float(share) < 1.0):
+        raise ConfigError(f"`preprocessing_share` of the condenser must be in (0, 1) or 'auto'. Got {share!r}.")
+
+
 def _path_seed(seed: int, *path: int) -> int:
     """A 128-bit seed on ``(PATHS["search"], *path)`` under the search's secret ``seed`` (never shared)."""
     from zodc.privacy.keys import PATHS, words_to_int
@@ -606,7 +617,10 @@ class PrivateSearch(BaseEstimator):
         release; the guarantee covers all).
       best_index_, best_params_, best_condenser_: the chosen candidate.
       synthetic_: the chosen candidate's released table.
-      ledger_: every candidate's mechanisms (named ``candidate_<i>.<name>``) and the selection.
+      ledger_: the DP schema released before the candidates when none was given
+        (``prerelease.<name>``), every candidate's mechanisms (``candidate_<i>.<name>``) and the selection.
+      prerelease_schema_: that DP schema, which every candidate used (None when a schema was given,
+        with one candidate, or without privacy).
       epsilon_: total epsilon spent at ``delta_`` (<= ``epsilon``): ``ledger_`` composed by RDP at
         ``rdp_order_``; with one candidate, its fit's own guarantee.
       rdp_order_: the one RDP order the candidates and the choice are held at, fixed before any data
@@ -770,10 +784,7 @@ class PrivateSearch(BaseEstimator):
         epsilon, delta, _, _ = self._budget(1)  # checks epsilon, delta and selection_share
         mean, shape = self._stopping()
         verbose = self._verbose()
-        share = base.preprocessing_share
-        if share != "auto" and (isinstance(share, bool) or not isinstance(share, (int, float, np.floating))
-                                or not 0.0 < float(share) < 1.0):
-            raise ConfigError(f"`preprocessing_share` of the condenser must be in (0, 1) or 'auto'. Got {share!r}.")
+        _check_preprocessing_share(base.preprocessing_share)
         unfitted = _candidate_condensers(base, candidates)
         given_schema = base._given_schema()
         if self.horizon is not None:  # checked before anything is condensed (bounds too, if public)
@@ -1182,7 +1193,18 @@ class PrivateSearch(BaseEstimator):
         fitted, ledgers, pending = [], [], []
         shared_count = None  # one DP record count for every candidate (post-processing after the first's)
         joint = len(unfitted) > 1 and math.isfinite(epsilon)
-        reserved = [ExponentialMechanismEvent(selection_epsilon)] if joint else []
+        prerelease = Ledger()
+        if joint and given_schema is None:
+            # No public schema: one DP schema (its histograms give the record count too), released once
+            # before the candidates at the condenser's preprocessing share of epsilon, which every
+            # candidate then uses as post-processing, instead of each estimating its own (K schemas).
+            _check_preprocessing_share(base.preprocessing_share)
+            run_schema, shared_count, prerelease = self._prerelease(
+                base, X, y, {"duration_col": duration_col, "event_col": event_col}, epsilon, delta, seed)
+            for candidate in unfitted:
+                candidate.set_params(schema=run_schema)
+        reserved = [entry.event for entry in prerelease.entries] + (
+            [ExponentialMechanismEvent(selection_epsilon)] if joint else [])
         # Every candidate is held at one RDP order, fixed here before any data are read: a candidate's
         # sampling probability comes from a DP count and its noise from what the ones before it spent.
         order = filter_order(epsilon, delta) if joint else None
@@ -1223,6 +1245,8 @@ class PrivateSearch(BaseEstimator):
                            for c in fitted])
 
         ledger = Ledger()
+        for entry in prerelease.entries:
+            ledger.add(f"prerelease.{entry.name}", entry.event, entry.description)
         for i, candidate in enumerate(fitted):
             for entry in candidate.ledger_.entries:
                 ledger.add(f"candidate_{i}.{entry.name}", entry.event, entry.description)
@@ -1266,6 +1290,7 @@ class PrivateSearch(BaseEstimator):
         self.score_times_ = score_times
         self.private_scores_ = scores
         self.selection_ = "exponential"
+        self.prerelease_schema_ = fitted[0].schema_ if prerelease.entries else None
         return self
 
     def report(self) -> dict[str, Any]:
@@ -1279,6 +1304,8 @@ class PrivateSearch(BaseEstimator):
                        "epsilon_spent": c.epsilon_, "noise_multiplier": c.noise_multiplier_}
                       for params, c in zip(self.candidates_, self.condensers_)]
         assumptions = list(best.public_assumptions())
+        if getattr(self, "prerelease_schema_", None) is not None:  # the candidates' schema was estimated with DP
+            assumptions = assumptions[:1] + list(get_task(best.task_).assumptions(best, False))
         ledger = self.ledger_.to_dict(self.delta_)
         if self.score_times_ is not None and len(self.candidates_) > 1:
             assumptions.append("the times of the survival score: " + ", ".join(f"{t:.6g}" for t in self.score_times_))
@@ -1302,7 +1329,7 @@ class PrivateSearch(BaseEstimator):
             "rdp_order": order,
             "accountant": accountant,
             "neighbouring_relation": ("add or remove one record: n is private; the candidates share one DP record "
-                                      "count (or each estimates a DP schema)"),
+                                      "count (or one DP schema, released once before them)"),
             "search": {
                 "candidates": candidates, "chosen": self.best_index_, "chosen_params": self.best_params_,
                 "candidate_epsilon": self.candidate_epsilon_, "candidate_delta": self.candidate_delta_,
