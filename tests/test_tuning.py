@@ -384,3 +384,16 @@ def test_without_a_schema_one_dp_schema_is_released_before_the_candidates_for_al
         assert not any("given as public" in a for a in report["public_assumptions"])
     assert search.rdp_order_ == neighbour.rdp_order_ == filter_order(1.0, 1e-5)
     assert search.condensers_[0].record_count_ - neighbour.condensers_[0].record_count_ == 1.0
+
+
+def test_a_grid_that_sets_the_schemas_share_keeps_each_candidates_own_estimate():
+    # Varying preprocessing_share is varying the schema: no pre-release, each candidate its own.
+    rng = np.random.default_rng(13)
+    n = 3000
+    frame = pd.DataFrame({"x": rng.normal(0, 1, n).round(2)})
+    target = pd.Series(np.where(frame["x"] + rng.normal(0, 1, n) > 0, "yes", "no"), name="y")
+    search = PrivateSearch(small(None), {"preprocessing_share": [0.2, 0.3]}, epsilon=1.0, random_state=4)
+    search.fit(frame, target)
+    names = [e.name for e in search.ledger_.entries]
+    assert not any(name.startswith("prerelease.") for name in names) and search.prerelease_schema_ is None
+    assert "candidate_0.schema" in names and "candidate_1.schema" in names and search.epsilon_ <= 1.0

@@ -10,7 +10,7 @@ does exactly that:
    the condenser's ``preprocessing_share`` of epsilon, ``ledger_``: ``prerelease.*``, as random
    stopping does) and every candidate uses it as post-processing: K schemas of their own would cost
    about as much under RDP, each ``sqrt(K)`` times noisier, and would differ between the
-   candidates; each of the ``K`` candidates calibrates its standalone mechanisms (class
+   candidates (a grid that sets ``schema`` or ``preprocessing_share`` keeps them); each of the ``K`` candidates calibrates its standalone mechanisms (class
    proportions where the schema has none, the DP-means start) at a nominal share ``(epsilon - epsilon_s) / sqrt(K)``
    and ``delta / K`` (about what each of ``K`` alike Gaussian mechanisms can have when RDP composes
    them to ``epsilon - epsilon_s``; a ``1/K`` share would leave the start twice as noisy as the
@@ -1194,7 +1194,9 @@ class PrivateSearch(BaseEstimator):
         shared_count = None  # one DP record count for every candidate (post-processing after the first's)
         joint = len(unfitted) > 1 and math.isfinite(epsilon)
         prerelease = Ledger()
-        if joint and given_schema is None:
+        # A grid that sets the schema or its share per candidate keeps each candidate's own estimate.
+        own_schemas = any("schema" in params or "preprocessing_share" in params for params in candidates)
+        if joint and given_schema is None and not own_schemas:
             # No public schema: one DP schema (its histograms give the record count too), released once
             # before the candidates at the condenser's preprocessing share of epsilon, which every
             # candidate then uses as post-processing, instead of each estimating its own (K schemas).
