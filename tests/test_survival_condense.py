@@ -312,6 +312,23 @@ def test_auto_soft_events_turn_on_where_the_dp_start_is_noisy():
     assert not small(schema=gbsg2.schema).fit(gbsg2.frame, duration_col="time", event_col="cens").soft_labels_
 
 
+def test_auto_soft_events_turn_on_where_the_table_would_hold_few_event_rows():
+    # nafld1 (17,549 records, 7.8 % events) at epsilon 1: the start is quiet, but 20 synthetic rows
+    # would hold 1.6 event rows (a Cox fit on them is degenerate): soft events. With 80 rows (6.2
+    # event rows), or without noise, fixed events. The rule reads the DP event rate and the rows only.
+    from zodc.tasks.survival import SOFT_EVENTS_MIN_ROWS
+
+    nafld1 = load_dataset("nafld1")
+    frame, schema = nafld1.frame, nafld1.schema
+    fit = lambda **kw: small(schema=schema, steps=1, num_directions=1, backend="host", **kw).fit(  # noqa: E731
+        frame, duration_col=schema.time.name, event_col=schema.event)
+    few = fit()
+    assert ROWS * few.event_rate_ < SOFT_EVENTS_MIN_ROWS and few.soft_labels_
+    assert len(few.synthetic_) == 2 * ROWS and "sample_weight" in few.synthetic_.columns
+    assert 80 * few.event_rate_ > SOFT_EVENTS_MIN_ROWS and not fit(rows=80).soft_labels_
+    assert not fit(epsilon=float("inf")).soft_labels_
+
+
 def test_runs_on_other_time_bounds_share_one_compiled_step():
     # A DP schema gives every run its own time bounds (and so its own grid): they travel as data, so the
     # second run neither traces nor compiles the step again (jit's cache of the chunk program).

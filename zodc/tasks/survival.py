@@ -36,6 +36,10 @@ DEFAULT_ROWS = 50
 # difference exceeds this, per encoded coordinate (rounds 20-21: lung 0.36 and larynx 0.44 at
 # epsilon 1 gained, gbsg2 and kidney transplant at 0.08 were level).
 SOFT_EVENTS_START_NOISE = 0.2
+# ... and where the synthetic table would hold fewer rows of the rarer event status than this (its
+# rows times the DP event rate): a Cox fit on three or four event rows is often degenerate (thirteenth
+# session: nafld1, 7.8 % events, 3.9 event rows of 50, gained; kidney transplant, 8.1 of 50, did not).
+SOFT_EVENTS_MIN_ROWS = 5.0
 
 
 def synthetic_event_count(event_rate: float, rows: int) -> int:
@@ -181,13 +185,18 @@ class Survival:
     # ---------------------------------------------------------------- start
     def soft_events(self, problem: Problem, config, budget: Budget) -> bool:
         """``soft_labels="auto"``: soft events when the start's DP noise on the difference of the two
-        event-status means exceeds 0.2 per encoded coordinate, if the model fits ``sample_weight`` and
-        no column is named ``sample_weight``. Public inputs only (``n_hat`` and the event rate are
-        public or DP, in the ledger)."""
+        event-status means exceeds 0.2 per encoded coordinate, or (private runs) when the synthetic
+        table would hold fewer than :data:`SOFT_EVENTS_MIN_ROWS` rows of the rarer status (its rows
+        times the event rate), if the model fits ``sample_weight`` and no column is named ``sample_weight``. Public
+        inputs only (``n_hat`` and the event rate are public or DP, in the ledger; the rows are a
+        setting)."""
         if config.soft_labels != "auto":
             return bool(config.soft_labels)
         if problem.extra["clashing_column"] or not accepts_weights(config.model, 2):
             return False
+        rate = problem.stats["event_rate"]
+        if budget.private and problem.num_rows * min(rate, 1.0 - rate) < SOFT_EVENTS_MIN_ROWS:
+            return True
         init = config.init if isinstance(config.init, DPMeans) else DPMeans()
         noise = init.difference_noise(budget, problem.X.shape[1] + 1, problem.record_count,
                                       problem.stats["event_rate"])
