@@ -11,16 +11,13 @@ candidates against one per candidate).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import os
 import tempfile
-import warnings
 
 
 def main() -> None:
-    from zodc.cli import main as zodc_main
+    from benchmarks.unseen_cohorts import one_run
     from zodc.data.datasets import load_raw, load_schema
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -35,20 +32,12 @@ def main() -> None:
         raw = os.path.join(tmp, "raw.csv")
         load_raw(args.cohort).to_csv(raw, index=False)
         for seed in range(1, args.seeds + 1):
-            out = os.path.join(tmp, f"out{seed}.csv")
-            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-                    contextlib.redirect_stderr(io.StringIO()):
-                warnings.simplefilter("ignore")
-                code = zodc_main(["condense", "--data", raw, "--target", target, "--search", args.grid,
-                                  "--seed", str(seed), "--out", out, "--quiet"])
-            row = {"seed": seed, "exit": code}
-            if code == 0:
-                with open(out[:-4] + ".owner.json", encoding="utf-8") as handle:
-                    utility = json.load(handle)["utility"]
-                with open(out[:-4] + ".schema.json", encoding="utf-8") as handle:
-                    schema = json.load(handle)
-                row.update(auroc=utility["synthetic"]["auroc"], random=utility["random_subset"]["auroc"],
-                           columns=len(schema["columns"]))
+            run = one_run(["--data", raw, "--target", target, "--search", args.grid, "--seed", str(seed), "--quiet"],
+                          os.path.join(tmp, f"out{seed}.csv"))
+            row = {"seed": seed, "exit": run["exit"]}
+            if run["exit"] == 0:
+                row.update(auroc=run["synthetic.auroc"], random=run["random_subset.auroc"],
+                           columns=run["schema_columns"])
             print(json.dumps(row), flush=True)
             rows.append(row)
     with open(args.out, "w", encoding="utf-8") as handle:

@@ -56,7 +56,8 @@ def load(package: str, item: str):
 
 
 def one_run(args: list, out: str) -> dict:
-    """``zodc condense ARGS --out OUT``: the exit code, the utility, the column warnings and the wall time."""
+    """``zodc condense ARGS --out OUT``: the exit code, the utility, the column warnings, the DP schema's
+    number of columns and the wall time (also ``benchmarks/search_schema.py``'s run)."""
     from zodc.cli import main as zodc_main
 
     started = time.perf_counter()
@@ -79,6 +80,9 @@ def one_run(args: list, out: str) -> dict:
     with open(out[:-4] + ".owner.json", encoding="utf-8") as handle:
         owner = json.load(handle)["utility"]
     row["metric"] = owner["metric"]
+    if os.path.exists(out[:-4] + ".schema.json"):  # the DP schema, when none was given
+        with open(out[:-4] + ".schema.json", encoding="utf-8") as handle:
+            row["schema_columns"] = len(json.load(handle)["columns"])
     for table in ("synthetic", "random_subset", "full_data"):
         scores = owner.get(table) or {}
         for key in (owner["metric"], "integrated_brier"):

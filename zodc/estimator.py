@@ -506,12 +506,15 @@ class Condenser(BaseEstimator):
             "ledger": ledger,
         }
 
-    def public_assumptions(self) -> list[str]:
-        """What the guarantee takes as public for this fit (the report's ``public_assumptions``)."""
+    def public_assumptions(self, schema_given: bool | None = None) -> list[str]:
+        """What the guarantee takes as public for this fit (the report's ``public_assumptions``).
+        ``schema_given``: whether its schema was public (default: whether one was passed; a private
+        search passes ``False`` when the schema it gave its candidates was estimated with DP)."""
         from zodc.tasks import get_task
 
+        given = self.schema is not None if schema_given is None else schema_given
         return ["column names and their declared kinds (numeric, integer, categorical); undeclared kinds are decided "
-                "with DP"] + get_task(self.task_).assumptions(self, self.schema is not None)
+                "with DP"] + get_task(self.task_).assumptions(self, given)
 
 
 def padded_records(num_records: int) -> int:

@@ -1115,9 +1115,8 @@ class PrivateSearch(BaseEstimator):
         best = self.best_condenser_
         finite = math.isfinite(self.epsilon_)
         task = get_task(best.task_)
-        assumptions = list(best.public_assumptions())
-        if self.prerelease_schema_ is not None:  # the runs' schema was estimated with DP, not given
-            assumptions = assumptions[:1] + list(task.assumptions(best, False))
+        # A pre-released schema was estimated with DP, though the runs were given it.
+        assumptions = best.public_assumptions(schema_given=False if self.prerelease_schema_ is not None else None)
         if self.score_times_ is not None:
             assumptions.append("the times of the survival score: " + ", ".join(f"{t:.6g}" for t in self.score_times_))
         shape = self.stopping_shape_
@@ -1193,7 +1192,7 @@ class PrivateSearch(BaseEstimator):
         fitted, ledgers, pending = [], [], []
         shared_count = None  # one DP record count for every candidate (post-processing after the first's)
         joint = len(unfitted) > 1 and math.isfinite(epsilon)
-        prerelease = Ledger()
+        prerelease, prerelease_schema = Ledger(), None
         # A grid that sets the schema or its share per candidate keeps each candidate's own estimate.
         own_schemas = any("schema" in params or "preprocessing_share" in params for params in candidates)
         if joint and given_schema is None and not own_schemas:
@@ -1201,10 +1200,10 @@ class PrivateSearch(BaseEstimator):
             # before the candidates at the condenser's preprocessing share of epsilon, which every
             # candidate then uses as post-processing, instead of each estimating its own (K schemas).
             _check_preprocessing_share(base.preprocessing_share)
-            run_schema, shared_count, prerelease = self._prerelease(
+            prerelease_schema, shared_count, prerelease = self._prerelease(
                 base, X, y, {"duration_col": duration_col, "event_col": event_col}, epsilon, delta, seed)
             for candidate in unfitted:
-                candidate.set_params(schema=run_schema)
+                candidate.set_params(schema=prerelease_schema)
         reserved = [entry.event for entry in prerelease.entries] + (
             [ExponentialMechanismEvent(selection_epsilon)] if joint else [])
         # Every candidate is held at one RDP order, fixed here before any data are read: a candidate's
@@ -1292,7 +1291,7 @@ class PrivateSearch(BaseEstimator):
         self.score_times_ = score_times
         self.private_scores_ = scores
         self.selection_ = "exponential"
-        self.prerelease_schema_ = fitted[0].schema_ if prerelease.entries else None
+        self.prerelease_schema_ = prerelease_schema
         return self
 
     def report(self) -> dict[str, Any]:
@@ -1305,9 +1304,9 @@ class PrivateSearch(BaseEstimator):
         candidates = [{"params": params, "epsilon_target": c.epsilon, "delta_target": c.delta,
                        "epsilon_spent": c.epsilon_, "noise_multiplier": c.noise_multiplier_}
                       for params, c in zip(self.candidates_, self.condensers_)]
-        assumptions = list(best.public_assumptions())
-        if getattr(self, "prerelease_schema_", None) is not None:  # the candidates' schema was estimated with DP
-            assumptions = assumptions[:1] + list(get_task(best.task_).assumptions(best, False))
+        # A pre-released schema was estimated with DP, though the candidates were given it.
+        prereleased = getattr(self, "prerelease_schema_", None) is not None
+        assumptions = best.public_assumptions(schema_given=False if prereleased else None)
         ledger = self.ledger_.to_dict(self.delta_)
         if self.score_times_ is not None and len(self.candidates_) > 1:
             assumptions.append("the times of the survival score: " + ", ".join(f"{t:.6g}" for t in self.score_times_))
