@@ -327,6 +327,14 @@ def test_auto_soft_events_turn_on_where_the_table_would_hold_few_event_rows():
     assert len(few.synthetic_) == 2 * ROWS and "sample_weight" in few.synthetic_.columns
     assert 80 * few.event_rate_ > SOFT_EVENTS_MIN_ROWS and not fit(rows=80).soft_labels_
     assert not fit(epsilon=float("inf")).soft_labels_
+    # D' = D less one record: its DP event rate moves by the noise's share of one record, the decision
+    # and the release's structure do not.
+    neighbour = small(schema=schema, steps=1, num_directions=1, backend="host").fit(
+        frame.iloc[1:], duration_col=schema.time.name, event_col=schema.event)
+    assert neighbour.soft_labels_ and neighbour.event_rate_ != few.event_rate_
+    assert list(neighbour.synthetic_.columns) == list(few.synthetic_.columns)
+    assert len(neighbour.synthetic_) == len(few.synthetic_)
+    assert [e.name for e in neighbour.ledger_.entries] == [e.name for e in few.ledger_.entries]
 
 
 def test_runs_on_other_time_bounds_share_one_compiled_step():

@@ -535,3 +535,29 @@ def test_a_column_of_numbers_and_a_frequent_top_code_is_read_as_numbers_and_name
     declared, _ = estimate_schema(np.random.default_rng(0), frame, target="outcome", noise_multiplier=sigma,
                                   threshold_delta=1e-6, kinds={"children": "categorical", "age": "auto"})
     assert "3+" in declared.column("children").categories
+
+
+def test_the_mixed_column_warning_names_no_value_one_record_holds():
+    # D: the "children" column of numbers and a frequent "3+"; D' = D plus one record whose cell is a
+    # text value no other record holds (one more candidate level, so the noise draws differ). The
+    # same kind and the same warning, which names "3+" (over the threshold) and never the one
+    # record's value.
+    rng = np.random.default_rng(5)
+    n = 2000
+    frame = pd.DataFrame({"children": rng.choice(["0", "1", "2", "3+"], n, p=[0.3, 0.2, 0.15, 0.35]),
+                          "age": rng.normal(30, 6, n).round(1).astype(str)}).astype("string")
+    frame = frame.assign(outcome=rng.choice(["a", "b"], n))
+    odd = pd.DataFrame({"children": ["only-me-7"], "age": ["31.0"], "outcome": ["a"]}).astype(
+        {"children": "string", "age": "string"})
+    sigma = dp_schema.schema_noise_multiplier(1.0, 1e-5, 1e-6, 0.1)
+    results = []
+    for table in (frame, pd.concat([frame, odd], ignore_index=True)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            schema, _ = estimate_schema(np.random.default_rng(0), table, target="outcome", noise_multiplier=sigma,
+                                        threshold_delta=1e-6, kinds={"children": "auto", "age": "auto"})
+        results.append((schema.column("children"), [str(w.message) for w in caught if "frequent enough" in str(w.message)]))
+    (column, warned), (neighbour_column, neighbour_warned) = results
+    assert isinstance(column, NumericColumn) and isinstance(neighbour_column, NumericColumn)
+    assert warned == neighbour_warned and len(warned) == 1
+    assert "'3+'" in warned[0] and "only-me-7" not in warned[0]
