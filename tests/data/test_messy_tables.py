@@ -188,14 +188,17 @@ def test_unnamed_columns_are_left_out_saying_they_have_no_name(tmp_path):
         assert any(f"'{name}' has no name in the header" in message for message in caught), caught
 
 
-@pytest.mark.parametrize("name", ["PatientID", "caseId", "Study ID", "pid", "case_no", "CaseNumber", "No.", "ID#"])
+@pytest.mark.parametrize("name", ["PatientID", "caseId", "Study ID", "pid", "case_no", "CaseNumber", "No.", "ID#",
+                                  "Patienten-Nr", "Fallnummer", "N° patient", "num_dossier", "id_paciente",
+                                  "NoDossier", "Nº de paciente", "participant number"])
 def test_identifier_names_as_people_write_them(name):
     from zodc.data.dp_schema import looks_like_identifier
 
     assert looks_like_identifier(name)
 
 
-@pytest.mark.parametrize("name", ["age", "HbA1c", "BMI", "nodes", "number_of_nodes", "valid", "fluid", "grade"])
+@pytest.mark.parametrize("name", ["age", "HbA1c", "BMI", "nodes", "number_of_nodes", "valid", "fluid", "grade",
+                                  "study", "Patientenalter", "num_children", "no_smoker", "sample_size", "nrec"])
 def test_feature_names_are_not_identifiers(name):
     from zodc.data.dp_schema import looks_like_identifier
 

@@ -110,14 +110,16 @@ def _utility_lines(task: str, utility: dict[str, Any], owner_path: str | None) -
     done = []
     dropped = (utility.get("preprocessing") or {}).get("dropped_columns") or []
     if dropped:
-        names = ", ".join(d["column"] for d in dropped[:4]) + (", ..." if len(dropped) > 4 else "")
-        done.append(f"{len(dropped)} encoded column(s) constant in a training table left out of every fit ({names})")
+        # Each is left out of the fits of the tables it is constant in only (report_references).
+        names = "; ".join(f"{d['column']}: {d['reason']}" for d in dropped[:4]) + ("; ..." if len(dropped) > 4 else "")
+        done.append(f"{len(dropped)} encoded column(s) left out of the fit of each table they are constant in "
+                    f"({names})")
     missing = (utility.get("preprocessing") or {}).get("missing_values") or {}
     if any((missing.get("missing_cells") or {}).values()):
         done.append("missing values " + ("passed as they are (the model accepts NaN)" if missing.get("model_accepts_nan")
                                           else "median-imputed per training table"))
     if done:
-        lines.append("  Handled alike for all three: " + "; ".join(done) + ".")
+        lines.append("  Handled by one rule for all three: " + "; ".join(done) + ".")
     return lines
 
 
