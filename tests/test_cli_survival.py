@@ -184,6 +184,25 @@ def test_events_coded_otherwise_are_read_with_event_value(tmp_path, capsys, cens
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "coded_out.csv"), pd.read_csv(tmp_path / "plain_out.csv"))
 
 
+@pytest.mark.parametrize("censored, event", [("Alive", " DEAD"), ("lebend", "Verstorben"), ("censored", "event")])
+def test_vital_status_words_are_events_without_event_value(tmp_path, capsys, censored, event):
+    # A vital status in words (zodc.data.io.EVENT_WORDS, a fixed public vocabulary read record by
+    # record) needs no --event-value: the same table as the 0 / 1 run of the same seed, no warning
+    # that records were left out.
+    data = load_dataset("gbsg2")
+    data.schema.to_json(tmp_path / "schema.json")
+    worded = tmp_path / "worded.csv"
+    data.frame.assign(cens=data.frame["cens"].map({0: censored, 1: event})).to_csv(worded, index=False)
+    plain = tmp_path / "plain.csv"
+    data.frame.to_csv(plain, index=False)
+    common = ["--schema", tmp_path / "schema.json", "--holdout", "0", *FAST]
+    assert run_cli("condense", "--data", plain, "--out", tmp_path / "plain_out.csv", *common) == 0
+    capsys.readouterr()
+    assert run_cli("condense", "--data", worded, "--out", tmp_path / "worded_out.csv", *common) == 0
+    assert "left out" not in capsys.readouterr().err
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "worded_out.csv"), pd.read_csv(tmp_path / "plain_out.csv"))
+
+
 def test_logical_events_and_a_cohort_without_events(tmp_path, capsys):
     # R writes a logical status as TRUE / FALSE: read as 1 / 0 without --event-value, the same table
     # as the 0 / 1 run of the same seed. A held-out side without any event cannot be scored: the

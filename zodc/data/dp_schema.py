@@ -741,9 +741,9 @@ def estimate_schema_and_count(
         counts = noisy(np.bincount(values[usable].astype(np.int64).to_numpy(), minlength=2)[:2], std_role)
         if not exact and min(counts) <= PRESENCE_Z * std_role:  # post-processing of the noisy counts
             unseen = "no events (1 or true)" if counts[1] <= PRESENCE_Z * std_role else "no censored records (0 or false)"
-            warnings.warn(f"the event column '{event}' shows {unseen} at this budget. zodc reads 1 (or true) as an "
-                          "event and 0 (or false) as censored, and leaves out records with other values: if the "
-                          "events are coded otherwise (R's 1 = censored / 2 = event, or words), say which value is "
+            warnings.warn(f"the event column '{event}' shows {unseen} at this budget. zodc reads 1 (or true, dead) "
+                          "as an event and 0 (or false, alive) as censored, and leaves out records with other values: "
+                          "if the events are coded otherwise (R's 1 = censored / 2 = event, other words), say which value is "
                           "the event (--event-value). If they are coded so (or --event-value was given), they are "
                           "too few to tell apart from the noise at this budget.", UserWarning, stacklevel=2)
         event_rate = float(np.clip(_proportions(counts)[1], MIN_PROPORTION, 1 - MIN_PROPORTION))

@@ -272,8 +272,15 @@ def _as_number(value: Any) -> float | None:
         return None
 
 
-#: Text an event column may hold for a logical (R writes TRUE / FALSE, Python True / False).
-_LOGICAL = {"true": 1, "false": 0}
+#: Words an event column may hold without ``--event-value``, read record by record (stripped, lower
+#: case): logicals as R and Python write them, and vital status in words (English, German, French,
+#: Spanish, Italian). A fixed public vocabulary: no record decides what a word means. "yes" / "no"
+#: are not in it (a column named "censored" may hold them), nor R's 1 / 2 (1 is an event here).
+EVENT_WORDS = {
+    **dict.fromkeys(("true", "dead", "deceased", "died", "death", "event", "tot", "verstorben", "décédé", "decede",
+                     "fallecido", "fallecida", "muerto", "muerta", "deceduto", "deceduta", "morto", "morta"), 1),
+    **dict.fromkeys(("false", "alive", "living", "censored", "lebend", "vivant", "vivante", "vivo", "viva"), 0),
+}
 
 
 def event_indicator(series: pd.Series, event_value: Any) -> pd.Series:
@@ -325,7 +332,7 @@ def apply_declared_kinds(frame: pd.DataFrame, *, categorical=(), integer=(), num
       value rounded on its own), ``numeric`` columns numbers; the target holds labels (a pandas
       categorical with the declared ``classes``, the task's public classes, when given); the time
       is a number and the event a 0/1 number (``TRUE`` / ``false``, as R and Python write logicals,
-      are 1 / 0); every other column is left as text (pandas'
+      are 1 / 0, and so are vital status words, ``"Dead"`` / ``"alive"``: :data:`EVENT_WORDS`); every other column is left as text (pandas'
       ``string`` dtype), which the DP schema reads as ``auto``: numbers are numbers, other text is
       levels, and the column's kind is decided from the noisy counts
       (:func:`zodc.data.dp_schema.estimate_schema_and_count`).
@@ -374,13 +381,13 @@ def apply_declared_kinds(frame: pd.DataFrame, *, categorical=(), integer=(), num
                 out[name] = series.astype("string")  # auto: decided with DP
             continue
         cells = series.astype(object).map(lambda v: v.strip() if isinstance(v, str) else v)
-        if name == event:  # R's and Python's logicals, record by record: TRUE is the event
-            cells = cells.map(lambda v: _LOGICAL.get(v.lower(), v) if isinstance(v, str) else v)
+        if name == event:  # logicals and vital status in words, record by record (EVENT_WORDS)
+            cells = cells.map(lambda v: EVENT_WORDS.get(v.lower(), v) if isinstance(v, str) else v)
         numbers = pd.to_numeric(cells, errors="coerce")
         if (numbers.isna() & series.notna()).any():
-            warnings.warn(f"event column {name!r} holds values other than 0/1 and true/false: their records are left "
-                          "out. If the events are coded otherwise (R's 1 = censored / 2 = event, or words), say which "
-                          "value is the event: --event-value." if name == event else
+            warnings.warn(f"event column {name!r} holds values other than 0/1, true/false and dead/alive (in words zodc "
+                          "knows): their records are left out. If the events are coded otherwise (R's 1 = censored / "
+                          "2 = event, other words), say which value is the event: --event-value." if name == event else
                           f"column {name!r} holds values that are not numbers: they are treated as missing. If the "
                           f"column holds levels, declare it with --categorical {name}.", UserWarning, stacklevel=2)
         if name == event:  # float64 whatever the values (a missing one would otherwise change the dtype)

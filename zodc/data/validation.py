@@ -211,7 +211,8 @@ def _check_time_event(time_values: np.ndarray, event_series: pd.Series, time_nam
     if unusable.any():
         warnings.warn(f"survival records without a usable time or event (missing, or an event other than 0/1 in "
                       f"'{event_name}'; {_rows(unusable, index)}) are left out. If the events are coded otherwise "
-                      "(R's 1 = censored / 2 = event, or words), say which value is the event: --event-value.",
+                      "(R's 1 = censored / 2 = event, or words), say which value is the event: --event-value on "
+                      "the command line; in Python, map the column to 1 (event) / 0 (censored) before `fit`.",
                       UserWarning, stacklevel=3)
     events = np.where(valid_event, pd.to_numeric(event_series.where(valid_event, 0), errors="coerce")
                       .fillna(0).to_numpy(dtype=float), 0.0).astype(np.int64)
