@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = condense.add_argument_group("data")
     source = data.add_mutually_exclusive_group()
-    source.add_argument("--data", help="CSV file of the private cohort")
+    source.add_argument("--data", help="CSV file of the private cohort (also .csv.gz, .bz2, .xz, or a .zip of one CSV)")
     source.add_argument("--dataset", help=f"a bundled dataset, see `zodc datasets` (default without --data: {DEFAULT_DATASET})")
     data.add_argument("--target", help="class column (classification; required with --data unless the schema names it)")
     data.add_argument("--time-col", help="survival time column (survival; with --event-col, unless the schema names them)")

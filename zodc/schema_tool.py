@@ -73,7 +73,7 @@ def add_schema_parser(subparsers) -> argparse.ArgumentParser:
                     "of the cohort's budget (count it against the total if you condense the table too). --no-dp "
                     "spends nothing but leaves the numeric bounds null for you to fill in, and lists the levels found "
                     "in the data: a --no-dp draft contains the data's level names and is NOT private until reviewed.")
-    draft.add_argument("--data", required=True, help="CSV file of the private cohort")
+    draft.add_argument("--data", required=True, help="CSV file of the private cohort (also .csv.gz, .bz2, .xz, or a .zip of one CSV)")
     draft.add_argument("--target", help="class column (classification)")
     draft.add_argument("--time-col", help="survival time column (survival; with --event-col)")
     draft.add_argument("--event-col", help="survival event column, 0 = censored / 1 = event")
@@ -113,7 +113,7 @@ def add_schema_parser(subparsers) -> argparse.ArgumentParser:
                     "counts and shares. Modifies nothing. Exit status: 0 nothing would be changed, 1 something would, "
                     "2 an error (an invalid schema, a schema column missing from the table).")
     check.add_argument("--schema", required=True, help="the schema JSON to check")
-    check.add_argument("--data", required=True, help="CSV file of the private cohort")
+    check.add_argument("--data", required=True, help="CSV file of the private cohort (also .csv.gz, .bz2, .xz, or a .zip of one CSV)")
     check.add_argument("--diagnostics", action="store_true",
                        help="show counts, shares and example values (private; NOT covered by the privacy guarantee)")
     check.set_defaults(handler=check_command)

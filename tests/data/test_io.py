@@ -138,6 +138,46 @@ def test_spreadsheets_are_refused_with_what_to_do(tmp_path):
         read_table(tmp_path / "cohort.csv")
 
 
+@pytest.mark.parametrize("suffix", [".gz", ".bz2", ".xz", ".zip"])
+def test_a_compressed_csv_reads_as_the_plain_one(tmp_path, suffix):
+    # Large cohorts travel compressed: the header (hence the separator) and the cells are read
+    # through the decompressor its name's extension says, the same frame as the plain file.
+    import bz2
+    import gzip
+    import lzma
+    import zipfile
+
+    data = ";".join(_plain_frame().columns) + "\n" + "\n".join(";".join(r) for r in _plain_frame().to_numpy()) + "\n"
+    raw = data.encode("utf-8-sig")
+    plain = tmp_path / "cohort.csv"
+    plain.write_bytes(raw)
+    packed = tmp_path / f"cohort.csv{suffix}"
+    if suffix == ".zip":
+        with zipfile.ZipFile(packed, "w") as archive:
+            archive.writestr("cohort.csv", raw)
+    else:
+        packed.write_bytes({".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}[suffix](raw))
+    pd.testing.assert_frame_equal(read_table(packed, as_text=True), read_table(plain, as_text=True))
+    pd.testing.assert_frame_equal(read_table(packed), read_table(plain))
+
+
+def test_compressed_files_that_hold_no_one_csv_are_refused_saying_why(tmp_path):
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "two.zip", "w") as archive:
+        archive.writestr("a.csv", "x,y\n1,2\n")
+        archive.writestr("b.csv", "x,y\n1,2\n")
+    with pytest.raises(DataError, match="holding 2 files; zodc reads a zip holding one CSV"):
+        read_table(tmp_path / "two.zip")
+    with zipfile.ZipFile(tmp_path / "book.zip", "w") as archive:
+        archive.writestr("cohort.xlsx", "anything")
+    with pytest.raises(DataError, match="holds an Excel workbook, not a CSV file"):
+        read_table(tmp_path / "book.zip")
+    (tmp_path / "cut.csv.gz").write_bytes(b"\x1f\x8b\x08\x00broken")
+    with pytest.raises(DataError, match=r"cannot be decompressed \(gzip\)"):
+        read_table(tmp_path / "cut.csv.gz")
+
+
 @pytest.mark.parametrize("odd", ["1,5", "1.234,5", "ab\xe9c", "not a number", "", "?", "."])
 def test_read_table_neighbours_differ_in_the_changed_record_only(tmp_path, odd):
     # D and D' differ in one record's cell (a decimal comma, a Latin-1 byte, text): every other cell

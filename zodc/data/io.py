@@ -8,12 +8,16 @@ a reader never sees a half-written release.
 
 from __future__ import annotations
 
+import bz2
 import codecs
 import contextlib
+import gzip
 import json
+import lzma
 import os
 import re
 import tempfile
+import zipfile
 from typing import Any, Iterator, Union
 
 import numpy as np
@@ -29,6 +33,8 @@ _NOT_CSV = {".xlsx": "an Excel workbook", ".xls": "an Excel workbook", ".xlsm": 
             ".ods": "a spreadsheet", ".parquet": "a Parquet file", ".feather": "a Feather file",
             ".sav": "an SPSS file", ".dta": "a Stata file", ".sas7bdat": "a SAS file", ".rds": "an R data file",
             ".rdata": "an R data file"}
+#: Compressed CSVs, by the file name's last extension (``cohort.csv.gz``), as pandas reads them.
+_COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip"}
 _FIELD_SEPARATORS = (",", ";", "\t")
 #: A number written with a decimal comma (and optionally dots between thousands): "3,5", "-0,25",
 #: "1.234,5", "2,5e-3".
@@ -69,10 +75,35 @@ def _decimal_commas_to_points(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _header_line(path: str, compression: str | None) -> bytes:
+    """The file's first line, decompressed (``compression``: a value of :data:`_COMPRESSION`)."""
+    try:
+        if compression is None:
+            with open(path, "rb") as handle:
+                return handle.readline()
+        if compression == "zip":
+            with zipfile.ZipFile(path) as archive:
+                members = [name for name in archive.namelist() if not name.endswith("/")]
+                if len(members) != 1:
+                    raise DataError(f"input table '{path}' is a zip archive holding {len(members)} files; zodc "
+                                    "reads a zip holding one CSV file.")
+                if os.path.splitext(members[0])[1].lower() in _NOT_CSV:
+                    raise DataError(f"input table '{path}' holds {_NOT_CSV[os.path.splitext(members[0])[1].lower()]}"
+                                    ", not a CSV file: save it as CSV (a spreadsheet: File > Save As > CSV).")
+                with archive.open(members[0]) as handle:
+                    return handle.readline()
+        opener = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}[compression]
+        with opener(path, "rb") as handle:
+            return handle.readline()
+    except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError) as error:
+        raise DataError(f"input table '{path}' cannot be decompressed ({compression}): {type(error).__name__}.") from None
+
+
 def read_table(path: PathLike, *, as_text: bool = False) -> pd.DataFrame:
     """Read a CSV table with a header row.
 
-    The fields may be separated by commas, semicolons or tabs (read from the header line); in a
+    The file may be compressed (``.gz``, ``.bz2``, ``.xz``, or a ``.zip`` holding one CSV, by its
+    name's extension). The fields may be separated by commas, semicolons or tabs (read from the header line); in a
     semicolon-separated file (Excel's CSV in locales whose decimal mark is a comma) numbers with a
     decimal comma are read as numbers. The file is UTF-8 (with or without a byte-order mark); bytes
     that are not UTF-8 are read as Windows-1252 (Latin-1), those bytes alone. Empty cells and
@@ -101,23 +132,28 @@ def read_table(path: PathLike, *, as_text: bool = False) -> pd.DataFrame:
         raise DataError(f"input table not found: '{path}'.")
     if os.path.isdir(path):
         raise DataError(f"input table '{path}' is a directory, not a CSV file.")
-    with open(path, "rb") as handle:
-        header = handle.readline()
-    kind = _NOT_CSV.get(os.path.splitext(path)[1].lower())
-    if kind is None and header.startswith(b"PK\x03\x04"):
+    stem, extension = os.path.splitext(path)
+    compression = _COMPRESSION.get(extension.lower())
+    header = _header_line(path, compression)
+    kind = _NOT_CSV.get(os.path.splitext(stem if compression else path)[1].lower())
+    if kind is None and compression is None and header.startswith(b"PK\x03\x04"):
         kind = "a zip archive (a spreadsheet?)"
     if kind is not None:
         raise DataError(f"input table '{path}' is {kind}, not a CSV file: save it as CSV (a spreadsheet: "
                         "File > Save As > CSV) and pass that file.")
     separator = _field_separator(header)
     try:
-        frame = pd.read_csv(path, sep=separator, dtype="string" if as_text else None, skipinitialspace=as_text,
+        frame = pd.read_csv(path, sep=separator, compression=compression,
+                            dtype="string" if as_text else None, skipinitialspace=as_text,
                             encoding="utf-8-sig", encoding_errors="zodc-cp1252", na_values=["?", "."],
                             decimal="," if separator == ";" and not as_text else ".")
     except pd.errors.EmptyDataError:
         raise DataError(f"input table '{path}' is empty (no header, no rows).") from None
     except pd.errors.ParserError as error:
         raise DataError(f"input table '{path}' cannot be parsed as CSV: {error}".strip()) from None
+    except (OSError, EOFError, zipfile.BadZipFile) as error:  # a truncated or corrupt compressed file
+        raise DataError(f"input table '{path}' cannot be decompressed ({compression}): "
+                        f"{type(error).__name__}.") from None
     if len(frame) == 0:
         raise DataError(f"input table '{path}' has a header but no rows.")
     if separator == ";" and as_text:
