@@ -27,6 +27,15 @@ def test_datasets_lists_the_bundled_default(capsys):
     assert "breast_cancer" in out and "gbsg2" in out
 
 
+def test_version_prints_the_installed_version(capsys):
+    import zodc
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.strip() == f"zodc {zodc.__version__}"
+
+
 def test_models_lists_presets(capsys):
     assert run_cli("models") == 0
     assert "tree" in capsys.readouterr().out

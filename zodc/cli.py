@@ -97,6 +97,7 @@ def _use_help_formatter(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zodc", description="Differentially private zero-order dataset "
                                      "condensation for classical clinical models.")
+    parser.add_argument("--version", action="version", version=f"zodc {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     condense = sub.add_parser(
@@ -740,6 +741,12 @@ def _warning_format():
         return f"zodc: {'warning' if issubclass(category, UserWarning) else category.__name__}: {text}\n"
 
     return format_warning
+
+
+def _version() -> str:
+    from zodc import __version__
+
+    return __version__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
