@@ -243,14 +243,15 @@ def test_a_zero_one_column_with_unseen_ones_is_left_out_with_a_warning():
         assert "flag" not in schema.column_names
 
 
-@pytest.mark.parametrize("codes, unseen", [((1, 2), "no censored records"), (("alive", "dead"), "no events")])
+@pytest.mark.parametrize("codes, unseen", [((0, 3), "no events"), (("alive", "dead"), "no events")])
 def test_events_coded_otherwise_get_a_warning_that_names_event_value(codes, unseen):
+    # (In Python the frame's words are not read as events; the command line reads vital status words.)
     rng = np.random.default_rng(5)
     n = 600
     frame = pd.DataFrame({"age": rng.uniform(30, 80, n), "time": rng.uniform(1, 100, n),
                           "event": np.where(rng.random(n) < 0.4, codes[1], codes[0])})
     frame["event"] = frame["event"].astype(object)
-    if codes == (1, 2):
+    if codes == (0, 3):
         frame["event"] = frame["event"].astype(int)
     with pytest.warns(UserWarning, match=f"shows {unseen} .* at this budget.*--event-value"):
         estimate_schema(jax.random.key(0), frame, time="time", event="event", noise_multiplier=1.0,
@@ -561,3 +562,46 @@ def test_the_mixed_column_warning_names_no_value_one_record_holds():
     assert isinstance(column, NumericColumn) and isinstance(neighbour_column, NumericColumn)
     assert warned == neighbour_warned and len(warned) == 1
     assert "'3+'" in warned[0] and "only-me-7" not in warned[0]
+
+
+def _r_coded(n=600, seed=5):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"age": rng.uniform(30, 80, n), "time": rng.uniform(1, 100, n),
+                         "event": np.where(rng.random(n) < 0.4, 2, 1)})
+
+
+@pytest.mark.parametrize("sigma", [1.0, 0])
+def test_r_survival_coding_is_refused_saying_which_event_value_to_give(sigma):
+    # R's survival package codes 1 = censored, 2 = event: read as 1 = event with every event left
+    # out, the censored records would be taken for events. The noisy counts (exact ones in the
+    # non-private mode) show 2s and 1s and no 0: refused, naming --event-value.
+    with pytest.raises(DataError, match=r"R's survival coding \(1 = censored, 2 = event\).*--event-value 2"):
+        estimate_schema(jax.random.key(0), _r_coded(), time="time", event="event", noise_multiplier=sigma,
+                        threshold_delta=1e-6)
+
+
+def test_the_r_coding_decision_reads_the_records_through_noisy_counts_only(monkeypatch):
+    # Neighbours: D (R-coded) and D' = D plus one record whose event is 0 (a lone censored record
+    # in 0 / 1 coding), the same key: both refused, one record does not decide it. A competing-risks
+    # table (0 / 1 / 2, its 2s left out) is not refused, and its schema is the one drawn without
+    # the 2s' bin (the check replaced by a no-op) and the one drawn before that bin existed (the
+    # record count and the missing rate, continuous in the noise, as commit f0221a3 drew them): the
+    # bin is drawn after every other count, so no earlier seeded schema changed.
+    d = _r_coded()
+    d_prime = pd.concat([d, pd.DataFrame({"age": [50.0], "time": [10.0], "event": [0]})], ignore_index=True)
+    for frame in (d, d_prime):
+        with pytest.raises(DataError, match="R's survival coding"):
+            dp_schema.estimate_schema_and_count(jax.random.key(3), frame, time="time", event="event",
+                                                noise_multiplier=1.0, threshold_delta=1e-6)
+    competing = d.assign(event=np.random.default_rng(1).choice([0, 1, 2], size=len(d)),
+                         bmi=np.where(np.random.default_rng(2).random(len(d)) < 0.3, np.nan, 25.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with_twos = dp_schema.estimate_schema_and_count(jax.random.key(3), competing, time="time", event="event",
+                                                        noise_multiplier=1.0, threshold_delta=1e-6)
+        monkeypatch.setattr(dp_schema, "_check_event_coding", lambda *args: None)
+        without = dp_schema.estimate_schema_and_count(jax.random.key(3), competing, time="time", event="event",
+                                                      noise_multiplier=1.0, threshold_delta=1e-6)
+    assert with_twos[0] == without[0] and with_twos[2] == without[2]
+    assert with_twos[2] == 397.0 and with_twos[0].event_rate == pytest.approx(0.5012594458438288, abs=1e-12)
+    assert with_twos[0].column("bmi").missing_rate == pytest.approx(0.4722542071924222, abs=1e-12)

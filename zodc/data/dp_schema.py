@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -739,13 +739,6 @@ def estimate_schema_and_count(
         values = frame[event]
         usable = values.isin([0, 1, True, False]).to_numpy() & values.notna().to_numpy()
         counts = noisy(np.bincount(values[usable].astype(np.int64).to_numpy(), minlength=2)[:2], std_role)
-        if not exact and min(counts) <= PRESENCE_Z * std_role:  # post-processing of the noisy counts
-            unseen = "no events (1 or true)" if counts[1] <= PRESENCE_Z * std_role else "no censored records (0 or false)"
-            warnings.warn(f"the event column '{event}' shows {unseen} at this budget. zodc reads 1 (or true, dead) "
-                          "as an event and 0 (or false, alive) as censored, and leaves out records with other values: "
-                          "if the events are coded otherwise (R's 1 = censored / 2 = event, other words), say which value is "
-                          "the event (--event-value). If they are coded so (or --event-value was given), they are "
-                          "too few to tell apart from the noise at this budget.", UserWarning, stacklevel=2)
         event_rate = float(np.clip(_proportions(counts)[1], MIN_PROPORTION, 1 - MIN_PROPORTION))
         record_count = float(max(counts.sum(), 1.0))
 
@@ -873,6 +866,8 @@ def estimate_schema_and_count(
             time_column = numeric
         else:
             columns.append(numeric)
+    if event is not None:
+        _check_event_coding(frame[event], event, counts, noisy, 0.0 if exact else std_role)
     if not columns:
         raise DataError(f"no feature column could be estimated from the noisy counts ({_needed_message(feature_scan)}). "
                         "The schema's share of the budget was spent (it is in the ledger); nothing was released.")
@@ -902,6 +897,39 @@ def estimate_schema_and_count(
     )
     events = [] if exact else [GaussianEvent(sigma), AdditiveDeltaEvent(float(threshold_delta))]
     return schema, events, record_count
+
+
+#: R's ``survival`` coding (1 = censored, 2 = event) is refused when the noisy count of the value 2
+#: exceeds this many stds while the 0's count does not exceed PRESENCE_Z: on 0 / 1 data (no 2) the
+#: first has probability 3e-5 (one-sided normal tail at 4 stds).
+R_CODING_Z = 4.0
+
+
+def _check_event_coding(values: pd.Series, event: str, counts: np.ndarray, noisy: Callable, std: float) -> None:
+    """Refuse R's 1 = censored / 2 = event coding, which zodc would read as 1 = event with every event
+    left out; else warn when the noisy counts show no events or no censored records.
+
+    The role histogram's bin of the value 2 is counted for every survival table (a record adds one
+    count to one of the bins 0, 1 and 2, or to none: the histogram's sensitivity is unchanged) and
+    drawn after every other count of the mechanism, so the earlier noise is the same draw as
+    without it. Could one record change this? Only through the noisy counts: the refusal and the
+    warning are post-processing (exact counts in the non-private mode)."""
+    twos = float(noisy(np.array([int(values.isin([2]).sum())]), std)[0])
+    present = (lambda c, z: c > z * std) if std > 0 else (lambda c, z: c > 0.5)
+    if present(twos, R_CODING_Z) and not present(counts[0], PRESENCE_Z) and present(counts[1], PRESENCE_Z):
+        raise DataError(f"the event column '{event}' shows the values 1 and 2 and no 0 in the noisy counts: R's "
+                        "survival coding (1 = censored, 2 = event)? zodc reads 1 as the event and leaves out other "
+                        "values, so the censored records would be taken for events. Say which value is the event: "
+                        "--event-value 2 on the command line (or --event-value 1); in Python, map the column to "
+                        "1 (event) / 0 (censored) before `fit`. The schema's share of the budget was spent (it is in "
+                        "the ledger); nothing was released.")
+    if std > 0 and min(counts) <= PRESENCE_Z * std:
+        unseen = "no events (1 or true)" if counts[1] <= PRESENCE_Z * std else "no censored records (0 or false)"
+        warnings.warn(f"the event column '{event}' shows {unseen} at this budget. zodc reads 1 (or true, dead) "
+                      "as an event and 0 (or false, alive) as censored, and leaves out records with other values: "
+                      "if the events are coded otherwise (R's 1 = censored / 2 = event, other words), say which value "
+                      "is the event (--event-value). If they are coded so (or --event-value was given), they are "
+                      "too few to tell apart from the noise at this budget.", UserWarning, stacklevel=3)
 
 
 def _warn_unseen(unseen: list, std: float) -> None:
