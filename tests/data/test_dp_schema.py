@@ -580,28 +580,20 @@ def test_r_survival_coding_is_refused_saying_which_event_value_to_give(sigma):
                         threshold_delta=1e-6)
 
 
-def test_the_r_coding_decision_reads_the_records_through_noisy_counts_only(monkeypatch):
+def test_the_r_coding_decision_reads_the_records_through_noisy_counts_only():
     # Neighbours: D (R-coded) and D' = D plus one record whose event is 0 (a lone censored record
     # in 0 / 1 coding), the same key: both refused, one record does not decide it. A competing-risks
-    # table (0 / 1 / 2, its 2s left out) is not refused, and its schema is the one drawn without
-    # the 2s' bin (the check replaced by a no-op) and the one drawn before that bin existed (the
-    # record count and the missing rate, continuous in the noise, as commit f0221a3 drew them): the
-    # bin is drawn after every other count, so no earlier seeded schema changed.
+    # table (0 / 1 / 2, its 2s left out) is not refused, nor is a 0 / 1 one.
     d = _r_coded()
     d_prime = pd.concat([d, pd.DataFrame({"age": [50.0], "time": [10.0], "event": [0]})], ignore_index=True)
     for frame in (d, d_prime):
         with pytest.raises(DataError, match="R's survival coding"):
             dp_schema.estimate_schema_and_count(jax.random.key(3), frame, time="time", event="event",
                                                 noise_multiplier=1.0, threshold_delta=1e-6)
-    competing = d.assign(event=np.random.default_rng(1).choice([0, 1, 2], size=len(d)),
-                         bmi=np.where(np.random.default_rng(2).random(len(d)) < 0.3, np.nan, 25.0))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        with_twos = dp_schema.estimate_schema_and_count(jax.random.key(3), competing, time="time", event="event",
-                                                        noise_multiplier=1.0, threshold_delta=1e-6)
-        monkeypatch.setattr(dp_schema, "_check_event_coding", lambda *args: None)
-        without = dp_schema.estimate_schema_and_count(jax.random.key(3), competing, time="time", event="event",
-                                                      noise_multiplier=1.0, threshold_delta=1e-6)
-    assert with_twos[0] == without[0] and with_twos[2] == without[2]
-    assert with_twos[2] == 397.0 and with_twos[0].event_rate == pytest.approx(0.5012594458438288, abs=1e-12)
-    assert with_twos[0].column("bmi").missing_rate == pytest.approx(0.4722542071924222, abs=1e-12)
+    for events in ([0, 1, 2], [0, 1]):
+        frame = d.assign(event=np.random.default_rng(1).choice(events, size=len(d)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            _, _, count = dp_schema.estimate_schema_and_count(jax.random.key(3), frame, time="time", event="event",
+                                                              noise_multiplier=1.0, threshold_delta=1e-6)
+        assert abs(count - frame["event"].isin([0, 1]).sum()) < 20  # the records with a usable event

@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -599,8 +599,9 @@ def estimate_schema_and_count(
     One Gaussian mechanism of noise multiplier ``sigma`` (``noise_multiplier``), spent in four
     parts whose shares of ``1 / (2 sigma^2)`` add up to one (see :data:`SHARE_ROLE`):
 
-    1. **Role** (share 0.10): the count of each target class (classification) or of the two event
-       values (survival). The class set is *public*: ``classes`` when given, else the target's
+    1. **Role** (share 0.10): the count of each target class (classification) or of the event
+       values 0, 1 and 2 (survival; the 2s tell R's 1 = censored / 2 = event coding apart, which is
+       refused: :func:`_check_event_coding`). The class set is *public*: ``classes`` when given, else the target's
        distinct labels, taken as the task's definition (the report lists this assumption; a
        target with more than :data:`MAX_IMPLICIT_CLASSES` labels must declare them). Gives the
        record count ``n_hat``, the class proportions or the event rate.
@@ -737,8 +738,12 @@ def estimate_schema_and_count(
         target_column = CategoricalColumn(target, tuple(levels if classes is None else declared_spelling(classes)))
     else:
         values = frame[event]
-        usable = values.isin([0, 1, True, False]).to_numpy() & values.notna().to_numpy()
-        counts = noisy(np.bincount(values[usable].astype(np.int64).to_numpy(), minlength=2)[:2], std_role)
+        # Bins 0, 1 and 2: the 2s (R's events, or a competing event) are counted only to tell R's
+        # coding apart (_check_event_coding); a record adds one count to one bin, or to none.
+        usable = values.isin([0, 1, 2, True, False]).to_numpy() & values.notna().to_numpy()
+        counts = noisy(np.bincount(values[usable].astype(np.int64).to_numpy(), minlength=3)[:3], std_role)
+        _check_event_coding(event, counts, 0.0 if exact else std_role)
+        counts = counts[:2]
         event_rate = float(np.clip(_proportions(counts)[1], MIN_PROPORTION, 1 - MIN_PROPORTION))
         record_count = float(max(counts.sum(), 1.0))
 
@@ -866,8 +871,6 @@ def estimate_schema_and_count(
             time_column = numeric
         else:
             columns.append(numeric)
-    if event is not None:
-        _check_event_coding(frame[event], event, counts, noisy, 0.0 if exact else std_role)
     if not columns:
         raise DataError(f"no feature column could be estimated from the noisy counts ({_needed_message(feature_scan)}). "
                         "The schema's share of the budget was spent (it is in the ledger); nothing was released.")
@@ -905,25 +908,23 @@ def estimate_schema_and_count(
 R_CODING_Z = 4.0
 
 
-def _check_event_coding(values: pd.Series, event: str, counts: np.ndarray, noisy: Callable, std: float) -> None:
+def _check_event_coding(event: str, counts: np.ndarray, std: float) -> None:
     """Refuse R's 1 = censored / 2 = event coding, which zodc would read as 1 = event with every event
     left out; else warn when the noisy counts show no events or no censored records.
 
-    The role histogram's bin of the value 2 is counted for every survival table (a record adds one
-    count to one of the bins 0, 1 and 2, or to none: the histogram's sensitivity is unchanged) and
-    drawn after every other count of the mechanism, so the earlier noise is the same draw as
-    without it. Could one record change this? Only through the noisy counts: the refusal and the
-    warning are post-processing (exact counts in the non-private mode)."""
-    twos = float(noisy(np.array([int(values.isin([2]).sum())]), std)[0])
+    ``counts``: the role histogram's noisy counts of the event values 0, 1 and 2 (a record adds one
+    count to one of them, or to none: sensitivity 1, as with two bins). Could one record change
+    this? Only through the noisy counts: the refusal and the warning are post-processing (exact
+    counts, ``std`` 0, in the non-private mode)."""
     present = (lambda c, z: c > z * std) if std > 0 else (lambda c, z: c > 0.5)
-    if present(twos, R_CODING_Z) and not present(counts[0], PRESENCE_Z) and present(counts[1], PRESENCE_Z):
+    if present(counts[2], R_CODING_Z) and not present(counts[0], PRESENCE_Z) and present(counts[1], PRESENCE_Z):
         raise DataError(f"the event column '{event}' shows the values 1 and 2 and no 0 in the noisy counts: R's "
                         "survival coding (1 = censored, 2 = event)? zodc reads 1 as the event and leaves out other "
                         "values, so the censored records would be taken for events. Say which value is the event: "
                         "--event-value 2 on the command line (or --event-value 1); in Python, map the column to "
                         "1 (event) / 0 (censored) before `fit`. The schema's share of the budget was spent (it is in "
                         "the ledger); nothing was released.")
-    if std > 0 and min(counts) <= PRESENCE_Z * std:
+    if std > 0 and min(counts[:2]) <= PRESENCE_Z * std:
         unseen = "no events (1 or true)" if counts[1] <= PRESENCE_Z * std else "no censored records (0 or false)"
         warnings.warn(f"the event column '{event}' shows {unseen} at this budget. zodc reads 1 (or true, dead) "
                       "as an event and 0 (or false, alive) as censored, and leaves out records with other values: "
