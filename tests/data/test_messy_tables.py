@@ -198,7 +198,8 @@ def test_identifier_names_as_people_write_them(name):
 
 
 @pytest.mark.parametrize("name", ["age", "HbA1c", "BMI", "nodes", "number_of_nodes", "valid", "fluid", "grade",
-                                  "study", "Patientenalter", "num_children", "no_smoker", "sample_size", "nrec"])
+                                  "study", "Patientenalter", "num_children", "no_smoker", "sample_size", "nrec",
+                                  "n_cases", "num_cases", "n_patients", "patients_number", "no_record"])
 def test_feature_names_are_not_identifiers(name):
     from zodc.data.dp_schema import looks_like_identifier
 

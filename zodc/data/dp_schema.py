@@ -538,18 +538,19 @@ def looks_like_identifier(name: str) -> bool:
     words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", str(name).strip())  # camelCase: PatientID -> Patient_ID
     text = re.sub(r"[-. #]", "_", words.casefold()).strip("_")
     text = text.replace("°", "o").replace("º", "o")  # French and Spanish numéro signs: N°, Nº
-    # Who a row is (English, German, French, Spanish and Italian spellings) and a number or id word,
-    # either way round: patient_no, Patienten-Nr, Fallnummer, num_patient, NoDossier, id_paciente.
-    who = (r"(patient|patients|patienten|paciente|pat|case|cases|fall|record|subject|study|row|sample|participant|"
-           r"person|dossier|cas)")
-    number = r"(no|nr|number|num|nummer|numero|nro|n)"
+    # Who a row is (English, German, French, Spanish and Italian spellings, singular: "n_cases" and
+    # "num_patients" are counts) and a number word, either way round: patient_no, Patienten-Nr,
+    # Fallnummer, NoDossier, num_paciente; the French / Spanish order only with its own words.
+    who = r"(patient|patienten|paciente|paziente|pat|case|fall|record|subject|study|row|sample|participant|dossier)"
+    number = r"(no|nr|number|num|nummer|numero|nro)"
+    who_after = r"(patient|paciente|paziente|dossier|fall|participant|sujet|caso)"
     return (text in {"id", "rownames", "row_names", "rowname", "index", "seqno", "seq_no", "row", "row_id", "mrn",
                      "record", "record_id", "patient", "patient_id", "subject", "subject_id", "case_id", "obs",
                      "pid", "ptid", "uid", "uuid", "guid", "no", "nr"}
             or text.endswith("_id") or text.startswith("id_") or text.startswith("unnamed:")
             or text.startswith("unnamed_")
             or re.fullmatch(who + r"_?" + number, text) is not None
-            or re.fullmatch(number + r"_?(de_|du_|des_)?" + who, text) is not None)
+            or re.fullmatch(number + r"_?(de_|du_|del_)?" + who_after, text) is not None)
 
 
 def column_kinds(frame: pd.DataFrame, kinds: Optional[dict], *, target=None, time=None, event=None) -> tuple:

@@ -111,7 +111,8 @@ def _utility_lines(task: str, utility: dict[str, Any], owner_path: str | None) -
     dropped = (utility.get("preprocessing") or {}).get("dropped_columns") or []
     if dropped:
         # Each is left out of the fits of the tables it is constant in only (report_references).
-        names = "; ".join(f"{d['column']}: {d['reason']}" for d in dropped[:2]) + (f"; {len(dropped) - 2} more in the owner's file" if len(dropped) > 2 else "")
+        names = "; ".join(f"{d['column']}: {d['reason']}" for d in dropped[:2])
+        names += f"; {len(dropped) - 2} more in the owner's file" if len(dropped) > 2 else ""
         done.append(f"{len(dropped)} encoded column(s) left out of the fit of each table they are constant in "
                     f"({names})")
     missing = (utility.get("preprocessing") or {}).get("missing_values") or {}
