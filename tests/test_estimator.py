@@ -1,5 +1,6 @@
 import json
 import math
+import warnings
 
 import jax
 import numpy as np
@@ -267,6 +268,30 @@ def test_custom_host_estimator(cancer):
     X, y, schema = cancer
     fitted = small(schema=schema, steps=4).set_params(model=KNeighborsClassifier(n_neighbors=3)).fit(X, y)
     assert fitted.backend_ == "host" and fitted.synthetic_.shape == (6, 31)
+
+
+def test_three_classes_or_more_default_to_a_smaller_step():
+    # Round 36: with three classes or more the default learning rate is 0.02 (the class set is the
+    # task's public definition, so no record decides it); two classes keep 0.05, and a given rate
+    # or optimizer is kept whatever the classes.
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    y3 = pd.Series(np.array(["x", "y", "z"])[rng.integers(0, 3, 300)], name="y")
+    y2 = y3.where(y3 != "z", "y")
+    quick = dict(steps=2, num_directions=4, epsilon=float("inf"), random_state=0, rows_per_class=2)
+    assert Condenser("tree", **quick).fit(X, y3).learning_rate_ == 0.02
+    assert Condenser("tree", **quick).fit(X, y2).learning_rate_ == 0.05
+    assert Condenser("tree", learning_rate=0.07, **quick).fit(X, y3).learning_rate_ == 0.07
+    # Neighbours with declared classes (a categorical y): D' = D plus one record holding a third
+    # label. Its record is left out, the class set stays the declared one, and so does the step.
+    declared = pd.Series(pd.Categorical(y2, categories=["x", "y"]), name="y")
+    X_prime = pd.concat([X, pd.DataFrame({"a": [0.0], "b": [0.0]})], ignore_index=True)
+    y_prime = pd.Series(pd.Categorical(list(y2) + ["z"], categories=["x", "y"]), name="y")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        steps = [Condenser("tree", **quick).fit(features, labels).learning_rate_
+                 for features, labels in ((X, declared), (X_prime, y_prime))]
+    assert steps == [0.05, 0.05]
 
 
 def test_dp_means_start_is_accounted_and_the_release_still_meets_the_target(cancer):

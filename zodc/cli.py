@@ -196,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     optimisation.add_argument("--smoothing", type=float, default=0.2,
                               help="perturbation radius mu of the zero-order estimate, in encoded [-1, 1] units")
     optimisation.add_argument("--learning-rate", type=float, default=None,
-                              help="Adam's step size (default: 0.05 for classification, 0.02 for survival)")
+                              help="Adam's step size (default: 0.05 for classification, 0.02 with three classes or more and for survival)")
     optimisation.add_argument("--directions", choices=["gaussian", "orthogonal", *_RETIRED_DIRECTIONS],
                               default="gaussian", metavar="{gaussian,orthogonal}",
                               action=_RetiredOption, retired=_RETIRED_DIRECTIONS,

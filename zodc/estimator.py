@@ -93,7 +93,7 @@ class Condenser(BaseEstimator):
       epsilon, delta: the target guarantee of the whole release (``epsilon=inf``: non-private).
       rows_per_class: classification table size per class (default 10); rows: survival (default 50).
       steps, num_directions, smoothing: zero-order steps, directions ``q`` per step, radius ``mu``.
-      learning_rate: Adam's step (``None``: 0.05 classification, 0.02 survival); optimizer: any
+      learning_rate: Adam's step (``None``: 0.05 classification, 0.02 with three classes or more, 0.02 survival); optimizer: any
         optax transformation instead.
       l2_norm_clip, batch_size: per-record clip ``C``; expected Poisson batch (``p = B / n_hat``).
       loss: ``"balanced_linear"`` (default), ``"cross_entropy"``, ``"brier"``; survival
@@ -296,6 +296,8 @@ class Condenser(BaseEstimator):
         spend = Budget(config.epsilon, config.delta, budget)
         problem = task.prepare(frame, roles, config, keys, spend, schema)
         config = dataclasses.replace(config, soft_labels=task.soft_events(problem, config, spend))
+        if self.learning_rate is None and self.optimizer is None:  # the task's default, once its classes are known
+            config = dataclasses.replace(config, learning_rate=task.step_size(problem, config))
         start = task.start(problem, config, keys, spend)
         if config.soft_labels:  # the learned own-class / own-status weight column, at a public constant
             column = jnp.full((start.shape[0], 1), weight_column(config.soft_label_start), start.dtype)

@@ -8,6 +8,8 @@ its task for each part that depends on what is predicted:
 ``settings(params)``          task defaults (rows, learning rate, loss, the start's spread) and checks
 ``prepare(...)``              the schema (public, or DP) and its public statistics, the DP record
                               count, the encoded real records: a :class:`Problem`
+``soft_events(...)``          soft labels / events, decided once the public statistics are known
+``step_size(...)``            the default learning rate, once the class set is known
 ``start(...)``                the starting table (its row groups: classes, or event status)
 ``evaluator(...)``            the zero-order loss: a native kernel's evaluator, or a host payload
 ``release(...)``              the learned table decoded to the original columns, and fitted attributes
@@ -73,6 +75,10 @@ class Task(Protocol):
     def settings(self, params: dict) -> dict: ...
 
     def prepare(self, frame, roles, settings, keys: RunKeys, budget: Budget, schema: Schema | None) -> Problem: ...
+
+    def soft_events(self, problem: Problem, settings, budget: Budget) -> bool: ...
+
+    def step_size(self, problem: Problem, settings) -> float | None: ...
 
     def start(self, problem: Problem, settings, keys: RunKeys, budget: Budget): ...
 

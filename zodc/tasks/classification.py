@@ -41,6 +41,7 @@ class Classification:
     default_model = "tree"
     losses = LOSSES
     learning_rate = 0.05   # Adam's default step size in the bounds' units (ablation rounds 9-14, docs/ablation.md)
+    learning_rate_many_classes = 0.02  # the same for three classes or more (round 36)
     start_scale = 0.1      # DPMeans' default spread in the bounds' units (rounds 12-13)
     trust_radius = 0.5     # how far (encoded units) a cell may move from its start (round 29)
     learning_rate_data = 0.1  # the same in the data's units (column spreads; round 28)
@@ -133,6 +134,15 @@ class Classification:
     def soft_events(self, problem: Problem, config, budget: Budget) -> bool:
         """Soft labels as configured (decided on public configuration in :meth:`settings`)."""
         return bool(config.soft_labels)
+
+    def step_size(self, problem: Problem, config) -> float | None:
+        """The default learning rate once the classes are known: :attr:`learning_rate_many_classes`
+        where the target has three classes or more (the per-class signal is thinner against the same
+        noise; round 36 in ``docs/ablation.md``), else the configured one. Reads the class set, the
+        task's public definition, and no record."""
+        if config.units == "bounds" and config.learning_rate is not None and problem.schema.n_classes >= 3:
+            return self.learning_rate_many_classes
+        return config.learning_rate
 
     def start(self, problem: Problem, config, keys: RunKeys, budget: Budget):
         """Feature selection (if asked), then each class's rows at the start (:mod:`zodc.start`)."""

@@ -183,6 +183,10 @@ class Survival:
         return schema, rate, record_count(len(frame), keys, budget, noise)
 
     # ---------------------------------------------------------------- start
+    def step_size(self, problem: Problem, config) -> float | None:
+        """The configured learning rate (survival's default is fixed before the data)."""
+        return config.learning_rate
+
     def soft_events(self, problem: Problem, config, budget: Budget) -> bool:
         """``soft_labels="auto"``: soft events when the start's DP noise on the difference of the two
         event-status means exceeds 0.2 per encoded coordinate, or (private runs) when the synthetic
