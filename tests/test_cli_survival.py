@@ -167,10 +167,14 @@ def test_soft_events_write_weighted_copies_that_the_utility_report_uses(tmp_path
     assert report["owner_only"]["utility"]["synthetic"]["c_index"] == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("censored, event", [(1, 2), ("alive", " Dead")])
-def test_events_coded_otherwise_are_read_with_event_value(tmp_path, capsys, censored, event):
-    # R's survival package codes 1 = censored / 2 = dead, many tables write words: with --event-value
-    # the run is the 0 / 1 run of the same seed, table for table (without it every event was left out).
+@pytest.mark.parametrize("censored, event, event_value", [
+    (1, 2, "2"), ("alive", " Dead", "DEAD"),  # R's 1 = censored / 2 = dead, other words: --event-value
+    ("Alive", " DEAD", None), ("lebend", "Verstorben", None), ("censored", "event", None),  # EVENT_WORDS
+])
+def test_events_coded_otherwise_give_the_0_1_run(tmp_path, capsys, censored, event, event_value):
+    # With --event-value, or for a vital status in words (zodc.data.io.EVENT_WORDS, a fixed public
+    # vocabulary read record by record) without it, the run is the 0 / 1 run of the same seed, table
+    # for table, and no record is left out (before, every event was).
     data = load_dataset("gbsg2")
     data.schema.to_json(tmp_path / "schema.json")
     coded = tmp_path / "coded.csv"
@@ -179,28 +183,11 @@ def test_events_coded_otherwise_are_read_with_event_value(tmp_path, capsys, cens
     data.frame.to_csv(plain, index=False)
     common = ["--schema", tmp_path / "schema.json", "--holdout", "0", *FAST]
     assert run_cli("condense", "--data", plain, "--out", tmp_path / "plain_out.csv", *common) == 0
-    assert run_cli("condense", "--data", coded, "--event-value", str(event).strip().upper(),
-                   "--out", tmp_path / "coded_out.csv", *common) == 0
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "coded_out.csv"), pd.read_csv(tmp_path / "plain_out.csv"))
-
-
-@pytest.mark.parametrize("censored, event", [("Alive", " DEAD"), ("lebend", "Verstorben"), ("censored", "event")])
-def test_vital_status_words_are_events_without_event_value(tmp_path, capsys, censored, event):
-    # A vital status in words (zodc.data.io.EVENT_WORDS, a fixed public vocabulary read record by
-    # record) needs no --event-value: the same table as the 0 / 1 run of the same seed, no warning
-    # that records were left out.
-    data = load_dataset("gbsg2")
-    data.schema.to_json(tmp_path / "schema.json")
-    worded = tmp_path / "worded.csv"
-    data.frame.assign(cens=data.frame["cens"].map({0: censored, 1: event})).to_csv(worded, index=False)
-    plain = tmp_path / "plain.csv"
-    data.frame.to_csv(plain, index=False)
-    common = ["--schema", tmp_path / "schema.json", "--holdout", "0", *FAST]
-    assert run_cli("condense", "--data", plain, "--out", tmp_path / "plain_out.csv", *common) == 0
     capsys.readouterr()
-    assert run_cli("condense", "--data", worded, "--out", tmp_path / "worded_out.csv", *common) == 0
+    declared = [] if event_value is None else ["--event-value", event_value]
+    assert run_cli("condense", "--data", coded, *declared, "--out", tmp_path / "coded_out.csv", *common) == 0
     assert "left out" not in capsys.readouterr().err
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "worded_out.csv"), pd.read_csv(tmp_path / "plain_out.csv"))
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "coded_out.csv"), pd.read_csv(tmp_path / "plain_out.csv"))
 
 
 def test_logical_events_and_a_cohort_without_events(tmp_path, capsys):
