@@ -100,6 +100,10 @@ def test_structured_target_equals_dataframe_with_column_names(gbsg2):
     pd.testing.assert_frame_equal(by_columns.synthetic_, by_default_names.synthetic_)
     # The schema names the columns: they may be left out.
     pd.testing.assert_frame_equal(by_columns.synthetic_, small(schema=schema).fit(frame).synthetic_)
+    # A vital status in words (zodc.data.io.EVENT_WORDS, each cell read alone): the same release.
+    worded = frame.assign(cens=frame["cens"].map({0: " Alive", 1: "DEAD"}))
+    pd.testing.assert_frame_equal(by_columns.synthetic_, small(schema=schema).fit(
+        worded, duration_col="time", event_col="cens").synthetic_)
 
 
 def test_survival_defaults_are_the_dp_means_start_and_a_slower_adam(gbsg2):

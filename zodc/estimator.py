@@ -267,7 +267,9 @@ class Condenser(BaseEstimator):
 
         Args:
           X, y: features (a DataFrame, or an array: columns ``x0..``) and target.
-          duration_col, event_col: survival columns of ``X``.
+          duration_col, event_col: survival columns of ``X``; the event is 1 / 0, ``True`` / ``False``,
+            or a vital status word (``"dead"`` / ``"alive"``, :data:`zodc.data.io.EVENT_WORDS`),
+            each cell read alone; map other codings (R's 1 = censored / 2 = event) to 1 / 0 first.
           budget: a :class:`~zodc.budget.SharedBudget` when this fit is part of a larger release
             (a private search); ``None``: this fit's own ``(epsilon, delta)``.
 

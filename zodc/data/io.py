@@ -319,6 +319,13 @@ EVENT_WORDS = {
 }
 
 
+def event_words(series: pd.Series) -> pd.Series:
+    """An event column's text cells in :data:`EVENT_WORDS` as 1 / 0, each stripped and lower-cased;
+    every other cell as it is. Could one record change this? Only its own cell."""
+    return series.astype(object).map(
+        lambda v: EVENT_WORDS.get(v.strip().lower(), v) if isinstance(v, str) else v)
+
+
 def event_indicator(series: pd.Series, event_value: Any) -> pd.Series:
     """A survival event column recoded to 1.0 (event) / 0.0 (censored) by its declared event value.
 
@@ -418,7 +425,7 @@ def apply_declared_kinds(frame: pd.DataFrame, *, categorical=(), integer=(), num
             continue
         cells = series.astype(object).map(lambda v: v.strip() if isinstance(v, str) else v)
         if name == event:  # logicals and vital status in words, record by record (EVENT_WORDS)
-            cells = cells.map(lambda v: EVENT_WORDS.get(v.lower(), v) if isinstance(v, str) else v)
+            cells = event_words(cells)
         numbers = pd.to_numeric(cells, errors="coerce")
         if (numbers.isna() & series.notna()).any():
             warnings.warn(f"event column {name!r} holds values other than 0/1, true/false and dead/alive (in words zodc "

@@ -16,6 +16,7 @@ import pandas as pd
 
 from zodc.budget import Budget
 from zodc.data.dp_schema import count_share, estimate_event_rate
+from zodc.data.io import event_words
 from zodc.data.schema import Schema
 from zodc.data.transform import TableEncoder
 from zodc.data.validation import column_not_found, validate_table
@@ -111,7 +112,10 @@ class Survival:
         if schema is not None and (schema.time.name, schema.event) != (duration_col, event_col):
             raise DataError(f"the schema's time and event columns are {schema.time.name!r} and {schema.event!r}; "
                             f"got duration_col={duration_col!r}, event_col={event_col!r}.")
-        return X.copy(), {"time": duration_col, "event": event_col}
+        frame = X.copy()
+        if not pd.api.types.is_numeric_dtype(frame[event_col]):  # "dead" / "alive", record by record
+            frame[event_col] = event_words(frame[event_col])
+        return frame, {"time": duration_col, "event": event_col}
 
     def fit_arguments(self, frame: pd.DataFrame, roles: dict) -> tuple[tuple, dict]:
         """``Condenser.fit``'s arguments (lifelines style) for a frame holding the time and event."""
