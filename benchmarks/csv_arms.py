@@ -73,6 +73,7 @@ def main() -> None:
     source.add_argument("--cohort", choices=sorted(COHORTS))
     source.add_argument("--data", help="a CSV (give its roles with --roles)")
     parser.add_argument("--roles", default="", help='e.g. "--target outcome"')
+    parser.add_argument("--base", default="", help='options every arm gets, quoted (e.g. "--model logistic")')
     parser.add_argument("--arm", action="append", default=[], help="one arm's extra options, quoted")
     parser.add_argument("--seeds", type=int, default=30)
     parser.add_argument("--epsilon", default="1")
@@ -86,8 +87,8 @@ def main() -> None:
             make().to_csv(csv, index=False)
         else:
             csv, roles = args.data, shlex.split(args.roles)
-        result = run(csv, roles, arms, range(1, args.seeds + 1), epsilon=args.epsilon)
-    result.update(cohort=args.cohort or os.path.basename(args.data), epsilon=args.epsilon)
+        result = run(csv, roles, arms, range(1, args.seeds + 1), epsilon=args.epsilon, base=shlex.split(args.base))
+    result.update(cohort=args.cohort or os.path.basename(args.data), epsilon=args.epsilon, base=shlex.split(args.base))
     with open(args.out, "w", encoding="utf-8") as handle:
         json.dump(result, handle, indent=1)
     for entry in result["summary"]:
