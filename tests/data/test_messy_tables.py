@@ -65,6 +65,23 @@ def test_stray_case_and_whitespace_make_one_level(tmp_path):
     assert schema_csv.column("sex").categories == ("female", "male")
 
 
+def test_labels_written_as_1_and_1_0_are_one_class(tmp_path):
+    # A table merged from two exports: one wrote the outcome 0 / 1, the other 0.0 / 1.0. Each cell
+    # is normalised alone ("1.0" is "1"; "01" stays "01"), so the classes are two, not four, and
+    # every record keeps its class.
+    rng = np.random.default_rng(13)
+    n = 400
+    outcome = rng.integers(0, 2, n)
+    written = [f"{v}.0" if rng.random() < 0.5 else str(v) for v in outcome]
+    lines = ["age,code,y"] + [f"{40 + i % 30},{'01' if i % 3 else '1.00'},{written[i]}" for i in range(n)]
+    frame = csv_frame(tmp_path, "\n".join(lines) + "\n", target="y", categorical=["code"])
+    schema, caught, _ = estimate(frame, target="y")
+    assert schema.target_column.categories == ("0", "1"), caught
+    assert schema.column("code").categories == ("01", "1")
+    clean = validate_table(frame, schema)
+    assert clean["y"].astype(int).tolist() == outcome.tolist()
+
+
 def test_boolean_columns_are_two_level_categoricals(tmp_path):
     rng = np.random.default_rng(12)
     n = 400

@@ -16,6 +16,7 @@ is part of a release and none of it should be copied into one.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from typing import Any, Optional, Sequence
 
@@ -266,10 +267,16 @@ def check_raw_table(
             raise DataError(f"time column '{time}' must be numeric. Got dtype {frame[time].dtype}.")
 
 
+_ZERO_FRACTION = re.compile(r"[+-]?\d+\.0+")
+
+
 def normalise_text(text: str) -> str:
     """A text level as zodc compares and releases it: surrounding and repeated whitespace removed,
-    lower-cased (``" Male"``, ``"MALE "`` and ``"male"`` are one level). Acts on one value alone."""
-    return " ".join(text.split()).casefold()
+    lower-cased (``" Male"``, ``"MALE "`` and ``"male"`` are one level), and a whole number written
+    with a zero fraction written without it (``"1.0"`` is ``"1"``: tables merged from exports that
+    write numbers differently; ``"01"`` stays ``"01"``). Acts on one value alone."""
+    text = " ".join(text.split()).casefold()
+    return text[:text.index(".")] if _ZERO_FRACTION.fullmatch(text) else text
 
 
 def _blank(series: pd.Series) -> np.ndarray:
