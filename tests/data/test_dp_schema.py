@@ -597,3 +597,15 @@ def test_the_r_coding_decision_reads_the_records_through_noisy_counts_only():
             _, _, count = dp_schema.estimate_schema_and_count(jax.random.key(3), frame, time="time", event="event",
                                                               noise_multiplier=1.0, threshold_delta=1e-6)
         assert abs(count - frame["event"].isin([0, 1]).sum()) < 20  # the records with a usable event
+
+
+def test_the_r_coding_decision_on_noisy_counts_near_its_bars():
+    # Post-processing of the role histogram's noisy counts (0s, 1s, 2s) at std 3: a 0-count of 2.5
+    # stds is noise on R-coded data (refused: the bar for 0s being present is 4 stds, like the
+    # 2s'), one of 5 stds is real censoring (competing risks: not refused); 2s below 4 stds are noise.
+    std = 3.0
+    with pytest.raises(DataError, match="R's survival coding"):
+        dp_schema._check_event_coding("status", np.array([2.5 * std, 200.0, 200.0]), std)
+    dp_schema._check_event_coding("status", np.array([5 * std, 200.0, 200.0]), std)
+    with pytest.warns(UserWarning, match="shows no censored records"):
+        dp_schema._check_event_coding("status", np.array([0.0, 200.0, 3.9 * std]), std)

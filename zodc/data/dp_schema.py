@@ -904,8 +904,10 @@ def estimate_schema_and_count(
 
 
 #: R's ``survival`` coding (1 = censored, 2 = event) is refused when the noisy count of the value 2
-#: exceeds this many stds while the 0's count does not exceed PRESENCE_Z: on 0 / 1 data (no 2) the
-#: first has probability 3e-5 (one-sided normal tail at 4 stds).
+#: exceeds this many stds and the 0's count does not: on 0 / 1 data (no 2) the first has
+#: probability 3e-5 (one-sided normal tail at 4 stds), and R-coded data (no 0) pass the second with
+#: probability 1 - 3e-5. A table whose 0s are that few and its 2s many (competing risks, almost no
+#: censoring) is refused too: the message names --event-value, which settles it either way.
 R_CODING_Z = 4.0
 
 
@@ -918,7 +920,7 @@ def _check_event_coding(event: str, counts: np.ndarray, std: float) -> None:
     this? Only through the noisy counts: the refusal and the warning are post-processing (exact
     counts, ``std`` 0, in the non-private mode)."""
     present = (lambda c, z: c > z * std) if std > 0 else (lambda c, z: c > 0.5)
-    if present(counts[2], R_CODING_Z) and not present(counts[0], PRESENCE_Z) and present(counts[1], PRESENCE_Z):
+    if present(counts[2], R_CODING_Z) and not present(counts[0], R_CODING_Z) and present(counts[1], PRESENCE_Z):
         raise DataError(f"the event column '{event}' shows the values 1 and 2 and no 0 in the noisy counts: R's "
                         "survival coding (1 = censored, 2 = event)? zodc reads 1 as the event and leaves out other "
                         "values, so the censored records would be taken for events. Say which value is the event: "
