@@ -1,4 +1,5 @@
-"""Paired arms over seeds on one CSV run as a new user would (`zodc condense --data`, no schema).
+"""Paired arms over seeds on one CSV run as a new user would (`zodc condense --data`, no schema),
+through :func:`benchmarks.paired_rules.paired_runs`.
 
 Each seed runs every arm (arm 0 the defaults, the others with their extra options) on the same
 table, holdout and noise seed, so differences are paired; the summary gives each arm's mean, its
@@ -13,14 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
-import tempfile
 
 import numpy as np
+import pandas as pd
 
 from benchmarks import cohorts
-from benchmarks.unseen_cohorts import one_run
+from benchmarks.paired_rules import paired_runs, scored
+
 
 def _chile():
     from benchmarks.unseen_cohorts import load
@@ -35,36 +36,41 @@ COHORTS = {"nwtco_three_classes": (cohorts.nwtco_three_classes, ["--target", "ou
            "chile": (_chile, ["--target", "vote"])}
 
 
-def paired(values: np.ndarray, reference: np.ndarray) -> dict:
-    """Mean ± SE of the paired differences ``values - reference``."""
-    d = np.asarray(values, float) - np.asarray(reference, float)
-    return {"mean": float(d.mean()), "se": float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else None}
+def _references(metric: str):
+    """``measure`` for :func:`benchmarks.paired_rules.paired_runs`: the random real sample's and the
+    full data's score from the owner's file of a released run."""
+    def measure(out: str) -> tuple:
+        with open(out.replace(".csv", ".owner.json"), encoding="utf-8") as handle:
+            utility = json.load(handle)["utility"]
+        return utility["random_subset"][metric], utility["full_data"][metric]
+    return measure
 
 
-def run(csv: str, roles: list, arms: list, seeds: range, *, epsilon: str = "1", base: list = ()) -> dict:
-    """Every arm on every seed; ``{"rows", "summary"}`` (``arms[0]`` is the reference, usually ``[]``)."""
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for seed in seeds:
-            row = {"seed": seed}
-            for k, arm in enumerate(arms):
-                result = one_run(["--data", csv, *roles, "--epsilon", epsilon, "--seed", str(seed), *base, *arm],
-                                 os.path.join(tmp, f"arm{k}.csv"))
-                if result["exit"] != 0:
-                    raise RuntimeError(f"arm {arm} seed {seed}: {result.get('error')}")
-                metric = result["metric"]
-                row[f"arm{k}"] = result[f"synthetic.{metric}"]
-                row["random_subset"], row["full_data"] = result[f"random_subset.{metric}"], result[f"full_data.{metric}"]
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-    random = np.array([r["random_subset"] for r in rows])
+def run(table: pd.DataFrame, roles: list, arms: list, seeds: range, *, epsilon: str = "1", base: list = ()) -> dict:
+    """Every arm on every seed (``arms[0]`` is the reference, usually ``[]``), through
+    :func:`benchmarks.paired_rules.paired_runs`; ``{"rows", "summary", "random_subset", "full_data"}``."""
+    metric = "auroc" if "--target" in roles else "c_index"
+    rules = {f"arm{k}": tuple(arm) for k, arm in enumerate(arms)}
+    scores, references = paired_runs(table, roles, metric, len(seeds), None, None, rules, first_seed=seeds.start,
+                                     extra=("--epsilon", epsilon, *base), measure=_references(metric))
+    if any(score is None for values in scores.values() for score in values):
+        raise RuntimeError(f"a run was refused: {scores}")
+    random, full = (np.array([r[i] for r in references["arm0"]]) for i in (0, 1))
+    rows = [{"seed": seed, **{label: scores[label][i] for label in rules}, "random_subset": random[i],
+             "full_data": full[i]} for i, seed in enumerate(seeds)]
     summary = []
     for k, arm in enumerate(arms):
-        values = np.array([r[f"arm{k}"] for r in rows])
-        summary.append({"arm": arm, "mean": float(values.mean()), "minus_arm0": paired(values, [r["arm0"] for r in rows]),
-                        "minus_random": paired(values, random)})
-    return {"rows": rows, "summary": summary, "random_subset": float(random.mean()),
-            "full_data": float(np.mean([r["full_data"] for r in rows]))}
+        values = scored(scores[f"arm{k}"])
+        summary.append({"arm": arm, "mean": float(values.mean()),
+                        "minus_arm0": _difference(values, scored(scores["arm0"])),
+                        "minus_random": _difference(values, random)})
+    return {"rows": rows, "summary": summary, "random_subset": float(random.mean()), "full_data": float(full.mean())}
+
+
+def _difference(values: np.ndarray, reference: np.ndarray) -> dict:
+    """Mean ± SE of the paired differences ``values - reference``."""
+    d = values - reference
+    return {"mean": float(d.mean()), "se": float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else None}
 
 
 def main() -> None:
@@ -80,15 +86,13 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     arms = [[]] + [shlex.split(arm) for arm in args.arm]
-    with tempfile.TemporaryDirectory() as tmp:
-        if args.cohort:
-            make, roles = COHORTS[args.cohort]
-            csv = os.path.join(tmp, f"{args.cohort}.csv")
-            make().to_csv(csv, index=False)
-        else:
-            csv, roles = args.data, shlex.split(args.roles)
-        result = run(csv, roles, arms, range(1, args.seeds + 1), epsilon=args.epsilon, base=shlex.split(args.base))
-    result.update(cohort=args.cohort or os.path.basename(args.data), epsilon=args.epsilon, base=shlex.split(args.base))
+    if args.cohort:
+        make, roles = COHORTS[args.cohort]
+        table = make()
+    else:  # read as text, as the command line reads it (the CSV is written back and read by zodc condense)
+        table, roles = pd.read_csv(args.data, dtype=str, keep_default_na=False), shlex.split(args.roles)
+    result = run(table, roles, arms, range(1, args.seeds + 1), epsilon=args.epsilon, base=shlex.split(args.base))
+    result.update(cohort=args.cohort or args.data, epsilon=args.epsilon, base=shlex.split(args.base))
     with open(args.out, "w", encoding="utf-8") as handle:
         json.dump(result, handle, indent=1)
     for entry in result["summary"]:

@@ -62,11 +62,12 @@ def condense_scored(data: str, roles: list, seed: int, out: str, metric: str, ex
 
 
 def paired_runs(table, roles: list, metric: str, seeds: int, module, name: str, rules: dict, *,
-                extra: tuple = (), measure=None) -> tuple:
+                extra: tuple = (), measure=None, first_seed: int = 0) -> tuple:
     """``table`` written as a CSV and condensed at every seed under every rule, in order, with the same
     seed: ``module.name`` set to the rule's value (``rules``: ``{label: value}``; restored after) — or,
     with ``module`` None, the rule's value (a tuple) appended to the arguments —, then
     :func:`condense_scored`, then ``measure(out)`` (the released files' path) when it released.
+    Seeds ``first_seed`` to ``first_seed + seeds - 1``.
     One JSON line per seed (``label: score``, or ``[score, measure]``). Returns ``(scores,
     measures)``, each ``{label: [per seed]}`` (None where refused)."""
     scores, measures = {label: [] for label in rules}, {label: [] for label in rules}
@@ -75,7 +76,7 @@ def paired_runs(table, roles: list, metric: str, seeds: int, module, name: str, 
         data, out = os.path.join(directory, "cohort.csv"), os.path.join(directory, "synthetic.csv")
         table.to_csv(data, index=False)
         try:
-            for seed in range(seeds):
+            for seed in range(first_seed, first_seed + seeds):
                 for label, value in rules.items():
                     if module is not None:
                         setattr(module, name, value)

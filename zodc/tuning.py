@@ -1115,8 +1115,7 @@ class PrivateSearch(BaseEstimator):
         best = self.best_condenser_
         finite = math.isfinite(self.epsilon_)
         task = get_task(best.task_)
-        # A pre-released schema was estimated with DP, though the runs were given it.
-        assumptions = best.public_assumptions(schema_given=False if self.prerelease_schema_ is not None else None)
+        assumptions = self._public_assumptions()
         if self.score_times_ is not None:
             assumptions.append("the times of the survival score: " + ", ".join(f"{t:.6g}" for t in self.score_times_))
         shape = self.stopping_shape_
@@ -1294,6 +1293,12 @@ class PrivateSearch(BaseEstimator):
         self.prerelease_schema_ = prerelease_schema
         return self
 
+    def _public_assumptions(self) -> list[str]:
+        """The chosen candidate's public assumptions; a schema pre-released before the candidates was
+        estimated with DP, though they were given it."""
+        prereleased = getattr(self, "prerelease_schema_", None) is not None
+        return self.best_condenser_.public_assumptions(schema_given=False if prereleased else None)
+
     def report(self) -> dict[str, Any]:
         """The privacy part of a search's release report (JSON-serialisable): the total, how it was
         split, every candidate's share and what it spent, the choice, and the combined ledger."""
@@ -1304,9 +1309,7 @@ class PrivateSearch(BaseEstimator):
         candidates = [{"params": params, "epsilon_target": c.epsilon, "delta_target": c.delta,
                        "epsilon_spent": c.epsilon_, "noise_multiplier": c.noise_multiplier_}
                       for params, c in zip(self.candidates_, self.condensers_)]
-        # A pre-released schema was estimated with DP, though the candidates were given it.
-        prereleased = getattr(self, "prerelease_schema_", None) is not None
-        assumptions = best.public_assumptions(schema_given=False if prereleased else None)
+        assumptions = self._public_assumptions()
         ledger = self.ledger_.to_dict(self.delta_)
         if self.score_times_ is not None and len(self.candidates_) > 1:
             assumptions.append("the times of the survival score: " + ", ".join(f"{t:.6g}" for t in self.score_times_))

@@ -75,6 +75,13 @@ def _decimal_commas_to_points(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+_DECOMPRESSION_ERRORS = (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError)
+
+
+def _undecompressable(path: str, compression: str | None, error: Exception) -> DataError:
+    return DataError(f"input table '{path}' cannot be decompressed ({compression}): {type(error).__name__}.")
+
+
 def _header_line(path: str, compression: str | None) -> bytes:
     """The file's first line, decompressed (``compression``: a value of :data:`_COMPRESSION`)."""
     try:
@@ -87,16 +94,17 @@ def _header_line(path: str, compression: str | None) -> bytes:
                 if len(members) != 1:
                     raise DataError(f"input table '{path}' is a zip archive holding {len(members)} files; zodc "
                                     "reads a zip holding one CSV file.")
-                if os.path.splitext(members[0])[1].lower() in _NOT_CSV:
-                    raise DataError(f"input table '{path}' holds {_NOT_CSV[os.path.splitext(members[0])[1].lower()]}"
-                                    ", not a CSV file: save it as CSV (a spreadsheet: File > Save As > CSV).")
+                inner = _NOT_CSV.get(os.path.splitext(members[0])[1].lower())
+                if inner is not None:
+                    raise DataError(f"input table '{path}' holds {inner}, not a CSV file: save it as CSV (a "
+                                    "spreadsheet: File > Save As > CSV).")
                 with archive.open(members[0]) as handle:
                     return handle.readline()
         opener = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}[compression]
         with opener(path, "rb") as handle:
             return handle.readline()
-    except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError) as error:
-        raise DataError(f"input table '{path}' cannot be decompressed ({compression}): {type(error).__name__}.") from None
+    except _DECOMPRESSION_ERRORS as error:
+        raise _undecompressable(path, compression, error) from None
 
 
 def read_table(path: PathLike, *, as_text: bool = False) -> pd.DataFrame:
@@ -151,9 +159,8 @@ def read_table(path: PathLike, *, as_text: bool = False) -> pd.DataFrame:
         raise DataError(f"input table '{path}' is empty (no header, no rows).") from None
     except pd.errors.ParserError as error:
         raise DataError(f"input table '{path}' cannot be parsed as CSV: {error}".strip()) from None
-    except (OSError, EOFError, zipfile.BadZipFile) as error:  # a truncated or corrupt compressed file
-        raise DataError(f"input table '{path}' cannot be decompressed ({compression}): "
-                        f"{type(error).__name__}.") from None
+    except _DECOMPRESSION_ERRORS as error:  # a truncated or corrupt compressed file
+        raise _undecompressable(path, compression, error) from None
     if len(frame) == 0:
         raise DataError(f"input table '{path}' has a header but no rows.")
     if separator == ";" and as_text:
