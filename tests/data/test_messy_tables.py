@@ -80,6 +80,14 @@ def test_labels_written_as_1_and_1_0_are_one_class(tmp_path):
     assert schema.column("code").categories == ("01", "1")
     clean = validate_table(frame, schema)
     assert clean["y"].astype(int).tolist() == outcome.tolist()
+    # Neighbours: D' = D plus one record written "0.00" / "1.000": the same class set and levels
+    # under the same noise seed, and every record of D keeps its class.
+    added = csv_frame(tmp_path, "\n".join(lines + ["55,1.000,0.00"]) + "\n", target="y", categorical=["code"])
+    schema_prime, _, _ = estimate(added, target="y")
+    assert schema_prime.target_column.categories == ("0", "1")
+    assert schema_prime.column("code").categories == ("01", "1")
+    clean_prime = validate_table(added, schema_prime)
+    assert clean_prime["y"].astype(int).tolist() == outcome.tolist() + [0]
 
 
 def test_boolean_columns_are_two_level_categoricals(tmp_path):
