@@ -172,6 +172,21 @@ def test_no_schema_estimates_bounds_and_event_rate_from_one_histogram(gbsg2):
     assert released["cens"].sum() == synthetic_event_count(fitted.event_rate_, ROWS)
 
 
+@pytest.mark.filterwarnings("ignore:.* outside the schema bounds")
+def test_events_written_as_text_give_the_numeric_run(gbsg2):
+    # A DataFrame whose event column holds text (read with dtype=str, or "dead" / "alive") gives the
+    # same release as its 0/1 column, without a schema, as `zodc condense --data` reads a CSV. Before,
+    # the text "1" / "0" was missing: every record was left out and the run refused.
+    frame, _ = gbsg2
+    cohort = frame[["age", "tsize", "time", "cens"]]
+    runs = [small(epsilon=4.0).fit(cohort.assign(cens=events), duration_col="time", event_col="cens").synthetic_
+            for events in (cohort["cens"], cohort["cens"].astype(str), cohort["cens"].map({1: " 1.0", 0: "0"}),
+                           cohort["cens"].map({1: "Dead", 0: "alive"}))]
+    for run in runs[1:]:
+        pd.testing.assert_frame_equal(run, runs[0])
+    assert 0 < runs[0]["cens"].sum() < ROWS
+
+
 def test_model_and_data_of_different_tasks_are_refused(gbsg2):
     frame, schema = gbsg2
     with pytest.raises(ConfigError, match="classification model but the data are survival"):
