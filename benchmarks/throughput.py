@@ -165,8 +165,9 @@ def _build_step(evaluate_fn, table, point: dict, settings: dict):
 
     from zodc.condense import StepParams, zero_order_condenser
 
+    kind = {"directions": settings["directions"]} if settings.get("directions") else {}  # else the library's default
     condenser = zero_order_condenser(evaluate_fn, optax.adam(settings["learning_rate"]), num_records=point["B"],
-                                     num_directions=point["q"], scheme="central")
+                                     num_directions=point["q"], scheme="central", **kind)
     # Every record sampled (p = 1): both backends score exactly the B real records each step.
     params = StepParams(smoothing=jnp.float32(settings["smoothing"]), l2_norm_clip=jnp.float32(1.0),
                         noise_multiplier=jnp.float32(1.0), sampling_probability=jnp.float32(1.0))
@@ -451,6 +452,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host-budget-seconds", type=float, help="per-point host time budget (config default)")
     parser.add_argument("--n-jobs", type=int, help="host worker processes (config default; -1 = all cores)")
     parser.add_argument("--note", action="append", default=[], help="a note recorded with the results")
+    parser.add_argument("--directions", choices=["gaussian", "rademacher"],
+                        help="kind of random directions (default: the library's, rademacher)")
     parser.add_argument("--paired-rounds", type=int, default=0,
                         help="after the separate medians, this many rounds of (native steps, one host step) back "
                              "to back: the ratio within each round, robust to the machine's drift (0: none)")
@@ -467,6 +470,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         with open(args.config) as handle:
             config = json.load(handle)
+        if args.directions:
+            config["settings"]["directions"] = args.directions
         models = None
         if args.models:
             models = [name.strip() for name in args.models.split(",") if name.strip()]

@@ -86,7 +86,7 @@ def test_retired_condense_options_warn_and_still_parse(flags, dest, value):
     assert len(caught) == 1 and flags[0] in str(caught[0].message)
 
 
-@pytest.mark.parametrize("flags", [[], ["--directions", "gaussian"], ["--directions", "orthogonal"]])
+@pytest.mark.parametrize("flags", [[], ["--directions", "rademacher"], ["--directions", "gaussian"], ["--directions", "orthogonal"]])
 def test_kept_condense_options_do_not_warn(flags, recwarn):
     args = build_parser().parse_args(["condense", "--out", "x.csv", *flags])
     assert not [w for w in recwarn if issubclass(w.category, FutureWarning)]
@@ -101,7 +101,7 @@ def test_retired_condense_options_are_hidden_from_help(capsys):
     for flag in ("--subspace", "--init-centre", "--soft-label-steps"):
         assert flag not in out
     directions = re.search(r"--directions.*?(?=\n  --)", out, flags=re.DOTALL).group(0)
-    assert "gaussian" in directions and "orthogonal" in directions
+    assert "rademacher" in directions and "gaussian" in directions and "orthogonal" in directions
     assert "rows" not in directions and "columns" not in directions
     for group in ("data:", "model:", "privacy:", "synthetic table:", "optimisation (advanced):", "output:"):
         assert f"\n{group}\n" in out

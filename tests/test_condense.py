@@ -32,10 +32,11 @@ def test_infinite_clip_zero_noise_full_batch_recovers_non_private_estimate():
     new_state, info = jax.jit(condenser.step)(state, params())
 
     direction_key, _, _ = jax.random.split(jax.random.fold_in(key, 0), 3)
-    directions = zo.sample_directions(direction_key, 8, table.shape)
+    directions = zo.sample_directions(direction_key, 8, table.shape, kind=condenser.directions)
     mean_loss = lambda s: jnp.mean(quadratic_evaluate(s[None], None)[0])
     values = jax.vmap(mean_loss)(zo.perturb(table, directions, 0.1))
     expected_gradient = zo.gradient_from_differences(values[:8] - values[8:], directions, 0.1)
+    assert condenser.directions == "rademacher" and set(np.unique(np.asarray(directions))) == {-1.0, 1.0}
     np.testing.assert_allclose(new_state.table, jnp.clip(table - expected_gradient, -1, 1), rtol=1e-4, atol=1e-5)
     assert int(info.batch_size) == NUM_RECORDS and float(info.clipped_fraction) == 0.0
 
@@ -122,7 +123,7 @@ def test_block_directions_move_only_the_slices_they_perturb(kind, axis):
     assert np.all(np.abs(np.asarray(everywhere.table)) > 0)
 
 
-@pytest.mark.parametrize("kind", ["orthogonal", "rows", "columns"])
+@pytest.mark.parametrize("kind", ["orthogonal", "rademacher", "rows", "columns"])
 def test_every_direction_kind_descends(kind):
     condenser = zero_order_condenser(quadratic_evaluate, optax.adam(0.05), num_records=NUM_RECORDS, num_directions=8,
                                      directions=kind)

@@ -49,3 +49,25 @@ def test_other_dtypes_and_key_kinds_fall_back_to_jax_random():
     rbg = jax.random.key(5, impl="rbg")
     _same(_random.normal(rbg, (8,)), jax.random.normal(rbg, (8,)))
     _same(_random.bits(rbg, (8,)), jax.random.bits(rbg, (8,), jnp.uint32))
+
+
+@pytest.mark.parametrize("shape", [(), (1,), (31,), (33,), (64, 10, 3)], ids=str)
+def test_signs_are_the_bits_of_the_packed_words(shape):
+    """Value i is bit i % 32 of word i // 32 of ``bits`` over ceil(size / 32) words, as +1 / -1."""
+    key = jax.random.key(5)
+    size = int(np.prod(shape))
+    words = np.asarray(jax.random.bits(key, (max(-(-size // 32), 1),), jnp.uint32))
+    expected = np.array([1.0 if (words[i // 32] >> (i % 32)) & 1 else -1.0 for i in range(size)], np.float32)
+    signs = np.asarray(jax.jit(_random.signs, static_argnums=1)(key, shape))
+    assert signs.shape == shape and signs.dtype == np.float32
+    np.testing.assert_array_equal(signs.reshape(-1), expected)
+
+
+def test_signs_are_balanced_and_independent_across_keys():
+    draws = np.asarray(jax.vmap(lambda k: _random.signs(k, (4_000,)))(jax.random.split(jax.random.key(6), 50)))
+    assert set(np.unique(draws)) == {-1.0, 1.0}
+    # 200,000 fair signs: the mean within 5 standard errors (1 / sqrt(200,000) each) of 0, and two
+    # keys agree on about half the values (a repeated key would agree on all).
+    assert abs(draws.mean()) < 5 / np.sqrt(draws.size)
+    agreement = (draws[0] == draws[1]).mean()
+    assert abs(agreement - 0.5) < 5 * 0.5 / np.sqrt(draws.shape[1])

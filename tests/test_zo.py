@@ -15,6 +15,7 @@ def quadratic(table):
 
 
 @pytest.mark.parametrize("scheme,kind", [("central", "gaussian"), ("forward", "gaussian"), ("central", "orthogonal"),
+                                         ("central", "rademacher"), ("forward", "rademacher"),
                                          ("central", "rows"), ("central", "columns"), ("forward", "rows")])
 def test_estimator_is_unbiased_on_a_quadratic(scheme, kind):
     table = jnp.array([[0.5, -0.2], [0.1, 0.4], [-0.3, 0.2]])
@@ -22,7 +23,7 @@ def test_estimator_is_unbiased_on_a_quadratic(scheme, kind):
     num_directions = 40_000
     estimate = zo.estimate_gradient(jax.random.key(0), quadratic, table, num_directions, 0.1, scheme, kind)
     # Per coordinate, c (g.u) u_j has variance at most c (||g||^2 + g_j^2) (+ O(mu^2) for forward),
-    # c the kind's scale (1 for Gaussian and orthogonal, m or d for blocks): 6 standard errors.
+    # c the kind's scale (1 for Gaussian, orthogonal and Rademacher, m or d for blocks): 6 standard errors.
     g = np.asarray(true_gradient)
     scale = zo.direction_scale(kind, table.shape)
     std_error = np.sqrt(scale * (np.sum(g**2) + g**2 + 0.05) / num_directions)

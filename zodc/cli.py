@@ -197,11 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
                               help="perturbation radius mu of the zero-order estimate, in encoded [-1, 1] units")
     optimisation.add_argument("--learning-rate", type=float, default=None,
                               help="Adam's step size (default: 0.05 for classification, 0.02 with three classes or more and for survival)")
-    optimisation.add_argument("--directions", choices=["gaussian", "orthogonal", *_RETIRED_DIRECTIONS],
-                              default="gaussian", metavar="{gaussian,orthogonal}",
+    optimisation.add_argument("--directions", choices=["rademacher", "gaussian", "orthogonal", *_RETIRED_DIRECTIONS],
+                              default="rademacher", metavar="{rademacher,gaussian,orthogonal}",
                               action=_RetiredOption, retired=_RETIRED_DIRECTIONS,
-                              help="kind of random directions: i.i.d. Gaussian over every cell, or orthogonal "
-                              "(same privacy cost)")
+                              help="kind of random directions: random signs (every cell moved by +/- the smoothing), "
+                              "i.i.d. Gaussian over every cell, or orthogonal Gaussian (same privacy cost)")
     optimisation.add_argument("--average-tail", type=float, default=0.0,
                               help="release the average of the last share of iterates (0: the last iterate)")
     optimisation.add_argument("--trust-radius", type=_radius, default="auto",

@@ -100,7 +100,8 @@ class Condenser(BaseEstimator):
         ``"discrete_nll"`` (default) or ``"brier"`` (no IPCW weights).
       num_time_bins, time_grid, time_init: survival's public loss grid and the noise start's times.
       class_weight: ``"balanced"`` (from public or DP proportions) or ``None``.
-      scheme, directions: ``"central"``/``"forward"`` differences; ``"gaussian"``/``"orthogonal"``.
+      scheme, directions: ``"central"``/``"forward"`` differences; ``"rademacher"`` (random signs,
+        the default), ``"gaussian"`` or ``"orthogonal"`` directions.
       average_tail: release the average of the last share of iterates (post-processing).
       trust_radius: each encoded cell stays within this distance of its start (a projection after
         every step: pure noise cannot carry the table away); ``"auto"``: the task's (0.5
@@ -154,7 +155,7 @@ class Condenser(BaseEstimator):
         "loss": [InstanceOf((str,), "a loss name"), None], "num_time_bins": [_count],
         "time_grid": [Options("log", "linear")], "time_init": [Options("center", "uniform")],
         "class_weight": [Options("balanced"), None], "scheme": [Options("central", "forward")],
-        "directions": [Options("gaussian", "orthogonal", "rows", "columns")],
+        "directions": [Options("gaussian", "orthogonal", "rademacher", "rows", "columns")],
         "average_tail": [Interval(float, 0, 1, closed="left")], "select_features": [_count, None],
         "trust_radius": [_positive, Options("auto"), None],
         "selection_share": [_unit], "soft_labels": [InstanceOf((bool, np.bool_), "True, False"), Options("auto")],
@@ -172,7 +173,7 @@ class Condenser(BaseEstimator):
     def __init__(self, model="tree", *, epsilon=1.0, delta=1e-5, rows_per_class=None, rows=None, steps=300,
                  num_directions=16, smoothing=0.2, learning_rate=None, optimizer=None, l2_norm_clip=1.0,
                  batch_size=256, loss=None, num_time_bins=10, time_grid="log", time_init="center",
-                 class_weight="balanced", scheme="central", directions="gaussian", average_tail=0.0,
+                 class_weight="balanced", scheme="central", directions="rademacher", average_tail=0.0,
                  trust_radius="auto", select_features=None, selection_share=0.1, soft_labels="auto",
                  soft_label_start=0.9, init="auto", schema=None, preprocessing_share="auto", on_out_of_bounds="clip",
                  backend="auto", n_jobs=1, devices=None, checkpoint=None,
