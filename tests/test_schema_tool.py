@@ -240,3 +240,32 @@ def test_a_survival_draft_reads_events_coded_otherwise_with_event_value(tmp_path
     assert run_cli("schema", "draft", "--data", cohort, "--target", "status", "--event-value", "2",
                    "--out", tmp_path / "x.json") == 2
     assert "--event-value is for survival" in capsys.readouterr().err
+
+
+def test_the_owners_tools_name_r_coding_and_read_event_words_as_condense_does(tmp_path, capsys):
+    # R's coding (1 = censored, 2 = event): `schema check` and `schema draft --no-dp` (which read the
+    # data without noise, for the owner) say so and name --event-value 2; with it, nothing is left
+    # out. Events in words ("dead" / "alive") are read as condense reads them, not as left out.
+    rng = np.random.default_rng(12)
+    n = 200
+    frame = pd.DataFrame({"age": rng.integers(30, 80, n), "days": rng.integers(1, 900, n),
+                          "status": np.where(rng.random(n) < 0.3, 2, 1)})
+    r_coded, words = tmp_path / "r.csv", tmp_path / "words.csv"
+    frame.to_csv(r_coded, index=False)
+    frame.assign(status=frame["status"].map({2: "Dead", 1: "alive"})).to_csv(words, index=False)
+    schema = tmp_path / "s.json"
+    schema.write_text(json.dumps({"name": "s", "task": "survival", "source": "test", "event": "status",
+                                  "time": {"name": "days", "lower": 1, "upper": 1000, "integer": True},
+                                  "columns": [{"kind": "numeric", "name": "age", "lower": 18, "upper": 100}]}))
+    assert run_cli("schema", "check", "--schema", schema, "--data", r_coded) == 1
+    assert "R's coding (1 = censored, 2 = event)" in capsys.readouterr().out
+    assert run_cli("schema", "check", "--schema", schema, "--data", r_coded, "--event-value", "2") == 0
+    assert run_cli("schema", "check", "--schema", schema, "--data", words) == 0
+    out = capsys.readouterr().out
+    assert "R's coding" not in out and "records left out (no usable time or event): none" in out
+    assert run_cli("schema", "draft", "--data", r_coded, "--time-col", "days", "--event-col", "status", "--no-dp",
+                   "--out", tmp_path / "d.json") == 0
+    assert "give --event-value 2 (to this draft and to condense)" in capsys.readouterr().out
+    assert run_cli("schema", "draft", "--data", r_coded, "--time-col", "days", "--event-col", "status", "--no-dp",
+                   "--event-value", "2", "--out", tmp_path / "d2.json") == 0
+    assert "R's coding" not in capsys.readouterr().out

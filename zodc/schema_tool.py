@@ -114,6 +114,9 @@ def add_schema_parser(subparsers) -> argparse.ArgumentParser:
                     "2 an error (an invalid schema, a schema column missing from the table).")
     check.add_argument("--schema", required=True, help="the schema JSON to check")
     check.add_argument("--data", required=True, help="CSV file of the private cohort (also .csv.gz, .bz2, .xz, or a .zip of one CSV)")
+    check.add_argument("--event-value", metavar="VALUE",
+                       help="the event column's value that means the event happened, when it is not 1 (as for zodc "
+                            "condense)")
     check.add_argument("--diagnostics", action="store_true",
                        help="show counts, shares and example values (private; NOT covered by the privacy guarantee)")
     check.set_defaults(handler=check_command)
@@ -369,6 +372,7 @@ def draft_without_privacy(frame: pd.DataFrame, *, name: str, declared: dict, cla
         bounds are filled in) and the summary's lines (no value of the data unless ``show_private``).
     """
     from zodc.data.dp_schema import MAX_IMPLICIT_CLASSES, _sorted_levels, column_kinds, normalise_level
+    from zodc.data.io import event_words
     from zodc.data.validation import check_raw_table, is_free_text
 
     check_raw_table(frame, target=target, time=time, event=event)
@@ -493,6 +497,8 @@ def draft_without_privacy(frame: pd.DataFrame, *, name: str, declared: dict, cla
         review.append(f"  - left out as identifiers (by name): {', '.join(map(str, identifiers))}")
     if empty:
         review.append(f"  - left out (no values): {', '.join(map(str, empty))}")
+    if event is not None and r_coding(_parse_numbers(event_words(frame[event]))):
+        review.append(f"  - '{event}' {R_CODING_HINT} (to this draft and to condense)")
     return document, summary + review + notes
 
 
@@ -560,6 +566,18 @@ def _extreme(values: np.ndarray, lowest: bool) -> str:
     return f"{'lowest' if lowest else 'highest'} value {value:g}"
 
 
+#: What the owner's tools (not private: they read the data without noise) say of an event column
+#: holding 1 and 2 and no 0.
+R_CODING_HINT = ("holds 1 and 2 and no 0: R's coding (1 = censored, 2 = event)? As it is, 1 is read as the event and "
+                 "the records coded 2 are left out: give --event-value 2")
+
+
+def r_coding(events: np.ndarray) -> bool:
+    """Whether an event column's numbers (NaN: missing or not a number) hold 1 and 2 and no 0.
+    Read without noise: for the owner's review tools only."""
+    return bool((events == 1).any() and (events == 2).any() and not (events == 0).any())
+
+
 def check_table(frame: pd.DataFrame, schema) -> CheckResult:
     """What a condensation with ``schema`` would do to ``frame`` (read with ``read_table(as_text=True)``,
     as ``zodc condense`` reads it): the rules of :func:`zodc.data.validation.validate_table`, counted
@@ -569,6 +587,7 @@ def check_table(frame: pd.DataFrame, schema) -> CheckResult:
         DataError: a schema column (or role) missing from the table.
     """
     from zodc.data.dp_schema import normalise_level
+    from zodc.data.io import event_words
     from zodc.data.schema import OTHER_LEVEL, NumericColumn
     from zodc.data.validation import category_codes
 
@@ -636,10 +655,12 @@ def check_table(frame: pd.DataFrame, schema) -> CheckResult:
         else:
             findings.append(Finding(column.name, "missing while `missing: false`, encoded as no level", ~present))
     if schema.time is not None:
-        events = _parse_numbers(frame[schema.event])
+        events = _parse_numbers(event_words(frame[schema.event]))  # "dead" / "alive" as condense reads them
         bad_event = ~np.isin(events, (0.0, 1.0))
         findings.append(Finding(schema.event, "event missing or not 0/1, record left out", bad_event,
                                 detail=_examples(frame[schema.event][bad_event])))
+        if r_coding(events):
+            findings.append(Finding(schema.event, R_CODING_HINT, None, changes=False))
         times = numeric(schema.time, ~bad_event, is_time=True)
         left_out |= bad_event | np.isnan(times)
         if not (events[~left_out] == 1).any():
@@ -701,7 +722,7 @@ def format_check(result: CheckResult, show_private: bool = False) -> list:
 
 def check_command(args) -> int:
     """``zodc schema check``: returns 0 (nothing would change), 1 (something would); errors raise (exit 2)."""
-    from zodc.data.io import read_table
+    from zodc.data.io import event_indicator, read_table
     from zodc.data.schema import Schema
     from zodc.errors import SchemaError
 
@@ -710,6 +731,14 @@ def check_command(args) -> int:
     except SchemaError as error:
         raise SchemaError(f"schema '{args.schema}': {error}") from None
     frame = read_table(args.data, as_text=True)
+    if args.event_value is not None:
+        if schema.event is None:
+            raise ConfigError("--event-value is for a survival schema (one with an event column).")
+        if schema.event not in frame.columns:
+            from zodc.data.validation import column_not_found
+
+            raise DataError(column_not_found("event column", schema.event, frame.columns))
+        frame = frame.assign(**{schema.event: event_indicator(frame[schema.event], args.event_value)})
     result = check_table(frame, schema)
     print(f"zodc schema check: {args.schema} against {args.data}")
     print("\n".join(format_check(result, show_private=args.diagnostics)))
