@@ -219,6 +219,25 @@ def test_read_table_neighbours_differ_in_the_changed_record_only(tmp_path, odd):
     pd.testing.assert_frame_equal(d[keep], d2[keep])
 
 
+@pytest.mark.parametrize("separator", [",", "\t", ";"])
+def test_digit_groups_and_percentages_read_as_numbers_cell_by_cell(tmp_path, separator):
+    # US-style digit groups in a comma or tab file ("1,234"; quoted in a comma file), percentages in
+    # any file ("12.5%": 12.5, the column's unit), a decimal comma in a semicolon file; cells that
+    # only look alike stay as they are. D' = D plus a record with such a cell: D's cells unchanged.
+    if separator == ";":
+        cells = {"3,5 %": "3.5", "1.234,5": "1234.5", "12%": "12", "x%": "x%", "1,2345": "1.2345"}
+    else:
+        cells = {"1,234": "1234", "-12,345,678.5": "-12345678.5", "12.5%": "12.5", "-3 %": "-3", "1,5": "1,5",
+                 "1,2345": "1,2345", "x%": "x%"}
+    quote = (lambda v: f'"{v}"') if separator == "," else (lambda v: v)
+    lines = [f"size{separator}code"] + [f"{quote(v)}{separator}{i}" for i, v in enumerate(cells)]
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
+    frame = read_table(tmp_path / "d.csv", as_text=True)
+    assert frame["size"].tolist() == list(cells.values())
+    (tmp_path / "d2.csv").write_text("\n".join(lines + [f"{quote(next(iter(cells)))}{separator}99"]) + "\n")
+    pd.testing.assert_frame_equal(read_table(tmp_path / "d2.csv", as_text=True).iloc[:len(frame)], frame)
+
+
 def test_missing_markers_are_missing(tmp_path):
     path = tmp_path / "uci.csv"
     path.write_text("age,thal,ca\n63,fixed,0\n67,?,3\n?,normal,NA\n41,,N/A\n.,.,0.5\n")

@@ -39,6 +39,11 @@ _FIELD_SEPARATORS = (",", ";", "\t")
 #: A number written with a decimal comma (and optionally dots between thousands): "3,5", "-0,25",
 #: "1.234,5", "2,5e-3".
 _DECIMAL_COMMA = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d*),\d+([eE][+-]?\d+)?$")
+#: A number with commas between groups of three digits ("1,234", "-12,345,678.5"), in a comma- or
+#: tab-separated file (where a decimal comma does not occur: Excel writes those files with semicolons).
+_GROUPED = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
+#: A percentage: a number followed by "%" ("12.5%", "-3 %", "3,5 %" in a semicolon file).
+_PERCENT = re.compile(r"^([+-]?(\d[\d.,]*|[.,]\d+))\s*%$")
 
 
 def _decode_cp1252(error: UnicodeDecodeError) -> tuple:
@@ -59,19 +64,34 @@ def _field_separator(header: bytes) -> str:
     return _FIELD_SEPARATORS[int(np.argmax(counts))] if max(counts) > 0 else ","
 
 
-def _decimal_commas_to_points(frame: pd.DataFrame) -> pd.DataFrame:
-    """Each text cell that is a number with a decimal comma ("3,5", "1.234,5") rewritten with a
-    decimal point ("3.5", "1234.5"), cell by cell; other cells unchanged."""
+def _written_numbers(frame: pd.DataFrame, separator: str) -> pd.DataFrame:
+    """Numbers as people write them, rewritten cell by cell as plain numbers; other cells unchanged:
+
+    - a percentage loses its sign ("12.5%" -> "12.5": the column's unit is percent);
+    - in a semicolon-separated file, a decimal comma becomes a point ("3,5" -> "3.5", "1.234,5" ->
+      "1234.5");
+    - in a comma- or tab-separated file, commas between groups of three digits go ("1,234" ->
+      "1234").
+
+    Could one record change this? Only its own cells: the rules are fixed, the separator comes from
+    the header."""
     out = frame.copy()
     for name in out.columns:
         column = out[name]
         if not (pd.api.types.is_string_dtype(column) or column.dtype == object):
             continue
         text = column.astype("string").str.strip()
-        number = text.str.fullmatch(_DECIMAL_COMMA).fillna(False).astype(bool)
-        if number.any():
-            points = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
-            out[name] = column.where(~number, points.astype(column.dtype))
+        percent = text.str.fullmatch(_PERCENT).fillna(False).astype(bool)
+        text = text.where(~percent, text.str.replace(r"\s*%$", "", regex=True))
+        if separator == ";":
+            number = text.str.fullmatch(_DECIMAL_COMMA).fillna(False).astype(bool)
+            plain = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+        else:
+            number = text.str.fullmatch(_GROUPED).fillna(False).astype(bool)
+            plain = text.str.replace(",", "", regex=False)
+        changed = percent | number
+        if changed.any():
+            out[name] = column.where(~changed, text.where(~number, plain).astype(column.dtype))
     return out
 
 
@@ -113,13 +133,16 @@ def read_table(path: PathLike, *, as_text: bool = False) -> pd.DataFrame:
     The file may be compressed (``.gz``, ``.bz2``, ``.xz``, or a ``.zip`` holding one CSV, by its
     name's extension). The fields may be separated by commas, semicolons or tabs (read from the header line); in a
     semicolon-separated file (Excel's CSV in locales whose decimal mark is a comma) numbers with a
-    decimal comma are read as numbers. The file is UTF-8 (with or without a byte-order mark); bytes
+    decimal comma are read as numbers; with ``as_text``, so are numbers with commas between groups
+    of three digits in a comma- or tab-separated file ("1,234") and percentages ("12.5%": 12.5)
+    (:func:`_written_numbers`). The file is UTF-8 (with or without a byte-order mark); bytes
     that are not UTF-8 are read as Windows-1252 (Latin-1), those bytes alone. Empty cells and
     pandas' missing markers (``NA``, ``N/A``, ``NaN``, ``null``, ...) are missing, and so are ``?``
     (the UCI repository's marker) and a lone ``.`` (SAS's and Stata's).
 
     Could one record change this? Only its own cells: the separator comes from the header (the column
-    names, public), and a decimal comma or a non-UTF-8 byte is read in its own cell.
+    names, public), and a decimal comma, a digit group, a percent sign or a non-UTF-8 byte is read in
+    its own cell.
 
     Args:
         path: Path to a CSV file.
@@ -163,8 +186,8 @@ def read_table(path: PathLike, *, as_text: bool = False) -> pd.DataFrame:
         raise _undecompressable(path, compression, error) from None
     if len(frame) == 0:
         raise DataError(f"input table '{path}' has a header but no rows.")
-    if separator == ";" and as_text:
-        frame = _decimal_commas_to_points(frame)
+    if as_text:
+        frame = _written_numbers(frame, separator)
     return frame
 
 
