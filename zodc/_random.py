@@ -14,6 +14,9 @@ so no seeded result changes (``tests/test_random.py`` checks it against ``jax.ra
 that cannot be guaranteed — another key implementation, the partitionable flag off, ``2**32`` or
 more values, a dtype other than float32 — each function calls ``jax.random`` itself.
 
+:func:`signs` (the default directions' random signs) packs 32 signs into each word of :func:`bits`;
+it has no ``jax.random`` counterpart to equal.
+
 Could one record change this? No: these are draws from keys; nothing here reads data.
 """
 

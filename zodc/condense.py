@@ -433,7 +433,7 @@ def zero_order_condenser(
         step on; otherwise it tracks the last iterate.
       directions: the kind of random directions (:func:`zodc.zo.sample_directions`):
         ``"rademacher"`` (the default: every cell moved by ``+mu`` or ``-mu``; the same utility as
-        ``"gaussian"`` over nine cohorts and models and a cheaper draw, ``docs/ablation.md`` round
+        ``"gaussian"`` over ten cohorts and models and a cheaper draw, ``docs/ablation.md`` round
         37), ``"gaussian"`` or ``"orthogonal"``; ``"rows"`` and ``"columns"`` stay here for
         ablations (they lost, round 16). Data independent, so any kind has
         the same privacy cost.
