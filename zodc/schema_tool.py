@@ -372,7 +372,7 @@ def draft_without_privacy(frame: pd.DataFrame, *, name: str, declared: dict, cla
         bounds are filled in) and the summary's lines (no value of the data unless ``show_private``).
     """
     from zodc.data.dp_schema import MAX_IMPLICIT_CLASSES, _sorted_levels, column_kinds, normalise_level
-    from zodc.data.io import event_words
+    from zodc.data.io import event_numbers
     from zodc.data.validation import check_raw_table, is_free_text
 
     check_raw_table(frame, target=target, time=time, event=event)
@@ -497,7 +497,7 @@ def draft_without_privacy(frame: pd.DataFrame, *, name: str, declared: dict, cla
         review.append(f"  - left out as identifiers (by name): {', '.join(map(str, identifiers))}")
     if empty:
         review.append(f"  - left out (no values): {', '.join(map(str, empty))}")
-    if event is not None and r_coding(_parse_numbers(event_words(frame[event]))):
+    if event is not None and r_coding(event_numbers(frame[event]).to_numpy()):
         review.append(f"  - '{event}' {R_CODING_HINT} (to this draft and to condense)")
     return document, summary + review + notes
 
@@ -587,7 +587,7 @@ def check_table(frame: pd.DataFrame, schema) -> CheckResult:
         DataError: a schema column (or role) missing from the table.
     """
     from zodc.data.dp_schema import normalise_level
-    from zodc.data.io import event_words
+    from zodc.data.io import event_numbers
     from zodc.data.schema import OTHER_LEVEL, NumericColumn
     from zodc.data.validation import category_codes
 
@@ -655,7 +655,7 @@ def check_table(frame: pd.DataFrame, schema) -> CheckResult:
         else:
             findings.append(Finding(column.name, "missing while `missing: false`, encoded as no level", ~present))
     if schema.time is not None:
-        events = _parse_numbers(event_words(frame[schema.event]))  # "dead" / "alive" as condense reads them
+        events = event_numbers(frame[schema.event]).to_numpy()  # as condense reads them
         bad_event = ~np.isin(events, (0.0, 1.0))
         findings.append(Finding(schema.event, "event missing or not 0/1, record left out", bad_event,
                                 detail=_examples(frame[schema.event][bad_event])))

@@ -126,8 +126,8 @@ def sample_directions(key: jax.Array, num_directions: int, shape: tuple, dtype=j
       kind: ``"gaussian"`` (i.i.d. N(0, I) over every cell, the default); ``"orthogonal"`` (the
         same marginals, mutually orthogonal — lower variance when ``q`` is not small against the
         table's size); ``"rademacher"`` (i.i.d. signs, +1 or -1, over every cell: one random bit
-        a cell, :func:`zodc._random.signs`); ``"rows"`` / ``"columns"`` (each direction Gaussian on one synthetic row /
-        one column and zero elsewhere: one row or one feature at a time). Use
+        a cell, :func:`zodc._random.signs`); ``"rows"`` / ``"columns"`` (each direction Gaussian
+        on one synthetic row / one column and zero elsewhere: one row or one feature at a time). Use
         :func:`direction_scale` of the same kind when forming the gradient.
 
     Returns:

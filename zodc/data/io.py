@@ -356,6 +356,15 @@ def event_words(series: pd.Series) -> pd.Series:
         lambda v: EVENT_WORDS.get(v.strip().lower(), v) if isinstance(v, str) else v)
 
 
+def event_numbers(series: pd.Series) -> pd.Series:
+    """An event column as zodc reads it, float64 whatever its cells hold (so no record decides the
+    dtype): the words of :data:`EVENT_WORDS` as 1 / 0, numbers (also written as text, ``" 1"``) as
+    numbers, anything else missing (its record is left out). Could one record change this? Only its
+    own cell."""
+    cells = event_words(series.astype(object).map(lambda v: v.strip() if isinstance(v, str) else v))
+    return pd.to_numeric(cells, errors="coerce").astype(np.float64)
+
+
 def event_indicator(series: pd.Series, event_value: Any) -> pd.Series:
     """A survival event column recoded to 1.0 (event) / 0.0 (censored) by its declared event value.
 
@@ -453,10 +462,11 @@ def apply_declared_kinds(frame: pd.DataFrame, *, categorical=(), integer=(), num
             if schema is None:
                 out[name] = series.astype("string")  # auto: decided with DP
             continue
-        cells = series.astype(object).map(lambda v: v.strip() if isinstance(v, str) else v)
         if name == event:  # logicals and vital status in words, record by record (EVENT_WORDS)
-            cells = event_words(cells)
-        numbers = pd.to_numeric(cells, errors="coerce")
+            numbers = event_numbers(series)
+        else:
+            numbers = pd.to_numeric(series.astype(object).map(lambda v: v.strip() if isinstance(v, str) else v),
+                                    errors="coerce")
         if (numbers.isna() & series.notna()).any():
             warnings.warn(f"event column {name!r} holds values other than 0/1, true/false and dead/alive (in words zodc "
                           "knows): their records are left out. If the events are coded otherwise (R's 1 = censored / "
@@ -464,7 +474,7 @@ def apply_declared_kinds(frame: pd.DataFrame, *, categorical=(), integer=(), num
                           f"column {name!r} holds values that are not numbers: they are treated as missing. If the "
                           f"column holds levels, declare it with --categorical {name}.", UserWarning, stacklevel=2)
         if name == event:  # float64 whatever the values (a missing one would otherwise change the dtype)
-            out[name] = numbers.astype(np.float64)
+            out[name] = numbers
         elif name in integer:
             out[name] = numbers.round().astype("Int64") if numbers.isna().any() else numbers.round().astype(np.int64)
         else:

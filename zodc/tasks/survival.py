@@ -16,7 +16,7 @@ import pandas as pd
 
 from zodc.budget import Budget
 from zodc.data.dp_schema import count_share, estimate_event_rate
-from zodc.data.io import event_words
+from zodc.data.io import event_numbers
 from zodc.data.schema import Schema
 from zodc.data.transform import TableEncoder
 from zodc.data.validation import column_not_found, validate_table
@@ -113,12 +113,8 @@ class Survival:
             raise DataError(f"the schema's time and event columns are {schema.time.name!r} and {schema.event!r}; "
                             f"got duration_col={duration_col!r}, event_col={event_col!r}.")
         frame = X.copy()
-        if not pd.api.types.is_numeric_dtype(frame[event_col]):
-            # As the command line reads a CSV: "dead" / "alive" (EVENT_WORDS) and numbers written as
-            # text ("1", " 0") record by record, any other text missing (its record is left out), and
-            # the column float64 whatever its cells hold, so no record decides its dtype.
-            cells = frame[event_col].astype(object).map(lambda v: v.strip() if isinstance(v, str) else v)
-            frame[event_col] = pd.to_numeric(event_words(cells), errors="coerce").astype(np.float64)
+        if not pd.api.types.is_numeric_dtype(frame[event_col]):  # text, read as the command line reads a CSV
+            frame[event_col] = event_numbers(frame[event_col])
         return frame, {"time": duration_col, "event": event_col}
 
     def fit_arguments(self, frame: pd.DataFrame, roles: dict) -> tuple[tuple, dict]:
