@@ -156,7 +156,7 @@ def test_the_grid_sum_moves_by_at_most_the_clip_when_one_record_is_added():
     assert np.array_equal(np.asarray(unsampled), np.asarray(without))  # an unsampled record changes nothing
 
 
-def native_tree_neighbours(seed: int = 2, n: int = 60, d: int = 3, m: int = 6):
+def native_tree_neighbours(seed: int = 2, n: int = 60, d: int = 3, m: int = 6, kind: str = "rademacher"):
     """A native tree step's losses as a function ``losses(tables, X, y, mask)`` of the records, the
     perturbed tables, and the records of D and of D' (D plus one outlier): ``(losses, tables, D, D')``
     with ``D = (X, y, mask)``. Also used on the accelerator (``tests/test_device.py``)."""
@@ -170,15 +170,16 @@ def native_tree_neighbours(seed: int = 2, n: int = 60, d: int = 3, m: int = 6):
         return evaluate(tables, mask, native_classifier_data(X, y, labels, jax.random.key(0)))
 
     table = jnp.asarray(rng.uniform(-1, 1, (m, d)), jnp.float32)
-    units = zo.sample_directions(jax.random.key(3), 4, table.shape, table.dtype, "gaussian")
+    units = zo.sample_directions(jax.random.key(3), 4, table.shape, table.dtype, kind)
     tables = np.asarray(zo.perturb(table, units, 0.2, "central"))
     outlier = np.full((1, d), 1.0, np.float32)
     neighbour = (np.vstack([X, outlier]), np.append(y, 0).astype(np.int32), np.ones(n + 1, bool))
     return losses, tables, (X, y, np.ones(n, bool)), neighbour
 
 
-def test_native_step_losses_of_other_records_do_not_depend_on_one_record():
-    losses, tables, records, neighbour = native_tree_neighbours()
+@pytest.mark.parametrize("kind", ["rademacher", "gaussian"])  # the default directions, and the paper's
+def test_native_step_losses_of_other_records_do_not_depend_on_one_record(kind):
+    losses, tables, records, neighbour = native_tree_neighbours(kind=kind)
     # Jitted, as the condenser runs it (eagerly, every op of the vmapped tree fit dispatches on its own: slow).
     losses = jax.jit(losses)
     base, more = np.asarray(losses(tables, *records)), np.asarray(losses(tables, *neighbour))
